@@ -1,0 +1,30 @@
+# Two entry points for a newcomer: `make demo` and `make test`.
+# Both create (or reuse) .venv and install with constraints.txt, which pins the
+# CPU build of torch so no step can pull CUDA wheels.
+PYTHON ?= python3
+VENV   ?= .venv
+PIP     = $(VENV)/bin/pip
+STAMP   = $(VENV)/.installed
+
+.PHONY: demo test bench install clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(VENV)/bin/python pyproject.toml constraints.txt
+	$(PIP) install -q -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/focuskit demo
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/simulate.py
+
+clean:
+	rm -rf $(VENV) focuskit-demo .pytest_cache

@@ -1,0 +1,24 @@
+"""Errors users see: one line naming the problem and the fix."""
+
+from __future__ import annotations
+
+
+class FocuskitError(Exception):
+    """Base class for errors that the CLI prints as one line and exits non-zero on."""
+
+
+class ConfigError(FocuskitError, ValueError):
+    """An optics, illumination or simulation parameter is invalid."""
+
+
+class StackFileError(FocuskitError, ValueError):
+    """A focal-stack file cannot be read or written as asked.
+
+    The message names the file, the problem and the fix.
+    """
+
+    def __init__(self, path: object, problem: str, fix: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{self.path}: {problem} — {fix}")
