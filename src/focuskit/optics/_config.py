@@ -1,0 +1,287 @@
+"""Optics configuration: objective, camera, illumination, validated once at the edge.
+
+All lengths in µm (OPTICS.md "Units and axes"). Every config is a frozen dataclass
+that round-trips through a plain JSON-able dict (``to_dict`` / ``from_dict``), which
+is what focal-stack files and model folders store.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Union
+
+from focuskit._errors import ConfigError
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _finite_positive(name: str, value: float) -> None:
+    _require(
+        isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
+        f"{name} must be a finite number > 0, got {value!r}",
+    )
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Microscope objective: numerical aperture, magnification, immersion index."""
+
+    na: float
+    magnification: float
+    immersion_index: float = 1.0
+
+    def __post_init__(self) -> None:
+        _finite_positive("objective.na", self.na)
+        _finite_positive("objective.magnification", self.magnification)
+        _require(
+            self.immersion_index >= 1.0,
+            f"objective.immersion_index must be >= 1 (air = 1.0), got {self.immersion_index}",
+        )
+        _require(
+            self.na < self.immersion_index,
+            f"objective.na ({self.na}) must be below the immersion index ({self.immersion_index})",
+        )
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Camera: physical pixel pitch (µm), bit depth, gain (ADU per e⁻), read noise (e⁻ rms), offset (ADU)."""
+
+    pixel_um: float = 6.5
+    bit_depth: int = 16
+    gain_adu_per_e: float = 1.0
+    read_noise_e: float = 1.5
+    offset_adu: float = 100.0
+
+    def __post_init__(self) -> None:
+        _finite_positive("camera.pixel_um", self.pixel_um)
+        _require(
+            isinstance(self.bit_depth, int) and 1 <= self.bit_depth <= 16,
+            f"camera.bit_depth must be an integer 1..16, got {self.bit_depth!r}",
+        )
+        _finite_positive("camera.gain_adu_per_e", self.gain_adu_per_e)
+        _require(self.read_noise_e >= 0, f"camera.read_noise_e must be >= 0, got {self.read_noise_e}")
+        _require(
+            0 <= self.offset_adu < 2**self.bit_depth,
+            f"camera.offset_adu must be within 0..{2**self.bit_depth - 1}, got {self.offset_adu}",
+        )
+
+    @property
+    def max_adu(self) -> int:
+        return 2**self.bit_depth - 1
+
+
+# --- Illumination -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fluorescence:
+    """Incoherent emission: image = emitter map ⊛ |IFFT(P_z)|² (OPTICS.md, Illumination)."""
+
+    kind: Literal["fluorescence"] = "fluorescence"
+    psf_model: Literal["scalar", "vectorial"] = "scalar"
+
+    def __post_init__(self) -> None:
+        _require(
+            self.psf_model in ("scalar", "vectorial"),
+            f"fluorescence.psf_model must be 'scalar' or 'vectorial', got {self.psf_model!r}",
+        )
+
+
+@dataclass(frozen=True)
+class LED:
+    """One spatially coherent LED at illumination NA (sx, sy); sx = sin θ for angle θ in x–z."""
+
+    sx: float
+    sy: float = 0.0
+    kind: Literal["led"] = "led"
+
+    def __post_init__(self) -> None:
+        _require(
+            math.hypot(self.sx, self.sy) < 1.0,
+            f"led (sx, sy) = ({self.sx}, {self.sy}) must satisfy sx² + sy² < 1 (it is sin θ)",
+        )
+
+    @classmethod
+    def at_angle(cls, theta_deg: float, azimuth_deg: float = 0.0) -> LED:
+        """LED at polar angle θ from the optical axis, azimuth φ from +x."""
+        s = math.sin(math.radians(theta_deg))
+        phi = math.radians(azimuth_deg)
+        return cls(sx=s * math.cos(phi), sy=s * math.sin(phi))
+
+
+@dataclass(frozen=True)
+class LEDPattern:
+    """Several mutually incoherent LEDs: I = Σ w_k · I_k (Abbe)."""
+
+    leds: tuple[tuple[float, float, float], ...]  # (sx, sy, weight)
+    kind: Literal["led_pattern"] = "led_pattern"
+
+    def __post_init__(self) -> None:
+        leds = tuple(tuple(float(v) for v in led) for led in self.leds)
+        object.__setattr__(self, "leds", leds)
+        _require(len(leds) > 0, "led_pattern needs at least one LED")
+        for sx, sy, w in leds:
+            _require(math.hypot(sx, sy) < 1.0, f"led_pattern LED ({sx}, {sy}) must have sx²+sy² < 1")
+            _require(w >= 0 and math.isfinite(w), f"led_pattern weight must be >= 0, got {w}")
+        _require(sum(w for *_, w in leds) > 0, "led_pattern weights must not all be zero")
+
+
+@dataclass(frozen=True)
+class DPC:
+    """Differential-phase-contrast half annulus of source NAs in [na_inner, na_outer].
+
+    ``side`` is the half-plane that is lit: 'right' (sx > 0), 'left', 'top' (sy > 0), 'bottom'.
+    Pinkard et al. use a half annulus of NA 0.35–0.48 for the ground-truth stacks.
+    """
+
+    na_inner: float
+    na_outer: float
+    side: Literal["right", "left", "top", "bottom"] = "right"
+    source_step_na: float = 0.02
+    kind: Literal["dpc"] = "dpc"
+
+    def __post_init__(self) -> None:
+        _require(
+            0 <= self.na_inner < self.na_outer < 1,
+            f"dpc needs 0 <= na_inner < na_outer < 1, got {self.na_inner}, {self.na_outer}",
+        )
+        _require(self.side in ("right", "left", "top", "bottom"), f"dpc.side invalid: {self.side!r}")
+        _finite_positive("dpc.source_step_na", self.source_step_na)
+
+
+@dataclass(frozen=True)
+class Brightfield:
+    """Köhler brightfield: Abbe sum over source points filling the condenser disc s ≤ NA_c."""
+
+    na_condenser: float
+    source_step_na: float = 0.04
+    kind: Literal["brightfield"] = "brightfield"
+
+    def __post_init__(self) -> None:
+        _require(
+            0 <= self.na_condenser < 1,
+            f"brightfield.na_condenser must be in [0, 1), got {self.na_condenser}",
+        )
+        _finite_positive("brightfield.source_step_na", self.source_step_na)
+
+
+Illumination = Union[Fluorescence, LED, LEDPattern, DPC, Brightfield]
+_ILLUMINATIONS: dict[str, type] = {
+    "fluorescence": Fluorescence,
+    "led": LED,
+    "led_pattern": LEDPattern,
+    "dpc": DPC,
+    "brightfield": Brightfield,
+}
+
+
+def illumination_from_dict(d: dict[str, Any]) -> Illumination:
+    """Build an illumination from its dict form ``{"kind": ..., ...}``."""
+    kind = d.get("kind")
+    cls = _ILLUMINATIONS.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ConfigError(
+            f"unknown illumination kind {kind!r}; use one of {', '.join(_ILLUMINATIONS)}"
+        )
+    kwargs = {k: v for k, v in d.items() if k != "kind"}
+    if cls is LEDPattern and "leds" in kwargs:
+        kwargs["leds"] = tuple(tuple(led) for led in kwargs["leds"])
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"illumination {kind!r}: {exc}") from None
+
+
+# --- Optics ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Optics:
+    """A microscope: objective + wavelength + camera + illumination.
+
+    ``wavelength_um`` is the emission wavelength for fluorescence, the illumination
+    wavelength otherwise.
+    """
+
+    objective: Objective
+    wavelength_um: float
+    camera: Camera = field(default_factory=Camera)
+    illumination: Illumination = field(default_factory=Fluorescence)
+
+    def __post_init__(self) -> None:
+        _finite_positive("wavelength_um", self.wavelength_um)
+        _require(
+            self.wavelength_um < 5,
+            f"wavelength_um is in µm (0.53, not 530); got {self.wavelength_um}",
+        )
+
+    # Derived quantities -----------------------------------------------------------------
+    @property
+    def pixel_size_um(self) -> float:
+        """Pixel size at the sample: camera pixel / magnification."""
+        return self.camera.pixel_um / self.objective.magnification
+
+    @property
+    def na(self) -> float:
+        return self.objective.na
+
+    @property
+    def n(self) -> float:
+        return self.objective.immersion_index
+
+    @property
+    def cutoff_frequency(self) -> float:
+        """Coherent cut-off NA/λ (cycles/µm); the incoherent OTF reaches 2·NA/λ."""
+        return self.objective.na / self.wavelength_um
+
+    @property
+    def depth_of_field_um(self) -> float:
+        """DOF = λ·n/NA² + n·e/(M·NA) with e the camera pixel (OPTICS.md)."""
+        return depth_of_field_um(
+            self.wavelength_um,
+            self.objective.na,
+            self.objective.immersion_index,
+            self.camera.pixel_um,
+            self.objective.magnification,
+        )
+
+    @property
+    def is_fluorescence(self) -> bool:
+        return isinstance(self.illumination, Fluorescence)
+
+    def with_illumination(self, illumination: Illumination) -> Optics:
+        return Optics(self.objective, self.wavelength_um, self.camera, illumination)
+
+    # Serialization ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if isinstance(self.illumination, LEDPattern):
+            d["illumination"]["leds"] = [list(led) for led in self.illumination.leds]
+        d["pixel_size_um"] = self.pixel_size_um  # informative; recomputed on load
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Optics:
+        try:
+            return cls(
+                objective=Objective(**d["objective"]),
+                wavelength_um=float(d["wavelength_um"]),
+                camera=Camera(**d.get("camera", {})),
+                illumination=illumination_from_dict(d.get("illumination", {"kind": "fluorescence"})),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"optics metadata is missing {exc.args[0]!r}") from None
+        except TypeError as exc:
+            raise ConfigError(f"optics metadata is malformed: {exc}") from None
+
+
+def depth_of_field_um(
+    wavelength_um: float, na: float, n: float, camera_pixel_um: float, magnification: float
+) -> float:
+    """Depth of field ``λ·n/NA² + n·e/(M·NA)`` (wave-optical + geometric term)."""
+    return wavelength_um * n / na**2 + n * camera_pixel_um / (magnification * na)
