@@ -18,7 +18,24 @@ from focuskit.optics._config import (
     depth_of_field_um,
     illumination_from_dict,
 )
+from focuskit.optics._imaging import (
+    ProgressCallback,
+    SourcePoint,
+    coherent_stack,
+    fluorescence_stack,
+    image_stack,
+    source_points,
+)
 from focuskit.optics._presets import PRESETS, Preset, get_preset, z_range
+from focuskit.optics._pupil import (
+    coherent_transfer,
+    defocus_kz,
+    frequency_grid,
+    fwhm_um,
+    incoherent_psf,
+    pupil,
+    vectorial_psf,
+)
 
 __all__ = [
     "DPC",
@@ -32,7 +49,20 @@ __all__ = [
     "Objective",
     "Optics",
     "Preset",
+    "ProgressCallback",
+    "SourcePoint",
+    "coherent_stack",
+    "coherent_transfer",
+    "defocus_kz",
     "depth_of_field_um",
+    "fluorescence_stack",
+    "frequency_grid",
+    "fwhm_um",
+    "image_stack",
+    "incoherent_psf",
+    "pupil",
+    "source_points",
+    "vectorial_psf",
     "get_preset",
     "illumination_from_dict",
     "z_range",
