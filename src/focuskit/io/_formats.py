@@ -1,0 +1,836 @@
+"""Read and write focal stacks: OME-TIFF, OME-Zarr (NGFF v0.4) and NPY + sidecar JSON.
+
+Every format stores the same focuskit block (``stack_json``): focuskit version, pixel
+size, the exact per-plane z list, optics, true focus and the metadata dict. OME-TIFF
+keeps it in an OME ``MapAnnotation`` (key ``focuskit``, namespace ``focuskit``), OME-Zarr
+in the group attribute ``focuskit``, NPY in the sidecar ``<file>.npy.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from focuskit._errors import ConfigError, FocuskitError, StackFileError
+from focuskit.io._atomic import atomic_output, check_target
+from focuskit.io._stack import FocalStack, as_z_list, is_real_numeric, z_problem
+from focuskit.optics import Optics
+
+__all__ = ["SUPPORTED_SUFFIXES", "read_stack", "stack_json", "write_stack"]
+
+SUPPORTED_SUFFIXES: tuple[str, ...] = (
+    ".ome.tif",
+    ".ome.tiff",
+    ".tif",
+    ".tiff",
+    ".ome.zarr",
+    ".zarr",
+    ".npy",
+)
+_FORMAT_OF_SUFFIX = {
+    ".ome.tif": "tiff",
+    ".ome.tiff": "tiff",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".ome.zarr": "zarr",
+    ".zarr": "zarr",
+    ".npy": "npy",
+}
+_ANNOTATION_KEY = "focuskit"
+_OME_TIFF_DTYPES = ("int8", "int16", "int32", "uint8", "uint16", "uint32", "float32", "float64")
+# Stacks at most this big are loaded into memory when read from OME-Zarr (lazy=None).
+_LAZY_ABOVE_BYTES = 512 * 2**20
+# Luminance weights (ITU-R BT.709, as skimage.color.rgb2gray) for rgb="gray".
+_LUMA = (0.2125, 0.7154, 0.0721)
+_LENGTH_UNITS = {
+    "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometre": 1.0,
+    "nm": 1e-3, "nanometer": 1e-3, "nanometre": 1e-3,
+    "mm": 1e3, "millimeter": 1e3, "millimetre": 1e3,
+    "cm": 1e4, "centimeter": 1e4, "m": 1e6, "meter": 1e6, "metre": 1e6,
+}  # fmt: skip
+
+_FIX_CORRUPT = "the file is corrupt or truncated; copy or export it again"
+_FIX_PIXEL = "pass --pixel-size UM (pixel_size_um=...)"
+_FIX_Z = "pass --z-step UM [--z-start UM] or --z-file CSV (z_um=... or z_step_um=...)"
+_FIX_JSON = "fix or delete the focuskit metadata block, or pass the values on the command line"
+
+Rgb = Literal["error", "gray"] | int
+
+
+# --- The focuskit metadata block ----------------------------------------------------------
+
+
+def stack_json(stack: FocalStack) -> dict[str, Any]:
+    """The focuskit metadata block stored with a stack in every format (plain JSON)."""
+    from focuskit import __version__
+
+    return {
+        "focuskit_version": __version__,
+        "pixel_size_um": stack.pixel_size_um,
+        "z_um": as_z_list(stack.z_um),
+        "optics": None if stack.optics is None else stack.optics.to_dict(),
+        "focus_z_um": stack.focus_z_um,
+        "metadata": stack.metadata,
+    }
+
+
+@dataclass
+class _Meta:
+    """What one metadata source of a file says; None where it says nothing."""
+
+    source: str
+    pixel_size_um: float | None = None
+    z_um: np.ndarray | None = None
+    optics: Any = None  # an Optics (from arguments) or its dict form (from a file)
+    focus_z_um: float | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class _Raw:
+    """A file's pixels (colour axis, if any, still in) and its metadata sources, best first."""
+
+    data: Any
+    colour_axis: int | None = None
+    metas: list[_Meta] = field(default_factory=list)
+
+
+def _number_or_none(path: Path, source: str, key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StackFileError(
+            path, f"{source}: {key!r} is {value!r}, not a finite number", _FIX_JSON
+        )
+    return float(value)
+
+
+def _meta_from_block(path: Path, block: Any, source: str) -> _Meta:
+    """Parse a focuskit block (annotation, zarr attribute or sidecar)."""
+    if not isinstance(block, dict):
+        raise StackFileError(path, f"{source} is not a JSON object", _FIX_JSON)
+    z = block.get("z_um")
+    if z is not None:
+        if not isinstance(z, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in z
+        ):
+            raise StackFileError(path, f"{source}: 'z_um' is not a list of numbers", _FIX_JSON)
+        z = np.array(z, dtype=np.float64)
+    optics = block.get("optics")  # checked by Optics.from_dict when it is used
+    metadata = block.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise StackFileError(path, f"{source}: 'metadata' is not a JSON object", _FIX_JSON)
+    return _Meta(
+        source=source,
+        pixel_size_um=_number_or_none(path, source, "pixel_size_um", block.get("pixel_size_um")),
+        z_um=z,
+        optics=optics,
+        focus_z_um=_number_or_none(path, source, "focus_z_um", block.get("focus_z_um")),
+        metadata=metadata if metadata is not None else {},
+    )
+
+
+def _strip_suffix(name: str) -> str:
+    lower = name.lower()
+    for suffix in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True):
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _sidecar_paths(path: Path) -> list[Path]:
+    """``stack.npy.json`` (what focuskit writes), then ``stack.json``."""
+    return [path.with_name(path.name + ".json"), path.with_name(_strip_suffix(path.name) + ".json")]
+
+
+def _sidecar_meta(path: Path) -> _Meta | None:
+    for sidecar in _sidecar_paths(path):
+        if sidecar.is_file():
+            try:
+                block = json.loads(sidecar.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise StackFileError(
+                    sidecar, f"sidecar metadata is not valid JSON ({exc})", _FIX_JSON
+                ) from None
+            return _meta_from_block(path, block, f"sidecar {sidecar.name}")
+    return None
+
+
+# --- Format detection -------------------------------------------------------------------
+
+
+def _format_of(path: Path) -> str | None:
+    lower = path.name.lower()
+    for suffix in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True):
+        if lower.endswith(suffix):
+            return _FORMAT_OF_SUFFIX[suffix]
+    return None
+
+
+def _unknown_suffix(path: Path) -> StackFileError:
+    return StackFileError(
+        path,
+        f"unknown file type {''.join(path.suffixes) or '(no extension)'!r}",
+        f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
+    )
+
+
+# --- OME-TIFF -----------------------------------------------------------------------------
+
+
+class _ErrorLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _tifffile_errors() -> Iterator[list[str]]:
+    """Collect what tifffile logs as errors (it logs, not raises, on broken page chains)."""
+    handler = _ErrorLog()
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _length_um(value: str | None, unit: str | None) -> float | None:
+    """A length in µm from an OME value + unit (default µm); None if absent or unknown."""
+    if value is None:
+        return None
+    scale = _LENGTH_UNITS.get((unit or "µm").strip().replace("\\u00B5", "µ").replace("μ", "µ"))
+    try:
+        v = float(value) * scale if scale is not None else None
+    except ValueError:
+        return None
+    return v if v is not None and math.isfinite(v) else None
+
+
+def _ome_metas(path: Path, xml: str, leading_axis: str, n_planes: int) -> list[_Meta]:
+    """Pixel size and plane z from OME-XML, then the focuskit annotation if present."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise StackFileError(path, f"its OME-XML is malformed ({exc})", _FIX_CORRUPT) from None
+    pixels = next((e for e in root.iter() if _local(e.tag) == "Pixels"), None)
+    metas: list[_Meta] = []
+    if pixels is not None:
+        meta = _Meta("OME-XML")
+        meta.pixel_size_um = _length_um(
+            pixels.get("PhysicalSizeX"), pixels.get("PhysicalSizeXUnit")
+        )
+        the = f"The{leading_axis}" if leading_axis in "ZTC" else "TheZ"
+        others = [a for a in ("TheZ", "TheT", "TheC") if a != the]
+        positions: dict[int, float] = {}
+        for plane in pixels:
+            if _local(plane.tag) != "Plane" or any(plane.get(a, "0") != "0" for a in others):
+                continue
+            z = _length_um(plane.get("PositionZ"), plane.get("PositionZUnit"))
+            if z is not None:
+                positions[int(plane.get(the, "0"))] = z
+        if positions and sorted(positions) == list(range(len(positions))):
+            meta.z_um = np.array([positions[i] for i in range(len(positions))])
+            meta.source = "OME-XML Plane PositionZ"
+        elif leading_axis == "Z":
+            dz = _length_um(pixels.get("PhysicalSizeZ"), pixels.get("PhysicalSizeZUnit"))
+            if dz is not None and dz > 0:
+                meta.z_um = dz * np.arange(n_planes, dtype=np.float64)
+                meta.source = "OME-XML PhysicalSizeZ (z from 0)"
+        metas.append(meta)
+    for annotation in root.iter():
+        if _local(annotation.tag) != "MapAnnotation":
+            continue
+        for m in annotation.iter():
+            if _local(m.tag) == "M" and m.get("K") == _ANNOTATION_KEY:
+                try:
+                    block = json.loads(m.text or "")
+                except json.JSONDecodeError as exc:
+                    raise StackFileError(
+                        path, f"its focuskit OME annotation is not valid JSON ({exc})", _FIX_JSON
+                    ) from None
+                metas.append(_meta_from_block(path, block, "focuskit OME annotation"))
+                return metas
+    return metas
+
+
+def _imagej_meta(ij: dict[str, Any], page: Any, n_planes: int) -> _Meta | None:
+    """Pixel size from the resolution tags and z from 'spacing', when ImageJ names a unit."""
+    unit = str(ij.get("unit", "")).replace("\\u00B5", "µ").replace("μ", "µ")
+    scale = _LENGTH_UNITS.get(unit)
+    if scale is None:
+        return None
+    meta = _Meta("ImageJ metadata")
+    tag = page.tags.get("XResolution")
+    if tag is not None:
+        num, den = tag.value
+        if num > 0 and den > 0:
+            meta.pixel_size_um = den / num * scale
+    spacing = ij.get("spacing")
+    if isinstance(spacing, (int, float)) and math.isfinite(spacing) and spacing > 0:
+        meta.z_um = spacing * scale * np.arange(n_planes, dtype=np.float64)
+        meta.source = "ImageJ metadata (z from 0)"
+    return meta
+
+
+def _shaped_meta(shaped: Any) -> _Meta | None:
+    """``z_um`` / ``pixel_size_um`` from tifffile's JSON image description, if present."""
+    if not shaped or not isinstance(shaped[0], dict):
+        return None
+    d = shaped[0]
+    meta = _Meta("tifffile description")
+    z = d.get("z_um")
+    if isinstance(z, list) and z and all(isinstance(v, (int, float)) for v in z):
+        meta.z_um = np.array(z, dtype=np.float64)
+    px = d.get("pixel_size_um")
+    if isinstance(px, (int, float)) and not isinstance(px, bool):
+        meta.pixel_size_um = float(px)
+    return meta if meta.z_um is not None or meta.pixel_size_um is not None else None
+
+
+def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
+    import tifffile
+
+    size = path.stat().st_size
+    try:
+        with _tifffile_errors() as errors, tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            for page in tif.pages:
+                end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts)), default=0)
+                if end > size:
+                    raise StackFileError(
+                        path,
+                        f"image data runs past the end of the file ({size} bytes)",
+                        _FIX_CORRUPT,
+                    )
+            data = series.asarray()
+            axes = series.axes
+            ome = tif.ome_metadata if tif.is_ome else None
+            imagej = tif.imagej_metadata
+            shaped = tif.shaped_metadata
+            page0 = tif.pages.first
+            if errors:
+                raise StackFileError(path, f"corrupt TIFF ({errors[0]})", _FIX_CORRUPT)
+            colour_axis = (
+                axes.index("S") if "S" in axes and data.shape[axes.index("S")] in (3, 4) else None
+            )
+            spatial = [a for a in axes if a not in "YXS"]
+            leading = spatial[0] if spatial else "Z"
+            n_planes = int(data.shape[0]) if spatial else 1
+            metas: list[_Meta] = []
+            if ome:
+                metas += _ome_metas(path, ome, leading, n_planes)
+            if imagej:
+                ij = _imagej_meta(imagej, page0, n_planes)
+                if ij is not None:
+                    metas.append(ij)
+            sm = _shaped_meta(shaped)
+            if sm is not None:
+                metas.append(sm)
+    except FocuskitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any library failure means an unreadable file
+        raise StackFileError(
+            path, f"cannot read it as TIFF ({type(exc).__name__}: {exc})", _FIX_CORRUPT
+        ) from None
+    # A sidecar fills in after the OME-XML fields (before ImageJ / description metadata),
+    # and only when the file has no focuskit OME annotation.
+    sidecar = _sidecar_meta(path)
+    if sidecar is not None:
+        has_block = any(m.source == "focuskit OME annotation" for m in metas)
+        if not has_block:
+            k = next((i for i, m in enumerate(metas) if not m.source.startswith("OME")), len(metas))
+            metas.insert(k, sidecar)
+    return _Raw(data, colour_axis, metas)
+
+
+def _write_tiff(
+    stack: FocalStack, target: Path, *, overwrite: bool, compression: str | None
+) -> None:
+    import tifffile
+
+    if stack.dtype.name not in _OME_TIFF_DTYPES:
+        raise StackFileError(
+            target,
+            f"OME-TIFF cannot store {stack.dtype} pixels",
+            f"convert to one of {', '.join(_OME_TIFF_DTYPES)} or write .ome.zarr / .npy",
+        )
+    data = _checked_array(stack, target)
+    n = len(stack)
+    block = json.dumps(stack_json(stack), allow_nan=False)
+    metadata: dict[str, Any] = {
+        "axes": "ZYX",
+        "Name": _strip_suffix(target.name),
+        "PhysicalSizeX": stack.pixel_size_um,
+        "PhysicalSizeXUnit": "µm",
+        "PhysicalSizeY": stack.pixel_size_um,
+        "PhysicalSizeYUnit": "µm",
+        "Plane": {"PositionZ": as_z_list(stack.z_um), "PositionZUnit": ["µm"] * n},
+        "MapAnnotation": {"Namespace": _ANNOTATION_KEY, "Value": {_ANNOTATION_KEY: block}},
+    }
+    if stack.z_step_um:
+        metadata.update(PhysicalSizeZ=stack.z_step_um, PhysicalSizeZUnit="µm")
+    with atomic_output(target, overwrite=overwrite) as tmp:
+        tifffile.imwrite(
+            tmp,
+            data,
+            ome=True,
+            photometric="minisblack",
+            compression="zlib" if compression else None,
+            bigtiff=data.nbytes > 2**31,
+            metadata=metadata,
+        )
+
+
+# --- OME-Zarr -----------------------------------------------------------------------------
+
+
+def _ngff_meta(
+    ms: dict[str, Any], ds: dict[str, Any], keep: list[int], shape: tuple[int, ...]
+) -> _Meta:
+    """z and pixel size from NGFF scale/translation (dataset, then multiscale level)."""
+    ndim = len(shape)
+    scale = np.ones(ndim)
+    translation = np.zeros(ndim)
+    for transforms in (
+        ds.get("coordinateTransformations", []),
+        ms.get("coordinateTransformations", []),
+    ):
+        for t in transforms or []:
+            if t.get("type") == "scale" and len(t.get("scale", [])) == ndim:
+                s = np.asarray(t["scale"], dtype=np.float64)
+                scale, translation = scale * s, translation * s
+            elif t.get("type") == "translation" and len(t.get("translation", [])) == ndim:
+                translation = translation + np.asarray(t["translation"], dtype=np.float64)
+    axes = ms.get("axes") or []
+    units = [(a.get("unit") if isinstance(a, dict) else None) for a in axes] or [None] * ndim
+    meta = _Meta("NGFF coordinateTransformations")
+    if len(keep) == 3:
+        zi, xi = keep[0], keep[2]
+        zu = _length_um("1", units[zi] if zi < len(units) else None)
+        if zu is not None:
+            meta.z_um = (translation[zi] + scale[zi] * np.arange(shape[zi])) * zu
+    else:
+        xi = keep[-1]
+    xu = _length_um("1", units[xi] if xi < len(units) else None)
+    if xu is not None and scale[xi] > 0:
+        meta.pixel_size_um = float(scale[xi] * xu)
+    return meta
+
+
+def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:  # noqa: BLE001
+        raise StackFileError(
+            path,
+            f"cannot open it as Zarr ({type(exc).__name__}: {exc})",
+            "point at an OME-Zarr folder (with .zgroup or zarr.json); a damaged one must be rewritten",
+        ) from None
+    metas: list[_Meta] = []
+    index: tuple[int | slice, ...] = ()
+    if isinstance(node, zarr.Array):
+        array = node
+    else:
+        attrs = dict(node.attrs)
+        ome = attrs.get("ome", attrs)
+        multiscales = ome.get("multiscales") if isinstance(ome, dict) else None
+        if not multiscales:
+            raise StackFileError(
+                path,
+                "Zarr group has no NGFF 'multiscales' metadata",
+                "point at an OME-Zarr image or its array",
+            )
+        try:
+            ms = multiscales[0]
+            ds = ms["datasets"][0]
+            array = node[ds["path"]]
+        except Exception as exc:  # noqa: BLE001
+            raise StackFileError(
+                path, f"NGFF metadata names no readable dataset ({exc})", _FIX_CORRUPT
+            ) from None
+        # Drop singleton non-space axes (t, c of a tczyx image).
+        axes = ms.get("axes") or []
+        types = [
+            (a.get("type") if isinstance(a, dict) else None)
+            or ("space" if str(a) in "zyx" else "other")
+            for a in axes
+        ]
+        if len(types) != array.ndim:
+            types = ["space"] * array.ndim
+        keep = [i for i, t in enumerate(types) if t == "space" or array.shape[i] != 1]
+        index = tuple(slice(None) if i in keep else 0 for i in range(array.ndim))
+        if "focuskit" in attrs:
+            metas.append(_meta_from_block(path, attrs["focuskit"], "focuskit Zarr attribute"))
+        metas.append(_ngff_meta(ms, ds, keep, tuple(array.shape)))
+    nbytes = int(np.prod(array.shape)) * np.dtype(array.dtype).itemsize
+    if lazy is None:
+        lazy = nbytes > _LAZY_ABOVE_BYTES
+    try:
+        if lazy:
+            import dask.array as da
+
+            data = da.from_zarr(array)[index] if index else da.from_zarr(array)
+        else:
+            data = array[index] if index else array[...]
+            data = np.asarray(data)
+    except Exception as exc:  # noqa: BLE001
+        raise StackFileError(
+            path, f"cannot read its pixels ({type(exc).__name__}: {exc})", _FIX_CORRUPT
+        ) from None
+    return _Raw(data, None, metas)
+
+
+def _write_zarr(
+    stack: FocalStack, target: Path, *, overwrite: bool, compression: str | None
+) -> None:
+    import numcodecs
+    import zarr
+
+    z, y, x = stack.shape
+    zs = as_z_list(stack.z_um)
+    step = float(np.median(np.diff(stack.z_um))) if z > 1 else 1.0
+    multiscales = [
+        {
+            "version": "0.4",
+            "name": _strip_suffix(target.name),
+            "axes": [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"],
+            "datasets": [
+                {
+                    "path": "0",
+                    "coordinateTransformations": [
+                        {
+                            "type": "scale",
+                            "scale": [step, stack.pixel_size_um, stack.pixel_size_um],
+                        },
+                        {"type": "translation", "translation": [zs[0], 0.0, 0.0]},
+                    ],
+                }
+            ],
+        }
+    ]
+    with atomic_output(target, overwrite=overwrite, directory=True) as tmp:
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        array = root.create_array(
+            "0",
+            shape=(z, y, x),
+            dtype=stack.dtype,
+            chunks=(1, min(y, 1024), min(x, 1024)),
+            compressors=numcodecs.Zlib(level=6) if compression else None,
+            chunk_key_encoding={"name": "v2", "separator": "/"},
+            fill_value=0,
+        )
+        for i in range(z):
+            array[i] = _checked_plane(stack, i, target)
+        root.attrs.update({"multiscales": multiscales, "focuskit": stack_json(stack)})
+
+
+# --- NPY + sidecar ------------------------------------------------------------------------
+
+
+def _read_npy(path: Path, lazy: bool | None) -> _Raw:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise StackFileError(
+                path, "holds Python objects, not real numeric pixels", "save a uint/int/float array"
+            ) from None
+        raise StackFileError(path, f"cannot read it as NPY ({exc})", _FIX_CORRUPT) from None
+    except Exception as exc:  # noqa: BLE001
+        raise StackFileError(
+            path, f"cannot read it as NPY ({type(exc).__name__}: {exc})", _FIX_CORRUPT
+        ) from None
+    if not isinstance(data, np.ndarray):
+        raise StackFileError(path, "is not a single NPY array", "save one array with np.save")
+    colour_axis = 3 if data.ndim == 4 and data.shape[3] in (3, 4) else None
+    sidecar = _sidecar_meta(path)
+    return _Raw(data, colour_axis, [sidecar] if sidecar else [])
+
+
+def _write_npy(
+    stack: FocalStack, target: Path, *, overwrite: bool, compression: str | None
+) -> None:
+    data = _checked_array(stack, target)
+    sidecar = _sidecar_paths(target)[0]
+    text = json.dumps(stack_json(stack), indent=1, allow_nan=False)
+    with atomic_output(target, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, data, allow_pickle=False)
+        with atomic_output(sidecar, overwrite=True) as tmp_json:
+            tmp_json.write_text(text, encoding="utf-8")
+
+
+# --- Shared checks ------------------------------------------------------------------------
+
+
+def _nonfinite_error(path: Path, plane: int, count: int, writing: bool) -> StackFileError:
+    return StackFileError(
+        path,
+        f"pixel data contains NaN/Inf (first in plane {plane}, {count} there)",
+        "replace them (e.g. np.nan_to_num) before "
+        + ("writing" if writing else "saving the stack"),
+    )
+
+
+def _first_nonfinite(data: np.ndarray) -> tuple[int, int] | None:
+    """(plane, count in that plane) of the first plane with NaN/Inf, for float data."""
+    if data.dtype.kind != "f":
+        return None
+    for i in range(data.shape[0]):
+        bad = int(np.count_nonzero(~np.isfinite(data[i])))
+        if bad:
+            return i, bad
+    return None
+
+
+def _checked_plane(stack: FocalStack, i: int, target: Path) -> np.ndarray:
+    plane = np.asarray(stack.data[i])
+    if plane.dtype.kind == "f" and not np.all(np.isfinite(plane)):
+        raise _nonfinite_error(target, i, int(np.count_nonzero(~np.isfinite(plane))), True)
+    return plane
+
+
+def _checked_array(stack: FocalStack, target: Path) -> np.ndarray:
+    data = np.asarray(stack.data)
+    bad = _first_nonfinite(data)
+    if bad:
+        raise _nonfinite_error(target, bad[0], bad[1], True)
+    return data
+
+
+_READERS: dict[str, Callable[[Path, bool | None], _Raw]] = {
+    "tiff": _read_tiff,
+    "zarr": _read_zarr,
+    "npy": _read_npy,
+}
+_WRITERS: dict[str, Callable[..., None]] = {
+    "tiff": _write_tiff,
+    "zarr": _write_zarr,
+    "npy": _write_npy,
+}
+
+
+# --- Public API ---------------------------------------------------------------------------
+
+
+def _to_gray(path: Path, data: Any, axis: int, rgb: Rgb) -> Any:
+    n = data.shape[axis]
+    if rgb == "error":
+        raise StackFileError(
+            path,
+            f"has a colour axis ({n} channels, shape {tuple(data.shape)}), not a grayscale stack",
+            "pass rgb='gray' for luminance or rgb=CHANNEL (0, 1, 2) to pick one channel",
+        )
+    data = np.moveaxis(np.asarray(data), axis, -1)
+    if rgb == "gray":
+        out = np.empty(data.shape[:-1], dtype=np.float32)
+        weights = np.asarray(_LUMA, dtype=np.float32)
+        if out.ndim == 2:
+            return np.asarray(data[..., :3], dtype=np.float32) @ weights
+        for i in range(out.shape[0]):
+            out[i] = np.asarray(data[i, ..., :3], dtype=np.float32) @ weights
+        return out
+    if isinstance(rgb, (int, np.integer)) and not isinstance(rgb, bool) and 0 <= rgb < n:
+        return np.ascontiguousarray(data[..., int(rgb)])
+    raise ConfigError(f"rgb must be 'error', 'gray' or a channel index 0..{n - 1}, got {rgb!r}")
+
+
+def _resolve(metas: Sequence[_Meta], name: str) -> tuple[Any, str] | None:
+    for meta in metas:
+        value = getattr(meta, name)
+        if value is not None:
+            return value, meta.source
+    return None
+
+
+def read_stack(
+    path: str | os.PathLike[str],
+    *,
+    pixel_size_um: float | None = None,
+    z_um: Sequence[float] | np.ndarray | None = None,
+    z_step_um: float | None = None,
+    z_start_um: float = 0.0,
+    optics: Optics | None = None,
+    rgb: Rgb = "error",
+    lazy: bool | None = None,
+) -> FocalStack:
+    """Read a focal stack from OME-TIFF / TIFF, OME-Zarr or NPY (+ sidecar JSON).
+
+    Values given here override the file's (``z_step_um``/``z_start_um`` build
+    ``z = z_start + k·z_step``); the file's fill the rest: for TIFF the OME-XML
+    (PhysicalSizeX, Plane PositionZ), then the focuskit OME annotation, a sidecar
+    ``<file>.json`` / ``<stem>.json``, ImageJ metadata, tifffile's JSON description.
+    A 2-D image is read as a 1-plane stack when one z is known.
+
+    ``rgb`` handles a colour axis: ``"error"`` (default) refuses it, ``"gray"`` converts
+    to float32 luminance 0.2125·R + 0.7154·G + 0.0721·B (BT.709; intensity scale kept,
+    alpha ignored), an int picks that channel (dtype kept). ``lazy`` (OME-Zarr only):
+    True keeps a Dask array over the chunks, False loads it, None loads up to 512 MiB.
+    Lazy data is not checked for NaN/Inf. Every problem raises ``StackFileError``.
+    """
+    p = Path(path)
+    if optics is not None and not isinstance(optics, Optics):
+        raise ConfigError(f"optics must be a focuskit.optics.Optics, got {type(optics).__name__}")
+    if z_um is not None and z_step_um is not None:
+        raise ConfigError("give either z_um or z_step_um, not both")
+    if z_step_um is not None and not (math.isfinite(z_step_um) and z_step_um != 0):
+        raise ConfigError(f"z_step_um must be finite and non-zero, got {z_step_um!r}")
+    if not math.isfinite(z_start_um):
+        raise ConfigError(f"z_start_um must be finite, got {z_start_um!r}")
+    if not (p.exists() or p.is_symlink()):
+        raise StackFileError(p, "file not found", "check the path")
+    fmt = _format_of(p)
+    if (
+        fmt is None
+        and p.is_dir()
+        and any((p / n).exists() for n in (".zgroup", ".zarray", "zarr.json"))
+    ):
+        fmt = "zarr"
+    if fmt is None:
+        raise _unknown_suffix(p)
+    raw = _READERS[fmt](p, lazy)
+
+    data = raw.data
+    if raw.colour_axis is not None:
+        data = _to_gray(p, data, raw.colour_axis, rgb)
+    if not is_real_numeric(data.dtype):
+        raise StackFileError(
+            p, f"pixel type {data.dtype} is not real numeric", "convert it to uint8/uint16/float32"
+        )
+
+    args = _Meta("given", pixel_size_um=pixel_size_um, optics=optics)
+    if z_um is not None:
+        try:
+            args.z_um = np.asarray(z_um, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ConfigError(f"z_um must be a list of numbers, got {z_um!r:.80}") from None
+    metas = [args, *raw.metas]
+    z_found = _resolve(metas, "z_um")
+
+    if data.ndim == 2:
+        planes_known = z_step_um is not None or (z_found is not None and len(z_found[0]) == 1)
+        if not planes_known:
+            raise StackFileError(
+                p,
+                f"is a single 2-D image {tuple(data.shape)}, not a (Z, Y, X) stack",
+                "give its z (z_um=[Z] or --z-file) to read it as a 1-plane stack",
+            )
+        data = data[None]
+    if data.ndim != 3:
+        raise StackFileError(
+            p,
+            f"has {data.ndim} dimensions {tuple(data.shape)}, expected a (Z, Y, X) stack",
+            "save one z series of grayscale planes (split channels / time points first)",
+        )
+    n = int(data.shape[0])
+
+    px_found = _resolve(metas, "pixel_size_um")
+    if z_step_um is not None:
+        z, z_source = z_start_um + z_step_um * np.arange(n, dtype=np.float64), "given"
+    elif z_found is not None:
+        z, z_source = z_found
+    elif px_found is None:
+        raise StackFileError(
+            p,
+            f"pixel size and z positions of its {n} planes are missing",
+            f"{_FIX_PIXEL}; {_FIX_Z}",
+        )
+    else:
+        raise StackFileError(p, f"z positions of its {n} planes are missing", _FIX_Z)
+    if len(z) != n:
+        raise StackFileError(
+            p,
+            f"has {n} planes but {len(z)} z positions ({z_source})",
+            "give exactly one z per plane",
+        )
+    problem = z_problem(np.asarray(z))
+    if problem:
+        raise StackFileError(
+            p, f"{problem} ({z_source})", "give one strictly increasing or decreasing z per plane"
+        )
+
+    if px_found is None:
+        raise StackFileError(p, "pixel size is missing", _FIX_PIXEL)
+    px, px_source = px_found
+    if not (math.isfinite(px) and px > 0):
+        raise StackFileError(p, f"pixel size {px!r} µm ({px_source}) is not > 0", _FIX_PIXEL)
+
+    optics_found = _resolve(metas, "optics")
+    stack_optics: Optics | None = None
+    if optics_found is not None:
+        value, source = optics_found
+        if isinstance(value, Optics):
+            stack_optics = value
+        else:
+            try:
+                stack_optics = Optics.from_dict(value)
+            except (ConfigError, TypeError, ValueError, AttributeError, KeyError) as exc:
+                raise StackFileError(
+                    p,
+                    f"optics in the {source} are invalid ({exc})",
+                    "fix them, or pass the optics (--preset)",
+                ) from None
+
+    block = next((m for m in raw.metas if m.metadata is not None), None)
+    focus = block.focus_z_um if block else None
+    metadata = block.metadata if block and block.metadata is not None else {}
+
+    if isinstance(data, np.ndarray):
+        bad = _first_nonfinite(data)
+        if bad:
+            raise _nonfinite_error(p, bad[0], bad[1], False)
+    try:
+        return FocalStack(data, z, px, stack_optics, focus, metadata)
+    except ConfigError as exc:
+        raise StackFileError(p, str(exc), _FIX_JSON) from None
+
+
+def write_stack(
+    stack: FocalStack,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    protect: Iterable[str | os.PathLike[str]] = (),
+    compression: Literal["zlib"] | None = "zlib",
+) -> Path:
+    """Write ``stack`` atomically as OME-TIFF, OME-Zarr or NPY + ``<file>.json`` by suffix.
+
+    The output appears complete or not at all (temporary sibling + rename). An existing
+    target needs ``overwrite=True``; a target that is one of ``protect`` (the command's
+    inputs) is always refused. ``compression`` is zlib or None (NPY is never compressed).
+    Returns the path written.
+    """
+    if not isinstance(stack, FocalStack):
+        raise ConfigError(f"write_stack needs a FocalStack, got {type(stack).__name__}")
+    if compression not in ("zlib", None):
+        raise ConfigError(f"compression must be 'zlib' or None, got {compression!r}")
+    target = Path(path)
+    fmt = _format_of(target)
+    if fmt is None:
+        raise _unknown_suffix(target)
+    check_target(target, overwrite=overwrite, protect=protect)
+    if fmt == "npy":  # the sidecar is rewritten with the array
+        check_target(_sidecar_paths(target)[0], overwrite=True, protect=protect)
+    _WRITERS[fmt](stack, target, overwrite=overwrite, compression=compression)
+    return target
