@@ -1,0 +1,50 @@
+"""Simulate: thin samples, focal-stack rendering, defocus maps, drift, camera noise.
+
+Uses ``focuskit.optics`` only; returns plain arrays and :class:`SimulatedStack`
+(``focuskit.io.FocalStack.from_simulation`` turns one into a stack to save).
+"""
+
+from focuskit.simulate._camera import apply_camera
+from focuskit.simulate._render import (
+    Drift,
+    SimulatedStack,
+    blur_margin_um,
+    padded_shape,
+    render_stack,
+)
+from focuskit.simulate._samples import (
+    SAMPLE_GENERATORS,
+    Sample,
+    beads,
+    cells,
+    fluorescent_tissue,
+    from_image,
+    load_sample_image,
+    make_sample,
+    tissue,
+)
+from focuskit.simulate._simulate import defocus_map, simulate_stack
+from focuskit.simulate._zmap import cylinder_map, sphere_map, tilt_map
+
+__all__ = [
+    "SAMPLE_GENERATORS",
+    "Drift",
+    "Sample",
+    "SimulatedStack",
+    "apply_camera",
+    "beads",
+    "blur_margin_um",
+    "cells",
+    "cylinder_map",
+    "defocus_map",
+    "fluorescent_tissue",
+    "from_image",
+    "load_sample_image",
+    "make_sample",
+    "padded_shape",
+    "render_stack",
+    "simulate_stack",
+    "sphere_map",
+    "tilt_map",
+    "tissue",
+]
