@@ -640,7 +640,7 @@ def _to_gray(path: Path, data: Any, axis: int, rgb: Rgb) -> Any:
         raise StackFileError(
             path,
             f"has a colour axis ({n} channels, shape {tuple(data.shape)}), not a grayscale stack",
-            "pass rgb='gray' for luminance or rgb=CHANNEL (0, 1, 2) to pick one channel",
+            "pass --gray (rgb='gray' in Python) for luminance, or rgb=CHANNEL (0, 1, 2) to pick one channel",
         )
     data = np.moveaxis(np.asarray(data), axis, -1)
     if rgb == "gray":

@@ -113,6 +113,20 @@ def _extended_source(illumination: DPC | Brightfield) -> list[tuple[float, float
     return [(float(a), float(b), 1.0) for a, b in zip(sy[keep], sx[keep])]
 
 
+def _kept_shape(shape: Shape2D, crop: Shape2D | None) -> Shape2D:
+    return shape if crop is None else (int(crop[0]), int(crop[1]))
+
+
+def _central(shape: Shape2D, crop: Shape2D | None) -> tuple[slice, slice, slice]:
+    """Index of the central ``crop`` pixels of (Z, *shape) planes."""
+    if crop is None:
+        return (slice(None), slice(None), slice(None))
+    if crop[0] > shape[0] or crop[1] > shape[1]:
+        raise ConfigError(f"crop {crop} is larger than the field {shape}")
+    y0, x0 = (shape[0] - crop[0]) // 2, (shape[1] - crop[1]) // 2
+    return (slice(None), slice(y0, y0 + crop[0]), slice(x0, x0 + crop[1]))
+
+
 def _chunk_planes(shape: Shape2D, n_planes: int) -> int:
     per_plane = shape[0] * shape[1] * 8  # complex64
     return int(max(1, min(n_planes, _WORK_BYTES // per_plane)))
@@ -127,12 +141,14 @@ def coherent_stack(
     sources: Sequence[SourcePoint],
     n: float = 1.0,
     *,
+    crop: Shape2D | None = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Abbe sum of coherent images ``Σ_s w_s |IFFT(roll(T, s) · P_z)|²``, float32 (Z, Y, X).
 
     One source point is the coherent image. Only pupil pixels are filled per plane,
-    so each (source, plane) costs one complex inverse FFT.
+    so each (source, plane) costs one complex inverse FFT. ``crop`` keeps only the
+    central ``crop`` pixels of each plane (the padded margin never reaches memory).
     """
     t = np.asarray(transmittance)
     if t.ndim != 2:
@@ -145,7 +161,8 @@ def coherent_stack(
     kz = defocus_kz(shape, pixel_size_um, wavelength_um, n).ravel()[flat]
     spectrum = scipy.fft.fft2(t.astype(np.complex64), workers=-1)
 
-    out = np.zeros((z.size, *shape), dtype=np.float32)
+    keep = _central(shape, crop)
+    out = np.zeros((z.size, *_kept_shape(shape, crop)), dtype=np.float32)
     chunk = _chunk_planes(shape, z.size)
     # Only pupil pixels are ever written, so the rest of the buffer stays zero.
     buf = np.zeros((chunk, shape[0] * shape[1]), dtype=np.complex64)
@@ -156,7 +173,7 @@ def coherent_stack(
             zc = z[start : start + chunk]
             work = buf[: zc.size]
             work[:, flat] = shifted[None, :] * np.exp(2j * np.pi * zc[:, None] * kz[None, :])
-            field = scipy.fft.ifft2(work.reshape(zc.size, *shape), workers=-1)
+            field = scipy.fft.ifft2(work.reshape(zc.size, *shape), workers=-1)[keep]
             out[start : start + zc.size] += src.weight * (field.real**2 + field.imag**2)
             done += zc.size
             if progress is not None:
@@ -173,16 +190,21 @@ def fluorescence_stack(
     n: float = 1.0,
     *,
     psf_model: str = "scalar",
+    crop: Shape2D | None = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
-    """Incoherent images ``emitters ⊛ PSF_z`` (FFT convolution, PSF at the origin), float32."""
+    """Incoherent images ``emitters ⊛ PSF_z`` (FFT convolution, PSF at the origin), float32.
+
+    ``crop`` keeps only the central ``crop`` pixels of each plane.
+    """
     e = np.asarray(emitters, dtype=np.float32)
     if e.ndim != 2:
         raise ConfigError(f"emitter map must be 2-D (Y, X), got shape {e.shape}")
     z = np.atleast_1d(np.asarray(z_um, dtype=np.float64))
     shape: Shape2D = e.shape  # type: ignore[assignment]
     obj_spectrum = scipy.fft.rfft2(e, workers=-1)
-    out = np.empty((z.size, *shape), dtype=np.float32)
+    keep = _central(shape, crop)
+    out = np.empty((z.size, *_kept_shape(shape, crop)), dtype=np.float32)
     chunk = _chunk_planes(shape, z.size)
     for start in range(0, z.size, chunk):
         zc = z[start : start + chunk]
@@ -195,7 +217,7 @@ def fluorescence_stack(
         otf = scipy.fft.rfft2(psf, workers=-1)
         out[start : start + zc.size] = scipy.fft.irfft2(
             otf * obj_spectrum[None], s=shape, workers=-1
-        )
+        )[keep]
         if progress is not None:
             progress(start + zc.size, z.size)
     # FFT round-off can give tiny negatives where the object is dark.
@@ -209,12 +231,14 @@ def image_stack(
     z_um: Sequence[float] | np.ndarray,
     *,
     pixel_size_um: float | None = None,
+    crop: Shape2D | None = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Noise-free intensity stack of a thin sample under ``optics.illumination``, float32.
 
     ``sample`` is an emitter map (float, fluorescence) or a complex transmittance
-    (everything else). ``pixel_size_um`` defaults to the optics' pixel at the sample.
+    (everything else). ``pixel_size_um`` defaults to the optics' pixel at the sample;
+    ``crop`` keeps the central pixels of each plane (render a padded field, keep the view).
     """
     dx = optics.pixel_size_um if pixel_size_um is None else pixel_size_um
     o, lam = optics.objective, optics.wavelength_um
@@ -226,7 +250,7 @@ def image_stack(
             )
         return fluorescence_stack(
             sample, dx, o.na, lam, z_um, o.immersion_index,
-            psf_model=optics.illumination.psf_model, progress=progress,
+            psf_model=optics.illumination.psf_model, crop=crop, progress=progress,
         )
     if not np.iscomplexobj(sample):
         raise ConfigError(
@@ -235,7 +259,7 @@ def image_stack(
         )
     sources = source_points(optics.illumination, lam, sample.shape, dx)
     return coherent_stack(
-        sample, dx, o.na, lam, z_um, sources, o.immersion_index, progress=progress
+        sample, dx, o.na, lam, z_um, sources, o.immersion_index, crop=crop, progress=progress
     )
 
 

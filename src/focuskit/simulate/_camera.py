@@ -29,10 +29,16 @@ def apply_camera(
     if not mean > 0:
         raise ConfigError("cannot expose an image whose mean intensity is 0")
     rng = np.random.default_rng(seed)
-    expected = intensity * np.float32(photons / mean)
-    electrons = rng.poisson(expected).astype(np.float32)
-    if camera.read_noise_e > 0:
-        electrons += rng.normal(0.0, camera.read_noise_e, size=electrons.shape).astype(np.float32)
-    adu = np.rint(electrons * np.float32(camera.gain_adu_per_e) + np.float32(camera.offset_adu))
-    np.clip(adu, 0, camera.max_adu, out=adu)
-    return adu.astype(np.uint8 if camera.bit_depth <= 8 else np.uint16)
+    scale = np.float32(photons / mean)
+    out = np.empty(intensity.shape, dtype=np.uint8 if camera.bit_depth <= 8 else np.uint16)
+    # Plane by plane: Poisson draws are int64, so a whole 2048² × 61 stack at once
+    # would need several GB of temporaries.
+    planes = intensity.reshape(-1, *intensity.shape[-2:]) if intensity.ndim > 1 else intensity[None]
+    target = out.reshape(planes.shape)
+    for i, plane in enumerate(planes):
+        electrons = rng.poisson(plane * scale).astype(np.float32)
+        if camera.read_noise_e > 0:
+            electrons += rng.standard_normal(plane.shape, dtype=np.float32) * np.float32(camera.read_noise_e)
+        adu = np.rint(electrons * np.float32(camera.gain_adu_per_e) + np.float32(camera.offset_adu))
+        target[i] = np.clip(adu, 0, camera.max_adu)
+    return out

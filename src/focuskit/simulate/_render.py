@@ -274,16 +274,18 @@ def render_stack(
     work_shape, fine_shape = plan.work_shape, plan.render_shape
     fine_out: Shape2D = (out_shape[0] * k, out_shape[1] * k)
     values = _fit_to(values, fine_shape)
-    rendered = image_stack(values, optics, grid, pixel_size_um=dx / k, progress=progress)
+    # Keep only the field of view unless drift needs the margin to move content in from.
+    keep = fine_shape if offsets is not None else fine_out
+    rendered = image_stack(values, optics, grid, pixel_size_um=dx / k, crop=keep, progress=progress)
 
     if dz_map is not None:
         if k > 1:
             dz_map = np.repeat(np.repeat(dz_map, k, axis=0), k, axis=1)
-        pad = [((w - o) // 2, w - o - (w - o) // 2) for w, o in zip(fine_shape, fine_out)]
+        pad = [((w - o) // 2, w - o - (w - o) // 2) for w, o in zip(keep, fine_out)]
         # Odd reflection extrapolates a tilt linearly into the margin.
         dz_work = np.pad(dz_map, pad, mode="reflect", reflect_type="odd")
         g0, gstep = grid[0], (grid[-1] - grid[0]) / (grid.size - 1)
-        planes = np.empty((z.size, *fine_shape), dtype=np.float32)
+        planes = np.empty((z.size, *keep), dtype=np.float32)
         for plane, d in enumerate(defocus):
             pos = np.clip((d + dz_work - g0) / gstep, 0, grid.size - 1)
             i0 = np.minimum(pos.astype(np.intp), grid.size - 2)

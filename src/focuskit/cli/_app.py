@@ -1,0 +1,304 @@
+"""The `focuskit` command: thin — parses, calls the API, prints or writes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from focuskit._errors import ConfigError, FocuskitError
+
+app = typer.Typer(
+    name="focuskit",
+    help="Keep microscope images in focus: simulate, inspect, score, predict, refocus.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn focuskit's errors into one line on stderr and exit code 2."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FocuskitError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing was written")
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar fed by ``callback(done, total)``; silent when not a terminal."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+# --- simulate ---------------------------------------------------------------------------
+
+
+class SampleAs(str, Enum):
+    phase = "phase"
+    absorption = "absorption"
+    fluorescence = "fluorescence"
+
+
+class IlluminationKind(str, Enum):
+    preset = "preset"
+    fluorescence = "fluorescence"
+    led = "led"
+    dpc = "dpc"
+    brightfield = "brightfield"
+
+
+def _illumination(kind: IlluminationKind, led_sx: float, led_sy: float, condenser_na: float, dpc_na: tuple[float, float]):  # type: ignore[no-untyped-def]
+    from focuskit.optics import DPC, LED, Brightfield, Fluorescence
+
+    if kind is IlluminationKind.preset:
+        return None
+    if kind is IlluminationKind.fluorescence:
+        return Fluorescence()
+    if kind is IlluminationKind.led:
+        return LED(sx=led_sx, sy=led_sy)
+    if kind is IlluminationKind.dpc:
+        return DPC(na_inner=dpc_na[0], na_outer=dpc_na[1])
+    return Brightfield(na_condenser=condenser_na)
+
+
+@app.command()
+@friendly_errors
+def simulate(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output stack: .ome.tif, .ome.zarr or .npy")],
+    preset: Annotated[str, typer.Option(help="Named microscope (see `focuskit presets`)")] = "fcfnn-20x-led",
+    sample: Annotated[Optional[str], typer.Option(help="beads | cells | tissue | fluorescent-tissue (default: the preset's)")] = None,
+    sample_image: Annotated[Optional[Path], typer.Option(help="Use this image (TIFF/PNG) as the sample")] = None,
+    sample_as: Annotated[SampleAs, typer.Option(help="How --sample-image acts on light")] = SampleAs.phase,
+    sample_strength: Annotated[float, typer.Option(help="Phase in rad, absorbance (≤1) or emitter scale for --sample-image")] = 1.0,
+    density: Annotated[Optional[float], typer.Option(help="Sample density (beads per 100 µm², or cell area fraction)")] = None,
+    illumination: Annotated[IlluminationKind, typer.Option(help="Override the preset's illumination")] = IlluminationKind.preset,
+    led_sx: Annotated[float, typer.Option(help="LED illumination NA along x (sin θ)")] = 0.407,
+    led_sy: Annotated[float, typer.Option(help="LED illumination NA along y")] = 0.0,
+    condenser_na: Annotated[float, typer.Option(help="Brightfield condenser NA")] = 0.55,
+    dpc_na: Annotated[tuple[float, float], typer.Option(help="DPC half-annulus inner and outer NA")] = (0.35, 0.48),
+    z_range: Annotated[Optional[tuple[float, float]], typer.Option(help="First and last z (µm)")] = None,
+    z_step: Annotated[Optional[float], typer.Option(help="z step (µm)")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Image size in pixels (square)")] = None,
+    focus_z: Annotated[float, typer.Option(help="Stage z at which the sample is in focus (µm)")] = 0.0,
+    tilt: Annotated[float, typer.Option(help="Sample tilt (degrees)")] = 0.0,
+    tilt_azimuth: Annotated[float, typer.Option(help="Direction of the tilt (degrees from +x)")] = 90.0,
+    cylinder_radius: Annotated[Optional[float], typer.Option(help="Cylindrical sample curvature radius (µm; <0 concave)")] = None,
+    sphere_radius: Annotated[Optional[float], typer.Option(help="Spherical sample curvature radius (µm; <0 concave)")] = None,
+    drift: Annotated[tuple[float, float], typer.Option(help="Lateral drift per plane (dy, dx) µm")] = (0.0, 0.0),
+    drift_jitter: Annotated[float, typer.Option(help="Random-walk drift per plane (µm rms)")] = 0.0,
+    rotation: Annotated[float, typer.Option(help="Rotation per plane (degrees)")] = 0.0,
+    photons: Annotated[float, typer.Option(help="Mean photo-electrons per pixel (exposure)")] = 1000.0,
+    noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Camera noise and integer counts, or noise-free float32")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed (sample, drift and noise)")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stack summary as JSON")] = False,
+) -> None:
+    """Render a focal stack of a simulated microscope and save it."""
+    from focuskit.io import FocalStack, write_stack
+    from focuskit.optics import get_preset, z_range as make_z
+    from focuskit.simulate import Drift, load_sample_image, simulate_stack
+
+    p = get_preset(preset)
+    _check_output_free(output, overwrite)
+    z = None
+    if z_range is not None or z_step is not None:
+        lo, hi = z_range if z_range is not None else (p.z_min_um, p.z_max_um)
+        z = make_z(lo, hi, z_step if z_step is not None else p.z_step_um)
+    ill = _illumination(illumination, led_sx, led_sy, condenser_na, dpc_na)
+    if sample_image is not None:
+        if sample is not None:
+            raise ConfigError("give either --sample or --sample-image, not both")
+        sample_obj: Any = load_sample_image(
+            sample_image, (ill and p.optics.with_illumination(ill) or p.optics).pixel_size_um,
+            as_=sample_as.value, strength=sample_strength,
+        )
+    else:
+        sample_obj = sample
+    options: dict[str, Any] = {}
+    if density is not None:
+        name = sample or p.default_sample
+        options["density_per_100um2" if name == "beads" else "density"] = density
+    moving = drift != (0.0, 0.0) or drift_jitter > 0 or rotation != 0
+    with progress_bar(f"rendering {preset}", enabled=not as_json) as update:
+        sim = simulate_stack(
+            p, sample=sample_obj, sample_options=options, size=size, z_um=z, illumination=ill,
+            focus_z_um=focus_z, tilt_deg=tilt, tilt_azimuth_deg=tilt_azimuth,
+            cylinder_radius_um=cylinder_radius, sphere_radius_um=sphere_radius,
+            drift=Drift(step_um=drift, jitter_um=drift_jitter, rotation_deg_per_plane=rotation) if moving else None,
+            photons=photons if noise else None, seed=seed, progress=update,
+        )
+    stack = FocalStack(
+        data=sim.data, z_um=sim.z_um, pixel_size_um=sim.pixel_size_um, optics=sim.optics,
+        focus_z_um=sim.focus_z_um, metadata=sim.metadata,
+    )
+    protect = [sample_image] if sample_image is not None else []
+    with progress_bar("writing", enabled=False):
+        written = write_stack(stack, output, overwrite=overwrite, protect=protect)
+    if as_json:
+        _print_json({"file": str(written), **stack.info()})
+    else:
+        _print_info_table(stack, str(written))
+
+
+def _check_output_free(output: Path, overwrite: bool) -> None:
+    """Fail before minutes of rendering rather than after."""
+    from focuskit.io import SUPPORTED_SUFFIXES
+
+    if not output.name.lower().endswith(SUPPORTED_SUFFIXES):
+        raise ConfigError(
+            f"{output}: unknown file type '{output.suffix}' — use one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if output.exists() and not overwrite:
+        raise ConfigError(f"{output}: already exists — pass --overwrite or choose another -o")
+    if not output.parent.exists():
+        raise ConfigError(f"{output}: folder {output.parent} does not exist — create it first")
+
+
+# --- info -------------------------------------------------------------------------------
+
+
+def _read(  # type: ignore[no-untyped-def]
+    stack_path: Path,
+    pixel_size: Optional[float],
+    z_step: Optional[float],
+    z_start: float,
+    z_file: Optional[Path],
+    gray: bool = False,
+):
+    """Read a stack, filling what the file lacks from the command line."""
+    from focuskit.io import read_stack, read_z_file
+
+    return read_stack(
+        stack_path,
+        pixel_size_um=pixel_size,
+        z_um=read_z_file(z_file) if z_file is not None else None,
+        z_step_um=z_step,
+        z_start_um=z_start,
+        rgb="gray" if gray else "error",
+    )
+
+
+def _print_info_table(stack: Any, name: str) -> None:
+    info = stack.info()
+    table = Table(title=name, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    z = info["z_um"]
+    table.add_row("shape (Z, Y, X)", " × ".join(str(s) for s in info["shape"]) + f"  {info['dtype']}")
+    table.add_row("z (µm)", f"{z[0]:+g} … {z[-1]:+g}  ({len(z)} planes, step {info.get('z_step_um')})")
+    table.add_row("pixel size (µm)", f"{info['pixel_size_um']:g}")
+    optics = info.get("optics")
+    if optics:
+        obj = optics["objective"]
+        ill = optics["illumination"]
+        table.add_row(
+            "optics",
+            f"{obj['magnification']:g}×/{obj['na']:g} (n = {obj['immersion_index']:g}), "
+            f"λ = {optics['wavelength_um']:g} µm, {ill['kind']}",
+        )
+    focus = info.get("focus_z_um")
+    table.add_row("in focus at", "unknown" if focus is None else f"z = {focus:+.3f} µm")
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
+def info(
+    stack_path: Annotated[Path, typer.Argument(metavar="STACK", help="OME-TIFF, OME-Zarr, TIFF or NPY stack")],
+    pixel_size: Annotated[Optional[float], typer.Option(help="Pixel size at the sample (µm), if the file lacks it")] = None,
+    z_step: Annotated[Optional[float], typer.Option(help="z step (µm), if the file lacks z positions")] = None,
+    z_start: Annotated[float, typer.Option(help="z of the first plane with --z-step (µm)")] = 0.0,
+    z_file: Annotated[Optional[Path], typer.Option(help="CSV/TXT of z positions (µm), one per plane")] = None,
+    gray: Annotated[bool, typer.Option(help="Convert an RGB stack to luminance")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Describe a focal stack: shape, dtype, z positions, pixel size, optics, true focus."""
+    stack = _read(stack_path, pixel_size, z_step, z_start, z_file, gray)
+    if as_json:
+        _print_json(stack.info())
+    else:
+        _print_info_table(stack, str(stack_path))
+
+
+@app.command()
+@friendly_errors
+def presets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the named microscopes (OPTICS.md presets)."""
+    from focuskit.optics import PRESETS
+
+    if as_json:
+        _print_json({name: {"optics": p.optics.to_dict(), "z_um": [p.z_min_um, p.z_max_um, p.z_step_um],
+                            "size": p.size, "sample": p.default_sample, "reference": p.reference}
+                     for name, p in PRESETS.items()})
+        return
+    table = Table("preset", "objective", "λ (µm)", "pixel (µm)", "illumination", "z (µm)", "DOF (µm)")
+    for name, p in PRESETS.items():
+        o = p.optics
+        table.add_row(
+            name, f"{o.objective.magnification:g}×/{o.na:g}", f"{o.wavelength_um:g}", f"{o.pixel_size_um:g}",
+            o.illumination.kind, f"{p.z_min_um:g}…{p.z_max_um:g} / {p.z_step_um:g}", f"{o.depth_of_field_um:.2f}",
+        )
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
+def demo(
+    output_dir: Annotated[Path, typer.Option("-o", "--output-dir", help="Where the demo writes its files")] = Path("focuskit-demo"),
+) -> None:
+    """Run everything focuskit can do on embedded defaults, in about a minute."""
+    from focuskit.cli._demo import run_demo
+
+    run_demo(output_dir, console)
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    app()
