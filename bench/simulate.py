@@ -35,7 +35,7 @@ def fft_time(size: int) -> float:
 
     a = (np.random.default_rng(0).normal(size=(size, size)) + 0j).astype(np.complex64)
     scipy.fft.fft2(a, workers=-1)  # plan / warm up
-    return _best_of(lambda: scipy.fft.ifft2(a, workers=-1), 10)
+    return _best_of(lambda: scipy.fft.ifft2(a, workers=-1), 20)
 
 
 def _case(name: str, size: int, planes: int, queue: mp.Queue) -> None:
@@ -50,10 +50,10 @@ def _case(name: str, size: int, planes: int, queue: mp.Queue) -> None:
         sample = make_sample(sample_name, (size, size), optics.pixel_size_um, seed=0,
                              wavelength_um=optics.wavelength_um)
         image_stack(sample.values[:64, :64], optics, z[:2])  # warm-up
-        t0 = time.perf_counter()
-        stack = image_stack(sample.values, optics, z)
-        elapsed = time.perf_counter() - t0
-        shape = stack.shape
+        shape = image_stack(sample.values, optics, z[:1]).shape[1:]
+        # Best of 3, as the FFT baseline is a best-of: both measure the machine, not its noise.
+        elapsed = _best_of(lambda: image_stack(sample.values, optics, z), 3)
+        shape = (planes, *shape)
     else:
         t0 = time.perf_counter()
         sim = simulate_stack(preset, sample=sample_name, size=size, z_um=z, photons=1000, seed=0)

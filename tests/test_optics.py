@@ -254,3 +254,16 @@ def test_invalid_configs_raise_clear_errors(build) -> None:  # type: ignore[no-u
 def test_undersampled_pupil_is_refused() -> None:
     with pytest.raises(ConfigError, match="Nyquist"):
         incoherent_psf((64, 64), 0.5, 0.95, 0.5, 0.0)
+
+
+def test_fast_fluorescence_path_equals_the_reference_psf() -> None:
+    """fluorescence_stack builds PSFs its own fast way; a point emitter must give back
+    exactly the reference incoherent_psf (same physics, same normalization)."""
+    from focuskit.optics import fluorescence_stack
+
+    emitters = np.zeros((96, 96), np.float32)
+    emitters[0, 0] = 1.0  # the PSF sits at the origin
+    z = [-6.0, -1.0, 0.0, 2.5]
+    fast = fluorescence_stack(emitters, 0.1, NA, LAM, z)
+    reference = incoherent_psf((96, 96), 0.1, NA, LAM, z)
+    np.testing.assert_allclose(fast, reference, atol=2e-6 * reference.max())

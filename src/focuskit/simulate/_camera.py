@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from focuskit._errors import ConfigError
@@ -28,17 +31,28 @@ def apply_camera(
     mean = float(intensity.mean(dtype=np.float64))
     if not mean > 0:
         raise ConfigError("cannot expose an image whose mean intensity is 0")
-    rng = np.random.default_rng(seed)
     scale = np.float32(photons / mean)
     out = np.empty(intensity.shape, dtype=np.uint8 if camera.bit_depth <= 8 else np.uint16)
-    # Plane by plane: Poisson draws are int64, so a whole 2048² × 61 stack at once
-    # would need several GB of temporaries.
+    # Plane by plane (Poisson draws are int64: a whole 2048² × 61 stack at once would
+    # need GB of temporaries), each plane with its own child generator so the result
+    # is the same whatever the number of threads; numpy's samplers release the GIL.
     planes = intensity.reshape(-1, *intensity.shape[-2:]) if intensity.ndim > 1 else intensity[None]
     target = out.reshape(planes.shape)
-    for i, plane in enumerate(planes):
-        electrons = rng.poisson(plane * scale).astype(np.float32)
+    root = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    children = root.spawn(len(planes))
+
+    def expose(i: int) -> None:
+        rng = children[i]
+        electrons = rng.poisson(planes[i] * scale).astype(np.float32)
         if camera.read_noise_e > 0:
-            electrons += rng.standard_normal(plane.shape, dtype=np.float32) * np.float32(camera.read_noise_e)
+            electrons += rng.standard_normal(planes[i].shape, dtype=np.float32) * np.float32(camera.read_noise_e)
         adu = np.rint(electrons * np.float32(camera.gain_adu_per_e) + np.float32(camera.offset_adu))
         target[i] = np.clip(adu, 0, camera.max_adu)
+
+    workers = min(len(planes), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(expose, range(len(planes))))
+    else:
+        expose(0)
     return out
