@@ -157,8 +157,7 @@ def simulate(
         if sample is not None:
             raise ConfigError("give either --sample or --sample-image, not both")
         sample_obj: Any = load_sample_image(
-            sample_image, (ill and p.optics.with_illumination(ill) or p.optics).pixel_size_um,
-            as_=sample_as.value, strength=sample_strength,
+            sample_image, p.optics.pixel_size_um, as_=sample_as.value, strength=sample_strength
         )
     else:
         sample_obj = sample
@@ -180,8 +179,7 @@ def simulate(
         focus_z_um=sim.focus_z_um, metadata=sim.metadata,
     )
     protect = [sample_image] if sample_image is not None else []
-    with progress_bar("writing", enabled=False):
-        written = write_stack(stack, output, overwrite=overwrite, protect=protect)
+    written = write_stack(stack, output, overwrite=overwrite, protect=protect)
     if as_json:
         _print_json({"file": str(written), **stack.info()})
     else:

@@ -74,14 +74,16 @@ def simulate_stack(
     """Simulate a focal stack of ``preset``'s microscope.
 
     ``sample`` is a generator name (default: the preset's), or a ready :class:`Sample`
-    (e.g. from ``load_sample_image``). A generated sample fills the padded field, so the
+    (e.g. from ``load_sample_image``, whose field of view is kept unless ``size`` is given). A generated sample fills the padded field, so the
     margin holds real structure rather than a reflection. ``photons=None`` gives
     noise-free float32 intensities; a number gives camera counts at that mean exposure.
     """
     p = get_preset(preset) if isinstance(preset, str) else preset
     optics = p.optics if illumination is None else p.optics.with_illumination(illumination)
     dx = optics.pixel_size_um
-    if size is None:
+    if size is None and isinstance(sample, Sample):
+        shape = sample.shape  # a user's image keeps its own field of view
+    elif size is None:
         shape = (p.size, p.size)
     elif isinstance(size, int):
         shape = (size, size)
