@@ -7,9 +7,12 @@ Uses ``focuskit.optics`` only; returns plain arrays and :class:`SimulatedStack`
 from focuskit.simulate._camera import apply_camera
 from focuskit.simulate._render import (
     Drift,
+    RenderPlan,
     SimulatedStack,
     blur_margin_um,
+    oversampling,
     padded_shape,
+    plan_render,
     render_stack,
 )
 from focuskit.simulate._samples import (
@@ -29,6 +32,7 @@ from focuskit.simulate._zmap import cylinder_map, sphere_map, tilt_map
 __all__ = [
     "SAMPLE_GENERATORS",
     "Drift",
+    "RenderPlan",
     "Sample",
     "SimulatedStack",
     "apply_camera",
@@ -41,7 +45,9 @@ __all__ = [
     "from_image",
     "load_sample_image",
     "make_sample",
+    "oversampling",
     "padded_shape",
+    "plan_render",
     "render_stack",
     "simulate_stack",
     "sphere_map",

@@ -1,0 +1,190 @@
+"""Keeping the stage safe when something fails, and a scope that fails on purpose."""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+from focuskit.optics import Optics
+from focuskit.scopes._base import Microscope
+from focuskit.scopes._errors import ScopeError
+
+
+def move_in_steps(scope: Microscope, z_um: float) -> int:
+    """Move ``scope`` to ``z_um`` in as few moves as its ``max_step_um`` allows.
+
+    Returns the number of moves made (0 when already there). Each step is checked by the
+    scope, so a target outside the limits raises ``StageLimitError`` before any move.
+    """
+    target = float(z_um)
+    start = scope.z_um
+    distance = target - start
+    if distance == 0:
+        return 0
+    max_step = scope.max_step_um
+    lo, hi = scope.z_limits_um
+    if not (math.isfinite(target) and lo <= target <= hi):
+        scope.move_to(target)  # raises StageLimitError with the scope's own message
+    n = 1 if max_step is None else max(1, math.ceil(abs(distance) / max_step - 1e-12))
+    for k in range(1, n + 1):
+        scope.move_to(target if k == n else start + distance * k / n)
+    return n
+
+
+class restore_on_failure:  # noqa: N801 - used like a function: `with restore_on_failure(scope):`
+    """Context manager: if the body raises, return the stage to where it was at entry.
+
+    The stage goes back in moves the scope allows (each ≤ ``max_step_um``), then a
+    :class:`ScopeError` is raised from the original error, its message saying where the
+    stage was returned to (the original is ``__cause__``). KeyboardInterrupt and other
+    non-``Exception`` errors also return the stage and then propagate unchanged. If the
+    stage cannot be returned, the ScopeError says so and where the stage is.
+    ``with restore_on_failure(scope) as s:`` gives the scope back.
+    """
+
+    def __init__(self, scope: Microscope) -> None:
+        self.scope = scope
+        self.start_z_um: float | None = None
+
+    def __enter__(self) -> Microscope:
+        self.start_z_um = float(self.scope.z_um)
+        return self.scope
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        if exc is None:
+            return False
+        start = self.start_z_um
+        assert start is not None
+        try:
+            move_in_steps(self.scope, start)
+        except Exception as failure:  # noqa: BLE001 - report any failure to return
+            where = _position(self.scope)
+            raise ScopeError(
+                f"{type(exc).__name__}: {exc} — and the stage could NOT be returned to "
+                f"z={start:g} µm ({type(failure).__name__}: {failure}); it is at z={where}"
+            ) from exc
+        if not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt, SystemExit: stage restored, propagate as is
+        raise ScopeError(
+            f"{type(exc).__name__}: {exc} — the stage was returned to z={start:g} µm"
+        ) from exc
+
+
+def _position(scope: Microscope) -> str:
+    try:
+        return f"{scope.z_um:g} µm"
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+class FaultyScope:
+    """Wraps a scope so that its camera or stage fails after N operations (for tests).
+
+    ``fail_after_snaps=N``: the first N snaps work, the next raises :class:`ScopeError`
+    ("camera failed"); likewise ``fail_after_moves`` ("stage failed"). A failure happens
+    before the wrapped scope acts, so a failed move leaves the stage where it was. With
+    ``transient=True`` only that one operation fails and later ones work again;
+    otherwise the part stays broken. Everything else is delegated to the wrapped scope.
+    """
+
+    def __init__(
+        self,
+        scope: Microscope,
+        fail_after_snaps: int | None = None,
+        fail_after_moves: int | None = None,
+        *,
+        transient: bool = False,
+    ) -> None:
+        limits = {"fail_after_snaps": fail_after_snaps, "fail_after_moves": fail_after_moves}
+        for name, n in limits.items():
+            if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+                raise ConfigError(f"{name} must be an integer >= 0 or None, got {n!r}")
+        self.scope = scope
+        self.fail_after_snaps = fail_after_snaps
+        self.fail_after_moves = fail_after_moves
+        self.transient = transient
+        self.snap_attempts = 0
+        self.move_attempts = 0
+
+    def _fails(self, attempts: int, limit: int | None) -> bool:
+        if limit is None:
+            return False
+        return attempts == limit + 1 if self.transient else attempts > limit
+
+    def move_to(self, z_um: float) -> None:
+        self.move_attempts += 1
+        if self._fails(self.move_attempts, self.fail_after_moves):
+            raise ScopeError(
+                f"stage failed on move {self.move_attempts} (to z={z_um} µm); "
+                f"it stays at z={self.scope.z_um:g} µm"
+            )
+        self.scope.move_to(z_um)
+
+    def snap(self) -> np.ndarray:
+        self.snap_attempts += 1
+        if self._fails(self.snap_attempts, self.fail_after_snaps):
+            raise ScopeError(
+                f"camera failed on exposure {self.snap_attempts} (at z={self.scope.z_um:g} µm)"
+            )
+        return self.scope.snap()
+
+    # Delegated Microscope members -------------------------------------------------------
+    @property
+    def z_um(self) -> float:
+        return self.scope.z_um
+
+    @property
+    def z_limits_um(self) -> tuple[float, float]:
+        return self.scope.z_limits_um
+
+    @property
+    def max_step_um(self) -> float | None:
+        return self.scope.max_step_um
+
+    @property
+    def pixel_size_um(self) -> float:
+        return self.scope.pixel_size_um
+
+    @property
+    def optics(self) -> Optics | None:
+        return self.scope.optics
+
+    @property
+    def exposures(self) -> int:
+        return self.scope.exposures
+
+    @property
+    def moves(self) -> int:
+        return self.scope.moves
+
+    @property
+    def travel_um(self) -> float:
+        return self.scope.travel_um
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.scope.elapsed_s
+
+    def reset_counters(self) -> None:
+        self.scope.reset_counters()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not found on FaultyScope (e.g. true_focus_um).
+        if name == "scope":
+            raise AttributeError(name)
+        return getattr(self.scope, name)
+
+    def __repr__(self) -> str:
+        return (
+            f"FaultyScope({self.scope!r}, fail_after_snaps={self.fail_after_snaps}, "
+            f"fail_after_moves={self.fail_after_moves}, transient={self.transient})"
+        )
