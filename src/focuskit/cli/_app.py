@@ -10,6 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -264,6 +265,185 @@ def info(
         _print_json(stack.info())
     else:
         _print_info_table(stack, str(stack_path))
+
+
+def _check_png(path: Optional[Path]) -> None:
+    if path is None:
+        return
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"{path}: plots are written as PNG — use a .png name")
+    if not path.parent.exists():
+        raise ConfigError(f"{path}: folder {path.parent} does not exist — create it first")
+
+
+@app.command()
+@friendly_errors
+def score(
+    stack_path: Annotated[Path, typer.Argument(metavar="STACK")],
+    measure: Annotated[str, typer.Option(help="Focus measure name, or 'all' (see `focuskit measures`)")] = "tenengrad",
+    plot: Annotated[Optional[Path], typer.Option(help="Write the focus curve(s) to this PNG")] = None,
+    pixel_size: Annotated[Optional[float], typer.Option(help="Pixel size (µm), if the file lacks it")] = None,
+    z_step: Annotated[Optional[float], typer.Option(help="z step (µm), if the file lacks z positions")] = None,
+    z_start: Annotated[float, typer.Option(help="z of the first plane with --z-step (µm)")] = 0.0,
+    z_file: Annotated[Optional[Path], typer.Option(help="CSV/TXT of z positions (µm)")] = None,
+    gray: Annotated[bool, typer.Option(help="Convert an RGB stack to luminance")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Score every plane of a stack with a focus measure (larger = sharper)."""
+    from focuskit.focus import focus_curve
+    from focuskit.measures import MEASURES, get_measure
+
+    _check_png(plot)
+    stack = _read(stack_path, pixel_size, z_step, z_start, z_file, gray)
+    names = [n for n, m in MEASURES.items() if not m.needs_optics or stack.optics is not None] if measure == "all" else [get_measure(measure).name]
+    curves = {name: focus_curve(stack, name) for name in names}
+    z = [float(v) for v in stack.z_um]
+    if plot is not None:
+        from focuskit.evaluate import focus_curve_plot
+
+        focus_curve_plot(stack.z_um, curves, plot, focus_z_um=stack.focus_z_um, title=stack_path.name)
+    if as_json:
+        if len(names) == 1:
+            _print_json({"measure": names[0], "z_um": z, "score": [float(v) for v in curves[names[0]]]})
+        else:
+            _print_json({"measure": "all", "z_um": z, "score": {n: [float(v) for v in c] for n, c in curves.items()}})
+        return
+    if len(names) == 1:
+        table = Table("z (µm)", names[0], title=f"{stack_path.name}: focus scores")
+        best = int(curves[names[0]].argmax())
+        for i, zi in enumerate(z):
+            style = "bold green" if i == best else None
+            table.add_row(f"{zi:+.3f}", f"{curves[names[0]][i]:.5g}", style=style)
+    else:  # one row per measure: a 13-column z table would not fit a terminal
+        table = Table("measure", "sharpest z (µm)", "plane", "peak / median", title=f"{stack_path.name}: focus scores")
+        for n in names:
+            c = curves[n]
+            i = int(c.argmax())
+            med = float(np.median(c))
+            table.add_row(n, f"{z[i]:+.3f}", str(i), f"{c[i] / med:.3g}" if med > 0 else "—")
+    console.print(table)
+
+
+@app.command("find-focus")
+@friendly_errors
+def find_focus_cmd(
+    stack_path: Annotated[Path, typer.Argument(metavar="STACK")],
+    measure: Annotated[str, typer.Option(help="Focus measure (see `focuskit measures`)")] = "tenengrad",
+    refine: Annotated[str, typer.Option(help="Sub-step refinement: parabola | gaussian | none")] = "parabola",
+    tile: Annotated[Optional[int], typer.Option(help="Also map focus per tile of this size (tilted samples)")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Write the focus curve to this PNG")] = None,
+    pixel_size: Annotated[Optional[float], typer.Option(help="Pixel size (µm), if the file lacks it")] = None,
+    z_step: Annotated[Optional[float], typer.Option(help="z step (µm), if the file lacks z positions")] = None,
+    z_start: Annotated[float, typer.Option(help="z of the first plane with --z-step (µm)")] = 0.0,
+    z_file: Annotated[Optional[Path], typer.Option(help="CSV/TXT of z positions (µm)")] = None,
+    gray: Annotated[bool, typer.Option(help="Convert an RGB stack to luminance")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Find the in-focus z of a stack (sub-step refined), with a confidence."""
+    from focuskit.focus import find_focus, focus_map
+
+    if refine not in ("parabola", "gaussian", "none"):
+        raise ConfigError(f"--refine must be parabola, gaussian or none, got {refine!r}")
+    _check_png(plot)
+    stack = _read(stack_path, pixel_size, z_step, z_start, z_file, gray)
+    result = find_focus(stack, measure, refine=refine)  # type: ignore[arg-type]
+    out = result.to_dict()
+    if tile is not None:
+        fmap = focus_map(stack, tile, measure, refine=refine)  # type: ignore[arg-type]
+        a, b, c = fmap.plane_fit()
+        out["focus_map"] = {
+            "tile": tile,
+            "z_focus_um": fmap.z_focus_um.round(4).tolist(),
+            "confidence": fmap.confidence.round(3).tolist(),
+            "tilt_deg_y": float(np.degrees(np.arctan(b))),
+            "tilt_deg_x": float(np.degrees(np.arctan(c))),
+        }
+    if plot is not None:
+        from focuskit.evaluate import focus_curve_plot
+
+        focus_curve_plot(result.z_um, {measure: result.curve}, plot,
+                         focus_z_um=result.z_focus_um, title=f"{stack_path.name}: focus at {result.z_focus_um:+.3f} µm")
+    if as_json:
+        _print_json(out)
+        return
+    console.print(
+        f"[bold]{stack_path.name}[/]: in focus at [bold green]z = {result.z_focus_um:+.3f} µm[/] "
+        f"(plane {result.plane}, {measure}, confidence {result.confidence:.2f})"
+    )
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if "focus_map" in out:
+        fm = out["focus_map"]
+        console.print(f"per-tile focus ({tile}² tiles): tilt {fm['tilt_deg_y']:+.2f}° along y, {fm['tilt_deg_x']:+.2f}° along x")
+
+
+@app.command()
+@friendly_errors
+def autofocus(
+    scope: Annotated[str, typer.Option(help="sim:PRESET or stack:PATH")] = "sim:deepr-20x-fluor",
+    method: Annotated[str, typer.Option(help="brent | gss | scan")] = "brent",
+    measure: Annotated[str, typer.Option(help="Focus measure to maximize")] = "tenengrad",
+    start: Annotated[Optional[float], typer.Option(help="Start z (µm); default: the scope's current z")] = None,
+    range_um: Annotated[Optional[float], typer.Option("--range", help="Search range (µm), centred on the start")] = None,
+    tolerance: Annotated[float, typer.Option(help="Stop when the bracket is below this (µm)")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of a simulated scope (sample, hidden focus, noise)")] = 0,
+    plot: Annotated[Optional[Path], typer.Option(help="Write the search trace to this PNG")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Focus a (virtual) microscope with a classic search."""
+    from focuskit.scopes import open_scope
+    from focuskit.search import autofocus as run_autofocus
+
+    _check_png(plot)
+    microscope = open_scope(scope, seed=seed) if scope.startswith("sim:") else open_scope(scope)
+    if start is not None:
+        microscope.move_to(start)
+    lo, hi = microscope.z_limits_um
+    span = range_um if range_um is not None else (hi - lo)
+    kwargs: dict[str, Any] = {"range_um": span}
+    if method in ("brent", "gss"):
+        kwargs["tolerance_um"] = tolerance
+    result = run_autofocus(microscope, method, measure, **kwargs)
+    out = {"z_final_um": result.z_final_um, "images": result.images, "success": result.success, **result.to_dict()}
+    truth = getattr(microscope, "true_focus_um", None)
+    true_z = truth() if callable(truth) else None
+    if true_z is not None:
+        out["true_focus_um"] = true_z
+        out["error_um"] = result.z_final_um - true_z
+    if plot is not None:
+        from focuskit.evaluate import autofocus_trace_plot
+
+        autofocus_trace_plot(result.trace, plot, z_final_um=result.z_final_um, true_focus_um=true_z,
+                             title=f"{method} / {measure} on {scope}")
+    if as_json:
+        _print_json(out)
+    else:
+        verdict = "[green]success[/]" if result.success else "[red]failed[/]"
+        line = (f"{method} / {measure}: z {result.z_start_um:+.2f} → [bold]{result.z_final_um:+.3f} µm[/] "
+                f"in {result.images} images ({result.elapsed_s:.2f} s of stage+camera time), {verdict}")
+        if true_z is not None:
+            line += f"; true focus {true_z:+.3f} µm (error {result.z_final_um - true_z:+.3f} µm)"
+        console.print(line)
+        if result.message:
+            console.print(f"[yellow]{result.message}[/]")
+    if not result.success:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@friendly_errors
+def measures(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the focus measures."""
+    from focuskit.measures import MEASURES
+
+    if as_json:
+        _print_json({n: {"description": m.description, "reference": m.reference, "needs_optics": m.needs_optics,
+                         "brightness_power": m.brightness_power} for n, m in MEASURES.items()})
+        return
+    table = Table("measure", "description", "reference")
+    for n, m in MEASURES.items():
+        table.add_row(n, m.description, m.reference)
+    console.print(table)
 
 
 @app.command()

@@ -82,3 +82,67 @@ def stack_montage(
         return save_figure_atomic(fig, path)
     finally:
         plt.close(fig)
+
+
+def focus_curve_plot(
+    z_um: np.ndarray,
+    curves: dict[str, np.ndarray],
+    path: str | os.PathLike[str],
+    *,
+    focus_z_um: float | None = None,
+    title: str = "",
+) -> Path:
+    """Focus curves (each normalized to its own min–max) against z; true focus dashed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    z = np.asarray(z_um, dtype=float)
+    for name, curve in curves.items():
+        c = np.asarray(curve, dtype=float)
+        span = np.ptp(c)
+        ax.plot(z, (c - c.min()) / span if span > 0 else c * 0, marker=".", label=name)
+    if focus_z_um is not None:
+        ax.axvline(focus_z_um, color="k", linestyle="--", linewidth=1, label="focus")
+    ax.set_xlabel("z (µm)")
+    ax.set_ylabel("score (normalized)")
+    ax.set_title(title or "focus curves")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    try:
+        return save_figure_atomic(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def autofocus_trace_plot(
+    trace: list[tuple[float, float]],
+    path: str | os.PathLike[str],
+    *,
+    z_final_um: float,
+    true_focus_um: float | None = None,
+    title: str = "",
+) -> Path:
+    """Where a search imaged, in order: z and score per image."""
+    plt = _pyplot()
+    fig, (ax_z, ax_s) = plt.subplots(1, 2, figsize=(9, 3.4))
+    k = np.arange(1, len(trace) + 1)
+    z = np.array([t[0] for t in trace])
+    s = np.array([t[1] for t in trace])
+    ax_z.plot(k, z, marker="o")
+    ax_z.axhline(z_final_um, color="tab:green", label="final")
+    if true_focus_um is not None:
+        ax_z.axhline(true_focus_um, color="k", linestyle="--", label="true focus")
+    ax_z.set_xlabel("image #")
+    ax_z.set_ylabel("z (µm)")
+    ax_z.legend(fontsize=8)
+    ax_s.scatter(z, s, c=k, cmap="viridis")
+    ax_s.set_xlabel("z (µm)")
+    ax_s.set_ylabel("score")
+    for ax in (ax_z, ax_s):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or "autofocus trace")
+    fig.tight_layout()
+    try:
+        return save_figure_atomic(fig, path)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,243 @@
+"""Classic online autofocus: move the stage, snap, score, repeat.
+
+- ``brent``: bounded Brent minimization of −score (``scipy.optimize.minimize_scalar``,
+  method "bounded"), what Micro-Manager's OughtaFocus does with Apache Commons'
+  BrentOptimizer over ``[z0 − range/2, z0 + range/2]`` (Deep-R Table S2).
+- ``gss``: golden-section search over the same interval.
+- ``scan``: a coarse scan, a fine golden-section search around the best point, then one
+  image at the vertex of a parabola through the best three points.
+
+Every search scores the start first and finishes at the best position it imaged, so it
+never ends blurrier than it began (Micro-Manager issue #1517). The stage never leaves
+its limits; if the camera or stage fails, the stage goes back to the start.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+
+from focuskit._errors import ConfigError
+from focuskit.measures import get_measure, score
+from focuskit.scopes import Microscope, restore_on_failure
+
+GOLDEN = (math.sqrt(5) - 1) / 2  # 0.618…
+
+
+@dataclass
+class AutofocusResult:
+    """What a search did: where it ended, how sharp, every (z, score) it imaged."""
+
+    method: str
+    measure: str
+    z_start_um: float
+    z_final_um: float
+    score_start: float
+    score_final: float
+    images: int
+    success: bool
+    trace: list[tuple[float, float]] = field(default_factory=list)
+    message: str = ""
+    elapsed_s: float = 0.0
+    compute_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "measure": self.measure,
+            "z_start_um": self.z_start_um,
+            "z_final_um": self.z_final_um,
+            "score_start": self.score_start,
+            "score_final": self.score_final,
+            "images": self.images,
+            "success": self.success,
+            "message": self.message,
+            "elapsed_s": self.elapsed_s,
+            "trace": [{"z_um": z, "score": s} for z, s in self.trace],
+        }
+
+
+class _Probe:
+    """Moves (in steps the stage allows), snaps and scores; remembers every image."""
+
+    def __init__(self, scope: Microscope, measure: str) -> None:
+        self.scope = scope
+        self.measure = measure
+        spec = get_measure(measure)
+        self.kwargs: dict[str, float] = {}
+        if spec.needs_optics:
+            if scope.optics is None:
+                raise ConfigError(f"measure {measure!r} needs optics; this scope has none — choose another --measure")
+            self.kwargs = {"pixel_size_um": scope.pixel_size_um, "na": scope.optics.na,
+                           "wavelength_um": scope.optics.wavelength_um}
+        self.trace: list[tuple[float, float]] = []
+
+    def move(self, z: float) -> None:
+        lo, hi = self.scope.z_limits_um
+        if not lo <= z <= hi:  # the searches clip first; this is the last line of defence
+            raise ConfigError(f"search asked for z = {z:.3f} µm outside the stage limits [{lo}, {hi}]")
+        step = self.scope.max_step_um
+        here = self.scope.z_um
+        if step is not None and abs(z - here) > step:
+            for intermediate in np.arange(here, z, math.copysign(step, z - here))[1:]:
+                self.scope.move_to(float(intermediate))
+        self.scope.move_to(z)
+
+    def __call__(self, z: float) -> float:
+        self.move(z)
+        value = float(score(self.scope.snap(), self.measure, **self.kwargs))
+        self.trace.append((float(z), value))
+        return value
+
+    def best(self) -> tuple[float, float]:
+        return max(self.trace, key=lambda t: t[1])
+
+
+def _interval(scope: Microscope, z0: float, range_um: float) -> tuple[float, float]:
+    if not (math.isfinite(range_um) and range_um > 0):
+        raise ConfigError(f"search range must be > 0 µm, got {range_um}")
+    lo, hi = scope.z_limits_um
+    a, b = max(lo, z0 - range_um / 2), min(hi, z0 + range_um / 2)
+    if not b > a:
+        raise ConfigError(f"the search interval around z = {z0} µm is empty within the stage limits [{lo}, {hi}]")
+    return a, b
+
+
+def _run(
+    method: str,
+    scope: Microscope,
+    measure: str,
+    range_um: float,
+    body: Callable[[_Probe, float, float], str],
+) -> AutofocusResult:
+    t_compute = time.perf_counter()
+    elapsed0, exposures0 = scope.elapsed_s, scope.exposures
+    z0 = float(scope.z_um)
+    a, b = _interval(scope, z0, range_um)
+    probe = _Probe(scope, measure)
+    with restore_on_failure(scope):
+        s0 = probe(z0)
+        message = body(probe, a, b)
+        z_best, s_best = probe.best()
+        if z_best != scope.z_um:
+            probe.move(z_best)  # no new image: the best one is already known
+    success = s_best >= s0 and not message.startswith("failed")
+    if s_best == s0 and z_best == z0 and not message:
+        message = "no sharper position found in range; stayed at the start"
+    return AutofocusResult(
+        method=method, measure=measure, z_start_um=z0, z_final_um=float(scope.z_um),
+        score_start=s0, score_final=s_best, images=scope.exposures - exposures0,
+        success=success, trace=probe.trace, message=message,
+        elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+    )
+
+
+def brent_search(
+    scope: Microscope,
+    measure: str = "tenengrad",
+    *,
+    range_um: float = 20.0,
+    tolerance_um: float = 0.5,
+    max_images: int = 40,
+) -> AutofocusResult:
+    """Bounded Brent search (Micro-Manager OughtaFocus) of ``[z0 − range/2, z0 + range/2]``."""
+
+    def body(probe: _Probe, a: float, b: float) -> str:
+        result = scipy.optimize.minimize_scalar(
+            lambda z: -probe(float(z)), bounds=(a, b), method="bounded",
+            options={"xatol": tolerance_um, "maxiter": max(1, max_images - 1)},
+        )
+        return "" if result.success else f"stopped after {max_images} images without converging"
+
+    return _run("brent", scope, measure, range_um, body)
+
+
+def golden_section_search(
+    scope: Microscope,
+    measure: str = "tenengrad",
+    *,
+    range_um: float = 20.0,
+    tolerance_um: float = 0.5,
+    max_images: int = 40,
+) -> AutofocusResult:
+    """Golden-section search: shrink [a, b] by 0.618 per image until it is < tolerance."""
+
+    def body(probe: _Probe, a: float, b: float) -> str:
+        return _golden(probe, a, b, tolerance_um, max_images)
+
+    return _run("gss", scope, measure, range_um, body)
+
+
+def _golden(probe: _Probe, a: float, b: float, tolerance_um: float, max_images: int) -> str:
+    """Golden-section search of [a, b] until the bracket is below ``tolerance_um``."""
+    c, d = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
+    fc, fd = probe(c), probe(d)
+    while b - a > tolerance_um:
+        if len(probe.trace) >= max_images:
+            return f"stopped after {max_images} images without converging"
+        if fc >= fd:
+            b, d, fd = d, c, fc
+            c = b - GOLDEN * (b - a)
+            fc = probe(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + GOLDEN * (b - a)
+            fd = probe(d)
+    return ""
+
+
+def scan_search(
+    scope: Microscope,
+    measure: str = "tenengrad",
+    *,
+    range_um: float = 20.0,
+    step_um: float | None = None,
+    tolerance_um: float = 0.5,
+    max_images: int = 40,
+) -> AutofocusResult:
+    """Coarse scan of the interval (default 11 points), then a fine golden-section search
+    within ±1 coarse step of the best point down to ``tolerance_um``, then one image at
+    the vertex of the parabola through the best three points imaged."""
+
+    def body(probe: _Probe, a: float, b: float) -> str:
+        n = 11 if step_um is None else max(3, int(round((b - a) / step_um)) + 1)
+        zs = np.linspace(a, b, n)
+        scores = np.array([probe(float(z)) for z in zs])
+        i = int(np.argmax(scores))
+        coarse = float(zs[1] - zs[0])
+        message = _golden(probe, max(a, zs[i] - coarse), min(b, zs[i] + coarse), tolerance_um, max_images)
+        visited = sorted(probe.trace)
+        zv = np.array([t[0] for t in visited])
+        sv = np.array([t[1] for t in visited])
+        j = int(np.argmax(sv))
+        if 0 < j < len(zv) - 1 and len(probe.trace) < max_images:
+            coef = np.polyfit(zv[j - 1 : j + 2] - zv[j], sv[j - 1 : j + 2], 2)
+            if coef[0] < 0:
+                vertex = float(np.clip(zv[j] - coef[1] / (2 * coef[0]), zv[j - 1], zv[j + 1]))
+                if min(abs(vertex - zv[j - 1 : j + 2])) > tolerance_um / 10:
+                    probe(vertex)
+        return message
+
+    return _run("scan", scope, measure, range_um, body)
+
+
+SEARCHES: dict[str, Callable[..., AutofocusResult]] = {
+    "brent": brent_search,
+    "gss": golden_section_search,
+    "scan": scan_search,
+}
+
+
+def autofocus(scope: Microscope, method: str = "brent", measure: str = "tenengrad", **kwargs: Any) -> AutofocusResult:
+    """Run a named search (``brent``, ``gss``, ``scan``) on a scope."""
+    try:
+        search = SEARCHES[method]
+    except KeyError:
+        raise ConfigError(f"unknown autofocus method {method!r}; use one of {', '.join(SEARCHES)}") from None
+    return search(scope, measure, **kwargs)
