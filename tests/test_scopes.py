@@ -426,3 +426,19 @@ def test_open_scope_passes_on_specific_errors() -> None:
     with pytest.raises(StackFileError, match="not found"):
         open_scope("stack:/no/such/file.ome.tif")
     assert math.isfinite(open_scope("sim:deepr-40x-fluor", size=128, photons=None).true_focus_um())
+
+
+def test_stage_resolution_snaps_targets_within_limits() -> None:
+    import numpy as np
+
+    from focuskit.io import FocalStack
+    from focuskit.scopes import StackScope
+
+    stack = FocalStack(np.zeros((5, 8, 8), np.float32), np.linspace(-1.0, 1.0, 5), 0.1)
+    scope = StackScope(stack, stage_resolution_um=0.3, start_z_um=0.0)
+    scope.move_to(0.41)
+    assert scope.z_um == pytest.approx(0.3)
+    scope.move_to(1.0)  # 0.9 or 1.2 on the grid: 1.2 is out of limits, so 0.9
+    assert scope.z_um == pytest.approx(0.9)
+    scope.move_to(-1.0)
+    assert scope.z_um == pytest.approx(-0.9)

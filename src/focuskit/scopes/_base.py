@@ -107,6 +107,7 @@ class _BaseScope:
         exposure_time_s: float = DEFAULT_EXPOSURE_TIME_S,
         move_overhead_s: float = DEFAULT_MOVE_OVERHEAD_S,
         stage_speed_um_s: float = DEFAULT_STAGE_SPEED_UM_S,
+        stage_resolution_um: float | None = None,
     ) -> None:
         try:
             lo, hi = z_limits_um
@@ -132,6 +133,10 @@ class _BaseScope:
         self.stage_speed_um_s = _finite(
             "stage_speed_um_s", stage_speed_um_s, positive=True, allow_zero=False
         )
+        if stage_resolution_um is not None:
+            stage_resolution_um = _finite("stage_resolution_um", stage_resolution_um, positive=True, allow_zero=False)
+        # A real focus drive has a finite step (often 0.05–0.1 µm); targets snap to it.
+        self.stage_resolution_um = stage_resolution_um
         z0 = _finite("start_z_um", start_z_um)
         if not lo - _TOL_UM <= z0 <= hi + _TOL_UM:
             raise ConfigError(f"start_z_um {z0} µm is outside the z limits [{lo}, {hi}] µm")
@@ -198,6 +203,13 @@ class _BaseScope:
                 f"(the stage stays at z={self._z:g} µm)",
                 target_z_um=z, z_um=self._z,
             )
+        if self.stage_resolution_um is not None:
+            q = self.stage_resolution_um
+            z = round(z / q) * q
+            if z < lo - _TOL_UM:
+                z += q
+            elif z > hi + _TOL_UM:
+                z -= q
         return min(max(z, lo), hi)
 
     def move_to(self, z_um: float) -> None:

@@ -102,6 +102,7 @@ class SimulatedScope(_BaseScope):
         exposure_time_s: float = DEFAULT_EXPOSURE_TIME_S,
         move_overhead_s: float = DEFAULT_MOVE_OVERHEAD_S,
         stage_speed_um_s: float = DEFAULT_STAGE_SPEED_UM_S,
+        stage_resolution_um: float | None = None,
         cache_mb: float = 256.0,
     ) -> None:
         p = get_preset(preset) if isinstance(preset, str) else preset
@@ -141,6 +142,7 @@ class SimulatedScope(_BaseScope):
             z_limits_um=z_limits_um, start_z_um=start_z_um, pixel_size_um=optics.pixel_size_um,
             optics=optics, max_step_um=max_step_um, exposure_time_s=exposure_time_s,
             move_overhead_s=move_overhead_s, stage_speed_um_s=stage_speed_um_s,
+            stage_resolution_um=stage_resolution_um,
         )
         self.preset = p
         self._render_optics = optics  # the same as .optics, typed as never None

@@ -53,6 +53,7 @@ class StackScope(_BaseScope):
         exposure_time_s: float = DEFAULT_EXPOSURE_TIME_S,
         move_overhead_s: float = DEFAULT_MOVE_OVERHEAD_S,
         stage_speed_um_s: float = DEFAULT_STAGE_SPEED_UM_S,
+        stage_resolution_um: float | None = None,
         **read_options: Any,
     ) -> None:
         if isinstance(stack, (str, os.PathLike)):
@@ -79,6 +80,7 @@ class StackScope(_BaseScope):
             pixel_size_um=stack.pixel_size_um, optics=stack.optics, max_step_um=max_step_um,
             exposure_time_s=exposure_time_s, move_overhead_s=move_overhead_s,
             stage_speed_um_s=stage_speed_um_s,
+            stage_resolution_um=stage_resolution_um,
         )
         # Planes sorted by z so bracketing is a searchsorted, whatever the stack's order.
         self._order = np.argsort(z, kind="stable")

@@ -92,7 +92,8 @@ class _Probe:
     def __call__(self, z: float) -> float:
         self.move(z)
         value = float(score(self.scope.snap(), self.measure, **self.kwargs))
-        self.trace.append((float(z), value))
+        # Where the stage really is: a focus drive with finite resolution rounds targets.
+        self.trace.append((float(self.scope.z_um), value))
         return value
 
     def best(self) -> tuple[float, float]:
