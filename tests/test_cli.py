@@ -132,3 +132,53 @@ def test_console_script_is_installed() -> None:
         pytest.skip("focuskit console script not installed in this environment")
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
     assert result.returncode == 0 and "simulate" in result.stdout
+
+
+def _small_stack(tmp_path: Path) -> Path:
+    out = tmp_path / "bf.ome.tif"
+    code, _, err = _run("simulate", "--preset", "deepr-20x-fluor", "--sample", "fluorescent-tissue", "--size", "64",
+                        "--z-range", "-4", "4", "--z-step", "1", "--focus-z", "1.0", "--seed", "2", "-o", str(out))
+    assert code == 0, err
+    return out
+
+
+def test_score_and_find_focus_json(tmp_path: Path) -> None:
+    stack = _small_stack(tmp_path)
+    code, stdout, _ = _run("score", str(stack), "--measure", "tenengrad", "--json")
+    assert code == 0
+    scores = json.loads(stdout)
+    assert scores["measure"] == "tenengrad" and len(scores["score"]) == len(scores["z_um"]) == 9
+    assert scores["z_um"][int(np.argmax(scores["score"]))] == 1.0
+    code, stdout, _ = _run("find-focus", str(stack), "--json", "--plot", str(tmp_path / "curve.png"))
+    assert code == 0
+    found = json.loads(stdout)
+    assert abs(found["z_focus_um"] - 1.0) <= 0.5 and found["plane"] == 5 and 0 < found["confidence"] < 1
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+    code, stdout, _ = _run("score", str(stack), "--measure", "all", "--json")
+    assert code == 0 and len(json.loads(stdout)["score"]) == 13
+
+
+def test_autofocus_json_on_a_stack_scope(tmp_path: Path) -> None:
+    stack = _small_stack(tmp_path)
+    code, stdout, err = _run("autofocus", "--scope", f"stack:{stack}", "--method", "gss", "--start", "-3.5",
+                             "--tolerance", "0.2", "--json")
+    assert code == 0, err
+    out = json.loads(stdout)
+    # A replayed stack interpolates linearly between its 1 µm planes, so a search can
+    # resolve focus only to about a plane.
+    assert out["success"] and abs(out["z_final_um"] - 1.0) <= 1.0
+    assert out["images"] == len(out["trace"]) and {"z_um", "score"} <= set(out["trace"][0])
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["autofocus", "--scope", "microscope:1"], "sim:"),
+        (["autofocus", "--scope", "sim:deepr-20x-fluor", "--start", "500"], "limits"),
+        (["autofocus", "--scope", "sim:deepr-20x-fluor", "--method", "newton"], "unknown autofocus method"),
+        (["autofocus", "--scope", "sim:deepr-20x-fluor", "--measure", "sharpness"], "unknown"),
+    ],
+)
+def test_autofocus_bad_input(args: list[str], needle: str) -> None:
+    code, _, err = _run(*args)
+    assert code == 2 and needle in err

@@ -94,3 +94,14 @@ def test_find_focus_lands_on_the_documented_focus_of_real_stacks(name: str, meas
     assert abs(result.plane - documented) <= 1
     steps = np.abs(np.diff(stack.z_um))
     assert abs(result.z_focus_um - stack.focus_z_um) <= 1.5 * steps[max(documented - 1, 0) : documented + 1].max()
+
+
+def test_parabola_vertex_is_exact_and_guards_degenerate_points() -> None:
+    from focuskit.focus import parabola_vertex
+
+    z = np.array([-1.3, 0.4, 2.9])
+    s = -2.0 * (z - 0.77) ** 2 + 5
+    assert parabola_vertex(z, s) == pytest.approx(0.77, abs=1e-12)
+    assert parabola_vertex(np.array([0.0, 0.0, 1.0]), np.array([1.0, 2.0, 1.0])) is None  # coincident z
+    assert parabola_vertex(z, (z - 0.77) ** 2) is None  # a minimum, not a peak
+    assert parabola_vertex(z, 3 * z) is None  # collinear

@@ -71,7 +71,41 @@ def run_demo(output_dir: Path, console: Console) -> None:
         )
         console.print(f"  try: [green]focuskit info {path}[/]")
 
+    _classic_autofocus(output_dir, console)
     console.rule("[bold]done")
     console.print(
         "Next: [green]focuskit simulate --preset fcfnn-20x-led --sample cells --size 1024 -o stack.ome.tif[/]"
     )
+
+
+def _classic_autofocus(output_dir: Path, console: Console) -> None:
+    """Issue 3: focus measures, ground-truth focus, and classic searches on a virtual scope."""
+    from focuskit.evaluate import autofocus_trace_plot, focus_curve_plot
+    from focuskit.focus import find_focus, focus_curve
+    from focuskit.io import read_stack
+    from focuskit.scopes import SimulatedScope
+    from focuskit.search import SEARCHES, autofocus
+
+    console.print("\n[bold]4. Ground-truth focus of the brightfield stack (every focus measure)[/]")
+    stack = read_stack(output_dir / "tissue_brightfield.npy")
+    result = find_focus(stack, "tenengrad")
+    curves = {m: focus_curve(stack, m) for m in ("vollath4", "nvar", "tenengrad", "lapv", "ws", "spectral-highband", "spectral-midband")}
+    png = focus_curve_plot(stack.z_um, curves, output_dir / "focus_curves.png", focus_z_um=stack.focus_z_um,
+                           title="deepr-20x-bf tissue: focus curves")
+    console.print(f"  true focus {stack.focus_z_um:+.2f} µm; found {result.z_focus_um:+.3f} µm "
+                  f"(plane {result.plane}, confidence {result.confidence:.2f}); curves [cyan]{png.name}[/]")
+
+    console.print("\n[bold]5. Classic autofocus on a simulated 20×/0.75 fluorescence microscope[/]")
+    table = Table("method", "images", "final z (µm)", "error (µm)", "stage+camera (s)")
+    last = None
+    for method in SEARCHES:
+        scope = SimulatedScope("deepr-20x-fluor", size=128, focus_z_um=3.1, start_z_um=-6.0, seed=4)
+        r = autofocus(scope, method, "tenengrad", range_um=20.0, tolerance_um=scope.optics.depth_of_field_um / 4)
+        table.add_row(method, str(r.images), f"{r.z_final_um:+.3f}", f"{r.z_final_um - scope.true_focus_um():+.3f}",
+                      f"{r.elapsed_s:.2f}")
+        last = (r, scope.true_focus_um())
+    console.print(table)
+    if last is not None:
+        png = autofocus_trace_plot(last[0].trace, output_dir / "autofocus_trace.png", z_final_um=last[0].z_final_um,
+                                   true_focus_um=last[1], title="scan + golden section, tenengrad")
+        console.print(f"  trace [cyan]{png.name}[/]; try: [green]focuskit autofocus --scope sim:deepr-20x-fluor --method brent[/]")

@@ -7,7 +7,8 @@ from focuskit.focus._ground_truth import (
     find_focus,
     focus_curve,
     focus_map,
+    parabola_vertex,
     refine_peak,
 )
 
-__all__ = ["FocusMap", "FocusResult", "curve_snr", "find_focus", "focus_curve", "focus_map", "refine_peak"]
+__all__ = ["FocusMap", "FocusResult", "curve_snr", "find_focus", "focus_curve", "focus_map", "parabola_vertex", "refine_peak"]

@@ -73,6 +73,26 @@ def focus_curve(stack: FocalStack, measure: str = "tenengrad") -> np.ndarray:
     return np.asarray(score(data, measure, **_optics_kwargs(stack, measure)), dtype=np.float64)
 
 
+def parabola_vertex(z3: np.ndarray, s3: np.ndarray) -> float | None:
+    """Vertex of the parabola through three (z, s) points, or None when the points do not
+    bracket a maximum (two z equal, collinear, or the parabola opens upwards).
+
+    Written out (Lagrange form) rather than with ``np.polyfit``, which warns on the
+    nearly coincident points a finite-resolution stage can produce.
+    """
+    z0, z1, z2 = (float(v) for v in z3)
+    s0, s1, s2 = (float(v) for v in s3)
+    d01, d12, d02 = z1 - z0, z2 - z1, z2 - z0
+    if min(abs(d01), abs(d12), abs(d02)) < 1e-9 * max(1.0, abs(z0), abs(z2)):
+        return None
+    # Second divided difference: half the curvature of the parabola.
+    a = ((s2 - s1) / d12 - (s1 - s0) / d01) / d02
+    if not a < 0:
+        return None
+    b = (s1 - s0) / d01 - a * (z0 + z1)
+    return -b / (2 * a)
+
+
 def refine_peak(z_um: np.ndarray, curve: np.ndarray, index: int, method: Refinement = "parabola") -> float:
     """Sub-step peak position from the three samples around ``index``.
 
@@ -93,10 +113,9 @@ def refine_peak(z_um: np.ndarray, curve: np.ndarray, index: int, method: Refinem
             ss = np.log(ss)
     elif method != "parabola":
         raise ConfigError(f"refinement must be 'parabola', 'gaussian' or 'none', got {method!r}")
-    a, b, _ = np.polyfit(zs - zs[1], ss, 2)
-    if not a < 0:
+    vertex = parabola_vertex(zs, ss)
+    if vertex is None:
         return float(z[index])
-    vertex = zs[1] - b / (2 * a)
     return float(np.clip(vertex, min(zs[0], zs[2]), max(zs[0], zs[2])))
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.optimize
 
 from focuskit._errors import ConfigError
+from focuskit.focus import parabola_vertex
 from focuskit.measures import get_measure, score
 from focuskit.scopes import Microscope, restore_on_failure
 
@@ -218,9 +219,9 @@ def scan_search(
         sv = np.array([t[1] for t in visited])
         j = int(np.argmax(sv))
         if 0 < j < len(zv) - 1 and len(probe.trace) < max_images:
-            coef = np.polyfit(zv[j - 1 : j + 2] - zv[j], sv[j - 1 : j + 2], 2)
-            if coef[0] < 0:
-                vertex = float(np.clip(zv[j] - coef[1] / (2 * coef[0]), zv[j - 1], zv[j + 1]))
+            vertex = parabola_vertex(zv[j - 1 : j + 2], sv[j - 1 : j + 2])
+            if vertex is not None:
+                vertex = float(np.clip(vertex, zv[j - 1], zv[j + 1]))
                 if min(abs(vertex - zv[j - 1 : j + 2])) > tolerance_um / 10:
                     probe(vertex)
         return message
