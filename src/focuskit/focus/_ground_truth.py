@@ -87,7 +87,8 @@ def parabola_vertex(z3: np.ndarray, s3: np.ndarray) -> float | None:
         return None
     # Second divided difference: half the curvature of the parabola.
     a = ((s2 - s1) / d12 - (s1 - s0) / d01) / d02
-    if not a < 0:
+    scale = max(abs(s0), abs(s1), abs(s2), 1e-300)
+    if not -a * d02**2 > 1e-9 * scale:  # opens upwards, or flat to round-off (collinear)
         return None
     b = (s1 - s0) / d01 - a * (z0 + z1)
     return -b / (2 * a)
