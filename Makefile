@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/simulate.py
+	$(VENV)/bin/python bench/classic_af.py
 
 clean:
 	rm -rf $(VENV) focuskit-demo .pytest_cache
