@@ -23,7 +23,7 @@ from focuskit.scopes._base import (
     DEFAULT_STAGE_SPEED_UM_S,
     _BaseScope,
 )
-from focuskit.simulate import Sample, apply_camera, make_sample
+from focuskit.simulate import Sample, apply_camera, check_sample_matches, make_sample
 from focuskit.simulate import oversampling, plan_render, render_stack
 
 # Renders are cached per defocus rounded to this step (µm): 1 nm, far below any DOF.
@@ -31,19 +31,6 @@ CACHE_QUANTUM_UM = 1e-3
 # With drift the true focus moves without bound; render the sample at the largest
 # padded field the renderer allows (padded_shape caps it) so any defocus has margin.
 _UNBOUNDED_DEFOCUS_UM = 1e6
-
-
-def _check_sample_kind(sample: Sample, optics: Optics) -> None:
-    if optics.is_fluorescence and sample.kind != "fluorescence":
-        raise ConfigError(
-            "a fluorescence microscope needs a fluorescent sample (beads, fluorescent-tissue); "
-            "or pass illumination= a transmitted-light illumination"
-        )
-    if not optics.is_fluorescence and sample.kind == "fluorescence":
-        raise ConfigError(
-            f"{optics.illumination.kind} illumination needs a transmitted-light sample "
-            "(cells, tissue, beads); or pass illumination=Fluorescence()"
-        )
 
 
 class SimulatedScope(_BaseScope):
@@ -178,7 +165,7 @@ class SimulatedScope(_BaseScope):
             raise ConfigError(
                 f"sample must be a generator name or a Sample, got {type(sample).__name__}"
             )
-        _check_sample_kind(sample_obj, optics)
+        check_sample_matches(sample_obj, optics)
         if not np.any(sample_obj.values != (0 if sample_obj.kind == "fluorescence" else 1)):
             raise ConfigError("the sample is empty (nothing to image); use another seed or density")
         self.sample = sample_obj

@@ -26,7 +26,7 @@ from focuskit.simulate._samples import (
     make_sample,
     tissue,
 )
-from focuskit.simulate._simulate import defocus_map, simulate_stack
+from focuskit.simulate._simulate import check_sample_matches, defocus_map, simulate_stack
 from focuskit.simulate._zmap import cylinder_map, sphere_map, tilt_map
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "apply_camera",
     "beads",
     "blur_margin_um",
+    "check_sample_matches",
     "cells",
     "cylinder_map",
     "defocus_map",

@@ -40,16 +40,17 @@ def defocus_map(
     return np.sum(parts, axis=0).astype(np.float32) if parts else None
 
 
-def _check_sample_matches(sample: Sample, optics: Optics) -> None:
+def check_sample_matches(sample: Sample, optics: Optics) -> None:
+    """Refuse a sample the illumination cannot image (emitters vs a transmittance)."""
     if optics.is_fluorescence and sample.kind != "fluorescence":
         raise ConfigError(
-            "a fluorescence preset needs a fluorescent sample (beads, fluorescent-tissue, "
-            "or --sample-as fluorescence); or override the illumination"
+            "a fluorescence microscope needs a fluorescent sample (beads, fluorescent-tissue, "
+            "or an image used as fluorescence); or override the illumination"
         )
     if not optics.is_fluorescence and sample.kind == "fluorescence":
         raise ConfigError(
             f"{optics.illumination.kind} illumination needs a transmitted-light sample "
-            "(cells, tissue, beads, or --sample-as phase|absorption)"
+            "(cells, tissue, beads, or an image used as phase or absorption)"
         )
 
 
@@ -111,7 +112,7 @@ def simulate_stack(
         )
     else:
         sample_obj = sample
-    _check_sample_matches(sample_obj, optics)
+    check_sample_matches(sample_obj, optics)
 
     stack = render_stack(
         sample_obj.values, optics, z, shape=shape, sample_pixel_size_um=sample_obj.pixel_size_um,
