@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import needs_real_data
 
 from focuskit.focus import curve_snr, find_focus, focus_map, refine_peak
 from focuskit.io import FocalStack
@@ -82,6 +83,7 @@ def test_focus_map_recovers_a_tilt() -> None:
     assert abs(slope_x) < 0.25 * np.tan(np.radians(angle))
 
 
+@needs_real_data
 @pytest.mark.parametrize("name", ["llsm_mitochondria_defocus", "wafer_reflected_brightfield", "bead_psf_na085"])
 @pytest.mark.parametrize("measure", ["tenengrad", "spectral-highband"])
 def test_find_focus_lands_on_the_documented_focus_of_real_stacks(name: str, measure: str) -> None:

@@ -27,8 +27,9 @@ from focuskit.optics import (
     Optics,
 )
 
-REAL = Path("/work/shared/data/real")
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="shared real data not available")
+from conftest import REAL_DATA, needs_real_data as needs_real
+
+REAL = REAL_DATA if REAL_DATA is not None else Path("shared/data/real")
 
 NAMES = ["s.ome.tif", "s.ome.tiff", "s.tif", "s.ome.zarr", "s.zarr", "s.npy"]
 Z_NONUNIFORM = [-3.5, -1.25, -0.1, 0.0, 0.3, 2.0, 7.75]

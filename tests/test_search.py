@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import needs_real_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -94,6 +95,7 @@ def test_a_failing_camera_or_stage_returns_the_stage_to_the_start(fail: dict[str
     assert "-7" in str(info.value)
 
 
+@needs_real_data
 @pytest.mark.parametrize("name", ["llsm_mitochondria_defocus", "wafer_reflected_brightfield", "bead_psf_na085"])
 @pytest.mark.parametrize("method", list(SEARCHES))
 def test_every_search_converges_on_real_stacks(name: str, method: str) -> None:
