@@ -39,6 +39,7 @@ all; :func:`score` negates any that is not, so its output is always larger = sha
 registry.
 """
 
+from focuskit.measures._fourier import FourierRegion, fourier_features, split_tiles
 from focuskit.measures._registry import MEASURES, FocusMeasure, get_measure, score
 from focuskit.measures._spatial import (
     brenner,
@@ -56,6 +57,9 @@ from focuskit.measures._spectral import LOG_FLOOR, spectral_highband, spectral_m
 from focuskit.measures._wavelet import wavelet_energy, wavelet_sum
 
 __all__ = [
+    "FourierRegion",
+    "fourier_features",
+    "split_tiles",
     "LOG_FLOOR",
     "MEASURES",
     "FocusMeasure",

@@ -1,0 +1,120 @@
+"""Fourier features for single-shot defocus prediction (Pinkard et al., Note S3, Fig. S2).
+
+An image under one coherent LED at illumination NA ``s`` has the spectrum of its singly
+scattered light inside two pupil discs (radius NA/λ) centred at ±s/λ. The features are
+``|FFT(tile − mean)|`` on those discs — half of them, since an intensity's spectrum is
+Hermitian (the ``rfft2`` half-plane fx ≥ 0 holds one copy) — averaged over
+``bin × bin`` frequency blocks, as a vector normalized to unit mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import scipy.fft
+
+from focuskit._errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FourierRegion:
+    """Which frequencies of a ``tile``² image are features (all lengths in µm)."""
+
+    tile: int
+    pixel_size_um: float
+    na: float
+    wavelength_um: float
+    sx: float
+    sy: float = 0.0
+    bin: int = 4
+    margin: float = 1.0  # disc radius as a multiple of NA/λ (1 = the pupil exactly)
+
+    def __post_init__(self) -> None:
+        if self.tile < 32 or self.tile % self.bin:
+            raise ConfigError(f"tile must be ≥ 32 and a multiple of bin ({self.bin}), got {self.tile}")
+        if self.bin < 1:
+            raise ConfigError(f"bin must be ≥ 1, got {self.bin}")
+        if not 0 < self.margin <= 1.5:
+            raise ConfigError(f"margin must be in (0, 1.5], got {self.margin}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FourierRegion:
+        return cls(**d)
+
+    @property
+    def binned_shape(self) -> tuple[int, int]:
+        """Shape of the binned rfft2 half-plane: (tile / bin, ⌈(tile/2 + 1) / bin⌉)."""
+        nx = self.tile // 2 + 1
+        return self.tile // self.bin, -(-nx // self.bin)
+
+    def frequencies(self) -> tuple[np.ndarray, np.ndarray]:
+        """(fy, fx) in cycles/µm at the centre of each binned cell (fftshifted along y)."""
+        df = 1.0 / (self.tile * self.pixel_size_um)
+        by, bx = self.binned_shape
+        fy = (np.arange(by) * self.bin + (self.bin - 1) / 2 - self.tile / 2) * df
+        fx = (np.arange(bx) * self.bin + (self.bin - 1) / 2) * df
+        return fy[:, None], fx[None, :]
+
+    def mask(self) -> np.ndarray:
+        """Boolean (binned) mask: cells inside either disc of radius margin·NA/λ at ±s/λ."""
+        fy, fx = self.frequencies()
+        r = self.margin * self.na / self.wavelength_um
+        cx, cy = self.sx / self.wavelength_um, self.sy / self.wavelength_um
+        return ((fx - cx) ** 2 + (fy - cy) ** 2 <= r**2) | ((fx + cx) ** 2 + (fy + cy) ** 2 <= r**2)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.mask().sum())
+
+
+def split_tiles(image: np.ndarray, tile: int) -> np.ndarray:
+    """Non-overlapping ``tile``² tiles of the centred grid that fits: (n, tile, tile)."""
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ConfigError(f"expected one 2-D image, got shape {image.shape}")
+    ny, nx = image.shape
+    ty, tx = ny // tile, nx // tile
+    if ty == 0 or tx == 0:
+        raise ConfigError(f"image {ny}×{nx} is smaller than one {tile}² tile; use a larger image")
+    y0, x0 = (ny - ty * tile) // 2, (nx - tx * tile) // 2
+    grid = image[y0 : y0 + ty * tile, x0 : x0 + tx * tile]
+    return grid.reshape(ty, tile, tx, tile).swapaxes(1, 2).reshape(ty * tx, tile, tile)
+
+
+def fourier_features(
+    tiles: np.ndarray, region: FourierRegion, *, phase: bool = False
+) -> np.ndarray:
+    """Feature vectors of one tile (Y, X) or many (N, Y, X): float32 (N, n_features).
+
+    ``|rfft2(tile − mean)|`` fftshifted along y, block-averaged over ``bin × bin``,
+    masked to the two discs, divided by its mean (unit mean, Note S3). ``phase=True``
+    gives the FFT phase on the same cells instead (Fig. 4a comparison; not normalized).
+    """
+    t = np.asarray(tiles, dtype=np.float32)
+    if t.ndim == 2:
+        t = t[None]
+    if t.shape[-2:] != (region.tile, region.tile):
+        raise ConfigError(f"tiles must be {region.tile}², got {t.shape[-2:]}")
+    if not np.all(np.isfinite(t)):
+        raise ConfigError("image contains NaN or Inf; it cannot be used for defocus prediction")
+    t = t - t.mean(axis=(-2, -1), keepdims=True)
+    spectrum = scipy.fft.rfft2(t, workers=-1)
+    values = np.angle(spectrum) if phase else np.abs(spectrum)
+    values = np.fft.fftshift(values, axes=-2).astype(np.float32)
+    by, bx = region.binned_shape
+    pad = bx * region.bin - values.shape[-1]
+    if pad:
+        values = np.pad(values, [(0, 0), (0, 0), (0, pad)], mode="edge")
+    binned = values.reshape(-1, by, region.bin, bx, region.bin).mean(axis=(2, 4))
+    features = binned[:, region.mask()]
+    if phase:
+        return features
+    mean = features.mean(axis=1, keepdims=True)
+    if np.any(mean <= 0):
+        raise ConfigError("an image tile is constant (no spectrum); defocus cannot be predicted from it")
+    return features / mean

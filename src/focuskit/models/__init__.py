@@ -1,0 +1,5 @@
+"""Models: torch ``nn.Module`` networks only (no files, no data loading)."""
+
+from focuskit.models._fcfnn import FCFNN, FCFNNConfig
+
+__all__ = ["FCFNN", "FCFNNConfig"]
