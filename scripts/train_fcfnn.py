@@ -51,15 +51,18 @@ def main() -> None:
             last[0] = time.perf_counter()
             print(f"  simulated {done}/{total} fields ({time.perf_counter() - t0:.0f} s)", flush=True)
 
-    if args.cache is not None and args.cache.is_file():
+    timing = args.cache.with_suffix(".json") if args.cache is not None else None
+    if args.cache is not None and args.cache.is_file() and timing is not None and timing.is_file():
         examples = DefocusExamples.load(args.cache)
-        print(f"loaded {len(examples)} cached examples from {args.cache}")
+        t_data = float(json.loads(timing.read_text())["data_seconds"])  # the simulation's own time
+        print(f"loaded {len(examples)} cached examples from {args.cache} (simulated in {t_data:.0f} s)")
     else:
         examples = simulate_examples(args.fields, preset=preset, size=1024, tile=1024, seed=args.seed,
                                      z_um=TRAIN_Z_UM, workers=args.workers, progress=report)
-        if args.cache is not None:
+        t_data = time.perf_counter() - t0
+        if args.cache is not None and timing is not None:
             examples.save(args.cache)
-    t_data = time.perf_counter() - t0
+            timing.write_text(json.dumps({"data_seconds": t_data}))
     train, val = split_by_field(examples, 0.15, seed=args.seed)
     print(f"data: {len(train)} train / {len(val)} validation examples, {examples.features.shape[1]} features, "
           f"{t_data:.0f} s; {json.dumps(examples.summary())}", flush=True)

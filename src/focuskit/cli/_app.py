@@ -381,28 +381,51 @@ def find_focus_cmd(
 @friendly_errors
 def autofocus(
     scope: Annotated[str, typer.Option(help="sim:PRESET or stack:PATH")] = "sim:deepr-20x-fluor",
-    method: Annotated[str, typer.Option(help="brent | gss | scan")] = "brent",
-    measure: Annotated[str, typer.Option(help="Focus measure to maximize")] = "tenengrad",
+    method: Annotated[str, typer.Option(help="brent | gss | scan | singleshot")] = "brent",
+    measure: Annotated[str, typer.Option(help="Focus measure to maximize (singleshot: scored for the trace and the fallback)")] = "tenengrad",
     start: Annotated[Optional[float], typer.Option(help="Start z (µm); default: the scope's current z")] = None,
-    range_um: Annotated[Optional[float], typer.Option("--range", help="Search range (µm), centred on the start")] = None,
-    tolerance: Annotated[float, typer.Option(help="Stop when the bracket is below this (µm)")] = 0.5,
+    range_um: Annotated[Optional[float], typer.Option("--range", help="Search range (µm), centred on the start (singleshot: the fallback's)")] = None,
+    tolerance: Annotated[Optional[float], typer.Option(help="Stop when the bracket is below this (µm; default 0.5), or singleshot: when |predicted z| is (default max(σ, DOF/4))")] = None,
+    model: Annotated[str, typer.Option(help="singleshot: defocus model folder or builtin:NAME")] = "builtin:fcfnn-20x-led",
+    max_iterations: Annotated[int, typer.Option(help="singleshot: most moves (one verification image each)")] = 3,
+    fallback: Annotated[str, typer.Option(help="singleshot: classic search when a prediction is out of range (brent | gss | scan | none)")] = "brent",
+    force: Annotated[bool, typer.Option(help="singleshot: use the model even if the scope's optics differ from its own")] = False,
     seed: Annotated[int, typer.Option(help="Seed of a simulated scope (sample, hidden focus, noise)")] = 0,
     plot: Annotated[Optional[Path], typer.Option(help="Write the search trace to this PNG")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Focus a (virtual) microscope with a classic search."""
+    """Focus a (virtual) microscope with a classic search or a single-shot defocus model."""
     from focuskit.scopes import open_scope
     from focuskit.search import autofocus as run_autofocus
 
     _check_png(plot)
-    microscope = open_scope(scope, seed=seed) if scope.startswith("sim:") else open_scope(scope)
+    scope_kwargs: dict[str, Any] = {"seed": seed} if scope.startswith("sim:") else {}
+    predictor = None
+    if method == "singleshot":
+        from focuskit.train import DefocusModel
+
+        predictor = DefocusModel.load(model)
+        if scope.startswith("sim:"):
+            scope_kwargs["size"] = predictor.region.tile  # at least one model tile per image
+    microscope = open_scope(scope, **scope_kwargs)
     if start is not None:
         microscope.move_to(start)
     lo, hi = microscope.z_limits_um
     span = range_um if range_um is not None else (hi - lo)
     kwargs: dict[str, Any] = {"range_um": span}
     if method in ("brent", "gss"):
-        kwargs["tolerance_um"] = tolerance
+        kwargs["tolerance_um"] = 0.5 if tolerance is None else tolerance
+    if predictor is not None:
+        # Refuse another microscope's images before the stage moves (not after the first snap).
+        notes = predictor.check_metadata(microscope.pixel_size_um, microscope.optics, force=force)
+        for note in notes:
+            err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+        m, px, optics = predictor, microscope.pixel_size_um, microscope.optics
+        kwargs = {"predict": lambda image: m.predict(image, pixel_size_um=px, optics=optics, force=force),
+                  "tolerance_um": tolerance, "max_iterations": max_iterations,
+                  "fallback": None if fallback == "none" else fallback}
+        if range_um is not None:
+            kwargs["fallback_range_um"] = range_um
     result = run_autofocus(microscope, method, measure, **kwargs)
     out = {"z_final_um": result.z_final_um, "images": result.images, "success": result.success, **result.to_dict()}
     truth = getattr(microscope, "true_focus_um", None)
@@ -476,6 +499,15 @@ def demo(
     from focuskit.cli._demo import run_demo
 
     run_demo(output_dir, console)
+
+
+# --- sub-apps (imported last: they use the helpers above) ----------------------------------
+
+from focuskit.cli._defocus import defocus_app  # noqa: E402
+from focuskit.cli._evaluate import evaluate_app  # noqa: E402
+
+app.add_typer(defocus_app, name="defocus")
+app.add_typer(evaluate_app, name="evaluate")
 
 
 def main() -> None:  # pragma: no cover - console-script entry

@@ -72,6 +72,7 @@ def run_demo(output_dir: Path, console: Console) -> None:
         console.print(f"  try: [green]focuskit info {path}[/]")
 
     _classic_autofocus(output_dir, console)
+    _singleshot(output_dir, console)
     console.rule("[bold]done")
     console.print(
         "Next: [green]focuskit simulate --preset fcfnn-20x-led --sample cells --size 1024 -o stack.ome.tif[/]"
@@ -109,3 +110,58 @@ def _classic_autofocus(output_dir: Path, console: Console) -> None:
         png = autofocus_trace_plot(last[0].trace, output_dir / "autofocus_trace.png", z_final_um=last[0].z_final_um,
                                    true_focus_um=last[1], title="scan + golden section, tenengrad")
         console.print(f"  trace [cyan]{png.name}[/]; try: [green]focuskit autofocus --scope sim:deepr-20x-fluor --method brent[/]")
+
+
+def _singleshot(output_dir: Path, console: Console) -> None:
+    """Single-shot defocus prediction with the built-in model, and single-shot autofocus."""
+    from focuskit.train import builtin_models
+
+    console.print("\n[bold]6. Single-shot defocus prediction (FCFNN, builtin:fcfnn-20x-led)[/]")
+    if "fcfnn-20x-led" not in builtin_models():
+        console.print("  the built-in model is missing; train it with [green]python scripts/train_fcfnn.py[/] "
+                      "(about 10 min), or your own with [green]focuskit defocus train --simulate 140 -o my-model[/]")
+        return
+    from focuskit.evaluate import autofocus_trace_plot
+    from focuskit.scopes import SimulatedScope
+    from focuskit.search import brent_search, singleshot_search
+    from focuskit.train import DefocusModel
+
+    t0 = time.perf_counter()
+    model = DefocusModel.load("builtin:fcfnn-20x-led")
+    tile = model.region.tile
+    # Held-out fields: a sample seed the training script never drew, focus at stage z = 0.
+    scope = SimulatedScope("fcfnn-20x-led", size=tile, focus_z_um=0.0, seed=90210)
+    table = Table("true z (µm)", "predicted z (µm)", "σ (µm)", "in range", "error (µm)",
+                  title=f"one {tile}² image each, unseen cells under one LED at 24°")
+    for z in (-12.0, 4.0, 20.0):
+        scope.move_to(z)
+        p = model.predict(scope.snap(), pixel_size_um=scope.pixel_size_um, optics=scope.optics)
+        table.add_row(f"{z:+.1f}", f"{p.z_um:+.2f}", f"{p.sigma_um:.2f}", "yes" if p.in_range else "[red]no[/]",
+                      f"{p.z_um - z:+.2f}")
+    console.print(table)
+
+    # Autofocus from 15 µm out of focus: single shot (+ verification) vs Brent, same scope.
+    scope = SimulatedScope("fcfnn-20x-led", size=tile, focus_z_um=-3.0, start_z_um=12.0, seed=90210)
+    dof = scope.optics.depth_of_field_um
+
+    def predict(image):  # type: ignore[no-untyped-def]
+        return model.predict(image, pixel_size_um=scope.pixel_size_um, optics=scope.optics)
+
+    single = singleshot_search(scope, predict)
+    single_error = single.z_final_um - scope.true_focus_um()
+    scope.move_to(12.0)  # the same start (moves within the limits; no images)
+    brent = brent_search(scope, "tenengrad", range_um=40.0, tolerance_um=dof / 4)
+    brent_error = brent.z_final_um - scope.true_focus_um()
+    table = Table("method", "images", "final z (µm)", "error (µm)", "error / DOF", title=(
+        f"autofocus from 15 µm out of focus (true focus −3 µm, DOF {dof:.1f} µm)"))
+    for name, r, err in (("singleshot", single, single_error), ("brent / tenengrad", brent, brent_error)):
+        table.add_row(name, str(r.images), f"{r.z_final_um:+.2f}", f"{err:+.2f}", f"{abs(err) / dof:.2f}")
+    console.print(table)
+    console.print(f"  singleshot: {single.message}", highlight=False)
+    png = autofocus_trace_plot(single.trace, output_dir / "singleshot_trace.png", z_final_um=single.z_final_um,
+                               true_focus_um=scope.true_focus_um(), title="single-shot autofocus (FCFNN)")
+    console.print("  Phase cells under one LED show the least contrast in focus, so contrast-maximizing "
+                  "searches like Brent walk away from it; the FCFNN reads the defocus from the spectrum.")
+    console.print(f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
+                  "[green]focuskit defocus predict IMG.ome.tif --json[/], "
+                  "[green]focuskit autofocus --scope sim:fcfnn-20x-led --method singleshot[/]")

@@ -1,5 +1,28 @@
 """Evaluate: the papers' analyses and figures, benchmarks and reports."""
 
+from focuskit.evaluate._fcfnn_analyses import (
+    DEFAULT_ANGLES,
+    DEFAULT_PATTERNS,
+    TARGETS,
+    FeatureSet,
+    FieldSpec,
+    LEDRegion,
+    Setup,
+    analysis_table,
+    analyze_generalization,
+    analyze_led_angle,
+    analyze_magnitude_vs_phase,
+    analyze_saliency,
+    analyze_training_size,
+    expose,
+    field_specs,
+    led_region,
+    render_led_images,
+    saliency_map,
+    save_analysis,
+    stack_features,
+    synthesize_led_pattern,
+)
 from focuskit.evaluate._plots import (
     autofocus_trace_plot,
     focus_curve_plot,
@@ -7,4 +30,30 @@ from focuskit.evaluate._plots import (
     stack_montage,
 )
 
-__all__ = ["autofocus_trace_plot", "focus_curve_plot", "save_figure_atomic", "stack_montage"]
+__all__ = [
+    "DEFAULT_ANGLES",
+    "DEFAULT_PATTERNS",
+    "TARGETS",
+    "FeatureSet",
+    "FieldSpec",
+    "LEDRegion",
+    "Setup",
+    "analysis_table",
+    "analyze_generalization",
+    "analyze_led_angle",
+    "analyze_magnitude_vs_phase",
+    "analyze_saliency",
+    "analyze_training_size",
+    "autofocus_trace_plot",
+    "expose",
+    "field_specs",
+    "focus_curve_plot",
+    "led_region",
+    "render_led_images",
+    "saliency_map",
+    "save_analysis",
+    "save_figure_atomic",
+    "stack_features",
+    "stack_montage",
+    "synthesize_led_pattern",
+]

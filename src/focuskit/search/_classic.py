@@ -47,9 +47,11 @@ class AutofocusResult:
     message: str = ""
     elapsed_s: float = 0.0
     compute_s: float = 0.0
+    # Model-guided searches (single-shot): one record per prediction made.
+    predictions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "method": self.method,
             "measure": self.measure,
             "z_start_um": self.z_start_um,
@@ -62,6 +64,9 @@ class AutofocusResult:
             "elapsed_s": self.elapsed_s,
             "trace": [{"z_um": z, "score": s} for z, s in self.trace],
         }
+        if self.predictions:
+            out["predictions"] = self.predictions
+        return out
 
 
 class _Probe:
@@ -229,17 +234,25 @@ def scan_search(
     return _run("scan", scope, measure, range_um, body)
 
 
+# The classic searches: each needs only a scope and a focus measure.
 SEARCHES: dict[str, Callable[..., AutofocusResult]] = {
     "brent": brent_search,
     "gss": golden_section_search,
     "scan": scan_search,
 }
 
+# Searches that need more than a measure (a predictor, a calibration) register here
+# (``focuskit.search._singleshot`` adds "singleshot"); each is called as
+# ``search(scope, measure=measure, **kwargs)`` and says which keyword it is missing.
+GUIDED_SEARCHES: dict[str, Callable[..., AutofocusResult]] = {}
+
 
 def autofocus(scope: Microscope, method: str = "brent", measure: str = "tenengrad", **kwargs: Any) -> AutofocusResult:
-    """Run a named search (``brent``, ``gss``, ``scan``) on a scope."""
-    try:
-        search = SEARCHES[method]
-    except KeyError:
-        raise ConfigError(f"unknown autofocus method {method!r}; use one of {', '.join(SEARCHES)}") from None
-    return search(scope, measure, **kwargs)
+    """Run a named search on a scope: a classic one (``brent``, ``gss``, ``scan``) or a
+    guided one (``singleshot``, which needs ``predict=``)."""
+    if method in SEARCHES:
+        return SEARCHES[method](scope, measure, **kwargs)
+    if method in GUIDED_SEARCHES:
+        return GUIDED_SEARCHES[method](scope, measure=measure, **kwargs)
+    names = ", ".join([*SEARCHES, *GUIDED_SEARCHES])
+    raise ConfigError(f"unknown autofocus method {method!r}; use one of {names}")

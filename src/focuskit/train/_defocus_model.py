@@ -55,7 +55,11 @@ class OODReference:
     residual_limit: float
 
     @classmethod
-    def fit(cls, standardized: np.ndarray, seed: int = 0) -> OODReference:
+    def fit(cls, standardized: np.ndarray, seed: int = 0, limits_from: np.ndarray | None = None) -> OODReference:
+        """PCA of ``standardized``; the limits are percentiles over ``limits_from``
+        (default: the same examples). Fields the PCA never saw sit further out than the
+        ones it was fitted on, so limits taken on validation fields do not flag new
+        fields of the familiar kind."""
         rng = np.random.default_rng(seed)
         x = standardized[rng.permutation(len(standardized))[:3000]].astype(np.float64)
         mean = x.mean(0)
@@ -63,7 +67,7 @@ class OODReference:
         k = min(OOD_COMPONENTS, len(s))
         ref = cls(mean.astype(np.float32), vt[:k].astype(np.float32),
                   (s[:k] / math.sqrt(max(len(x) - 1, 1))).astype(np.float32), math.inf, math.inf)
-        d, r = ref.scores(standardized)
+        d, r = ref.scores(standardized if limits_from is None else limits_from)
         ref.distance_limit = float(np.percentile(d, OOD_QUANTILE))
         ref.residual_limit = float(np.percentile(r, OOD_QUANTILE))
         return ref
@@ -110,8 +114,10 @@ class DefocusModel:
         "beyond" instead of folding far images into the range it knows.
         """
         standardized = cls._standardize(net, train.features)
+        held_out = None if validation is None else cls._standardize(net, validation.features)
         z_range = trusted_range_um or (float(train.z_um.min()), float(train.z_um.max()))
-        model = cls(net, region, optics, ood=OODReference.fit(standardized), z_range_um=z_range, info=info)
+        model = cls(net, region, optics, ood=OODReference.fit(standardized, limits_from=held_out),
+                    z_range_um=z_range, info=info)
         if validation is not None and net.config.predict_sigma:
             z, sigma, _ = model.predict_features(validation.features)
             model.sigma_scale = float(np.sqrt(np.mean(((z - validation.z_um) / sigma) ** 2)))
@@ -152,10 +158,17 @@ class DefocusModel:
         path, config, tensors = load_model_folder(spec)
         if config.get("kind") != KIND:
             raise ConfigError(f"{path}: not a single-shot defocus model (kind {config.get('kind')!r})")
-        net = FCFNN(FCFNNConfig(**config["architecture"]))
-        net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("net.")})
+        try:
+            net = FCFNN(FCFNNConfig(**config["architecture"]))
+            net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("net.")})
+            ood_tensors = (tensors["ood.mean"], tensors["ood.components"], tensors["ood.scales"])
+        except (TypeError, KeyError, RuntimeError):
+            raise ConfigError(
+                f"{path}: weights do not fit this focuskit's FCFNN (saved by focuskit "
+                f"{config.get('focuskit_version', '?')}) — retrain it with this version"
+            ) from None
         net.eval()
-        ood = OODReference(tensors["ood.mean"], tensors["ood.components"], tensors["ood.scales"],
+        ood = OODReference(*ood_tensors,
                            float(config["ood"]["distance_limit"]), float(config["ood"]["residual_limit"]))
         info = {k: v for k, v in config.items() if k in ("training", "preset", "data")}
         info["path"] = str(path)

@@ -1,8 +1,11 @@
 """Training the FCFNN (Pinkard et al., Note S3): Adam on mini-batches, validation RMSE
 every ``eval_every`` steps, early stopping with the best model kept, checkpoint + resume.
 
-Beyond the paper: the loss is MSE for a warm-up, then a Gaussian negative
-log-likelihood ``½·(log σ² + (z − ẑ)²/σ²)`` that also trains σ (calibrated uncertainty).
+Beyond the paper: a σ head trained by the Gaussian negative log-likelihood
+``log σ + ½·(z − ẑ)²/σ²`` on the *detached* error, after a warm-up. The mean keeps its
+MSE loss throughout (a joint NLL let σ silence hard examples and destabilized the mean:
+validation RMSE jumped from 2.3 to 26 µm in our first run). Gradients are clipped to
+norm 5; the learning rate follows a cosine decay to 1 % of its start.
 """
 
 from __future__ import annotations
@@ -172,6 +175,9 @@ def _fit(train: DefocusExamples, validation: DefocusExamples, config: TrainConfi
         if net.config.n_features != x_train.shape[1]:
             raise ConfigError(f"fine-tuning needs the model's {net.config.n_features} features, got {x_train.shape[1]}")
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+
+    def learning_rate(k: int) -> float:  # cosine decay to 1 %; a function of the step, so resume agrees
+        return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(k, config.max_steps) / config.max_steps)))
     scale = net.config.z_scale_um
     warmup_steps = int(config.mse_warmup * config.max_steps) if net.config.predict_sigma else config.max_steps
 
@@ -196,16 +202,18 @@ def _fit(train: DefocusExamples, validation: DefocusExamples, config: TrainConfi
     bad_evals = 0
     running = 0.0
     while step < config.max_steps:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step)
         idx = torch.from_numpy(rng.integers(0, len(x_train), config.batch_size))
         z_hat, log_sigma = net(x_train[idx])
         err = (z_hat - y_train[idx]) / scale
-        if step < warmup_steps or log_sigma is None:
-            loss = (err**2).mean()
-        else:
+        loss = (err**2).mean()
+        if step >= warmup_steps and log_sigma is not None:
             log_s = log_sigma - math.log(scale)
-            loss = (log_s + 0.5 * err**2 * torch.exp(-2 * log_s)).mean()
+            loss = loss + (log_s + 0.5 * err.detach() ** 2 * torch.exp(-2 * log_s)).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         optimizer.step()
         step += 1
         running += loss.item()

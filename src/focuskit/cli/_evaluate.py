@@ -1,0 +1,243 @@
+"""`focuskit evaluate …`: Pinkard et al.'s FCFNN analyses, scaled down, on simulated data.
+
+Thin: each command builds a :class:`~focuskit.evaluate.Setup`, calls one
+``analyze_*`` function, prints its table and writes ``<name>.json`` + ``<name>.png``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+
+from focuskit._errors import ConfigError
+
+evaluate_app = typer.Typer(
+    help="Reproduce the single-shot autofocus paper's analyses (Pinkard et al. 2019) on simulated data, "
+    "scaled down to run in minutes on a laptop CPU. Each command prints a table and writes "
+    "<name>.json and <name>.png into -o DIR.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    """focuskit.cli._app.friendly_errors, looked up at call time (that module imports this one)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from focuskit.cli._app import friendly_errors
+
+        return friendly_errors(func)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Folder for <name>.json and <name>.png (created)")]
+TileOpt = Annotated[int, typer.Option(help="Tile = image size in pixels (the paper: 1024² tiles of 2048² images)")]
+StepsOpt = Annotated[int, typer.Option(help="Training steps per network (early stopping may end sooner)")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the simulated fields and the training")]
+ZStepOpt = Annotated[float, typer.Option(help="z step of the stacks (µm), over −30…+30 µm")]
+WidthOpt = Annotated[int, typer.Option(help="Units per fully connected layer (paper: 100)")]
+DepthOpt = Annotated[int, typer.Option(help="Fully connected layers (paper: 10)")]
+BinOpt = Annotated[Optional[int], typer.Option(help="Frequency cell size in FFT samples (default tile/64)")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on stderr")]
+RepeatsOpt = Annotated[int, typer.Option(help="Train each network this many times (different seeds): mean ± sd")]
+
+
+def _setup(tile: int, z_step: float, width: int, depth: int, steps: int, seed: int, bin: int | None,
+           repeats: int) -> Any:
+    from focuskit.evaluate import Setup
+
+    if tile < 64:
+        raise ConfigError(f"--tile must be ≥ 64 pixels, got {tile}")
+    return Setup(tile=tile, z_step_um=z_step, width=width, depth=depth, steps=steps, seed=seed, bin=bin,
+                 repeats=repeats)
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    if quiet:
+        return lambda message: None
+    return lambda message: typer.echo(message, err=True)
+
+
+def _report(result: dict[str, Any], output: Path, started: float) -> None:
+    from focuskit.cli._app import console
+    from focuskit.evaluate import analysis_table, save_analysis
+
+    json_path, png_path = save_analysis(result, output)
+    console.print(f"[bold]{result['analysis']}[/] — {result['figure']}", highlight=False)
+    console.print(result["note"], highlight=False, markup=False, style="dim")
+    console.print(analysis_table(result), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"wrote {json_path} and {png_path} ({time.perf_counter() - started:.0f} s)",
+                  highlight=False, markup=False)
+
+
+@evaluate_app.command("training-size")
+@_friendly
+def training_size(
+    output: OutputOpt,
+    fields: Annotated[int, typer.Option(help="Largest training set (fields); the sweep doubles from 2 up to it")] = 64,
+    test_fields: Annotated[int, typer.Option(help="Held-out fields the RMSE is measured on")] = 8,
+    tile: TileOpt = 512,
+    steps: StepsOpt = 2000,
+    seed: SeedOpt = 0,
+    z_step: ZStepOpt = 2.0,
+    width: WidthOpt = 100,
+    depth: DepthOpt = 4,
+    bin: BinOpt = None,
+    repeats: RepeatsOpt = 3,
+    quiet: QuietOpt = False,
+) -> None:
+    """Held-out RMSE vs number of training focal stacks (Fig. 2)."""
+    from focuskit.evaluate import analyze_training_size
+
+    if fields < 1:
+        raise ConfigError(f"--fields must be ≥ 1, got {fields}")
+    t0 = time.perf_counter()
+    counts = sorted({min(2**k, fields) for k in range(1, max(1, fields).bit_length() + 1)} | {fields})
+    result = analyze_training_size(_setup(tile, z_step, width, depth, steps, seed, bin, repeats), field_counts=counts,
+                                   test_fields=test_fields, progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+class Target(str, Enum):
+    tissue = "tissue"
+    stained_tissue = "stained-tissue"
+    dense_cells = "dense-cells"
+
+
+@evaluate_app.command()
+@_friendly
+def generalization(
+    output: OutputOpt,
+    fields: Annotated[int, typer.Option(help="Training fields of cells")] = 48,
+    target: Annotated[Target, typer.Option(help="The new sample type")] = Target.tissue,
+    finetune_fields: Annotated[int, typer.Option(help="Fields of the new sample type added for fine-tuning")] = 16,
+    test_fields: Annotated[int, typer.Option(help="Held-out fields of each sample type")] = 6,
+    tile: TileOpt = 512,
+    steps: StepsOpt = 2000,
+    seed: SeedOpt = 0,
+    z_step: ZStepOpt = 2.0,
+    width: WidthOpt = 100,
+    depth: DepthOpt = 4,
+    bin: BinOpt = None,
+    repeats: RepeatsOpt = 3,
+    quiet: QuietOpt = False,
+) -> None:
+    """Trained on cells, tested on a new sample type, then fine-tuned with a few of its fields (Fig. 3)."""
+    from focuskit.evaluate import analyze_generalization
+
+    t0 = time.perf_counter()
+    result = analyze_generalization(_setup(tile, z_step, width, depth, steps, seed, bin, repeats), train_fields=fields,
+                                    target=target.value, finetune_fields=finetune_fields, test_fields=test_fields,
+                                    progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+@evaluate_app.command("magnitude-vs-phase")
+@_friendly
+def magnitude_vs_phase(
+    output: OutputOpt,
+    fields: Annotated[int, typer.Option(help="Training fields")] = 48,
+    test_fields: Annotated[int, typer.Option(help="Held-out fields")] = 8,
+    tile: TileOpt = 512,
+    steps: StepsOpt = 2000,
+    seed: SeedOpt = 0,
+    z_step: ZStepOpt = 2.0,
+    width: WidthOpt = 100,
+    depth: DepthOpt = 4,
+    bin: BinOpt = None,
+    repeats: RepeatsOpt = 3,
+    quiet: QuietOpt = False,
+) -> None:
+    """|FFT| vs FFT phase of the same images as network input (Fig. 4a)."""
+    from focuskit.evaluate import analyze_magnitude_vs_phase
+
+    t0 = time.perf_counter()
+    result = analyze_magnitude_vs_phase(_setup(tile, z_step, width, depth, steps, seed, bin, repeats), train_fields=fields,
+                                        test_fields=test_fields, progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+@evaluate_app.command()
+@_friendly
+def saliency(
+    output: OutputOpt,
+    fields: Annotated[int, typer.Option(help="Training fields")] = 48,
+    test_fields: Annotated[int, typer.Option(help="Held-out fields the saliency is averaged over")] = 8,
+    full_plane: Annotated[bool, typer.Option("--full-plane/--discs",
+                                             help="Train on the whole |FFT| half-plane (the paper's saliency network) "
+                                                  "or only on the two pupil discs")] = True,
+    tile: TileOpt = 512,
+    steps: StepsOpt = 2000,
+    seed: SeedOpt = 0,
+    z_step: ZStepOpt = 2.0,
+    width: WidthOpt = 100,
+    depth: DepthOpt = 4,
+    bin: BinOpt = None,
+    repeats: RepeatsOpt = 3,
+    quiet: QuietOpt = False,
+) -> None:
+    """Saliency of the prediction on the Fourier plane (Fig. 4b)."""
+    from focuskit.evaluate import analyze_saliency
+
+    t0 = time.perf_counter()
+    result = analyze_saliency(_setup(tile, z_step, width, depth, steps, seed, bin, repeats), train_fields=fields,
+                              test_fields=test_fields, full_plane=full_plane, progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ConfigError(f"{what} must be numbers separated by commas, got {text!r}") from None
+    return values
+
+
+@evaluate_app.command("led-angle")
+@_friendly
+def led_angle(
+    output: OutputOpt,
+    fields: Annotated[int, typer.Option(help="Training fields (each rendered under every LED)")] = 20,
+    test_fields: Annotated[int, typer.Option(help="Held-out fields")] = 5,
+    angles: Annotated[str, typer.Option(help="Single-LED illumination NAs along x, comma-separated "
+                                             "(objective NA 0.5: above it is darkfield)")] = "0.1,0.2,0.3,0.4,0.55,0.65",
+    patterns: Annotated[bool, typer.Option("--patterns/--no-patterns",
+                                           help="Also the multi-LED patterns (synthesized from single-LED images)")] = True,
+    oversample: Annotated[int, typer.Option(help="Render on pixels this many times finer, then bin (2: exact for darkfield; 4× slower)")] = 1,
+    tile: TileOpt = 512,
+    steps: StepsOpt = 2000,
+    seed: SeedOpt = 0,
+    z_step: ZStepOpt = 2.0,
+    width: WidthOpt = 100,
+    depth: DepthOpt = 4,
+    bin: BinOpt = None,
+    repeats: RepeatsOpt = 2,
+    quiet: QuietOpt = False,
+) -> None:
+    """Single-LED illumination angle and multi-LED patterns (Fig. S1)."""
+    from focuskit.evaluate import DEFAULT_PATTERNS, analyze_led_angle
+
+    t0 = time.perf_counter()
+    values = _floats(angles, "--angles")
+    for a in values:
+        if not 0 <= a < 1:
+            raise ConfigError(f"--angles are illumination NAs in [0, 1), got {a}")
+    result = analyze_led_angle(_setup(tile, z_step, width, depth, steps, seed, bin, repeats), train_fields=fields,
+                               test_fields=test_fields, angles=values,
+                               patterns=DEFAULT_PATTERNS if patterns else {}, oversample=oversample,
+                               progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+__all__ = ["evaluate_app"]
