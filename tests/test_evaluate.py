@@ -78,7 +78,7 @@ def test_saliency_map_lives_on_the_feature_cells() -> None:
     mask = region.mask()
     assert np.all(sal[~mask] == 0) and np.all(np.asarray(r["saliency_raw"])[~mask] == 0)
     assert np.all(np.isfinite(sal)) and sal[mask].sum() > 0
-    _finite_rows(r, ["share_in_discs", "share_in_rims"])
+    _finite_rows(r, ["share_in_discs", "share_in_rims", "share_in_overlap"])
     assert r["rows"][0]["share_in_discs"] == pytest.approx(1.0)  # two-disc input: all of it inside
 
 

@@ -212,9 +212,10 @@ def led_angle(
     test_fields: Annotated[int, typer.Option(help="Held-out fields")] = 5,
     angles: Annotated[str, typer.Option(help="Single-LED illumination NAs along x, comma-separated "
                                              "(objective NA 0.5: above it is darkfield)")] = "0.1,0.2,0.3,0.4,0.55,0.65",
-    patterns: Annotated[bool, typer.Option("--patterns/--no-patterns",
-                                           help="Also the multi-LED patterns (synthesized from single-LED images)")] = True,
-    oversample: Annotated[int, typer.Option(help="Render on pixels this many times finer, then bin (2: exact for darkfield; 4× slower)")] = 1,
+    patterns: Annotated[bool, typer.Option(
+        "--patterns/--no-patterns", help="Also the multi-LED patterns (synthesized from single-LED images)")] = True,
+    oversample: Annotated[int, typer.Option(
+        help="Render on pixels this many times finer, then bin (2: exact for darkfield; 4× slower)")] = 1,
     tile: TileOpt = 512,
     steps: StepsOpt = 2000,
     seed: SeedOpt = 0,

@@ -339,7 +339,8 @@ class Setup:
 
     def to_dict(self) -> dict[str, Any]:
         return {"preset": PRESET, "tile": self.tile, "image_size": self.image_size, "z_step_um": self.z_step_um,
-                "z_half_um": self.z_half_um, "feature_bin": self.feature_bin, "width": self.width, "depth": self.depth, "steps": self.steps,
+                "z_half_um": self.z_half_um, "feature_bin": self.feature_bin, "width": self.width,
+                "depth": self.depth, "steps": self.steps,
                 "seed": self.seed, "repeats": self.repeats}
 
 
@@ -620,12 +621,14 @@ def saliency_map(net: Any, features: np.ndarray, region: FourierRegion) -> tuple
     return maps[0], maps[1]
 
 
-def _disc_radius_map(region: FourierRegion) -> np.ndarray:
-    """Distance of each binned cell to the nearer pupil disc centre ±s/λ, in units of NA/λ."""
+def _disc_radius_maps(region: FourierRegion) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of each binned cell to the nearer and the farther pupil disc centre ±s/λ,
+    in units of NA/λ."""
     fy, fx = region.frequencies()
     cx, cy = region.sx / region.wavelength_um, region.sy / region.wavelength_um
     r = region.na / region.wavelength_um
-    return np.minimum(np.hypot(fx - cx, fy - cy), np.hypot(fx + cx, fy + cy)) / r
+    a, b = np.hypot(fx - cx, fy - cy) / r, np.hypot(fx + cx, fy + cy) / r
+    return np.minimum(a, b), np.maximum(a, b)
 
 
 def analyze_saliency(
@@ -642,8 +645,10 @@ def analyze_saliency(
     As in the paper the network is trained on the whole (binned, half-plane) |FFT|
     (``full_plane=False``: on the two-disc features only); saliency is averaged over the
     test examples (and over the repeated trainings). Reported: the share of saliency
-    inside the two pupil discs and in their outer rim (0.8–1 of the radius: the highest
-    scattering angles) against the share of the plane's area they cover.
+    inside the two pupil discs, in their outer rims (0.8–1 of the radius: the highest
+    scattering angles) and where they overlap (both scattered copies interfere there:
+    for a weak phase object the |FFT| elsewhere in the discs does not depend on z at
+    all), each against the share of the plane's area it covers.
     """
     t0 = time.perf_counter()
     region = setup.region(full_plane=full_plane)
@@ -665,21 +670,25 @@ def analyze_saliency(
         sal_raw += b / setup.repeats
     mean_input = np.zeros(region.binned_shape)
     mean_input[region.mask()] = np.log10(np.maximum(test.features.mean(0), 1e-6))
-    rnorm = _disc_radius_map(region)
+    rnorm, rfar = _disc_radius_maps(region)
     mask = region.mask()
     inside, rim = (rnorm <= 1) & mask, (rnorm > 0.8) & (rnorm <= 1) & mask
+    overlap = (rfar <= 1) & mask  # inside both discs: where the two scattered copies interfere
     rows = []
     for name, m in (("standardized input", sal), ("raw |FFT|", sal_raw)):
         total = float(m[mask].sum())
         rows.append({"gradient_wrt": name,
                      "share_in_discs": float(m[inside].sum() / total), "area_share_discs": float(inside.sum() / mask.sum()),
-                     "share_in_rims": float(m[rim].sum() / total), "area_share_rims": float(rim.sum() / mask.sum())})
+                     "share_in_rims": float(m[rim].sum() / total), "area_share_rims": float(rim.sum() / mask.sum()),
+                     "share_in_overlap": float(m[overlap].sum() / total),
+                     "area_share_overlap": float(overlap.sum() / mask.sum())})
     rmse_mean, rmse_sd = _mean_sd(rmse)
     progress(f"  test RMSE {rmse_mean:.2f} µm; saliency in discs {rows[0]['share_in_discs']:.0%} "
              f"of the total on {rows[0]['area_share_discs']:.0%} of the area")
     fy, fx = region.frequencies()
     return _result("saliency", "Pinkard et al. Fig. 4b", setup,
-                   ["gradient_wrt", "share_in_discs", "area_share_discs", "share_in_rims", "area_share_rims"],
+                   ["gradient_wrt", "share_in_discs", "area_share_discs", "share_in_rims", "area_share_rims",
+                    "share_in_overlap", "area_share_overlap"],
                    rows, time.perf_counter() - t0, full_plane=full_plane, test_rmse_um=rmse_mean,
                    test_rmse_sd_um=rmse_sd, features=region.n_features, saliency=sal.tolist(),
                    saliency_raw=sal_raw.tolist(), mean_log10_input=mean_input.tolist(), mask=mask.astype(int).tolist(),
@@ -857,15 +866,19 @@ def _plot_generalization(result: dict[str, Any], path: Path) -> None:
     rmse = {(r["model"].startswith("cells only"), r["test_sample"]): r["rmse_um"] for r in result["rows"]}
     # the scatter shows the first training; the RMSE quoted is the mean over all of them
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-    _scatter(axes[0], s["cells_z"], s["before"]["cells"], f"b) trained on cells, tested on cells\nRMSE {rmse[(True, 'cells')]:.2f} µm")
-    _scatter(axes[1], s["target_z"], s["before"][t], f"c) trained on cells, tested on {t}\nRMSE {rmse[(True, t)]:.2f} µm",
+    _scatter(axes[0], s["cells_z"], s["before"]["cells"],
+             f"b) trained on cells, tested on cells\nRMSE {rmse[(True, 'cells')]:.2f} µm")
+    _scatter(axes[1], s["target_z"], s["before"][t],
+             f"c) trained on cells, tested on {t}\nRMSE {rmse[(True, t)]:.2f} µm",
              color="tab:red")
     _scatter(axes[2], s["cells_z"], s["after"]["cells"], "", label=f"cells ({rmse[(False, 'cells')]:.2f} µm)")
     _scatter(axes[2], s["target_z"], s["after"][t],
              f"d) + {result['finetune_fields']} {t} fields (fine-tuned)", color="tab:red",
              label=f"{t} ({rmse[(False, t)]:.2f} µm)")
     axes[2].legend(fontsize=8, title="test RMSE", title_fontsize=8)
-    fig.suptitle(f"Generalization to a new sample type (cf. Fig. 3): {result['target_description']}", fontsize=10)
+    n = result["config"]["repeats"]
+    fig.suptitle(f"Generalization to a new sample type (cf. Fig. 3): {result['target_description']}"
+                 + (f"\npoints: the first of {n} trainings; RMSE: the mean over all {n}" if n > 1 else ""), fontsize=10)
     fig.tight_layout()
     _finish(fig, result, path)
 
@@ -887,7 +900,10 @@ def _plot_magnitude_vs_phase(result: dict[str, Any], path: Path) -> None:
     axes[2].grid(alpha=0.3)
     axes[2].legend(fontsize=8)
     axes[2].set_title("training curves", fontsize=9)
-    fig.suptitle("Fourier magnitude vs phase as network input (cf. Fig. 4a)", fontsize=10)
+    n = result["config"]["repeats"]
+    fig.suptitle("Fourier magnitude vs phase as network input (cf. Fig. 4a)"
+                 + (f" — points and curves: the first of {n} trainings; RMSE: mean ± sd over all {n}" if n > 1 else ""),
+                 fontsize=10)
     fig.tight_layout()
     _finish(fig, result, path)
 
@@ -924,9 +940,11 @@ def _plot_saliency(result: dict[str, Any], path: Path) -> None:
     r = result["rows"][0]
     fig.suptitle(
         f"Where the network looks (cf. Fig. 4b) — {'whole half-plane' if result['full_plane'] else 'two-disc'} input; "
-        f"dashed: pupil discs at ±s/λ; test RMSE {result['test_rmse_um']:.2f} ± {result['test_rmse_sd_um']:.2f} µm\n{r['share_in_discs']:.0%} of the saliency lies in the discs "
+        f"dashed: pupil discs at ±s/λ; test RMSE {result['test_rmse_um']:.2f} ± {result['test_rmse_sd_um']:.2f} µm\n"
+        f"{r['share_in_discs']:.0%} of the saliency lies in the discs "
         f"({r['area_share_discs']:.0%} of the area), {r['share_in_rims']:.0%} in their outer rims "
-        f"({r['area_share_rims']:.0%} of the area) — standardized-input saliency", fontsize=9)
+        f"({r['area_share_rims']:.0%} of the area), {r['share_in_overlap']:.0%} where the discs overlap "
+        f"({r['area_share_overlap']:.0%} of the area) — standardized-input saliency", fontsize=9)
     fig.tight_layout()
     _finish(fig, result, path)
 
@@ -978,6 +996,11 @@ def _plot_led_angle(result: dict[str, Any], path: Path) -> None:
         ax.set_yticks(y)
         ax.set_yticklabels([r["illumination"][9:] for r in pats], fontsize=8)
         ax.invert_yaxis()
+    ref = next((r for r in singles if abs(r["max_illumination_na"] - 0.4) < 1e-9), None)
+    if ref is not None and pats:
+        ax.axvline(ref["test_rmse_um"], color="0.3", linestyle="--", linewidth=1,
+                   label=f"one LED at sx 0.4: {ref['test_rmse_um']:.2f} µm")
+        ax.legend(fontsize=7, loc="lower right")
     ax.set_xlabel("test RMSE (µm)")
     ax.set_title("c) LED patterns (single-LED images summed)", fontsize=9)
     ax.grid(alpha=0.3, axis="x")
