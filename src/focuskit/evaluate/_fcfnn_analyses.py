@@ -675,7 +675,7 @@ def analyze_saliency(
     inside, rim = (rnorm <= 1) & mask, (rnorm > 0.8) & (rnorm <= 1) & mask
     overlap = (rfar <= 1) & mask  # inside both discs: where the two scattered copies interfere
     rows = []
-    for name, m in (("standardized input", sal), ("raw |FFT|", sal_raw)):
+    for name, m in (("standardized input", sal), ("raw FFT magnitude (paper)", sal_raw)):
         total = float(m[mask].sum())
         rows.append({"gradient_wrt": name,
                      "share_in_discs": float(m[inside].sum() / total), "area_share_discs": float(inside.sum() / mask.sum()),
