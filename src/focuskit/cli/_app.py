@@ -204,6 +204,14 @@ def _check_output_free(output: Path, overwrite: bool) -> None:
 # --- info -------------------------------------------------------------------------------
 
 
+# Options that fill in what a stack file lacks (shared by info, score, find-focus).
+PixelSizeOpt = Annotated[Optional[float], typer.Option("--pixel-size", help="Pixel size at the sample (µm), if the file lacks it")]
+ZStepOpt = Annotated[Optional[float], typer.Option("--z-step", help="z step (µm), if the file lacks z positions")]
+ZStartOpt = Annotated[float, typer.Option("--z-start", help="z of the first plane with --z-step (µm)")]
+ZFileOpt = Annotated[Optional[Path], typer.Option("--z-file", help="CSV/TXT of z positions (µm), one per plane")]
+GrayOpt = Annotated[bool, typer.Option("--gray", help="Convert an RGB stack to luminance")]
+
+
 def _read(  # type: ignore[no-untyped-def]
     stack_path: Path,
     pixel_size: Optional[float],
@@ -252,11 +260,11 @@ def _print_info_table(stack: Any, name: str) -> None:
 @friendly_errors
 def info(
     stack_path: Annotated[Path, typer.Argument(metavar="STACK", help="OME-TIFF, OME-Zarr, TIFF or NPY stack")],
-    pixel_size: Annotated[Optional[float], typer.Option(help="Pixel size at the sample (µm), if the file lacks it")] = None,
-    z_step: Annotated[Optional[float], typer.Option(help="z step (µm), if the file lacks z positions")] = None,
-    z_start: Annotated[float, typer.Option(help="z of the first plane with --z-step (µm)")] = 0.0,
-    z_file: Annotated[Optional[Path], typer.Option(help="CSV/TXT of z positions (µm), one per plane")] = None,
-    gray: Annotated[bool, typer.Option(help="Convert an RGB stack to luminance")] = False,
+    pixel_size: PixelSizeOpt = None,
+    z_step: ZStepOpt = None,
+    z_start: ZStartOpt = 0.0,
+    z_file: ZFileOpt = None,
+    gray: GrayOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Describe a focal stack: shape, dtype, z positions, pixel size, optics, true focus."""
@@ -282,11 +290,11 @@ def score(
     stack_path: Annotated[Path, typer.Argument(metavar="STACK")],
     measure: Annotated[str, typer.Option(help="Focus measure name, or 'all' (see `focuskit measures`)")] = "tenengrad",
     plot: Annotated[Optional[Path], typer.Option(help="Write the focus curve(s) to this PNG")] = None,
-    pixel_size: Annotated[Optional[float], typer.Option(help="Pixel size (µm), if the file lacks it")] = None,
-    z_step: Annotated[Optional[float], typer.Option(help="z step (µm), if the file lacks z positions")] = None,
-    z_start: Annotated[float, typer.Option(help="z of the first plane with --z-step (µm)")] = 0.0,
-    z_file: Annotated[Optional[Path], typer.Option(help="CSV/TXT of z positions (µm)")] = None,
-    gray: Annotated[bool, typer.Option(help="Convert an RGB stack to luminance")] = False,
+    pixel_size: PixelSizeOpt = None,
+    z_step: ZStepOpt = None,
+    z_start: ZStartOpt = 0.0,
+    z_file: ZFileOpt = None,
+    gray: GrayOpt = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Score every plane of a stack with a focus measure (larger = sharper)."""
@@ -332,11 +340,11 @@ def find_focus_cmd(
     refine: Annotated[str, typer.Option(help="Sub-step refinement: parabola | gaussian | none")] = "parabola",
     tile: Annotated[Optional[int], typer.Option(help="Also map focus per tile of this size (tilted samples)")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Write the focus curve to this PNG")] = None,
-    pixel_size: Annotated[Optional[float], typer.Option(help="Pixel size (µm), if the file lacks it")] = None,
-    z_step: Annotated[Optional[float], typer.Option(help="z step (µm), if the file lacks z positions")] = None,
-    z_start: Annotated[float, typer.Option(help="z of the first plane with --z-step (µm)")] = 0.0,
-    z_file: Annotated[Optional[Path], typer.Option(help="CSV/TXT of z positions (µm)")] = None,
-    gray: Annotated[bool, typer.Option(help="Convert an RGB stack to luminance")] = False,
+    pixel_size: PixelSizeOpt = None,
+    z_step: ZStepOpt = None,
+    z_start: ZStartOpt = 0.0,
+    z_file: ZFileOpt = None,
+    gray: GrayOpt = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Find the in-focus z of a stack (sub-step refined), with a confidence."""
