@@ -1,5 +1,6 @@
 """Models: torch ``nn.Module`` networks only (no files, no data loading)."""
 
+from focuskit.models._blurcnn import BlurCNN, BlurCNNConfig
 from focuskit.models._fcfnn import FCFNN, FCFNNConfig
 
-__all__ = ["FCFNN", "FCFNNConfig"]
+__all__ = ["FCFNN", "BlurCNN", "BlurCNNConfig", "FCFNNConfig"]

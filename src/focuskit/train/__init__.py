@@ -1,5 +1,20 @@
 """Train: datasets, training loops, checkpoints and model folders (torch imported lazily)."""
 
+from focuskit.train._blur_data import (
+    CONTENTS,
+    CUTOFF_RANGE,
+    HELD_OUT_IMAGES,
+    TRAIN_IMAGES,
+    BlurDataConfig,
+    BlurPatches,
+    blur_patches_from_stack,
+    defocus_otf,
+    simulate_blur_patches,
+    standardize,
+    waves_per_um,
+)
+from focuskit.train._blur_model import BlurScorer, patch_origins
+from focuskit.train._blur_train import BlurTrainConfig, BlurTrainHistory, augment_d4, fit_blur_cnn, split_patches_by_field
 from focuskit.train._defocus_data import (
     DefocusExamples,
     examples_from_stacks,
@@ -12,6 +27,24 @@ from focuskit.train._fcfnn_train import TrainConfig, TrainHistory, fit_fcfnn
 from focuskit.train._model_folder import builtin_models, load_model_folder, resolve_model, save_model_folder
 
 __all__ = [
+    "CONTENTS",
+    "CUTOFF_RANGE",
+    "HELD_OUT_IMAGES",
+    "TRAIN_IMAGES",
+    "BlurDataConfig",
+    "BlurPatches",
+    "BlurScorer",
+    "BlurTrainConfig",
+    "BlurTrainHistory",
+    "augment_d4",
+    "blur_patches_from_stack",
+    "defocus_otf",
+    "fit_blur_cnn",
+    "patch_origins",
+    "simulate_blur_patches",
+    "split_patches_by_field",
+    "standardize",
+    "waves_per_um",
     "DefocusExamples",
     "DefocusModel",
     "DefocusPrediction",

@@ -98,7 +98,8 @@ def _save_checkpoint(path: Path, net: Any, optimizer: Any, step: int, history: T
     os.replace(path / "checkpoint.json.tmp", path / "checkpoint.json")
 
 
-def _load_checkpoint(path: Path, net: Any, optimizer: Any, rng: np.random.Generator) -> tuple[int, TrainHistory, dict[str, np.ndarray]]:
+def _load_checkpoint(path: Path, net: Any, optimizer: Any, rng: np.random.Generator,
+                     history_type: type = TrainHistory) -> tuple[int, Any, dict[str, np.ndarray]]:
     import torch
     from safetensors.numpy import load_file
 
@@ -118,7 +119,7 @@ def _load_checkpoint(path: Path, net: Any, optimizer: Any, rng: np.random.Genera
     optimizer.load_state_dict(state)
     rng.bit_generator.state = meta["rng"]
     h = meta["history"]
-    return int(meta["step"]), TrainHistory(**h), best
+    return int(meta["step"]), history_type(**h), best
 
 
 def fit_fcfnn(

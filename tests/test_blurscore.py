@@ -1,0 +1,180 @@
+"""DeepFocus blur score: training patches, the CNN, training, model folders, the score map."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from focuskit import ConfigError
+from focuskit.optics import get_preset
+from focuskit.simulate import from_image, make_sample, render_stack
+
+torch = pytest.importorskip("torch")
+
+from focuskit.train import (  # noqa: E402
+    BlurDataConfig,
+    BlurPatches,
+    BlurScorer,
+    BlurTrainConfig,
+    augment_d4,
+    blur_patches_from_stack,
+    builtin_models,
+    defocus_otf,
+    fit_blur_cnn,
+    patch_origins,
+    simulate_blur_patches,
+    split_patches_by_field,
+    standardize,
+    waves_per_um,
+)
+
+TINY = BlurDataConfig(n_fields=12, waves_per_field=3, field_size=256, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_patches() -> BlurPatches:
+    return simulate_blur_patches(TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_patches: BlurPatches):  # type: ignore[no-untyped-def]
+    train, val = split_patches_by_field(tiny_patches, 0.25, seed=0)
+    config = BlurTrainConfig(channels=(4, 8, 8), max_steps=60, eval_every=10, batch_size=16, patience=100,
+                             num_threads=1, learning_rate=3e-3)
+    return fit_blur_cnn(train, val, config)
+
+
+def test_waves_per_um_has_the_paraxial_limit() -> None:
+    # dW/dz = (n − √(n² − NA²))/λ → NA²/(2nλ) for small NA.
+    assert waves_per_um(0.05, 0.5) == pytest.approx(0.05**2 / (2 * 0.5), rel=1e-3)
+    assert waves_per_um(0.3, 0.52) == pytest.approx((1 - math.sqrt(1 - 0.09)) / 0.52)
+
+
+def test_otf_is_normalized_band_limited_and_symmetric_in_defocus_sign() -> None:
+    n, c = 128, 0.2
+    f = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :])
+    for w in (0.0, 1.5):
+        otf = defocus_otf(n, c, w)
+        assert otf[0, 0] == pytest.approx(1.0)
+        # The incoherent OTF is the pupil autocorrelation: nothing beyond 2·NA/λ.
+        assert np.abs(otf[f > 2 * c + 2 / n]).max() < 1e-9
+    # Intensity PSF at ±z is identical for a pupil with no other aberration (OPTICS.md).
+    np.testing.assert_allclose(defocus_otf(n, c, 2.0), defocus_otf(n, c, -2.0), atol=1e-12)
+    # Defocus only lowers the modulation transfer.
+    assert np.all(np.abs(defocus_otf(n, c, 2.0)) <= np.abs(defocus_otf(n, c, 0.0)) + 1e-9)
+
+
+def test_patches_are_standardized_reproducible_and_lose_detail_with_defocus(tiny_patches: BlurPatches) -> None:
+    x = tiny_patches.images.astype(np.float32)
+    assert x.shape[1:] == (128, 128) and len(tiny_patches) == 12 * 3 * 4
+    np.testing.assert_allclose(x.mean(axis=(1, 2)), 0, atol=2e-3)
+    np.testing.assert_allclose(x.std(axis=(1, 2)), 1, atol=2e-3)
+    again = simulate_blur_patches(TINY)
+    np.testing.assert_array_equal(again.images, tiny_patches.images)
+    np.testing.assert_array_equal(again.waves, tiny_patches.waves)
+
+
+def test_without_noise_a_blurrier_patch_of_the_same_field_has_less_fine_detail() -> None:
+    config = BlurDataConfig(n_fields=8, waves_per_field=3, field_size=256, seed=4,
+                            photons_range=(1e9, 1e9), read_noise_e=0.0)
+    p = simulate_blur_patches(config)
+    x = p.images.astype(np.float32)
+    gradient = (np.diff(x, axis=2) ** 2).mean(axis=(1, 2))
+    for fid in np.unique(p.field):
+        for tile in range(4):
+            sel = np.flatnonzero(p.field == fid)[tile::4]
+            order = np.argsort(p.waves[sel])
+            w, g = p.waves[sel][order], gradient[sel][order]
+            if w[-1] - w[0] > 0.5:  # pupils differ by ≥ ½ wave
+                assert g[0] > g[-1], (fid, w, g)
+
+
+def test_patches_from_a_stack_label_defocus_in_waves() -> None:
+    stack = np.random.default_rng(0).random((3, 140, 300)).astype(np.float32)
+    p = blur_patches_from_stack(stack, np.array([-10.0, 0.0, 5.0]), 0.0, na=0.3, wavelength_um=0.52,
+                                pixel_size_um=0.65)
+    assert len(p) == 3 * 2
+    np.testing.assert_allclose(p.waves[::2], np.array([10, 0, 5]) * waves_per_um(0.3, 0.52), rtol=1e-6)
+    with pytest.raises(ConfigError, match="one z per plane"):
+        blur_patches_from_stack(stack, np.zeros(2), 0.0, na=0.3, wavelength_um=0.52, pixel_size_um=0.65)
+
+
+def test_d4_augmentation_gives_the_eight_symmetries() -> None:
+    x = torch.arange(16.0).reshape(1, 4, 4)
+    seen = {tuple(augment_d4(x, k).flatten().tolist()) for k in range(8)}
+    assert len(seen) == 8
+
+
+def test_training_loss_falls_and_the_split_is_by_field(tiny_patches, tiny_model) -> None:  # type: ignore[no-untyped-def]
+    train, val = split_patches_by_field(tiny_patches, 0.25, seed=0)
+    assert not set(train.field) & set(val.field)
+    _, history = tiny_model
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.best_val_mae_waves == min(history.val_mae_waves)
+
+
+def test_model_folder_round_trip_gives_identical_scores(tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    net, _ = tiny_model
+    scorer = BlurScorer(net, num_threads=1)
+    image = np.random.default_rng(1).random((200, 300)).astype(np.float32) * 100
+    folder = scorer.save(tmp_path / "m")
+    again = BlurScorer.load(folder, num_threads=1)
+    np.testing.assert_array_equal(again.score_map(image), scorer.score_map(image))
+    with pytest.raises(ConfigError, match="already exists"):
+        scorer.save(folder)
+
+
+def test_score_map_grid_and_bad_images(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    scorer = BlurScorer(tiny_model[0], num_threads=1)
+    assert list(patch_origins(300, 128)) == [0, 86, 172]
+    assert list(patch_origins(128, 128)) == [0]
+    assert scorer.score_map(np.ones((256, 384)) + np.eye(256, 384)).shape == (2, 3)
+    assert scorer.score_map(np.random.rand(256, 256), stride=64).shape == (3, 3)
+    for bad, match in [(np.zeros((100, 300)), "≥ 128"), (np.zeros((2, 200, 200)), "2-D"),
+                       (np.full((200, 200), np.nan), "NaN")]:
+        with pytest.raises(ConfigError, match=match):
+            scorer.score_map(bad)
+
+
+def test_a_model_of_another_kind_is_refused(tmp_path) -> None:
+    from focuskit.train import save_model_folder
+
+    save_model_folder(tmp_path / "x", {"kind": "fcfnn-defocus"}, {"w": np.zeros(1, np.float32)})
+    with pytest.raises(ConfigError, match="not a blur-score CNN"):
+        BlurScorer.load(tmp_path / "x")
+
+
+# ------------------------------------------------------------------ the bundled model
+
+needs_builtin = pytest.mark.skipif("blur-cnn" not in builtin_models(), reason="builtin:blur-cnn not trained")
+DF = get_preset("deepfocus-10x").optics
+
+
+def _held_out_images(z_um: list[float]) -> dict[str, np.ndarray]:
+    """deepfocus-10x renders of samples the CNN never saw (other seeds, held-out pictures)."""
+    import skimage.data
+
+    px = DF.pixel_size_um
+    samples = {
+        "fluorescent-tissue": make_sample("fluorescent-tissue", (512, 512), px, seed=9001),
+        "beads": make_sample("beads", (512, 512), px, seed=9002, density_per_100um2=3.0, diameter_um=0.5),
+        "coins": from_image(np.pad(skimage.data.coins(), ((105, 104), (64, 64)), mode="symmetric"), px,
+                            as_="fluorescence"),
+    }
+    return {name: render_stack(s.values, DF, z_um, shape=(256, 256), photons=500, seed=7).data
+            for name, s in samples.items()}
+
+
+@needs_builtin
+def test_builtin_score_rises_with_defocus_and_barely_depends_on_the_sample() -> None:
+    scorer = BlurScorer.load("builtin:blur-cnn")
+    z = [0.0, 15.0, 30.0, 60.0]
+    scores = np.array([[scorer.score(plane) for plane in stack] for stack in _held_out_images(z).values()])
+    # Monotonic in |z| for every sample.
+    assert np.all(np.diff(scores, axis=1) > 0), scores
+    # Sample-invariant: at each z the spread across samples is below the rise to the next z.
+    spread = scores.max(axis=0) - scores.min(axis=0)
+    rise = np.diff(scores.mean(axis=0))
+    assert np.all(spread[:-1] < rise), (spread, rise)
