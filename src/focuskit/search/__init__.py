@@ -1,5 +1,6 @@
-"""Search: online autofocus on a microscope — classic (Brent, golden section, scan + fit)
-and single-shot (a defocus predictor, verified, with a classic fallback)."""
+"""Search: online autofocus on a microscope — classic (Brent, golden section, scan + fit),
+single-shot (a defocus predictor, verified, with a classic fallback) and few-shot
+DeepFocus (a few blur maps matched to a calibrated blur curve)."""
 
 from focuskit.search._classic import (
     GUIDED_SEARCHES,
@@ -10,6 +11,7 @@ from focuskit.search._classic import (
     golden_section_search,
     scan_search,
 )
+from focuskit.search._fewshot import deepfocus_search
 from focuskit.search._singleshot import GUARDS, singleshot_search
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "AutofocusResult",
     "autofocus",
     "brent_search",
+    "deepfocus_search",
     "golden_section_search",
     "scan_search",
     "singleshot_search",
