@@ -1,7 +1,9 @@
-"""`focuskit evaluate …`: Pinkard et al.'s FCFNN analyses, scaled down, on simulated data.
+"""`focuskit evaluate …`: the papers' analyses, scaled down, on simulated data.
 
-Thin: each command builds a :class:`~focuskit.evaluate.Setup`, calls one
-``analyze_*`` function, prints its table and writes ``<name>.json`` + ``<name>.png``.
+Pinkard et al.'s FCFNN analyses (each command builds a :class:`~focuskit.evaluate.Setup`)
+and DeepFocus' blur-score invariance (``blur-invariance``, Table 1 / Fig. 3). Thin: each
+command calls one ``analyze_*`` function, prints its table and writes ``<name>.json`` +
+``<name>.png``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import typer
 from focuskit._errors import ConfigError
 
 evaluate_app = typer.Typer(
-    help="Reproduce the single-shot autofocus paper's analyses (Pinkard et al. 2019) on simulated data, "
-    "scaled down to run in minutes on a laptop CPU. Each command prints a table and writes "
+    help="Reproduce the autofocus papers' analyses (Pinkard et al. 2019; DeepFocus, Shajkofci & Liebling 2020) "
+    "on simulated data, scaled down to run in minutes on a laptop CPU. Each command prints a table and writes "
     "<name>.json and <name>.png into -o DIR.",
     no_args_is_help=True,
     add_completion=False,
@@ -238,6 +240,75 @@ def led_angle(
                                test_fields=test_fields, angles=values,
                                patterns=DEFAULT_PATTERNS if patterns else {}, oversample=oversample,
                                progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+def _photons(text: str) -> float | tuple[float, float] | None:
+    if text.strip().lower() in ("none", "off", "0"):
+        return None
+    values = _floats(text, "--photons")
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or not all(v > 0 for v in values) or values[0] > values[1]:
+        raise ConfigError(f"--photons must be one number > 0 or min,max (e.g. 200,2000), got {text!r}")
+    return (values[0], values[1]) if values[1] > values[0] else values[0]
+
+
+def _blur_model(spec: str) -> Any:
+    """The blur CNN's whole-image score (lower = sharper; a ``ModelBlur``), loaded lazily."""
+    try:
+        from focuskit.train import BlurScorer  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise ConfigError(f"the blur CNN is not available ({exc}) — pass --no-model to score with the "
+                          "classic measures only") from None
+    from focuskit.evaluate import ModelBlur
+
+    return ModelBlur(BlurScorer.load(spec))
+
+
+@evaluate_app.command("blur-invariance")
+@_friendly
+def blur_invariance(
+    output: OutputOpt,
+    samples: Annotated[int, typer.Option(help="In-focus fluorescence fields (tissue, beads, held-out images); "
+                                              "the paper: 1000")] = 100,
+    planes: Annotated[int, typer.Option(help="Planes per stack, evenly over ±--z-max (the paper: 132)")] = 132,
+    z_max: Annotated[float, typer.Option(help="Half-range of the stacks (µm) around the true focus")] = 120.0,
+    size: Annotated[int, typer.Option(help="Image size in pixels (0.65 µm each)")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated fields and their camera noise")] = 0,
+    model: Annotated[str, typer.Option(help="Blur CNN: a model folder or builtin:NAME")] = "builtin:blur-cnn",
+    no_model: Annotated[bool, typer.Option("--no-model", help="Only the classic measures (no CNN)")] = False,
+    measures: Annotated[str, typer.Option(help="Classic focus measures, comma-separated "
+                                               "(negated into blur scores)")] = "hpf,tenengrad,lapv,ewc,sml,ws",
+    photons: Annotated[str, typer.Option(help="Mean photo-electrons per pixel: a number, or min,max drawn "
+                                              "log-uniformly per sample, or none (noise-free)")] = "200,2000",
+    sd_range: Annotated[float, typer.Option(help="σ averages the across-sample SD over |z| ≤ this (µm)")] = 50.0,
+    bins: Annotated[int, typer.Option(help="Score bins on [0, 1] for the conditional entropy")] = 20,
+    quiet: QuietOpt = False,
+) -> None:
+    """How sample-invariant and depth-informative each blur score is (DeepFocus Table 1, Fig. 3)."""
+    from focuskit.cli._app import progress_bar
+    from focuskit.evaluate import analyze_score_invariance, classic_scorers, default_z_um
+
+    t0 = time.perf_counter()
+    if samples < 1:
+        raise ConfigError(f"--samples must be ≥ 1, got {samples}")
+    if size < 32:
+        raise ConfigError(f"--size must be ≥ 32 pixels, got {size}")
+    z = default_z_um(planes, z_max)
+    names = [m for m in measures.replace(" ", "").split(",") if m]
+    scorers: dict[str, Any] = {}
+    if not no_model:
+        scorers["blur-cnn"] = _blur_model(model)
+    scorers.update(classic_scorers(names) if names else {})
+    if not scorers:
+        raise ConfigError("nothing to score: give --measures or drop --no-model")
+    with progress_bar(f"rendering and scoring {samples} stacks", enabled=not quiet) as update:
+        result = analyze_score_invariance(scorers, n_samples=samples, z_um=z, size=size, seed=seed,
+                                          photons=_photons(photons), sd_range_um=sd_range, bins=bins,
+                                          progress=update)
+    if not no_model:
+        result["config"]["model"] = model
     _report(result, output, t0)
 
 

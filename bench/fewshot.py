@@ -1,0 +1,193 @@
+"""Benchmark: few-shot autofocus (DeepFocus) against Brent with Tenengrad and with HPF.
+
+On the ``deepfocus-10x`` SimulatedScope (512² images, 500 photons/pixel): one calibration
+stack of a flat fluorescent-tissue object (−120…+120 µm, 2 µm), then ``--trials``
+random samples (fluorescent tissue, beads, pictures the CNN never saw) with hidden
+focus and starts within ±60 µm of it. DeepFocus runs with budgets of 3, 4, 6 and 8
+images; Brent (bounded, ±75 µm around the start, tolerance 0.05 µm) runs once per trial
+and is scored after each number of images (its best position so far). Then StackScope
+replays of the real stacks (calibrated on one half of the field, focused on the other),
+and the latency of one blur-score map of a 2048² image on 2 cores against one rfft2.
+
+    python bench/fewshot.py [--trials 100] [--model builtin:blur-cnn] [--json out.json]
+
+Summary: DeepFocus's median error with 4 images, the images Brent(Tenengrad) needs for
+the same median error, and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import time
+from typing import Any
+
+import numpy as np
+
+BUDGETS = (3, 4, 6, 8)
+MEASURES = ("tenengrad", "hpf")
+_WORKER: dict[str, Any] = {}
+
+
+def _init(model: str, calibration: dict[str, Any]) -> None:
+    from focuskit.focus import BlurCalibration
+    from focuskit.train import BlurScorer
+
+    _WORKER["scorer"] = BlurScorer.load(model, num_threads=1)
+    _WORKER["calibration"] = BlurCalibration.from_dict(calibration)
+
+
+def _one_trial(trial_dict: dict[str, Any]) -> dict[str, Any]:
+    from focuskit.evaluate import Trial, af_error_vs_images, trial_scope
+
+    trial = Trial(**trial_dict)
+    scope = trial_scope(trial)
+
+    def fresh():  # type: ignore[no-untyped-def]
+        scope.move_to(trial.start_z_um)
+        scope.reset_counters()
+        return scope
+
+    return af_error_vs_images([fresh], [trial.focus_z_um], _WORKER["scorer"].score_map, _WORKER["calibration"],
+                              budgets=BUDGETS, measures=MEASURES)
+
+
+def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    out = dict(parts[0])
+    for key in ("errors", "images", "brent_curves"):
+        out[key] = {m: np.concatenate([p[key][m] for p in parts]) for m in parts[0][key]}
+    out["seconds"] = {m: sum(p["seconds"][m] for p in parts) for m in parts[0]["seconds"]}
+    return out
+
+
+def _table(result: dict[str, Any], title: str) -> str:
+    from focuskit.evaluate import error_table_rows
+
+    rows = error_table_rows(result)
+    lines = [f"### {title}", "", "| method | images | median |err| µm | p90 µm | mean ± SD µm | trials |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['images']} | {r['median_um']:.3f} | {r['p90_um']:.3f} | "
+                     f"{r['mean_um']:.2f} ± {r['sd_um']:.2f} | {r['trials']} |")
+    return "\n".join(lines)
+
+
+def _real(model: str, trials: int) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    from focuskit.evaluate import af_error_vs_images, calibrate_stack, split_stack, stack_trials
+    from focuskit.scopes import real_stack
+    from focuskit.train import BlurScorer
+
+    scorer = BlurScorer.load(model)
+    out = []
+    for name, axis in (("wafer_reflected_brightfield", 2), ("llsm_mitochondria_defocus", 1)):
+        try:
+            stack = real_stack(name)
+        except Exception as exc:  # noqa: BLE001 - the data folder may be absent
+            print(f"skipping {name}: {exc}")
+            continue
+        calib_half, test_half = split_stack(stack, axis=axis)
+        calibration = calibrate_stack(calib_half, scorer.score_map, model=model)
+        makers, focus = stack_trials(test_half, trials, seed=1)
+        span = float(np.ptp(stack.z_um))
+        result = af_error_vs_images(makers, focus, scorer.score_map, calibration, budgets=BUDGETS, measures=MEASURES,
+                                    brent_range_um=span, brent_tolerance_um=span / 1000, brent_max_images=20)
+        out.append((name, result, {"fwhm_um": calibration.fwhm_um, "z_span_um": span,
+                                   "calibration_min_um": calibration.focus_z_um}))
+    return out
+
+
+def _latency(model: str) -> dict[str, float]:
+    import scipy.fft
+
+    from focuskit.measures import score
+    from focuskit.train import BlurScorer
+
+    scorer = BlurScorer.load(model, num_threads=2)
+    image = np.random.default_rng(0).random((2048, 2048)).astype(np.float32) * 1000
+
+    def best_of(f, k: int = 3) -> float:  # type: ignore[no-untyped-def]
+        times = []
+        for _ in range(k):
+            t0 = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    return {"score_map_2048_s": best_of(lambda: scorer.score_map(image)),
+            "rfft2_2048_s": best_of(lambda: scipy.fft.rfft2(image, workers=2)),
+            "tenengrad_2048_s": best_of(lambda: score(image, "tenengrad"))}
+
+
+def main() -> None:
+    from focuskit.evaluate import calibrate_simulated, images_for_error, simulated_trials
+    from focuskit.train import BlurScorer
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--real-trials", type=int, default=20)
+    parser.add_argument("--model", default="builtin:blur-cnn")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    scorer = BlurScorer.load(args.model)
+    calibration = calibrate_simulated(scorer.score_map, model=args.model)
+    print(f"calibration: Moffat FWHM {calibration.fwhm_um:.1f} µm, minimum at {calibration.focus_z_um:+.2f} µm "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    trials = simulated_trials(args.trials, seed=args.seed)
+    with mp.get_context("spawn").Pool(args.workers, _init, (args.model, calibration.to_dict())) as pool:
+        parts = []
+        for k, part in enumerate(pool.imap(_one_trial, [t.to_dict() for t in trials])):
+            parts.append(part)
+            if (k + 1) % 10 == 0:
+                print(f"  {k + 1}/{len(trials)} trials ({time.perf_counter() - t0:.0f} s)", flush=True)
+    sim = _merge(parts)
+    print()
+    print(_table(sim, f"deepfocus-10x SimulatedScope, {args.trials} samples, starts within ±60 µm"))
+    report: dict[str, Any] = {"simulated": {"calibration": calibration.to_dict(), "rows": None}}
+    from focuskit.evaluate import error_table_rows
+
+    report["simulated"]["rows"] = error_table_rows(sim)
+
+    real = _real(args.model, args.real_trials)
+    report["real"] = {}
+    for name, result, info in real:
+        print()
+        print(_table(result, f"{name} (StackScope; calibrated on one half of the field, focused on the other; "
+                             f"FWHM {info['fwhm_um']:.2f} µm, z span {info['z_span_um']:.2f} µm)"))
+        report["real"][name] = {"rows": error_table_rows(result), **info}
+
+    lat = _latency(args.model)
+    print()
+    print("### latency, one 2048² image on 2 cores (best of 3)")
+    print()
+    print("| what | seconds | / one rfft2 |")
+    print("|---|---:|---:|")
+    for key, label in (("score_map_2048_s", "blur-score map (256 patches of 128²)"),
+                       ("rfft2_2048_s", "scipy rfft2 (baseline)"), ("tenengrad_2048_s", "Tenengrad")):
+        print(f"| {label} | {lat[key]:.3f} | {lat[key] / lat['rfft2_2048_s']:.1f} |")
+    report["latency"] = lat
+
+    e4 = float(np.median(sim["errors"]["deepfocus"][:, BUDGETS.index(4)]))
+    e3 = float(np.median(sim["errors"]["deepfocus"][:, BUDGETS.index(3)]))
+    n_brent = images_for_error(sim, "brent-tenengrad", e4)
+    n_brent_hpf = images_for_error(sim, "brent-hpf", e4)
+    report["summary"] = {"deepfocus_median_3": e3, "deepfocus_median_4": e4, "brent_tenengrad_images": n_brent,
+                         "brent_hpf_images": n_brent_hpf, "seconds": time.perf_counter() - t0}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1, default=float)
+    ratio = f"{4 / n_brent:.2f}" if n_brent else "n/a (Brent never reached it)"
+    print()
+    print(f"SUMMARY: DeepFocus median |error| {e3:.3f} µm with 3 images, {e4:.3f} µm with 4 (target ≤ 0.3 µm); "
+          f"Brent(Tenengrad) needs {n_brent} images and Brent(HPF) {n_brent_hpf} for the same median error → "
+          f"images ratio DeepFocus/Brent(Tenengrad) = {ratio}; score map of 2048² = "
+          f"{lat['score_map_2048_s'] / lat['rfft2_2048_s']:.1f}× one rfft2 "
+          f"({time.perf_counter() - t0:.0f} s total)")
+
+
+if __name__ == "__main__":
+    main()
