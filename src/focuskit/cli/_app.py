@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -385,17 +386,50 @@ def find_focus_cmd(
         console.print(f"per-tile focus ({tile}² tiles): tilt {fm['tilt_deg_y']:+.2f}° along y, {fm['tilt_deg_x']:+.2f}° along x")
 
 
+def _deepfocus_setup(calibration: Optional[Path], model: Optional[str], max_images: int,
+                     roi: Optional[str]) -> dict[str, Any]:
+    """Load what the DeepFocus search needs, refusing bad input before the stage moves."""
+    from focuskit.focus import BlurCalibration
+    from focuskit.train import BlurScorer
+
+    if calibration is None:
+        raise ConfigError("--method deepfocus needs --calibration CALIB.json (make one with `focuskit blur calibrate STACK -o CALIB.json`)")
+    if max_images < 3:
+        raise ConfigError(f"--max-images must be ≥ 3 for deepfocus (it starts with 3 images), got {max_images}")
+    calib = BlurCalibration.load(calibration)
+    scorer = BlurScorer.load(model or calib.model or "builtin:blur-cnn")
+    box = None
+    if roi is not None:
+        try:
+            ys, xs = roi.split(",")
+            box = tuple(int(v) for v in (*ys.split(":"), *xs.split(":")))
+        except ValueError:
+            raise ConfigError(f"--roi {roi!r}: write it as Y0:Y1,X0:X1 in pixels, e.g. 0:512,256:768") from None
+
+    def notes(scope: Any) -> list[str]:
+        out = list(scorer.check_optics(scope.optics, scope.pixel_size_um)) if scope.optics is not None else []
+        if calib.pixel_size_um and not math.isclose(calib.pixel_size_um, scope.pixel_size_um, rel_tol=0.02):
+            out.append(f"the calibration was made at {calib.pixel_size_um:g} µm pixels, this scope has "
+                       f"{scope.pixel_size_um:g} µm: calibrate on this objective")
+        return out
+
+    return {"score_map": scorer.score_map, "calibration": calib, "max_images": max_images, "roi": box, "notes": notes}
+
+
 @app.command()
 @friendly_errors
 def autofocus(
     scope: Annotated[str, typer.Option(help="sim:PRESET or stack:PATH")] = "sim:deepr-20x-fluor",
-    method: Annotated[str, typer.Option(help="brent | gss | scan | singleshot")] = "brent",
+    method: Annotated[str, typer.Option(help="brent | gss | scan | singleshot | deepfocus")] = "brent",
     measure: Annotated[str, typer.Option(help="Focus measure to maximize (singleshot: scored for the trace and the fallback)")] = "tenengrad",
     start: Annotated[Optional[float], typer.Option(help="Start z (µm); default: the scope's current z")] = None,
     range_um: Annotated[Optional[float], typer.Option("--range", help="Search range (µm), centred on the start (singleshot: the fallback's)")] = None,
     tolerance: Annotated[Optional[float], typer.Option(help="Stop when the bracket is below this (µm; default 0.5), or singleshot: when |predicted z| is (default max(σ, DOF/4))")] = None,
-    model: Annotated[str, typer.Option(help="singleshot: defocus model folder or builtin:NAME")] = "builtin:fcfnn-20x-led",
+    model: Annotated[Optional[str], typer.Option(help="singleshot: defocus model (default builtin:fcfnn-20x-led); deepfocus: blur-score model (default builtin:blur-cnn)")] = None,
     max_iterations: Annotated[int, typer.Option(help="singleshot: most moves (one verification image each)")] = 3,
+    calibration: Annotated[Optional[Path], typer.Option(help="deepfocus: calibration JSON from `focuskit blur calibrate`")] = None,
+    max_images: Annotated[int, typer.Option(help="deepfocus: image budget (3 = the paper's few-shot search)")] = 3,
+    roi: Annotated[Optional[str], typer.Option(help="deepfocus: region of interest Y0:Y1,X0:X1 in pixels (default: automatic)")] = None,
     fallback: Annotated[str, typer.Option(help="singleshot: classic search when a prediction is out of range (brent | gss | scan | none)")] = "brent",
     force: Annotated[bool, typer.Option(help="singleshot: use the model even if the scope's optics differ from its own")] = False,
     seed: Annotated[int, typer.Option(help="Seed of a simulated scope (sample, hidden focus, noise)")] = 0,
@@ -409,10 +443,15 @@ def autofocus(
     _check_png(plot)
     scope_kwargs: dict[str, Any] = {"seed": seed} if scope.startswith("sim:") else {}
     predictor = None
+    deepfocus_kwargs: dict[str, Any] | None = None
+    if method == "deepfocus":
+        deepfocus_kwargs = _deepfocus_setup(calibration, model, max_images, roi)
+    elif calibration is not None:
+        raise ConfigError("--calibration applies to --method deepfocus only")
     if method == "singleshot":
         from focuskit.train import DefocusModel
 
-        predictor = DefocusModel.load(model)
+        predictor = DefocusModel.load(model or "builtin:fcfnn-20x-led")
         if scope.startswith("sim:"):
             scope_kwargs["size"] = predictor.region.tile  # at least one model tile per image
     microscope = open_scope(scope, **scope_kwargs)
@@ -434,6 +473,11 @@ def autofocus(
                   "fallback": None if fallback == "none" else fallback}
         if range_um is not None:
             kwargs["fallback_range_um"] = range_um
+    if deepfocus_kwargs is not None:
+        for note in deepfocus_kwargs.pop("notes")(microscope):
+            err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+        kwargs = {**deepfocus_kwargs, **({"range_um": range_um} if range_um is not None else {})}
+        measure = "blur-cnn"
     result = run_autofocus(microscope, method, measure, **kwargs)
     out = {"z_final_um": result.z_final_um, "images": result.images, "success": result.success, **result.to_dict()}
     truth = getattr(microscope, "true_focus_um", None)
@@ -511,10 +555,12 @@ def demo(
 
 # --- sub-apps (imported last: they use the helpers above) ----------------------------------
 
+from focuskit.cli._blur import blur_app  # noqa: E402
 from focuskit.cli._defocus import defocus_app  # noqa: E402
 from focuskit.cli._evaluate import evaluate_app  # noqa: E402
 
 app.add_typer(defocus_app, name="defocus")
+app.add_typer(blur_app, name="blur")
 app.add_typer(evaluate_app, name="evaluate")
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from rich.console import Console
 from rich.table import Table
 
@@ -73,6 +75,7 @@ def run_demo(output_dir: Path, console: Console) -> None:
 
     _classic_autofocus(output_dir, console)
     _singleshot(output_dir, console)
+    _deepfocus(output_dir, console)
     console.rule("[bold]done")
     console.print(
         "Next: [green]focuskit simulate --preset fcfnn-20x-led --sample cells --size 1024 -o stack.ome.tif[/]"
@@ -165,3 +168,49 @@ def _singleshot(output_dir: Path, console: Console) -> None:
     console.print(f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
                   "[green]focuskit defocus predict IMG.ome.tif --json[/], "
                   "[green]focuskit autofocus --scope sim:fcfnn-20x-led --method singleshot[/]")
+
+
+def _deepfocus(output_dir: Path, console: Console) -> None:
+    """Few-shot autofocus: calibrate the blur score once, then focus in 3 images."""
+    from focuskit.train import builtin_models
+
+    console.print("\n[bold]7. Few-shot autofocus (DeepFocus, builtin:blur-cnn) on a 10×/0.3 fluorescence microscope[/]")
+    if "blur-cnn" not in builtin_models():
+        console.print("  the built-in blur score is missing; train it with [green]python scripts/train_blur_cnn.py[/]")
+        return
+    from focuskit.cli._blur import calibration_plot
+    from focuskit.evaluate import autofocus_trace_plot, calibrate_simulated
+    from focuskit.scopes import SimulatedScope
+    from focuskit.search import brent_search, deepfocus_search
+    from focuskit.train import BlurScorer
+
+    t0 = time.perf_counter()
+    scorer = BlurScorer.load("builtin:blur-cnn")
+    # Calibration: one stack of a flat textured object, −120…+120 µm every 4 µm.
+    calibration = calibrate_simulated(scorer.score_map, size=256, z_um=np.arange(-120.0, 120.1, 4.0),
+                                      model="builtin:blur-cnn")
+    calibration.save(output_dir / "deepfocus_calibration.json", overwrite=True)
+    calibration_plot(calibration, output_dir / "deepfocus_calibration.png", title="blur score of one calibration stack")
+    console.print(f"  calibration: b_calib(z) over 61 planes, Moffat FWHM {calibration.fwhm_um:.1f} µm "
+                  f"→ [cyan]deepfocus_calibration.json[/], [cyan]deepfocus_calibration.png[/]")
+
+    table = Table("sample", "start (µm)", "method", "images", "error (µm)",
+                  title="focus far from the start (DOF 7.4 µm); other samples than the calibration's")
+    last = None
+    for sample, focus, start, seed in (("beads", 12.0, 62.0, 31), ("fluorescent-tissue", -8.0, -50.0, 32)):
+        options = {"density_per_100um2": 3.0, "diameter_um": 0.5} if sample == "beads" else {}
+        scope = SimulatedScope("deepfocus-10x", sample=sample, sample_options=options, size=256, focus_z_um=focus,
+                               start_z_um=start, z_limits_um=(focus - 140, focus + 140), photons=500, seed=seed)
+        few = deepfocus_search(scope, score_map=scorer.score_map, calibration=calibration, max_images=3)
+        table.add_row(sample, f"{start - focus:+.0f}", "deepfocus", str(few.images), f"{few.z_final_um - focus:+.2f}")
+        scope.move_to(start)
+        brent = brent_search(scope, "tenengrad", range_um=150.0, tolerance_um=0.5)
+        table.add_row("", "", "brent / tenengrad", str(brent.images), f"{brent.z_final_um - focus:+.2f}")
+        last = (few, focus)
+    console.print(table)
+    if last is not None:
+        png = autofocus_trace_plot(last[0].trace, output_dir / "deepfocus_trace.png", z_final_um=last[0].z_final_um,
+                                   true_focus_um=last[1], title="DeepFocus: 3 images, blur score (lower = sharper)")
+        console.print(f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
+                      "[green]focuskit blur calibrate STACK.ome.tif -o calib.json[/], "
+                      "[green]focuskit autofocus --scope sim:deepfocus-10x --method deepfocus --calibration calib.json[/]")
