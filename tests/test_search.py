@@ -113,3 +113,12 @@ def test_every_search_converges_on_real_stacks(name: str, method: str) -> None:
         # The measure's own peak may sit one plane from the documented one (LLSM: plane 18
         # vs 19, 0.05 µm); the search must then land within a plane of that.
         assert abs(result.z_final_um - focus) <= 2 * local_step, (start, result.z_final_um, focus)
+
+
+@pytest.mark.parametrize("method", list(SEARCHES))
+def test_a_stage_with_a_step_limit_and_a_coarse_resolution_can_be_driven(method: str) -> None:
+    # Rounding each intermediate target to 0.25 µm used to make the next step 0.7 µm > 0.6.
+    scope = StackScope(SYNTH, start_z_um=-15.0, max_step_um=0.6, stage_resolution_um=0.25)
+    result = autofocus(scope, method, "tenengrad", range_um=40.0)
+    assert result.success
+    assert abs(result.z_final_um - 1.3) <= 0.5

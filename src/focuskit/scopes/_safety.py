@@ -18,21 +18,29 @@ def move_in_steps(scope: Microscope, z_um: float) -> int:
     """Move ``scope`` to ``z_um`` in as few moves as its ``max_step_um`` allows.
 
     Returns the number of moves made (0 when already there). Each step is checked by the
-    scope, so a target outside the limits raises ``StageLimitError`` before any move.
+    scope, so a target outside the limits raises ``StageLimitError`` before any move. A
+    drive that rounds targets to its ``stage_resolution_um`` may land up to that much past
+    an intermediate target, so steps are planned that much shorter and from where the
+    stage really is.
     """
     target = float(z_um)
-    start = scope.z_um
-    distance = target - start
-    if distance == 0:
+    if target == scope.z_um:
         return 0
     max_step = scope.max_step_um
     lo, hi = scope.z_limits_um
     if not (math.isfinite(target) and lo <= target <= hi):
         scope.move_to(target)  # raises StageLimitError with the scope's own message
-    n = 1 if max_step is None else max(1, math.ceil(abs(distance) / max_step - 1e-12))
-    for k in range(1, n + 1):
-        scope.move_to(target if k == n else start + distance * k / n)
-    return n
+    moves = 0
+    if max_step is not None:
+        resolution = getattr(scope, "stage_resolution_um", None) or 0.0
+        step = max_step - resolution if resolution < max_step / 2 else max_step / 2
+        while abs(target - scope.z_um) > max_step:
+            remaining = target - scope.z_um
+            n = math.ceil(abs(remaining) / step - 1e-12)
+            scope.move_to(scope.z_um + remaining / n)
+            moves += 1
+    scope.move_to(target)
+    return moves + 1
 
 
 class restore_on_failure:  # noqa: N801 - used like a function: `with restore_on_failure(scope):`

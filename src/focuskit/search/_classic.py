@@ -26,7 +26,7 @@ import scipy.optimize
 from focuskit._errors import ConfigError
 from focuskit.focus import parabola_vertex
 from focuskit.measures import get_measure, score
-from focuskit.scopes import Microscope, restore_on_failure
+from focuskit.scopes import Microscope, move_in_steps, restore_on_failure
 
 GOLDEN = (math.sqrt(5) - 1) / 2  # 0.618…
 
@@ -88,12 +88,7 @@ class _Probe:
         lo, hi = self.scope.z_limits_um
         if not lo <= z <= hi:  # the searches clip first; this is the last line of defence
             raise ConfigError(f"search asked for z = {z:.3f} µm outside the stage limits [{lo}, {hi}]")
-        step = self.scope.max_step_um
-        here = self.scope.z_um
-        if step is not None and abs(z - here) > step:
-            for intermediate in np.arange(here, z, math.copysign(step, z - here))[1:]:
-                self.scope.move_to(float(intermediate))
-        self.scope.move_to(z)
+        move_in_steps(self.scope, z)
 
     def __call__(self, z: float) -> float:
         self.move(z)
