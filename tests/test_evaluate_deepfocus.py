@@ -88,16 +88,15 @@ def test_normalization_and_sd_hand_case() -> None:
 
 
 def test_informative_range_of_a_v_with_plateau() -> None:
-    # m = min(|z|/40, 1), s = 0.01, DOF 4: on the slope a one-DOF move changes m by 0.1;
-    # near the knee Δ(z) = m(z+2) − m(z−2) = (42 − z)/40 > 0.01 ⇔ z < 41.6
+    # m = min(|z|/40, 1), s = 0.01: z passes while 1 − |z|/40 > 0.02 ⇔ |z| < 39.2
     z = np.arange(-80.0, 80.25, 0.5)
     m = np.minimum(np.abs(z) / 40, 1.0)
-    assert informative_range(z, m, np.full_like(z, 0.01), 4.0) == (-41.5, 41.5)
+    assert informative_range(z, m, np.full_like(z, 0.01), 4.0) == (-39.0, 39.0)
     # a flat mean never passes: no informative range
     assert informative_range(z, np.full_like(z, 0.5), np.full_like(z, 0.1), 4.0) == (0.0, 0.0)
-    # one side stops where its SD grows
+    # a side whose spread is large (0.5 beyond z = 20, the end included): 1 − z/40 > 0.51 ⇔ z < 19.6
     s = np.where(z > 20, 0.5, 0.01)
-    assert informative_range(z, m, s, 4.0) == (-41.5, 20.0)
+    assert informative_range(z, m, s, 4.0) == (-39.0, 19.5)
 
 
 def test_statistics_of_a_v_family_with_known_answers() -> None:
@@ -108,8 +107,8 @@ def test_statistics_of_a_v_family_with_known_answers() -> None:
     curves = np.array([s * np.minimum(np.abs(z), a) + o for s, o in zip(rng.uniform(0.5, 5, 6), rng.normal(0, 9, 6))])
     st = invariance_statistics(z, curves, dof_um=4.0, sd_range_um=50.0, bins=1000)
     assert st["sigma"] < 1e-12
-    assert (st["informative_lo_um"], st["informative_hi_um"]) == (-31.0, 31.0)  # last z < a + DOF/2
-    assert st["informative_um"] == 62.0 and st["informative_dof"] == pytest.approx(15.5)
+    assert (st["informative_lo_um"], st["informative_hi_um"]) == (-29.0, 29.0)  # the last z below the plateau
+    assert st["informative_um"] == 58.0 and st["informative_dof"] == pytest.approx(14.5)
     # signed z: z = 0 alone (0), ±k pairs on the slope (ln 2 each, 58 planes), the 62 plateau planes share a bin
     assert st["entropy"] == pytest.approx(58 * math.log(2) + 62 * math.log(62))
     assert st["entropy_rel"] == pytest.approx(st["entropy"] / (121 * math.log(121)))

@@ -350,7 +350,7 @@ def test_deepfocus_on_a_fake_scope_with_tilt(line_calibration: BlurCalibration, 
 def test_images_left_after_convexity_refine_around_the_estimate(line_calibration: BlurCalibration) -> None:
     scope = _LineScope(focus=3.0, z_limits_um=(-40.0, 40.0), start_z_um=1.0)
     result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration, max_images=6,
-                              refine_step_um=2.0)
+                              refine_step_um=2.0, refine="pairs")
     assert result.images == 6
     # Convex at once: three images, then one estimate per refinement image at f̂ − h, f̂ + h, …
     assert [r["images"] for r in result.predictions] == [3, 4, 5, 6]
@@ -358,6 +358,20 @@ def test_images_left_after_convexity_refine_around_the_estimate(line_calibration
         assert result.trace[3 + k][0] == pytest.approx(record["z_focus_um"] + 2.0 * side)
     assert abs(result.z_final_um - 3.0) <= 0.1
     assert result.score_final == pytest.approx(-float(line_calibration.curve(0.0)), abs=1e-3)
+
+
+def test_mirror_refinement_images_the_partner_of_an_unpaired_image(line_calibration: BlurCalibration) -> None:
+    scope = _LineScope(focus=3.0, z_limits_um=(-40.0, 40.0), start_z_um=1.0)
+    result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration, max_images=4)
+    f3 = result.predictions[0]["z_focus_um"]
+    first = np.array([z for z, _ in result.trace[:3]])
+    # The 4th image mirrors one of the first three about the 3-image estimate …
+    mirrors = 2 * f3 - first
+    assert np.min(np.abs(mirrors - result.trace[3][0])) < 1e-6
+    # … the one whose mirror was farthest from every image taken.
+    gaps = [np.min(np.abs(m - first)) for m in mirrors]
+    assert result.trace[3][0] == pytest.approx(mirrors[int(np.argmax(gaps))])
+    assert abs(result.z_final_um - 3.0) <= 0.1
 
 
 def test_a_focus_beyond_the_stage_is_clipped_and_said_so(line_calibration: BlurCalibration) -> None:

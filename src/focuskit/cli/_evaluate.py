@@ -313,3 +313,28 @@ def blur_invariance(
 
 
 __all__ = ["evaluate_app"]
+
+
+@evaluate_app.command("fewshot-af")
+@_friendly
+def fewshot_af(
+    output: OutputOpt,
+    trials: Annotated[int, typer.Option(help="Samples with hidden focus (the paper: 100)")] = 20,
+    size: Annotated[int, typer.Option(help="Image size in pixels (0.65 µm each)")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the samples, focus and starts")] = 0,
+    model: Annotated[str, typer.Option(help="Blur CNN: a model folder or builtin:NAME")] = "builtin:blur-cnn",
+    quiet: QuietOpt = False,
+) -> None:
+    """Autofocus error vs number of images: DeepFocus vs Brent(Tenengrad), Brent(HPF) (DeepFocus Fig. 4)."""
+    from focuskit.cli._app import progress_bar
+    from focuskit.evaluate import analyze_fewshot_af
+    from focuskit.train import BlurScorer
+
+    if size < 128:
+        raise ConfigError(f"--size must be ≥ 128 pixels (one blur-score patch), got {size}")
+    started = time.perf_counter()
+    scorer = BlurScorer.load(model)
+    with progress_bar("trials", not quiet) as update:
+        result = analyze_fewshot_af(scorer.score_map, trials=trials, size=size, seed=seed, model=model,
+                                    progress=update)
+    _report(result, output, started)

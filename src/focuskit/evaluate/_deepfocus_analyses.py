@@ -25,15 +25,15 @@ From the N normalized curves (:func:`invariance_statistics`):
   ``entropy_dist_rel`` is the same relative entropy with Z the distance |z| (planes at ±z
   pooled), the reading of "axial distances" in §3.2.
 - ``informative_um`` / ``informative_dof``: the depth-informative range (§3.2, "retained
-  depth information for a range of 120 µm … 11 times the DOF"): the widest interval
-  around focus over which a one-DOF move changes the mean normalized score by more than
-  its across-sample SD, ``|m(z + DOF/2) − m(z − DOF/2)| > s(z)`` (≈ ``|dm/dz|·DOF > s``,
-  the centred one-DOF difference is less noisy than a per-plane derivative). On each side
-  the interval runs from focus through the consecutive planes, starting at the first plane
-  at |z| ≥ DOF/2 (inside the DOF the image is in focus anyway, and a smooth curve's slope
-  vanishes at its minimum), up to the last plane that passes; a side whose first plane
-  fails contributes 0. DOF from ``Optics.depth_of_field_um`` (7.9 µm for 10×/0.3 at
-  520 nm with the preset's camera; the paper quotes 10.7 µm).
+  depth information for a range of 120 µm … 11 times the DOF"; "they reach a value that
+  does no longer vary as the position is increased further"): the widest interval around
+  focus over which the mean normalized score can still be told from its value at the far
+  end of that side of the range — the band mean ± SD at z does not overlap the band at the
+  end, ``m_end − m(z) > s(z) + s_end``. On each side the interval runs outward through
+  consecutive passing planes from the first plane at |z| ≥ DOF/2 (inside the DOF the
+  image is in focus anyway); a side whose first plane fails contributes 0. DOF from
+  ``Optics.depth_of_field_um`` (7.9 µm for 10×/0.3 at 520 nm with the preset's camera;
+  the paper quotes 10.7 µm).
 - ``min_z_um``: mean (over samples) z of each curve's minimum — the bias of the score's
   best plane from the true focus.
 
@@ -339,11 +339,11 @@ def conditional_entropy(normalized: np.ndarray, bins: int = 20, *, groups: np.nd
 
 
 def informative_range(z_um: np.ndarray, mean: np.ndarray, sd: np.ndarray, dof_um: float) -> tuple[float, float]:
-    """(lo, hi) µm around focus where a one-DOF move changes the mean score by more than its SD.
+    """(lo, hi) µm around focus where the mean score is still distinguishable from its
+    plateau: ``m_end − m(z) > s(z) + s_end`` with ``end`` that side's outermost plane.
 
-    Plane z passes when ``|m(z + DOF/2) − m(z − DOF/2)| > s(z)`` (m interpolated linearly,
-    held at the grid ends). On each side: from the first plane at |z| ≥ DOF/2 outwards, the
-    last plane of the unbroken run of passing planes (0 if the first fails).
+    On each side: from the first plane at |z| ≥ DOF/2 outwards, the last plane of the
+    unbroken run of passing planes (0 if the first fails).
     """
     z = np.asarray(z_um, dtype=np.float64)
     m = np.asarray(mean, dtype=np.float64)
@@ -355,13 +355,14 @@ def informative_range(z_um: np.ndarray, mean: np.ndarray, sd: np.ndarray, dof_um
     if not (math.isfinite(dof_um) and dof_um > 0):
         raise ConfigError(f"DOF must be a positive length in µm, got {dof_um}")
     half = dof_um / 2
-    change = np.abs(np.interp(z + half, z, m) - np.interp(z - half, z, m))
-    ok = change > s
 
     def edge(order: np.ndarray) -> float:
+        if order.size == 0:
+            return 0.0
+        end = order[-1]
         last = 0.0
         for j in order:
-            if not ok[j]:
+            if not m[end] - m[j] > s[j] + s[end]:
                 break
             last = float(z[j])
         return last
@@ -522,7 +523,7 @@ def analyze_score_invariance(
             f"the true focus; sigma: mean across-sample SD for |z| ≤ {sd_range_um:g} µm; "
             f"entropy: the paper's H(B|Z) (natural log, {bins} bins; max |Z|·ln|Z| = "
             f"{z.size * math.log(z.size):.0f}), entropy_rel = H/max, entropy_dist_rel the same over |z|; "
-            f"informative: width where a one-DOF move changes the mean by more than the SD. "
+            f"informative: width where the mean ± SD band stays clear of its band at the end of the range. "
             "The paper used 1000 Gaussian-blurred images: compare rankings, not values")
     config = {"preset": p.name, "n_samples": n_samples, "size": size, "planes": int(z.size),
               "z_min_um": float(z[0]), "z_max_um": float(z[-1]), "seed": seed,

@@ -367,6 +367,7 @@ def shift_by_correlation(
     *,
     shifts_um: Any = None,
     step_um: float | None = None,
+    gain_range: tuple[float, float] | None = None,
 ) -> tuple[Any, Any]:
     """The focus position that best aligns a few blur scores with the calibration (§2.2 step 6).
 
@@ -378,7 +379,17 @@ def shift_by_correlation(
     with kinks at the calibration's z, where a parabola would be off). ``scores`` is (M,) or (M, P…) — one column per patch — and the
     result ``(f, cost)`` has shape () or (P…); a patch with a non-finite score gets NaN.
     ``f`` is the stack z of focus: the move is ``f − z_current``.
+
+    ``gain_range=(lo, hi)`` (beyond the paper) also fits a per-column gain ``α`` on the
+    calibration's rise above its minimum, ``b_i ≈ b₀ + α·(b_calib(z_i − f) − b₀)`` with
+    ``b₀ = min b_calib`` and ``α`` clipped to the range: a sample whose blur score climbs
+    faster or slower than the calibration sample's no longer pulls the estimate toward
+    the side with more images.
     """
+    if gain_range is not None:
+        g_lo, g_hi = (float(v) for v in gain_range)
+        if not (0 < g_lo <= 1 <= g_hi and math.isfinite(g_hi)):
+            raise ConfigError(f"gain_range must be (lo, hi) with 0 < lo ≤ 1 ≤ hi, got {gain_range!r}")
     if not isinstance(calibration, BlurCalibration):
         raise ConfigError(f"calibration must be a BlurCalibration, got {type(calibration).__name__}")
     z = np.asarray(z_um, dtype=np.float64)
@@ -391,21 +402,26 @@ def shift_by_correlation(
     b = b.reshape(z.size, -1)
     grid = _candidate_shifts(z, calibration, shifts_um, step_um)
     zc, bc = calibration.z_um, calibration.score
-    model = np.interp(z[:, None] - grid[None, :], zc, bc)  # (M, G): b_calib(z_i − f)
+    base = float(np.min(bc)) if gain_range is not None else 0.0
+    model = np.interp(z[:, None] - grid[None, :], zc, bc) - base  # (M, G): b_calib(z_i − f) − b₀
     model_sq = np.sum(model * model, axis=0)
     ok = np.isfinite(b).all(axis=0)
-    b0 = np.where(ok, b, 0.0)
+    b0 = np.where(ok, b, 0.0) - base
     f = np.full(b0.shape[1], np.nan)
     cost = np.full(b0.shape[1], np.nan)
     chunk = max(1, _CHUNK_ELEMENTS // grid.size)
     for s in range(0, b0.shape[1], chunk):
         bs = b0[:, s : s + chunk]
-        # Σ_i (b_i − m_i)² = Σ b² − 2 Σ b·m + Σ m², all candidates at once: (G, p)
-        c = np.sum(bs * bs, axis=0)[None, :] - 2.0 * (model.T @ bs) + model_sq[:, None]
+        # Σ_i (b_i − α·m_i)² = Σ b² − 2α Σ b·m + α² Σ m², all candidates at once: (G, p)
+        cross = model.T @ bs
+        gain = 1.0 if gain_range is None else np.clip(cross / np.maximum(model_sq[:, None], 1e-12), g_lo, g_hi)
+        c = np.sum(bs * bs, axis=0)[None, :] - 2.0 * gain * cross + gain * gain * model_sq[:, None]
         k = np.argmin(c, axis=0)
         best = grid[k]
-        refined = _golden_refine(z, bs, calibration, grid[np.maximum(k - 1, 0)], grid[np.minimum(k + 1, grid.size - 1)])
-        c_best, c_ref = _exact_cost(z, bs, best, calibration), _exact_cost(z, bs, refined, calibration)
+        refined = _golden_refine(z, bs, calibration, grid[np.maximum(k - 1, 0)], grid[np.minimum(k + 1, grid.size - 1)],
+                                 base=base, gain_range=gain_range)
+        c_best = _exact_cost(z, bs, best, calibration, base=base, gain_range=gain_range)
+        c_ref = _exact_cost(z, bs, refined, calibration, base=base, gain_range=gain_range)
         better = c_ref < c_best
         f[s : s + chunk] = np.where(better, refined, best)
         cost[s : s + chunk] = np.where(better, c_ref, c_best)
@@ -414,9 +430,15 @@ def shift_by_correlation(
     return f.reshape(out_shape)[()], cost.reshape(out_shape)[()]
 
 
-def _exact_cost(z: np.ndarray, b: np.ndarray, shift: np.ndarray, calibration: BlurCalibration) -> np.ndarray:
-    """Σ_i (b_i − b_calib(z_i − f))² of each column at its own shift f (no cancellation)."""
-    return np.sum((b - calibration.curve(z[:, None] - shift[None, :])) ** 2, axis=0)
+def _exact_cost(z: np.ndarray, b: np.ndarray, shift: np.ndarray, calibration: BlurCalibration, *,
+                base: float = 0.0, gain_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Σ_i (b_i − α·(b_calib(z_i − f) − b₀))² of each column at its own shift f (``b`` already
+    minus b₀; α = 1 without ``gain_range``, else its clipped least-squares value)."""
+    m = calibration.curve(z[:, None] - shift[None, :]) - base
+    if gain_range is None:
+        return np.sum((b - m) ** 2, axis=0)
+    gain = np.clip(np.sum(b * m, axis=0) / np.maximum(np.sum(m * m, axis=0), 1e-12), *gain_range)
+    return np.sum((b - gain * m) ** 2, axis=0)
 
 
 def _candidate_shifts(z: np.ndarray, calibration: BlurCalibration, shifts_um: Any, step_um: float | None) -> np.ndarray:
@@ -440,11 +462,11 @@ def _candidate_shifts(z: np.ndarray, calibration: BlurCalibration, shifts_um: An
 
 
 def _golden_refine(z: np.ndarray, b: np.ndarray, calibration: BlurCalibration, lo: np.ndarray, hi: np.ndarray,
-                   iterations: int = 40) -> np.ndarray:
+                   iterations: int = 40, **cost_options: Any) -> np.ndarray:
     """Golden-section minimum of each column's exact cost within [lo, hi] (vectorized)."""
     g = (math.sqrt(5) - 1) / 2
     c, d = hi - g * (hi - lo), lo + g * (hi - lo)
-    fc, fd = _exact_cost(z, b, c, calibration), _exact_cost(z, b, d, calibration)
+    fc, fd = _exact_cost(z, b, c, calibration, **cost_options), _exact_cost(z, b, d, calibration, **cost_options)
     for _ in range(iterations):
         left = fc <= fd  # the minimum lies in [lo, d]
         hi = np.where(left, d, hi)
@@ -452,7 +474,7 @@ def _golden_refine(z: np.ndarray, b: np.ndarray, calibration: BlurCalibration, l
         # Left: the old c becomes d and a new c is needed; right: the old d becomes c.
         kept, f_kept = np.where(left, c, d), np.where(left, fc, fd)
         fresh_z = np.where(left, hi - g * (hi - lo), lo + g * (hi - lo))
-        fresh = _exact_cost(z, b, fresh_z, calibration)
+        fresh = _exact_cost(z, b, fresh_z, calibration, **cost_options)
         c, d = np.where(left, fresh_z, kept), np.where(left, kept, fresh_z)
         fc, fd = np.where(left, fresh, f_kept), np.where(left, f_kept, fresh)
     return (lo + hi) / 2

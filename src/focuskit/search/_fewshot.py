@@ -164,10 +164,10 @@ def _window(scope: Microscope, z1: float, range_um: float | None) -> tuple[float
     return lo, hi
 
 
-def _first_points(z1: float, fwhm: float, lo: float, hi: float) -> tuple[float, float]:
-    """Step 1's interval ends ``z1 ∓ 2F`` clipped to [lo, hi]; an end that clipping pulls
-    (almost) onto z1 is replaced by the golden point into the other side."""
-    z2, z3 = max(lo, z1 - 2 * fwhm), min(hi, z1 + 2 * fwhm)
+def _first_points(z1: float, spread: float, lo: float, hi: float) -> tuple[float, float]:
+    """Step 1's interval ends ``z1 ∓ spread`` (the paper: 2·FWHM) clipped to [lo, hi]; an end
+    that clipping pulls (almost) onto z1 is replaced by the golden point into the other side."""
+    z2, z3 = max(lo, z1 - spread), min(hi, z1 + spread)
     below, above = z1 - z2, z3 - z1
     if below < _COLLAPSED * above:
         z2 = z1 + GOLDEN_INNER * above
@@ -201,7 +201,23 @@ def _next_point(z: np.ndarray, b: np.ndarray, lo: float, hi: float) -> float:
     return float(new if new - zs[-1] > 1e-3 * gap else zs[-1] - GOLDEN_INNER * gap)
 
 
-def _estimate(probe: _BlurProbe, calibration: BlurCalibration) -> dict[str, Any]:
+def _mirror_point(z: np.ndarray, f: float, fwhm: float) -> float | None:
+    """Step 6b, ``refine="mirror"``: image the mirror ``2f − z_i`` of the image whose mirror
+    is farthest from every image taken, among those within one FWHM of ``f`` (still on the
+    rising part of the curve). Pairs symmetric about focus cancel any blur-score bias that
+    is symmetric in defocus, as a sample-dependent bias is. None when every image already
+    has a partner within FWHM/20."""
+    d = np.asarray(z, dtype=np.float64) - f
+    usable = d[np.abs(d) <= fwhm]
+    if usable.size == 0:
+        return None
+    gaps = np.min(np.abs(-usable[:, None] - d[None, :]), axis=1)
+    k = int(np.argmax(gaps))
+    return None if gaps[k] < fwhm / 20 else float(f - usable[k])
+
+
+def _estimate(probe: _BlurProbe, calibration: BlurCalibration,
+              gain_range: tuple[float, float] | None = None) -> dict[str, Any]:
     """Step 6: per-patch focus by correlation with the calibration, averaged over the ROI.
 
     Patches whose best shift is an end of the candidate range are left out (no minimum).
@@ -210,7 +226,7 @@ def _estimate(probe: _BlurProbe, calibration: BlurCalibration) -> dict[str, Any]
     """
     maps = np.stack(probe.maps)
     z = probe.z
-    f, cost = shift_by_correlation(z, maps.reshape(len(maps), -1), calibration)
+    f, cost = shift_by_correlation(z, maps.reshape(len(maps), -1), calibration, gain_range=gain_range)
     f, cost = np.asarray(f), np.asarray(cost)
     # A patch whose best shift is the end of the candidate range found no minimum: it has
     # every image on the calibration's flat tail (held edge values), so any farther f
@@ -253,6 +269,9 @@ def deepfocus_search(
     roi: Roi = None,
     refine_step_um: float | None = None,
     min_gain: float = 0.05,
+    spread_fwhm: float = 2.0,
+    gain_range: tuple[float, float] | None = None,
+    refine: str = "mirror",
 ) -> AutofocusResult:
     """Few-shot autofocus with a blur scorer and its calibration (DeepFocus §2.2).
 
@@ -277,6 +296,14 @@ def deepfocus_search(
         ``h`` of step 6b (default F/2).
     min_gain
         Convexity: R²_quadratic − R²_linear must exceed this (and the curvature be > 0).
+    spread_fwhm
+        Step 1's images at ``z1 ± spread_fwhm·FWHM`` (the paper: 2).
+    refine
+        Step 6b's next image: ``"mirror"`` (default) — the mirror image about f̂ of the
+        unpaired image (bias symmetric in defocus cancels); ``"pairs"`` — f̂ ∓ h in turn.
+    gain_range
+        None (the paper): match the calibration curve as it is. ``(lo, hi)``: also fit a
+        per-patch gain on its rise above the minimum (``shift_by_correlation``).
 
     Returns an :class:`AutofocusResult` (``method="deepfocus"``, ``measure="blur-cnn"``):
     ``trace`` holds ``(z_i, b_i)`` (b the ROI-mean blur; lower = sharper);
@@ -298,6 +325,10 @@ def deepfocus_search(
         raise ConfigError(f"max_images must be an integer ≥ 3 (DeepFocus starts with three images), got {max_images!r}")
     if refine_step_um is not None and not (math.isfinite(refine_step_um) and refine_step_um > 0):
         raise ConfigError(f"refine_step_um must be > 0 µm (or None for FWHM/2), got {refine_step_um!r}")
+    if refine not in ("mirror", "pairs"):
+        raise ConfigError(f"refine must be 'mirror' or 'pairs', got {refine!r}")
+    if not (math.isfinite(spread_fwhm) and spread_fwhm > 0):
+        raise ConfigError(f"spread_fwhm must be > 0 (the first images at z1 ± spread·FWHM), got {spread_fwhm!r}")
     if not (math.isfinite(min_gain) and min_gain >= 0):
         raise ConfigError(f"min_gain must be ≥ 0, got {min_gain!r}")
     fwhm = calibration.fwhm_um
@@ -313,7 +344,7 @@ def deepfocus_search(
     records: list[dict[str, Any]] = []
     b1 = probe(z1)  # no move yet: a bad score map raises ConfigError with the stage untouched
     with restore_on_failure(scope):
-        for z in _first_points(z1, fwhm, lo, hi):
+        for z in _first_points(z1, spread_fwhm * fwhm, lo, hi):
             probe(z)
         convex, r2q, r2l, _ = probe.convexity(min_gain)
         while not convex and len(probe.trace) < max_images:
@@ -322,13 +353,16 @@ def deepfocus_search(
         if not convex:
             notes.append(f"the blur scores were not convex after {len(probe.trace)} images "
                          f"(R² quadratic {r2q:.3f} vs linear {r2l:.3f}); estimated anyway")
-        records.append(_estimate(probe, calibration))
+        records.append(_estimate(probe, calibration, gain_range))
         h = fwhm / 2 if refine_step_um is None else float(refine_step_um)
         side = -1.0
         while len(probe.trace) < max_images and records[-1]["z_focus_um"] is not None:
-            probe(min(max(records[-1]["z_focus_um"] + side * h, lo), hi))
-            records.append(_estimate(probe, calibration))
-            side = -side
+            f_now = float(records[-1]["z_focus_um"])
+            target = _mirror_point(probe.z, f_now, fwhm) if refine == "mirror" else None
+            if target is None:
+                target, side = f_now + side * h, -side
+            probe(min(max(target, lo), hi))
+            records.append(_estimate(probe, calibration, gain_range))
         last = records[-1]
         f_hat = math.nan if last["z_focus_um"] is None else float(last["z_focus_um"])
         success = math.isfinite(f_hat) and last["cost"] is not None
