@@ -30,6 +30,12 @@ MEASURES = ("tenengrad", "hpf")
 _WORKER: dict[str, Any] = {}
 
 
+def _variants() -> dict[str, dict[str, Any]]:
+    from focuskit.search import PAPER_SETTINGS
+
+    return {"deepfocus": {}, "deepfocus-paper": PAPER_SETTINGS}
+
+
 def _init(model: str, calibration: dict[str, Any]) -> None:
     from focuskit.focus import BlurCalibration
     from focuskit.train import BlurScorer
@@ -50,7 +56,7 @@ def _one_trial(trial_dict: dict[str, Any]) -> dict[str, Any]:
         return scope
 
     return af_error_vs_images([fresh], [trial.focus_z_um], _WORKER["scorer"].score_map, _WORKER["calibration"],
-                              budgets=BUDGETS, measures=MEASURES)
+                              budgets=BUDGETS, measures=MEASURES, variants=_variants())
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -91,7 +97,8 @@ def _real(model: str, trials: int) -> list[tuple[str, dict[str, Any], dict[str, 
         makers, focus = stack_trials(test_half, trials, seed=1)
         span = float(np.ptp(stack.z_um))
         result = af_error_vs_images(makers, focus, scorer.score_map, calibration, budgets=BUDGETS, measures=MEASURES,
-                                    brent_range_um=span, brent_tolerance_um=span / 1000, brent_max_images=20)
+                                    brent_range_um=span, brent_tolerance_um=span / 1000, brent_max_images=20,
+                                    variants=_variants())
         out.append((name, result, {"fwhm_um": calibration.fwhm_um, "z_span_um": span,
                                    "calibration_min_um": calibration.focus_z_um}))
     return out

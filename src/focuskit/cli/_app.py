@@ -387,7 +387,7 @@ def find_focus_cmd(
 
 
 def _deepfocus_setup(calibration: Optional[Path], model: Optional[str], max_images: int,
-                     roi: Optional[str]) -> dict[str, Any]:
+                     roi: Optional[str], paper: bool = False) -> dict[str, Any]:
     """Load what the DeepFocus search needs, refusing bad input before the stage moves."""
     from focuskit.focus import BlurCalibration
     from focuskit.train import BlurScorer
@@ -413,7 +413,11 @@ def _deepfocus_setup(calibration: Optional[Path], model: Optional[str], max_imag
                        f"{scope.pixel_size_um:g} µm: calibrate on this objective")
         return out
 
-    return {"score_map": scorer.score_map, "calibration": calib, "max_images": max_images, "roi": box, "notes": notes}
+    from focuskit.search import PAPER_SETTINGS
+
+    settings = dict(PAPER_SETTINGS) if paper else {}
+    return {"score_map": scorer.score_map, "calibration": calib, "max_images": max_images, "roi": box,
+            "notes": notes, **settings}
 
 
 @app.command()
@@ -430,6 +434,7 @@ def autofocus(
     calibration: Annotated[Optional[Path], typer.Option(help="deepfocus: calibration JSON from `focuskit blur calibrate`")] = None,
     max_images: Annotated[int, typer.Option(help="deepfocus: image budget (3 = the paper's few-shot search)")] = 3,
     roi: Annotated[Optional[str], typer.Option(help="deepfocus: region of interest Y0:Y1,X0:X1 in pixels (default: automatic)")] = None,
+    paper: Annotated[bool, typer.Option("--paper", help="deepfocus: the paper's settings (first images at ±2·FWHM, plain shift, refinement at f̂ ∓ FWHM/2)")] = False,
     fallback: Annotated[str, typer.Option(help="singleshot: classic search when a prediction is out of range (brent | gss | scan | none)")] = "brent",
     force: Annotated[bool, typer.Option(help="singleshot: use the model even if the scope's optics differ from its own")] = False,
     seed: Annotated[int, typer.Option(help="Seed of a simulated scope (sample, hidden focus, noise)")] = 0,
@@ -445,7 +450,7 @@ def autofocus(
     predictor = None
     deepfocus_kwargs: dict[str, Any] | None = None
     if method == "deepfocus":
-        deepfocus_kwargs = _deepfocus_setup(calibration, model, max_images, roi)
+        deepfocus_kwargs = _deepfocus_setup(calibration, model, max_images, roi, paper)
     elif calibration is not None:
         raise ConfigError("--calibration applies to --method deepfocus only")
     if method == "singleshot":

@@ -133,9 +133,13 @@ def af_error_vs_images(
     brent_range_um: float = 150.0,
     brent_tolerance_um: float = 0.05,
     brent_max_images: int = 40,
+    variants: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Errors (µm) of DeepFocus and Brent(measure) after each budget of images.
+
+    ``variants`` names DeepFocus settings to compare (default ``{"deepfocus": {}}``, the
+    defaults of :func:`deepfocus_search`), e.g. ``{"deepfocus-paper": PAPER_SETTINGS}``.
 
     ``scopes[i]()`` makes a fresh scope at its start position (so every method starts alike).
     Returns ``{"errors": {method: (trials, budgets) array}, "images": …, "seconds": …}``.
@@ -144,20 +148,23 @@ def af_error_vs_images(
         raise ConfigError("give one true focus per scope (and at least one scope)")
     if min(budgets) < 3:
         raise ConfigError("DeepFocus needs at least 3 images: budgets must be ≥ 3")
-    methods = ["deepfocus", *(f"brent-{m}" for m in measures)]
+    variants = {"deepfocus": {}} if variants is None else dict(variants)
+    methods = [*variants, *(f"brent-{m}" for m in measures)]
     errors = {m: np.full((len(scopes), len(budgets)), np.nan) for m in methods}
     used = {m: np.zeros((len(scopes), len(budgets))) for m in methods}
     seconds = dict.fromkeys(methods, 0.0)
     curve_n = list(range(1, brent_max_images + 1))
     curves = {f"brent-{m}": np.full((len(scopes), len(curve_n)), np.nan) for m in measures}
     for i, (make, focus) in enumerate(zip(scopes, focus_um)):
-        for j, n in enumerate(budgets):
-            scope = make()
-            t0 = time.perf_counter()
-            result = deepfocus_search(scope, score_map=score_map, calibration=calibration, max_images=n)
-            seconds["deepfocus"] += time.perf_counter() - t0
-            errors["deepfocus"][i, j] = abs(result.z_final_um - focus)
-            used["deepfocus"][i, j] = result.images
+        for name, settings in variants.items():
+            for j, n in enumerate(budgets):
+                scope = make()
+                t0 = time.perf_counter()
+                result = deepfocus_search(scope, score_map=score_map, calibration=calibration, max_images=n,
+                                          **settings)
+                seconds[name] += time.perf_counter() - t0
+                errors[name][i, j] = abs(result.z_final_um - focus)
+                used[name][i, j] = result.images
         for measure in measures:
             scope = make()
             t0 = time.perf_counter()

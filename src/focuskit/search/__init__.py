@@ -11,10 +11,11 @@ from focuskit.search._classic import (
     golden_section_search,
     scan_search,
 )
-from focuskit.search._fewshot import deepfocus_search
+from focuskit.search._fewshot import PAPER_SETTINGS, deepfocus_search
 from focuskit.search._singleshot import GUARDS, singleshot_search
 
 __all__ = [
+    "PAPER_SETTINGS",
     "GUARDS",
     "GUIDED_SEARCHES",
     "SEARCHES",
