@@ -447,3 +447,15 @@ def test_deepfocus_config_errors(line_calibration: BlurCalibration, kwargs: dict
     with pytest.raises(ConfigError, match=match):
         deepfocus_search(scope, **args)  # type: ignore[arg-type]
     assert scope.z_um == 0.0
+
+
+def test_depth_ratio_tells_a_curve_the_score_sees_from_a_flat_one() -> None:
+    z = np.linspace(-20, 20, 41)
+    seen = BlurCalibration.from_scores(z, 0.1 + np.abs(z) / 4, score_sd=np.full(41, 0.5))
+    assert seen.depth_ratio == pytest.approx(5.0 / 0.5)
+    rng = np.random.default_rng(0)
+    flat = 4.6 + 0.2 * rng.standard_normal(41)
+    flat[20] = 4.0  # lowest in the middle, so the calibration itself is accepted
+    blind = BlurCalibration.from_scores(z, flat, score_sd=np.full(41, 0.5))
+    assert blind.depth_ratio < 2
+    assert math.isnan(BlurCalibration.from_scores(z, 0.1 + np.abs(z) / 4).depth_ratio)

@@ -206,6 +206,10 @@ def calibrate(
         source={"path": str(stack_path.resolve()), "shape": list(stack.data.shape),
                 "z_range_um": [float(np.min(stack.z_um)), float(np.max(stack.z_um))], "patches_per_plane": int(flat.shape[1])},
     )
+    if calibration.depth_ratio < 2:
+        notes.append(f"the blur score rises only {calibration.depth_ratio:.1f}× its spread across patches along "
+                     "this stack: the CNN barely sees its defocus (too small a z range, or images unlike its training); "
+                     "the calibration will not focus reliably")
     calibration.save(output, overwrite=overwrite)
     calibration_plot(calibration, plot, title=f"calibration of {stack_path.name}")
     fit = calibration.moffat

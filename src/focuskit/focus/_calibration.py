@@ -269,6 +269,17 @@ class BlurCalibration:
         return _empirical_fwhm(self.z_um, self.score)
 
     @property
+    def depth_ratio(self) -> float:
+        """How much the curve rises against the spread of the score across patches:
+        ``(max b − min b) / median SD``; below ~2 the score does not see this stack's
+        defocus (NaN without ``score_sd``)."""
+        if self.score_sd is None:
+            return math.nan
+        spread = float(np.median(self.score_sd))
+        rise = float(np.max(self.score) - np.min(self.score))
+        return rise / spread if spread > 0 else math.inf
+
+    @property
     def half_range_um(self) -> float:
         """How far the calibration reaches from its minimum: ``max(−z_min, z_max)`` (µm)."""
         return float(max(-self.z_um[0], self.z_um[-1]))
