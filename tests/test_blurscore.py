@@ -132,6 +132,10 @@ def test_score_map_grid_and_bad_images(tiny_model) -> None:  # type: ignore[no-u
     assert list(patch_origins(128, 128)) == [0]
     assert scorer.score_map(np.ones((256, 384)) + np.eye(256, 384)).shape == (2, 3)
     assert scorer.score_map(np.random.rand(256, 256), stride=64).shape == (3, 3)
+    image = np.random.default_rng(2).random((256, 384))
+    assert scorer.score(image, roi=(0, 128, 128, 256)) == pytest.approx(float(scorer.score_map(image)[0, 1]))
+    with pytest.raises(ConfigError, match="roi"):
+        scorer.score(image, roi=(10, 5, 0, 200))
     for bad, match in [(np.zeros((100, 300)), "≥ 128"), (np.zeros((2, 200, 200)), "2-D"),
                        (np.full((200, 200), np.nan), "NaN")]:
         with pytest.raises(ConfigError, match=match):

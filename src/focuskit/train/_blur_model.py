@@ -136,8 +136,15 @@ class BlurScorer:
         tiles, ys, xs = self.patches(image, stride)
         return self.score_patches(tiles).reshape(len(ys), len(xs))
 
-    def score(self, image: np.ndarray, stride: int | None = None) -> float:
-        """Mean blur score over the image (the ROI is the whole image)."""
+    def score(self, image: np.ndarray, stride: int | None = None,
+              roi: tuple[int, int, int, int] | None = None) -> float:
+        """Mean blur score over the region of interest ``(y0, y1, x0, x1)`` in pixels
+        (default: the whole image; the ROI must hold at least one 128² patch)."""
+        if roi is not None:
+            y0, y1, x0, x1 = (int(v) for v in roi)
+            if not (0 <= y0 < y1 and 0 <= x0 < x1):
+                raise ConfigError(f"roi {roi} must be (y0, y1, x0, x1) with y0 < y1 and x0 < x1, in pixels")
+            image = np.asarray(image)[y0:y1, x0:x1]
         return float(self.score_map(image, stride).mean())
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
