@@ -4,6 +4,10 @@ Simulated data with a fixed seed, so anyone can regenerate the model:
 
     python scripts/train_blur_cnn.py --cache /tmp/blur.npz   # writes src/focuskit/models/builtin/blur-cnn
 
+On 2 CPU cores: about 10 minutes to simulate 57 600 patches and 21 minutes to train
+(16 000 steps of 64); validation MAE 0.96 waves over 0–12 waves and all objectives
+(0.17 below half a wave, 0.52 at 1–2 waves).
+
 Patches: ``--fields`` objects (fluorescent tissue, beads, cells, stained tissue,
 scikit-image pictures, power-law textures; the images in HELD_OUT_IMAGES are never
 used) × 6 random defocus values × 4 tiles of 128², each under a random objective
@@ -34,8 +38,8 @@ def main() -> None:
     )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fields", type=int, default=1200)
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--fields", type=int, default=2400)
+    parser.add_argument("--steps", type=int, default=16000)
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
