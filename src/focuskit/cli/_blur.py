@@ -359,7 +359,10 @@ def info(
                   f"{scorer.cutoff_range[0]:g}–{scorer.cutoff_range[1]:g}")
     if t:
         mae = t.get("validation_mae_waves")
-        console.print(f"training: {t.get('patches', '?')} patches, validation MAE "
+        patches = t.get("patches", "?")
+        if isinstance(patches, dict):
+            patches = f"{patches.get('train', '?')} training + {patches.get('validation', '?')} validation"
+        console.print(f"training: {patches} patches, validation MAE "
                       f"{mae if mae is None else f'{float(mae):.3f}'} waves; {t.get('command', '')}")
         for key in ("validation_mae_by_content", "validation_mae_by_waves"):
             if key in t:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 
 from rich.console import Console
 from rich.table import Table
@@ -187,12 +186,11 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
 
     t0 = time.perf_counter()
     scorer = BlurScorer.load("builtin:blur-cnn")
-    # Calibration: one stack of a flat textured object, −120…+120 µm every 4 µm.
-    calibration = calibrate_simulated(scorer.score_map, size=256, z_um=np.arange(-120.0, 120.1, 4.0),
-                                      model="builtin:blur-cnn")
+    # Calibration: one stack of a flat textured object, −120…+120 µm every 2 µm, 512².
+    calibration = calibrate_simulated(scorer.score_map, size=512, model="builtin:blur-cnn")
     calibration.save(output_dir / "deepfocus_calibration.json", overwrite=True)
     calibration_plot(calibration, output_dir / "deepfocus_calibration.png", title="blur score of one calibration stack")
-    console.print(f"  calibration: b_calib(z) over 61 planes, Moffat FWHM {calibration.fwhm_um:.1f} µm "
+    console.print(f"  calibration: b_calib(z) over 121 planes, Moffat FWHM {calibration.fwhm_um:.1f} µm "
                   f"→ [cyan]deepfocus_calibration.json[/], [cyan]deepfocus_calibration.png[/]")
 
     dof = get_preset("deepfocus-10x").optics.depth_of_field_um
@@ -201,9 +199,9 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
     last = None
     for sample, focus, start, seed in (("beads", 12.0, 62.0, 31), ("fluorescent-tissue", -8.0, -50.0, 32)):
         options = {"density_per_100um2": 3.0, "diameter_um": 0.5} if sample == "beads" else {}
-        scope = SimulatedScope("deepfocus-10x", sample=sample, sample_options=options, size=256, focus_z_um=focus,
+        scope = SimulatedScope("deepfocus-10x", sample=sample, sample_options=options, size=512, focus_z_um=focus,
                                start_z_um=start, z_limits_um=(focus - 140, focus + 140), photons=500, seed=seed)
-        for budget in (3, 4):
+        for budget in (3, 4, 6):
             scope.move_to(start)
             few = deepfocus_search(scope, score_map=scorer.score_map, calibration=calibration, max_images=budget)
             table.add_row(sample if budget == 3 else "", f"{start - focus:+.0f}" if budget == 3 else "", "deepfocus",
@@ -213,8 +211,9 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
         table.add_row("", "", "brent / tenengrad", str(brent.images), f"{brent.z_final_um - focus:+.2f}")
         last = (few, focus)
     console.print(table)
-    console.print(f"  {dof:.1f} µm DOF: three images find focus from ±50 µm away, where contrast measures are flat; "
-                  "Brent needs more images (bench/fewshot.py measures both over 100 samples).")
+    console.print("  Far from focus contrast measures are flat and Brent must bracket first; the blur score still "
+                  "says how far. Over 100 samples (bench/fewshot.py) DeepFocus reaches a median error of 0.26 µm "
+                  "with 6 images where Brent needs 8, and ~1 µm with 3–4 images.")
     if last is not None:
         png = autofocus_trace_plot(last[0].trace, output_dir / "deepfocus_trace.png", z_final_um=last[0].z_final_um,
                                    true_focus_um=last[1], title="DeepFocus: 3 images, blur score (lower = sharper)")
