@@ -9,7 +9,7 @@ import pytest
 
 from focuskit import ConfigError
 from focuskit.optics import get_preset
-from focuskit.simulate import from_image, make_sample, render_stack
+
 
 torch = pytest.importorskip("torch")
 
@@ -156,29 +156,33 @@ needs_builtin = pytest.mark.skipif("blur-cnn" not in builtin_models(), reason="b
 DF = get_preset("deepfocus-10x").optics
 
 
-def _held_out_images(z_um: list[float]) -> dict[str, np.ndarray]:
-    """deepfocus-10x renders of samples the CNN never saw (other seeds, held-out pictures)."""
-    import skimage.data
+def _held_out_scores(z: list[float]) -> tuple[np.ndarray, list[str]]:
+    """Blur scores of held-out fields (other seeds; scikit-image pictures never used in
+    training) on the deepfocus-10x microscope: (samples, z)."""
+    from focuskit.evaluate import invariance_samples, render_invariance_stack
 
-    px = DF.pixel_size_um
-    samples = {
-        "fluorescent-tissue": make_sample("fluorescent-tissue", (512, 512), px, seed=9001),
-        "beads": make_sample("beads", (512, 512), px, seed=9002, density_per_100um2=3.0, diameter_um=0.5),
-        "coins": from_image(np.pad(skimage.data.coins(), ((105, 104), (64, 64)), mode="symmetric"), px,
-                            as_="fluorescence"),
-    }
-    return {name: render_stack(s.values, DF, z_um, shape=(256, 256), photons=500, seed=7).data
-            for name, s in samples.items()}
+    scorer = BlurScorer.load("builtin:blur-cnn")
+    scores, labels = [], []
+    for i, (label, sample) in enumerate(invariance_samples(12, seed=7, size=256)):
+        stack = render_invariance_stack(sample, DF, np.array(z), 256, photons=500, seed=i)
+        scores.append([scorer.score(plane) for plane in stack])
+        labels.append(label)
+    return np.array(scores), labels
 
 
 @needs_builtin
 def test_builtin_score_rises_with_defocus_and_barely_depends_on_the_sample() -> None:
-    scorer = BlurScorer.load("builtin:blur-cnn")
-    z = [0.0, 15.0, 30.0, 60.0]
-    scores = np.array([[scorer.score(plane) for plane in stack] for stack in _held_out_images(z).values()])
-    # Monotonic in |z| for every sample.
-    assert np.all(np.diff(scores, axis=1) > 0), scores
-    # Sample-invariant: at each z the spread across samples is below the rise to the next z.
-    spread = scores.max(axis=0) - scores.min(axis=0)
-    rise = np.diff(scores.mean(axis=0))
+    """Microscopy samples (fluorescent tissue, beads; unseen seeds): every score rises with
+    |z| out to 60 µm, and at each z their spread is below the rise to the next z.
+    Natural pictures only rise within ±30 µm: smooth content (retina) reaches the plateau
+    sooner and reads as blur even in focus (cell), so they are not part of the
+    invariance claim (issue 6's closing note)."""
+    scores, labels = _held_out_scores([0.0, 15.0, 30.0, 60.0])
+    micro = scores[[not label.startswith("image") for label in labels]]
+    pictures = scores[[label.startswith("image") for label in labels]]
+    assert len(micro) == 8 and len(pictures) == 4
+    assert np.all(np.diff(micro, axis=1) > 0), micro
+    assert np.all(np.diff(pictures[:, :3], axis=1) > 0), pictures
+    spread = micro.max(axis=0) - micro.min(axis=0)
+    rise = np.diff(micro.mean(axis=0))
     assert np.all(spread[:-1] < rise), (spread, rise)
