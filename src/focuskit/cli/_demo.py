@@ -212,8 +212,8 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
         last = (few, focus)
     console.print(table)
     console.print("  Far from focus contrast measures are flat and Brent must bracket first; the blur score still "
-                  "says how far. Over 100 samples (bench/fewshot.py) DeepFocus reaches a median error of 0.26 µm "
-                  "with 6 images where Brent needs 8, and ~1 µm with 3–4 images.")
+                  "says how far. Over 100 samples (bench/fewshot.py) DeepFocus reaches a median error of ~1 µm "
+                  "with 3 images where Brent needs 7; for 0.3 µm both need 8–9.")
     if last is not None:
         png = autofocus_trace_plot(last[0].trace, output_dir / "deepfocus_trace.png", z_final_um=last[0].z_final_um,
                                    true_focus_um=last[1], title="DeepFocus: 3 images, blur score (lower = sharper)")
