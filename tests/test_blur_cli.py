@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from conftest import one_line_error, run_cli
 
-from focuskit.cli import app
 from focuskit.io import FocalStack, write_stack
 from focuskit.optics import get_preset
 from focuskit.simulate import make_sample, render_stack
@@ -30,23 +29,12 @@ from focuskit.train import (  # noqa: E402
     split_patches_by_field,
 )
 
-runner = CliRunner()
 DF = get_preset("deepfocus-10x").optics
 needs_builtin = pytest.mark.skipif("blur-cnn" not in builtin_models(), reason="builtin:blur-cnn not trained")
 
 
-def _run(*args: object) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    text = " ".join(lines)
-    assert text.startswith("error:"), err
-    for needle in needles:
-        assert needle in text, err
+_run = run_cli
+_one_line_error = one_line_error
 
 
 @pytest.fixture(scope="module")

@@ -14,33 +14,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line_error, run_cli
 import tifffile
-from typer.testing import CliRunner
 
 from focuskit import FocuskitError
 from focuskit._errors import ConfigError
-from focuskit.cli import app
 from focuskit.io import FocalStack, write_stack
 from focuskit.scopes import FaultyScope, ScopeError, SimulatedScope
 from focuskit.search import SEARCHES, autofocus, singleshot_search
 
-runner = CliRunner()
 TILE = 256
 
 
-def _run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    text = " ".join(lines)
-    assert text.startswith("error:"), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in text, (needle, err)
+_run = run_cli
+_one_line_error = one_line_error
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from focuskit import __version__
 from focuskit._errors import ConfigError
 from focuskit.optics import Optics
 from focuskit.train._blur_data import CUTOFF_RANGE, PATCH, standardize
+from focuskit.train._loop import torch_threads
 from focuskit.train._model_folder import load_model_folder, save_model_folder
 
 KIND = "blur-cnn"
@@ -120,15 +121,10 @@ class BlurScorer:
     def score_patches(self, patches: np.ndarray, batch: int = 128) -> np.ndarray:
         import torch
 
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.num_threads)
-        try:
-            x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32))
-            with torch.inference_mode():
-                out = [self.net(x[i:i + batch].unsqueeze(1).contiguous(memory_format=torch.channels_last))
-                       for i in range(0, len(x), batch)]
-        finally:
-            torch.set_num_threads(previous)
+        x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32))
+        with torch_threads(self.num_threads), torch.inference_mode():
+            out = [self.net(x[i:i + batch].unsqueeze(1).contiguous(memory_format=torch.channels_last))
+                   for i in range(0, len(x), batch)]
         return torch.cat(out).double().numpy() if out else np.zeros(0)
 
     def score_map(self, image: np.ndarray, stride: int | None = None) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
+from focuskit.train._loop import cosine_learning_rate, torch_threads
 from focuskit.train._blur_data import BlurPatches
 from focuskit.train._fcfnn_train import _load_checkpoint, _save_checkpoint, _state_to_numpy
 
@@ -81,12 +82,8 @@ def fit_blur_cnn(
 
     if len(train) == 0 or len(validation) == 0:
         raise ConfigError("training and validation sets must both hold patches")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
-    try:
+    with torch_threads(config.num_threads):
         return _fit(train, validation, config, init, checkpoint_dir, resume, progress)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _fit(train: BlurPatches, validation: BlurPatches, config: BlurTrainConfig, init: Any | None,
@@ -106,8 +103,8 @@ def _fit(train: BlurPatches, validation: BlurPatches, config: BlurTrainConfig, i
     x_val = torch.from_numpy(validation.images)
     y_val = validation.waves.astype(np.float64)
 
-    def learning_rate(k: int) -> float:  # cosine decay to 1 %, a function of the step (resume agrees)
-        return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(k, config.max_steps) / config.max_steps)))
+    def learning_rate(k: int) -> float:
+        return cosine_learning_rate(config.learning_rate, k, config.max_steps)
 
     history = BlurTrainHistory()
     best = _state_to_numpy(net.state_dict())

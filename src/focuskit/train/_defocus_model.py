@@ -18,6 +18,7 @@ from focuskit._errors import ConfigError
 from focuskit.measures import FourierRegion, fourier_features, split_tiles
 from focuskit.optics import LED, Optics
 from focuskit.train._defocus_data import DefocusExamples
+from focuskit.train._loop import torch_threads
 from focuskit.train._model_folder import load_model_folder, save_model_folder
 
 KIND = "fcfnn-defocus"
@@ -186,13 +187,8 @@ class DefocusModel:
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         # One thread: the net is ~2 MFLOP a tile, and torch's spinning worker threads
         # made it 200× slower on a busy 2-core machine (96 ms instead of 0.45 ms).
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with torch.no_grad():
-                z, log_sigma = self.net(x)
-        finally:
-            torch.set_num_threads(threads)
+        with torch_threads(1), torch.no_grad():
+            z, log_sigma = self.net(x)
         sigma = self.sigma_scale * torch.exp(log_sigma).numpy() if log_sigma is not None else np.full(len(x), np.nan)
         familiar = self.ood.familiar(self._standardize(self.net, np.asarray(features, dtype=np.float32)))
         return z.numpy().astype(np.float64), sigma.astype(np.float64), familiar

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
+from focuskit.train._loop import cosine_learning_rate, torch_threads
 from focuskit.train._defocus_data import DefocusExamples
 
 
@@ -142,12 +143,8 @@ def fit_fcfnn(
 
     if len(train) == 0 or len(validation) == 0:
         raise ConfigError("training and validation sets must both hold examples")
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
-    try:
+    with torch_threads(config.num_threads):
         return _fit(train, validation, config, init, checkpoint_dir, resume, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _fit(train: DefocusExamples, validation: DefocusExamples, config: TrainConfig, init: Any | None,
@@ -177,8 +174,8 @@ def _fit(train: DefocusExamples, validation: DefocusExamples, config: TrainConfi
             raise ConfigError(f"fine-tuning needs the model's {net.config.n_features} features, got {x_train.shape[1]}")
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
 
-    def learning_rate(k: int) -> float:  # cosine decay to 1 %; a function of the step, so resume agrees
-        return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(k, config.max_steps) / config.max_steps)))
+    def learning_rate(k: int) -> float:
+        return cosine_learning_rate(config.learning_rate, k, config.max_steps)
     scale = net.config.z_scale_um
     warmup_steps = int(config.mse_warmup * config.max_steps) if net.config.predict_sigma else config.max_steps
 
