@@ -126,9 +126,10 @@ def test_calibration_then_autofocus_lands_within_one_dof(calibration_stack: Path
     errors = []
     for seed in (1, 2, 3):
         code, out, err = _run("autofocus", "--scope", "sim:deepfocus-10x", "--method", "deepfocus",
-                              "--calibration", calib, "--seed", seed, "--json")
+                              "--calibration", calib, "--seed", seed, "--json", "--plot", tmp_path / f"af{seed}.png")
         assert code == 0, err
         result = json.loads(out)
         assert result["images"] == 3
         errors.append(abs(result["error_um"]))
     assert max(errors) < DF.depth_of_field_um, errors
+    assert (tmp_path / "af1.png").stat().st_size > 0  # the trace on the calibration curve + per-patch focus map

@@ -490,7 +490,11 @@ def autofocus(
     if true_z is not None:
         out["true_focus_um"] = true_z
         out["error_um"] = result.z_final_um - true_z
-    if plot is not None:
+    if plot is not None and method == "deepfocus" and result.predictions:
+        from focuskit.evaluate import deepfocus_plot
+
+        deepfocus_plot(result, kwargs["calibration"], plot, true_focus_um=true_z, title=f"DeepFocus on {scope}")
+    elif plot is not None:
         from focuskit.evaluate import autofocus_trace_plot
 
         autofocus_trace_plot(result.trace, plot, z_final_um=result.z_final_um, true_focus_um=true_z,

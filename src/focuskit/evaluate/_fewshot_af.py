@@ -328,3 +328,43 @@ def _register_plot() -> None:
 
 
 _register_plot()
+
+
+def deepfocus_plot(result: Any, calibration: BlurCalibration, path: Any, *, true_focus_um: float | None = None,
+                   title: str = "") -> None:
+    """One DeepFocus run: the scored images on the calibration curve shifted to the focus
+    found (left), and the per-patch focus map of the last estimate (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from focuskit.evaluate._plots import save_figure_atomic
+
+    if not result.predictions:
+        raise ConfigError("this autofocus result holds no DeepFocus estimate to plot")
+    last = result.predictions[-1]
+    f_hat = last["z_focus_um"]
+    z = np.array([t[0] for t in result.trace])
+    b = np.array([t[1] for t in result.trace])
+    fig, (ax, ax_map) = plt.subplots(1, 2, figsize=(11, 4.3), gridspec_kw={"width_ratios": [1.3, 1]})
+    if f_hat is not None:
+        zz = np.linspace(min(z.min(), f_hat) - 20, max(z.max(), f_hat) + 20, 600)
+        ax.plot(zz, calibration.curve(zz - f_hat), color="0.6", label="b_calib(z − f̂)")
+        ax.axvline(f_hat, color="C3", ls="--", label=f"focus found {f_hat:+.2f} µm")
+    ax.plot(z, b, "o", color="C0", label="images (ROI mean)")
+    for k, (zi, bi) in enumerate(zip(z, b), start=1):
+        ax.annotate(str(k), (zi, bi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if true_focus_um is not None:
+        ax.axvline(true_focus_um, color="k", lw=0.8, label=f"true focus {true_focus_um:+.2f} µm")
+    ax.set_xlabel("stage z (µm)")
+    ax.set_ylabel("blur score (waves)")
+    ax.legend(fontsize=8)
+    fmap = np.array([[np.nan if v is None else v for v in row] for row in last["map"]], dtype=float)
+    shown = ax_map.imshow(fmap, cmap="coolwarm")
+    fig.colorbar(shown, ax=ax_map, label="focus z per patch (µm)")
+    ax_map.set_title("per-patch focus (a tilt shows as a gradient)", fontsize=9)
+    ax_map.set_xticks([])
+    ax_map.set_yticks([])
+    fig.suptitle(title or f"DeepFocus: {result.images} images")
+    save_figure_atomic(fig, path)
