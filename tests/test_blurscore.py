@@ -186,3 +186,14 @@ def test_builtin_score_rises_with_defocus_and_barely_depends_on_the_sample() -> 
     spread = micro.max(axis=0) - micro.min(axis=0)
     rise = np.diff(micro.mean(axis=0))
     assert np.all(spread[:-1] < rise), (spread, rise)
+
+
+def test_checkpoint_resume_continues_where_it_stopped(tiny_patches: BlurPatches, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    train, val = split_patches_by_field(tiny_patches, 0.25, seed=0)
+    cfg = BlurTrainConfig(channels=(4, 8), max_steps=30, eval_every=10, batch_size=8, num_threads=1)
+    short = BlurTrainConfig(**{**cfg.to_dict(), "channels": (4, 8), "max_steps": 20})
+    _, first = fit_blur_cnn(train, val, short, checkpoint_dir=tmp_path)
+    _, resumed = fit_blur_cnn(train, val, cfg, checkpoint_dir=tmp_path, resume=True)
+    assert resumed.steps == [10, 20, 30] and resumed.val_mae_waves[:2] == first.val_mae_waves
+    with pytest.raises(ConfigError, match="resume"):
+        fit_blur_cnn(train, val, cfg, checkpoint_dir=tmp_path / "none", resume=True)
