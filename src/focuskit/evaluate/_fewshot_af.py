@@ -30,11 +30,10 @@ from focuskit.io import FocalStack
 from focuskit.optics import get_preset
 from focuskit.scopes import SimulatedScope, StackScope
 from focuskit.search import brent_search, deepfocus_search
-from focuskit.simulate import from_image, plan_render
-from focuskit.train._blur_data import HELD_OUT_IMAGES as _PICTURES  # never seen in training
+from focuskit.evaluate._deepfocus_analyses import SAMPLE_KINDS, _one_sample
+from focuskit.simulate import plan_render
 
 ScoreMap = Callable[[np.ndarray], np.ndarray]
-SAMPLE_KINDS = ("fluorescent-tissue", "beads", "image")
 
 
 @dataclass(frozen=True)
@@ -63,21 +62,6 @@ def simulated_trials(n: int, *, start_range_um: float = 60.0, seed: int = 0) -> 
     return out
 
 
-def _picture_sample(shape: tuple[int, int], pixel_size_um: float, seed: int):  # type: ignore[no-untyped-def]
-    import skimage.data
-
-    rng = np.random.default_rng(seed)
-    name = str(rng.choice(_PICTURES))
-    img = np.asarray(getattr(skimage.data, name)(), dtype=np.float64)
-    if img.ndim == 3:
-        img = img[..., :3] @ np.array([0.2126, 0.7152, 0.0722])
-    img = np.rot90(img, int(rng.integers(4)))
-    reps = (math.ceil(shape[0] / img.shape[0]), math.ceil(shape[1] / img.shape[1]))
-    tiled = np.block([[img if (i + j) % 2 == 0 else img[::-1, ::-1] for j in range(reps[1])] for i in range(reps[0])])
-    return from_image(tiled[: shape[0], : shape[1]], pixel_size_um, as_="fluorescence",
-                      description={"generator": "skimage.data", "image": name, "seed": seed})
-
-
 def trial_scope(trial: Trial, *, preset: str = "deepfocus-10x", size: int = 512, photons: float = 500.0,
                 z_margin_um: float = 140.0) -> SimulatedScope:
     """The simulated microscope of one trial; stage limits ±``z_margin_um`` around focus."""
@@ -88,7 +72,9 @@ def trial_scope(trial: Trial, *, preset: str = "deepfocus-10x", size: int = 512,
                               "stage_resolution_um": 0.05}
     if trial.kind == "image":
         plan = plan_render(p.optics, np.array([z_margin_um * 2]), (size, size), focus_z_um=0.0)
-        sample = _picture_sample(plan.render_shape, p.optics.pixel_size_um / plan.oversampling, trial.seed)
+        # A random view of a picture the CNN never saw, as in the Table 1 analysis.
+        _, sample = _one_sample("image", trial.index, plan.render_shape, p.optics.pixel_size_um / plan.oversampling,
+                                trial.seed)
         return SimulatedScope(p, sample=sample, **common)
     options = {"density_per_100um2": 3.0, "diameter_um": 0.5} if trial.kind == "beads" else {}
     return SimulatedScope(p, sample=trial.kind, sample_options=options, **common)
