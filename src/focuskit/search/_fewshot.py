@@ -312,7 +312,7 @@ def deepfocus_search(
     spread_fwhm
         Step 1's images at ``z1 ± spread_fwhm·FWHM``. The paper says 2; with our score,
         whose curve saturates about one FWHM from focus, 2·FWHM puts both outer images on
-        the plateau (median error 9 µm with 3 images on deepfocus-10x, against 1–2 µm at
+        the plateau (median error 8–10 µm with 3 images on deepfocus-10x, against about 1 µm at
         0.5; ``bench/fewshot.py`` measures both). ``PAPER_SETTINGS`` restores the paper's.
     combine
         ``"mean"`` (default): match the ROI-mean score of each image; ``"patches"`` (the
