@@ -567,9 +567,11 @@ def demo(
 from focuskit.cli._blur import blur_app  # noqa: E402
 from focuskit.cli._defocus import defocus_app  # noqa: E402
 from focuskit.cli._evaluate import evaluate_app  # noqa: E402
+from focuskit.cli._refocus import refocus_app  # noqa: E402
 
 app.add_typer(defocus_app, name="defocus")
 app.add_typer(blur_app, name="blur")
+app.add_typer(refocus_app, name="refocus")
 app.add_typer(evaluate_app, name="evaluate")
 
 

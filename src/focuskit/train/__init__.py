@@ -25,6 +25,27 @@ from focuskit.train._defocus_data import (
 from focuskit.train._defocus_model import DefocusModel, DefocusPrediction, OODReference
 from focuskit.train._fcfnn_train import TrainConfig, TrainHistory, fit_fcfnn
 from focuskit.train._model_folder import builtin_models, load_model_folder, resolve_model, save_model_folder
+from focuskit.train._refocus_data import (
+    RefocusTiles,
+    edof_image,
+    focus_plane_by_ssim,
+    register_stack,
+    simulate_refocus_tiles,
+    split_tiles_by_field,
+    tile_origins,
+    tiles_from_stack,
+)
+from focuskit.train._refocus_losses import berhu, ms_ssim
+from focuskit.train._refocus_model import Refocuser, fitted_tilt
+from focuskit.train._refocus_train import (
+    DPMHistory,
+    DPMTrainConfig,
+    PairSampler,
+    RefocusHistory,
+    RefocusTrainConfig,
+    fit_deepr,
+    fit_dpm,
+)
 
 __all__ = [
     "CONTENTS",
@@ -60,4 +81,23 @@ __all__ = [
     "save_model_folder",
     "simulate_examples",
     "split_by_field",
+    "DPMHistory",
+    "DPMTrainConfig",
+    "PairSampler",
+    "RefocusHistory",
+    "RefocusTiles",
+    "RefocusTrainConfig",
+    "Refocuser",
+    "berhu",
+    "edof_image",
+    "fit_deepr",
+    "fit_dpm",
+    "fitted_tilt",
+    "focus_plane_by_ssim",
+    "ms_ssim",
+    "register_stack",
+    "simulate_refocus_tiles",
+    "split_tiles_by_field",
+    "tile_origins",
+    "tiles_from_stack",
 ]

@@ -1,0 +1,503 @@
+"""Training Deep-R (Luo et al., Methods "Network structure, training and validation").
+
+Generator loss (eq. 1): ``L_G = λ·(1 − D(G(x)))² + ν·(1 − MS-SSIM(y, G(x))) + ξ·BerHu(y, G(x))``;
+discriminator loss (eq. 2): ``L_D = D(G(x))² + (1 − D(y))²``. Adam for both, ``d_every``
+generator updates per discriminator update (the paper: 6 : 3), validation BerHu every
+``eval_every`` steps on fixed held-out pairs, the best generator kept, cosine learning rate,
+checkpoint + resume, seeded.
+
+Weights: with ``weights="balanced"`` the generator first trains on the structural terms
+alone for ``warmup_steps`` (the adversarial game starts from a sensible generator), then
+λ, ν, ξ are set once from the running means of the raw terms so that the three contribute
+equally — the paper sets them "such that three sub-types of losses contributed
+approximately equally". Explicit ``(λ, ν, ξ)`` are used as given.
+
+The DPM decoder (Fig. 7a) trains on the frozen generator's encoder features with an L2
+loss on the per-pixel defocus, on uniformly defocused pairs only.
+
+Pairs are random ``crop``² windows of (input plane, in-focus plane) tiles, the same window
+in both, flipped/rotated (8 symmetries) for training only, each image standardized to zero
+mean and unit SD.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+from focuskit.train._blur_data import standardize
+from focuskit.train._blur_train import augment_d4
+from focuskit.train._loop import cosine_learning_rate, torch_threads
+from focuskit.train._refocus_data import RefocusTiles
+
+Progress = Callable[[int, int, dict[str, float]], None]
+
+
+# ----------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class RefocusTrainConfig:
+    generator_channels: tuple[int, ...] = (16, 32, 64, 96, 128, 192)
+    discriminator_channels: tuple[int, ...] = (16, 32, 48, 64, 96)
+    z_range_um: float = 5.0  # train on input planes with |z| ≤ this
+    crop: int = 256  # training window (multiple of 32)
+    batch_size: int = 4
+    max_steps: int = 4000  # generator updates
+    generator_lr: float = 5e-4  # the paper's
+    discriminator_lr: float = 2e-5  # the paper's 1e-6 is for its far larger discriminator
+    d_every: int = 2  # generator updates per discriminator update (paper 6 : 3)
+    weights: tuple[float, float, float] | str = "balanced"  # (λ adversarial, ν MS-SSIM, ξ BerHu)
+    warmup_steps: int = 500  # structural terms only, then the weights are balanced
+    berhu_c_fraction: float = 0.1
+    eval_every: int = 100
+    validation_pairs: int = 48
+    seed: int = 0
+    num_threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.crop % 32 or self.crop < 32:
+            raise ConfigError(f"crop must be a multiple of 32 pixels (≥ 32), got {self.crop}")
+        if min(self.batch_size, self.max_steps, self.eval_every, self.d_every, self.validation_pairs) < 1:
+            raise ConfigError("batch_size, max_steps, eval_every, d_every and validation_pairs must be ≥ 1")
+        if self.z_range_um <= 0:
+            raise ConfigError(f"z_range_um must be > 0 µm, got {self.z_range_um}")
+        if isinstance(self.weights, str):
+            if self.weights != "balanced":
+                raise ConfigError(f"weights must be 'balanced' or (λ, ν, ξ), got {self.weights!r}")
+        elif len(self.weights) != 3 or min(self.weights) < 0:
+            raise ConfigError(f"weights must be three non-negative numbers (λ, ν, ξ), got {self.weights}")
+        if self.warmup_steps < 0 or self.warmup_steps >= self.max_steps and self.weights == "balanced":
+            raise ConfigError(f"warmup_steps ({self.warmup_steps}) must be ≥ 0 and below max_steps "
+                              f"({self.max_steps}) when the weights are balanced")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["generator_channels"] = list(self.generator_channels)
+        d["discriminator_channels"] = list(self.discriminator_channels)
+        d["weights"] = self.weights if isinstance(self.weights, str) else list(self.weights)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RefocusTrainConfig:
+        d = dict(data)
+        for key in ("generator_channels", "discriminator_channels"):
+            if key in d:
+                d[key] = tuple(int(c) for c in d[key])
+        if isinstance(d.get("weights"), list):
+            d["weights"] = tuple(float(w) for w in d["weights"])
+        return cls(**d)
+
+
+@dataclass
+class RefocusHistory:
+    """Loss curves (Fig. S8): training means over each evaluation interval, validation at its end."""
+
+    steps: list[int] = field(default_factory=list)
+    generator_loss: list[float] = field(default_factory=list)
+    discriminator_loss: list[float] = field(default_factory=list)
+    adversarial: list[float] = field(default_factory=list)  # (1 − D(G(x)))², unweighted
+    ms_ssim_loss: list[float] = field(default_factory=list)  # 1 − MS-SSIM, unweighted
+    berhu: list[float] = field(default_factory=list)  # unweighted
+    val_berhu: list[float] = field(default_factory=list)
+    val_ms_ssim: list[float] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)  # (λ, ν, ξ) in use at the end
+    best_step: int = 0
+    best_val_berhu: float = math.inf
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DPMTrainConfig:
+    z_range_um: float = 5.0
+    crop: int = 256
+    batch_size: int = 4
+    max_steps: int = 1500
+    learning_rate: float = 1e-3  # the paper's 1e-4 with its 100 k steps; ours trains far fewer
+    eval_every: int = 100
+    validation_pairs: int = 48
+    seed: int = 0
+    num_threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.crop % 32 or self.crop < 32:
+            raise ConfigError(f"crop must be a multiple of 32 pixels (≥ 32), got {self.crop}")
+        if min(self.batch_size, self.max_steps, self.eval_every, self.validation_pairs) < 1:
+            raise ConfigError("batch_size, max_steps, eval_every and validation_pairs must be ≥ 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DPMHistory:
+    steps: list[int] = field(default_factory=list)
+    train_mse_um2: list[float] = field(default_factory=list)
+    val_rmse_um: list[float] = field(default_factory=list)
+    best_step: int = 0
+    best_val_rmse_um: float = math.inf
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------ pairs
+class PairSampler:
+    """Random (input, in-focus) windows from :class:`RefocusTiles`, standardized, as numpy.
+
+    ``pairs`` are (tile, plane) with ``|defocus| ≤ z_range_um``; a window is a random
+    ``crop``² square at the same place in both images. ``fixed`` draws a reproducible set
+    spread evenly over the pairs with centred windows (validation)."""
+
+    def __init__(self, tiles: RefocusTiles, z_range_um: float, crop: int) -> None:
+        if len(tiles) == 0:
+            raise ConfigError("no tiles to train on")
+        if tiles.tile < crop:
+            raise ConfigError(f"tiles are {tiles.tile} px but the training crop is {crop} px — "
+                              f"use a smaller --crop (multiple of 32) or larger tiles")
+        self.tiles, self.crop = tiles, crop
+        self.pairs = tiles.pairs(z_range_um)
+        if len(self.pairs) == 0:
+            raise ConfigError(f"no planes within ±{z_range_um:g} µm of focus — check the stack's z range")
+
+    def _window(self, index: np.ndarray, y0: int, x0: int) -> tuple[np.ndarray, np.ndarray, float]:
+        t, k = int(index[0]), int(index[1])
+        planes = self.tiles.planes[t]
+        c = self.crop
+        x = planes[k, y0:y0 + c, x0:x0 + c]
+        y = planes[int(self.tiles.focus_index[t]), y0:y0 + c, x0:x0 + c]
+        return x, y, float(self.tiles.defocus_um[t][k])
+
+    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        picks = self.pairs[rng.integers(0, len(self.pairs), n)]
+        span = self.tiles.tile - self.crop + 1
+        out = [self._window(p, int(rng.integers(span)), int(rng.integers(span))) for p in picks]
+        return self._stack(out)
+
+    def fixed(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        idx = np.unique(np.linspace(0, len(self.pairs) - 1, min(n, len(self.pairs))).round().astype(int))
+        y0 = (self.tiles.tile - self.crop) // 2
+        return self._stack([self._window(self.pairs[i], y0, y0) for i in idx])
+
+    @staticmethod
+    def _stack(items: list[tuple[np.ndarray, np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = standardize(np.stack([i[0] for i in items]))
+        y = standardize(np.stack([i[1] for i in items]))
+        return x, y, np.array([i[2] for i in items], dtype=np.float32)
+
+
+def _tensor(a: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(1).contiguous(
+        memory_format=torch.channels_last)
+
+
+# ------------------------------------------------------------------------ checkpoints
+def _adam_tensors(prefix: str, optimizer: Any) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    tensors, steps = {}, {}
+    for i, st in optimizer.state_dict()["state"].items():
+        tensors[f"{prefix}.{i}.exp_avg"] = st["exp_avg"].detach().cpu().numpy().copy()
+        tensors[f"{prefix}.{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().numpy().copy()
+        steps[str(i)] = float(st["step"])
+    return tensors, steps
+
+
+def _restore_adam(prefix: str, optimizer: Any, tensors: dict[str, np.ndarray], steps: dict[str, float]) -> None:
+    import torch
+
+    state = optimizer.state_dict()
+    for p in state["param_groups"][0]["params"]:
+        key = f"{prefix}.{p}.exp_avg"
+        if key in tensors:
+            state["state"][p] = {"step": torch.tensor(steps[str(p)]), "exp_avg": torch.from_numpy(tensors[key]),
+                                 "exp_avg_sq": torch.from_numpy(tensors[f"{prefix}.{p}.exp_avg_sq"])}
+    optimizer.load_state_dict(state)
+
+
+def save_training_state(path: Path, nets: dict[str, Any], optimizers: dict[str, Any],
+                        extra: dict[str, dict[str, np.ndarray]], meta: dict[str, Any]) -> None:
+    """Networks, Adam moments and extra arrays in safetensors; counters and RNG in JSON (no pickles)."""
+    from safetensors.numpy import save_file
+
+    tensors: dict[str, np.ndarray] = {}
+    adam_steps: dict[str, dict[str, float]] = {}
+    for name, net in nets.items():
+        tensors.update({f"{name}.{k}": v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()})
+    for name, opt in optimizers.items():
+        t, s = _adam_tensors(f"adam_{name}", opt)
+        tensors.update(t)
+        adam_steps[name] = s
+    for name, arrays in extra.items():
+        tensors.update({f"{name}.{k}": v for k, v in arrays.items()})
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path / "checkpoint.safetensors.tmp"))
+    os.replace(path / "checkpoint.safetensors.tmp", path / "checkpoint.safetensors")
+    (path / "checkpoint.json.tmp").write_text(json.dumps({**meta, "adam_steps": adam_steps}, default=float))
+    os.replace(path / "checkpoint.json.tmp", path / "checkpoint.json")
+
+
+def load_training_state(path: Path, nets: dict[str, Any], optimizers: dict[str, Any],
+                        extra: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    import torch
+    from safetensors.numpy import load_file
+
+    if not (path / "checkpoint.json").is_file():
+        raise ConfigError(f"nothing to resume: no checkpoint in {path}")
+    tensors = load_file(str(path / "checkpoint.safetensors"))
+    meta = json.loads((path / "checkpoint.json").read_text())
+    for name, net in nets.items():
+        n = len(name) + 1
+        net.load_state_dict({k[n:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(name + ".")})
+    for name, opt in optimizers.items():
+        _restore_adam(f"adam_{name}", opt, tensors, meta["adam_steps"][name])
+    arrays = {e: {k[len(e) + 1:]: v for k, v in tensors.items() if k.startswith(e + ".")} for e in extra}
+    return meta, arrays
+
+
+def _numpy_state(net: Any) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------- Deep-R
+def fit_deepr(
+    train: RefocusTiles,
+    validation: RefocusTiles,
+    config: RefocusTrainConfig = RefocusTrainConfig(),
+    *,
+    init: Any | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> tuple[Any, Any, RefocusHistory]:
+    """Train the Deep-R GAN (or fine-tune generator ``init``); returns (best generator by
+    validation BerHu, discriminator, history). ``progress(step, max_steps, last_values)``."""
+    with torch_threads(config.num_threads):
+        return _fit_deepr(train, validation, config, init, checkpoint_dir, resume, progress)
+
+
+def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTrainConfig, init: Any | None,
+               checkpoint_dir: str | os.PathLike[str] | None, resume: bool,
+               progress: Progress | None) -> tuple[Any, Any, RefocusHistory]:
+    import torch
+
+    from focuskit.models import DeepRConfig, DeepRDiscriminator, DeepRGenerator, DiscriminatorConfig
+    from focuskit.train._refocus_losses import berhu, ms_ssim
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    sampler = PairSampler(train, config.z_range_um, config.crop)
+    x_val, y_val, _ = PairSampler(validation, config.z_range_um, config.crop).fixed(config.validation_pairs)
+    gen = init if init is not None else DeepRGenerator(DeepRConfig(channels=tuple(config.generator_channels)))
+    disc = DeepRDiscriminator(DiscriminatorConfig(channels=tuple(config.discriminator_channels)))
+    gen, disc = gen.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=config.generator_lr, betas=(0.9, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=config.discriminator_lr, betas=(0.9, 0.999))
+
+    history = RefocusHistory()
+    weights = None if config.weights == "balanced" else [float(w) for w in config.weights]
+    best = _numpy_state(gen)
+    step = 0
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if resume:
+        if ckpt is None:
+            raise ConfigError("nothing to resume: give the checkpoint folder")
+        meta, arrays = load_training_state(ckpt, {"generator": gen, "discriminator": disc},
+                                           {"generator": opt_g, "discriminator": opt_d}, ("best",))
+        step, best = int(meta["step"]), arrays["best"]
+        history = RefocusHistory(**meta["history"])
+        weights = meta["weights"]
+        rng.bit_generator.state = meta["rng"]
+        torch.manual_seed(config.seed + step)
+
+    def validate() -> tuple[float, float]:
+        gen.eval()
+        b, s = [], []
+        with torch.no_grad():
+            for i in range(0, len(x_val), 8):
+                xv, yv = _tensor(x_val[i:i + 8]), _tensor(y_val[i:i + 8])
+                out = gen(xv)
+                b.append(berhu(out, yv, c_fraction=config.berhu_c_fraction))
+                s.append(ms_ssim(out, yv))
+        gen.train()
+        return float(torch.cat(b).mean()), float(torch.cat(s).mean())
+
+    sums = {k: 0.0 for k in ("g", "d", "adv", "msssim", "berhu")}
+    counts = {"g": 0, "d": 0}
+    warm = {"adv": 0.0, "msssim": 0.0, "berhu": 0.0, "n": 0}
+    t0 = time.perf_counter()
+    gen.train()
+    disc.train()
+    while step < config.max_steps:
+        for g in opt_g.param_groups:
+            g["lr"] = cosine_learning_rate(config.generator_lr, step, config.max_steps)
+        xb, yb, _ = sampler.draw(rng, config.batch_size)
+        k = int(rng.integers(8))
+        x = augment_d4(_tensor(xb), k).contiguous(memory_format=torch.channels_last)
+        y = augment_d4(_tensor(yb), k).contiguous(memory_format=torch.channels_last)
+
+        adversarial_on = weights is not None
+        out = gen(x)
+        l_ssim = (1 - ms_ssim(out, y)).mean()
+        l_berhu = berhu(out, y, c_fraction=config.berhu_c_fraction).mean()
+        if adversarial_on:
+            l_adv = (1 - disc(out)).square().mean()
+            loss_g = weights[0] * l_adv + weights[1] * l_ssim + weights[2] * l_berhu
+        else:  # warm-up: structural terms with equal unit weights
+            with torch.no_grad():
+                l_adv = (1 - disc(out)).square().mean()
+            loss_g = l_ssim + l_berhu
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        torch.nn.utils.clip_grad_norm_(gen.parameters(), 5.0)
+        opt_g.step()
+        step += 1
+        sums["g"] += loss_g.item()
+        sums["adv"] += l_adv.item()
+        sums["msssim"] += l_ssim.item()
+        sums["berhu"] += l_berhu.item()
+        counts["g"] += 1
+
+        if step % config.d_every == 0:  # eq. 2, on the generator's current output
+            with torch.no_grad():
+                fake = gen(x)
+            loss_d = disc(fake).square().mean() + (1 - disc(y)).square().mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            sums["d"] += loss_d.item()
+            counts["d"] += 1
+
+        if weights is None:
+            if step > config.warmup_steps // 2:  # running means over the second half of warm-up
+                warm["adv"] += l_adv.item()
+                warm["msssim"] += l_ssim.item()
+                warm["berhu"] += l_berhu.item()
+                warm["n"] += 1
+            if step >= config.warmup_steps:
+                n = max(warm["n"], 1)
+                weights = [1.0 / max(warm[t] / n, 1e-6) / 3 for t in ("adv", "msssim", "berhu")]
+
+        if step % config.eval_every == 0 or step == config.max_steps:
+            vb, vs = validate()
+            history.steps.append(step)
+            ng, nd = max(counts["g"], 1), max(counts["d"], 1)
+            history.generator_loss.append(sums["g"] / ng)
+            history.discriminator_loss.append(sums["d"] / nd)
+            history.adversarial.append(sums["adv"] / ng)
+            history.ms_ssim_loss.append(sums["msssim"] / ng)
+            history.berhu.append(sums["berhu"] / ng)
+            history.val_berhu.append(vb)
+            history.val_ms_ssim.append(vs)
+            history.weights = list(weights) if weights is not None else []
+            sums = dict.fromkeys(sums, 0.0)
+            counts = {"g": 0, "d": 0}
+            if vb < history.best_val_berhu:
+                history.best_val_berhu, history.best_step = vb, step
+                best = _numpy_state(gen)
+            history.seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if progress is not None:
+                progress(step, config.max_steps, {"val_berhu": vb, "val_ms_ssim": vs,
+                                                  "best_val_berhu": history.best_val_berhu})
+            if ckpt is not None:
+                save_training_state(ckpt, {"generator": gen, "discriminator": disc},
+                                    {"generator": opt_g, "discriminator": opt_d}, {"best": best},
+                                    {"step": step, "history": history.to_dict(), "weights": weights,
+                                     "rng": rng.bit_generator.state, "config": config.to_dict()})
+    history.seconds += time.perf_counter() - t0
+    gen.load_state_dict({k: torch.from_numpy(v) for k, v in best.items()})
+    gen.eval()
+    disc.eval()
+    return gen, disc, history
+
+
+# ------------------------------------------------------------------------- DPM decoder
+def fit_dpm(
+    generator: Any,
+    train: RefocusTiles,
+    validation: RefocusTiles,
+    config: DPMTrainConfig = DPMTrainConfig(),
+    *,
+    progress: Progress | None = None,
+) -> tuple[Any, DPMHistory]:
+    """Train the defocus-map decoder of Fig. 7a on the frozen generator's encoder features:
+    target = the pair's uniform defocus (µm) at every pixel, L2 loss. Returns the best decoder
+    by validation RMSE and the history."""
+    with torch_threads(config.num_threads):
+        return _fit_dpm(generator, train, validation, config, progress)
+
+
+def _fit_dpm(generator: Any, train: RefocusTiles, validation: RefocusTiles, config: DPMTrainConfig,
+             progress: Progress | None) -> tuple[Any, DPMHistory]:
+    import torch
+
+    from focuskit.models import DPMDecoder
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    sampler = PairSampler(train, config.z_range_um, config.crop)
+    x_val, _, z_val = PairSampler(validation, config.z_range_um, config.crop).fixed(config.validation_pairs)
+    encoder = generator.encoder.eval()
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    decoder = DPMDecoder(generator.config.channels).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(decoder.parameters(), lr=config.learning_rate)
+    history = DPMHistory()
+    best = _numpy_state(decoder)
+
+    def features(x: Any) -> list[Any]:
+        with torch.no_grad():
+            return encoder(x)
+
+    def validate() -> float:
+        decoder.eval()
+        se = []
+        with torch.no_grad():
+            for i in range(0, len(x_val), 8):
+                pred = decoder(features(_tensor(x_val[i:i + 8])))
+                target = torch.from_numpy(z_val[i:i + 8]).reshape(-1, 1, 1, 1)
+                se.append((pred - target).square().flatten(1).mean(1))
+        decoder.train()
+        return float(torch.cat(se).mean().sqrt())
+
+    t0 = time.perf_counter()
+    running, n = 0.0, 0
+    for step in range(1, config.max_steps + 1):
+        for g in opt.param_groups:
+            g["lr"] = cosine_learning_rate(config.learning_rate, step - 1, config.max_steps)
+        xb, _, zb = sampler.draw(rng, config.batch_size)
+        x = augment_d4(_tensor(xb), int(rng.integers(8))).contiguous(memory_format=torch.channels_last)
+        pred = decoder(features(x))
+        loss = (pred - torch.from_numpy(zb).reshape(-1, 1, 1, 1)).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running += loss.item()
+        n += 1
+        if step % config.eval_every == 0 or step == config.max_steps:
+            rmse = validate()
+            history.steps.append(step)
+            history.train_mse_um2.append(running / n)
+            history.val_rmse_um.append(rmse)
+            running, n = 0.0, 0
+            if rmse < history.best_val_rmse_um:
+                history.best_val_rmse_um, history.best_step = rmse, step
+                best = _numpy_state(decoder)
+            if progress is not None:
+                progress(step, config.max_steps, {"val_rmse_um": rmse})
+    history.seconds = time.perf_counter() - t0
+    decoder.load_state_dict({k: torch.from_numpy(v) for k, v in best.items()})
+    decoder.eval()
+    return decoder, history
