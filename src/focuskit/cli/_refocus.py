@@ -110,7 +110,7 @@ def apply(
     defocus_map: Annotated[Optional[Path], typer.Option("--defocus-map", help="Also write the per-pixel defocus map (µm) here (file, or folder for several inputs)")] = None,
     pixel_size: PixelSizeOpt = None,
     tile: Annotated[int, typer.Option(help="Tile size (pixels, multiple of 32)")] = 512,
-    overlap: Annotated[int, typer.Option(help="Tile overlap blended with a raised-cosine window (pixels)")] = 64,
+    overlap: Annotated[Optional[int], typer.Option(help="Tile overlap blended with a raised-cosine window (pixels; default min(64, tile/4))")] = None,
     force: Annotated[bool, typer.Option(help="Refocus even if the pixel size / optics differ from the model's")] = False,
     gray: GrayOpt = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs (never an input)")] = False,
@@ -211,12 +211,15 @@ def train(
     dpm_steps: Annotated[int, typer.Option(help="Defocus-map decoder updates (0: no decoder)")] = 500,
     z_range: Annotated[float, typer.Option(help="Train on planes within ±this of focus (µm)")] = 5.0,
     tile: Annotated[int, typer.Option(help="Tile size cut from each field (pixels)")] = 512,
+    field_size: Annotated[int, typer.Option(help="--simulate: field size (pixels, ≥ tile)")] = 512,
+    channels: Annotated[Optional[str], typer.Option(help="Generator widths, 6 comma-separated (default 16,32,64,96,128,192)")] = None,
     crop: Annotated[int, typer.Option(help="Training window (pixels, multiple of 32, ≤ tile)")] = 256,
     validation: Annotated[float, typer.Option(help="Fraction of fields held out")] = 0.15,
     pixel_size: PixelSizeOpt = None,
     z_step: ZStepOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulation, the split and the training")] = 0,
     workers: Annotated[int, typer.Option(help="--simulate: processes rendering fields")] = 2,
+    threads: Annotated[int, typer.Option(help="torch threads for training (1 on a busy machine)")] = 2,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint folder; --resume continues from it")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder")] = False,
@@ -243,8 +246,16 @@ def train(
         raise ConfigError(f"{output}: already exists — pass --overwrite or choose another -o")
     if not output.parent.is_dir():
         raise ConfigError(f"{output}: folder {output.parent} does not exist — create it first")
+    extra: dict[str, Any] = {}
+    if channels is not None:
+        try:
+            extra["generator_channels"] = tuple(int(c) for c in channels.split(","))
+        except ValueError:
+            raise ConfigError(f"--channels must be 6 comma-separated integers, got {channels!r}") from None
+        if len(extra["generator_channels"]) != 6 or min(extra["generator_channels"]) < 1:
+            raise ConfigError(f"--channels must be 6 positive integers (stem + 5 levels), got {channels!r}")
     config = RefocusTrainConfig(max_steps=steps, warmup_steps=min(500, steps // 4), z_range_um=z_range, crop=crop,
-                                seed=seed, eval_every=max(10, min(100, steps // 20)))
+                                seed=seed, eval_every=max(10, min(100, steps // 20)), num_threads=threads, **extra)
     if dpm_steps < 0:
         raise ConfigError(f"--dpm-steps must be ≥ 0, got {dpm_steps}")
     base = _refocuser(init) if init is not None else None
@@ -264,7 +275,7 @@ def train(
     if simulate or not parts:
         n = simulate or 24
         with progress_bar("simulating fields") as update:
-            parts.append(simulate_refocus_tiles(preset, n, z_range_um=z_range, tile=tile, size=max(tile, 512),
+            parts.append(simulate_refocus_tiles(preset, n, z_range_um=z_range, tile=tile, size=max(tile, field_size),
                                                 seed=seed, workers=workers, progress=update))
         optics = optics or get_preset(preset).optics
     tiles = RefocusTiles.concat(parts)
@@ -272,7 +283,8 @@ def train(
         # One field of view: hold out every fifth tile (by position) so validation is unseen.
         if len(tiles) < 2:
             raise ConfigError("one stack gave a single tile — use a smaller --tile or add stacks")
-        tiles.field = np.where(np.arange(len(tiles)) % 5 == 4, tiles.field + 1, tiles.field)
+        held = min(4, len(tiles) - 1)
+        tiles.field = np.where(np.arange(len(tiles)) % 5 == held, tiles.field + 1, tiles.field)
     train_set, val_set = split_tiles_by_field(tiles, validation, seed=seed)
     with _training_bar("Deep-R GAN") as update:
         generator, _, history = fit_deepr(train_set, val_set, config, init=base.generator if base else None,
@@ -280,7 +292,7 @@ def train(
     dpm_history = None
     decoder = None
     if dpm_steps:
-        dconf = DPMTrainConfig(max_steps=dpm_steps, z_range_um=z_range, crop=crop, seed=seed,
+        dconf = DPMTrainConfig(max_steps=dpm_steps, z_range_um=z_range, crop=crop, seed=seed, num_threads=threads,
                                eval_every=max(10, min(100, dpm_steps // 10)))
         with _training_bar("defocus-map decoder") as update:
             decoder, dpm_history = fit_dpm(generator, train_set, val_set, dconf, progress=update)

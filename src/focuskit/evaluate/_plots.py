@@ -146,3 +146,23 @@ def autofocus_trace_plot(
         return save_figure_atomic(fig, path)
     finally:
         plt.close(fig)
+
+
+def refocus_montage(panels: list[tuple[str, np.ndarray]], path: str | os.PathLike[str], *,
+                    shared_contrast: bool = False) -> Path:
+    """Images side by side with titles (e.g. truth, input, Deep-R, RL), each on its own
+    0.5–99.8 % percentile grey scale unless ``shared_contrast``."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.6))
+    axes = np.atleast_1d(axes)
+    lo_all, hi_all = np.percentile(np.concatenate([np.ravel(p[1]) for p in panels]), [0.5, 99.8])
+    for ax, (title, image) in zip(axes, panels):
+        img = np.asarray(image, dtype=np.float32)
+        lo, hi = (lo_all, hi_all) if shared_contrast else np.percentile(img, [0.5, 99.8])
+        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    out = save_figure_atomic(fig, path)
+    plt.close(fig)
+    return out

@@ -170,12 +170,13 @@ class Refocuser:
         return notes
 
     # ---------------------------------------------------------------------- inference
-    def _run(self, image: Any, head: str, tile: int, overlap: int) -> np.ndarray:
+    def _run(self, image: Any, head: str, tile: int, overlap: int | None) -> np.ndarray:
         import torch
 
         img = check_image(image)
         if tile % MULTIPLE or tile < MULTIPLE:
             raise ConfigError(f"tile must be a multiple of {MULTIPLE} pixels, got {tile}")
+        overlap = min(64, tile // 4) if overlap is None else int(overlap)
         if not 0 <= overlap <= tile // 2:
             raise ConfigError(f"overlap must be between 0 and tile/2 = {tile // 2} pixels, got {overlap}")
         if head == "dpm" and self.dpm is None:
@@ -206,11 +207,12 @@ class Refocuser:
             result = result * sd + mean
         return result.astype(np.float32)
 
-    def refocus(self, image: Any, *, tile: int = 512, overlap: int = 64) -> np.ndarray:
-        """The in-focus estimate of one defocused image, float32, same shape and intensity scale."""
+    def refocus(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:
+        """The in-focus estimate of one defocused image, float32, same shape and intensity scale.
+        Tiles of ``tile``² overlap by ``overlap`` pixels (default min(64, tile/4)) and are blended."""
         return self._run(image, "generator", tile, overlap)
 
-    def defocus_map(self, image: Any, *, tile: int = 512, overlap: int = 64) -> np.ndarray:
+    def defocus_map(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:
         """Per-pixel defocus (µm, OPTICS.md sign) from the DPM decoder (Fig. 7a), float32."""
         return self._run(image, "dpm", tile, overlap)
 

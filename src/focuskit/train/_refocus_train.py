@@ -306,6 +306,7 @@ def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTra
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.discriminator_lr, betas=(0.9, 0.999))
 
     history = RefocusHistory()
+    warm_resumed = None
     weights = None if config.weights == "balanced" else [float(w) for w in config.weights]
     best = _numpy_state(gen)
     step = 0
@@ -318,6 +319,7 @@ def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTra
         step, best = int(meta["step"]), arrays["best"]
         history = RefocusHistory(**meta["history"])
         weights = meta["weights"]
+        warm_resumed = meta.get("warm")
         rng.bit_generator.state = meta["rng"]
         torch.manual_seed(config.seed + step)
 
@@ -336,6 +338,8 @@ def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTra
     sums = {k: 0.0 for k in ("g", "d", "adv", "msssim", "berhu")}
     counts = {"g": 0, "d": 0}
     warm = {"adv": 0.0, "msssim": 0.0, "berhu": 0.0, "n": 0}
+    if resume and warm_resumed:  # the warm-up means so far, so balancing sees the whole warm-up
+        warm = warm_resumed
     t0 = time.perf_counter()
     gen.train()
     disc.train()
@@ -415,7 +419,8 @@ def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTra
                 save_training_state(ckpt, {"generator": gen, "discriminator": disc},
                                     {"generator": opt_g, "discriminator": opt_d}, {"best": best},
                                     {"step": step, "history": history.to_dict(), "weights": weights,
-                                     "rng": rng.bit_generator.state, "config": config.to_dict()})
+                                     "rng": rng.bit_generator.state, "config": config.to_dict(),
+                                     "warm": warm})
     history.seconds += time.perf_counter() - t0
     gen.load_state_dict({k: torch.from_numpy(v) for k, v in best.items()})
     gen.eval()
@@ -450,8 +455,6 @@ def _fit_dpm(generator: Any, train: RefocusTiles, validation: RefocusTiles, conf
     sampler = PairSampler(train, config.z_range_um, config.crop)
     x_val, _, z_val = PairSampler(validation, config.z_range_um, config.crop).fixed(config.validation_pairs)
     encoder = generator.encoder.eval()
-    for p in encoder.parameters():
-        p.requires_grad_(False)
     decoder = DPMDecoder(generator.config.channels).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(decoder.parameters(), lr=config.learning_rate)
     history = DPMHistory()
