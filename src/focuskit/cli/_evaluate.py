@@ -1,9 +1,11 @@
 """`focuskit evaluate …`: the papers' analyses, scaled down, on simulated data.
 
-Pinkard et al.'s FCFNN analyses (each command builds a :class:`~focuskit.evaluate.Setup`)
-and DeepFocus' blur-score invariance (``blur-invariance``, Table 1 / Fig. 3). Thin: each
-command calls one ``analyze_*`` function, prints its table and writes ``<name>.json`` +
-``<name>.png``.
+Pinkard et al.'s FCFNN analyses (each command builds a :class:`~focuskit.evaluate.Setup`),
+DeepFocus' blur-score invariance (``blur-invariance``, Table 1 / Fig. 3) and few-shot
+autofocus (``fewshot-af``), and Deep-R's refocusing analyses (``refocus-quality``,
+``training-range``, ``bead-fwhm``, ``tilted-sample``, ``nonuniform-defocus``,
+``dpm-uniform``). Thin: each command calls one ``analyze_*`` function, prints its table and
+writes ``<name>.json`` + ``<name>.png``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import typer
 from focuskit._errors import ConfigError
 
 evaluate_app = typer.Typer(
-    help="Reproduce the autofocus papers' analyses (Pinkard et al. 2019; DeepFocus, Shajkofci & Liebling 2020) "
-    "on simulated data, scaled down to run in minutes on a laptop CPU. Each command prints a table and writes "
-    "<name>.json and <name>.png into -o DIR.",
+    help="Reproduce the autofocus papers' analyses (Pinkard et al. 2019; DeepFocus, Shajkofci & Liebling 2020; "
+    "Deep-R, Luo et al. 2021) on simulated data, scaled down to run in minutes on a laptop CPU. Each command "
+    "prints a table and writes <name>.json and <name>.png into -o DIR.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -338,3 +340,182 @@ def fewshot_af(
         result = analyze_fewshot_af(scorer.score_map, trials=trials, size=size, seed=seed, model=model,
                                     progress=update)
     _report(result, output, started)
+
+
+# --------------------------------------------------------------------------- Deep-R (Luo et al. 2021)
+
+DeepRModelOpt = Annotated[str, typer.Option("--model", help="Deep-R model: a folder or builtin:NAME")]
+DeepRPresetOpt = Annotated[str, typer.Option(help="Microscope preset of the held-out fields (must match the model)")]
+SizeOpt = Annotated[int, typer.Option(help="Image size in pixels")]
+
+
+def _refocuser(spec: str) -> Any:
+    from focuskit.train import Refocuser
+
+    return Refocuser.load(spec)
+
+
+def _z_steps(z_max: float, z_step: float) -> list[float]:
+    """−z_max…+z_max every z_step (µm)."""
+    import math
+
+    if not (math.isfinite(z_max) and z_max > 0 and math.isfinite(z_step) and z_step > 0):
+        raise ConfigError(f"--z-max and --z-step must be > 0 µm, got {z_max} and {z_step}")
+    n = int(math.floor(z_max / z_step + 1e-9))
+    return [round(k * z_step, 6) for k in range(-n, n + 1)]
+
+
+def _names(text: str) -> list[str]:
+    return [v for v in text.replace(" ", "").split(",") if v]
+
+
+@evaluate_app.command("refocus-quality")
+@_friendly
+def refocus_quality(
+    output: OutputOpt,
+    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    preset: DeepRPresetOpt = "deepr-40x-fluor",
+    samples: Annotated[str, typer.Option(help="Sample kinds, comma-separated (default: all the preset's)")] = "",
+    fields_per_sample: Annotated[int, typer.Option(help="Held-out fields of each sample kind")] = 2,
+    z_max: Annotated[float, typer.Option(help="Defocus from −z-max to +z-max (µm)")] = 5.0,
+    z_step: Annotated[float, typer.Option(help="Defocus step (µm)")] = 1.0,
+    size: SizeOpt = 512,
+    iterations: Annotated[int, typer.Option(help="RL and Landweber iterations (the paper: 100)")] = 100,
+    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines",
+                                            help="Also Richardson–Lucy and Landweber with the true PSF "
+                                                 "(fluorescence only)")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out fields (≥ 10000: never trained on)")] = 10_000,
+    quiet: QuietOpt = False,
+) -> None:
+    """SSIM / RMSE vs defocus: Deep-R, the input, RL and Landweber (Deep-R Fig. 2b, 5; S4 with --no-baselines)."""
+    from focuskit.evaluate import analyze_refocus_quality
+
+    t0 = time.perf_counter()
+    result = analyze_refocus_quality(_refocuser(model), preset=preset, samples=_names(samples) or None,
+                                     fields_per_sample=fields_per_sample, z_um=_z_steps(z_max, z_step), size=size,
+                                     iterations=iterations, baselines=baselines, seed=seed,
+                                     progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+@evaluate_app.command("training-range")
+@_friendly
+def training_range(
+    output: OutputOpt,
+    preset: DeepRPresetOpt = "deepr-40x-fluor",
+    ranges: Annotated[str, typer.Option(help="Training ranges ±µm, comma-separated (the paper: 2,5,10)")] = "2,5,10",
+    fields: Annotated[int, typer.Option(help="Simulated training fields (shared by all ranges)")] = 16,
+    steps: Annotated[int, typer.Option(help="Generator updates per network (the same budget for every range)")] = 600,
+    samples: Annotated[str, typer.Option(help="Sample kinds, comma-separated (default: the preset's tissue)")] = "",
+    size: SizeOpt = 256,
+    crop: Annotated[int, typer.Option(help="Training window (pixels, multiple of 32)")] = 128,
+    test_fields: Annotated[int, typer.Option(help="Held-out fields scored")] = 3,
+    z_max: Annotated[float, typer.Option(help="Scored defocus from −z-max to +z-max (µm)")] = 10.0,
+    z_step: Annotated[float, typer.Option(help="Scored defocus step (µm)")] = 1.0,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """One small Deep-R per training range, same data and budget: quality vs defocus (Deep-R Fig. S5)."""
+    from focuskit.evaluate import analyze_training_range
+
+    t0 = time.perf_counter()
+    result = analyze_training_range(preset=preset, ranges_um=_floats(ranges, "--ranges"), fields=fields, steps=steps,
+                                    samples=_names(samples) or None, size=size, crop=crop, test_fields=test_fields,
+                                    eval_z_um=_z_steps(z_max, z_step), seed=seed, progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+@evaluate_app.command("bead-fwhm")
+@_friendly
+def bead_fwhm(
+    output: OutputOpt,
+    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    preset: DeepRPresetOpt = "deepr-40x-fluor",
+    fields: Annotated[int, typer.Option(help="Held-out bead fields")] = 2,
+    density: Annotated[float, typer.Option(help="300 nm beads per 100 µm² (sparse: isolated beads)")] = 1.0,
+    z_max: Annotated[float, typer.Option(help="Defocus from −z-max to +z-max (µm)")] = 5.0,
+    z_step: Annotated[float, typer.Option(help="Defocus step (µm)")] = 0.5,
+    size: SizeOpt = 512,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out fields")] = 10_100,
+    quiet: QuietOpt = False,
+) -> None:
+    """Lateral FWHM of isolated beads vs defocus, input and Deep-R output (Deep-R Fig. 4b)."""
+    from focuskit.evaluate import analyze_bead_fwhm
+
+    t0 = time.perf_counter()
+    result = analyze_bead_fwhm(_refocuser(model), preset=preset, fields=fields, z_um=_z_steps(z_max, z_step),
+                               size=size, density_per_100um2=density, seed=seed, progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+@evaluate_app.command("tilted-sample")
+@_friendly
+def tilted_sample(
+    output: OutputOpt,
+    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    preset: DeepRPresetOpt = "deepr-40x-fluor",
+    sample: Annotated[str, typer.Option(help="Sample kind")] = "fluorescent-tissue",
+    tilt: Annotated[float, typer.Option(help="Tilt (degrees); 3° spans ≈ 4.4 µm over 512 px at 40×")] = 3.0,
+    azimuth: Annotated[float, typer.Option(help="Tilt direction (degrees; 90 = along y)")] = 90.0,
+    focal: Annotated[str, typer.Option(help="Focal positions (µm), comma-separated; default 0 and −span/2")] = "",
+    size: SizeOpt = 512,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out field")] = 10_200,
+    quiet: QuietOpt = False,
+) -> None:
+    """A tilted sample: row-wise relative sharpness vs a MIP reference, and the DPM's tilt (Deep-R Fig. S1c, 7c)."""
+    from focuskit.evaluate import analyze_tilted_sample
+
+    t0 = time.perf_counter()
+    result = analyze_tilted_sample(_refocuser(model), preset=preset, sample=sample, tilt_deg=tilt,
+                                   tilt_azimuth_deg=azimuth, focal_z_um=_floats(focal, "--focal") or None,
+                                   size=size, seed=seed, progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+@evaluate_app.command("nonuniform-defocus")
+@_friendly
+def nonuniform_defocus(
+    output: OutputOpt,
+    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    preset: DeepRPresetOpt = "deepr-40x-fluor",
+    sample: Annotated[str, typer.Option(help="Sample kind")] = "fluorescent-tissue",
+    amplitude: Annotated[float, typer.Option(help="Defocus span of each surface across the field (µm)")] = 4.0,
+    size: SizeOpt = 512,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out field")] = 10_300,
+    quiet: QuietOpt = False,
+) -> None:
+    """Tilted, cylindrical and spherical defocus maps, refocused in one pass (Deep-R Fig. 8)."""
+    from focuskit.evaluate import analyze_nonuniform_defocus, default_shapes
+    from focuskit.optics import get_preset
+
+    if not amplitude > 0:
+        raise ConfigError(f"--amplitude must be > 0 µm, got {amplitude}")
+    t0 = time.perf_counter()
+    shapes = default_shapes(size, get_preset(preset).optics.pixel_size_um, amplitude_um=amplitude)
+    result = analyze_nonuniform_defocus(_refocuser(model), preset=preset, sample=sample, shapes=shapes, size=size,
+                                        seed=seed, progress=_progress(quiet))
+    _report(result, output, t0)
+
+
+@evaluate_app.command("dpm-uniform")
+@_friendly
+def dpm_uniform(
+    output: OutputOpt,
+    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    preset: DeepRPresetOpt = "deepr-40x-fluor",
+    samples: Annotated[str, typer.Option(help="Sample kinds, comma-separated (default: all the preset's)")] = "",
+    fields_per_sample: Annotated[int, typer.Option(help="Held-out fields of each sample kind")] = 1,
+    z_max: Annotated[float, typer.Option(help="Defocus from −z-max to +z-max (µm)")] = 7.0,
+    z_step: Annotated[float, typer.Option(help="Defocus step (µm)")] = 1.0,
+    size: SizeOpt = 512,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out fields")] = 10_400,
+    quiet: QuietOpt = False,
+) -> None:
+    """The defocus-map decoder on uniformly defocused fields: predicted vs true defocus (Deep-R Fig. 7b)."""
+    from focuskit.evaluate import analyze_dpm_uniform
+
+    t0 = time.perf_counter()
+    result = analyze_dpm_uniform(_refocuser(model), preset=preset, samples=_names(samples) or None,
+                                 fields_per_sample=fields_per_sample, z_um=_z_steps(z_max, z_step), size=size,
+                                 seed=seed, progress=_progress(quiet))
+    _report(result, output, t0)

@@ -16,6 +16,17 @@ from focuskit.evaluate._deepfocus_analyses import (
     render_invariance_stack,
     score_invariance_plot,
 )
+from focuskit.evaluate._deepr_analyses import (
+    analyze_bead_fwhm,
+    analyze_dpm_uniform,
+    analyze_nonuniform_defocus,
+    analyze_refocus_quality,
+    analyze_tilted_sample,
+    analyze_training_range,
+    default_shapes,
+    image_from_json,
+    loss_curve_plot,
+)
 from focuskit.evaluate._fewshot_af import (
     Trial,
     af_error_plot,
@@ -54,14 +65,27 @@ from focuskit.evaluate._fcfnn_analyses import (
     stack_features,
     synthesize_led_pattern,
 )
+from focuskit.evaluate._deepr_real import analyze_real_refocus
 from focuskit.evaluate._plots import (
     autofocus_trace_plot,
     focus_curve_plot,
+    refocus_montage,
     save_figure_atomic,
     stack_montage,
 )
 
 __all__ = [
+    "analyze_real_refocus",
+    "refocus_montage",
+    "analyze_bead_fwhm",
+    "analyze_dpm_uniform",
+    "analyze_nonuniform_defocus",
+    "analyze_refocus_quality",
+    "analyze_tilted_sample",
+    "analyze_training_range",
+    "default_shapes",
+    "image_from_json",
+    "loss_curve_plot",
     "Trial",
     "af_error_plot",
     "af_error_vs_images",
