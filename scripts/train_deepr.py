@@ -44,7 +44,10 @@ def main() -> None:
     parser.add_argument("--dpm-steps", type=int, default=1500)
     parser.add_argument("--z-range", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=2021)
+    parser.add_argument("--weights", type=float, nargs=3, default=None, metavar=("LAMBDA", "NU", "XI"),
+                        help="loss weights (adversarial, MS-SSIM, BerHu); default: balanced after warm-up")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--note", default=None, help="recorded in the model's training info (e.g. how a run was resumed)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="reuse/keep the simulated tiles in this .npz (delete it to regenerate)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder (resumes if present)")
@@ -74,7 +77,8 @@ def main() -> None:
           f"data {t_data:.0f} s", flush=True)
 
     config = RefocusTrainConfig(max_steps=args.steps, warmup_steps=min(500, args.steps // 4),
-                                z_range_um=args.z_range, seed=args.seed)
+                                z_range_um=args.z_range, seed=args.seed,
+                                weights="balanced" if args.weights is None else tuple(args.weights))
     t1 = time.perf_counter()
 
     def progress(step: int, total: int, values: dict[str, float]) -> None:
@@ -96,11 +100,12 @@ def main() -> None:
         "training": {
             "command": f"python scripts/train_deepr.py --preset {args.preset} --fields {args.fields} "
                        f"--steps {args.steps} --dpm-steps {args.dpm_steps} --z-range {args.z_range:g} "
-                       f"--seed {args.seed}",
+                       f"--seed {args.seed}" + ("" if args.weights is None else " --weights " + " ".join(f"{w:g}" for w in args.weights)),
             "data": {k: v for k, v in tiles.info.items() if k != "fields"},
             "tiles": {"train": len(train), "validation": len(val)},
             "pairs": {"train": int(len(train.pairs(args.z_range))), "validation": int(len(val.pairs(args.z_range)))},
             "train_config": config.to_dict(),
+            "note": args.note,
             "dpm_config": dpm_config.to_dict(),
             "best_step": history.best_step,
             "validation_berhu": history.best_val_berhu,

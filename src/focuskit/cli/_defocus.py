@@ -42,27 +42,34 @@ class _Images:
         self.z_um = z_um
 
 
+def read_plain_image(path: Path, pixel_size: Optional[float], gray: bool) -> np.ndarray:
+    """One 2-D grey image from a PNG/JPEG/… (RGB → BT.709 luminance with ``gray``); such
+    files carry no pixel size, so it must be given."""
+    if not path.is_file():
+        raise StackFileError(path, "file not found", "check the path")
+    import skimage.io
+
+    try:
+        data = np.asarray(skimage.io.imread(path))
+    except (OSError, ValueError) as exc:
+        raise StackFileError(path, f"cannot read the image ({exc})", "export it again as TIFF or PNG") from None
+    if data.ndim == 3 and data.shape[-1] in (3, 4):
+        if not gray:
+            raise StackFileError(path, f"is a colour image {data.shape}", "pass --gray to use its luminance")
+        data = data[..., :3].astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
+    if data.ndim != 2:
+        raise StackFileError(path, f"has shape {data.shape}, expected one 2-D grayscale image", "save one plane")
+    if pixel_size is None:
+        raise StackFileError(path, "pixel size is missing (plain image)", "pass --pixel-size UM")
+    return data
+
+
 def _read_images(path: Path, pixel_size: Optional[float], gray: bool) -> _Images:
     """Read an image or a focal stack for prediction; z positions are not needed."""
     from focuskit.io import read_stack
 
     if path.suffix.lower() in _PLAIN_IMAGE_SUFFIXES:
-        if not path.is_file():
-            raise StackFileError(path, "file not found", "check the path")
-        import skimage.io
-
-        try:
-            data = np.asarray(skimage.io.imread(path))
-        except (OSError, ValueError) as exc:
-            raise StackFileError(path, f"cannot read the image ({exc})", "export it again as TIFF or PNG") from None
-        if data.ndim == 3 and data.shape[-1] in (3, 4):
-            if not gray:
-                raise StackFileError(path, f"is a colour image {data.shape}", "pass --gray to use its luminance")
-            data = data[..., :3].astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
-        if data.ndim != 2:
-            raise StackFileError(path, f"has shape {data.shape}, expected one 2-D grayscale image", "save one plane")
-        if pixel_size is None:
-            raise StackFileError(path, "pixel size is missing (plain image)", "pass --pixel-size UM")
+        data = read_plain_image(path, pixel_size, gray)
         return _Images(data[None], pixel_size, None, None)
 
     rgb = "gray" if gray else "error"

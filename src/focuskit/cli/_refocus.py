@@ -22,6 +22,7 @@ from focuskit.cli._app import (
     friendly_errors,
     progress_bar,
 )
+from focuskit.cli._defocus import _PLAIN_IMAGE_SUFFIXES, read_plain_image
 
 refocus_app = typer.Typer(
     help="Deep-R refocusing (Luo et al.): one defocused image → an in-focus image and a per-pixel defocus map, "
@@ -33,7 +34,6 @@ refocus_app = typer.Typer(
 
 DEFAULT_MODEL = "builtin:deepr-40x-fluor"
 ModelOpt = Annotated[str, typer.Option(help="Refocusing model folder or builtin:NAME")]
-_PLAIN = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 _OUT_SUFFIXES = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".ome.zarr", ".zarr", ".npy")
 
 
@@ -49,21 +49,8 @@ def _read_input(path: Path, pixel_size: Optional[float], gray: bool) -> Any:
 
     if not path.exists():
         raise StackFileError(path, "file not found", "check the path")
-    if path.suffix.lower() in _PLAIN:
-        import skimage.io
-
-        try:
-            data = np.asarray(skimage.io.imread(path))
-        except (OSError, ValueError) as exc:
-            raise StackFileError(path, f"cannot read the image ({exc})", "export it again as TIFF or PNG") from None
-        if data.ndim == 3 and data.shape[-1] in (3, 4):
-            if not gray:
-                raise StackFileError(path, f"is a colour image {data.shape}", "pass --gray to use its luminance")
-            data = data[..., :3].astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
-        if data.ndim != 2:
-            raise StackFileError(path, f"has shape {data.shape}, expected one 2-D grayscale image", "save one plane")
-        if pixel_size is None:
-            raise StackFileError(path, "pixel size is missing (plain image)", "pass --pixel-size UM")
+    if path.suffix.lower() in _PLAIN_IMAGE_SUFFIXES:
+        data = read_plain_image(path, pixel_size, gray)
         return FocalStack(data[None], [0.0], pixel_size)
     rgb = "gray" if gray else "error"
     try:
@@ -77,7 +64,7 @@ def _read_input(path: Path, pixel_size: Optional[float], gray: bool) -> Any:
 
 def _stem(path: Path) -> str:
     name = path.name
-    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *_PLAIN, ".tiff", ".tif", ".zarr", ".npy"):
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *_PLAIN_IMAGE_SUFFIXES, ".tiff", ".tif", ".zarr", ".npy"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem

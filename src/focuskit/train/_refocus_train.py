@@ -318,7 +318,8 @@ def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTra
                                            {"generator": opt_g, "discriminator": opt_d}, ("best",))
         step, best = int(meta["step"]), arrays["best"]
         history = RefocusHistory(**meta["history"])
-        weights = meta["weights"]
+        # Explicit weights given now win over the checkpoint's (e.g. to change λ mid-run).
+        weights = meta["weights"] if config.weights == "balanced" else [float(w) for w in config.weights]
         warm_resumed = meta.get("warm")
         rng.bit_generator.state = meta["rng"]
         torch.manual_seed(config.seed + step)
