@@ -95,7 +95,7 @@ def main() -> None:
     t_dpm = time.perf_counter() - t2
 
     optics = get_preset(args.preset).optics
-    model = Refocuser(generator, decoder, optics=optics, z_range_um=args.z_range, info={
+    model = Refocuser(generator, decoder, optics=optics, z_range_um=args.z_range, dpm_signed=dpm_config.signed, info={
         "preset": args.preset,
         "training": {
             "command": f"python scripts/train_deepr.py --preset {args.preset} --fields {args.fields} "
@@ -112,7 +112,7 @@ def main() -> None:
             "validation_ms_ssim": history.val_ms_ssim[history.steps.index(history.best_step)],
             "loss_weights": history.weights,
             "dpm_validation_rmse_um": dpm_history.best_val_rmse_um,
-            "seconds": {"data": round(t_data), "gan": round(t_gan), "dpm": round(t_dpm)},
+            "seconds": {"data": round(t_data), "gan": round(history.seconds), "dpm": round(t_dpm)},
             "history": history.to_dict(),
             "dpm_history": dpm_history.to_dict(),
         },
@@ -122,7 +122,8 @@ def main() -> None:
     plot.parent.mkdir(exist_ok=True)
     loss_curve_plot(history, dpm_history, plot)
     print(f"wrote {output} and {plot}: validation BerHu {history.best_val_berhu:.4f} (step {history.best_step}), "
-          f"DPM RMSE {dpm_history.best_val_rmse_um:.3f} µm; data {t_data:.0f} s, GAN {t_gan:.0f} s, "
+          f"DPM RMSE {dpm_history.best_val_rmse_um:.3f} µm; data {t_data:.0f} s, GAN {history.seconds:.0f} s "
+          f"(this run {t_gan:.0f} s), "
           f"DPM {t_dpm:.0f} s, total {time.perf_counter() - t0:.0f} s")
 
 

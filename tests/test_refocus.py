@@ -332,12 +332,12 @@ def test_fit_dpm_validation_rmse_falls(dpm, trained, tiles):
     assert np.isfinite(history.val_rmse_um).all() and np.isfinite(history.train_mse_um2).all()
     assert history.val_rmse_um[-1] < history.val_rmse_um[0], history.val_rmse_um
     assert history.best_val_rmse_um == min(history.val_rmse_um)
-    # the decoder returned is the best one; the generator's encoder stayed frozen
+    # the decoder returned is the best one (scored against |z|: unsigned by default); the encoder stayed frozen
     x, _, z = PairSampler(tiles[1], DPM.z_range_um, DPM.crop).fixed(DPM.validation_pairs)
     with torch.no_grad():
         pred = decoder(trained[0].encoder(torch.from_numpy(x).unsqueeze(1)))
     assert pred.shape == (len(x), 1, DPM.crop, DPM.crop)
-    rmse = float((pred - torch.from_numpy(z).reshape(-1, 1, 1, 1)).square().mean().sqrt())
+    rmse = float((pred - torch.from_numpy(np.abs(z)).reshape(-1, 1, 1, 1)).square().mean().sqrt())
     assert rmse == pytest.approx(history.best_val_rmse_um, rel=1e-4)
     for name, value in trained[0].encoder.state_dict().items():
         assert torch.equal(value, encoder_before[name]), name
@@ -519,3 +519,27 @@ def test_fitted_tilt_recovers_a_known_plane(tilt, azimuth):
     # a bump on top is the residual
     _, _, rms = fitted_tilt(plane + 0.2 * np.sign(np.sin(xx)), pixel)
     assert rms == pytest.approx(0.2, rel=0.05)
+
+
+@pytest.mark.parametrize("offset_um", [0.0, -1.2, 2.0])
+def test_fitted_tilt_of_an_unsigned_map_recovers_the_tilt(offset_um):
+    """A symmetric PSF gives |z|: a sample crossing focus maps as a V; |a·y + b·x + c| is fitted."""
+    pixel = 0.1625
+    tilted = tilt_map((200, 260), pixel, 3.0, 60.0) + offset_um
+    noisy = np.abs(tilted) + np.random.default_rng(1).normal(0, 0.2, tilted.shape)
+    tilt, azimuth, rms = fitted_tilt(noisy, pixel, unsigned=True)
+    assert tilt == pytest.approx(3.0, abs=0.05)
+    assert azimuth == pytest.approx(60.0, abs=1.0)  # known modulo 180°
+    assert rms == pytest.approx(0.2, abs=0.02)
+    # a signed plane fit to the same V would not find the tilt when it crosses focus
+    if offset_um == 0.0:
+        assert fitted_tilt(noisy, pixel)[0] < 1.0
+
+
+def test_dpm_is_unsigned_by_default():
+    """An aberration-free PSF is the same at ±z: by default the decoder learns |z|, and a
+    Refocuser says its map is unsigned (apply then fits |a·y + b·x + c|)."""
+    from focuskit.train import DPMTrainConfig
+
+    assert DPMTrainConfig().signed is False
+    assert Refocuser(DeepRGenerator(DeepRConfig(channels=(4, 8, 8, 8, 8, 8))), None).dpm_signed is False

@@ -258,7 +258,7 @@ def _refocus(output_dir: Path, console: Console) -> None:
     tilted = simulate_stack("deepr-40x-fluor", sample="fluorescent-tissue", size=512, z_um=[0.0], tilt_deg=3.0,
                             photons=2000, seed=20_003)
     dpm = model.defocus_map(tilted.data[0].astype("float32"))
-    tilt, azimuth, _ = fitted_tilt(dpm, tilted.pixel_size_um)
+    tilt, azimuth, _ = fitted_tilt(dpm, tilted.pixel_size_um, unsigned=not model.dpm_signed)
     console.print(f"  a sample tilted 3.0° along y: the defocus map's plane fit says {tilt:.2f}° at azimuth "
                   f"{azimuth:.0f}° (90° = along y); montage [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s)")
     console.print("  try: [green]focuskit refocus apply IMAGE.ome.tif -o refocused.ome.tif --defocus-map dpm.ome.tif[/]")

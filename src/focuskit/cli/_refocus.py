@@ -149,7 +149,7 @@ def apply(
             row["mean_defocus_um"] = float(np.mean(maps))
             from focuskit.train import fitted_tilt
 
-            tilt, azimuth, rms = fitted_tilt(maps[0], stack.pixel_size_um)
+            tilt, azimuth, rms = fitted_tilt(maps[0], stack.pixel_size_um, unsigned=not refocuser.dpm_signed)
             row.update({"fitted_tilt_deg": tilt, "tilt_azimuth_deg": azimuth, "plane_fit_rms_um": rms})
         summary.append(row)
     seconds = time.perf_counter() - t0
@@ -196,6 +196,7 @@ def train(
     init: Annotated[Optional[str], typer.Option(help="Fine-tune this model (folder or builtin:NAME)")] = None,
     steps: Annotated[int, typer.Option(help="Generator updates")] = 2000,
     dpm_steps: Annotated[int, typer.Option(help="Defocus-map decoder updates (0: no decoder)")] = 500,
+    dpm_signed: Annotated[bool, typer.Option(help="Train the defocus map on signed z (only if your PSF differs at ±z, e.g. with spherical aberration); default |z|")] = False,
     z_range: Annotated[float, typer.Option(help="Train on planes within ±this of focus (µm)")] = 5.0,
     tile: Annotated[int, typer.Option(help="Tile size cut from each field (pixels)")] = 512,
     field_size: Annotated[int, typer.Option(help="--simulate: field size (pixels, ≥ tile)")] = 512,
@@ -280,10 +281,12 @@ def train(
     decoder = None
     if dpm_steps:
         dconf = DPMTrainConfig(max_steps=dpm_steps, z_range_um=z_range, crop=crop, seed=seed, num_threads=threads,
+                               signed=dpm_signed,
                                eval_every=max(10, min(100, dpm_steps // 10)))
         with _training_bar("defocus-map decoder") as update:
             decoder, dpm_history = fit_dpm(generator, train_set, val_set, dconf, progress=update)
-    model = Refocuser(generator, decoder, optics=optics, pixel_size_um=tiles.pixel_size_um, z_range_um=z_range, info={
+    model = Refocuser(generator, decoder, optics=optics, pixel_size_um=tiles.pixel_size_um, z_range_um=z_range,
+                      dpm_signed=dpm_signed, info={
         "training": {"stacks": [str(p) for p in stack or []], "simulated_fields": simulate, "preset": preset,
                      "init": init, "tiles": {"train": len(train_set), "validation": len(val_set)},
                      "train_config": config.to_dict(), "best_step": history.best_step,

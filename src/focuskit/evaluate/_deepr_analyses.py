@@ -701,6 +701,11 @@ def analyze_bead_fwhm(
 # --------------------------------------------------------------------------- Fig. S1c, 7c
 
 
+def _dpm_signed(model: Any) -> bool:
+    """Whether the model's defocus map is signed z or its magnitude |z| (Refocuser.dpm_signed)."""
+    return bool(getattr(model, "dpm_signed", True))
+
+
 def _dpm(model: Any, image: np.ndarray) -> np.ndarray | None:
     if getattr(model, "dpm", None) is None:
         return None
@@ -798,8 +803,9 @@ def analyze_tilted_sample(
                           "reference"),
         }
         if dpm is not None:
-            tilt, az, _ = fitted_tilt(_crop(dpm), px)
-            err = _crop(dpm) - _crop(true_map)
+            signed = _dpm_signed(model)
+            tilt, az, _ = fitted_tilt(_crop(dpm), px, unsigned=not signed)
+            err = _crop(dpm) - _crop(true_map if signed else np.abs(true_map))
             row.update({"dpm_tilt_deg": tilt, "dpm_azimuth_deg": az,
                         "dpm_rmse_um": float(np.sqrt(np.mean(err**2))), "dpm_mean_um": float(_crop(dpm).mean())})
             phi = math.radians(tilt_azimuth_deg)
@@ -916,7 +922,8 @@ def analyze_nonuniform_defocus(
         panel: dict[str, Any] = {"images": images, "true_map": _grid(_binned(true_map, 64))}
         dpm = _dpm(model, image)
         if dpm is not None:
-            row["dpm_rmse_um"] = float(np.sqrt(np.mean((_crop(dpm) - _crop(true_map)) ** 2)))
+            target = true_map if _dpm_signed(model) else np.abs(true_map)
+            row["dpm_rmse_um"] = float(np.sqrt(np.mean((_crop(dpm) - _crop(target)) ** 2)))
             panel["dpm"] = _grid(_binned(dpm, 64))
         rows.append(row)
         panels[name] = panel
@@ -988,12 +995,14 @@ def analyze_dpm_uniform(
             _say(progress, f"  field {index}/{n_fields * len(kinds)} ({kind})")
     rows = []
     sq_err_in, n_in = 0.0, 0.0
+    signed = _dpm_signed(model)
     for col, zi in enumerate(z):
         s, s2, n = sums[col]
+        zi = zi if signed else abs(zi)  # an unsigned map is compared with |z|
         mean = s / n
         sd = math.sqrt(max(s2 / n - mean**2, 0.0))
         mse = s2 / n - 2 * zi * mean + zi**2
-        rows.append({"z_um": float(zi), "dpm_mean_um": mean, "dpm_sd_um": sd, "bias_um": mean - zi,
+        rows.append({"z_um": float(z[col]), "dpm_mean_um": mean, "dpm_sd_um": sd, "bias_um": mean - zi,
                      "rmse_um": math.sqrt(max(mse, 0.0)),
                      "field_mean_sd_um": _stats(field_means[col])[1]})
         if abs(zi) <= z_range + 1e-9:
@@ -1012,7 +1021,7 @@ def analyze_dpm_uniform(
     return {"analysis": "dpm-uniform", "figure": f"{_FIG}, Fig. 7b", "note": note, "config": config,
             "columns": ["z_um", "dpm_mean_um", "dpm_sd_um", "bias_um", "rmse_um", "field_mean_sd_um"],
             "rows": _rows(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "rmse_in_range_um": _round(overall), "z_range_um": z_range, "example": example}
+            "rmse_in_range_um": _round(overall), "z_range_um": z_range, "example": example, "signed": signed}
 
 
 # --------------------------------------------------------------------------- plots
@@ -1231,7 +1240,9 @@ def _plot_dpm_uniform(result: dict[str, Any], path: Path) -> None:
     ax.plot(z, mean, "o-", ms=3, label="predicted (mean over pixels)")
     ax.fill_between(z, mean - sd, mean + sd, alpha=0.2, linewidth=0, label="± SD over pixels")
     lim = float(np.nanmax(np.abs(z))) * 1.1
-    ax.plot([-lim, lim], [-lim, lim], color="k", lw=0.8)
+    ideal = np.linspace(-lim, lim, 101)
+    ax.plot(ideal, ideal if result.get("signed", True) else np.abs(ideal), color="k", lw=0.8,
+            label="ideal" if result.get("signed", True) else "ideal |z| (the map is unsigned)")
     _shade_range(ax, result["z_range_um"], z)
     ax.set_xlabel("true defocus (µm)")
     ax.set_ylabel("DPM (µm)")

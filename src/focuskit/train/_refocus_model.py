@@ -72,9 +72,10 @@ class Refocuser:
 
     def __init__(self, generator: Any, dpm: Any | None = None, *, optics: Optics | None = None,
                  pixel_size_um: float | None = None, z_range_um: float = 5.0,
-                 info: dict[str, Any] | None = None, num_threads: int = 2) -> None:
+                 info: dict[str, Any] | None = None, num_threads: int = 2, dpm_signed: bool = False) -> None:
         self.generator = generator
         self.dpm = dpm
+        self.dpm_signed = bool(dpm_signed)  # False: the map is |z| (a symmetric PSF hides the sign)
         self.optics = optics
         self.pixel_size_um = pixel_size_um if pixel_size_um is not None else (
             optics.pixel_size_um if optics is not None else None)
@@ -90,6 +91,7 @@ class Refocuser:
             "focuskit_version": __version__,
             "architecture": self.generator.config.to_dict(),
             "dpm": self.dpm is not None,
+            "dpm_signed": self.dpm_signed,
             "optics": self.optics.to_dict() if self.optics is not None else None,
             "pixel_size_um": self.pixel_size_um,
             "z_range_um": self.z_range_um,
@@ -126,11 +128,12 @@ class Refocuser:
         if dpm is not None:
             dpm = dpm.eval().to(memory_format=torch.channels_last)
         optics = Optics.from_dict(config["optics"]) if config.get("optics") else None
-        skip = {"kind", "architecture", "dpm", "optics", "pixel_size_um", "z_range_um", "io"}
+        skip = {"kind", "architecture", "dpm", "dpm_signed", "optics", "pixel_size_um", "z_range_um", "io"}
         info = {k: v for k, v in config.items() if k not in skip}
         info["source"] = str(spec)
         return cls(gen, dpm, optics=optics, pixel_size_um=config.get("pixel_size_um"),
-                   z_range_um=float(config.get("z_range_um", 5.0)), info=info, num_threads=num_threads)
+                   z_range_um=float(config.get("z_range_um", 5.0)), info=info, num_threads=num_threads,
+                   dpm_signed=bool(config.get("dpm_signed", False)))
 
     # ------------------------------------------------------------------------- checks
     def check_optics(self, pixel_size_um: float | None = None, optics: Optics | None = None, *,
@@ -213,7 +216,8 @@ class Refocuser:
         return self._run(image, "generator", tile, overlap)
 
     def defocus_map(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:
-        """Per-pixel defocus (µm, OPTICS.md sign) from the DPM decoder (Fig. 7a), float32."""
+        """Per-pixel defocus (µm) from the DPM decoder (Fig. 7a), float32: signed as OPTICS.md
+        when ``dpm_signed``, else its magnitude |z| (an aberration-free PSF is the same at ±z)."""
         return self._run(image, "dpm", tile, overlap)
 
     def parameter_counts(self) -> dict[str, int]:
@@ -226,13 +230,35 @@ class Refocuser:
         return f"Refocuser({self.source or 'untrained'}, {self.generator.parameter_count():,} parameters)"
 
 
-def fitted_tilt(defocus_map_um: np.ndarray, pixel_size_um: float) -> tuple[float, float, float]:
+def fitted_tilt(defocus_map_um: np.ndarray, pixel_size_um: float, *, unsigned: bool = False
+                ) -> tuple[float, float, float]:
     """Least-squares plane ``z = a·y + b·x + c`` through a defocus map; returns
-    (tilt in degrees = atan(|∇z|), azimuth in degrees = atan2(a, b), RMS residual in µm)."""
+    (tilt in degrees = atan(|∇z|), azimuth in degrees = atan2(a, b), RMS residual in µm).
+
+    ``unsigned``: the map holds |z| (a V where a tilted sample crosses focus), so
+    ``|a·y + b·x + c|`` is fitted instead, from several starts; the azimuth is then known
+    modulo 180° and is reported in [0°, 180°)."""
     dz = np.asarray(defocus_map_um, dtype=np.float64)
     yy, xx = np.mgrid[0:dz.shape[0], 0:dz.shape[1]] * pixel_size_um
     a = np.column_stack([yy.ravel(), xx.ravel(), np.ones(dz.size)])
     coef, *_ = np.linalg.lstsq(a, dz.ravel(), rcond=None)
+    if unsigned:
+        from scipy.optimize import least_squares
+
+        step = max(1, int(np.sqrt(dz.size / 20000)))  # ~20 k pixels are plenty for three numbers
+        sub = a.reshape(*dz.shape, 3)[::step, ::step].reshape(-1, 3)
+        target = dz[::step, ::step].ravel()
+        span = float(np.ptp(sub[:, 0]) + np.ptp(sub[:, 1])) or 1.0
+        slope = max(float(np.ptp(target)) / span, 1e-6)
+        starts = [coef, coef * [2, 2, 1], coef * [1, 1, -1]]
+        for phi in np.radians(np.arange(0, 180, 30)):  # a V along each direction, crossing the centre
+            g = np.array([np.sin(phi), np.cos(phi)]) * 2 * slope
+            starts.append(np.array([g[0], g[1], -g @ sub[:, :2].mean(axis=0)]))
+        fits = [least_squares(lambda c: np.abs(sub @ c) - target, c0) for c0 in starts]
+        coef = min(fits, key=lambda f: f.cost).x
+        resid = dz.ravel() - np.abs(a @ coef)
+        azimuth = math.degrees(math.atan2(coef[0], coef[1])) % 180.0
+        return math.degrees(math.atan(math.hypot(coef[0], coef[1]))), azimuth, float(np.sqrt(np.mean(resid**2)))
     resid = dz.ravel() - a @ coef
     slope = math.hypot(coef[0], coef[1])
     return math.degrees(math.atan(slope)), math.degrees(math.atan2(coef[0], coef[1])), float(np.sqrt(np.mean(resid**2)))

@@ -119,7 +119,12 @@ class RefocusHistory:
 
 @dataclass(frozen=True)
 class DPMTrainConfig:
+    """``signed=False`` trains on |z|: with a PSF symmetric in ±z (an aberration-free
+    objective, as simulated here) the image does not hold the sign, and an L2 fit to the
+    signed z collapses to 0. Real objectives with spherical aberration can be ``signed``."""
+
     z_range_um: float = 5.0
+    signed: bool = False
     crop: int = 256
     batch_size: int = 4
     max_steps: int = 1500
@@ -439,7 +444,8 @@ def fit_dpm(
     progress: Progress | None = None,
 ) -> tuple[Any, DPMHistory]:
     """Train the defocus-map decoder of Fig. 7a on the frozen generator's encoder features:
-    target = the pair's uniform defocus (µm) at every pixel, L2 loss. Returns the best decoder
+    target = the pair's uniform defocus (µm; its magnitude unless ``config.signed``) at
+    every pixel, L2 loss. Returns the best decoder
     by validation RMSE and the history."""
     with torch_threads(config.num_threads):
         return _fit_dpm(generator, train, validation, config, progress)
@@ -455,6 +461,8 @@ def _fit_dpm(generator: Any, train: RefocusTiles, validation: RefocusTiles, conf
     rng = np.random.default_rng(config.seed)
     sampler = PairSampler(train, config.z_range_um, config.crop)
     x_val, _, z_val = PairSampler(validation, config.z_range_um, config.crop).fixed(config.validation_pairs)
+    if not config.signed:
+        z_val = np.abs(z_val)
     encoder = generator.encoder.eval()
     decoder = DPMDecoder(generator.config.channels).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(decoder.parameters(), lr=config.learning_rate)
@@ -482,6 +490,8 @@ def _fit_dpm(generator: Any, train: RefocusTiles, validation: RefocusTiles, conf
         for g in opt.param_groups:
             g["lr"] = cosine_learning_rate(config.learning_rate, step - 1, config.max_steps)
         xb, _, zb = sampler.draw(rng, config.batch_size)
+        if not config.signed:
+            zb = np.abs(zb)
         x = augment_d4(_tensor(xb), int(rng.integers(8))).contiguous(memory_format=torch.channels_last)
         pred = decoder(features(x))
         loss = (pred - torch.from_numpy(zb).reshape(-1, 1, 1, 1)).square().mean()
