@@ -543,3 +543,23 @@ def test_dpm_is_unsigned_by_default():
 
     assert DPMTrainConfig().signed is False
     assert Refocuser(DeepRGenerator(DeepRConfig(channels=(4, 8, 8, 8, 8, 8))), None).dpm_signed is False
+
+
+needs_builtin = pytest.mark.skipif("deepr-40x-fluor" not in __import__("focuskit.train", fromlist=["x"]).builtin_models(),
+                                   reason="builtin:deepr-40x-fluor not trained (python scripts/train_deepr.py)")
+
+
+@needs_builtin
+@pytest.mark.parametrize(("sample", "z_um", "seed"), [("beads", 2.0, 31_001), ("fluorescent-tissue", -3.0, 31_002)])
+def test_builtin_model_refocuses_a_held_out_field_and_reads_its_defocus(sample, z_um, seed):
+    """The shipped model on a field it never saw (seeds far from training): sharper than the
+    input against the in-focus plane, and the defocus map reads |z| within 1 µm."""
+    from focuskit.restore import ssim_to_truth
+
+    model = Refocuser.load("builtin:deepr-40x-fluor", num_threads=1)
+    sim = simulate_stack("deepr-40x-fluor", sample=sample, size=256, z_um=[0.0, z_um], photons=2000, seed=seed)
+    truth, image = sim.data[0].astype(np.float32), sim.data[1].astype(np.float32)
+    out = model.refocus(image, tile=256)
+    assert ssim_to_truth(out, truth) > ssim_to_truth(image, truth) + 0.05
+    dpm = model.defocus_map(image, tile=256)
+    assert abs(float(np.median(dpm)) - abs(z_um)) < 1.0

@@ -814,7 +814,8 @@ def analyze_tilted_sample(
                           "dpm_profile_axis": "y" if along == 0 else "x",
                           "dpm_profile_mean": _floats(dpm.mean(axis=1 - along)),
                           "dpm_profile_sd": _floats(dpm.std(axis=1 - along)),
-                          "true_profile": _floats(true_map.mean(axis=1 - along))})
+                          "true_profile": _floats((true_map if signed else np.abs(true_map)).mean(axis=1 - along)),
+                          "dpm_signed": signed})
         rows.append(row)
         panels.append(panel)
         _say(progress, f"  focal z {zf:+g} µm: β input {row['beta_input']:.3f}, output {row['beta_output']:.3f}")
@@ -825,7 +826,8 @@ def analyze_tilted_sample(
             f"reference = MIP of the {band.size} planes of the in-focus band (SSIM {ssim_ref:.3f} to the flat truth); "
             "β: row-wise OLS slope of the Sobel sharpness of the image on the reference's (eq. 5–8), mean and SD "
             "over rows; SSIM / RMSE against the same sample rendered flat at z = 0 "
-            + ("; DPM: least-squares plane through the predicted defocus map, RMSE to the true map"
+            + ("; DPM: least-squares plane through the predicted defocus map (|plane| when the map is unsigned, "
+               "|z|), RMSE to the true map (its magnitude when unsigned)"
                if has_dpm else "; the model has no DPM decoder: no defocus map"))
     columns = ["focal_z_um", "defocus_min_um", "defocus_max_um", "beta_input", "beta_output", "ssim_input",
                "ssim_output"] + (["dpm_tilt_deg", "dpm_azimuth_deg", "dpm_rmse_um"] if has_dpm else [])
@@ -919,7 +921,9 @@ def analyze_nonuniform_defocus(
                                "ssim_output": q_out[0], "rmse_input": q_in[1], "rmse_output": q_out[1],
                                "dpm_rmse_um": None}
         images = _u8({"truth": _binned(truth), "input": _binned(image), "output": _binned(out)}, "truth")
-        panel: dict[str, Any] = {"images": images, "true_map": _grid(_binned(true_map, 64))}
+        shown = true_map if _dpm_signed(model) or getattr(model, "dpm", None) is None else np.abs(true_map)
+        panel: dict[str, Any] = {"images": images, "true_map": _grid(_binned(shown, 64)),
+                                 "unsigned": shown is not true_map}
         dpm = _dpm(model, image)
         if dpm is not None:
             target = true_map if _dpm_signed(model) else np.abs(true_map)
@@ -1188,7 +1192,8 @@ def _plot_tilted(result: dict[str, Any], path: Path) -> None:
             sd = np.asarray([np.nan if v is None else v for v in panel["dpm_profile_sd"]])
             ax.plot(pos, mean, color="tab:blue", label="DPM mean per " + ("row" if along == "y" else "column"))
             ax.fill_between(pos, mean - sd, mean + sd, color="tab:blue", alpha=0.2, linewidth=0)
-            ax.plot(pos, panel["true_profile"], color="tab:orange", label="true defocus")
+            ax.plot(pos, panel["true_profile"], color="tab:orange",
+                    label="true defocus" if panel.get("dpm_signed", True) else "true |defocus|")
             ax.set_xlabel(f"{along} (µm)")
             ax.set_ylabel("dz (µm)")
             ax.set_title(f"fitted tilt {row['dpm_tilt_deg']:.2f}° (true {result['true_tilt_deg']:.2f}°), "
@@ -1212,7 +1217,7 @@ def _plot_nonuniform(result: dict[str, Any], path: Path) -> None:
     hi = max(r["defocus_max_um"] for r in result["rows"])
     for r, (name, panel) in enumerate(panels.items()):
         row = result["rows"][r]
-        _show(axes[r, 0], panel["true_map"], f"{name}: true defocus (µm)", cmap="coolwarm", vmin=lo, vmax=hi,
+        _show(axes[r, 0], panel["true_map"], f"{name}: true {'|defocus|' if panel.get('unsigned') else 'defocus'} (µm)", cmap="coolwarm", vmin=lo, vmax=hi,
               colorbar=True, fig=fig)
         c = 1
         if has_dpm:
