@@ -123,7 +123,7 @@ def main() -> None:
     print("\n## SSIM / RMSE against the in-focus plane (mean over fields; 10-px border cropped)\n")
     keys = {"input": "input", "deepr": "Deep-R", "rl": "RL", "lw": "Landweber"}
     _table(["z (µm)", *[f"SSIM {v}" for v in keys.values()], *[f"RMSE {v}" for v in keys.values()]],
-           [[f"{r['z_um']:+.1f}" if not isinstance(r["z_um"], str) else f"**{r['z_um']} µm**",
+           [[f"{r['z_um']:+.1f}" if not isinstance(r["z_um"], str) else f"**{r['z_um'].replace('|', chr(92) + '|')} µm**",
              *[f"{r[f'ssim_{k}']:.3f}" for k in keys], *[f"{r[f'rmse_{k}']:.3f}" for k in keys]]
             for r in q["rows"]])
     s = next(r for r in q["rows"] if isinstance(r["z_um"], str))  # the |z| ≤ range summary row
@@ -166,7 +166,8 @@ def main() -> None:
     t = analyze_tilted_sample(model, progress=say)
     out["dpm_uniform"], out["tilted"] = d, t
     print("\n## Defocus-map decoder\n")
-    rows = [["uniform defocus, |z| ≤ 5 µm", f"{d['rmse_in_range_um']:.3f}", "per-pixel map vs the true z"]]
+    truth = "z" if model.dpm_signed else "|z| (the map is unsigned: a symmetric PSF hides the sign)"
+    rows = [["uniform defocus, \\|z\\| ≤ 5 µm", f"{d['rmse_in_range_um']:.3f}", f"per-pixel map vs the true {truth}"]]
     for r in t["rows"]:
         rows.append([f"tilted {t['true_tilt_deg']:.1f}°, defocus {r['defocus_min_um']:+.1f}…{r['defocus_max_um']:+.1f} µm",
                      f"{r['dpm_rmse_um']:.3f}", f"fitted tilt {r['dpm_tilt_deg']:.2f}° at {r['dpm_azimuth_deg']:.0f}° "
