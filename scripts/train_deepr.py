@@ -12,6 +12,10 @@ registered, its focus chosen by SSIM to the EDOF image (Luo et al., "Data pre-pr
 on random 256² windows of pairs within ±5 µm (``RefocusTrainConfig``), then the DPM decoder
 on the frozen encoder. The timing of the last run is recorded in the model's config.json
 and printed at the end.
+
+The shipped model: ``--steps 8000 --weights 0.3 1.5927 0.15356`` after 1000 steps with the
+balanced weights (see the "note" in its config.json): 9 min to simulate, 77 min of GAN and
+5 min of DPM training on 2 CPU cores; validation BerHu 2.68, MS-SSIM 0.846, DPM RMSE 0.79 µm.
 """
 
 from __future__ import annotations
