@@ -35,16 +35,16 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [*starts, length - tile]
 
 
-def blend_window(tile: int, overlap: int) -> np.ndarray:
-    """Separable raised-cosine weights: 1 inside, ramping over ``overlap`` pixels to a small
-    floor at the tile's edge (so the image's own borders still count)."""
+def blend_ramp(tile: int, overlap: int) -> np.ndarray:
+    """Raised-cosine weights along one tile side: 1 inside, ramping over ``overlap`` pixels to a
+    small floor at the edge (so the image's own borders still count). The 2-D window is the
+    outer product of two ramps."""
     ramp = np.ones(tile, dtype=np.float64)
     if overlap > 0:
         t = (np.arange(overlap) + 0.5) / overlap
         ramp[:overlap] = 0.5 - 0.5 * np.cos(np.pi * t)
         ramp[-overlap:] = ramp[:overlap][::-1]
-    ramp = np.maximum(ramp, 1e-3)
-    return np.outer(ramp, ramp)
+    return np.maximum(ramp, 1e-3)
 
 
 def _pad_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -194,7 +194,7 @@ class Refocuser:
         work = _pad_to((img - mean) / sd, (max(h, th), max(w, tw)))
         H, W = work.shape
         ov_y, ov_x = min(overlap, th // 2 - 1) if H > th else 0, min(overlap, tw // 2 - 1) if W > tw else 0
-        win = np.outer(blend_window(th, ov_y)[:, 0], blend_window(tw, ov_x)[0]).astype(np.float32)
+        win = np.outer(blend_ramp(th, ov_y), blend_ramp(tw, ov_x))
         total = np.zeros((H, W), dtype=np.float64)
         weight = np.zeros((H, W), dtype=np.float64)
         with torch_threads(self.num_threads), torch.inference_mode():
