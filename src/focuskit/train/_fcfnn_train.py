@@ -10,7 +10,6 @@ norm 5; the learning rate follows a cosine decay to 1 % of its start.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.train._loop import cosine_learning_rate, torch_threads
+from focuskit.train._loop import cosine_learning_rate, load_training_state, save_training_state, torch_threads
 from focuskit.train._defocus_data import DefocusExamples
 
 
@@ -77,50 +76,15 @@ def _state_to_numpy(state: dict[str, Any]) -> dict[str, np.ndarray]:
 def _save_checkpoint(path: Path, net: Any, optimizer: Any, step: int, history: TrainHistory,
                      best: dict[str, np.ndarray], rng: np.random.Generator) -> None:
     """Model, best model and Adam moments in safetensors; counters and RNG state in JSON."""
-    from safetensors.numpy import save_file
-
-    tensors = {f"model.{k}": v for k, v in _state_to_numpy(net.state_dict()).items()}
-    tensors.update({f"best.{k}": v for k, v in best.items()})
-    opt_state = optimizer.state_dict()
-    for i, st in opt_state["state"].items():
-        for name in ("exp_avg", "exp_avg_sq"):
-            tensors[f"adam.{i}.{name}"] = st[name].detach().cpu().numpy().copy()
-    meta = {
-        "step": step,
-        "adam_steps": {str(i): float(st["step"]) for i, st in opt_state["state"].items()},
-        "history": history.to_dict(),
-        "rng": rng.bit_generator.state,
-    }
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = path / "checkpoint.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path / "checkpoint.safetensors")
-    (path / "checkpoint.json.tmp").write_text(json.dumps(meta, default=float))
-    os.replace(path / "checkpoint.json.tmp", path / "checkpoint.json")
+    save_training_state(path, {"model": net}, {"model": optimizer}, {"best": best},
+                        {"step": step, "history": history.to_dict(), "rng": rng.bit_generator.state})
 
 
 def _load_checkpoint(path: Path, net: Any, optimizer: Any, rng: np.random.Generator,
                      history_type: type = TrainHistory) -> tuple[int, Any, dict[str, np.ndarray]]:
-    import torch
-    from safetensors.numpy import load_file
-
-    tensors = load_file(str(path / "checkpoint.safetensors"))
-    meta = json.loads((path / "checkpoint.json").read_text())
-    net.load_state_dict({k[6:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("model.")})
-    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-    state = optimizer.state_dict()
-    for group_param in state["param_groups"][0]["params"]:
-        key = f"adam.{group_param}.exp_avg"
-        if key in tensors:
-            state["state"][group_param] = {
-                "step": torch.tensor(meta["adam_steps"][str(group_param)]),
-                "exp_avg": torch.from_numpy(tensors[key]),
-                "exp_avg_sq": torch.from_numpy(tensors[f"adam.{group_param}.exp_avg_sq"]),
-            }
-    optimizer.load_state_dict(state)
+    meta, arrays = load_training_state(path, {"model": net}, {"model": optimizer}, ("best",))
     rng.bit_generator.state = meta["rng"]
-    h = meta["history"]
-    return int(meta["step"]), history_type(**h), best
+    return int(meta["step"]), history_type(**meta["history"]), arrays["best"]
 
 
 def fit_fcfnn(
