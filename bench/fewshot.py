@@ -31,22 +31,22 @@ _WORKER: dict[str, Any] = {}
 
 
 def _variants() -> dict[str, dict[str, Any]]:
-    from focuskit.search import PAPER_SETTINGS
+    from focuskit.fewshot import PAPER_SETTINGS
 
     # focuskit's defaults; the same matching each patch (the paper's step 6); the paper's settings.
     return {"deepfocus": {}, "deepfocus-patches": {"combine": "patches"}, "deepfocus-paper": PAPER_SETTINGS}
 
 
 def _init(model: str, calibration: dict[str, Any]) -> None:
-    from focuskit.focus import BlurCalibration
-    from focuskit.train import BlurScorer
+    from focuskit.fewshot import BlurCalibration
+    from focuskit.fewshot import BlurScorer
 
     _WORKER["scorer"] = BlurScorer.load(model, num_threads=1)
     _WORKER["calibration"] = BlurCalibration.from_dict(calibration)
 
 
 def _one_trial(trial_dict: dict[str, Any]) -> dict[str, Any]:
-    from focuskit.evaluate import Trial, af_error_vs_images, trial_scope
+    from focuskit.fewshot.analyses import Trial, af_error_vs_images, trial_scope
 
     trial = Trial(**trial_dict)
     scope = trial_scope(trial)
@@ -69,7 +69,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _table(result: dict[str, Any], title: str) -> str:
-    from focuskit.evaluate import error_table_rows
+    from focuskit.fewshot.analyses import error_table_rows
 
     rows = error_table_rows(result)
     lines = [f"### {title}", "", "| method | images | median |err| µm | p90 µm | mean ± SD µm | trials |",
@@ -83,9 +83,10 @@ def _table(result: dict[str, Any], title: str) -> str:
 def _real(model: str, trials: int) -> list[tuple[str, dict[str, Any] | None, dict[str, Any]]]:
     """Replays of the real stacks: calibrate on one half of the field, focus the other."""
     from focuskit import FocuskitError
-    from focuskit.evaluate import af_error_vs_images, calibrate_stack, split_stack, stack_trials
+    from focuskit.fewshot.analyses import af_error_vs_images, split_stack, stack_trials
+    from focuskit.fewshot import calibrate as calibrate_stack
     from focuskit.scopes import real_stack
-    from focuskit.train import BlurScorer
+    from focuskit.fewshot import BlurScorer
 
     scorer = BlurScorer.load(model)
     out: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
@@ -121,7 +122,7 @@ def _latency(model: str) -> dict[str, float]:
     import scipy.fft
 
     from focuskit.measures import score
-    from focuskit.train import BlurScorer
+    from focuskit.fewshot import BlurScorer
 
     scorer = BlurScorer.load(model, num_threads=2)
     image = np.random.default_rng(0).random((2048, 2048)).astype(np.float32) * 1000
@@ -140,8 +141,8 @@ def _latency(model: str) -> dict[str, float]:
 
 
 def main() -> None:
-    from focuskit.evaluate import calibrate_simulated, images_for_error, simulated_trials
-    from focuskit.train import BlurScorer
+    from focuskit.fewshot.analyses import calibrate_simulated, images_for_error, simulated_trials
+    from focuskit.fewshot import BlurScorer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
@@ -180,7 +181,7 @@ def main() -> None:
             by_kind.setdefault(m, {})[str(k)] = [float(v) for v in med]
             print(f"| {m} | {k} | " + " | ".join(f"{v:.2f}" for v in med) + f" | {int(np.sum(kinds == k))} |")
     report: dict[str, Any] = {"simulated": {"calibration": calibration.to_dict(), "rows": None, "by_kind": by_kind}}
-    from focuskit.evaluate import error_table_rows
+    from focuskit.fewshot.analyses import error_table_rows
 
     report["simulated"]["rows"] = error_table_rows(sim)
 

@@ -95,14 +95,14 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def main() -> None:
-    from focuskit.evaluate import (
+    from focuskit.refocus.analyses import (
         analyze_bead_fwhm,
         analyze_dpm_uniform,
         analyze_real_refocus,
         analyze_refocus_quality,
         analyze_tilted_sample,
     )
-    from focuskit.train import Refocuser
+    from focuskit.refocus import Refocuser
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="builtin:deepr-40x-fluor")

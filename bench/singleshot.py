@@ -123,7 +123,7 @@ def accuracy_table(rows: list[dict[str, Any]], dof: float) -> list[dict[str, Any
 def latency(model: Any, image: np.ndarray) -> dict[str, float]:
     import scipy.fft
 
-    from focuskit.measures import fourier_features, split_tiles
+    from focuskit.singleshot import fourier_features, split_tiles
     from focuskit.optics import get_preset
 
     optics = get_preset(PRESET).optics
@@ -188,7 +188,7 @@ def closed_loop(model: Any, starts: int, classic_size: int, seed: int = 1) -> li
     from focuskit.search import autofocus
 
     try:  # the search module's own loop, when it exists
-        from focuskit.search import singleshot_search  # type: ignore[attr-defined]
+        from focuskit.singleshot import singleshot_search  # type: ignore[attr-defined]
     except ImportError:
         singleshot_search = None
 
@@ -242,7 +242,7 @@ def summarize_loop(rows: list[dict[str, Any]], dof: float) -> list[dict[str, Any
 
 def main() -> None:
     from focuskit.optics import get_preset
-    from focuskit.train import DefocusModel
+    from focuskit.singleshot import DefocusModel
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fields", type=int, default=4, help="held-out fields (61 images of 2048² each)")

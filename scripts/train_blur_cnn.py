@@ -1,8 +1,8 @@
-"""Train the bundled DeepFocus blur-score CNN ``builtin:blur-cnn``.
+"""Train the bundled DeepFocus blur-score CNN ``builtin:fewshot-widefield``.
 
 Simulated data with a fixed seed, so anyone can regenerate the model:
 
-    python scripts/train_blur_cnn.py --cache /tmp/blur.npz   # writes src/focuskit/models/builtin/blur-cnn
+    python scripts/train_blur_cnn.py --cache /tmp/blur.npz   # writes src/focuskit/builtin/fewshot-widefield
 
 On 2 CPU cores: about 10 minutes to simulate 57 600 patches and 21 minutes to train
 (16 000 steps of 64); validation MAE 0.96 waves over 0–12 waves and all objectives
@@ -26,16 +26,8 @@ import numpy as np
 
 
 def main() -> None:
-    from focuskit.train import (
-        CONTENTS,
-        BlurDataConfig,
-        BlurPatches,
-        BlurScorer,
-        BlurTrainConfig,
-        fit_blur_cnn,
-        simulate_blur_patches,
-        split_patches_by_field,
-    )
+    from focuskit.fewshot import CONTENTS, BlurDataConfig, BlurPatches, BlurTrainConfig, simulate_blur_patches
+    from focuskit.fewshot import train as train_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fields", type=int, default=2400)
@@ -47,7 +39,7 @@ def main() -> None:
                         help="reuse/keep the simulated patches in this .npz (delete it to regenerate)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder (resumes if present)")
     parser.add_argument("-o", "--output", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "src/focuskit/models/builtin/blur-cnn")
+                        default=Path(__file__).resolve().parent.parent / "src/focuskit/builtin/fewshot-widefield")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -70,28 +62,31 @@ def main() -> None:
         if args.cache is not None and timing is not None:
             patches.save(args.cache)
             timing.write_text(json.dumps({"data_seconds": t_data}))
-    train, val = split_patches_by_field(patches, 0.15, seed=args.seed)
-    print(f"{len(train)} training / {len(val)} validation patches; data {t_data:.0f} s")
 
     config = BlurTrainConfig(max_steps=args.steps, seed=args.seed, num_threads=args.threads)
     t1 = time.perf_counter()
 
-    def progress(step: int, total: int, mae: float) -> None:
-        print(f"  step {step}/{total}: validation MAE {mae:.3f} waves ({time.perf_counter() - t1:.0f} s)", flush=True)
+    def progress(step: int, total: int, values: dict[str, float]) -> None:
+        print(f"  step {step}/{total}: validation MAE {values['val_mae_waves']:.3f} waves "
+              f"({time.perf_counter() - t1:.0f} s)", flush=True)
 
     resume = args.checkpoint is not None and (args.checkpoint / "checkpoint.json").is_file()
-    net, history = fit_blur_cnn(train, val, config, checkpoint_dir=args.checkpoint, resume=resume, progress=progress)
+    scorer = train_model(patches=patches, data_config=data_config, config=config, seed=args.seed,
+                         checkpoint_dir=args.checkpoint, resume=resume, progress=progress)
     t_train = time.perf_counter() - t1
 
-    scorer = BlurScorer(net, cutoff_range=data_config.cutoff_range)
-    w_hat = scorer.score_patches(val.images.astype(np.float32))
-    err = w_hat - val.waves
+    # Where the error lies: by content and by defocus, on the held-out objects.
+    from focuskit.fewshot import split_patches_by_field
+
+    _, val = split_patches_by_field(patches, 0.15, seed=args.seed)
+    err = scorer.score_patches(val.images.astype(np.float32)) - val.waves
     by_content = {CONTENTS[k]: round(float(np.mean(np.abs(err[val.content == k]))), 4)
                   for k in np.unique(val.content)}
     edges = [0, 0.5, 1, 2, 4, 8, 12]
     by_waves = {f"{a}-{b}": round(float(np.mean(np.abs(err[(val.waves >= a) & (val.waves < b)]))), 4)
                 for a, b in zip(edges[:-1], edges[1:]) if np.any((val.waves >= a) & (val.waves < b))}
-    scorer.info = {
+    trained = scorer.metadata["training"]
+    scorer.metadata = {
         "training": {
             "script": "scripts/train_blur_cnn.py",
             "command": f"python scripts/train_blur_cnn.py --fields {args.fields} --steps {args.steps} --seed {args.seed}",
@@ -100,18 +95,18 @@ def main() -> None:
                                             "photons_range": list(data_config.photons_range),
                                             "contents": list(data_config.contents), "images": list(data_config.images)},
             "train_config": config.to_dict(),
-            "patches": {"train": len(train), "validation": len(val)},
-            "parameters": net.parameter_count(),
+            "patches": trained["patches"],
+            "parameters": scorer.net.parameter_count(),
             "data_seconds": round(t_data, 1),
             "train_seconds": round(t_train, 1),
-            "best_step": history.best_step,
-            "validation_mae_waves": round(history.best_val_mae_waves, 4),
+            "best_step": trained["best_step"],
+            "validation_mae_waves": round(trained["validation_mae_waves"], 4),
             "validation_mae_by_content": by_content,
             "validation_mae_by_waves": by_waves,
         }
     }
     scorer.save(args.output, overwrite=True)
-    print(json.dumps(scorer.info["training"] | {"data": "…"}, indent=1))
+    print(json.dumps(scorer.metadata["training"] | {"data": "…"}, indent=1))
     print(f"wrote {args.output} in {time.perf_counter() - t0:.0f} s")
 
 

@@ -1,8 +1,8 @@
-"""Train the bundled Deep-R refocusing model ``builtin:deepr-40x-fluor`` (generator + DPM decoder).
+"""Train the bundled Deep-R refocusing model ``builtin:refocus-40x-fluor`` (generator + DPM decoder).
 
 Simulated data with a fixed seed, so anyone can regenerate the model:
 
-    python scripts/train_deepr.py --cache /tmp/deepr.npz   # writes src/focuskit/models/builtin/deepr-40x-fluor
+    python scripts/train_deepr.py --cache /tmp/deepr.npz   # writes src/focuskit/builtin/refocus-40x-fluor
 
 Data: ``--fields`` simulated 512² fields of the ``deepr-40x-fluor`` microscope (40×/0.95,
 fluorescence), cycling through fluorescent beads, cells (stain density) and fluorescent
@@ -27,18 +27,8 @@ from pathlib import Path
 
 
 def main() -> None:
-    from focuskit.evaluate import loss_curve_plot
-    from focuskit.optics import get_preset
-    from focuskit.train import (
-        DPMTrainConfig,
-        Refocuser,
-        RefocusTiles,
-        RefocusTrainConfig,
-        fit_deepr,
-        fit_dpm,
-        simulate_refocus_tiles,
-        split_tiles_by_field,
-    )
+    from focuskit.refocus import RefocusTiles, RefocusTrainConfig, loss_curve_plot, simulate_refocus_tiles
+    from focuskit.refocus import train as train_model
 
     root = Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,9 +46,9 @@ def main() -> None:
                         help="reuse/keep the simulated tiles in this .npz (delete it to regenerate)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder (resumes if present)")
     parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="model folder (default src/focuskit/models/builtin/<preset>)")
+                        help="model folder (default src/focuskit/builtin/refocus-<microscope> of the preset)")
     args = parser.parse_args()
-    output = args.output or root / "src/focuskit/models/builtin" / args.preset
+    output = args.output or root / "src/focuskit/builtin" / args.preset.replace("deepr-", "refocus-")
 
     t0 = time.perf_counter()
     timing = args.cache.with_suffix(".json") if args.cache is not None else None
@@ -76,59 +66,44 @@ def main() -> None:
         if args.cache is not None and timing is not None:
             tiles.save(args.cache)
             timing.write_text(json.dumps({"data_seconds": t_data}))
-    train, val = split_tiles_by_field(tiles, 0.15, seed=args.seed)
-    print(f"{len(train)} training / {len(val)} validation tiles, {len(train.pairs(args.z_range))} training pairs; "
-          f"data {t_data:.0f} s", flush=True)
 
     config = RefocusTrainConfig(max_steps=args.steps, warmup_steps=min(500, args.steps // 4),
                                 z_range_um=args.z_range, seed=args.seed,
                                 weights="balanced" if args.weights is None else tuple(args.weights))
     t1 = time.perf_counter()
 
-    def progress(step: int, total: int, values: dict[str, float]) -> None:
-        print(f"  step {step}/{total}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items())
-              + f" ({time.perf_counter() - t1:.0f} s)", flush=True)
+    def phase(name: str):  # type: ignore[no-untyped-def]
+        def progress(step: int, total: int, values: dict[str, float]) -> None:
+            print(f"  {name} step {step}/{total}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items())
+                  + f" ({time.perf_counter() - t1:.0f} s)", flush=True)
+        return progress
 
-    generator, _, history = fit_deepr(train, val, config, checkpoint_dir=args.checkpoint,
-                                      resume=args.checkpoint is not None and (args.checkpoint / "checkpoint.json").is_file(),
-                                      progress=progress)
-    t_gan = time.perf_counter() - t1
-    dpm_config = DPMTrainConfig(max_steps=args.dpm_steps, z_range_um=args.z_range, seed=args.seed)
-    t2 = time.perf_counter()
-    decoder, dpm_history = fit_dpm(generator, train, val, dpm_config, progress=progress)
-    t_dpm = time.perf_counter() - t2
-
-    optics = get_preset(args.preset).optics
-    model = Refocuser(generator, decoder, optics=optics, z_range_um=args.z_range, dpm_signed=dpm_config.signed, info={
-        "preset": args.preset,
-        "training": {
+    model = train_model(
+        tiles=tiles, preset=args.preset, config=config, dpm_steps=args.dpm_steps, z_range_um=args.z_range,
+        seed=args.seed, checkpoint_dir=args.checkpoint,
+        resume=args.checkpoint is not None and (args.checkpoint / "checkpoint.json").is_file(), progress=phase,
+        metadata={
             "command": f"python scripts/train_deepr.py --preset {args.preset} --fields {args.fields} "
                        f"--steps {args.steps} --dpm-steps {args.dpm_steps} --z-range {args.z_range:g} "
-                       f"--seed {args.seed}" + ("" if args.weights is None else " --weights " + " ".join(f"{w:g}" for w in args.weights)),
+                       f"--seed {args.seed}" + ("" if args.weights is None else " --weights " + " ".join(
+                           f"{w:g}" for w in args.weights)),
             "data": {k: v for k, v in tiles.info.items() if k != "fields"},
-            "tiles": {"train": len(train), "validation": len(val)},
-            "pairs": {"train": int(len(train.pairs(args.z_range))), "validation": int(len(val.pairs(args.z_range)))},
-            "train_config": config.to_dict(),
             "note": args.note,
-            "dpm_config": dpm_config.to_dict(),
-            "best_step": history.best_step,
-            "validation_berhu": history.best_val_berhu,
-            "validation_ms_ssim": history.val_ms_ssim[history.steps.index(history.best_step)],
-            "loss_weights": history.weights,
-            "dpm_validation_rmse_um": dpm_history.best_val_rmse_um,
-            "seconds": {"data": round(t_data), "gan": round(history.seconds), "dpm": round(t_dpm)},
-            "history": history.to_dict(),
-            "dpm_history": dpm_history.to_dict(),
-        },
-    })
+        })
+    t = model.metadata["training"]
+    history, dpm_history = t["history"], t["dpm_history"]
+    t["validation_ms_ssim"] = history["val_ms_ssim"][history["steps"].index(history["best_step"])]
+    t["seconds"] = {"data": round(t_data), "gan": round(history["seconds"]), "dpm": round(dpm_history["seconds"])}
+    model.metadata["preset"] = args.preset
     model.save(output, overwrite=True)
+    from focuskit.refocus import DPMHistory, RefocusHistory
+
     plot = root / "docs" / f"{args.preset}-loss.png"
     plot.parent.mkdir(exist_ok=True)
-    loss_curve_plot(history, dpm_history, plot)
-    print(f"wrote {output} and {plot}: validation BerHu {history.best_val_berhu:.4f} (step {history.best_step}), "
-          f"DPM RMSE {dpm_history.best_val_rmse_um:.3f} µm; data {t_data:.0f} s, GAN {history.seconds:.0f} s "
-          f"(this run {t_gan:.0f} s), "
-          f"DPM {t_dpm:.0f} s, total {time.perf_counter() - t0:.0f} s")
+    loss_curve_plot(RefocusHistory.from_dict(history), DPMHistory.from_dict(dpm_history), plot)
+    print(f"wrote {output} and {plot}: validation BerHu {t['validation_berhu']:.4f} (step {t['best_step']}), "
+          f"DPM RMSE {t['dpm_validation_rmse_um']:.3f} µm; data {t_data:.0f} s, GAN {history['seconds']:.0f} s "
+          f"(this run {time.perf_counter() - t1:.0f} s), total {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Simulated data with a fixed seed, so anyone can regenerate the model:
 
-    python scripts/train_fcfnn.py                 # writes src/focuskit/models/builtin/fcfnn-20x-led
+    python scripts/train_fcfnn.py                 # writes src/focuskit/builtin/singleshot-20x-led
 
 Fields: 1024² images (one 1024² tile each, Pinkard et al. Note S3 item 3) of phase cells
 at random density (0.1–0.6 of the area), exposure (200–3000 photons/pixel) and focus
@@ -29,7 +29,8 @@ TRAIN_Z_UM = np.arange(-45.0, 45.1, 1.5)
 
 def main() -> None:
     from focuskit.optics import get_preset
-    from focuskit.train import DefocusExamples, DefocusModel, TrainConfig, fit_fcfnn, region_for, simulate_examples, split_by_field
+    from focuskit.singleshot import DefocusExamples, TrainConfig, simulate_examples
+    from focuskit.singleshot import train as train_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fields", type=int, default=140)
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="reuse/keep the simulated examples in this .npz (delete it to regenerate)")
     parser.add_argument("-o", "--output", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "src/focuskit/models/builtin/fcfnn-20x-led")
+                        default=Path(__file__).resolve().parent.parent / "src/focuskit/builtin/singleshot-20x-led")
     args = parser.parse_args()
 
     preset = get_preset("fcfnn-20x-led")
@@ -51,45 +52,35 @@ def main() -> None:
             last[0] = time.perf_counter()
             print(f"  simulated {done}/{total} fields ({time.perf_counter() - t0:.0f} s)", flush=True)
 
+    def progress(step: int, total: int, values: dict[str, float]) -> None:
+        print(f"  step {step}/{total}: validation RMSE {values['val_rmse_um']:.3f} µm", flush=True)
+
+    # The cache holds the simulated examples: with it, the recipe's data step is a load.
     timing = args.cache.with_suffix(".json") if args.cache is not None else None
-    if args.cache is not None and args.cache.is_file() and timing is not None and timing.is_file():
-        examples = DefocusExamples.load(args.cache)
-        t_data = float(json.loads(timing.read_text())["data_seconds"])  # the simulation's own time
-        print(f"loaded {len(examples)} cached examples from {args.cache} (simulated in {t_data:.0f} s)")
-    else:
-        examples = simulate_examples(args.fields, preset=preset, size=1024, tile=1024, seed=args.seed,
-                                     z_um=TRAIN_Z_UM, workers=args.workers, progress=report)
-        t_data = time.perf_counter() - t0
-        if args.cache is not None and timing is not None:
-            examples.save(args.cache)
-            timing.write_text(json.dumps({"data_seconds": t_data}))
-    train, val = split_by_field(examples, 0.15, seed=args.seed)
-    print(f"data: {len(train)} train / {len(val)} validation examples, {examples.features.shape[1]} features, "
-          f"{t_data:.0f} s; {json.dumps(examples.summary())}", flush=True)
+    cached = args.cache is not None and args.cache.is_file() and timing is not None and timing.is_file()
+    examples = DefocusExamples.load(args.cache) if cached else simulate_examples(
+        args.fields, preset=preset, size=1024, tile=1024, seed=args.seed, z_um=TRAIN_Z_UM, workers=args.workers,
+        progress=report)
+    t_data = float(json.loads(timing.read_text())["data_seconds"]) if cached else time.perf_counter() - t0
+    if args.cache is not None and timing is not None and not cached:
+        examples.save(args.cache)
+        timing.write_text(json.dumps({"data_seconds": t_data}))
+    print(f"data: {len(examples)} examples, {examples.features.shape[1]} features, {t_data:.0f} s; "
+          f"{json.dumps(examples.summary())}", flush=True)
 
-    def progress(step: int, total: int, rmse: float) -> None:
-        print(f"  step {step}/{total}: validation RMSE {rmse:.3f} µm", flush=True)
-
-    t1 = time.perf_counter()
     config = TrainConfig(max_steps=args.steps, eval_every=200, patience=12, seed=args.seed, z_scale_um=45.0)
-    net, history = fit_fcfnn(train, val, config, progress=progress)
-    t_train = time.perf_counter() - t1
-    model = DefocusModel.from_training(
-        net, region_for(preset.optics, 1024), preset.optics, train, validation=val,
-        trusted_range_um=(preset.z_min_um, preset.z_max_um),
-        info={"preset": preset.name,
-              "training": {"config": config.to_dict(), "history": history.to_dict(),
-                           "data_seconds": t_data, "train_seconds": t_train,
-                           "command": "python scripts/train_fcfnn.py " + " ".join(
-                               f"--{k} {v}" for k, v in (("fields", args.fields), ("steps", args.steps), ("seed", args.seed)))},
-              "data": {"train": train.summary(), "validation": val.summary(), "sample": "cells",
-                       "density": [0.1, 0.6], "photons": [200, 3000], "focus_offset_um": [-5, 5]}},
-    )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    model.save(args.output, overwrite=True)
+    model = train_model(
+        args.output, examples=examples, preset=preset.name, config=config, seed=args.seed, tile=1024,
+        trusted_range_um=(preset.z_min_um, preset.z_max_um), calibrate_on_validation=True, overwrite=True,
+        metadata={"data_seconds": t_data, "command": "python scripts/train_fcfnn.py " + " ".join(
+            f"--{k} {v}" for k, v in (("fields", args.fields), ("steps", args.steps), ("seed", args.seed)))},
+        data_info={"sample": "cells", "density": [0.1, 0.6], "photons": [200, 3000], "focus_offset_um": [-5, 5]},
+        progress=progress)
+    training = model.metadata["training"]
+    history = training["history"]
     size_mb = sum(p.stat().st_size for p in args.output.iterdir()) / 2**20
-    print(f"best validation RMSE {history.best_val_rmse_um:.3f} µm at step {history.best_step}; "
-          f"data {t_data:.0f} s + training {t_train:.0f} s; wrote {args.output} ({size_mb:.1f} MB)")
+    print(f"best validation RMSE {history['best_val_rmse_um']:.3f} µm at step {history['best_step']}; "
+          f"data {t_data:.0f} s + training {training['train_seconds']:.0f} s; wrote {args.output} ({size_mb:.1f} MB)")
 
 
 if __name__ == "__main__":

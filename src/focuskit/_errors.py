@@ -22,3 +22,8 @@ class StackFileError(FocuskitError, ValueError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{self.path}: {problem} — {fix}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        # Rebuilt from its three parts, so it survives a trip through a process pool
+        # (the default pickling passes only the message and the constructor refuses it).
+        return type(self), (self.path, self.problem, self.fix)

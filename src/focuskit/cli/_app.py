@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
-import json
-import math
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from focuskit._errors import ConfigError, FocuskitError
+from focuskit._errors import ConfigError
+from focuskit.cli._common import (
+    GrayOpt,
+    PixelSizeOpt,
+    ZFileOpt,
+    ZStartOpt,
+    ZStepOpt,
+    check_png,
+    console,
+    friendly_errors,
+    info_table,
+    print_json,
+    print_notes,
+    progress_bar,
+    read_stack_given,
+)
+from focuskit.cli._evaluate import evaluate_app
+from focuskit.cli._fewshot import fewshot_app
+from focuskit.cli._refocus import refocus_app
+from focuskit.cli._singleshot import singleshot_app
 
 app = typer.Typer(
     name="focuskit",
@@ -26,58 +38,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
-
-
-def friendly_errors(func: F) -> F:
-    """Turn focuskit's errors into one line on stderr and exit code 2."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FocuskitError as exc:
-            _fail(str(exc))
-        except KeyboardInterrupt:
-            _fail("interrupted; nothing was written")
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar fed by ``callback(done, total)``; silent when not a terminal."""
-    if not enabled:
-        yield lambda done, total: None
-        return
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+# One command group per system; the names they had before focuskit 0.2 still work (hidden).
+app.add_typer(singleshot_app, name="singleshot")
+app.add_typer(fewshot_app, name="fewshot")
+app.add_typer(refocus_app, name="refocus")
+app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(singleshot_app, name="defocus", hidden=True)
+app.add_typer(fewshot_app, name="blur", hidden=True)
 
 
 # --- simulate ---------------------------------------------------------------------------
@@ -176,16 +143,13 @@ def simulate(
             drift=Drift(step_um=drift, jitter_um=drift_jitter, rotation_deg_per_plane=rotation) if moving else None,
             photons=photons if noise else None, seed=seed, progress=update,
         )
-    stack = FocalStack(
-        data=sim.data, z_um=sim.z_um, pixel_size_um=sim.pixel_size_um, optics=sim.optics,
-        focus_z_um=sim.focus_z_um, metadata=sim.metadata,
-    )
+    stack = FocalStack.from_simulation(sim)
     protect = [sample_image] if sample_image is not None else []
     written = write_stack(stack, output, overwrite=overwrite, protect=protect)
     if as_json:
-        _print_json({"file": str(written), **stack.info()})
+        print_json({"file": str(written), **stack.info()})
     else:
-        _print_info_table(stack, str(written))
+        console.print(info_table(stack, str(written)))
 
 
 def _check_output_free(output: Path, overwrite: bool) -> None:
@@ -205,58 +169,6 @@ def _check_output_free(output: Path, overwrite: bool) -> None:
 # --- info -------------------------------------------------------------------------------
 
 
-# Options that fill in what a stack file lacks (shared by info, score, find-focus).
-PixelSizeOpt = Annotated[Optional[float], typer.Option("--pixel-size", help="Pixel size at the sample (µm), if the file lacks it")]
-ZStepOpt = Annotated[Optional[float], typer.Option("--z-step", help="z step (µm), if the file lacks z positions")]
-ZStartOpt = Annotated[float, typer.Option("--z-start", help="z of the first plane with --z-step (µm)")]
-ZFileOpt = Annotated[Optional[Path], typer.Option("--z-file", help="CSV/TXT of z positions (µm), one per plane")]
-GrayOpt = Annotated[bool, typer.Option("--gray", help="Convert an RGB stack to luminance")]
-
-
-def _read(  # type: ignore[no-untyped-def]
-    stack_path: Path,
-    pixel_size: Optional[float],
-    z_step: Optional[float],
-    z_start: float,
-    z_file: Optional[Path],
-    gray: bool = False,
-):
-    """Read a stack, filling what the file lacks from the command line."""
-    from focuskit.io import read_stack, read_z_file
-
-    return read_stack(
-        stack_path,
-        pixel_size_um=pixel_size,
-        z_um=read_z_file(z_file) if z_file is not None else None,
-        z_step_um=z_step,
-        z_start_um=z_start,
-        rgb="gray" if gray else "error",
-    )
-
-
-def _print_info_table(stack: Any, name: str) -> None:
-    info = stack.info()
-    table = Table(title=name, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    z = info["z_um"]
-    table.add_row("shape (Z, Y, X)", " × ".join(str(s) for s in info["shape"]) + f"  {info['dtype']}")
-    table.add_row("z (µm)", f"{z[0]:+g} … {z[-1]:+g}  ({len(z)} planes, step {info.get('z_step_um')})")
-    table.add_row("pixel size (µm)", f"{info['pixel_size_um']:g}")
-    optics = info.get("optics")
-    if optics:
-        obj = optics["objective"]
-        ill = optics["illumination"]
-        table.add_row(
-            "optics",
-            f"{obj['magnification']:g}×/{obj['na']:g} (n = {obj['immersion_index']:g}), "
-            f"λ = {optics['wavelength_um']:g} µm, {ill['kind']}",
-        )
-    focus = info.get("focus_z_um")
-    table.add_row("in focus at", "unknown" if focus is None else f"z = {focus:+.3f} µm")
-    console.print(table)
-
-
 @app.command()
 @friendly_errors
 def info(
@@ -269,20 +181,11 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Describe a focal stack: shape, dtype, z positions, pixel size, optics, true focus."""
-    stack = _read(stack_path, pixel_size, z_step, z_start, z_file, gray)
+    stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
     if as_json:
-        _print_json(stack.info())
+        print_json(stack.info())
     else:
-        _print_info_table(stack, str(stack_path))
-
-
-def _check_png(path: Optional[Path]) -> None:
-    if path is None:
-        return
-    if path.suffix.lower() != ".png":
-        raise ConfigError(f"{path}: plots are written as PNG — use a .png name")
-    if not path.parent.exists():
-        raise ConfigError(f"{path}: folder {path.parent} does not exist — create it first")
+        console.print(info_table(stack, str(stack_path)))
 
 
 @app.command()
@@ -302,20 +205,20 @@ def score(
     from focuskit.focus import focus_curve
     from focuskit.measures import MEASURES, get_measure
 
-    _check_png(plot)
-    stack = _read(stack_path, pixel_size, z_step, z_start, z_file, gray)
+    check_png(plot)
+    stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
     names = [n for n, m in MEASURES.items() if not m.needs_optics or stack.optics is not None] if measure == "all" else [get_measure(measure).name]
     curves = {name: focus_curve(stack, name) for name in names}
     z = [float(v) for v in stack.z_um]
     if plot is not None:
-        from focuskit.evaluate import focus_curve_plot
+        from focuskit.report import focus_curve_plot
 
         focus_curve_plot(stack.z_um, curves, plot, focus_z_um=stack.focus_z_um, title=stack_path.name)
     if as_json:
         if len(names) == 1:
-            _print_json({"measure": names[0], "z_um": z, "score": [float(v) for v in curves[names[0]]]})
+            print_json({"measure": names[0], "z_um": z, "score": [float(v) for v in curves[names[0]]]})
         else:
-            _print_json({"measure": "all", "z_um": z, "score": {n: [float(v) for v in c] for n, c in curves.items()}})
+            print_json({"measure": "all", "z_um": z, "score": {n: [float(v) for v in c] for n, c in curves.items()}})
         return
     if len(names) == 1:
         table = Table("z (µm)", names[0], title=f"{stack_path.name}: focus scores")
@@ -353,8 +256,8 @@ def find_focus_cmd(
 
     if refine not in ("parabola", "gaussian", "none"):
         raise ConfigError(f"--refine must be parabola, gaussian or none, got {refine!r}")
-    _check_png(plot)
-    stack = _read(stack_path, pixel_size, z_step, z_start, z_file, gray)
+    check_png(plot)
+    stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
     result = find_focus(stack, measure, refine=refine)  # type: ignore[arg-type]
     out = result.to_dict()
     if tile is not None:
@@ -368,12 +271,12 @@ def find_focus_cmd(
             "tilt_deg_x": float(np.degrees(np.arctan(c))),
         }
     if plot is not None:
-        from focuskit.evaluate import focus_curve_plot
+        from focuskit.report import focus_curve_plot
 
         focus_curve_plot(result.z_um, {measure: result.curve}, plot,
                          focus_z_um=result.z_focus_um, title=f"{stack_path.name}: focus at {result.z_focus_um:+.3f} µm")
     if as_json:
-        _print_json(out)
+        print_json(out)
         return
     console.print(
         f"[bold]{stack_path.name}[/]: in focus at [bold green]z = {result.z_focus_um:+.3f} µm[/] "
@@ -386,38 +289,14 @@ def find_focus_cmd(
         console.print(f"per-tile focus ({tile}² tiles): tilt {fm['tilt_deg_y']:+.2f}° along y, {fm['tilt_deg_x']:+.2f}° along x")
 
 
-def _deepfocus_setup(calibration: Optional[Path], model: Optional[str], max_images: int,
-                     roi: Optional[str], paper: bool = False) -> dict[str, Any]:
-    """Load what the DeepFocus search needs, refusing bad input before the stage moves."""
-    from focuskit.focus import BlurCalibration
-    from focuskit.train import BlurScorer
-
-    if calibration is None:
-        raise ConfigError("--method deepfocus needs --calibration CALIB.json (make one with `focuskit blur calibrate STACK -o CALIB.json`)")
-    if max_images < 3:
-        raise ConfigError(f"--max-images must be ≥ 3 for deepfocus (it starts with 3 images), got {max_images}")
-    calib = BlurCalibration.load(calibration)
-    scorer = BlurScorer.load(model or calib.model or "builtin:blur-cnn")
-    box = None
-    if roi is not None:
-        try:
-            ys, xs = roi.split(",")
-            box = tuple(int(v) for v in (*ys.split(":"), *xs.split(":")))
-        except ValueError:
-            raise ConfigError(f"--roi {roi!r}: write it as Y0:Y1,X0:X1 in pixels, e.g. 0:512,256:768") from None
-
-    def notes(scope: Any) -> list[str]:
-        out = list(scorer.check_optics(scope.optics, scope.pixel_size_um)) if scope.optics is not None else []
-        if calib.pixel_size_um and not math.isclose(calib.pixel_size_um, scope.pixel_size_um, rel_tol=0.02):
-            out.append(f"the calibration was made at {calib.pixel_size_um:g} µm pixels, this scope has "
-                       f"{scope.pixel_size_um:g} µm: calibrate on this objective")
-        return out
-
-    from focuskit.search import PAPER_SETTINGS
-
-    settings = dict(PAPER_SETTINGS) if paper else {}
-    return {"score_map": scorer.score_map, "calibration": calib, "max_images": max_images, "roi": box,
-            "notes": notes, **settings}
+def _roi(roi: Optional[str]) -> tuple[int, ...] | None:
+    if roi is None:
+        return None
+    try:
+        ys, xs = roi.split(",")
+        return tuple(int(v) for v in (*ys.split(":"), *xs.split(":")))
+    except ValueError:
+        raise ConfigError(f"--roi {roi!r}: write it as Y0:Y1,X0:X1 in pixels, e.g. 0:512,256:768") from None
 
 
 @app.command()
@@ -429,9 +308,9 @@ def autofocus(
     start: Annotated[Optional[float], typer.Option(help="Start z (µm); default: the scope's current z")] = None,
     range_um: Annotated[Optional[float], typer.Option("--range", help="Search range (µm), centred on the start (singleshot: the fallback's)")] = None,
     tolerance: Annotated[Optional[float], typer.Option(help="Stop when the bracket is below this (µm; default 0.5), or singleshot: when |predicted z| is (default max(σ, DOF/4))")] = None,
-    model: Annotated[Optional[str], typer.Option(help="singleshot: defocus model (default builtin:fcfnn-20x-led); deepfocus: blur-score model (default builtin:blur-cnn)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="singleshot: defocus model (default builtin:singleshot-20x-led); deepfocus: blur-score model (default: the calibration's, else builtin:fewshot-widefield)")] = None,
     max_iterations: Annotated[int, typer.Option(help="singleshot: most moves (one verification image each)")] = 3,
-    calibration: Annotated[Optional[Path], typer.Option(help="deepfocus: calibration JSON from `focuskit blur calibrate`")] = None,
+    calibration: Annotated[Optional[Path], typer.Option(help="deepfocus: calibration JSON from `focuskit fewshot calibrate`")] = None,
     max_images: Annotated[int, typer.Option(help="deepfocus: image budget (3 = the paper's few-shot search)")] = 3,
     roi: Annotated[Optional[str], typer.Option(help="deepfocus: region of interest Y0:Y1,X0:X1 in pixels (default: automatic)")] = None,
     paper: Annotated[bool, typer.Option("--paper", help="deepfocus: the paper's settings (first images at ±2·FWHM, plain shift, refinement at f̂ ∓ FWHM/2)")] = False,
@@ -441,49 +320,54 @@ def autofocus(
     plot: Annotated[Optional[Path], typer.Option(help="Write the search trace to this PNG")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Focus a (virtual) microscope with a classic search or a single-shot defocus model."""
+    """Focus a (virtual) microscope with a classic search, a single-shot model or DeepFocus."""
+    from focuskit._api import AUTOFOCUS_METHODS
+    from focuskit._api import autofocus as run_autofocus
     from focuskit.scopes import open_scope
-    from focuskit.search import autofocus as run_autofocus
 
-    _check_png(plot)
+    check_png(plot)
+    if method not in AUTOFOCUS_METHODS:
+        raise ConfigError(f"unknown autofocus method {method!r}; use one of {', '.join(AUTOFOCUS_METHODS)}")
     scope_kwargs: dict[str, Any] = {"seed": seed} if scope.startswith("sim:") else {}
-    predictor = None
-    deepfocus_kwargs: dict[str, Any] | None = None
+    settings: dict[str, Any] = {}
+    loaded: Any = None
+    calib: Any = None
     if method == "deepfocus":
-        deepfocus_kwargs = _deepfocus_setup(calibration, model, max_images, roi, paper)
+        from focuskit.fewshot import DEFAULT_MODEL, PAPER_SETTINGS, BlurCalibration, BlurScorer
+
+        if calibration is None:
+            raise ConfigError("--method deepfocus needs --calibration CALIB.json (make one with "
+                              "`focuskit fewshot calibrate STACK -o CALIB.json`)")
+        if max_images < 3:
+            raise ConfigError(f"--max-images must be ≥ 3 for deepfocus (it starts with 3 images), got {max_images}")
+        box = _roi(roi)  # refuse bad input before the stage moves
+        calib = BlurCalibration.load(calibration)
+        loaded = BlurScorer.load(model or calib.model or DEFAULT_MODEL)
+        settings = {"max_images": max_images, "roi": box, **(dict(PAPER_SETTINGS) if paper else {})}
+        measure = "blur-cnn"
     elif calibration is not None:
         raise ConfigError("--calibration applies to --method deepfocus only")
     if method == "singleshot":
-        from focuskit.train import DefocusModel
+        from focuskit.singleshot import DEFAULT_MODEL as DEFOCUS_MODEL
+        from focuskit.singleshot import DefocusModel
 
-        predictor = DefocusModel.load(model or "builtin:fcfnn-20x-led")
+        loaded = DefocusModel.load(model or DEFOCUS_MODEL)
         if scope.startswith("sim:"):
-            scope_kwargs["size"] = predictor.region.tile  # at least one model tile per image
+            scope_kwargs["size"] = loaded.region.tile  # at least one model tile per image
+        settings = {"tolerance_um": tolerance, "max_iterations": max_iterations, "force": force,
+                    "fallback": None if fallback == "none" else fallback}
     microscope = open_scope(scope, **scope_kwargs)
     if start is not None:
         microscope.move_to(start)
     lo, hi = microscope.z_limits_um
-    span = range_um if range_um is not None else (hi - lo)
-    kwargs: dict[str, Any] = {"range_um": span}
-    if method in ("brent", "gss"):
-        kwargs["tolerance_um"] = 0.5 if tolerance is None else tolerance
-    if predictor is not None:
-        # Refuse another microscope's images before the stage moves (not after the first snap).
-        notes = predictor.check_metadata(microscope.pixel_size_um, microscope.optics, force=force)
-        for note in notes:
-            err_console.print(f"[yellow]note:[/] {note}", highlight=False)
-        m, px, optics = predictor, microscope.pixel_size_um, microscope.optics
-        kwargs = {"predict": lambda image: m.predict(image, pixel_size_um=px, optics=optics, force=force),
-                  "tolerance_um": tolerance, "max_iterations": max_iterations,
-                  "fallback": None if fallback == "none" else fallback}
-        if range_um is not None:
-            kwargs["fallback_range_um"] = range_um
-    if deepfocus_kwargs is not None:
-        for note in deepfocus_kwargs.pop("notes")(microscope):
-            err_console.print(f"[yellow]note:[/] {note}", highlight=False)
-        kwargs = {**deepfocus_kwargs, **({"range_um": range_um} if range_um is not None else {})}
-        measure = "blur-cnn"
-    result = run_autofocus(microscope, method, measure, **kwargs)
+    if method in ("brent", "gss", "scan"):
+        settings["range_um"] = range_um if range_um is not None else (hi - lo)
+        if method in ("brent", "gss"):
+            settings["tolerance_um"] = 0.5 if tolerance is None else tolerance
+    elif range_um is not None:
+        settings["range_um"] = range_um
+    result = run_autofocus(microscope, method, measure, model=loaded, calibration=calib, **settings)
+    print_notes(result.notes)
     out = {"z_final_um": result.z_final_um, "images": result.images, "success": result.success, **result.to_dict()}
     truth = getattr(microscope, "true_focus_um", None)
     true_z = truth() if callable(truth) else None
@@ -491,16 +375,16 @@ def autofocus(
         out["true_focus_um"] = true_z
         out["error_um"] = result.z_final_um - true_z
     if plot is not None and method == "deepfocus" and result.predictions:
-        from focuskit.evaluate import deepfocus_plot
+        from focuskit.fewshot import deepfocus_plot
 
-        deepfocus_plot(result, kwargs["calibration"], plot, true_focus_um=true_z, title=f"DeepFocus on {scope}")
+        deepfocus_plot(result, calib, plot, true_focus_um=true_z, title=f"DeepFocus on {scope}")
     elif plot is not None:
-        from focuskit.evaluate import autofocus_trace_plot
+        from focuskit.report import autofocus_trace_plot
 
         autofocus_trace_plot(result.trace, plot, z_final_um=result.z_final_um, true_focus_um=true_z,
                              title=f"{method} / {measure} on {scope}")
     if as_json:
-        _print_json(out)
+        print_json(out)
     else:
         verdict = "[green]success[/]" if result.success else "[red]failed[/]"
         line = (f"{method} / {measure}: z {result.z_start_um:+.2f} → [bold]{result.z_final_um:+.3f} µm[/] "
@@ -521,7 +405,7 @@ def measures(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from focuskit.measures import MEASURES
 
     if as_json:
-        _print_json({n: {"description": m.description, "reference": m.reference, "needs_optics": m.needs_optics,
+        print_json({n: {"description": m.description, "reference": m.reference, "needs_optics": m.needs_optics,
                          "brightness_power": m.brightness_power} for n, m in MEASURES.items()})
         return
     table = Table("measure", "description", "reference")
@@ -537,7 +421,7 @@ def presets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from focuskit.optics import PRESETS
 
     if as_json:
-        _print_json({name: {"optics": p.optics.to_dict(), "z_um": [p.z_min_um, p.z_max_um, p.z_step_um],
+        print_json({name: {"optics": p.optics.to_dict(), "z_um": [p.z_min_um, p.z_max_um, p.z_step_um],
                             "size": p.size, "sample": p.default_sample, "reference": p.reference}
                      for name, p in PRESETS.items()})
         return
@@ -560,19 +444,6 @@ def demo(
     from focuskit.cli._demo import run_demo
 
     run_demo(output_dir, console)
-
-
-# --- sub-apps (imported last: they use the helpers above) ----------------------------------
-
-from focuskit.cli._blur import blur_app  # noqa: E402
-from focuskit.cli._defocus import defocus_app  # noqa: E402
-from focuskit.cli._evaluate import evaluate_app  # noqa: E402
-from focuskit.cli._refocus import refocus_app  # noqa: E402
-
-app.add_typer(defocus_app, name="defocus")
-app.add_typer(blur_app, name="blur")
-app.add_typer(refocus_app, name="refocus")
-app.add_typer(evaluate_app, name="evaluate")
 
 
 def main() -> None:  # pragma: no cover - console-script entry

@@ -14,10 +14,11 @@ from rich.table import Table
 
 
 def run_demo(output_dir: Path, console: Console) -> None:
-    from focuskit.evaluate import stack_montage
-    from focuskit.io import FocalStack, read_stack, write_stack
+    from focuskit import simulate_stack
+    from focuskit.io import read_stack, write_stack
     from focuskit.optics import PRESETS
-    from focuskit.simulate import Drift, simulate_stack
+    from focuskit.report import stack_montage
+    from focuskit.simulate import Drift
 
     output_dir.mkdir(parents=True, exist_ok=True)
     console.rule("[bold]focuskit demo")
@@ -53,13 +54,11 @@ def run_demo(output_dir: Path, console: Console) -> None:
     for case in cases:
         console.print(f"\n[bold]{case['title']}[/]")
         t0 = time.perf_counter()
-        sim = simulate_stack(
+        stack = simulate_stack(
             case["preset"], sample=case["sample"], size=case["size"],
             z_um=z_range(*case["z"]), photons=2000, seed=1, **case["extra"],
         )
         elapsed = time.perf_counter() - t0
-        stack = FocalStack(data=sim.data, z_um=sim.z_um, pixel_size_um=sim.pixel_size_um,
-                           optics=sim.optics, focus_z_um=sim.focus_z_um, metadata=sim.metadata)
         path = write_stack(stack, output_dir / case["file"], overwrite=True)
         back = read_stack(path)
         same = bool((back.data[...] == stack.data).all()) and list(back.z_um) == list(stack.z_um)
@@ -84,9 +83,9 @@ def run_demo(output_dir: Path, console: Console) -> None:
 
 def _classic_autofocus(output_dir: Path, console: Console) -> None:
     """Issue 3: focus measures, ground-truth focus, and classic searches on a virtual scope."""
-    from focuskit.evaluate import autofocus_trace_plot, focus_curve_plot
     from focuskit.focus import find_focus, focus_curve
     from focuskit.io import read_stack
+    from focuskit.report import autofocus_trace_plot, focus_curve_plot
     from focuskit.scopes import SimulatedScope
     from focuskit.search import SEARCHES, autofocus
 
@@ -117,20 +116,20 @@ def _classic_autofocus(output_dir: Path, console: Console) -> None:
 
 def _singleshot(output_dir: Path, console: Console) -> None:
     """Single-shot defocus prediction with the built-in model, and single-shot autofocus."""
-    from focuskit.train import builtin_models
+    from focuskit.nn import builtin_models
 
-    console.print("\n[bold]6. Single-shot defocus prediction (FCFNN, builtin:fcfnn-20x-led)[/]")
-    if "fcfnn-20x-led" not in builtin_models():
+    console.print("\n[bold]6. Single-shot defocus prediction (FCFNN, builtin:singleshot-20x-led)[/]")
+    if "singleshot-20x-led" not in builtin_models():
         console.print("  the built-in model is missing; train it with [green]python scripts/train_fcfnn.py[/] "
-                      "(about 10 min), or your own with [green]focuskit defocus train --simulate 140 -o my-model[/]")
+                      "(about 10 min), or your own with [green]focuskit singleshot train --simulate 140 -o my-model[/]")
         return
-    from focuskit.evaluate import autofocus_trace_plot
+    from focuskit import load_model
+    from focuskit.report import autofocus_trace_plot
     from focuskit.scopes import SimulatedScope
-    from focuskit.search import brent_search, singleshot_search
-    from focuskit.train import DefocusModel
+    from focuskit.search import brent_search
 
     t0 = time.perf_counter()
-    model = DefocusModel.load("builtin:fcfnn-20x-led")
+    model = load_model("builtin:singleshot-20x-led")
     tile = model.region.tile
     # Held-out fields: a sample seed the training script never drew, focus at stage z = 0.
     scope = SimulatedScope("fcfnn-20x-led", size=tile, focus_z_um=0.0, seed=90210)
@@ -146,11 +145,7 @@ def _singleshot(output_dir: Path, console: Console) -> None:
     # Autofocus from 15 µm out of focus: single shot (+ verification) vs Brent, same scope.
     scope = SimulatedScope("fcfnn-20x-led", size=tile, focus_z_um=-3.0, start_z_um=12.0, seed=90210)
     dof = scope.optics.depth_of_field_um
-
-    def predict(image):  # type: ignore[no-untyped-def]
-        return model.predict(image, pixel_size_um=scope.pixel_size_um, optics=scope.optics)
-
-    single = singleshot_search(scope, predict)
+    single = model.autofocus(scope)
     single_error = single.z_final_um - scope.true_focus_um()
     scope.move_to(12.0)  # the same start (moves within the limits; no images)
     brent = brent_search(scope, "tenengrad", range_um=40.0, tolerance_um=dof / 4)
@@ -166,29 +161,31 @@ def _singleshot(output_dir: Path, console: Console) -> None:
     console.print("  Phase cells under one LED show the least contrast in focus, so contrast-maximizing "
                   "searches like Brent walk away from it; the FCFNN reads the defocus from the spectrum.")
     console.print(f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
-                  "[green]focuskit defocus predict IMG.ome.tif --json[/], "
+                  "[green]focuskit singleshot predict IMG.ome.tif --json[/], "
                   "[green]focuskit autofocus --scope sim:fcfnn-20x-led --method singleshot[/]")
 
 
 def _deepfocus(output_dir: Path, console: Console) -> None:
     """Few-shot autofocus: calibrate the blur score once, then focus in 3 images."""
-    from focuskit.train import builtin_models
+    from focuskit.nn import builtin_models
 
-    console.print("\n[bold]7. Few-shot autofocus (DeepFocus, builtin:blur-cnn) on a 10×/0.3 fluorescence microscope[/]")
-    if "blur-cnn" not in builtin_models():
+    console.print("\n[bold]7. Few-shot autofocus (DeepFocus, builtin:fewshot-widefield) on a 10×/0.3 fluorescence "
+                  "microscope[/]")
+    if "fewshot-widefield" not in builtin_models():
         console.print("  the built-in blur score is missing; train it with [green]python scripts/train_blur_cnn.py[/]")
         return
-    from focuskit.cli._blur import calibration_plot
-    from focuskit.evaluate import autofocus_trace_plot, calibrate_simulated
+    from focuskit import load_model
+    from focuskit.fewshot import calibration_plot
+    from focuskit.fewshot.analyses import calibrate_simulated
     from focuskit.optics import get_preset
+    from focuskit.report import autofocus_trace_plot
     from focuskit.scopes import SimulatedScope
-    from focuskit.search import brent_search, deepfocus_search
-    from focuskit.train import BlurScorer
+    from focuskit.search import brent_search
 
     t0 = time.perf_counter()
-    scorer = BlurScorer.load("builtin:blur-cnn")
+    scorer = load_model("builtin:fewshot-widefield")
     # Calibration: one stack of a flat textured object, −120…+120 µm every 2 µm, 512².
-    calibration = calibrate_simulated(scorer.score_map, size=512, model="builtin:blur-cnn")
+    calibration = calibrate_simulated(scorer.score_map, size=512, model="builtin:fewshot-widefield")
     calibration.save(output_dir / "deepfocus_calibration.json", overwrite=True)
     calibration_plot(calibration, output_dir / "deepfocus_calibration.png", title="blur score of one calibration stack")
     console.print(f"  calibration: b_calib(z) over 121 planes, Moffat FWHM {calibration.fwhm_um:.1f} µm "
@@ -204,7 +201,7 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
                                start_z_um=start, z_limits_um=(focus - 140, focus + 140), photons=500, seed=seed)
         for budget in (3, 4, 6):
             scope.move_to(start)
-            few = deepfocus_search(scope, score_map=scorer.score_map, calibration=calibration, max_images=budget)
+            few = scorer.autofocus(scope, calibration, max_images=budget)
             table.add_row(sample if budget == 3 else "", f"{start - focus:+.0f}" if budget == 3 else "", "deepfocus",
                           str(few.images), f"{few.z_final_um - focus:+.2f}")
         scope.move_to(start)
@@ -219,25 +216,27 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
         png = autofocus_trace_plot(last[0].trace, output_dir / "deepfocus_trace.png", z_final_um=last[0].z_final_um,
                                    true_focus_um=last[1], title="DeepFocus: 3 images, blur score (lower = sharper)")
         console.print(f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
-                      "[green]focuskit blur calibrate STACK.ome.tif -o calib.json[/], "
+                      "[green]focuskit fewshot calibrate STACK.ome.tif -o calib.json[/], "
                       "[green]focuskit autofocus --scope sim:deepfocus-10x --method deepfocus --calibration calib.json[/]")
 
 
 def _refocus(output_dir: Path, console: Console) -> None:
     """Offline refocusing: one defocused image → in-focus estimate, against RL with the true PSF."""
-    from focuskit.train import builtin_models
+    from focuskit.nn import builtin_models
 
-    console.print("\n[bold]8. Offline refocusing (Deep-R, builtin:deepr-40x-fluor) of one defocused image[/]")
-    if "deepr-40x-fluor" not in builtin_models():
+    console.print("\n[bold]8. Offline refocusing (Deep-R, builtin:refocus-40x-fluor) of one defocused image[/]")
+    if "refocus-40x-fluor" not in builtin_models():
         console.print("  the built-in refocusing model is missing; train it with [green]python scripts/train_deepr.py[/]")
         return
-    from focuskit.evaluate import refocus_montage
-    from focuskit.restore import defocus_psf, richardson_lucy, ssim_to_truth
+    from focuskit import load_model
+    from focuskit.focus import fitted_tilt
+    from focuskit.measures import ssim_to_truth
+    from focuskit.report import image_panels
+    from focuskit.restore import defocus_psf, richardson_lucy
     from focuskit.simulate import simulate_stack
-    from focuskit.train import Refocuser, fitted_tilt
 
     t0 = time.perf_counter()
-    model = Refocuser.load("builtin:deepr-40x-fluor")
+    model = load_model("builtin:refocus-40x-fluor")
     table = Table("sample", "z (µm)", "SSIM input", "SSIM Deep-R", "SSIM RL (true PSF)",
                   title="SSIM to the in-focus image (held-out samples, 512²)")
     panels = None
@@ -256,7 +255,7 @@ def _refocus(output_dir: Path, console: Console) -> None:
                   "fields and −5…+5 µm (bench/refocus.py) Deep-R's mean SSIM is 0.64 against RL's 0.56 and the "
                   "input's 0.47.")
     truth, image, out, rl, z = panels
-    png = refocus_montage([("in focus", truth), (f"input, z = {z:+.0f} µm", image), ("Deep-R", out),
+    png = image_panels([("in focus", truth), (f"input, z = {z:+.0f} µm", image), ("Deep-R", out),
                            ("Richardson–Lucy, true PSF", rl)], output_dir / "refocus.png")
     tilted = simulate_stack("deepr-40x-fluor", sample="fluorescent-tissue", size=512, z_um=[0.0], tilt_deg=3.0,
                             photons=2000, seed=20_003)

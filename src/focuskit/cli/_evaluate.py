@@ -1,6 +1,6 @@
 """`focuskit evaluate …`: the papers' analyses, scaled down, on simulated data.
 
-Pinkard et al.'s FCFNN analyses (each command builds a :class:`~focuskit.evaluate.Setup`),
+Pinkard et al.'s FCFNN analyses (each command builds a :class:`~focuskit.singleshot.analyses.Setup`),
 DeepFocus' blur-score invariance (``blur-invariance``, Table 1 / Fig. 3) and few-shot
 autofocus (``fewshot-af``), and Deep-R's refocusing analyses (``refocus-quality``,
 ``training-range``, ``bead-fwhm``, ``tilted-sample``, ``nonuniform-defocus``,
@@ -10,39 +10,24 @@ writes ``<name>.json`` + ``<name>.png``.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import typer
 
 from focuskit._errors import ConfigError
+from focuskit.cli._common import console, friendly_errors, progress_bar, sub_app
+from focuskit.fewshot import DEFAULT_MODEL as BLUR_MODEL
+from focuskit.refocus import DEFAULT_MODEL as REFOCUS_MODEL
 
-evaluate_app = typer.Typer(
-    help="Reproduce the autofocus papers' analyses (Pinkard et al. 2019; DeepFocus, Shajkofci & Liebling 2020; "
+evaluate_app = sub_app(
+    "Reproduce the autofocus papers' analyses (Pinkard et al. 2019; DeepFocus, Shajkofci & Liebling 2020; "
     "Deep-R, Luo et al. 2021) on simulated data, scaled down to run in minutes on a laptop CPU. Each command "
-    "prints a table and writes <name>.json and <name>.png into -o DIR.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    "prints a table and writes <name>.json and <name>.png into -o DIR."
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _friendly(func: F) -> F:
-    """focuskit.cli._app.friendly_errors, looked up at call time (that module imports this one)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from focuskit.cli._app import friendly_errors
-
-        return friendly_errors(func)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Folder for <name>.json and <name>.png (created)")]
@@ -59,7 +44,7 @@ RepeatsOpt = Annotated[int, typer.Option(help="Train each network this many time
 
 def _setup(tile: int, z_step: float, width: int, depth: int, steps: int, seed: int, bin: int | None,
            repeats: int) -> Any:
-    from focuskit.evaluate import Setup
+    from focuskit.singleshot.analyses import Setup
 
     if tile < 64:
         raise ConfigError(f"--tile must be ≥ 64 pixels, got {tile}")
@@ -73,11 +58,11 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     return lambda message: typer.echo(message, err=True)
 
 
-def _report(result: dict[str, Any], output: Path, started: float) -> None:
-    from focuskit.cli._app import console
-    from focuskit.evaluate import analysis_table, save_analysis
+def _report(result: dict[str, Any], output: Path, started: float, plots: dict[str, Any]) -> None:
+    """Print the result's table and write ``<name>.json`` + ``<name>.png`` (drawn by ``plots[name]``)."""
+    from focuskit.report import analysis_table, save_analysis
 
-    json_path, png_path = save_analysis(result, output)
+    json_path, png_path = save_analysis(result, output, plots[result["analysis"]])
     console.print(f"[bold]{result['analysis']}[/] — {result['figure']}", highlight=False)
     console.print(result["note"], highlight=False, markup=False, style="dim")
     console.print(analysis_table(result), highlight=False, markup=False, soft_wrap=True)
@@ -86,7 +71,7 @@ def _report(result: dict[str, Any], output: Path, started: float) -> None:
 
 
 @evaluate_app.command("training-size")
-@_friendly
+@friendly_errors
 def training_size(
     output: OutputOpt,
     fields: Annotated[int, typer.Option(help="Largest training set (fields); the sweep doubles from 2 up to it")] = 64,
@@ -102,7 +87,7 @@ def training_size(
     quiet: QuietOpt = False,
 ) -> None:
     """Held-out RMSE vs number of training focal stacks (Fig. 2)."""
-    from focuskit.evaluate import analyze_training_size
+    from focuskit.singleshot.analyses import PLOTS, analyze_training_size
 
     if fields < 1:
         raise ConfigError(f"--fields must be ≥ 1, got {fields}")
@@ -110,7 +95,7 @@ def training_size(
     counts = sorted({min(2**k, fields) for k in range(1, max(1, fields).bit_length() + 1)} | {fields})
     result = analyze_training_size(_setup(tile, z_step, width, depth, steps, seed, bin, repeats), field_counts=counts,
                                    test_fields=test_fields, progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 class Target(str, Enum):
@@ -120,7 +105,7 @@ class Target(str, Enum):
 
 
 @evaluate_app.command()
-@_friendly
+@friendly_errors
 def generalization(
     output: OutputOpt,
     fields: Annotated[int, typer.Option(help="Training fields of cells")] = 48,
@@ -138,17 +123,17 @@ def generalization(
     quiet: QuietOpt = False,
 ) -> None:
     """Trained on cells, tested on a new sample type, then fine-tuned with a few of its fields (Fig. 3)."""
-    from focuskit.evaluate import analyze_generalization
+    from focuskit.singleshot.analyses import PLOTS, analyze_generalization
 
     t0 = time.perf_counter()
     result = analyze_generalization(_setup(tile, z_step, width, depth, steps, seed, bin, repeats), train_fields=fields,
                                     target=target.value, finetune_fields=finetune_fields, test_fields=test_fields,
                                     progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 @evaluate_app.command("magnitude-vs-phase")
-@_friendly
+@friendly_errors
 def magnitude_vs_phase(
     output: OutputOpt,
     fields: Annotated[int, typer.Option(help="Training fields")] = 48,
@@ -164,16 +149,16 @@ def magnitude_vs_phase(
     quiet: QuietOpt = False,
 ) -> None:
     """|FFT| vs FFT phase of the same images as network input (Fig. 4a)."""
-    from focuskit.evaluate import analyze_magnitude_vs_phase
+    from focuskit.singleshot.analyses import PLOTS, analyze_magnitude_vs_phase
 
     t0 = time.perf_counter()
     result = analyze_magnitude_vs_phase(_setup(tile, z_step, width, depth, steps, seed, bin, repeats), train_fields=fields,
                                         test_fields=test_fields, progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 @evaluate_app.command()
-@_friendly
+@friendly_errors
 def saliency(
     output: OutputOpt,
     fields: Annotated[int, typer.Option(help="Training fields")] = 48,
@@ -192,12 +177,12 @@ def saliency(
     quiet: QuietOpt = False,
 ) -> None:
     """Saliency of the prediction on the Fourier plane (Fig. 4b)."""
-    from focuskit.evaluate import analyze_saliency
+    from focuskit.singleshot.analyses import PLOTS, analyze_saliency
 
     t0 = time.perf_counter()
     result = analyze_saliency(_setup(tile, z_step, width, depth, steps, seed, bin, repeats), train_fields=fields,
                               test_fields=test_fields, full_plane=full_plane, progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -209,7 +194,7 @@ def _floats(text: str, what: str) -> list[float]:
 
 
 @evaluate_app.command("led-angle")
-@_friendly
+@friendly_errors
 def led_angle(
     output: OutputOpt,
     fields: Annotated[int, typer.Option(help="Training fields (each rendered under every LED)")] = 20,
@@ -231,7 +216,7 @@ def led_angle(
     quiet: QuietOpt = False,
 ) -> None:
     """Single-LED illumination angle and multi-LED patterns (Fig. S1)."""
-    from focuskit.evaluate import DEFAULT_PATTERNS, analyze_led_angle
+    from focuskit.singleshot.analyses import DEFAULT_PATTERNS, PLOTS, analyze_led_angle
 
     t0 = time.perf_counter()
     values = _floats(angles, "--angles")
@@ -242,7 +227,7 @@ def led_angle(
                                test_fields=test_fields, angles=values,
                                patterns=DEFAULT_PATTERNS if patterns else {}, oversample=oversample,
                                progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 def _photons(text: str) -> float | tuple[float, float] | None:
@@ -258,18 +243,14 @@ def _photons(text: str) -> float | tuple[float, float] | None:
 
 def _blur_model(spec: str) -> Any:
     """The blur CNN's whole-image score (lower = sharper; a ``ModelBlur``), loaded lazily."""
-    try:
-        from focuskit.train import BlurScorer  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise ConfigError(f"the blur CNN is not available ({exc}) — pass --no-model to score with the "
-                          "classic measures only") from None
-    from focuskit.evaluate import ModelBlur
+    from focuskit.fewshot import BlurScorer
+    from focuskit.fewshot.analyses import ModelBlur
 
     return ModelBlur(BlurScorer.load(spec))
 
 
 @evaluate_app.command("blur-invariance")
-@_friendly
+@friendly_errors
 def blur_invariance(
     output: OutputOpt,
     samples: Annotated[int, typer.Option(help="In-focus fluorescence fields (tissue, beads, held-out images); "
@@ -278,7 +259,7 @@ def blur_invariance(
     z_max: Annotated[float, typer.Option(help="Half-range of the stacks (µm) around the true focus")] = 120.0,
     size: Annotated[int, typer.Option(help="Image size in pixels (0.65 µm each)")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the simulated fields and their camera noise")] = 0,
-    model: Annotated[str, typer.Option(help="Blur CNN: a model folder or builtin:NAME")] = "builtin:blur-cnn",
+    model: Annotated[str, typer.Option(help="Blur CNN: a model folder or builtin:NAME")] = BLUR_MODEL,
     no_model: Annotated[bool, typer.Option("--no-model", help="Only the classic measures (no CNN)")] = False,
     measures: Annotated[str, typer.Option(help="Classic focus measures, comma-separated "
                                                "(negated into blur scores)")] = "hpf,tenengrad,lapv,ewc,sml,ws",
@@ -289,8 +270,7 @@ def blur_invariance(
     quiet: QuietOpt = False,
 ) -> None:
     """How sample-invariant and depth-informative each blur score is (DeepFocus Table 1, Fig. 3)."""
-    from focuskit.cli._app import progress_bar
-    from focuskit.evaluate import analyze_score_invariance, classic_scorers, default_z_um
+    from focuskit.fewshot.analyses import PLOTS, analyze_score_invariance, classic_scorers, default_z_um
 
     t0 = time.perf_counter()
     if samples < 1:
@@ -311,26 +291,22 @@ def blur_invariance(
                                           progress=update)
     if not no_model:
         result["config"]["model"] = model
-    _report(result, output, t0)
-
-
-__all__ = ["evaluate_app"]
+    _report(result, output, t0, PLOTS)
 
 
 @evaluate_app.command("fewshot-af")
-@_friendly
+@friendly_errors
 def fewshot_af(
     output: OutputOpt,
     trials: Annotated[int, typer.Option(help="Samples with hidden focus (the paper: 100)")] = 20,
     size: Annotated[int, typer.Option(help="Image size in pixels (0.65 µm each)")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the samples, focus and starts")] = 0,
-    model: Annotated[str, typer.Option(help="Blur CNN: a model folder or builtin:NAME")] = "builtin:blur-cnn",
+    model: Annotated[str, typer.Option(help="Blur CNN: a model folder or builtin:NAME")] = BLUR_MODEL,
     quiet: QuietOpt = False,
 ) -> None:
     """Autofocus error vs number of images: DeepFocus vs Brent(Tenengrad), Brent(HPF) (DeepFocus Fig. 4)."""
-    from focuskit.cli._app import progress_bar
-    from focuskit.evaluate import analyze_fewshot_af
-    from focuskit.train import BlurScorer
+    from focuskit.fewshot import BlurScorer
+    from focuskit.fewshot.analyses import PLOTS, analyze_fewshot_af
 
     if size < 128:
         raise ConfigError(f"--size must be ≥ 128 pixels (one blur-score patch), got {size}")
@@ -339,7 +315,7 @@ def fewshot_af(
     with progress_bar("trials", not quiet) as update:
         result = analyze_fewshot_af(scorer.score_map, trials=trials, size=size, seed=seed, model=model,
                                     progress=update)
-    _report(result, output, started)
+    _report(result, output, started, PLOTS)
 
 
 # --------------------------------------------------------------------------- Deep-R (Luo et al. 2021)
@@ -350,7 +326,7 @@ SizeOpt = Annotated[int, typer.Option(help="Image size in pixels")]
 
 
 def _refocuser(spec: str) -> Any:
-    from focuskit.train import Refocuser
+    from focuskit.refocus import Refocuser
 
     return Refocuser.load(spec)
 
@@ -370,10 +346,10 @@ def _names(text: str) -> list[str]:
 
 
 @evaluate_app.command("refocus-quality")
-@_friendly
+@friendly_errors
 def refocus_quality(
     output: OutputOpt,
-    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    model: DeepRModelOpt = REFOCUS_MODEL,
     preset: DeepRPresetOpt = "deepr-40x-fluor",
     samples: Annotated[str, typer.Option(help="Sample kinds, comma-separated (default: all the preset's)")] = "",
     fields_per_sample: Annotated[int, typer.Option(help="Held-out fields of each sample kind")] = 2,
@@ -388,18 +364,18 @@ def refocus_quality(
     quiet: QuietOpt = False,
 ) -> None:
     """SSIM / RMSE vs defocus: Deep-R, the input, RL and Landweber (Deep-R Fig. 2b, 5; S4 with --no-baselines)."""
-    from focuskit.evaluate import analyze_refocus_quality
+    from focuskit.refocus.analyses import PLOTS, analyze_refocus_quality
 
     t0 = time.perf_counter()
     result = analyze_refocus_quality(_refocuser(model), preset=preset, samples=_names(samples) or None,
                                      fields_per_sample=fields_per_sample, z_um=_z_steps(z_max, z_step), size=size,
                                      iterations=iterations, baselines=baselines, seed=seed,
                                      progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 @evaluate_app.command("training-range")
-@_friendly
+@friendly_errors
 def training_range(
     output: OutputOpt,
     preset: DeepRPresetOpt = "deepr-40x-fluor",
@@ -416,20 +392,20 @@ def training_range(
     quiet: QuietOpt = False,
 ) -> None:
     """One small Deep-R per training range, same data and budget: quality vs defocus (Deep-R Fig. S5)."""
-    from focuskit.evaluate import analyze_training_range
+    from focuskit.refocus.analyses import PLOTS, analyze_training_range
 
     t0 = time.perf_counter()
     result = analyze_training_range(preset=preset, ranges_um=_floats(ranges, "--ranges"), fields=fields, steps=steps,
                                     samples=_names(samples) or None, size=size, crop=crop, test_fields=test_fields,
                                     eval_z_um=_z_steps(z_max, z_step), seed=seed, progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 @evaluate_app.command("bead-fwhm")
-@_friendly
+@friendly_errors
 def bead_fwhm(
     output: OutputOpt,
-    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    model: DeepRModelOpt = REFOCUS_MODEL,
     preset: DeepRPresetOpt = "deepr-40x-fluor",
     fields: Annotated[int, typer.Option(help="Held-out bead fields")] = 2,
     density: Annotated[float, typer.Option(help="300 nm beads per 100 µm² (sparse: isolated beads)")] = 1.0,
@@ -440,19 +416,19 @@ def bead_fwhm(
     quiet: QuietOpt = False,
 ) -> None:
     """Lateral FWHM of isolated beads vs defocus, input and Deep-R output (Deep-R Fig. 4b)."""
-    from focuskit.evaluate import analyze_bead_fwhm
+    from focuskit.refocus.analyses import PLOTS, analyze_bead_fwhm
 
     t0 = time.perf_counter()
     result = analyze_bead_fwhm(_refocuser(model), preset=preset, fields=fields, z_um=_z_steps(z_max, z_step),
                                size=size, density_per_100um2=density, seed=seed, progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 @evaluate_app.command("tilted-sample")
-@_friendly
+@friendly_errors
 def tilted_sample(
     output: OutputOpt,
-    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    model: DeepRModelOpt = REFOCUS_MODEL,
     preset: DeepRPresetOpt = "deepr-40x-fluor",
     sample: Annotated[str, typer.Option(help="Sample kind")] = "fluorescent-tissue",
     tilt: Annotated[float, typer.Option(help="Tilt (degrees); 3° spans ≈ 4.4 µm over 512 px at 40×")] = 3.0,
@@ -463,20 +439,20 @@ def tilted_sample(
     quiet: QuietOpt = False,
 ) -> None:
     """A tilted sample: row-wise relative sharpness vs a MIP reference, and the DPM's tilt (Deep-R Fig. S1c, 7c)."""
-    from focuskit.evaluate import analyze_tilted_sample
+    from focuskit.refocus.analyses import PLOTS, analyze_tilted_sample
 
     t0 = time.perf_counter()
     result = analyze_tilted_sample(_refocuser(model), preset=preset, sample=sample, tilt_deg=tilt,
                                    tilt_azimuth_deg=azimuth, focal_z_um=_floats(focal, "--focal") or None,
                                    size=size, seed=seed, progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 @evaluate_app.command("nonuniform-defocus")
-@_friendly
+@friendly_errors
 def nonuniform_defocus(
     output: OutputOpt,
-    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    model: DeepRModelOpt = REFOCUS_MODEL,
     preset: DeepRPresetOpt = "deepr-40x-fluor",
     sample: Annotated[str, typer.Option(help="Sample kind")] = "fluorescent-tissue",
     amplitude: Annotated[float, typer.Option(help="Defocus span of each surface across the field (µm)")] = 4.0,
@@ -485,7 +461,7 @@ def nonuniform_defocus(
     quiet: QuietOpt = False,
 ) -> None:
     """Tilted, cylindrical and spherical defocus maps, refocused in one pass (Deep-R Fig. 8)."""
-    from focuskit.evaluate import analyze_nonuniform_defocus, default_shapes
+    from focuskit.refocus.analyses import PLOTS, analyze_nonuniform_defocus, default_shapes
     from focuskit.optics import get_preset
 
     if not amplitude > 0:
@@ -494,14 +470,14 @@ def nonuniform_defocus(
     shapes = default_shapes(size, get_preset(preset).optics.pixel_size_um, amplitude_um=amplitude)
     result = analyze_nonuniform_defocus(_refocuser(model), preset=preset, sample=sample, shapes=shapes, size=size,
                                         seed=seed, progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
 
 
 @evaluate_app.command("dpm-uniform")
-@_friendly
+@friendly_errors
 def dpm_uniform(
     output: OutputOpt,
-    model: DeepRModelOpt = "builtin:deepr-40x-fluor",
+    model: DeepRModelOpt = REFOCUS_MODEL,
     preset: DeepRPresetOpt = "deepr-40x-fluor",
     samples: Annotated[str, typer.Option(help="Sample kinds, comma-separated (default: all the preset's)")] = "",
     fields_per_sample: Annotated[int, typer.Option(help="Held-out fields of each sample kind")] = 1,
@@ -512,10 +488,13 @@ def dpm_uniform(
     quiet: QuietOpt = False,
 ) -> None:
     """The defocus-map decoder on uniformly defocused fields: predicted vs true defocus (Deep-R Fig. 7b)."""
-    from focuskit.evaluate import analyze_dpm_uniform
+    from focuskit.refocus.analyses import PLOTS, analyze_dpm_uniform
 
     t0 = time.perf_counter()
     result = analyze_dpm_uniform(_refocuser(model), preset=preset, samples=_names(samples) or None,
                                  fields_per_sample=fields_per_sample, z_um=_z_steps(z_max, z_step), size=size,
                                  seed=seed, progress=_progress(quiet))
-    _report(result, output, t0)
+    _report(result, output, t0, PLOTS)
+
+
+__all__ = ["evaluate_app"]

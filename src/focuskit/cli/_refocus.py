@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -12,59 +11,31 @@ import numpy as np
 import typer
 
 from focuskit._errors import ConfigError, StackFileError
-from focuskit.cli._app import (
+from focuskit.cli._common import (
     GrayOpt,
     PixelSizeOpt,
     ZStepOpt,
-    _print_json,
     console,
     err_console,
     friendly_errors,
+    print_json,
     progress_bar,
+    sub_app,
+    training_bar,
 )
-from focuskit.cli._defocus import _PLAIN_IMAGE_SUFFIXES, read_plain_image
+from focuskit.io import PLAIN_IMAGE_SUFFIXES
+from focuskit.refocus import DEFAULT_MODEL
 
-refocus_app = typer.Typer(
-    help="Deep-R refocusing (Luo et al.): one defocused image → an in-focus image and a per-pixel defocus map, "
-    "without knowing the defocus or the PSF.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+refocus_app = sub_app("Deep-R refocusing (Luo et al.): one defocused image → an in-focus image and a per-pixel "
+                      "defocus map, without knowing the defocus or the PSF.")
 
-DEFAULT_MODEL = "builtin:deepr-40x-fluor"
 ModelOpt = Annotated[str, typer.Option(help="Refocusing model folder or builtin:NAME")]
 _OUT_SUFFIXES = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".ome.zarr", ".zarr", ".npy")
 
 
-def _refocuser(spec: str) -> Any:
-    from focuskit.train import Refocuser
-
-    return Refocuser.load(spec)
-
-
-def _read_input(path: Path, pixel_size: Optional[float], gray: bool) -> Any:
-    """An image or a stack as a FocalStack (a single image gets z = 0); metadata kept."""
-    from focuskit.io import FocalStack, read_stack
-
-    if not path.exists():
-        raise StackFileError(path, "file not found", "check the path")
-    if path.suffix.lower() in _PLAIN_IMAGE_SUFFIXES:
-        data = read_plain_image(path, pixel_size, gray)
-        return FocalStack(data[None], [0.0], pixel_size)
-    rgb = "gray" if gray else "error"
-    try:
-        return read_stack(path, pixel_size_um=pixel_size, rgb=rgb)
-    except StackFileError as exc:
-        # A single image or a stack without z positions: z does not matter for refocusing.
-        if "z positions" not in exc.problem and "single 2-D image" not in exc.problem:
-            raise
-        return read_stack(path, pixel_size_um=pixel_size, z_step_um=1.0, rgb=rgb)
-
-
 def _stem(path: Path) -> str:
     name = path.name
-    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *_PLAIN_IMAGE_SUFFIXES, ".tiff", ".tif", ".zarr", ".npy"):
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *PLAIN_IMAGE_SUFFIXES, ".tiff", ".tif", ".zarr", ".npy"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
@@ -106,10 +77,11 @@ def apply(
     """Refocus images with a Deep-R model: float32 output in the input's intensity scale, metadata carried over.
 
     A stack is refocused plane by plane. Outputs are written whole or not at all."""
-    from focuskit.io import FocalStack, write_stack
-    from focuskit.io._atomic import check_target
+    from focuskit.focus import fitted_tilt
+    from focuskit.io import FocalStack, check_target, read_images, write_stack
+    from focuskit.refocus import Refocuser
 
-    refocuser = _refocuser(model)
+    refocuser = Refocuser.load(model)
     plan = _targets(list(images), output, defocus_map)
     for (out, dpm) in plan:  # fail before any work if a target is taken or unsupported
         for target in (out, dpm):
@@ -123,8 +95,11 @@ def apply(
     summary = []
     t0 = time.perf_counter()
     for path, (out, dpm) in zip(images, plan):
-        stack = _read_input(path, pixel_size, gray)
-        notes = refocuser.check_optics(stack.pixel_size_um, stack.optics, force=force)
+        if not path.exists():
+            raise StackFileError(path, "file not found", "check the path")
+        # A single image or a stack without z: z does not matter for refocusing.
+        stack = read_images(path, pixel_size_um=pixel_size, rgb="gray" if gray else "error").as_stack()
+        notes = refocuser.check_optics(stack.optics, stack.pixel_size_um, force=force)
         for note in notes:
             err_console.print(f"[yellow]note:[/] {path.name}: {note}", highlight=False)
         n = len(stack)
@@ -147,14 +122,12 @@ def apply(
                         overwrite=overwrite, protect=images)
             row["defocus_map"] = str(dpm)
             row["mean_defocus_um"] = float(np.mean(maps))
-            from focuskit.train import fitted_tilt
-
             tilt, azimuth, rms = fitted_tilt(maps[0], stack.pixel_size_um, unsigned=not refocuser.dpm_signed)
             row.update({"fitted_tilt_deg": tilt, "tilt_azimuth_deg": azimuth, "plane_fit_rms_um": rms})
         summary.append(row)
     seconds = time.perf_counter() - t0
     if as_json:
-        _print_json({"model": model, "seconds": seconds, "images": summary})
+        print_json({"model": model, "seconds": seconds, "images": summary})
         return
     for row in summary:
         extra = ""
@@ -167,23 +140,6 @@ def apply(
 
 
 # --- train -------------------------------------------------------------------------------
-
-
-@contextmanager
-def _training_bar(label: str) -> Iterator[Callable[[int, int, dict[str, float]], None]]:
-    """A progress bar showing the latest validation numbers (silent when not a terminal)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(TextColumn(label), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
-                  TextColumn("{task.fields[values]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=True) as bar:
-        task = bar.add_task(label, total=None, values="")
-
-        def update(step: int, total: int, values: dict[str, float]) -> None:
-            text = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in values.items())
-            bar.update(task, completed=step, total=total, values=text)
-
-        yield update
 
 
 @refocus_app.command()
@@ -215,89 +171,33 @@ def train(
     """Train a Deep-R model (GAN, eq. 1–4) and its defocus-map decoder, on your stacks or simulated ones.
 
     Writes the model folder and <output>/loss_curves.png (Fig. S8)."""
-    from focuskit.evaluate import loss_curve_plot
     from focuskit.io import read_stack
-    from focuskit.optics import get_preset
-    from focuskit.train import (
-        DPMTrainConfig,
-        Refocuser,
-        RefocusTiles,
-        RefocusTrainConfig,
-        fit_deepr,
-        fit_dpm,
-        simulate_refocus_tiles,
-        split_tiles_by_field,
-        tiles_from_stack,
-    )
+    from focuskit.nn import check_model_output
+    from focuskit.refocus import train as train_model
 
-    if output.exists() and not overwrite:
-        raise ConfigError(f"{output}: already exists — pass --overwrite or choose another -o")
-    if not output.parent.is_dir():
-        raise ConfigError(f"{output}: folder {output.parent} does not exist — create it first")
-    extra: dict[str, Any] = {}
+    check_model_output(output, overwrite)
+    widths = None
     if channels is not None:
         try:
-            extra["generator_channels"] = tuple(int(c) for c in channels.split(","))
+            widths = tuple(int(c) for c in channels.split(","))
         except ValueError:
             raise ConfigError(f"--channels must be 6 comma-separated integers, got {channels!r}") from None
-        if len(extra["generator_channels"]) != 6 or min(extra["generator_channels"]) < 1:
+        if len(widths) != 6 or min(widths) < 1:
             raise ConfigError(f"--channels must be 6 positive integers (stem + 5 levels), got {channels!r}")
-    config = RefocusTrainConfig(max_steps=steps, warmup_steps=min(500, steps // 4), z_range_um=z_range, crop=crop,
-                                seed=seed, eval_every=max(10, min(100, steps // 20)), num_threads=threads, **extra)
-    if dpm_steps < 0:
-        raise ConfigError(f"--dpm-steps must be ≥ 0, got {dpm_steps}")
-    base = _refocuser(init) if init is not None else None
-    if base is not None:  # fine-tuning keeps the model's architecture
-        config = RefocusTrainConfig.from_dict({**config.to_dict(),
-                                               "generator_channels": list(base.generator.config.channels)})
-    t0 = time.perf_counter()
-    parts: list[RefocusTiles] = []
-    optics = base.optics if base is not None else None
-    for k, path in enumerate(stack or []):
-        s = read_stack(path, pixel_size_um=pixel_size, z_step_um=z_step)
-        with progress_bar(f"registering {path.name}") as update:
-            update(0, 1)
-            parts.append(tiles_from_stack(s, tile=tile, z_range_um=z_range, field=k))
-            update(1, 1)
-        optics = s.optics or optics
-    if simulate or not parts:
-        n = simulate or 24
-        with progress_bar("simulating fields") as update:
-            parts.append(simulate_refocus_tiles(preset, n, z_range_um=z_range, tile=tile, size=max(tile, field_size),
-                                                seed=seed, workers=workers, progress=update))
-        optics = optics or get_preset(preset).optics
-    tiles = RefocusTiles.concat(parts)
-    if stack and len(np.unique(tiles.field)) < 2:
-        # One field of view: hold out every fifth tile (by position) so validation is unseen.
-        if len(tiles) < 2:
-            raise ConfigError("one stack gave a single tile — use a smaller --tile or add stacks")
-        held = min(4, len(tiles) - 1)
-        tiles.field = np.where(np.arange(len(tiles)) % 5 == held, tiles.field + 1, tiles.field)
-    train_set, val_set = split_tiles_by_field(tiles, validation, seed=seed)
-    with _training_bar("Deep-R GAN") as update:
-        generator, _, history = fit_deepr(train_set, val_set, config, init=base.generator if base else None,
-                                          checkpoint_dir=checkpoint, resume=resume, progress=update)
-    dpm_history = None
-    decoder = None
-    if dpm_steps:
-        dconf = DPMTrainConfig(max_steps=dpm_steps, z_range_um=z_range, crop=crop, seed=seed, num_threads=threads,
-                               signed=dpm_signed,
-                               eval_every=max(10, min(100, dpm_steps // 10)))
-        with _training_bar("defocus-map decoder") as update:
-            decoder, dpm_history = fit_dpm(generator, train_set, val_set, dconf, progress=update)
-    model = Refocuser(generator, decoder, optics=optics, pixel_size_um=tiles.pixel_size_um, z_range_um=z_range,
-                      dpm_signed=dpm_signed, info={
-        "training": {"stacks": [str(p) for p in stack or []], "simulated_fields": simulate, "preset": preset,
-                     "init": init, "tiles": {"train": len(train_set), "validation": len(val_set)},
-                     "train_config": config.to_dict(), "best_step": history.best_step,
-                     "validation_berhu": history.best_val_berhu, "loss_weights": history.weights,
-                     "dpm_validation_rmse_um": dpm_history.best_val_rmse_um if dpm_history else None,
-                     "seconds": round(time.perf_counter() - t0, 1)}})
-    model.save(output, overwrite=overwrite)
-    loss_curve_plot(history, dpm_history, output / "loss_curves.png")
-    dpm_text = f", DPM RMSE {dpm_history.best_val_rmse_um:.2f} µm" if dpm_history else ""
-    console.print(f"trained on {len(train_set)} tiles in {time.perf_counter() - t0:.0f} s: validation BerHu "
-                  f"[bold]{history.best_val_berhu:.3f}[/] (step {history.best_step}){dpm_text}; wrote {output} "
+    stacks = [read_stack(path, pixel_size_um=pixel_size, z_step_um=z_step) for path in stack or []]
+    with ExitStack() as bars, progress_bar("preparing training tiles") as update:
+        model = train_model(output, stacks=stacks, simulate=simulate, preset=preset, init=init, steps=steps,
+                            dpm_steps=dpm_steps, dpm_signed=dpm_signed, z_range_um=z_range, tile=tile,
+                            field_size=field_size, generator_channels=widths, crop=crop, validation=validation,
+                            seed=seed, workers=workers, threads=threads, checkpoint_dir=checkpoint,
+                            resume=resume, overwrite=overwrite, metadata={"stacks": [str(p) for p in stack or []]},
+                            data_progress=lambda what, done, total: update(done, total),
+                            progress=lambda label: bars.enter_context(training_bar(label)))
+    t = model.metadata["training"]
+    dpm_text = (f", DPM RMSE {t['dpm_validation_rmse_um']:.2f} µm" if t.get("dpm_validation_rmse_um") is not None
+                else "")
+    console.print(f"trained on {t['tiles']['train']} tiles in {t['seconds']:.0f} s: validation BerHu "
+                  f"[bold]{t['validation_berhu']:.3f}[/] (step {t['best_step']}){dpm_text}; wrote {output} "
                   f"and {output / 'loss_curves.png'}")
 
 
@@ -311,18 +211,20 @@ def info(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """What a refocusing model is, what microscope it is for and how it was trained."""
-    r = _refocuser(model)
+    from focuskit.refocus import Refocuser
+
+    r = Refocuser.load(model)
     o = r.optics
     summary = {"model": model, "parameters": r.parameter_counts(), "architecture": r.generator.config.to_dict(),
                "optics": o.to_dict() if o is not None else None, "pixel_size_um": r.pixel_size_um,
                "z_range_um": r.z_range_um, "defocus_map": r.dpm is not None,
-               **{k: v for k, v in r.info.items() if k != "training"}}
-    t = dict(r.info.get("training", {}))
+               **{k: v for k, v in r.metadata.items() if k != "training"}}
+    t = dict(r.metadata.get("training", {}))
     for key in ("history", "dpm_history"):
         t.pop(key, None)
     summary["training"] = t
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
     scope = (f"{o.objective.magnification:g}×/{o.na:g}, λ {o.wavelength_um:g} µm, {o.illumination.kind}"
              if o is not None else "optics unknown")

@@ -1,16 +1,34 @@
-"""Focal-stack files: the FocalStack model and OME-TIFF / OME-Zarr / NPY read and write.
+"""Focal-stack files: the FocalStack model, OME-TIFF / OME-Zarr / NPY read and write,
+plain images, z files and atomic writes.
 
-No torch, and nothing from ``focuskit.simulate`` or below it: io sits under optics and
-simulate in the one-way flow (DESIGN.md).
+numpy, tifffile and zarr only: no torch, and nothing from ``focuskit.simulate``
+(io and simulate are siblings under optics in the one-way flow, docs/architecture.md).
 """
 
-from focuskit.io._formats import SUPPORTED_SUFFIXES, read_stack, stack_json, write_stack
-from focuskit.io._stack import FocalStack
+from focuskit.io._atomic import atomic_output, check_target
+from focuskit.io._formats import (
+    PLAIN_IMAGE_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    Images,
+    read_images,
+    read_plain_image,
+    read_stack,
+    stack_json,
+    write_stack,
+)
+from focuskit.io._stack import FocalStack, plain_json
 from focuskit.io._zfile import read_z_file
 
 __all__ = [
+    "PLAIN_IMAGE_SUFFIXES",
     "SUPPORTED_SUFFIXES",
     "FocalStack",
+    "Images",
+    "atomic_output",
+    "check_target",
+    "plain_json",
+    "read_images",
+    "read_plain_image",
     "read_stack",
     "read_z_file",
     "stack_json",

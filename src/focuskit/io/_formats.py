@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from focuskit._errors import ConfigError, FocuskitError, StackFileError
+from focuskit._version import __version__
 from focuskit.io._atomic import atomic_output, check_target
 from focuskit.io._stack import FocalStack, as_z_list, is_real_numeric, z_problem
 from focuskit.optics import Optics
@@ -72,8 +73,6 @@ Rgb = Literal["error", "gray"] | int
 
 def stack_json(stack: FocalStack) -> dict[str, Any]:
     """The focuskit metadata block stored with a stack in every format (plain JSON)."""
-    from focuskit import __version__
-
     return {
         "focuskit_version": __version__,
         "pixel_size_um": stack.pixel_size_um,
@@ -690,6 +689,100 @@ def read_stack(
     Lazy data is not checked for NaN/Inf. Every problem raises ``StackFileError``.
     """
     p = Path(path)
+    read = _read(p, pixel_size_um=pixel_size_um, z_um=z_um, z_step_um=z_step_um, z_start_um=z_start_um,
+                 optics=optics, rgb=rgb, lazy=lazy, need_z=True, need_pixel_size=True)
+    try:
+        return FocalStack(read.planes, read.z_um, read.pixel_size_um, read.optics, read.focus_z_um, read.metadata)
+    except ConfigError as exc:
+        raise StackFileError(p, str(exc), _FIX_JSON) from None
+
+
+@dataclass
+class Images:
+    """The planes of one image file, for work that does not need their z positions
+    (prediction, scoring, refocusing): ``planes`` (N, Y, X) NumPy or Dask; ``z_um``,
+    ``pixel_size_um`` and ``optics`` None where the file does not say."""
+
+    planes: Any
+    pixel_size_um: float | None
+    optics: Optics | None = None
+    z_um: list[float] | None = None
+    focus_z_um: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.planes.shape[0])
+
+    def plane(self, i: int) -> np.ndarray:
+        """Plane ``i`` as a NumPy (Y, X) array."""
+        return np.asarray(self.planes[i])
+
+    def as_stack(self) -> FocalStack:
+        """A :class:`FocalStack` (z = 0, 1, 2, … µm where the file gives none)."""
+        z = self.z_um if self.z_um is not None else [float(k) for k in range(len(self))]
+        if self.pixel_size_um is None:
+            raise ConfigError("the image has no pixel size — pass --pixel-size UM")
+        return FocalStack(self.planes, z, self.pixel_size_um, self.optics, self.focus_z_um, self.metadata)
+
+
+# Image files read as plain 2-D images (no focuskit metadata), not as focal stacks.
+PLAIN_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def read_plain_image(path: str | os.PathLike[str], *, rgb: Rgb = "error") -> np.ndarray:
+    """One 2-D grey image from a PNG / JPEG / BMP / GIF / WebP (``rgb="gray"``: BT.709
+    luminance of a colour image). Such files carry no pixel size or z."""
+    p = Path(path)
+    if not p.is_file():
+        raise StackFileError(p, "file not found", "check the path")
+    import skimage.io
+
+    try:
+        data = np.asarray(skimage.io.imread(p))
+    except (OSError, ValueError) as exc:
+        raise StackFileError(p, f"cannot read the image ({exc})", "export it again as TIFF or PNG") from None
+    if data.ndim == 3 and data.shape[-1] in (3, 4):
+        data = _to_gray(p, data, data.ndim - 1, rgb)
+    if data.ndim != 2:
+        raise StackFileError(p, f"has shape {data.shape}, expected one 2-D grayscale image", "save one plane")
+    return data
+
+
+def read_images(
+    path: str | os.PathLike[str],
+    *,
+    pixel_size_um: float | None = None,
+    rgb: Rgb = "error",
+    need_pixel_size: bool = True,
+) -> Images:
+    """Read an image or a stack whose z positions do not matter: a plain PNG/JPEG/…, a
+    single 2-D TIFF, or a stack with or without z. What the file says is kept; a missing
+    pixel size is an error unless given or ``need_pixel_size=False``."""
+    p = Path(path)
+    if p.name.lower().endswith(PLAIN_IMAGE_SUFFIXES):
+        data = read_plain_image(p, rgb=rgb)
+        if pixel_size_um is None and need_pixel_size:
+            raise StackFileError(p, "pixel size is missing (plain image)", _FIX_PIXEL)
+        return Images(data[None], pixel_size_um)
+    read = _read(p, pixel_size_um=pixel_size_um, z_um=None, z_step_um=None, z_start_um=0.0, optics=None,
+                 rgb=rgb, lazy=None, need_z=False, need_pixel_size=need_pixel_size)
+    return Images(read.planes, read.pixel_size_um, read.optics, read.z_um, read.focus_z_um, read.metadata)
+
+
+@dataclass
+class _Read:
+    planes: Any
+    z_um: list[float] | None
+    pixel_size_um: float | None
+    optics: Optics | None
+    focus_z_um: float | None
+    metadata: dict[str, Any]
+
+
+def _read(p: Path, *, pixel_size_um: float | None, z_um: Sequence[float] | np.ndarray | None,
+          z_step_um: float | None, z_start_um: float, optics: Optics | None, rgb: Rgb, lazy: bool | None,
+          need_z: bool, need_pixel_size: bool) -> _Read:
+    """What a stack file holds, with what was given; refuses what is missing when needed."""
     if optics is not None and not isinstance(optics, Optics):
         raise ConfigError(f"optics must be a focuskit.optics.Optics, got {type(optics).__name__}")
     if z_um is not None and z_step_um is not None:
@@ -730,7 +823,7 @@ def read_stack(
 
     if data.ndim == 2:
         planes_known = z_step_um is not None or (z_found is not None and len(z_found[0]) == 1)
-        if not planes_known:
+        if not planes_known and need_z:
             raise StackFileError(
                 p,
                 f"is a single 2-D image {tuple(data.shape)}, not a (Z, Y, X) stack",
@@ -746,10 +839,13 @@ def read_stack(
     n = int(data.shape[0])
 
     px_found = _resolve(metas, "pixel_size_um")
+    z: Any
     if z_step_um is not None:
         z, z_source = z_start_um + z_step_um * np.arange(n, dtype=np.float64), "given"
-    elif z_found is not None:
+    elif z_found is not None and (len(z_found[0]) == n or need_z):
         z, z_source = z_found
+    elif not need_z:
+        z, z_source = None, ""
     elif px_found is None:
         raise StackFileError(
             p,
@@ -758,23 +854,26 @@ def read_stack(
         )
     else:
         raise StackFileError(p, f"z positions of its {n} planes are missing", _FIX_Z)
-    if len(z) != n:
+    if z is not None and len(z) != n:
         raise StackFileError(
             p,
             f"has {n} planes but {len(z)} z positions ({z_source})",
             "give exactly one z per plane",
         )
-    problem = z_problem(np.asarray(z))
+    problem = z_problem(np.asarray(z)) if z is not None else None
     if problem:
         raise StackFileError(
             p, f"{problem} ({z_source})", "give one strictly increasing or decreasing z per plane"
         )
 
+    px: float | None = None
     if px_found is None:
-        raise StackFileError(p, "pixel size is missing", _FIX_PIXEL)
-    px, px_source = px_found
-    if not (math.isfinite(px) and px > 0):
-        raise StackFileError(p, f"pixel size {px!r} µm ({px_source}) is not > 0", _FIX_PIXEL)
+        if need_pixel_size:
+            raise StackFileError(p, "pixel size is missing", _FIX_PIXEL)
+    else:
+        px, px_source = px_found
+        if not (math.isfinite(px) and px > 0):
+            raise StackFileError(p, f"pixel size {px!r} µm ({px_source}) is not > 0", _FIX_PIXEL)
 
     optics_found = _resolve(metas, "optics")
     stack_optics: Optics | None = None
@@ -800,10 +899,10 @@ def read_stack(
         bad = _first_nonfinite(data)
         if bad:
             raise _nonfinite_error(p, bad[0], bad[1], False)
-    try:
-        return FocalStack(data, z, px, stack_optics, focus, metadata)
-    except ConfigError as exc:
-        raise StackFileError(p, str(exc), _FIX_JSON) from None
+    z_list = None if z is None else [float(v) for v in np.asarray(z, dtype=np.float64)]
+    return _Read(data, z_list, px, stack_optics, focus, metadata)
+
+
 
 
 def write_stack(

@@ -160,6 +160,14 @@ class FocalStack:
             raise ConfigError(f"metadata must be a dict, got {type(self.metadata).__name__}")
         self.metadata = plain_json(self.metadata)
 
+    @classmethod
+    def from_simulation(cls, simulated: Any) -> FocalStack:
+        """The stack of a :class:`focuskit.simulate.SimulatedStack` (or anything with its
+        ``data``, ``z_um``, ``pixel_size_um``, ``optics``, ``focus_z_um`` and ``metadata``):
+        the simulation's truth — focus, sample, seed, drift — travels in the stack."""
+        return cls(simulated.data, simulated.z_um, simulated.pixel_size_um, simulated.optics,
+                   simulated.focus_z_um, dict(simulated.metadata))
+
     # Shape and planes -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int, int]:

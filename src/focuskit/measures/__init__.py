@@ -37,9 +37,24 @@ For every measure a sharper image scores higher (``FocusMeasure.maximize`` is Tr
 all; :func:`score` negates any that is not, so its output is always larger = sharper).
 :func:`sobel_sharpness_map` (Deep-R eq. 5) returns a map, not a score, and is not in the
 registry.
+
+Image-quality measures against a ground truth (Deep-R's, Luo et al. Methods "Image
+quality analysis"): :func:`ssim_to_truth`, :func:`rmse_to_truth` (standardized images,
+10-pixel border cropped), :func:`find_beads` + :func:`gaussian_fwhm` (lateral FWHM of
+isolated beads), :func:`relative_sharpness` + :func:`mip_reference` (row-wise Sobel
+sharpness, eq. 5–8), :func:`standardize` (zero mean, unit SD).
 """
 
-from focuskit.measures._fourier import FourierRegion, fourier_features, split_tiles
+from focuskit.measures._common import chunk_budget
+from focuskit.measures._quality import (
+    crop_border,
+    find_beads,
+    gaussian_fwhm,
+    mip_reference,
+    relative_sharpness,
+    rmse_to_truth,
+    ssim_to_truth,
+)
 from focuskit.measures._registry import MEASURES, FocusMeasure, get_measure, score
 from focuskit.measures._spatial import (
     brenner,
@@ -54,24 +69,31 @@ from focuskit.measures._spatial import (
     vollath_f5,
 )
 from focuskit.measures._spectral import LOG_FLOOR, spectral_highband, spectral_midband
+from focuskit.measures._standardize import standardize
 from focuskit.measures._wavelet import wavelet_energy, wavelet_sum
 
 __all__ = [
-    "FourierRegion",
-    "fourier_features",
-    "split_tiles",
     "LOG_FLOOR",
     "MEASURES",
     "FocusMeasure",
     "brenner",
+    "chunk_budget",
+    "crop_border",
+    "find_beads",
+    "gaussian_fwhm",
     "get_measure",
     "high_pass_filter",
     "laplacian_variance",
+    "mip_reference",
     "normalized_variance",
+    "relative_sharpness",
+    "rmse_to_truth",
     "score",
     "sobel_sharpness_map",
     "spectral_highband",
     "spectral_midband",
+    "ssim_to_truth",
+    "standardize",
     "std",
     "sum_modified_laplacian",
     "tenengrad",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Union
 
 import numpy as np
@@ -15,8 +16,23 @@ Score = Union[float, np.ndarray]
 
 # Working copies of at most this many bytes per chunk of planes (a 2048² plane in
 # float64 is 32 MiB, so large stacks go one or two planes at a time; temporaries in a
-# measure are a few times this).
+# measure are a few times this). Changed with ``chunk_budget``.
 _CHUNK_BYTES = 32 * 2**20
+
+
+@contextmanager
+def chunk_budget(nbytes: int) -> Iterator[None]:
+    """Score stacks in chunks of planes of at most ``nbytes`` working memory inside the
+    ``with`` block (default 32 MiB; one plane at a time at least). Results do not depend
+    on it."""
+    global _CHUNK_BYTES
+    if int(nbytes) < 1:
+        raise ConfigError(f"chunk budget must be ≥ 1 byte, got {nbytes}")
+    previous, _CHUNK_BYTES = _CHUNK_BYTES, int(nbytes)
+    try:
+        yield
+    finally:
+        _CHUNK_BYTES = previous
 
 
 def as_stack(image: Any, name: str) -> tuple[Any, bool]:

@@ -6,6 +6,7 @@ sample's in-focus plane; the defocus transfer function is
 """
 
 from focuskit.optics._config import (
+    OPTICS_TOLERANCE,
     DPC,
     LED,
     Brightfield,
@@ -16,6 +17,7 @@ from focuskit.optics._config import (
     Objective,
     Optics,
     depth_of_field_um,
+    describe_illumination,
     illumination_from_dict,
 )
 from focuskit.optics._imaging import (
@@ -38,6 +40,7 @@ from focuskit.optics._pupil import (
 )
 
 __all__ = [
+    "OPTICS_TOLERANCE",
     "DPC",
     "LED",
     "PRESETS",
@@ -55,6 +58,7 @@ __all__ = [
     "coherent_transfer",
     "defocus_kz",
     "depth_of_field_um",
+    "describe_illumination",
     "fluorescence_stack",
     "frequency_grid",
     "fwhm_um",

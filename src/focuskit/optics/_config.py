@@ -199,6 +199,35 @@ def illumination_from_dict(d: dict[str, Any]) -> Illumination:
         raise ConfigError(f"illumination {kind!r}: {exc}") from None
 
 
+# The NA-valued fields of each illumination, compared by Optics.mismatches.
+_ILLUMINATION_NAS: dict[str, tuple[str, ...]] = {
+    "led": ("sx", "sy"),
+    "dpc": ("na_inner", "na_outer"),
+    "brightfield": ("na_condenser",),
+}
+# Relative tolerance of Optics.mismatches: an image and a model agree within 2 %.
+OPTICS_TOLERANCE = 0.02
+
+
+def _same_pattern(a: LEDPattern, b: LEDPattern, na_tolerance: float) -> bool:
+    return len(a.leds) == len(b.leds) and all(
+        abs(p[0] - q[0]) <= na_tolerance and abs(p[1] - q[1]) <= na_tolerance for p, q in zip(a.leds, b.leds)
+    )
+
+
+def describe_illumination(illumination: Illumination) -> str:
+    """A short human description: ``led at (0.407, 0)``, ``dpc 0.35–0.48 right``, …"""
+    if isinstance(illumination, LED):
+        return f"led at ({illumination.sx:g}, {illumination.sy:g})"
+    if isinstance(illumination, DPC):
+        return f"dpc {illumination.na_inner:g}–{illumination.na_outer:g} {illumination.side}"
+    if isinstance(illumination, Brightfield):
+        return f"brightfield (condenser NA {illumination.na_condenser:g})"
+    if isinstance(illumination, LEDPattern):
+        return f"led_pattern of {len(illumination.leds)} LEDs"
+    return illumination.kind
+
+
 # --- Optics ---------------------------------------------------------------------------
 
 
@@ -258,6 +287,51 @@ class Optics:
 
     def with_illumination(self, illumination: Illumination) -> Optics:
         return Optics(self.objective, self.wavelength_um, self.camera, illumination)
+
+    # Comparison -------------------------------------------------------------------------
+    def mismatches(self, other: Optics, *, pixel_size_um: float | None = None,
+                   tolerance: float = OPTICS_TOLERANCE) -> list[str]:
+        """How ``other`` differs from this microscope, beyond ``tolerance`` (empty: a match).
+
+        One rule for every model and check: pixel size, NA and wavelength agree within
+        the relative ``tolerance``; the illumination is of the same kind and each of its
+        NAs (LED direction, annulus, condenser) agrees within ``tolerance × NA`` of the
+        objective (0.01 for an LED at NA 0.5). ``pixel_size_um`` overrides ``other``'s
+        (an image's own pixel size). Simulation-only settings (source sampling, PSF model,
+        camera noise) are not compared.
+
+        Parameters
+        ----------
+        other : Optics
+        pixel_size_um : float, optional
+        tolerance : float
+
+        Returns
+        -------
+        list of str
+            One phrase per difference, ``"<quantity> <other's> ≠ <this one's>"``.
+        """
+        out: list[str] = []
+        px = other.pixel_size_um if pixel_size_um is None else float(pixel_size_um)
+        if not math.isclose(px, self.pixel_size_um, rel_tol=tolerance):
+            out.append(f"pixel size {px:g} µm ≠ {self.pixel_size_um:g} µm")
+        if not math.isclose(other.na, self.na, rel_tol=tolerance):
+            out.append(f"NA {other.na:g} ≠ {self.na:g}")
+        if not math.isclose(other.wavelength_um, self.wavelength_um, rel_tol=tolerance):
+            out.append(f"λ {other.wavelength_um:g} µm ≠ {self.wavelength_um:g} µm")
+        mine, theirs = self.illumination, other.illumination
+        if mine.kind != theirs.kind or any(
+            abs(float(getattr(theirs, name)) - float(getattr(mine, name))) > tolerance * self.na
+            for name in _ILLUMINATION_NAS.get(mine.kind, ())
+        ) or (isinstance(mine, LEDPattern) and isinstance(theirs, LEDPattern) and not _same_pattern(
+                mine, theirs, tolerance * self.na)):
+            out.append(f"illumination {describe_illumination(theirs)} ≠ {describe_illumination(mine)}")
+        return out
+
+    def matches(self, other: Optics, *, pixel_size_um: float | None = None,
+                tolerance: float = OPTICS_TOLERANCE) -> bool:
+        """True when :meth:`mismatches` finds no difference."""
+        return not self.mismatches(other, pixel_size_um=pixel_size_um, tolerance=tolerance)
 
     # Serialization ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

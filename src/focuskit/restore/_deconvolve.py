@@ -13,7 +13,7 @@ import scipy.ndimage
 
 from focuskit._errors import ConfigError
 from focuskit.optics import Optics, incoherent_psf, vectorial_psf
-from focuskit.simulate._render import oversampling
+from focuskit.simulate import oversampling
 
 Shape2D = tuple[int, int]
 

@@ -4,6 +4,8 @@
   on demand, with a hidden (optionally drifting) focus;
 - :class:`StackScope` replays a recorded focal stack, simulated or real
   (:func:`real_stack` reads the project's real stacks with their documented metadata);
+- :class:`BaseScope` is what they share (stage limits and steps, counters, timing): subclass
+  it with ``_image_at(z_um)`` to put your own camera behind the protocol;
 - :func:`restore_on_failure` returns the stage to its start when an autofocus run fails;
   :class:`FaultyScope` fails on purpose, for tests.
 
@@ -17,6 +19,7 @@ from focuskit.scopes._base import (
     DEFAULT_EXPOSURE_TIME_S,
     DEFAULT_MOVE_OVERHEAD_S,
     DEFAULT_STAGE_SPEED_UM_S,
+    BaseScope,
     Microscope,
 )
 from focuskit.scopes._errors import ScopeError, StageLimitError
@@ -32,6 +35,7 @@ __all__ = [
     "DEFAULT_STAGE_SPEED_UM_S",
     "REAL_STACKS",
     "SCOPE_FORMS",
+    "BaseScope",
     "FaultyScope",
     "Microscope",
     "RealStackInfo",

@@ -2,7 +2,7 @@
 
 Every scope exposes the focus drive (``z_um``, ``move_to``), the camera (``snap``) and
 counters an autofocus benchmark reports: exposures, moves, travel and simulated wall
-time. ``_BaseScope`` implements the limits, the counters and the timing model once, so
+time. ``BaseScope`` implements the limits, the counters and the timing model once, so
 a concrete scope only says how an image at z is formed (``_image_at``).
 """
 
@@ -86,7 +86,7 @@ def _finite(name: str, value: object, *, positive: bool = False, allow_zero: boo
     return v
 
 
-class _BaseScope:
+class BaseScope:
     """Stage limits, step limit, counters and the timing model of every scope.
 
     Subclasses implement ``_image_at(z_um) -> ndarray`` and call ``super().__init__``.

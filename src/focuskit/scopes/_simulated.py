@@ -21,7 +21,7 @@ from focuskit.scopes._base import (
     DEFAULT_EXPOSURE_TIME_S,
     DEFAULT_MOVE_OVERHEAD_S,
     DEFAULT_STAGE_SPEED_UM_S,
-    _BaseScope,
+    BaseScope,
 )
 from focuskit.simulate import Sample, apply_camera, check_sample_matches, make_sample
 from focuskit.simulate import oversampling, plan_render, render_stack
@@ -33,7 +33,7 @@ CACHE_QUANTUM_UM = 1e-3
 _UNBOUNDED_DEFOCUS_UM = 1e6
 
 
-class SimulatedScope(_BaseScope):
+class SimulatedScope(BaseScope):
     """A virtual microscope of a named preset, rendering on demand.
 
     Parameters
@@ -66,7 +66,7 @@ class SimulatedScope(_BaseScope):
     illumination
         Overrides the preset's illumination (e.g. its DPC ``ground_truth_illumination``).
     max_step_um, exposure_time_s, move_overhead_s, stage_speed_um_s
-        Stage safety and timing model (:class:`_BaseScope`).
+        Stage safety and timing model (:class:`BaseScope`).
     cache_mb
         Bound on the cache of noise-free renders (least recently used evicted).
     """

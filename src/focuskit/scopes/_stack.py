@@ -15,11 +15,11 @@ from focuskit.scopes._base import (
     DEFAULT_EXPOSURE_TIME_S,
     DEFAULT_MOVE_OVERHEAD_S,
     DEFAULT_STAGE_SPEED_UM_S,
-    _BaseScope,
+    BaseScope,
 )
 
 
-class StackScope(_BaseScope):
+class StackScope(BaseScope):
     """A microscope that replays a focal stack (simulated or real).
 
     The stage's z limits are the stack's z range. ``snap()`` at z returns the plane whose

@@ -1,29 +1,28 @@
-"""Search: online autofocus on a microscope — classic (Brent, golden section, scan + fit),
-single-shot (a defocus predictor, verified, with a classic fallback) and few-shot
-DeepFocus (a few blur maps matched to a calibrated blur curve)."""
+"""Search: classic online autofocus on a microscope — Brent, golden section, scan + fit —
+and what every search shares: the :class:`Probe` that moves, snaps and scores, and the
+:class:`SearchResult` every search returns (the model-guided searches of
+:mod:`focuskit.singleshot` and :mod:`focuskit.fewshot` too)."""
 
 from focuskit.search._classic import (
-    GUIDED_SEARCHES,
+    GOLDEN,
     SEARCHES,
     AutofocusResult,
+    Probe,
+    SearchResult,
     autofocus,
     brent_search,
     golden_section_search,
     scan_search,
 )
-from focuskit.search._fewshot import PAPER_SETTINGS, deepfocus_search
-from focuskit.search._singleshot import GUARDS, singleshot_search
 
 __all__ = [
-    "PAPER_SETTINGS",
-    "GUARDS",
-    "GUIDED_SEARCHES",
+    "GOLDEN",
     "SEARCHES",
     "AutofocusResult",
+    "Probe",
+    "SearchResult",
     "autofocus",
     "brent_search",
-    "deepfocus_search",
     "golden_section_search",
     "scan_search",
-    "singleshot_search",
 ]

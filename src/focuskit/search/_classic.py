@@ -32,7 +32,7 @@ GOLDEN = (math.sqrt(5) - 1) / 2  # 0.618…
 
 
 @dataclass
-class AutofocusResult:
+class SearchResult:
     """What a search did: where it ended, how sharp, every (z, score) it imaged."""
 
     method: str
@@ -47,8 +47,10 @@ class AutofocusResult:
     message: str = ""
     elapsed_s: float = 0.0
     compute_s: float = 0.0
-    # Model-guided searches (single-shot): one record per prediction made.
+    # Model-guided searches (single-shot, few-shot): one record per prediction made.
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    # What was assumed or forced before the search ran (e.g. a model's optics check).
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -66,11 +68,15 @@ class AutofocusResult:
         }
         if self.predictions:
             out["predictions"] = self.predictions
+        if self.notes:
+            out["notes"] = self.notes
         return out
 
 
-class _Probe:
-    """Moves (in steps the stage allows), snaps and scores; remembers every image."""
+class Probe:
+    """What every search does to the microscope: move (in steps the stage allows, never
+    outside its limits), snap, score with a focus measure, and remember every ``(z, score)``
+    imaged in :attr:`trace` (z where the stage really is). ``probe(z)`` does all three."""
 
     def __init__(self, scope: Microscope, measure: str) -> None:
         self.scope = scope
@@ -116,13 +122,13 @@ def _run(
     scope: Microscope,
     measure: str,
     range_um: float,
-    body: Callable[[_Probe, float, float], str],
-) -> AutofocusResult:
+    body: Callable[[Probe, float, float], str],
+) -> SearchResult:
     t_compute = time.perf_counter()
     elapsed0, exposures0 = scope.elapsed_s, scope.exposures
     z0 = float(scope.z_um)
     a, b = _interval(scope, z0, range_um)
-    probe = _Probe(scope, measure)
+    probe = Probe(scope, measure)
     with restore_on_failure(scope):
         s0 = probe(z0)
         message = body(probe, a, b)
@@ -132,7 +138,7 @@ def _run(
     success = s_best >= s0 and not message.startswith("failed")
     if s_best == s0 and z_best == z0 and not message:
         message = "no sharper position found in range; stayed at the start"
-    return AutofocusResult(
+    return SearchResult(
         method=method, measure=measure, z_start_um=z0, z_final_um=float(scope.z_um),
         score_start=s0, score_final=s_best, images=scope.exposures - exposures0,
         success=success, trace=probe.trace, message=message,
@@ -147,10 +153,10 @@ def brent_search(
     range_um: float = 20.0,
     tolerance_um: float = 0.5,
     max_images: int = 40,
-) -> AutofocusResult:
+) -> SearchResult:
     """Bounded Brent search (Micro-Manager OughtaFocus) of ``[z0 − range/2, z0 + range/2]``."""
 
-    def body(probe: _Probe, a: float, b: float) -> str:
+    def body(probe: Probe, a: float, b: float) -> str:
         result = scipy.optimize.minimize_scalar(
             lambda z: -probe(float(z)), bounds=(a, b), method="bounded",
             options={"xatol": tolerance_um, "maxiter": max(1, max_images - 1)},
@@ -167,16 +173,16 @@ def golden_section_search(
     range_um: float = 20.0,
     tolerance_um: float = 0.5,
     max_images: int = 40,
-) -> AutofocusResult:
+) -> SearchResult:
     """Golden-section search: shrink [a, b] by 0.618 per image until it is < tolerance."""
 
-    def body(probe: _Probe, a: float, b: float) -> str:
+    def body(probe: Probe, a: float, b: float) -> str:
         return _golden(probe, a, b, tolerance_um, max_images)
 
     return _run("gss", scope, measure, range_um, body)
 
 
-def _golden(probe: _Probe, a: float, b: float, tolerance_um: float, max_images: int) -> str:
+def _golden(probe: Probe, a: float, b: float, tolerance_um: float, max_images: int) -> str:
     """Golden-section search of [a, b] until the bracket is below ``tolerance_um``."""
     c, d = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
     fc, fd = probe(c), probe(d)
@@ -202,12 +208,12 @@ def scan_search(
     step_um: float | None = None,
     tolerance_um: float = 0.5,
     max_images: int = 40,
-) -> AutofocusResult:
+) -> SearchResult:
     """Coarse scan of the interval (default 11 points), then a fine golden-section search
     within ±1 coarse step of the best point down to ``tolerance_um``, then one image at
     the vertex of the parabola through the best three points imaged."""
 
-    def body(probe: _Probe, a: float, b: float) -> str:
+    def body(probe: Probe, a: float, b: float) -> str:
         n = 11 if step_um is None else max(3, int(round((b - a) / step_um)) + 1)
         zs = np.linspace(a, b, n)
         scores = np.array([probe(float(z)) for z in zs])
@@ -230,24 +236,23 @@ def scan_search(
 
 
 # The classic searches: each needs only a scope and a focus measure.
-SEARCHES: dict[str, Callable[..., AutofocusResult]] = {
+SEARCHES: dict[str, Callable[..., SearchResult]] = {
     "brent": brent_search,
     "gss": golden_section_search,
     "scan": scan_search,
 }
 
-# Searches that need more than a measure (a predictor, a calibration) register here
-# (``focuskit.search._singleshot`` adds "singleshot"); each is called as
-# ``search(scope, measure=measure, **kwargs)`` and says which keyword it is missing.
-GUIDED_SEARCHES: dict[str, Callable[..., AutofocusResult]] = {}
+def autofocus(scope: Microscope, method: str = "brent", measure: str = "tenengrad", **kwargs: Any) -> SearchResult:
+    """Run a classic search by name (``brent``, ``gss``, ``scan``) on a scope.
 
-
-def autofocus(scope: Microscope, method: str = "brent", measure: str = "tenengrad", **kwargs: Any) -> AutofocusResult:
-    """Run a named search on a scope: a classic one (``brent``, ``gss``, ``scan``) or a
-    guided one (``singleshot``, which needs ``predict=``)."""
+    The model-guided searches (``singleshot``, ``deepfocus``) are run from their models,
+    or by name with :func:`focuskit.autofocus`.
+    """
     if method in SEARCHES:
         return SEARCHES[method](scope, measure, **kwargs)
-    if method in GUIDED_SEARCHES:
-        return GUIDED_SEARCHES[method](scope, measure=measure, **kwargs)
-    names = ", ".join([*SEARCHES, *GUIDED_SEARCHES])
-    raise ConfigError(f"unknown autofocus method {method!r}; use one of {names}")
+    raise ConfigError(f"unknown classic autofocus method {method!r}; use one of {', '.join(SEARCHES)} "
+                      "(singleshot and deepfocus: focuskit.autofocus)")
+
+
+# The name AutofocusResult is kept for code written before focuskit 0.2.
+AutofocusResult = SearchResult

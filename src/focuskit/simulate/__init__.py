@@ -1,15 +1,17 @@
 """Simulate: thin samples, focal-stack rendering, defocus maps, drift, camera noise.
 
 Uses ``focuskit.optics`` only; returns plain arrays and :class:`SimulatedStack`
-(``focuskit.io.FocalStack.from_simulation`` turns one into a stack to save).
+(``focuskit.io.FocalStack.from_simulation`` turns one into a stack to save; the
+``focuskit.simulate_stack`` facade returns that directly).
 """
 
-from focuskit.simulate._camera import apply_camera
+from focuskit.simulate._camera import apply_camera, expose
 from focuskit.simulate._render import (
     Drift,
     RenderPlan,
     SimulatedStack,
     blur_margin_um,
+    move_image,
     oversampling,
     padded_shape,
     plan_render,
@@ -24,6 +26,8 @@ from focuskit.simulate._samples import (
     from_image,
     load_sample_image,
     make_sample,
+    picture,
+    stain_density,
     tissue,
 )
 from focuskit.simulate._simulate import check_sample_matches, defocus_map, simulate_stack
@@ -42,16 +46,20 @@ __all__ = [
     "cells",
     "cylinder_map",
     "defocus_map",
+    "expose",
     "fluorescent_tissue",
     "from_image",
     "load_sample_image",
     "make_sample",
+    "move_image",
     "oversampling",
+    "picture",
     "padded_shape",
     "plan_render",
     "render_stack",
     "simulate_stack",
     "sphere_map",
+    "stain_density",
     "tilt_map",
     "tissue",
 ]

@@ -56,3 +56,50 @@ def apply_camera(
     else:
         expose(0)
     return out
+
+
+def expose(
+    intensity: np.ndarray,
+    camera: Camera,
+    photons: float,
+    *,
+    unscattered: float | None = None,
+    headroom: float | None = None,
+    seed: int | np.random.Generator | None = None,
+) -> tuple[np.ndarray, float]:
+    """Camera counts of a noise-free intensity at a chosen exposure (:func:`apply_camera`).
+
+    Parameters
+    ----------
+    intensity : array
+        Noise-free intensity, image or stack.
+    camera : Camera
+    photons : float
+        Mean photo-electrons per pixel; with ``unscattered``, the photo-electrons per pixel
+        that an intensity of ``unscattered`` collects (a fixed exposure: a dim darkfield
+        image stays dim, a pattern of n LEDs collects n× the light).
+    unscattered : float, optional
+        The intensity that ``photons`` refers to (1 for images in units of one LED's
+        unscattered light).
+    headroom : float, optional
+        Lower the exposure so that the brightest pixel collects at most ``headroom`` × the
+        full well ``(max_adu − offset)/gain`` (sparse bright beads: the mean is mostly
+        background). Negative intensities (spline ringing) are clipped to 0 first.
+    seed : int or Generator, optional
+
+    Returns
+    -------
+    counts : array
+        The camera's counts (uint8 / uint16), as :func:`apply_camera`.
+    photons : float
+        The mean photo-electrons per pixel used.
+    """
+    level = float(photons)
+    if headroom is not None:
+        intensity = np.maximum(intensity, 0)
+        mean = float(intensity.mean(dtype=np.float64))
+        full_well = headroom * (camera.max_adu - camera.offset_adu) / camera.gain_adu_per_e
+        level = min(level, full_well * mean / max(float(intensity.max()), 1e-30))
+    if unscattered is not None:
+        level = level * float(np.mean(intensity, dtype=np.float64)) / unscattered
+    return apply_camera(intensity, camera, level, seed=seed), level

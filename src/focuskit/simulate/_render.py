@@ -149,8 +149,26 @@ def _crop(a: np.ndarray, shape: Shape2D) -> np.ndarray:
     return a[..., y0 : y0 + shape[0], x0 : x0 + shape[1]]
 
 
-def _move(image: np.ndarray, dy_px: float, dx_px: float, rotation_deg: float) -> np.ndarray:
-    """Content moved by (dy, dx) pixels and rotated about the centre (skimage's sense)."""
+def move_image(image: np.ndarray, dy_px: float, dx_px: float, rotation_deg: float, *,
+               order: int = 3) -> np.ndarray:
+    """Content rotated by ``rotation_deg`` about the image centre (counter-clockwise on
+    screen, as ``skimage.transform.rotate``), then moved by ``(dy, dx)`` pixels; a spline
+    of ``order`` (3: cubic) with mirrored edges. The convention of :class:`Drift`.
+
+    Parameters
+    ----------
+    image : (Y, X) array
+    dy_px, dx_px : float
+        Shift of the content, pixels (rows down, columns right).
+    rotation_deg : float
+        Rotation about ``((Y − 1)/2, (X − 1)/2)``, degrees.
+    order : int
+        Spline order of the resampling (``scipy.ndimage.affine_transform``).
+
+    Returns
+    -------
+    (Y, X) array, the image's dtype.
+    """
     c = (np.asarray(image.shape, dtype=np.float64) - 1) / 2
     th = math.radians(rotation_deg)
     # affine_transform maps output (row, col) q to input p = inv·q + offset, with
@@ -158,7 +176,7 @@ def _move(image: np.ndarray, dy_px: float, dx_px: float, rotation_deg: float) ->
     # content counter-clockwise on screen, as skimage.transform.rotate does.
     inv = np.array([[math.cos(th), math.sin(th)], [-math.sin(th), math.cos(th)]])
     offset = c - inv @ (c + np.array([dy_px, dx_px]))
-    return scipy.ndimage.affine_transform(image, inv, offset=offset, order=3, mode="reflect")
+    return scipy.ndimage.affine_transform(image, inv, offset=offset, order=order, mode="reflect")
 
 
 @dataclass
@@ -299,7 +317,7 @@ def render_stack(
         for i, (dy, dxu, rot) in enumerate(offsets):
             if dy == dxu == rot == 0:
                 continue  # the reference plane stays exactly as rendered
-            rendered[i] = _move(rendered[i], dy * k / dx, dxu * k / dx, rot)
+            rendered[i] = move_image(rendered[i], dy * k / dx, dxu * k / dx, rot)
 
     data = np.ascontiguousarray(_bin(_crop(rendered, fine_out), k))
     if photons is not None:

@@ -14,6 +14,7 @@ size; only the fine pixel-level noise textures are drawn per grid. Scenes are pe
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -41,6 +42,8 @@ __all__ = [
     "from_image",
     "load_sample_image",
     "make_sample",
+    "picture",
+    "stain_density",
     "tissue",
 ]
 
@@ -989,6 +992,45 @@ SAMPLE_GENERATORS: dict[str, Callable[..., Sample]] = {
     "tissue": tissue,
     "fluorescent-tissue": fluorescent_tissue,
 }
+
+
+def stain_density(
+    shape: tuple[int, int],
+    pixel_size_um: float,
+    *,
+    seed: int | None = 0,
+    generator: str = "cells",
+    wavelength_um: float = 0.5,
+) -> np.ndarray:
+    """A phase sample's phase map used as a stain density (an emitter or absorber map):
+    ``φ − min φ + 0.02`` of the named transmittance generator (cell bodies, nuclei and
+    granules become bright, the background faint but not empty). float64 (Y, X).
+    """
+    t = make_sample(generator, shape, pixel_size_um, seed=seed, wavelength_um=wavelength_um).values
+    phase = np.angle(t)
+    return phase.astype(np.float64) - float(phase.min()) + 0.02
+
+
+@functools.lru_cache(maxsize=32)
+def _picture(name: str, channel: int | None) -> np.ndarray:
+    import skimage.data
+
+    try:
+        loader = getattr(skimage.data, name)
+    except AttributeError:
+        raise ConfigError(f"skimage.data has no image {name!r}") from None
+    img = np.asarray(loader(), dtype=np.float64)
+    if img.ndim == 3:
+        img = img[..., channel] if channel is not None else img[..., :3] @ np.array([0.2126, 0.7152, 0.0722])
+    img.flags.writeable = False
+    return img
+
+
+def picture(name: str, *, channel: int | None = None) -> np.ndarray:
+    """A scikit-image example picture (``skimage.data.<name>``) as a grey float64 image:
+    colour images give their BT.709 luminance ``0.2126·R + 0.7152·G + 0.0722·B``, or one
+    ``channel``. Read-only (cached); values as stored (0–255 for 8-bit pictures)."""
+    return _picture(str(name), None if channel is None else int(channel))
 
 
 def make_sample(

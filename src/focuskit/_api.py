@@ -1,0 +1,146 @@
+"""The facade's functions: what joins the layers and the three systems for a user — a
+simulated stack as a :class:`~focuskit.io.FocalStack`, any model folder by its kind, and
+autofocus by method name. This module sits above the systems (only the root facade and the
+CLI import it)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from focuskit._errors import ConfigError
+from focuskit.io import FocalStack
+from focuskit.nn import read_model_folder
+from focuskit.scopes import Microscope
+from focuskit.search import SEARCHES, SearchResult
+from focuskit.search import autofocus as classic_autofocus
+
+# Every autofocus method focuskit.autofocus runs: the classic searches, then the models'.
+AUTOFOCUS_METHODS = (*SEARCHES, "singleshot", "deepfocus")
+
+
+def simulate_stack(preset: Any = "fcfnn-20x-led", **options: Any) -> FocalStack:
+    """Render a focal stack of a simulated microscope (:func:`focuskit.simulate.simulate_stack`)
+    as a :class:`FocalStack`, with the simulation's truth — focus, sample, seed, drift,
+    defocus map — in its ``focus_z_um`` and ``metadata``.
+
+    Parameters
+    ----------
+    preset : str or Preset
+        A named microscope (``focuskit presets``; OPTICS.md).
+    **options
+        ``sample``, ``size``, ``z_um``, ``photons``, ``seed``, ``tilt_deg``, ``drift`` …
+        as :func:`focuskit.simulate.simulate_stack` takes them.
+
+    Returns
+    -------
+    FocalStack
+    """
+    from focuskit.simulate import simulate_stack as render
+
+    return FocalStack.from_simulation(render(preset, **options))
+
+
+def _model_classes() -> dict[str, Any]:
+    from focuskit.fewshot import BlurScorer
+    from focuskit.refocus import Refocuser
+    from focuskit.singleshot import DefocusModel
+
+    return {cls.kind: cls for cls in (DefocusModel, BlurScorer, Refocuser)}
+
+
+def load_model(spec: str | os.PathLike[str], **options: Any) -> Any:
+    """Load any focuskit model — ``builtin:NAME`` or a model folder — as its system's object,
+    chosen by the folder's ``kind``: :class:`~focuskit.singleshot.DefocusModel`,
+    :class:`~focuskit.fewshot.BlurScorer` or :class:`~focuskit.refocus.Refocuser`.
+
+    Parameters
+    ----------
+    spec : str or path
+        ``builtin:singleshot-20x-led``, ``builtin:fewshot-widefield``,
+        ``builtin:refocus-40x-fluor`` (or their old names), or a folder.
+    **options
+        Passed to the class's ``load`` (e.g. ``num_threads``).
+
+    Raises
+    ------
+    ConfigError
+        Not a model folder, or of a kind this focuskit does not know.
+    """
+    path, config, _ = read_model_folder(spec)
+    classes = _model_classes()
+    cls = classes.get(config.get("kind"))
+    if cls is None:
+        raise ConfigError(f"{path}: unknown model kind {config.get('kind')!r}; this focuskit reads "
+                          f"{', '.join(sorted(classes))} — is it a focuskit model folder?")
+    return cls.load(spec, **options)
+
+
+def autofocus(
+    scope: Microscope,
+    method: str = "brent",
+    measure: str = "tenengrad",
+    *,
+    model: Any = None,
+    calibration: Any = None,
+    predict: Any = None,
+    score_map: Any = None,
+    **settings: Any,
+) -> SearchResult:
+    """Focus a microscope by method name; every method returns a :class:`SearchResult`.
+
+    Parameters
+    ----------
+    scope : Microscope
+        A simulated, replayed or real microscope (``focuskit.scopes``).
+    method : str
+        ``brent``, ``gss``, ``scan`` (classic, with ``measure``); ``singleshot`` (a
+        :class:`~focuskit.singleshot.DefocusModel`, or any ``predict``); ``deepfocus`` (a
+        :class:`~focuskit.fewshot.BlurScorer`, or any ``score_map``, with the objective's
+        ``calibration``).
+    measure : str
+        The focus measure of classic searches (and of the single-shot trace and fallback).
+    model
+        A model object or ``builtin:NAME`` / folder for the model-guided methods.
+    calibration
+        ``deepfocus``: a :class:`~focuskit.fewshot.BlurCalibration` or its JSON path.
+    predict, score_map
+        A plain predictor / blur mapper instead of a model (no optics check).
+    **settings
+        The search's own settings (``range_um``, ``tolerance_um``, ``max_images``, …; for
+        ``singleshot`` ``range_um`` is the fallback's range).
+
+    Raises
+    ------
+    ConfigError
+        An unknown method, or what a method needs is missing.
+    """
+    if method in SEARCHES:
+        return classic_autofocus(scope, method, measure, **settings)
+    if method == "singleshot":
+        from focuskit.singleshot import DefocusModel, singleshot_search
+
+        range_um = settings.pop("range_um", None)
+        if range_um is not None:
+            settings.setdefault("fallback_range_um", range_um)
+        if predict is not None:
+            return singleshot_search(scope, predict, measure=measure, **settings)
+        if model is None:
+            raise ConfigError("method 'singleshot' needs predict= or model= (a DefocusModel, or "
+                              "'builtin:singleshot-20x-led' / a model folder)")
+        chosen = model if isinstance(model, DefocusModel) else DefocusModel.load(model)
+        return chosen.autofocus(scope, measure=measure, **settings)
+    if method == "deepfocus":
+        from focuskit.fewshot import BlurScorer, deepfocus_search
+
+        if score_map is None and model is None:
+            raise ConfigError("method 'deepfocus' needs score_map= or model= (a BlurScorer, or "
+                              "'builtin:fewshot-widefield' / a model folder)")
+        if calibration is None:
+            raise ConfigError("method 'deepfocus' needs calibration= (a BlurCalibration or its JSON path; make one "
+                              "with `focuskit fewshot calibrate STACK -o CALIB.json`)")
+        if score_map is not None:
+            return deepfocus_search(scope, score_map=score_map, calibration=calibration, **settings)
+        scorer = model if isinstance(model, BlurScorer) else BlurScorer.load(model)
+        return scorer.autofocus(scope, calibration, **settings)
+    raise ConfigError(f"unknown autofocus method {method!r}; use one of {', '.join(AUTOFOCUS_METHODS)}")

@@ -1,0 +1,165 @@
+"""What every `focuskit` command shares: the consoles, one-line errors, progress bars, JSON
+output, the options that fill in what a stack file lacks, and output checks."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from focuskit._errors import ConfigError, FocuskitError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def sub_app(help: str) -> typer.Typer:
+    """A command group with focuskit's settings (no shell completion, plain tracebacks)."""
+    return typer.Typer(help=help, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def fail(message: str) -> None:
+    """Print one ``error:`` line on stderr and exit with code 2."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn focuskit's errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FocuskitError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted; nothing was written")
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar fed by ``callback(done, total)`` (on stderr; off when not ``enabled``)."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
+def training_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, int, dict[str, float]], None]]:
+    """A progress bar for a training loop, showing the latest validation numbers:
+    ``callback(step, max_steps, {"val_rmse_um": …})``."""
+    if not enabled:
+        yield lambda step, total, values: None
+        return
+    with Progress(TextColumn(label), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
+                  TextColumn("{task.fields[values]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=None, values="")
+
+        def update(step: int, total: int, values: dict[str, float]) -> None:
+            text = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in values.items())
+            bar.update(task, completed=step, total=total, values=text)
+
+        yield update
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+def print_notes(notes: list[str], prefix: str = "") -> None:
+    for note in dict.fromkeys(notes):
+        err_console.print(f"[yellow]note:[/] {prefix}{note}", highlight=False, soft_wrap=True)
+
+
+def check_png(path: Optional[Path]) -> None:
+    """Refuse a plot target that is not a PNG in an existing folder, before any work."""
+    if path is None:
+        return
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"{path}: plots are written as PNG — use a .png name")
+    if not path.parent.exists():
+        raise ConfigError(f"{path}: folder {path.parent} does not exist — create it first")
+
+
+# Options that fill in what a stack file lacks (shared by info, score, find-focus, …).
+PixelSizeOpt = Annotated[Optional[float], typer.Option("--pixel-size", help="Pixel size at the sample (µm), if the file lacks it")]
+ZStepOpt = Annotated[Optional[float], typer.Option("--z-step", help="z step (µm), if the file lacks z positions")]
+ZStartOpt = Annotated[float, typer.Option("--z-start", help="z of the first plane with --z-step (µm)")]
+ZFileOpt = Annotated[Optional[Path], typer.Option("--z-file", help="CSV/TXT of z positions (µm), one per plane")]
+GrayOpt = Annotated[bool, typer.Option("--gray", help="Convert an RGB stack to luminance")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+
+
+def read_stack_given(  # type: ignore[no-untyped-def]
+    stack_path: Path,
+    pixel_size: Optional[float],
+    z_step: Optional[float],
+    z_start: float,
+    z_file: Optional[Path],
+    gray: bool = False,
+):
+    """Read a stack, filling what the file lacks from the command line."""
+    from focuskit.io import read_stack, read_z_file
+
+    return read_stack(
+        stack_path,
+        pixel_size_um=pixel_size,
+        z_um=read_z_file(z_file) if z_file is not None else None,
+        z_step_um=z_step,
+        z_start_um=z_start,
+        rgb="gray" if gray else "error",
+    )
+
+
+def info_table(stack: Any, name: str) -> Table:
+    """A focal stack's summary as a two-column table."""
+    info = stack.info()
+    table = Table(title=name, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    z = info["z_um"]
+    table.add_row("shape (Z, Y, X)", " × ".join(str(s) for s in info["shape"]) + f"  {info['dtype']}")
+    table.add_row("z (µm)", f"{z[0]:+g} … {z[-1]:+g}  ({len(z)} planes, step {info.get('z_step_um')})")
+    table.add_row("pixel size (µm)", f"{info['pixel_size_um']:g}")
+    optics = info.get("optics")
+    if optics:
+        obj = optics["objective"]
+        ill = optics["illumination"]
+        table.add_row(
+            "optics",
+            f"{obj['magnification']:g}×/{obj['na']:g} (n = {obj['immersion_index']:g}), "
+            f"λ = {optics['wavelength_um']:g} µm, {ill['kind']}",
+        )
+    focus = info.get("focus_z_um")
+    table.add_row("in focus at", "unknown" if focus is None else f"z = {focus:+.3f} µm")
+    return table

@@ -1,0 +1,420 @@
+"""DeepFocus: few-shot autofocus by matching blur scores to a calibrated curve
+(Shajkofci & Liebling, DeepFocus, §2.2).
+
+1. ``F`` = FWHM of the calibrated blur curve; image at ``z1`` (the start) and at the ends
+   of ``[z1 − 2F, z1 + 2F]`` (clipped to the stage limits and the search range).
+2. Convexity check of ``(z_i, b_i)`` (quadratic vs linear fit, ``focuskit.focus.convexity``).
+3–5. Not convex and images left: one golden-section step of the bracket around the lowest
+   score (into its larger side; past its end when the lowest score is at an end), image
+   there, back to 2.
+6. Per patch: ``f(x, y) = argmin_f Σ_i (b[x, y, z_i] − b_calib(z_i − f))²`` over all images
+   (``shift_by_correlation``); the mean over the region of interest is the focus ``f̂``.
+6b. (Beyond the paper, for error-vs-images curves) while images are left: image at
+   ``f̂ − h``, then ``f̂ + h``, … and re-estimate ``f̂`` from all images.
+7. Move to ``f̂`` (no image there).
+
+The blur scorer is injected (a :class:`BlurMapper`: image → 2-D array, lower = sharper,
+e.g. ``BlurScorer.score_map``); :meth:`BlurScorer.autofocus` passes its own.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Protocol
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+from focuskit.fewshot._calibration import BlurCalibration, convexity, shift_by_correlation
+from focuskit.scopes import Microscope, restore_on_failure
+from focuskit.search import GOLDEN, Probe, SearchResult
+
+
+class BlurMapper(Protocol):
+    """image → 2-D array of blur scores, one per patch (lower = sharper)."""
+
+    def __call__(self, image: np.ndarray, /) -> Any: ...
+
+MEASURE = "blur-cnn"
+# The paper's choices (§2.2), where focuskit's defaults differ: both outer images at 2·FWHM,
+# a plain shift of the calibration curve, refinement images at f̂ ∓ FWHM/2.
+PAPER_SETTINGS: dict[str, Any] = {"spread_fwhm": 2.0, "gain_range": None, "refine": "pairs", "combine": "patches"}
+GOLDEN_INNER = 1 - GOLDEN  # 0.381966…: the golden point's fraction into an interval
+GOLDEN_GROW = 1 / GOLDEN  # 1.618…: how far past the end a monotone bracket expands
+# An end of the first interval this much closer to z1 than the other end counts as collapsed.
+_COLLAPSED = 0.2
+# The automatic ROI keeps the patches whose correlation cost is ≤ this percentile…
+_ROI_COST_PERCENTILE = 75.0
+# … and averages their focus with this fraction trimmed from each side.
+_ROI_TRIM = 0.1
+
+Roi = tuple[int, int, int, int] | np.ndarray | None
+
+
+def _jsonable(values: Any) -> Any:
+    """Nested lists of floats for JSON, non-finite values as None."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0:
+        v = float(array)
+        return v if math.isfinite(v) else None
+    return [_jsonable(v) for v in array]
+
+
+class _BlurProbe(Probe):
+    """The classic searches' probe (step-limited, checked moves: ``Probe.move``), but each
+    image gives a blur map (lower = sharper) instead of a focus measure.
+
+    Keeps every image's map, z and ROI-mean score ``b_i``; ``trace`` holds ``(z_i, b_i)``.
+    """
+
+    def __init__(self, scope: Microscope, score_map: BlurMapper, roi: Roi) -> None:
+        # No super().__init__: there is no registered focus measure to look up.
+        self.scope = scope
+        self.measure = MEASURE
+        self.kwargs: dict[str, float] = {}
+        self.trace: list[tuple[float, float]] = []
+        self.score_map = score_map
+        self.roi = roi
+        self.roi_mask: np.ndarray | None = None  # patches of the explicit ROI (None: automatic)
+        self.maps: list[np.ndarray] = []
+
+    def __call__(self, z: float) -> float:
+        if z != self.scope.z_um:
+            self.move(z)
+        image = self.scope.snap()
+        m = self._checked_map(self.score_map(image), np.shape(image))
+        if self.roi_mask is not None:
+            b = float(m[self.roi_mask].mean())
+        else:
+            b = float(m.mean())
+        self.maps.append(m)
+        # Where the stage really is: a focus drive with finite resolution rounds targets.
+        self.trace.append((float(self.scope.z_um), b))
+        return b
+
+    def _checked_map(self, raw: Any, image_shape: tuple[int, ...]) -> np.ndarray:
+        try:
+            m = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(f"score_map must return a 2-D array of blur scores, got {type(raw).__name__}") from None
+        if m.ndim != 2 or m.size == 0:
+            raise ConfigError(f"score_map must return a non-empty 2-D array (one score per patch), got shape {m.shape}")
+        if not np.isfinite(m).all():
+            raise ConfigError(f"score_map returned NaN/Inf for {int((~np.isfinite(m)).sum())} of {m.size} patches "
+                              "— check the image and the scorer")
+        if self.maps and m.shape != self.maps[0].shape:
+            raise ConfigError(f"score_map returned shape {m.shape} after {self.maps[0].shape} — "
+                              "every image must give the same patch grid")
+        if not self.maps:
+            self.roi_mask = _roi_mask(self.roi, m.shape, image_shape)
+        return m
+
+    @property
+    def z(self) -> np.ndarray:
+        return np.array([t[0] for t in self.trace])
+
+    @property
+    def b(self) -> np.ndarray:
+        return np.array([t[1] for t in self.trace])
+
+    def curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (z, b) imaged so far, one point per distinct z (repeats averaged: a stage
+        with a finite resolution can land twice on the same z)."""
+        z, inverse = np.unique(self.z, return_inverse=True)
+        b = np.bincount(inverse.ravel(), weights=self.b) / np.bincount(inverse.ravel())
+        return z, b
+
+    def convexity(self, min_gain: float) -> tuple[bool, float, float, float]:
+        z, b = self.curve()
+        if z.size < 3:
+            return False, math.nan, math.nan, math.nan
+        return convexity(z, b, min_gain=min_gain)
+
+
+def _roi_mask(roi: Roi, map_shape: tuple[int, ...], image_shape: tuple[int, ...]) -> np.ndarray | None:
+    """The patches inside ``roi``: a boolean mask of the map's shape, or pixel bounds
+    ``(y0, y1, x0, x1)`` (patches whose centre lies inside; the map is taken to tile the
+    image evenly, patch j of n centred at (j + ½)·size/n). None: automatic ROI."""
+    if roi is None:
+        return None
+    if isinstance(roi, np.ndarray) and roi.dtype == bool:
+        if roi.shape != map_shape:
+            raise ConfigError(f"roi mask has shape {roi.shape}; the blur map has {map_shape} — give one value per patch")
+        mask = roi.copy()
+    else:
+        try:
+            y0, y1, x0, x1 = (float(v) for v in roi)
+        except (TypeError, ValueError):
+            raise ConfigError(f"roi must be (y0, y1, x0, x1) in pixels or a boolean patch mask, got {roi!r}") from None
+        if len(image_shape) < 2:
+            raise ConfigError(f"roi in pixels needs a 2-D image, got shape {image_shape}")
+        height, width = image_shape[-2], image_shape[-1]
+        cy = (np.arange(map_shape[0]) + 0.5) * height / map_shape[0]
+        cx = (np.arange(map_shape[1]) + 0.5) * width / map_shape[1]
+        mask = ((cy >= y0) & (cy < y1))[:, None] & ((cx >= x0) & (cx < x1))[None, :]
+    if not mask.any():
+        raise ConfigError(f"roi {roi if not isinstance(roi, np.ndarray) else 'mask'} holds no patch centre — enlarge it")
+    return mask
+
+
+def _window(scope: Microscope, z1: float, range_um: float | None) -> tuple[float, float]:
+    """Where the search may go: the stage limits, within ``z1 ± range_um/2`` when given."""
+    lo, hi = (float(v) for v in scope.z_limits_um)
+    if range_um is not None:
+        if not (math.isfinite(range_um) and range_um > 0):
+            raise ConfigError(f"range_um must be > 0 µm (or None for the whole stage), got {range_um!r}")
+        lo, hi = max(lo, z1 - range_um / 2), min(hi, z1 + range_um / 2)
+    if not hi > lo:
+        raise ConfigError(f"the search window [{lo:g}, {hi:g}] µm around z = {z1:g} µm is empty — "
+                          "widen range_um or move away from the stage limit")
+    return lo, hi
+
+
+def _first_points(z1: float, spread: float, lo: float, hi: float) -> tuple[float, float]:
+    """Step 1's interval ends ``z1 ∓ spread`` (the paper: 2·FWHM) clipped to [lo, hi]; an end
+    that clipping pulls (almost) onto z1 is replaced by the golden point into the other side."""
+    z2, z3 = max(lo, z1 - spread), min(hi, z1 + spread)
+    below, above = z1 - z2, z3 - z1
+    if below < _COLLAPSED * above:
+        z2 = z1 + GOLDEN_INNER * above
+    elif above < _COLLAPSED * below:
+        z3 = z1 - GOLDEN_INNER * below
+    return z2, z3
+
+
+def _next_point(z: np.ndarray, b: np.ndarray, lo: float, hi: float) -> float:
+    """One golden-section update (§2.2 step 3) of the bracket around the lowest score
+    (``z`` distinct, at least two).
+
+    Lowest score inside: the golden point 0.382 into its larger neighbouring gap. At an
+    end (monotone: focus outside): 1.618 × the end gap past that end, clipped to [lo, hi];
+    where the end is already at the limit, the golden point into its gap instead.
+    """
+    order = np.argsort(z)
+    zs, bs = z[order], b[order]
+    if zs.size < 2:  # every image landed on one z: try the far side of the window
+        return hi if hi - zs[0] >= zs[0] - lo else lo
+    j = int(np.argmin(bs))
+    if 0 < j < zs.size - 1:
+        left, right = zs[j] - zs[j - 1], zs[j + 1] - zs[j]
+        return float(zs[j] + GOLDEN_INNER * right if right >= left else zs[j] - GOLDEN_INNER * left)
+    if j == 0:
+        gap = zs[1] - zs[0]
+        new = max(lo, zs[0] - GOLDEN_GROW * gap)
+        return float(new if zs[0] - new > 1e-3 * gap else zs[0] + GOLDEN_INNER * gap)
+    gap = zs[-1] - zs[-2]
+    new = min(hi, zs[-1] + GOLDEN_GROW * gap)
+    return float(new if new - zs[-1] > 1e-3 * gap else zs[-1] - GOLDEN_INNER * gap)
+
+
+def _mirror_point(z: np.ndarray, f: float, fwhm: float) -> float | None:
+    """Step 6b, ``refine="mirror"``: image the mirror ``2f − z_i`` of the image whose mirror
+    is farthest from every image taken, among those within one FWHM of ``f`` (still on the
+    rising part of the curve). Pairs symmetric about focus cancel any blur-score bias that
+    is symmetric in defocus, as a sample-dependent bias is. None when every image already
+    has a partner within FWHM/20."""
+    d = np.asarray(z, dtype=np.float64) - f
+    usable = d[np.abs(d) <= fwhm]
+    if usable.size == 0:
+        return None
+    gaps = np.min(np.abs(-usable[:, None] - d[None, :]), axis=1)
+    k = int(np.argmax(gaps))
+    return None if gaps[k] < fwhm / 20 else float(f - usable[k])
+
+
+def _estimate(probe: _BlurProbe, calibration: BlurCalibration,
+              gain_range: tuple[float, float] | None = None, combine: str = "mean") -> dict[str, Any]:
+    """Step 6: per-patch focus by correlation with the calibration (the map), and the focus.
+
+    ``combine="patches"`` (the paper): the map averaged over the ROI. Patches whose best
+    shift is an end of the candidate range are left out (no minimum). Automatic ROI: of the
+    rest, those whose correlation cost is ≤ the 75th percentile (the worst-matching quarter
+    dropped), averaged with 10 % trimmed from each side. ``combine="mean"``: the ROI-mean
+    score of each image matched once — robust where patches differ a lot from the
+    calibration's mean curve (a real wafer: most single patches matched 42 µm off, their
+    mean 1 µm).
+    """
+    maps = np.stack(probe.maps)
+    z = probe.z
+    f, cost = shift_by_correlation(z, maps.reshape(len(maps), -1), calibration, gain_range=gain_range)
+    f, cost = np.asarray(f), np.asarray(cost)
+    # A patch whose best shift is the end of the candidate range found no minimum: it has
+    # every image on the calibration's flat tail (held edge values), so any farther f
+    # fits as well. It says nothing about where focus is.
+    reach, tiny = calibration.half_range_um, 1e-6 * max(1.0, calibration.half_range_um)
+    inside = (f > z.min() - reach + tiny) & (f < z.max() + reach - tiny)
+    good = np.isfinite(f) & np.isfinite(cost) & inside
+    if probe.roi_mask is not None:
+        chosen = probe.roi_mask.ravel() & good
+        f_hat = float(f[chosen].mean()) if chosen.any() else math.nan
+    else:
+        chosen = good.copy()
+        if good.any():
+            chosen &= cost <= np.percentile(cost[good], _ROI_COST_PERCENTILE)
+        values = np.sort(f[chosen])
+        cut = int(_ROI_TRIM * values.size)
+        values = values[cut : values.size - cut] if values.size > 2 * cut else values
+        f_hat = float(values.mean()) if values.size else math.nan
+    roi_cost = float(cost[chosen].mean()) if chosen.any() else math.nan
+    if combine == "mean":
+        f_mean, c_mean = shift_by_correlation(z, probe.b, calibration, gain_range=gain_range)
+        inside_mean = z.min() - reach + tiny < float(f_mean) < z.max() + reach - tiny
+        f_hat = float(f_mean) if inside_mean else math.nan
+        roi_cost = float(c_mean)
+    shape = maps.shape[1:]
+    return {
+        "images": int(len(maps)),
+        "z_um": _jsonable(z),
+        "scores": _jsonable(probe.b),
+        "z_focus_um": _jsonable(f_hat),
+        "cost": _jsonable(roi_cost),
+        "map": _jsonable(f.reshape(shape)),
+        "cost_map": _jsonable(cost.reshape(shape)),
+        "roi": chosen.reshape(shape).tolist(),
+    }
+
+
+def deepfocus_search(
+    scope: Microscope,
+    *,
+    score_map: BlurMapper,
+    calibration: BlurCalibration | str | os.PathLike[str],
+    max_images: int = 3,
+    range_um: float | None = None,
+    roi: Roi = None,
+    refine_step_um: float | None = None,
+    min_gain: float = 0.05,
+    spread_fwhm: float = 0.5,
+    gain_range: tuple[float, float] | None = (0.5, 2.0),
+    refine: str = "mirror",
+    combine: str = "mean",
+) -> SearchResult:
+    """Few-shot autofocus with a blur scorer and its calibration (DeepFocus §2.2).
+
+    Parameters
+    ----------
+    score_map
+        image → 2-D array, one blur score per patch (lower = sharper), e.g.
+        ``BlurScorer.score_map``.
+    calibration
+        A :class:`~focuskit.focus.BlurCalibration` of this objective (or its JSON path).
+    max_images
+        Images to take (≥ 3): three for step 1, more for steps 3–5 while the scores are
+        not convex, the rest (if any) refine the estimate at ``f̂ ∓ h`` (step 6b).
+    range_um
+        Keep every image and the final move within ``z1 ± range_um/2`` (default: the
+        whole stage).
+    roi
+        ``(y0, y1, x0, x1)`` in pixels (the patches whose centre lies inside), a boolean
+        mask of the map's shape, or None: the best-matching three quarters of the patches,
+        trimmed mean.
+    refine_step_um
+        ``h`` of step 6b (default F/2).
+    min_gain
+        Convexity: R²_quadratic − R²_linear must exceed this (and the curvature be > 0).
+    spread_fwhm
+        Step 1's images at ``z1 ± spread_fwhm·FWHM``. The paper says 2; with our score,
+        whose curve saturates about one FWHM from focus, 2·FWHM puts both outer images on
+        the plateau (median error 8–10 µm with 3 images on deepfocus-10x, against about 1 µm at
+        0.5; ``bench/fewshot.py`` measures both). ``PAPER_SETTINGS`` restores the paper's.
+    combine
+        ``"mean"`` (default): match the ROI-mean score of each image; ``"patches"`` (the
+        paper): match every patch, average the per-patch focus over the ROI. The
+        per-patch map is recorded either way.
+    refine
+        Step 6b's next image: ``"mirror"`` (default) — the mirror image about f̂ of the
+        unpaired image (bias symmetric in defocus cancels); ``"pairs"`` — f̂ ∓ h in turn.
+    gain_range
+        ``(lo, hi)`` (default (0.5, 2)): also fit a per-patch gain on the curve's rise above
+        its minimum (``shift_by_correlation``), which absorbs how much faster or slower
+        this sample's score climbs than the calibration sample's. None: the paper's plain
+        shift.
+
+    Returns an :class:`SearchResult` (``method="deepfocus"``, ``measure="blur-cnn"``):
+    ``trace`` holds ``(z_i, b_i)`` (b the ROI-mean blur; lower = sharper);
+    ``score_start = −b_1`` and ``score_final = −b_calib`` at the final position relative to
+    ``f̂`` (larger = better, as for the classic searches); one record per estimate in
+    ``predictions`` (the per-patch focus ``map``, its ``cost_map``, the ``roi`` used, the
+    images' ``z_um`` and ``scores``, ``z_focus_um`` = f̂). ``success``: f̂ and its cost are
+    finite. The stage never leaves the window (targets are clipped, moves are made in
+    steps the stage allows) and returns to the start if the camera, the stage or the
+    scorer fails.
+    """
+    if not callable(score_map):
+        raise ConfigError("score_map must be a callable image → 2-D blur map (e.g. BlurScorer.score_map)")
+    if isinstance(calibration, (str, os.PathLike)):
+        calibration = BlurCalibration.load(calibration)
+    if not isinstance(calibration, BlurCalibration):
+        raise ConfigError(f"calibration must be a BlurCalibration (or its JSON path), got {type(calibration).__name__}")
+    if isinstance(max_images, bool) or not isinstance(max_images, (int, np.integer)) or max_images < 3:
+        raise ConfigError(f"max_images must be an integer ≥ 3 (DeepFocus starts with three images), got {max_images!r}")
+    if refine_step_um is not None and not (math.isfinite(refine_step_um) and refine_step_um > 0):
+        raise ConfigError(f"refine_step_um must be > 0 µm (or None for FWHM/2), got {refine_step_um!r}")
+    if combine not in ("mean", "patches"):
+        raise ConfigError(f"combine must be 'mean' or 'patches', got {combine!r}")
+    if refine not in ("mirror", "pairs"):
+        raise ConfigError(f"refine must be 'mirror' or 'pairs', got {refine!r}")
+    if not (math.isfinite(spread_fwhm) and spread_fwhm > 0):
+        raise ConfigError(f"spread_fwhm must be > 0 (the first images at z1 ± spread·FWHM), got {spread_fwhm!r}")
+    if not (math.isfinite(min_gain) and min_gain >= 0):
+        raise ConfigError(f"min_gain must be ≥ 0, got {min_gain!r}")
+    fwhm = calibration.fwhm_um
+    if not (math.isfinite(fwhm) and fwhm > 0):
+        raise ConfigError(f"the calibration's FWHM is {fwhm!r} µm — recalibrate with a stack through focus")
+
+    t_compute = time.perf_counter()
+    elapsed0, exposures0 = scope.elapsed_s, scope.exposures
+    z1 = float(scope.z_um)
+    lo, hi = _window(scope, z1, range_um)
+    probe = _BlurProbe(scope, score_map, roi)
+    notes: list[str] = []
+    records: list[dict[str, Any]] = []
+    b1 = probe(z1)  # no move yet: a bad score map raises ConfigError with the stage untouched
+    with restore_on_failure(scope):
+        for z in _first_points(z1, spread_fwhm * fwhm, lo, hi):
+            probe(z)
+        convex, r2q, r2l, _ = probe.convexity(min_gain)
+        while not convex and len(probe.trace) < max_images:
+            probe(_next_point(*probe.curve(), lo, hi))
+            convex, r2q, r2l, _ = probe.convexity(min_gain)
+        if not convex:
+            notes.append(f"the blur scores were not convex after {len(probe.trace)} images "
+                         f"(R² quadratic {r2q:.3f} vs linear {r2l:.3f}); estimated anyway")
+        records.append(_estimate(probe, calibration, gain_range, combine))
+        h = fwhm / 2 if refine_step_um is None else float(refine_step_um)
+        side = -1.0
+        while len(probe.trace) < max_images and records[-1]["z_focus_um"] is not None:
+            f_now = float(records[-1]["z_focus_um"])
+            target = _mirror_point(probe.z, f_now, fwhm) if refine == "mirror" else None
+            if target is None:
+                target, side = f_now + side * h, -side
+            probe(min(max(target, lo), hi))
+            records.append(_estimate(probe, calibration, gain_range, combine))
+        last = records[-1]
+        f_hat = math.nan if last["z_focus_um"] is None else float(last["z_focus_um"])
+        success = math.isfinite(f_hat) and last["cost"] is not None
+        if success:
+            target = min(max(f_hat, lo), hi)
+            if target != f_hat:
+                notes.append(f"the estimated focus z = {f_hat:+.2f} µm lies outside the search window "
+                             f"[{lo:g}, {hi:g}] µm; moved to {target:+.2f} µm")
+        else:
+            target = z1
+            notes.insert(0, "failed: no patch gave a finite focus estimate; returned to the start")
+        if target != scope.z_um:
+            probe.move(target)  # no image: the focus comes from the calibration
+    z_final = float(scope.z_um)
+    score_final = -float(calibration.curve(z_final - f_hat)) if success else -b1
+    if success:
+        message = (f"focus z = {f_hat:+.2f} µm from {len(probe.trace)} images "
+                   f"(moved by {z_final - z1:+.2f} µm; FWHM {fwhm:.2f} µm)")
+        notes.insert(0, message)
+    return SearchResult(
+        method="deepfocus", measure=MEASURE, z_start_um=z1, z_final_um=z_final,
+        score_start=-b1, score_final=score_final, images=scope.exposures - exposures0,
+        success=success, trace=list(probe.trace), message="; ".join(notes),
+        elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+        predictions=records,
+    )

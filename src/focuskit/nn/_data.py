@@ -1,0 +1,94 @@
+"""Data plumbing every trainer shares: the validation hold-out, augmentation, tiling."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+
+
+def split_fields(field: np.ndarray, validation_fraction: float = 0.15, *, seed: int = 0) -> np.ndarray:
+    """Which examples are held out for validation: whole fields of view, never planes or
+    tiles of a field on both sides (no leakage). ``round(fraction · n_fields)`` fields, at
+    least one and at most all but one, drawn with ``default_rng(seed)``.
+
+    Parameters
+    ----------
+    field : (N,) int array
+        The field of view of each example.
+    validation_fraction : float
+        In (0, 1).
+    seed : int
+
+    Returns
+    -------
+    (N,) bool array, True for validation examples.
+    """
+    if not 0 < validation_fraction < 1:
+        raise ConfigError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    field = np.asarray(field)
+    fields = np.unique(field)
+    if fields.size < 2:
+        raise ConfigError("need at least two fields of view to split training from validation "
+                          "(one is held out) — add stacks or simulate more fields")
+    n_val = min(fields.size - 1, max(1, int(round(validation_fraction * fields.size))))
+    val_fields = np.random.default_rng(seed).choice(fields, size=n_val, replace=False)
+    return np.isin(field, val_fields)
+
+
+def split_one_field(field: np.ndarray, every: int = 5, position: int = 4) -> np.ndarray:
+    """With a single field of view: new field ids that set every ``every``-th example (by
+    position, from ``position``) apart as a second field, so :func:`split_fields` holds those
+    out. Neighbouring tiles of one stack are not independent, but the held-out ones were
+    still never trained on."""
+    field = np.asarray(field)
+    n = field.size
+    if n < 2:
+        raise ConfigError("one stack gave a single example — use smaller tiles or add stacks")
+    position = min(position, n - 1)
+    return np.where(np.arange(n) % every == position, field + 1, field)
+
+
+def augment_d4(batch: Any, k: int) -> Any:
+    """One of the 8 symmetries of the square (k = 0…7) of a torch batch (…, Y, X):
+    rotate by k·90°, then flip along x for k ≥ 4."""
+    import torch
+
+    out = torch.rot90(batch, k % 4, dims=(-2, -1))
+    return torch.flip(out, dims=(-1,)) if k >= 4 else out
+
+
+# ----------------------------------------------------------------------------- tiling
+def patch_origins(length: int, stride: int, patch: int | None = None) -> np.ndarray:
+    """Top-left corners along one axis: ``ceil((L − patch)/stride) + 1`` patches spread
+    evenly from 0 to ``L − patch`` (the last patch ends at the border); ``patch`` defaults
+    to ``stride`` (patches that just touch)."""
+    patch = stride if patch is None else patch
+    if length < patch:
+        raise ConfigError(f"the image is {length} pixels along one side; this needs ≥ {patch}")
+    n = math.ceil((length - patch) / stride) + 1
+    return np.round(np.linspace(0, length - patch, n)).astype(int)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start of each tile along one axis: every ``tile − overlap`` pixels, the last flush with the end."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    return [*starts, length - tile]
+
+
+def blend_ramp(tile: int, overlap: int) -> np.ndarray:
+    """Raised-cosine weights along one tile side: 1 inside, ramping over ``overlap`` pixels
+    to a small floor at the edge (so an image's own borders still count). The 2-D blending
+    window of overlapping tiles is the outer product of two ramps."""
+    ramp = np.ones(tile, dtype=np.float64)
+    if overlap > 0:
+        t = (np.arange(overlap) + 0.5) / overlap
+        ramp[:overlap] = 0.5 - 0.5 * np.cos(np.pi * t)
+        ramp[-overlap:] = ramp[:overlap][::-1]
+    return np.maximum(ramp, 1e-3)

@@ -1,0 +1,109 @@
+"""A model is a folder: ``config.json`` + ``weights.safetensors`` (no pickles, ever).
+
+``builtin:NAME`` resolves to a folder shipped inside the package (``focuskit/builtin/NAME``),
+trained by a seeded script in the repo. Built-ins are named ``<system>-<microscope>``; the
+names they had before focuskit 0.2 still resolve (:data:`BUILTIN_ALIASES`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+from focuskit.io import atomic_output
+
+CONFIG = "config.json"
+WEIGHTS = "weights.safetensors"
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "builtin"
+# Old built-in names → current ones (the old spellings keep working).
+BUILTIN_ALIASES = {
+    "fcfnn-20x-led": "singleshot-20x-led",
+    "blur-cnn": "fewshot-widefield",
+    "deepr-40x-fluor": "refocus-40x-fluor",
+}
+
+
+def builtin_models() -> list[str]:
+    """Names of the bundled model folders (without their old aliases)."""
+    if not BUILTIN_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUILTIN_DIR.iterdir() if (p / CONFIG).is_file())
+
+
+def resolve_model(spec: str | os.PathLike[str]) -> Path:
+    """The model folder of ``spec``: a path, or ``builtin:NAME`` (current or old name).
+
+    Raises
+    ------
+    ConfigError
+        No such built-in, no such folder, or a folder without both files.
+    """
+    text = str(spec)
+    if text.startswith("builtin:"):
+        name = text.split(":", 1)[1]
+        path = BUILTIN_DIR / BUILTIN_ALIASES.get(name, name)
+        if not (path / CONFIG).is_file():
+            raise ConfigError(f"no built-in model {name!r}; available: {', '.join(builtin_models()) or 'none'}")
+        return path
+    path = Path(text)
+    if not path.is_dir():
+        raise ConfigError(f"{path}: model folder not found — give a folder with {CONFIG} and {WEIGHTS}, or builtin:NAME")
+    for name in (CONFIG, WEIGHTS):
+        if not (path / name).is_file():
+            raise ConfigError(f"{path}: not a model folder (missing {name})")
+    return path
+
+
+def check_model_output(output: str | os.PathLike[str] | None, overwrite: bool,
+                       inputs: Iterable[str | os.PathLike[str] | None] = ()) -> None:
+    """Refuse a model folder that cannot be written — it exists (without ``overwrite``), its
+    parent is missing, or it is one of the training's ``inputs`` — before minutes of work."""
+    if output is None:
+        return
+    out = Path(output)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out}: already exists — pass --overwrite or choose another -o")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: folder {out.parent} does not exist — create it first")
+    for given in inputs:
+        if given is not None and out.resolve() == Path(given).resolve():
+            raise ConfigError(f"{out}: is an input of this training; write the model elsewhere")
+
+
+def write_model_folder(path: str | os.PathLike[str], config: dict[str, Any], tensors: dict[str, np.ndarray],
+                       *, overwrite: bool = False) -> Path:
+    """Write ``config.json`` + ``weights.safetensors`` as one folder, atomically (a hidden
+    sibling renamed into place: a reader sees the old folder or the new one, never half)."""
+    from safetensors.numpy import save_file
+
+    target = Path(path)
+    if (target.exists() or target.is_symlink()) and not overwrite:
+        raise ConfigError(f"{target}: already exists — pass --overwrite or choose another -o")
+    if not target.parent.is_dir():
+        raise ConfigError(f"{target}: folder {target.parent} does not exist — create it first")
+    with atomic_output(target, overwrite=overwrite, directory=True) as tmp:
+        tmp.mkdir()
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2))
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp / WEIGHTS))
+    return target
+
+
+def read_model_folder(spec: str | os.PathLike[str]) -> tuple[Path, dict[str, Any], dict[str, np.ndarray]]:
+    """``(folder, config, tensors)`` of a model folder or ``builtin:NAME``."""
+    from safetensors.numpy import load_file
+
+    path = resolve_model(spec)
+    try:
+        config = json.loads((path / CONFIG).read_text())
+        tensors = load_file(str(path / WEIGHTS))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read the model ({exc}) — is the folder complete?") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: {CONFIG} is not a JSON object — is the folder complete?")
+    return path, config, tensors

@@ -1,0 +1,198 @@
+"""A trained Deep-R model as a tool: one defocused image → in-focus image and defocus map.
+
+``Refocuser.load("builtin:deepr-40x-fluor" | folder)`` reads a model folder (config.json +
+weights.safetensors holding ``generator.*`` and, when trained, ``dpm.*``). Any image size
+is processed through overlapping tiles blended with a raised-cosine window, so there are no
+seams; the image is standardized once with its own mean and SD (as each training pair was),
+and the output is mapped back with them: float32 in the input's intensity scale.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+from focuskit.measures import standardize
+from focuskit.nn import TrainedModel, blend_ramp, numpy_to_state, tile_starts, torch_threads
+from focuskit.optics import Optics
+
+KIND = "deepr"
+
+
+def _pad_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    pad = [(0, max(0, s - n)) for s, n in zip(shape, image.shape)]
+    return np.pad(image, pad, mode="symmetric") if any(p[1] for p in pad) else image
+
+
+def check_image(image: Any) -> np.ndarray:
+    """One finite real 2-D image as float32, or a one-line ConfigError naming the problem and the fix."""
+    img = np.asarray(image)
+    if img.ndim != 2:
+        raise ConfigError(f"refocusing needs one 2-D image, got shape {img.shape}; pick a plane or convert RGB to grey")
+    if not np.issubdtype(img.dtype, np.number) or np.iscomplexobj(img):
+        raise ConfigError(f"refocusing needs real-valued pixels, got dtype {img.dtype}")
+    if min(img.shape) < 8:
+        raise ConfigError(f"the image is {img.shape[0]}×{img.shape[1]} pixels; refocusing needs at least 8×8")
+    img = img.astype(np.float32, copy=False)
+    if not np.isfinite(img).all():
+        raise ConfigError("the image contains NaN or inf; replace them (e.g. with the background) before refocusing")
+    return img
+
+
+class Refocuser(TrainedModel):
+    """Deep-R inference (Luo et al.): ``refocus(image)`` and ``defocus_map(image)``.
+
+    Parameters
+    ----------
+    generator : DeepRGenerator
+    dpm : DPMDecoder, optional
+        The defocus-map decoder (Fig. 7a) on the generator's encoder.
+    optics : Optics, optional
+        The microscope the model was trained for.
+    pixel_size_um : float, optional
+        Its pixel size (default: the optics').
+    z_range_um : float
+        The defocus range it was trained on (±µm).
+    metadata : dict, optional
+        How it was trained (saved in config.json).
+    num_threads : int
+        torch threads for inference.
+    dpm_signed : bool
+        The defocus map is signed z (else |z|: an aberration-free PSF is the same at ±z).
+
+    References
+    ----------
+    Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of microscopy
+    images using deep learning. ACS Photonics 8, 625–638 (2021), Methods.
+    """
+
+    kind = KIND
+    title = "Deep-R refocusing model"
+    cli = "refocus"
+
+    def __init__(self, generator: Any, dpm: Any | None = None, *, optics: Optics | None = None,
+                 pixel_size_um: float | None = None, z_range_um: float = 5.0,
+                 metadata: dict[str, Any] | None = None, num_threads: int = 2, dpm_signed: bool = False) -> None:
+        self.generator = generator
+        self.dpm = dpm
+        self.dpm_signed = bool(dpm_signed)  # False: the map is |z| (a symmetric PSF hides the sign)
+        self.optics = optics
+        self._pixel_size_um = pixel_size_um if pixel_size_um is not None else (
+            optics.pixel_size_um if optics is not None else None)
+        self.z_range_um = float(z_range_um)
+        self.metadata = dict(metadata or {})
+        self.num_threads = num_threads
+        self.source = ""
+
+    @property
+    def pixel_size_um(self) -> float | None:
+        return self._pixel_size_um
+
+    @property
+    def size_multiple(self) -> int:
+        """Tile sides must be multiples of this (the U-Net's 2 ** poolings)."""
+        return int(self.generator.config.size_multiple)
+
+    # --------------------------------------------------------------------------- files
+    def networks(self) -> dict[str, Any]:
+        return {"generator": self.generator, **({"dpm": self.dpm} if self.dpm is not None else {})}
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "architecture": self.generator.config.to_dict(),
+            "dpm": self.dpm is not None,
+            "dpm_signed": self.dpm_signed,
+            "optics": self.optics.to_dict() if self.optics is not None else None,
+            "pixel_size_um": self.pixel_size_um,
+            "z_range_um": self.z_range_um,
+            "io": "each image standardized (zero mean, unit SD); output mapped back with the input's mean and SD",
+        }
+
+    @classmethod
+    def from_folder(cls, path: Path, config: dict[str, Any], tensors: dict[str, dict[str, np.ndarray]],
+                    *, num_threads: int = 2) -> Refocuser:
+        import torch
+
+        from focuskit.refocus._network import DeepRConfig, DeepRGenerator, DPMDecoder
+
+        gen = DeepRGenerator(DeepRConfig.from_dict(config["architecture"]))
+        numpy_to_state(gen, tensors["generator"])
+        dpm = None
+        if config.get("dpm"):
+            dpm = DPMDecoder(gen.config.channels)
+            numpy_to_state(dpm, tensors["dpm"])
+        gen = gen.eval().to(memory_format=torch.channels_last)
+        if dpm is not None:
+            dpm = dpm.eval().to(memory_format=torch.channels_last)
+        optics = Optics.from_dict(config["optics"]) if config.get("optics") else None
+        skip = {"kind", "focuskit_version", "architecture", "dpm", "dpm_signed", "optics", "pixel_size_um",
+                "z_range_um", "io"}
+        return cls(gen, dpm, optics=optics, pixel_size_um=config.get("pixel_size_um"),
+                   z_range_um=float(config.get("z_range_um", 5.0)), num_threads=num_threads,
+                   metadata={k: v for k, v in config.items() if k not in skip},
+                   dpm_signed=bool(config.get("dpm_signed", False)))
+
+    # ---------------------------------------------------------------------- inference
+    def _run(self, image: Any, head: str, tile: int, overlap: int | None) -> np.ndarray:
+        import torch
+
+        img = check_image(image)
+        multiple = self.size_multiple
+        if tile % multiple or tile < multiple:
+            raise ConfigError(f"tile must be a multiple of {multiple} pixels, got {tile}")
+        overlap = min(64, tile // 4) if overlap is None else int(overlap)
+        if not 0 <= overlap <= tile // 2:
+            raise ConfigError(f"overlap must be between 0 and tile/2 = {tile // 2} pixels, got {overlap}")
+        if head == "dpm" and self.dpm is None:
+            raise ConfigError("this model has no defocus-map decoder — train one with `focuskit refocus train --dpm`")
+        h, w = img.shape
+        # Standardized once with the image's own mean and SD, as each training pair was.
+        standardized, mean, sd = standardize(img, axes=None, return_stats=True)
+        # Tiles no larger than the (padded) image; sides padded to the U-Net's multiple.
+        th = min(tile, math.ceil(h / multiple) * multiple)
+        tw = min(tile, math.ceil(w / multiple) * multiple)
+        work = _pad_to(standardized, (max(h, th), max(w, tw)))
+        H, W = work.shape
+        ov_y, ov_x = min(overlap, th // 2 - 1) if H > th else 0, min(overlap, tw // 2 - 1) if W > tw else 0
+        win = np.outer(blend_ramp(th, ov_y), blend_ramp(tw, ov_x))
+        total = np.zeros((H, W), dtype=np.float64)
+        weight = np.zeros((H, W), dtype=np.float64)
+        with torch_threads(self.num_threads), torch.inference_mode():
+            for y0 in tile_starts(H, th, ov_y):
+                for x0 in tile_starts(W, tw, ov_x):
+                    x = torch.from_numpy(np.ascontiguousarray(work[y0:y0 + th, x0:x0 + tw], dtype=np.float32))
+                    x = x[None, None].contiguous(memory_format=torch.channels_last)
+                    out = self.generator(x) if head == "generator" else self.dpm(self.generator.encoder(x))
+                    total[y0:y0 + th, x0:x0 + tw] += out[0, 0].numpy() * win
+                    weight[y0:y0 + th, x0:x0 + tw] += win
+        result = (total / weight)[:h, :w]
+        if head == "generator":
+            result = result * sd + mean
+        return result.astype(np.float32)
+
+    def refocus(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:
+        """The in-focus estimate of one defocused image, float32, same shape and intensity scale.
+        Tiles of ``tile``² overlap by ``overlap`` pixels (default min(64, tile/4)) and are blended."""
+        return self._run(image, "generator", tile, overlap)
+
+    def defocus_map(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:
+        """Per-pixel defocus (µm) from the DPM decoder (Fig. 7a), float32: signed as OPTICS.md
+        when ``dpm_signed``, else its magnitude |z| (an aberration-free PSF is the same at ±z)."""
+        return self._run(image, "dpm", tile, overlap)
+
+    def predict(self, image: Any, *, optics: Optics | None = None, pixel_size_um: float | None = None,
+                force: bool = False, tile: int = 512, overlap: int | None = None) -> np.ndarray:
+        """The refocused image (:meth:`refocus`) after checking the image's optics
+        (:meth:`check_optics`) — every model's ``predict``."""
+        self.check_optics(optics, pixel_size_um, force=force)
+        return self.refocus(image, tile=tile, overlap=overlap)
+
+    def parameter_counts(self) -> dict[str, int]:
+        counts = super().parameter_counts()
+        if "dpm" in counts:  # named as `refocus info` has always named it
+            counts["dpm_decoder"] = counts.pop("dpm")
+        return counts

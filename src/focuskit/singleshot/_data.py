@@ -1,0 +1,404 @@
+"""Training examples for single-shot defocus prediction (Pinkard et al., Fig. 1a, Note S3).
+
+Each field of view gives two stacks over the same z positions: a coherent one (one LED,
+the network's input) and an incoherent one (DPC half annulus) whose high-frequency
+power-spectrum maximum is the ground-truth focus. Every tile of every coherent plane is
+one example labelled ``z_plane − z_focus``. Train/validation splits are by field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+from focuskit.focus import find_focus
+from focuskit.io import SUPPORTED_SUFFIXES, FocalStack, read_stack
+from focuskit.nn import split_fields
+from focuskit.optics import DPC, LED, OPTICS_TOLERANCE, Optics, Preset, describe_illumination, get_preset
+from focuskit.simulate import make_sample, plan_render, render_stack
+from focuskit.singleshot._features import FourierRegion, fourier_features, split_tiles
+
+
+@dataclass
+class DefocusExamples:
+    """Feature vectors, defocus labels (µm) and the field each came from."""
+
+    features: np.ndarray  # (N, F) float32
+    z_um: np.ndarray  # (N,) float32
+    field: np.ndarray  # (N,) int64
+    fields: list[dict[str, Any]] = field(default_factory=list)  # one record per field
+
+    def __len__(self) -> int:
+        return int(self.z_um.size)
+
+    def subset(self, mask: np.ndarray) -> DefocusExamples:
+        keep = set(np.unique(self.field[mask]).tolist())
+        return DefocusExamples(self.features[mask], self.z_um[mask], self.field[mask],
+                               [f for f in self.fields if f["field"] in keep])
+
+    @staticmethod
+    def concatenate(parts: Sequence[DefocusExamples]) -> DefocusExamples:
+        if not parts:
+            raise ConfigError("no examples to concatenate")
+        return DefocusExamples(
+            np.concatenate([p.features for p in parts]),
+            np.concatenate([p.z_um for p in parts]),
+            np.concatenate([p.field for p in parts]),
+            [f for p in parts for f in p.fields],
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Arrays in an ``.npz`` (no pickles) plus the field records as JSON inside it."""
+        np.savez(path, features=self.features, z_um=self.z_um, field=self.field,
+                 fields=np.array(json.dumps(self.fields)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> DefocusExamples:
+        with np.load(path, allow_pickle=False) as d:
+            return cls(d["features"], d["z_um"], d["field"], json.loads(str(d["fields"])))
+
+    def summary(self) -> dict[str, Any]:
+        gt = [f for f in self.fields if f.get("true_focus_um") is not None and f.get("incoherent_focus_um") is not None]
+        out: dict[str, Any] = {
+            "examples": len(self),
+            "fields": len(np.unique(self.field)),
+            "z_range_um": [float(self.z_um.min()), float(self.z_um.max())] if len(self) else None,
+        }
+        if gt:
+            err = np.array([f["incoherent_focus_um"] - f["true_focus_um"] for f in gt])
+            out["incoherent_focus_bias_um"] = {"fields": len(gt), "median": float(np.median(err)),
+                                               "max_abs": float(np.max(np.abs(err)))}
+        return out
+
+
+def split_by_field(
+    examples: DefocusExamples, validation_fraction: float = 0.15, seed: int = 0
+) -> tuple[DefocusExamples, DefocusExamples]:
+    """Train/validation split by field of view, never by plane (no leakage between them;
+    :func:`focuskit.nn.split_fields`)."""
+    is_val = split_fields(examples.field, validation_fraction, seed=seed)
+    return examples.subset(~is_val), examples.subset(is_val)
+
+
+def examples_from_stacks(
+    coherent: FocalStack,
+    region: FourierRegion,
+    *,
+    incoherent: FocalStack | None = None,
+    field_id: int = 0,
+    focus_measure: str = "spectral-highband",
+) -> DefocusExamples:
+    """Examples from one field: every tile of every coherent plane, labelled z − focus.
+
+    Focus comes from the incoherent companion stack (its ``focus_measure`` maximum,
+    sub-step refined), else from ``coherent.focus_z_um`` when known.
+    """
+    if incoherent is not None:
+        focus = find_focus(incoherent, focus_measure).z_focus_um
+    elif coherent.focus_z_um is not None:
+        focus = float(coherent.focus_z_um)
+    else:
+        raise ConfigError(
+            "no ground-truth focus: give the incoherent (DPC/brightfield) companion stack, "
+            "or a coherent stack with a known focus"
+        )
+    feats, labels = [], []
+    data = np.asarray(coherent.data)
+    for z, plane in zip(coherent.z_um, data):
+        tiles = split_tiles(plane, region.tile)
+        feats.append(fourier_features(tiles, region))
+        labels.append(np.full(len(tiles), z - focus, dtype=np.float32))
+    features = np.concatenate(feats)
+    return DefocusExamples(
+        features, np.concatenate(labels), np.full(len(features), field_id, dtype=np.int64),
+        [{"field": field_id, "focus_um": float(focus),
+          "true_focus_um": None if coherent.focus_z_um is None else float(coherent.focus_z_um)}],
+    )
+
+
+def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
+    """The feature region of a single-LED microscope."""
+    ill = optics.illumination
+    if not isinstance(ill, LED):
+        raise ConfigError(
+            f"single-shot features need one coherent LED (got {ill.kind}); Pinkard et al. use one LED"
+        )
+    return FourierRegion(tile=tile, pixel_size_um=optics.pixel_size_um, na=optics.na,
+                         wavelength_um=optics.wavelength_um, sx=ill.sx, sy=ill.sy, bin=bin)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One simulated field of view: what varies between fields (Note S3)."""
+
+    field: int
+    seed: int
+    sample: str
+    density: float
+    photons: float
+    focus_um: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "seed": self.seed, "sample": self.sample, "density": self.density,
+                "photons": self.photons, "focus_um": self.focus_um}
+
+
+def draw_fields(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    sample: str = "cells",
+    first_field: int = 0,
+    density_range: tuple[float, float] = (0.1, 0.6),
+    photons_range: tuple[float, float] = (200.0, 3000.0),
+    focus_range_um: tuple[float, float] = (-5.0, 5.0),
+) -> list[FieldSpec]:
+    """``n`` random fields: per field a sample seed, a density (uniform), an exposure
+    (log-uniform photons per pixel) and a focus offset (uniform), drawn in that order."""
+    return [
+        FieldSpec(
+            field=first_field + i,
+            seed=int(rng.integers(0, 2**31 - 1)),
+            sample=sample,
+            density=float(rng.uniform(*density_range)),
+            photons=float(np.exp(rng.uniform(np.log(photons_range[0]), np.log(photons_range[1])))),
+            focus_um=float(rng.uniform(*focus_range_um)),
+        )
+        for i in range(n)
+    ]
+
+
+def _simulate_field(args: tuple[FieldSpec, str, int, int, float, tuple[float, ...], Any, int, str, bool]) -> DefocusExamples:
+    spec, preset_name, size, gt_size, gt_source_step, z, illumination, tile, labels, with_incoherent = args
+    preset = get_preset(preset_name)
+    optics = preset.optics if illumination is None else preset.optics.with_illumination(illumination)
+    gt_ill = preset.ground_truth_illumination or DPC(0.35, 0.48)
+    gt_optics = optics.with_illumination(DPC(gt_ill.na_inner, gt_ill.na_outer, gt_ill.side,  # type: ignore[union-attr]
+                                             source_step_na=gt_source_step))
+    z_arr = np.asarray(z)
+    plans = [plan_render(o, z_arr, (s, s), focus_z_um=spec.focus_um)
+             for o, s in ((optics, size), (gt_optics, gt_size))]
+    shape = tuple(max(p.render_shape[i] for p in plans) for i in range(2))
+    options: dict[str, Any] = {"density": spec.density} if spec.sample == "cells" else {}
+    sample = make_sample(spec.sample, shape, optics.pixel_size_um, seed=spec.seed,
+                         wavelength_um=optics.wavelength_um, **options)
+    coherent = render_stack(sample.values, optics, z_arr, shape=(size, size), focus_z_um=spec.focus_um,
+                            photons=spec.photons, seed=spec.seed + 1)
+    coherent_stack = FocalStack(coherent.data, coherent.z_um, coherent.pixel_size_um, coherent.optics,
+                                coherent.focus_z_um)
+    incoherent_stack = None
+    if with_incoherent or labels == "incoherent":
+        inc = render_stack(sample.values, gt_optics, z_arr, shape=(gt_size, gt_size),
+                           focus_z_um=spec.focus_um, photons=spec.photons, seed=spec.seed + 2)
+        incoherent_stack = FocalStack(inc.data, inc.z_um, inc.pixel_size_um, inc.optics, inc.focus_z_um)
+    region = region_for(optics, tile)
+    ex = examples_from_stacks(coherent_stack, region, field_id=spec.field,
+                              incoherent=incoherent_stack if labels == "incoherent" else None)
+    record = ex.fields[0]
+    if incoherent_stack is not None:
+        record["incoherent_focus_um"] = find_focus(incoherent_stack, "spectral-highband").z_focus_um
+    record.update({"density": spec.density, "photons": spec.photons, "sample": spec.sample,
+                   "seed": spec.seed, "labels": labels})
+    return ex
+
+
+def simulate_examples(
+    n_fields: int,
+    *,
+    preset: str | Preset = "fcfnn-20x-led",
+    size: int = 1024,
+    tile: int = 1024,
+    z_um: Sequence[float] | None = None,
+    sample: str = "cells",
+    density_range: tuple[float, float] = (0.1, 0.6),
+    photons_range: tuple[float, float] = (200.0, 3000.0),
+    focus_range_um: tuple[float, float] = (-5.0, 5.0),
+    illumination: LED | None = None,
+    labels: str = "truth",
+    incoherent_every: int = 10,
+    gt_size: int = 256,
+    gt_source_step: float = 0.08,
+    seed: int = 0,
+    first_field: int = 0,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> DefocusExamples:
+    """Simulate ``n_fields`` random fields and turn them into examples.
+
+    Fields vary in cell density, exposure (photons, hence noise) and focus offset, as
+    Note S3 recommends. ``labels="truth"`` labels planes with the simulator's sample
+    plane, the ``z`` of OPTICS.md; ``labels="incoherent"`` with the spectral maximum of a
+    DPC companion stack, as Pinkard et al. do on real data. That proxy is biased for
+    weakly absorbing phase cells (their absorption × defocus-phase cross term shifts the
+    high-frequency power peak by about +1 µm at 20×/0.5), so the companion is rendered
+    for every ``incoherent_every``-th field to measure the bias, on the central
+    ``gt_size``² of the same field (enough for a focus curve, far cheaper than 1024²).
+    """
+    if labels not in ("truth", "incoherent"):
+        raise ConfigError(f"labels must be 'truth' or 'incoherent', got {labels!r}")
+    p = get_preset(preset) if isinstance(preset, str) else preset
+    z = tuple(float(v) for v in (p.z_positions() if z_um is None else z_um))
+    specs = draw_fields(n_fields, np.random.default_rng(seed), sample=sample, first_field=first_field,
+                        density_range=density_range, photons_range=photons_range, focus_range_um=focus_range_um)
+    jobs = [(s, p.name, size, gt_size, gt_source_step, z, illumination, tile, labels,
+             incoherent_every > 0 and i % incoherent_every == 0) for i, s in enumerate(specs)]
+    parts: list[DefocusExamples] = []
+    if workers > 1:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for part in pool.imap(_simulate_field, jobs):
+                parts.append(part)
+                if progress is not None:
+                    progress(len(parts), n_fields)
+    else:
+        for job in jobs:
+            parts.append(_simulate_field(job))
+            if progress is not None:
+                progress(len(parts), n_fields)
+    return DefocusExamples.concatenate(parts)
+
+
+# ------------------------------------------------------------------------ your stacks
+
+
+def _stem(path: Path) -> tuple[str, str]:
+    """(stem, suffix) with a multi-part suffix (.ome.tif, .ome.zarr) kept whole."""
+    name = path.name
+    for suffix in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)], name[len(name) - len(suffix) :]
+    return path.stem, path.suffix
+
+
+def stack_pairs(folder: str | Path) -> list[tuple[Path, Path | None]]:
+    """The coherent focal stacks in ``folder``, each with its ``<stem>.incoherent.<ext>``
+    companion (the DPC / brightfield stack whose sharpest plane is the ground truth) or None.
+
+    Raises
+    ------
+    ConfigError
+        Not a folder, no stacks in it, or a companion without its coherent stack.
+    """
+    data = Path(folder)
+    if not data.is_dir():
+        raise ConfigError(f"{data}: --data must be a folder of focal stacks")
+    stacks = sorted(p for p in data.iterdir()
+                    if not p.name.startswith(".") and p.name.lower().endswith(SUPPORTED_SUFFIXES))
+    by_stem = {_stem(p)[0]: p for p in stacks}
+    pairs: list[tuple[Path, Path | None]] = []
+    for p in stacks:
+        stem, _ = _stem(p)
+        if stem.endswith(".incoherent"):
+            if stem[: -len(".incoherent")] not in by_stem:
+                raise ConfigError(f"{p}: incoherent stack without its coherent stack "
+                                  f"{stem[: -len('.incoherent')]}.<ext> in {data}")
+            continue
+        pairs.append((p, by_stem.get(stem + ".incoherent")))
+    if not pairs:
+        raise ConfigError(f"{data}: no focal stacks ({', '.join(SUPPORTED_SUFFIXES)}) found")
+    return pairs
+
+
+def examples_from_folder(
+    folder: str | Path,
+    *,
+    tile: int = 1024,
+    optics: Optics | None = None,
+    region: FourierRegion | None = None,
+    check: Callable[[float, Optics], None] | None = None,
+    pixel_size_um: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[DefocusExamples, FourierRegion, Optics, list[str]]:
+    """Examples from every field of view in ``folder`` (:func:`stack_pairs`), one field id each.
+
+    Parameters
+    ----------
+    folder
+        Coherent LED focal stacks with their ground truth: a ``<stem>.incoherent.<ext>``
+        companion, or ``focus_z_um`` in their metadata.
+    tile
+        Tile size of a new model's features.
+    optics, region
+        A model's optics and features (fine-tuning): every stack is checked against them
+        with ``check(pixel_size_um, optics)``; else the first stack's optics define them and
+        every other stack must have the same. ``optics`` also stands in for stacks saved
+        without optics metadata when their pixel size matches.
+    pixel_size_um
+        For stacks whose files lack it.
+
+    Returns
+    -------
+    (examples, region, optics, notes)
+    """
+    pairs = stack_pairs(folder)
+    parts, notes = [], []
+    for field_id, (path, companion) in enumerate(pairs):
+        stack = read_stack(path, pixel_size_um=pixel_size_um)
+        stack_optics = stack.optics
+        if stack_optics is None:
+            if optics is None:
+                raise ConfigError(f"{path}: no optics metadata — save the stack with its optics (focuskit simulate / "
+                                  "write_stack) or give the microscope's preset")
+            if not math.isclose(optics.pixel_size_um, stack.pixel_size_um, rel_tol=OPTICS_TOLERANCE):
+                raise ConfigError(f"{path}: no optics metadata and its pixel size {stack.pixel_size_um:g} µm is not "
+                                  f"the expected {optics.pixel_size_um:g} µm — save the stack with its optics "
+                                  "(focuskit simulate / write_stack)")
+            stack_optics = optics
+            notes.append(f"{path.name}: no optics metadata; assumed {describe_optics(optics)}")
+        if check is not None:
+            try:
+                check(stack.pixel_size_um, stack_optics)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: cannot fine-tune on it: {exc}") from None
+        if region is None:
+            optics = stack_optics
+            try:
+                region = region_for(optics, tile)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+        elif check is None and optics is not None and stack_optics.to_dict() != optics.to_dict():
+            raise ConfigError(f"{path}: its optics differ from {pairs[0][0].name}'s — train one model per microscope")
+        incoherent = read_stack(companion, pixel_size_um=pixel_size_um) if companion is not None else None
+        if incoherent is None and stack.focus_z_um is None:
+            stem, suffix = _stem(path)
+            raise ConfigError(f"{path}: no ground-truth focus — put its incoherent (DPC/brightfield) stack beside it "
+                              f"as {stem}.incoherent{suffix}, or store focus_z_um in its metadata")
+        try:
+            parts.append(examples_from_stacks(stack, region, incoherent=incoherent, field_id=field_id))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        parts[-1].fields[0]["file"] = path.name
+        if progress is not None:
+            progress(field_id + 1, len(pairs))
+    if len(parts) < 2:
+        raise ConfigError(f"{folder}: found {len(parts)} field of view; training needs at least two "
+                          "(one is held out for validation)")
+    assert region is not None and optics is not None
+    return DefocusExamples.concatenate(parts), region, optics, notes
+
+
+def describe_optics(optics: Optics) -> str:
+    """``20×/0.5, λ 0.53 µm, led at (0.407, 0)``."""
+    return (f"{optics.objective.magnification:g}×/{optics.na:g}, λ {optics.wavelength_um:g} µm, "
+            f"{describe_illumination(optics.illumination)}")
+
+
+__all__ = [
+    "DefocusExamples",
+    "FieldSpec",
+    "describe_optics",
+    "draw_fields",
+    "examples_from_folder",
+    "examples_from_stacks",
+    "region_for",
+    "simulate_examples",
+    "split_by_field",
+    "stack_pairs",
+]

@@ -1,0 +1,190 @@
+"""The single-shot training recipe: data (your focal stacks or simulated fields) →
+validation hold-out by field → FCFNN training → a :class:`DefocusModel` (Pinkard et al.,
+Note S3). What ``focuskit singleshot train`` and ``scripts/train_fcfnn.py`` run."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+from focuskit.nn import Progress, check_model_output
+from focuskit.optics import OPTICS_TOLERANCE, get_preset
+from focuskit.singleshot._data import (
+    DefocusExamples,
+    examples_from_folder,
+    region_for,
+    simulate_examples,
+    split_by_field,
+)
+from focuskit.singleshot._model import DefocusModel
+from focuskit.singleshot._train import TrainConfig, fit_fcfnn
+
+DEFAULT_MODEL = "builtin:singleshot-20x-led"
+DEFAULT_TILE = 1024
+
+
+def train(
+    output: str | os.PathLike[str] | None = None,
+    *,
+    data: str | os.PathLike[str] | None = None,
+    simulate: int | None = None,
+    examples: DefocusExamples | None = None,
+    finetune: str | os.PathLike[str] | DefocusModel | None = None,
+    preset: str = "fcfnn-20x-led",
+    config: TrainConfig = TrainConfig(),
+    tile: int | None = None,
+    validation: float = 0.15,
+    z_um: Sequence[float] | None = None,
+    trusted_range_um: tuple[float, float] | None = None,
+    calibrate_on_validation: bool = False,
+    pixel_size_um: float | None = None,
+    workers: int = 1,
+    seed: int = 0,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    metadata: dict[str, Any] | None = None,
+    data_info: dict[str, Any] | None = None,
+    data_progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
+) -> DefocusModel:
+    """Train a single-shot defocus model (or fine-tune one) on your focal stacks or on
+    simulated fields, and save it when ``output`` is given.
+
+    Parameters
+    ----------
+    output
+        Model folder to write (refused before any work if it exists without ``overwrite``).
+    data
+        A folder of coherent LED focal stacks, each with ground truth: a companion
+        ``<stem>.incoherent.<ext>`` (DPC / brightfield) stack, or ``focus_z_um`` in its
+        metadata (:func:`examples_from_folder`).
+    simulate
+        Instead: this many simulated fields of ``preset`` (phase cells at random density,
+        exposure and focus offset; :func:`simulate_examples`).
+    examples
+        Instead: examples made earlier (e.g. cached), with the features of ``preset``'s
+        optics at ``tile``.
+    finetune
+        A model (or ``builtin:NAME`` / folder) to start from; its features, optics and
+        input standardization are kept.
+    preset
+        The microscope of simulated fields, and of stacks saved without optics.
+    config
+        Network and training settings (``seed`` is replaced by ``seed``).
+    tile
+        Tile size of a new model (default 1024, the paper's; a fine-tuned model's own).
+    validation
+        Fraction of fields of view held out for validation (never tiles of a field on both
+        sides).
+    z_um
+        Simulated planes (default: the preset's z range and step).
+    trusted_range_um
+        Where predictions count as in range (default: the training labels' range).
+    calibrate_on_validation
+        Recalibrate σ and take the out-of-distribution limits on the validation fields
+        (:meth:`DefocusModel.from_training`), as the bundled model is.
+    pixel_size_um
+        For stacks whose files lack it.
+    workers
+        Processes rendering simulated fields.
+    seed
+        Seed of the simulation, the split and the training.
+    checkpoint_dir, resume
+        Checkpoint at every validation; continue from it.
+    metadata
+        Extra provenance recorded in the model's config.json under ``training`` (e.g. the
+        command).
+    data_info
+        Extra description of the data recorded under ``data``.
+    data_progress, progress
+        ``data_progress(done, total)`` while fields are read or simulated;
+        ``progress(step, max_steps, {"val_rmse_um": …})`` while training.
+
+    Returns
+    -------
+    DefocusModel
+        Its ``metadata`` records the training (config, history, timing, fine-tuned from)
+        and the data (fields, examples, notes on assumed optics).
+
+    References
+    ----------
+    Pinkard et al., Optica 6, 794 (2019), Note S3.
+    """
+    if sum(x is not None for x in (data, simulate, examples)) != 1:
+        raise ConfigError("give exactly one of --data DIR or --simulate N (or examples)")
+    check_model_output(output, overwrite, [data])
+    if simulate is not None and simulate < 2:
+        raise ConfigError(f"--simulate needs at least 2 fields (one is held out for validation), got {simulate}")
+    if not 0 < validation < 1:
+        raise ConfigError(f"--validation must be a fraction in (0, 1), got {validation}")
+    if resume and checkpoint_dir is None:
+        raise ConfigError("--resume needs --checkpoint-dir (where the checkpoint is)")
+    config = TrainConfig(**{**config.to_dict(), "seed": seed})
+    base = DefocusModel.load(finetune) if isinstance(finetune, (str, os.PathLike)) else finetune
+    if base is not None:
+        if tile is not None and tile != base.region.tile:
+            raise ConfigError(f"--tile {tile} ≠ the fine-tuned model's tile {base.region.tile}; leave --tile out")
+        tile = base.region.tile
+    tile = DEFAULT_TILE if tile is None else tile
+    p = get_preset(preset)
+
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    if simulate is not None:
+        ill = None
+        if base is not None:
+            ill = base.optics.illumination
+            if not (math.isclose(base.optics.pixel_size_um, p.optics.pixel_size_um, rel_tol=OPTICS_TOLERANCE)
+                    and math.isclose(base.optics.na, p.optics.na, rel_tol=OPTICS_TOLERANCE)):
+                raise ConfigError(f"the fine-tuned model's optics are not preset {p.name}'s — pass its --preset")
+        examples = simulate_examples(simulate, preset=p, size=tile, tile=tile, z_um=z_um, illumination=ill,
+                                     seed=seed, workers=workers, progress=data_progress)
+        optics = base.optics if base is not None else (p.optics if ill is None else p.optics.with_illumination(ill))
+        region = base.region if base is not None else region_for(optics, tile)
+        zs = np.asarray(z_um if z_um is not None else p.z_positions(), dtype=float)
+        source: dict[str, Any] = {"simulated_fields": simulate, "preset": p.name, "seed": seed,
+                                  "z_um": [float(zs.min()), float(zs.max())], "planes": int(zs.size)}
+    elif examples is not None:
+        optics = base.optics if base is not None else p.optics
+        region = base.region if base is not None else region_for(optics, tile)
+        if examples.features.shape[1] != region.n_features:
+            raise ConfigError(f"the examples have {examples.features.shape[1]} features; {p.name} at {tile}² "
+                              f"tiles has {region.n_features} — give the preset and tile they were made with")
+        source = {"examples": len(examples)}
+    else:
+        assert data is not None
+        examples, region, optics, notes = examples_from_folder(
+            data, tile=tile, optics=base.optics if base is not None else p.optics,
+            region=base.region if base is not None else None,
+            check=(lambda px, o: base.check_optics(o, px)) if base is not None else None,
+            pixel_size_um=pixel_size_um, progress=data_progress)
+        source = {"folder": str(data), "stacks": [f.get("file") for f in examples.fields]}
+    t_data = time.perf_counter() - t0
+    train_set, val_set = split_by_field(examples, validation, seed=seed)
+
+    t1 = time.perf_counter()
+    net, history = fit_fcfnn(train_set, val_set, config, init=base.net if base is not None else None,
+                             checkpoint_dir=checkpoint_dir, resume=resume, progress=progress)
+    t_train = time.perf_counter() - t1
+    training: dict[str, Any] = {"config": config.to_dict(), "history": history.to_dict(),
+                                "data_seconds": t_data, "train_seconds": t_train}
+    if base is not None:
+        training["finetuned_from"] = base.source or str(finetune)
+    preset_name = p.name if data is None else base.metadata.get("preset") if base is not None else None
+    model = DefocusModel.from_training(
+        net, region, optics, train_set, validation=val_set if calibrate_on_validation else None,
+        trusted_range_um=trusted_range_um,
+        metadata={"preset": preset_name, "training": {**training, **(metadata or {})},
+                  "data": {**source, "train": train_set.summary(), "validation": val_set.summary(),
+                           **(data_info or {}), **({"notes": notes} if notes else {})}},
+    )
+    if output is not None:
+        model.save(output, overwrite=overwrite)
+    return model

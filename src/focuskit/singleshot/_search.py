@@ -1,0 +1,329 @@
+"""Single-shot autofocus: one image, one predicted defocus, one move (Pinkard et al. 2019).
+
+Snap at the current z → ``predict(image)`` gives the defocus ``z`` (OPTICS.md sign: the
+focal plane relative to the in-focus plane) → move the focus drive by ``−z`` → snap a
+verification image → predict again → stop when ``|z|`` is within the tolerance or after
+``max_iterations`` moves. A prediction that is not ``in_range`` (outside the trained
+range, or an image unlike the training data) hands over to a classic search.
+
+The predictor is injected (any :class:`DefocusPredictor`: image → an estimate with
+``z_um``, ``sigma_um`` and ``in_range``); :meth:`DefocusModel.autofocus` binds its own
+``predict`` with the microscope's optics and calls this.
+
+Finishing no worse than the start is judged by the model's own verification images
+(``guard="prediction"``, default): a focus measure cannot judge it on the microscope the
+model was made for — phase cells under one coherent LED have their *least* contrast in
+focus (every classic measure has its minimum there), so "sharper by the measure" would
+walk away from focus. ``guard="measure"`` applies the classic rule instead (for
+fluorescence / brightfield / DPC scopes, where contrast peaks in focus).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+from focuskit.measures import score
+from focuskit.scopes import Microscope, restore_on_failure
+from focuskit.search import SEARCHES, Probe, SearchResult
+
+
+@runtime_checkable
+class DefocusEstimate(Protocol):
+    """What a single-shot predictor says about one image (e.g. :class:`DefocusPrediction`)."""
+
+    z_um: float  # defocus, OPTICS.md sign: move the focus drive by −z
+    sigma_um: float
+    in_range: bool
+
+
+class DefocusPredictor(Protocol):
+    """image → :class:`DefocusEstimate` (optionally with ``notes``)."""
+
+    def __call__(self, image: np.ndarray, /) -> DefocusEstimate: ...
+
+GUARDS = ("prediction", "measure", "none")
+# Tolerance when neither the prediction's σ nor the scope's optics give one (µm).
+_DEFAULT_TOLERANCE_UM = 0.5
+
+
+@dataclass
+class _Look:
+    """One verification: where the stage was, the image's score, what the model said."""
+
+    z_um: float
+    score: float
+    z_pred_um: float
+    sigma_um: float
+    usable: bool
+    why: str
+
+    def record(self, notes: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "z_um": self.z_um, "score": self.score,
+            "z_pred_um": self.z_pred_um if math.isfinite(self.z_pred_um) else None,
+            "sigma_um": self.sigma_um if math.isfinite(self.sigma_um) else None,
+            "in_range": self.usable,
+        }
+        if notes:
+            out["notes"] = notes
+        return out
+
+
+def _parse(prediction: Any) -> tuple[float, float, bool, list[str]]:
+    try:
+        z = float(prediction.z_um)
+        sigma = float(getattr(prediction, "sigma_um", math.nan))
+        in_range = bool(getattr(prediction, "in_range", True))
+    except (AttributeError, TypeError, ValueError):
+        raise ConfigError(
+            "predict must return an object with z_um (µm), sigma_um and in_range "
+            f"(e.g. DefocusModel.predict), got {type(prediction).__name__}"
+        ) from None
+    notes = [str(n) for n in (getattr(prediction, "notes", None) or [])]
+    return z, sigma, in_range, notes
+
+
+class _Singleshot:
+    """The state of one single-shot run (so that the loop reads as the method does)."""
+
+    def __init__(self, scope: Microscope, predict: DefocusPredictor, measure: str) -> None:
+        self.scope = scope
+        self.predict = predict
+        self.probe = Probe(scope, measure)  # validates the measure; keeps the trace
+        self.looks: list[_Look] = []
+        self.records: list[dict[str, Any]] = []
+
+    def look(self) -> _Look:
+        """Snap here, score the image (for the trace), predict its defocus."""
+        image = self.scope.snap()
+        value = float(score(image, self.probe.measure, **self.probe.kwargs))
+        z_here = float(self.scope.z_um)
+        self.probe.trace.append((z_here, value))
+        z, sigma, in_range, notes = _parse(self.predict(image))
+        why = ""
+        if not math.isfinite(z):
+            in_range, why = False, f"the prediction is not finite ({z})"
+        elif not in_range:
+            why = "; ".join(notes) or f"the prediction z = {z:+.2f} µm is not in the model's range"
+        look = _Look(z_here, value, z, sigma, in_range, why)
+        self.looks.append(look)
+        self.records.append(look.record(notes))
+        return look
+
+    def go(self, z: float) -> None:
+        """Move to z in steps the stage allows (no move, and no cost, when already there)."""
+        if z != self.scope.z_um:
+            self.probe.move(z)
+
+
+def singleshot_search(
+    scope: Microscope,
+    predict: DefocusPredictor,
+    *,
+    max_iterations: int = 3,
+    tolerance_um: float | None = None,
+    verify: bool = True,
+    fallback: str | None = "brent",
+    fallback_range_um: float | None = None,
+    measure: str = "tenengrad",
+    guard: str = "prediction",
+) -> SearchResult:
+    """Focus with a single-shot defocus predictor; a classic search is the fallback.
+
+    Parameters
+    ----------
+    predict
+        image → object with ``z_um`` (defocus, OPTICS.md sign), ``sigma_um`` and
+        ``in_range`` (and optionally ``notes``); e.g. ``lambda im: model.predict(im,
+        pixel_size_um=scope.pixel_size_um, optics=scope.optics)``.
+    max_iterations
+        Most moves (each followed by one verification image when ``verify``): at most
+        ``max_iterations + 1`` images unless the fallback runs.
+    tolerance_um
+        Stop when ``|z| ≤ tolerance``. Default: ``max(σ, DOF/4)`` of each prediction
+        (DOF from ``scope.optics``; 0.5 µm when neither is known) — closer than the
+        model's own uncertainty it cannot tell focus apart.
+    verify
+        False: the paper's pure single shot — one image, one move, no verification
+        (``score_final`` is NaN: nothing was imaged at the end).
+    fallback
+        Classic search (``brent``, ``gss``, ``scan``) run when a prediction is not
+        ``in_range``, from the start position, over ``fallback_range_um`` (default: the
+        whole stage); None: stop at the start instead, unsuccessful.
+    measure
+        Focus measure scored on every image for the trace (and used by the fallback and
+        ``guard="measure"``).
+    guard
+        How "not worse than the start" is judged with ``verify``:
+        ``"prediction"`` — finish at the visited position whose verification predicts
+        the smallest ``|z|`` (the start if the model says every move made it worse);
+        ``"measure"`` — if the last image scores lower than the start's, go back to the
+        start (the classic rule; right where contrast peaks in focus, wrong for phase
+        cells under one LED); ``"none"`` — finish at the last position.
+
+    Returns an :class:`SearchResult` with ``method="singleshot"``, the (z, score)
+    trace of every image, and one record per prediction in ``predictions``. The stage
+    never leaves its limits (moves are clipped to them and made in allowed steps) and
+    goes back to the start if the camera, the stage or the predictor fails.
+    """
+    if not callable(predict):
+        raise ConfigError("predict must be a callable image → prediction (e.g. DefocusModel.predict)")
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) or max_iterations < 1:
+        raise ConfigError(f"max_iterations must be an integer ≥ 1, got {max_iterations!r}")
+    if tolerance_um is not None and not (math.isfinite(tolerance_um) and tolerance_um > 0):
+        raise ConfigError(f"tolerance_um must be > 0 µm (or None for max(σ, DOF/4)), got {tolerance_um!r}")
+    if fallback is not None and str(fallback).lower() == "none":
+        fallback = None
+    if fallback is not None and fallback not in SEARCHES:
+        raise ConfigError(f"fallback must be one of {', '.join(SEARCHES)} or None, got {fallback!r}")
+    if guard not in GUARDS:
+        raise ConfigError(f"guard must be one of {', '.join(GUARDS)}, got {guard!r}")
+    if fallback_range_um is not None and not (math.isfinite(fallback_range_um) and fallback_range_um > 0):
+        raise ConfigError(f"fallback_range_um must be > 0 µm, got {fallback_range_um!r}")
+
+    t_compute = time.perf_counter()
+    elapsed0, exposures0 = scope.elapsed_s, scope.exposures
+    z0 = float(scope.z_um)
+    lo, hi = scope.z_limits_um
+    quarter_dof = scope.optics.depth_of_field_um / 4 if scope.optics is not None else None
+    run = _Singleshot(scope, predict, measure)
+    notes: list[str] = []
+    unusable: _Look | None = None
+    chosen: _Look | None = None
+    converged = False
+    moves = 0
+
+    def tolerance(look: _Look) -> float:
+        if tolerance_um is not None:
+            return float(tolerance_um)
+        known = [v for v in (look.sigma_um, quarter_dof) if v is not None and math.isfinite(v) and v > 0]
+        return max(known) if known else _DEFAULT_TOLERANCE_UM
+
+    with restore_on_failure(scope):
+        last = run.look()
+        while True:
+            if not last.usable:
+                unusable = last
+                break
+            if abs(last.z_pred_um) <= tolerance(last):
+                converged = True
+                break
+            if moves >= max_iterations:
+                break
+            here = float(scope.z_um)
+            wanted = here - last.z_pred_um  # the focus drive moves by −z (OPTICS.md)
+            target = min(max(wanted, lo), hi)
+            if target != wanted:
+                notes.append(f"the move to z = {wanted:+.2f} µm was clipped to the stage limit {target:+.2f} µm")
+            if abs(target - here) < 1e-9:
+                notes.append("the stage is at its limit; cannot move further")
+                break
+            run.go(target)
+            moves += 1
+            if not verify:
+                break
+            last = run.look()
+
+        if unusable is not None:
+            run.go(z0)  # the fallback starts where the user started (no image: it takes its own)
+        elif verify:
+            chosen, why_back = _choose(run.looks, guard, tolerance)
+            run.go(chosen.z_um)
+            if why_back:
+                notes.append(why_back)
+
+    start = run.looks[0]
+    if unusable is not None:
+        return _fall_back(scope, run, fallback, fallback_range_um, measure, unusable, start, z0,
+                          elapsed0, exposures0, t_compute)
+
+    if not verify:
+        z_final = float(scope.z_um)
+        success = True
+        score_final = math.nan
+        message = (f"moved by {z_final - z0:+.2f} µm on one prediction (z = {start.z_pred_um:+.2f} µm), "
+                   "without a verification image")
+        if converged:
+            message = f"already in focus (predicted z = {start.z_pred_um:+.2f} µm); no move"
+    else:
+        assert chosen is not None
+        final = chosen
+        z_final = float(scope.z_um)
+        score_final = final.score
+        success = abs(final.z_pred_um) <= tolerance(final) and final.usable
+        if converged and moves == 0:
+            message = f"already in focus (predicted z = {start.z_pred_um:+.2f} µm, tolerance {tolerance(start):.2f} µm)"
+        elif success:
+            message = (f"in focus after {moves} move(s): predicted z {start.z_pred_um:+.2f} → "
+                       f"{final.z_pred_um:+.2f} µm (tolerance {tolerance(final):.2f} µm)")
+        else:
+            message = (f"not within tolerance after {moves} move(s): predicted z {start.z_pred_um:+.2f} → "
+                       f"{final.z_pred_um:+.2f} µm (tolerance {tolerance(final):.2f} µm)")
+        if guard == "measure" and z_final == z0 and moves > 0:
+            success = False
+    if notes:
+        message += "; " + "; ".join(notes)
+    return SearchResult(
+        method="singleshot", measure=measure, z_start_um=z0, z_final_um=float(scope.z_um),
+        score_start=start.score, score_final=score_final, images=scope.exposures - exposures0,
+        success=success, trace=run.probe.trace, message=message,
+        elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+        predictions=run.records,
+    )
+
+
+def _choose(looks: list[_Look], guard: str, tolerance: Callable[[_Look], float]) -> tuple[_Look, str]:
+    """The position to finish at, and why it is not the last one (empty when it is)."""
+    start, last = looks[0], looks[-1]
+    if guard == "none" or len(looks) == 1:
+        return last, ""
+    if guard == "measure":
+        if last.score < start.score:
+            return start, (f"the last image scored lower ({last.score:.4g}) than the start ({start.score:.4g}) "
+                           "by the measure; returned to the start")
+        return last, ""
+    usable = [lk for lk in looks if lk.usable]
+    best = min(usable, key=lambda lk: abs(lk.z_pred_um))
+    if best is last:
+        return last, ""
+    if best is start:
+        return start, ("the verification images predict the start was closest to focus "
+                       f"(|z| {abs(start.z_pred_um):.2f} µm); returned to the start")
+    return best, f"finished at z = {best.z_um:+.2f} µm, where the model predicted the smallest |z|"
+
+
+def _fall_back(
+    scope: Microscope, run: _Singleshot, fallback: str | None, range_um: float | None, measure: str,
+    unusable: _Look, start: _Look, z0: float, elapsed0: float, exposures0: int, t_compute: float,
+) -> SearchResult:
+    """A prediction was not usable: run the classic search from the start (or stop there)."""
+    reason = f"the prediction at stage z = {unusable.z_um:+.2f} µm is not usable ({unusable.why})"
+    if fallback is None:
+        return SearchResult(
+            method="singleshot", measure=measure, z_start_um=z0, z_final_um=float(scope.z_um),
+            score_start=start.score, score_final=start.score, images=scope.exposures - exposures0,
+            success=False, trace=run.probe.trace, message=f"failed: {reason}; no fallback, stayed at the start",
+            elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+            predictions=run.records,
+        )
+    lo, hi = scope.z_limits_um
+    if range_um is None:  # the whole stage: [z0 − r/2, z0 + r/2] clipped to the limits is [lo, hi]
+        range_um = 2 * max(z0 - lo, hi - z0) or 1.0
+    classic = SEARCHES[fallback](scope, measure, range_um=range_um)
+    message = f"{reason}; fell back to {fallback}"
+    if classic.message:
+        message += f": {classic.message}"
+    return SearchResult(
+        method="singleshot", measure=measure, z_start_um=z0, z_final_um=classic.z_final_um,
+        score_start=start.score, score_final=classic.score_final, images=scope.exposures - exposures0,
+        success=classic.success, trace=run.probe.trace + classic.trace, message=message,
+        elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+        predictions=run.records,
+    )

@@ -1,0 +1,170 @@
+"""Training the FCFNN (Pinkard et al., Note S3): Adam on mini-batches, validation RMSE
+every ``eval_every`` steps, early stopping with the best model kept, checkpoint + resume.
+
+Beyond the paper: a σ head trained by the Gaussian negative log-likelihood
+``log σ + ½·(z − ẑ)²/σ²`` on the *detached* error, after a warm-up. The mean keeps its
+MSE loss throughout (a joint NLL let σ silence hard examples and destabilized the mean:
+validation RMSE jumped from 2.3 to 26 µm in our first run). Gradients are clipped to
+norm 5; the learning rate follows a cosine decay to 1 % of its start.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from focuskit._errors import ConfigError
+from focuskit.nn import History, Progress, Schedule, run_training, torch_threads
+from focuskit.singleshot._data import DefocusExamples
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    width: int = 100
+    depth: int = 10
+    input_dropout: float = 0.1
+    predict_sigma: bool = True
+    z_scale_um: float = 30.0
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    max_steps: int = 4000
+    eval_every: int = 100
+    patience: int = 10  # evaluations without improvement before stopping
+    mse_warmup: float = 0.3  # fraction of max_steps trained on MSE before the NLL
+    seed: int = 0
+    # Small fully connected nets gain nothing from more threads, and on a busy machine
+    # torch's intra-op threads spin-wait: 2 threads ran 100× slower than 1 here.
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
+            raise ConfigError("batch_size, max_steps and eval_every must be ≥ 1")
+        if not 0 <= self.input_dropout < 1:
+            raise ConfigError(f"input_dropout must be in [0, 1), got {self.input_dropout}")
+        if not 0 <= self.mse_warmup <= 1:
+            raise ConfigError(f"mse_warmup must be in [0, 1], got {self.mse_warmup}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainHistory(History):
+    """Loss curve of one FCFNN training: mean training loss and validation RMSE (µm) per evaluation."""
+
+    TRAIN: ClassVar[dict[str, str]] = {"loss": "train_loss"}
+    VALIDATION: ClassVar[dict[str, str]] = {"val_rmse_um": "val_rmse_um"}
+    BEST: ClassVar[str] = "best_val_rmse_um"
+
+    train_loss: list[float] = field(default_factory=list)
+    val_rmse_um: list[float] = field(default_factory=list)
+    best_val_rmse_um: float = math.inf
+
+
+def fit_fcfnn(
+    train: DefocusExamples,
+    validation: DefocusExamples,
+    config: TrainConfig = TrainConfig(),
+    *,
+    init: Any | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> tuple[Any, TrainHistory]:
+    """Train an FCFNN (or fine-tune ``init``) and return the best network by validation RMSE.
+
+    Loss: the mean's MSE throughout; after ``mse_warmup`` of the steps, plus the σ head's
+    Gaussian negative log-likelihood ``log σ + ½·(z − ẑ)²/σ²`` on the detached error (the
+    best network is chosen from then on). Adam, gradients clipped to norm 5, cosine
+    learning rate, validation every ``eval_every`` steps, early stopping after
+    ``patience`` evaluations without improvement (Pinkard et al., Note S3).
+
+    Parameters
+    ----------
+    train, validation
+        Examples of different fields of view.
+    config
+        Network and training settings.
+    init
+        An FCFNN to fine-tune; its standardization statistics are kept (so the model's
+        input convention does not move), else they come from ``train``.
+    checkpoint_dir, resume
+        Checkpoint at every evaluation; continue from it.
+    progress
+        ``progress(step, max_steps, {"val_rmse_um": …})`` after every evaluation.
+
+    Returns
+    -------
+    (FCFNN, TrainHistory)
+    """
+    if len(train) == 0 or len(validation) == 0:
+        raise ConfigError("training and validation sets must both hold examples")
+    with torch_threads(config.num_threads):
+        return _fit(train, validation, config, init, checkpoint_dir, resume, progress)
+
+
+def _fit(train: DefocusExamples, validation: DefocusExamples, config: TrainConfig, init: Any | None,
+         checkpoint_dir: str | os.PathLike[str] | None, resume: bool,
+         progress: Progress | None) -> tuple[Any, TrainHistory]:
+    import torch
+
+    from focuskit.singleshot._network import FCFNN, FCFNNConfig
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    x_train = torch.from_numpy(np.ascontiguousarray(train.features, dtype=np.float32))
+    y_train = torch.from_numpy(train.z_um.astype(np.float32))
+    x_val = torch.from_numpy(np.ascontiguousarray(validation.features, dtype=np.float32))
+    y_val = validation.z_um.astype(np.float64)
+
+    if init is None:
+        net = FCFNN(FCFNNConfig(n_features=x_train.shape[1], width=config.width, depth=config.depth,
+                                input_dropout=config.input_dropout, predict_sigma=config.predict_sigma,
+                                z_scale_um=config.z_scale_um))
+        mean = x_train.double().mean(0)
+        std = x_train.double().std(0)
+        net.set_standardization(mean.float(), std.float())
+    else:
+        net = init
+        if net.config.n_features != x_train.shape[1]:
+            raise ConfigError(f"fine-tuning needs the model's {net.config.n_features} features, got {x_train.shape[1]}")
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    scale = net.config.z_scale_um
+    warmup_steps = int(config.mse_warmup * config.max_steps) if net.config.predict_sigma else config.max_steps
+
+    def step(k: int, rng: np.random.Generator) -> dict[str, float]:
+        idx = torch.from_numpy(rng.integers(0, len(x_train), config.batch_size))
+        z_hat, log_sigma = net(x_train[idx])
+        err = (z_hat - y_train[idx]) / scale
+        loss = (err**2).mean()
+        if k >= warmup_steps and log_sigma is not None:
+            log_s = log_sigma - math.log(scale)
+            loss = loss + (log_s + 0.5 * err.detach() ** 2 * torch.exp(-2 * log_s)).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        optimizer.step()
+        return {"loss": loss.item()}
+
+    def validate() -> dict[str, float]:
+        net.eval()
+        with torch.no_grad():
+            z = torch.cat([net(x_val[i : i + 4096])[0] for i in range(0, len(x_val), 4096)]).double().numpy()
+        net.train()
+        return {"val_rmse_um": float(np.sqrt(np.mean((z - y_val) ** 2)))}
+
+    history = TrainHistory()
+    run_training(
+        nets={"model": net}, optimizers={"model": optimizer}, step=step, validate=validate,
+        metric="val_rmse_um", keep="model", history=history, rng=rng, seed=config.seed,
+        schedule=Schedule(config.max_steps, config.eval_every, {"model": config.learning_rate},
+                          patience=config.patience,
+                          # σ is trained only after the warm-up: the best model is chosen from then on.
+                          select_after=warmup_steps if net.config.predict_sigma else 0),
+        checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+    )
+    return net, history
