@@ -9,7 +9,7 @@ and is scored after each number of images (its best position so far). Then Stack
 replays of the real stacks (calibrated on one half of the field, focused on the other),
 and the latency of one blur-score map of a 2048² image on 2 cores against one rfft2.
 
-    python bench/fewshot.py [--trials 100] [--model builtin:blur-cnn] [--json out.json]
+    python bench/fewshot.py [--trials 100] [--model builtin:fewshot-widefield] [--json out.json]
 
 Summary: DeepFocus's median error with 4 images, the images Brent(Tenengrad) needs for
 the same median error, and their ratio.
@@ -38,8 +38,7 @@ def _variants() -> dict[str, dict[str, Any]]:
 
 
 def _init(model: str, calibration: dict[str, Any]) -> None:
-    from focuskit.fewshot import BlurCalibration
-    from focuskit.fewshot import BlurScorer
+    from focuskit.fewshot import BlurCalibration, BlurScorer
 
     _WORKER["scorer"] = BlurScorer.load(model, num_threads=1)
     _WORKER["calibration"] = BlurCalibration.from_dict(calibration)
@@ -83,10 +82,9 @@ def _table(result: dict[str, Any], title: str) -> str:
 def _real(model: str, trials: int) -> list[tuple[str, dict[str, Any] | None, dict[str, Any]]]:
     """Replays of the real stacks: calibrate on one half of the field, focus the other."""
     from focuskit import FocuskitError
+    from focuskit.fewshot import BlurScorer, calibrate
     from focuskit.fewshot.analyses import af_error_vs_images, split_stack, stack_trials
-    from focuskit.fewshot import calibrate as calibrate_stack
     from focuskit.scopes import real_stack
-    from focuskit.fewshot import BlurScorer
 
     scorer = BlurScorer.load(model)
     out: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
@@ -98,7 +96,7 @@ def _real(model: str, trials: int) -> list[tuple[str, dict[str, Any] | None, dic
             continue
         calib_half, test_half = split_stack(stack, axis=axis)
         try:
-            calibration = calibrate_stack(calib_half, scorer.score_map, model=model)
+            calibration = calibrate(calib_half, scorer.score_map, model=model)
         except FocuskitError as exc:
             out.append((name, None, {"skipped": f"calibration failed: {exc}"}))
             continue
@@ -141,13 +139,13 @@ def _latency(model: str) -> dict[str, float]:
 
 
 def main() -> None:
-    from focuskit.fewshot.analyses import calibrate_simulated, images_for_error, simulated_trials
     from focuskit.fewshot import BlurScorer
+    from focuskit.fewshot.analyses import calibrate_simulated, images_for_error, simulated_trials
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--real-trials", type=int, default=20)
-    parser.add_argument("--model", default="builtin:blur-cnn")
+    parser.add_argument("--model", default="builtin:fewshot-widefield")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)

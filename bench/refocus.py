@@ -14,7 +14,7 @@ cells and fluorescent tissue), defocus −5…+5 µm:
 4. the defocus-map decoder: RMSE on uniformly defocused and on tilted fields.
 5. the real light-sheet stack: SSIM before/after fine-tuning on part of its field.
 
-    python bench/refocus.py [--model builtin:deepr-40x-fluor] [--fields-per-sample 2] [--quick] [--json out.json]
+    python bench/refocus.py [--model builtin:refocus-40x-fluor] [--fields-per-sample 2] [--quick] [--json out.json]
 
 Summary: output SSIM − RL SSIM, and Deep-R's time per field / Brent's (both with exposure).
 """
@@ -105,7 +105,7 @@ def main() -> None:
     from focuskit.refocus import Refocuser
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="builtin:deepr-40x-fluor")
+    parser.add_argument("--model", default="builtin:refocus-40x-fluor")
     parser.add_argument("--fields-per-sample", type=int, default=2)
     parser.add_argument("--real-steps", type=int, default=300)
     parser.add_argument("--quick", action="store_true", help="fewer fields and z values (a smoke run)")

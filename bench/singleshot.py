@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 PRESET = "fcfnn-20x-led"
-MODEL = "builtin:fcfnn-20x-led"
+MODEL = "builtin:singleshot-20x-led"
 HELD_OUT_SEED = 777  # training used 2019 (scripts/train_fcfnn.py)
 BANDS = [(0, 5), (5, 10), (10, 20), (20, 31)]
 
@@ -123,8 +123,8 @@ def accuracy_table(rows: list[dict[str, Any]], dof: float) -> list[dict[str, Any
 def latency(model: Any, image: np.ndarray) -> dict[str, float]:
     import scipy.fft
 
-    from focuskit.singleshot import fourier_features, split_tiles
     from focuskit.optics import get_preset
+    from focuskit.singleshot import fourier_features, split_tiles
 
     optics = get_preset(PRESET).optics
     f32 = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
@@ -169,28 +169,10 @@ def latency_single_threaded(model_spec: str, image: np.ndarray) -> dict[str, flo
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _singleshot_inline(scope: Any, model: Any, tolerance_um: float, max_moves: int = 3) -> dict[str, Any]:
-    """snap → predict → move by −z → snap to verify; repeat while |z| > tolerance."""
-    lo, hi = scope.z_limits_um
-    moves = 0
-    while True:
-        p = model.predict(scope.snap(), optics=scope.optics)
-        if abs(p.z_um) <= tolerance_um or moves >= max_moves:
-            break
-        scope.move_to(float(np.clip(scope.z_um - p.z_um, lo, hi)))
-        moves += 1
-    return {"images": scope.exposures, "moves": moves}
-
-
 def closed_loop(model: Any, starts: int, classic_size: int, seed: int = 1) -> list[dict[str, Any]]:
     from focuskit.optics import DPC, get_preset
     from focuskit.scopes import SimulatedScope
     from focuskit.search import autofocus
-
-    try:  # the search module's own loop, when it exists
-        from focuskit.singleshot import singleshot_search  # type: ignore[attr-defined]
-    except ImportError:
-        singleshot_search = None
 
     preset = get_preset(PRESET)
     dof = preset.optics.depth_of_field_um
@@ -211,18 +193,14 @@ def closed_loop(model: Any, starts: int, classic_size: int, seed: int = 1) -> li
             scope.reset_counters()
             fallback = False
             if method == "single-shot":
-                if singleshot_search is not None:
-                    res = singleshot_search(scope, lambda im, s=scope: model.predict(im, optics=s.optics))
-                    images, fallback = res.images, "fell back" in res.message
-                else:
-                    images = _singleshot_inline(scope, model, dof / 2)["images"]
+                res = model.autofocus(scope)
+                images, fallback = res.images, "fell back" in res.message
             else:
                 images = autofocus(scope, "scan", "hpf", range_um=2 * half_range, tolerance_um=dof / 4).images
             rows.append({"method": method, "z_start_um": float(z0 - focus), "images": images, "fallback": fallback,
                          "error_um": abs(scope.z_um - scope.true_focus_um()), "elapsed_s": scope.elapsed_s})
         print(f"  {method}: {starts} starts in {time.perf_counter() - t0:.0f} s"
-              + (" (focuskit.search.singleshot_search)" if method == "single-shot" and singleshot_search else
-                 " (inline loop)" if method == "single-shot" else ""), flush=True)
+              + (" (DefocusModel.autofocus)" if method == "single-shot" else ""), flush=True)
     return rows
 
 
@@ -293,7 +271,7 @@ def main() -> None:
           f"on {os.cpu_count()} cores. Default threads: torch's and OpenBLAS's pools, which spin-wait when another "
           "process holds a core; the summary uses the single-threaded column (FFTs still use both cores).")
 
-    training = model.info.get("training", {})
+    training = model.metadata.get("training", {})
     data_s, train_s = training.get("data_seconds"), training.get("train_seconds")
     hist = training.get("history", {})
     if data_s is not None and train_s is not None:

@@ -1,4 +1,4 @@
-"""Train the bundled single-shot defocus model ``builtin:fcfnn-20x-led``.
+"""Train the bundled single-shot defocus model ``builtin:singleshot-20x-led``.
 
 Simulated data with a fixed seed, so anyone can regenerate the model:
 
