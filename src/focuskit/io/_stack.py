@@ -186,6 +186,12 @@ class FocalStack:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The planes as a NumPy (Z, Y, X) array, so array functions (focus measures, …)
+        take a stack directly (a lazy stack is computed)."""
+        data = np.asarray(self.data, dtype=dtype)
+        return data.copy() if copy else data
+
     def plane(self, i: int) -> np.ndarray:
         """Plane ``i`` as a NumPy (Y, X) array (computed when the data is lazy)."""
         n = len(self)

@@ -191,15 +191,15 @@ class TrainedModel:
         and how it was trained — what ``focuskit <system> info --json`` prints."""
         optics = self.optics
         return {
+            **self.metadata,
+            **self.config(),
             "model": self.source,
             "path": None if self.path is None else str(self.path),
             "kind": self.kind,
-            "focuskit_version": self.saved_by,
             "title": self.title,
+            "focuskit_version": self.saved_by,
             "parameters": self.parameter_counts(),
-            **self.config(),
             "optics": None if optics is None else optics.to_dict(),
-            **self.metadata,
         }
 
     def __repr__(self) -> str:
