@@ -6,7 +6,7 @@ VENV   ?= .venv
 PIP     = $(VENV)/bin/pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test lint format bench install clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/focuskit demo
 
-test: $(STAMP)
+# Lint first (fails on any ruff finding), then the test suite.
+test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench scripts
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format src tests bench scripts
+	$(VENV)/bin/ruff check --fix src tests bench scripts
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/simulate.py

@@ -42,7 +42,12 @@ def _scope(target: str, size: int, seed: int):  # type: ignore[no-untyped-def]
         half_range = (preset.z_max_um - preset.z_min_um) / 2
         focus = float(np.random.default_rng(seed).uniform(-half_range / 2, half_range / 2))
         scope = SimulatedScope(
-            preset, size=size, illumination=ill, photons=1000, seed=seed, focus_z_um=focus,
+            preset,
+            size=size,
+            illumination=ill,
+            photons=1000,
+            seed=seed,
+            focus_z_um=focus,
             # Starts lie within ±R of focus and search ±R around the start: limits at ±2R.
             z_limits_um=(focus - 2 * half_range, focus + 2 * half_range),
             stage_resolution_um=dof / 20,
@@ -53,7 +58,10 @@ def _scope(target: str, size: int, seed: int):  # type: ignore[no-untyped-def]
     na, lam = meta.get("na"), meta.get("wavelength_um")
     z = np.sort(np.asarray(stack.z_um))
     if na and lam:
-        dof, optical = lam / na**2 + stack.pixel_size_um / na, True  # OPTICS.md, e/M = pixel at sample
+        dof, optical = (
+            lam / na**2 + stack.pixel_size_um / na,
+            True,
+        )  # OPTICS.md, e/M = pixel at sample
     else:  # no NA documented: the unit is the plane spacing around the documented focus
         i = int(np.argmin(np.abs(z - stack.focus_z_um)))
         dof, optical = float(np.mean(np.diff(z)[max(i - 1, 0) : i + 1])), False
@@ -82,19 +90,31 @@ def run_target(args: tuple[str, int, int, list[str], list[str]]) -> list[dict[st
             for z0 in start_points:
                 scope.move_to(float(z0))
                 scope.reset_counters()
-                r = autofocus(scope, method, measure, range_um=2 * half_range, tolerance_um=tolerance)
+                r = autofocus(
+                    scope, method, measure, range_um=2 * half_range, tolerance_um=tolerance
+                )
                 err = abs(r.z_final_um - truth)
                 images.append(r.images)
                 errors.append(err)
                 failures += int((not r.success) or err > failure_at)
             errors_a = np.asarray(errors)
-            rows.append({
-                "target": target, "method": method, "measure": measure, "dof_um": dof, "optical_dof": optical,
-                "images_median": float(np.median(images)),
-                "err_median_um": float(np.median(errors_a)), "err_p90_um": float(np.percentile(errors_a, 90)),
-                "err_median_dof": float(np.median(errors_a) / dof), "err_p90_dof": float(np.percentile(errors_a, 90) / dof),
-                "failures": failures, "starts": starts, "seconds": time.perf_counter() - t0,
-            })
+            rows.append(
+                {
+                    "target": target,
+                    "method": method,
+                    "measure": measure,
+                    "dof_um": dof,
+                    "optical_dof": optical,
+                    "images_median": float(np.median(images)),
+                    "err_median_um": float(np.median(errors_a)),
+                    "err_p90_um": float(np.percentile(errors_a, 90)),
+                    "err_median_dof": float(np.median(errors_a) / dof),
+                    "err_p90_dof": float(np.percentile(errors_a, 90) / dof),
+                    "failures": failures,
+                    "starts": starts,
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
     return rows
 
 
@@ -123,22 +143,34 @@ def measure_throughput() -> list[dict[str, float]]:
 def print_summary(rows: list[dict[str, Any]], targets: list[str]) -> None:
     """Per target: fewest median images among methods that are reliably in focus
     (90th-percentile |error| ≤ DOF/4 and no failure), with the ratio to Brent/tenengrad."""
-    print("\nsummary: best classic method per target (fewest median images with p90 |error| ≤ DOF/4 "
-          "and no failures), images relative to Brent/tenengrad on the same target:")
+    print(
+        "\nsummary: best classic method per target (fewest median images with p90 |error| ≤ DOF/4 "
+        "and no failures), images relative to Brent/tenengrad on the same target:"
+    )
     for target in targets:
         mine = [r for r in rows if r["target"] == target]
         ok = [r for r in mine if r["err_p90_dof"] <= 0.25 and r["failures"] == 0]
-        ref = next((r for r in mine if r["method"] == "brent" and r["measure"] == "tenengrad"), None)
+        ref = next(
+            (r for r in mine if r["method"] == "brent" and r["measure"] == "tenengrad"), None
+        )
         if not ok:
             closest = min(mine, key=lambda r: r["err_p90_dof"])
-            print(f"  {target}: none reliably within DOF/4; closest {closest['method']}/{closest['measure']} "
-                  f"(p90 {closest['err_p90_dof']:.2f} DOF, {closest['images_median']:.0f} images)")
+            print(
+                f"  {target}: none reliably within DOF/4; closest {closest['method']}/{closest['measure']} "
+                f"(p90 {closest['err_p90_dof']:.2f} DOF, {closest['images_median']:.0f} images)"
+            )
             continue
         best = min(ok, key=lambda r: (r["images_median"], r["err_p90_dof"]))
-        ratio = f"; {best['images_median'] / ref['images_median']:.2f}× Brent/tenengrad's images" if ref else ""
-        print(f"  {target}: {best['method']}/{best['measure']} — {best['images_median']:.0f} images, "
-              f"median |error| {best['err_median_um']:.3f} µm, p90 {best['err_p90_um']:.3f} µm "
-              f"({best['err_p90_dof']:.2f} DOF){ratio}")
+        ratio = (
+            f"; {best['images_median'] / ref['images_median']:.2f}× Brent/tenengrad's images"
+            if ref
+            else ""
+        )
+        print(
+            f"  {target}: {best['method']}/{best['measure']} — {best['images_median']:.0f} images, "
+            f"median |error| {best['err_median_um']:.3f} µm, p90 {best['err_p90_um']:.3f} µm "
+            f"({best['err_p90_dof']:.2f} DOF){ratio}"
+        )
 
 
 def main() -> None:
@@ -162,13 +194,17 @@ def main() -> None:
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
-        print(f"| {r['target']:<28} | {r['method']:<6} | {r['measure']:<17} | {r['images_median']:>6.1f} | "
-              f"{r['err_median_um']:>12.3f} | {r['err_p90_um']:>8.3f} | {r['err_median_dof']:>7.2f} | "
-              f"{r['err_p90_dof']:>7.2f} | {r['failures']:>4} |")
+        print(
+            f"| {r['target']:<28} | {r['method']:<6} | {r['measure']:<17} | {r['images_median']:>6.1f} | "
+            f"{r['err_median_um']:>12.3f} | {r['err_p90_um']:>8.3f} | {r['err_median_dof']:>7.2f} | "
+            f"{r['err_p90_dof']:>7.2f} | {r['failures']:>4} |"
+        )
 
-    print("DOF for simulated targets and the bead stack (NA 0.85, λ 0.52) is OPTICS.md's. The LLSM and wafer "
-          "stacks document no NA: their 'DOF' unit is the plane spacing around the documented focus "
-          "(0.05 µm; 3.07 µm), tolerance half of it, and a failure is an error of more than two units.")
+    print(
+        "DOF for simulated targets and the bead stack (NA 0.85, λ 0.52) is OPTICS.md's. The LLSM and wafer "
+        "stacks document no NA: their 'DOF' unit is the plane spacing around the documented focus "
+        "(0.05 µm; 3.07 µm), tolerance half of it, and a failure is an error of more than two units."
+    )
     throughput = measure_throughput()
     print(f"\n| {'measure (2048² float32)':<24} | {'ms':>7} | {'× np.sum':>8} |")
     print(f"|{'-' * 26}|{'-' * 9}|{'-' * 10}|")

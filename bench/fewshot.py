@@ -34,7 +34,11 @@ def _variants() -> dict[str, dict[str, Any]]:
     from focuskit.fewshot import PAPER_SETTINGS
 
     # focuskit's defaults; the same matching each patch (the paper's step 6); the paper's settings.
-    return {"deepfocus": {}, "deepfocus-patches": {"combine": "patches"}, "deepfocus-paper": PAPER_SETTINGS}
+    return {
+        "deepfocus": {},
+        "deepfocus-patches": {"combine": "patches"},
+        "deepfocus-paper": PAPER_SETTINGS,
+    }
 
 
 def _init(model: str, calibration: dict[str, Any]) -> None:
@@ -55,8 +59,15 @@ def _one_trial(trial_dict: dict[str, Any]) -> dict[str, Any]:
         scope.reset_counters()
         return scope
 
-    return af_error_vs_images([fresh], [trial.focus_z_um], _WORKER["scorer"].score_map, _WORKER["calibration"],
-                              budgets=BUDGETS, measures=MEASURES, variants=_variants())
+    return af_error_vs_images(
+        [fresh],
+        [trial.focus_z_um],
+        _WORKER["scorer"].score_map,
+        _WORKER["calibration"],
+        budgets=BUDGETS,
+        measures=MEASURES,
+        variants=_variants(),
+    )
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -71,11 +82,17 @@ def _table(result: dict[str, Any], title: str) -> str:
     from focuskit.fewshot.analyses import error_table_rows
 
     rows = error_table_rows(result)
-    lines = [f"### {title}", "", "| method | images | median |err| µm | p90 µm | mean ± SD µm | trials |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| method | images | median |err| µm | p90 µm | mean ± SD µm | trials |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['images']} | {r['median_um']:.3f} | {r['p90_um']:.3f} | "
-                     f"{r['mean_um']:.2f} ± {r['sd_um']:.2f} | {r['trials']} |")
+        lines.append(
+            f"| {r['method']} | {r['images']} | {r['median_um']:.3f} | {r['p90_um']:.3f} | "
+            f"{r['mean_um']:.2f} ± {r['sd_um']:.2f} | {r['trials']} |"
+        )
     return "\n".join(lines)
 
 
@@ -88,7 +105,11 @@ def _real(model: str, trials: int) -> list[tuple[str, dict[str, Any] | None, dic
 
     scorer = BlurScorer.load(model)
     out: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
-    for name, axis in (("wafer_reflected_brightfield", 2), ("llsm_mitochondria_defocus", 1), ("bead_psf_na085", 2)):
+    for name, axis in (
+        ("wafer_reflected_brightfield", 2),
+        ("llsm_mitochondria_defocus", 1),
+        ("bead_psf_na085", 2),
+    ):
         try:
             stack = real_stack(name)
         except FocuskitError as exc:  # the data folder may be absent
@@ -101,17 +122,32 @@ def _real(model: str, trials: int) -> list[tuple[str, dict[str, Any] | None, dic
             out.append((name, None, {"skipped": f"calibration failed: {exc}"}))
             continue
         span = float(np.ptp(stack.z_um))
-        info = {"fwhm_um": calibration.fwhm_um, "z_span_um": span, "calibration_min_um": calibration.focus_z_um,
-                "depth_ratio": calibration.depth_ratio}
+        info = {
+            "fwhm_um": calibration.fwhm_um,
+            "z_span_um": span,
+            "calibration_min_um": calibration.focus_z_um,
+            "depth_ratio": calibration.depth_ratio,
+        }
         if calibration.depth_ratio < 2:
-            info["skipped"] = (f"the blur score rises only {calibration.depth_ratio:.1f}× its patch spread over this "
-                               f"stack's {span:.2f} µm: the CNN does not see its defocus")
+            info["skipped"] = (
+                f"the blur score rises only {calibration.depth_ratio:.1f}× its patch spread over this "
+                f"stack's {span:.2f} µm: the CNN does not see its defocus"
+            )
             out.append((name, None, info))
             continue
         makers, focus = stack_trials(test_half, trials, seed=1)
-        result = af_error_vs_images(makers, focus, scorer.score_map, calibration, budgets=BUDGETS, measures=MEASURES,
-                                    brent_range_um=span, brent_tolerance_um=span / 1000, brent_max_images=20,
-                                    variants=_variants())
+        result = af_error_vs_images(
+            makers,
+            focus,
+            scorer.score_map,
+            calibration,
+            budgets=BUDGETS,
+            measures=MEASURES,
+            brent_range_um=span,
+            brent_tolerance_um=span / 1000,
+            brent_max_images=20,
+            variants=_variants(),
+        )
         out.append((name, result, info))
     return out
 
@@ -119,8 +155,8 @@ def _real(model: str, trials: int) -> list[tuple[str, dict[str, Any] | None, dic
 def _latency(model: str) -> dict[str, float]:
     import scipy.fft
 
-    from focuskit.measures import score
     from focuskit.fewshot import BlurScorer
+    from focuskit.measures import score
 
     scorer = BlurScorer.load(model, num_threads=2)
     image = np.random.default_rng(0).random((2048, 2048)).astype(np.float32) * 1000
@@ -133,9 +169,11 @@ def _latency(model: str) -> dict[str, float]:
             times.append(time.perf_counter() - t0)
         return min(times)
 
-    return {"score_map_2048_s": best_of(lambda: scorer.score_map(image)),
-            "rfft2_2048_s": best_of(lambda: scipy.fft.rfft2(image, workers=2)),
-            "tenengrad_2048_s": best_of(lambda: score(image, "tenengrad"))}
+    return {
+        "score_map_2048_s": best_of(lambda: scorer.score_map(image)),
+        "rfft2_2048_s": best_of(lambda: scipy.fft.rfft2(image, workers=2)),
+        "tenengrad_2048_s": best_of(lambda: score(image, "tenengrad")),
+    }
 
 
 def main() -> None:
@@ -154,15 +192,22 @@ def main() -> None:
     t0 = time.perf_counter()
     scorer = BlurScorer.load(args.model)
     calibration = calibrate_simulated(scorer.score_map, model=args.model)
-    print(f"calibration: Moffat FWHM {calibration.fwhm_um:.1f} µm, minimum at {calibration.focus_z_um:+.2f} µm "
-          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(
+        f"calibration: Moffat FWHM {calibration.fwhm_um:.1f} µm, minimum at {calibration.focus_z_um:+.2f} µm "
+        f"({time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
     trials = simulated_trials(args.trials, seed=args.seed)
-    with mp.get_context("spawn").Pool(args.workers, _init, (args.model, calibration.to_dict())) as pool:
+    with mp.get_context("spawn").Pool(
+        args.workers, _init, (args.model, calibration.to_dict())
+    ) as pool:
         parts = []
         for k, part in enumerate(pool.imap(_one_trial, [t.to_dict() for t in trials])):
             parts.append(part)
             if (k + 1) % 10 == 0:
-                print(f"  {k + 1}/{len(trials)} trials ({time.perf_counter() - t0:.0f} s)", flush=True)
+                print(
+                    f"  {k + 1}/{len(trials)} trials ({time.perf_counter() - t0:.0f} s)", flush=True
+                )
     sim = _merge(parts)
     print()
     print(_table(sim, f"deepfocus-10x SimulatedScope, {args.trials} samples, starts within ±60 µm"))
@@ -177,8 +222,14 @@ def main() -> None:
         for k in dict.fromkeys(kinds):
             med = np.median(sim["errors"][m][kinds == k], axis=0)
             by_kind.setdefault(m, {})[str(k)] = [float(v) for v in med]
-            print(f"| {m} | {k} | " + " | ".join(f"{v:.2f}" for v in med) + f" | {int(np.sum(kinds == k))} |")
-    report: dict[str, Any] = {"simulated": {"calibration": calibration.to_dict(), "rows": None, "by_kind": by_kind}}
+            print(
+                f"| {m} | {k} | "
+                + " | ".join(f"{v:.2f}" for v in med)
+                + f" | {int(np.sum(kinds == k))} |"
+            )
+    report: dict[str, Any] = {
+        "simulated": {"calibration": calibration.to_dict(), "rows": None, "by_kind": by_kind}
+    }
     from focuskit.fewshot.analyses import error_table_rows
 
     report["simulated"]["rows"] = error_table_rows(sim)
@@ -191,8 +242,13 @@ def main() -> None:
             print(f"### {name}: not run — {info['skipped']}")
             report["real"][name] = info
             continue
-        print(_table(result, f"{name} (StackScope; calibrated on one half of the field, focused on the other; "
-                             f"FWHM {info['fwhm_um']:.2f} µm, z span {info['z_span_um']:.2f} µm)"))
+        print(
+            _table(
+                result,
+                f"{name} (StackScope; calibrated on one half of the field, focused on the other; "
+                f"FWHM {info['fwhm_um']:.2f} µm, z span {info['z_span_um']:.2f} µm)",
+            )
+        )
         report["real"][name] = {"rows": error_table_rows(result), **info}
 
     lat = _latency(args.model)
@@ -201,8 +257,11 @@ def main() -> None:
     print()
     print("| what | seconds | / one rfft2 |")
     print("|---|---:|---:|")
-    for key, label in (("score_map_2048_s", "blur-score map (256 patches of 128²)"),
-                       ("rfft2_2048_s", "scipy rfft2 (baseline)"), ("tenengrad_2048_s", "Tenengrad")):
+    for key, label in (
+        ("score_map_2048_s", "blur-score map (256 patches of 128²)"),
+        ("rfft2_2048_s", "scipy rfft2 (baseline)"),
+        ("tenengrad_2048_s", "Tenengrad"),
+    ):
         print(f"| {label} | {lat[key]:.3f} | {lat[key] / lat['rfft2_2048_s']:.1f} |")
     report["latency"] = lat
 
@@ -213,20 +272,28 @@ def main() -> None:
     # The target's error level: how many images each needs for a median ≤ 0.3 µm.
     n_df_target = images_for_error(sim, "deepfocus", 0.3)
     n_brent_target = images_for_error(sim, "brent-tenengrad", 0.3)
-    report["summary"] = {"deepfocus_median_3": e3, "deepfocus_median_4": e4, "brent_tenengrad_images": n_brent,
-                         "brent_hpf_images": n_brent_hpf, "deepfocus_images_0.3um": n_df_target,
-                         "brent_tenengrad_images_0.3um": n_brent_target, "seconds": time.perf_counter() - t0}
+    report["summary"] = {
+        "deepfocus_median_3": e3,
+        "deepfocus_median_4": e4,
+        "brent_tenengrad_images": n_brent,
+        "brent_hpf_images": n_brent_hpf,
+        "deepfocus_images_0.3um": n_df_target,
+        "brent_tenengrad_images_0.3um": n_brent_target,
+        "seconds": time.perf_counter() - t0,
+    }
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1, default=float)
     ratio = f"{4 / n_brent:.2f}" if n_brent else "n/a (Brent never reached it)"
     print()
-    print(f"SUMMARY: DeepFocus median |error| {e3:.3f} µm with 3 images, {e4:.3f} µm with 4 (target ≤ 0.3 µm); "
-          f"Brent(Tenengrad) needs {n_brent} images and Brent(HPF) {n_brent_hpf} for the same median error → "
-          f"images ratio DeepFocus/Brent(Tenengrad) = {ratio}; for a median ≤ 0.3 µm DeepFocus needs "
-          f"{n_df_target or f'more than {max(BUDGETS)}'} images and Brent(Tenengrad) {n_brent_target}; score map of 2048² = "
-          f"{lat['score_map_2048_s'] / lat['rfft2_2048_s']:.1f}× one rfft2 "
-          f"({time.perf_counter() - t0:.0f} s total)")
+    print(
+        f"SUMMARY: DeepFocus median |error| {e3:.3f} µm with 3 images, {e4:.3f} µm with 4 (target ≤ 0.3 µm); "
+        f"Brent(Tenengrad) needs {n_brent} images and Brent(HPF) {n_brent_hpf} for the same median error → "
+        f"images ratio DeepFocus/Brent(Tenengrad) = {ratio}; for a median ≤ 0.3 µm DeepFocus needs "
+        f"{n_df_target or f'more than {max(BUDGETS)}'} images and Brent(Tenengrad) {n_brent_target}; score map of 2048² = "
+        f"{lat['score_map_2048_s'] / lat['rfft2_2048_s']:.1f}× one rfft2 "
+        f"({time.perf_counter() - t0:.0f} s total)"
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ def latency(model: Any, size: int = 512, repeats: int = 10) -> dict[str, float]:
     """Median wall time of ``model.refocus`` on one size² tile (after a warm-up call)."""
     from focuskit.simulate import simulate_stack
 
-    image = simulate_stack("deepr-40x-fluor", size=size, z_um=[2.0], photons=2000, seed=99_999).data[0]
+    image = simulate_stack(
+        "deepr-40x-fluor", size=size, z_um=[2.0], photons=2000, seed=99_999
+    ).data[0]
     image = np.asarray(image, dtype=np.float32)
     model.refocus(image, tile=size)
     times = []
@@ -50,7 +52,12 @@ def latency(model: Any, size: int = 512, repeats: int = 10) -> dict[str, float]:
         t0 = time.perf_counter()
         np.fft.rfft2(image)
         t_fft.append(time.perf_counter() - t0)
-    return {"s_per_tile": t, "s_per_mm2": t / area_mm2, "tile_mm2": area_mm2, "fft_ms": 1000 * float(np.median(t_fft))}
+    return {
+        "s_per_tile": t,
+        "s_per_mm2": t / area_mm2,
+        "tile_mm2": area_mm2,
+        "fft_ms": 1000 * float(np.median(t_fft)),
+    }
 
 
 def brent_baseline(starts: int = 8, size: int = 512, seed: int = 1) -> dict[str, float]:
@@ -65,8 +72,16 @@ def brent_baseline(starts: int = 8, size: int = 512, seed: int = 1) -> dict[str,
 
     preset = get_preset("deepr-40x-fluor")
     dof = preset.optics.depth_of_field_um
-    scope = SimulatedScope(preset, size=size, photons=2000, seed=seed, focus_z_um=0.0, z_limits_um=(-20.0, 20.0),
-                           stage_resolution_um=dof / 20, exposure_time_s=EXPOSURE_S)
+    scope = SimulatedScope(
+        preset,
+        size=size,
+        photons=2000,
+        seed=seed,
+        focus_z_um=0.0,
+        z_limits_um=(-20.0, 20.0),
+        stage_resolution_um=dof / 20,
+        exposure_time_s=EXPOSURE_S,
+    )
     image = np.asarray(scope.snap(), dtype=np.float32)
     t0 = time.perf_counter()
     for _ in range(10):
@@ -83,8 +98,13 @@ def brent_baseline(starts: int = 8, size: int = 512, seed: int = 1) -> dict[str,
         hardware.append(scope.elapsed_s)
     n = float(np.median(images))
     compute = n * measure_s
-    return {"images": n, "error_median_um": float(np.median(errors)), "compute_s": compute,
-            "with_exposure_s": float(np.median(hardware)) + compute, "dof_um": dof}
+    return {
+        "images": n,
+        "error_median_um": float(np.median(errors)),
+        "compute_s": compute,
+        "with_exposure_s": float(np.median(hardware)) + compute,
+        "dof_um": dof,
+    }
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:
@@ -95,6 +115,7 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def main() -> None:
+    from focuskit.refocus import Refocuser
     from focuskit.refocus.analyses import (
         analyze_bead_fwhm,
         analyze_dpm_uniform,
@@ -102,13 +123,14 @@ def main() -> None:
         analyze_refocus_quality,
         analyze_tilted_sample,
     )
-    from focuskit.refocus import Refocuser
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="builtin:refocus-40x-fluor")
     parser.add_argument("--fields-per-sample", type=int, default=2)
     parser.add_argument("--real-steps", type=int, default=300)
-    parser.add_argument("--quick", action="store_true", help="fewer fields and z values (a smoke run)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer fields and z values (a smoke run)"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     model = Refocuser.load(args.model)
@@ -118,34 +140,65 @@ def main() -> None:
     out: dict[str, Any] = {"model": args.model}
 
     # 1. quality
-    q = analyze_refocus_quality(model, fields_per_sample=fields, z_um=np.arange(-5, 5.01, z_step), progress=say)
+    q = analyze_refocus_quality(
+        model, fields_per_sample=fields, z_um=np.arange(-5, 5.01, z_step), progress=say
+    )
     out["quality"] = q
     print("\n## SSIM / RMSE against the in-focus plane (mean over fields; 10-px border cropped)\n")
     keys = {"input": "input", "deepr": "Deep-R", "rl": "RL", "lw": "Landweber"}
-    _table(["z (µm)", *[f"SSIM {v}" for v in keys.values()], *[f"RMSE {v}" for v in keys.values()]],
-           [[f"{r['z_um']:+.1f}" if not isinstance(r["z_um"], str) else f"**{r['z_um'].replace('|', chr(92) + '|')} µm**",
-             *[f"{r[f'ssim_{k}']:.3f}" for k in keys], *[f"{r[f'rmse_{k}']:.3f}" for k in keys]]
-            for r in q["rows"]])
+    _table(
+        ["z (µm)", *[f"SSIM {v}" for v in keys.values()], *[f"RMSE {v}" for v in keys.values()]],
+        [
+            [
+                f"{r['z_um']:+.1f}"
+                if not isinstance(r["z_um"], str)
+                else f"**{r['z_um'].replace('|', chr(92) + '|')} µm**",
+                *[f"{r[f'ssim_{k}']:.3f}" for k in keys],
+                *[f"{r[f'rmse_{k}']:.3f}" for k in keys],
+            ]
+            for r in q["rows"]
+        ],
+    )
     s = next(r for r in q["rows"] if isinstance(r["z_um"], str))  # the |z| ≤ range summary row
     print("\nper sample kind, SSIM over |z| ≤ 5 µm:\n")
-    _table(["sample", "input", "Deep-R", "RL", "Landweber"],
-           [[k, *[f"{v[m]['ssim']:.3f}" for m in ("input", "deep-r", "rl", "landweber")]]
-            for k, v in q["by_sample"].items()])
+    _table(
+        ["sample", "input", "Deep-R", "RL", "Landweber"],
+        [
+            [k, *[f"{v[m]['ssim']:.3f}" for m in ("input", "deep-r", "rl", "landweber")]]
+            for k, v in q["by_sample"].items()
+        ],
+    )
 
     # 2. bead FWHM
-    b = analyze_bead_fwhm(model, fields=fields, z_um=np.arange(-5, 5.01, 2.5 if args.quick else 0.5), progress=say)
+    b = analyze_bead_fwhm(
+        model, fields=fields, z_um=np.arange(-5, 5.01, 2.5 if args.quick else 0.5), progress=say
+    )
     out["bead_fwhm"] = b
-    print(f"\n## Bead lateral FWHM (in focus {b['in_focus_fwhm_um']:.3f} ± {b['in_focus_fwhm_sd_um']:.3f} µm)\n")
+    print(
+        f"\n## Bead lateral FWHM (in focus {b['in_focus_fwhm_um']:.3f} ± {b['in_focus_fwhm_sd_um']:.3f} µm)\n"
+    )
 
     def fwhm(mean: Any, sd: Any, n: Any) -> str:
         return "—" if mean is None or not np.isfinite(mean) else f"{mean:.3f} ± {sd:.3f} (n={n})"
 
-    _table(["z (µm)", "input FWHM (µm)", "output FWHM (µm)", "output / in focus"],
-           [[f"{r['z_um']:+.1f}", fwhm(r["fwhm_input_um"], r["fwhm_input_sd_um"], r["n_input"]),
-             fwhm(r["fwhm_output_um"], r["fwhm_output_sd_um"], r["n_output"]),
-             "—" if r["output_to_focus"] is None else f"{r['output_to_focus']:.2f}"] for r in b["rows"]])
-    ratios = np.array([np.nan if r["output_to_focus"] is None else r["output_to_focus"] for r in b["rows"]], float)
-    within = float(np.mean(np.abs(ratios - 1) <= 0.2))  # a z where no bead could be fitted counts as a miss
+    _table(
+        ["z (µm)", "input FWHM (µm)", "output FWHM (µm)", "output / in focus"],
+        [
+            [
+                f"{r['z_um']:+.1f}",
+                fwhm(r["fwhm_input_um"], r["fwhm_input_sd_um"], r["n_input"]),
+                fwhm(r["fwhm_output_um"], r["fwhm_output_sd_um"], r["n_output"]),
+                "—" if r["output_to_focus"] is None else f"{r['output_to_focus']:.2f}",
+            ]
+            for r in b["rows"]
+        ],
+    )
+    ratios = np.array(
+        [np.nan if r["output_to_focus"] is None else r["output_to_focus"] for r in b["rows"]], float
+    )
+    within = float(
+        np.mean(np.abs(ratios - 1) <= 0.2)
+    )  # a z where no bead could be fitted counts as a miss
 
     # 3. latency vs Brent
     lat = latency(model)
@@ -153,13 +206,29 @@ def main() -> None:
     out["latency"], out["brent"] = lat, brent
     deepr_field = lat["s_per_tile"] + EXPOSURE_S
     print("\n## Time per 512² field of view (this CPU)\n")
-    _table(["method", "images", "compute (s)", "with 100 ms exposures + stage (s)", "s/mm² (total)"],
-           [["Deep-R (one image, offline)", "1", f"{lat['s_per_tile']:.3f}", f"{deepr_field:.3f}",
-             f"{deepr_field / lat['tile_mm2']:.1f}"],
-            ["Brent + Tenengrad (simulated scope)", f"{brent['images']:.0f}", f"{brent['compute_s']:.3f}",
-             f"{brent['with_exposure_s']:.3f}", f"{brent['with_exposure_s'] / lat['tile_mm2']:.1f}"],
-            ["one rfft2 of the tile", "—", f"{lat['fft_ms'] / 1000:.4f}", "—", "—"]])
-    print(f"\nBrent median |error| {brent['error_median_um']:.3f} µm (DOF {brent['dof_um']:.2f} µm)")
+    _table(
+        ["method", "images", "compute (s)", "with 100 ms exposures + stage (s)", "s/mm² (total)"],
+        [
+            [
+                "Deep-R (one image, offline)",
+                "1",
+                f"{lat['s_per_tile']:.3f}",
+                f"{deepr_field:.3f}",
+                f"{deepr_field / lat['tile_mm2']:.1f}",
+            ],
+            [
+                "Brent + Tenengrad (simulated scope)",
+                f"{brent['images']:.0f}",
+                f"{brent['compute_s']:.3f}",
+                f"{brent['with_exposure_s']:.3f}",
+                f"{brent['with_exposure_s'] / lat['tile_mm2']:.1f}",
+            ],
+            ["one rfft2 of the tile", "—", f"{lat['fft_ms'] / 1000:.4f}", "—", "—"],
+        ],
+    )
+    print(
+        f"\nBrent median |error| {brent['error_median_um']:.3f} µm (DOF {brent['dof_um']:.2f} µm)"
+    )
 
     # 4. DPM
     d = analyze_dpm_uniform(model, fields_per_sample=fields, progress=say)
@@ -167,25 +236,56 @@ def main() -> None:
     out["dpm_uniform"], out["tilted"] = d, t
     print("\n## Defocus-map decoder\n")
     truth = "z" if model.dpm_signed else "|z| (the map is unsigned: a symmetric PSF hides the sign)"
-    rows = [["uniform defocus, \\|z\\| ≤ 5 µm", f"{d['rmse_in_range_um']:.3f}", f"per-pixel map vs the true {truth}"]]
+    rows = [
+        [
+            "uniform defocus, \\|z\\| ≤ 5 µm",
+            f"{d['rmse_in_range_um']:.3f}",
+            f"per-pixel map vs the true {truth}",
+        ]
+    ]
     for r in t["rows"]:
-        rows.append([f"tilted {t['true_tilt_deg']:.1f}°, defocus {r['defocus_min_um']:+.1f}…{r['defocus_max_um']:+.1f} µm",
-                     f"{r['dpm_rmse_um']:.3f}", f"fitted tilt {r['dpm_tilt_deg']:.2f}° at {r['dpm_azimuth_deg']:.0f}° "
-                     f"(true {t['true_tilt_deg']:.2f}° at {t['true_azimuth_deg']:.0f}°)"])
+        rows.append(
+            [
+                f"tilted {t['true_tilt_deg']:.1f}°, defocus {r['defocus_min_um']:+.1f}…{r['defocus_max_um']:+.1f} µm",
+                f"{r['dpm_rmse_um']:.3f}",
+                f"fitted tilt {r['dpm_tilt_deg']:.2f}° at {r['dpm_azimuth_deg']:.0f}° "
+                f"(true {t['true_tilt_deg']:.2f}° at {t['true_azimuth_deg']:.0f}°)",
+            ]
+        )
     _table(["sample", "RMSE (µm)", "detail"], rows)
-    print("\nrow-wise relative sharpness against the MIP reference (1 = as sharp): " + "; ".join(
-        f"focal z {r['focal_z_um']:+.1f} µm: input β {r['beta_input']:.3f}, Deep-R β {r['beta_output']:.3f}"
-        for r in t["rows"]))
+    print(
+        "\nrow-wise relative sharpness against the MIP reference (1 = as sharp): "
+        + "; ".join(
+            f"focal z {r['focal_z_um']:+.1f} µm: input β {r['beta_input']:.3f}, Deep-R β {r['beta_output']:.3f}"
+            for r in t["rows"]
+        )
+    )
 
     # 5. real stack
     try:
         r = analyze_real_refocus(model, steps=20 if args.quick else args.real_steps, progress=say)
         out["real"] = r
         rs = r["summary"]
-        print("\n## Real light-sheet stack (llsm_mitochondria_defocus), held-out rows, mean over defocused planes\n")
-        _table(["", "input", "Deep-R as shipped", "Deep-R fine-tuned"],
-               [["SSIM", f"{rs['ssim_input']:.3f}", f"{rs['ssim_before']:.3f}", f"{rs['ssim_after']:.3f}"],
-                ["RMSE", f"{rs['rmse_input']:.3f}", f"{rs['rmse_before']:.3f}", f"{rs['rmse_after']:.3f}"]])
+        print(
+            "\n## Real light-sheet stack (llsm_mitochondria_defocus), held-out rows, mean over defocused planes\n"
+        )
+        _table(
+            ["", "input", "Deep-R as shipped", "Deep-R fine-tuned"],
+            [
+                [
+                    "SSIM",
+                    f"{rs['ssim_input']:.3f}",
+                    f"{rs['ssim_before']:.3f}",
+                    f"{rs['ssim_after']:.3f}",
+                ],
+                [
+                    "RMSE",
+                    f"{rs['rmse_input']:.3f}",
+                    f"{rs['rmse_before']:.3f}",
+                    f"{rs['rmse_after']:.3f}",
+                ],
+            ],
+        )
     except Exception as exc:  # the real data may be absent: say so, do not fail the benchmark
         print(f"\nreal stack skipped: {exc}")
 
@@ -193,12 +293,16 @@ def main() -> None:
         with open(args.json, "w") as fh:
             json.dump(out, fh, default=float)
     ssim_out, ssim_rl = s["ssim_deepr"], s["ssim_rl"]
-    targets = (f"targets: SSIM ≥ 0.85 {'met' if ssim_out >= 0.85 else 'MISSED'}, ≥ RL + 0.10 "
-               f"{'met' if ssim_out - ssim_rl >= 0.10 else 'MISSED'}, FWHM within 20 % at {within:.0%} of z, "
-               f"≤ 0.3 s/tile {'met' if lat['s_per_tile'] <= 0.3 else 'MISSED'}")
-    print(f"\nsummary: over |z| ≤ 5 µm Deep-R SSIM {ssim_out:.3f} vs RL {ssim_rl:.3f} (Δ {ssim_out - ssim_rl:+.3f}), "
-          f"input {s['ssim_input']:.3f}; time per field Deep-R / Brent = {deepr_field / brent['with_exposure_s']:.3f} "
-          f"({deepr_field:.2f} s vs {brent['with_exposure_s']:.2f} s); {targets}")
+    targets = (
+        f"targets: SSIM ≥ 0.85 {'met' if ssim_out >= 0.85 else 'MISSED'}, ≥ RL + 0.10 "
+        f"{'met' if ssim_out - ssim_rl >= 0.10 else 'MISSED'}, FWHM within 20 % at {within:.0%} of z, "
+        f"≤ 0.3 s/tile {'met' if lat['s_per_tile'] <= 0.3 else 'MISSED'}"
+    )
+    print(
+        f"\nsummary: over |z| ≤ 5 µm Deep-R SSIM {ssim_out:.3f} vs RL {ssim_rl:.3f} (Δ {ssim_out - ssim_rl:+.3f}), "
+        f"input {s['ssim_input']:.3f}; time per field Deep-R / Brent = {deepr_field / brent['with_exposure_s']:.3f} "
+        f"({deepr_field:.2f} s vs {brent['with_exposure_s']:.2f} s); {targets}"
+    )
 
 
 if __name__ == "__main__":

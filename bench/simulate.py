@@ -47,8 +47,13 @@ def _case(name: str, size: int, planes: int, queue: mp.Queue) -> None:
     z = np.linspace(preset.z_min_um, preset.z_max_um, planes)
     sample_name = "cells" if optics.illumination.kind == "led" else "fluorescent-tissue"
     if name.endswith("core"):
-        sample = make_sample(sample_name, (size, size), optics.pixel_size_um, seed=0,
-                             wavelength_um=optics.wavelength_um)
+        sample = make_sample(
+            sample_name,
+            (size, size),
+            optics.pixel_size_um,
+            seed=0,
+            wavelength_um=optics.wavelength_um,
+        )
         image_stack(sample.values[:64, :64], optics, z[:2])  # warm-up
         shape = image_stack(sample.values, optics, z[:1]).shape[1:]
         # Best of 3, as the FFT baseline is a best-of: both measure the machine, not its noise.
@@ -60,7 +65,15 @@ def _case(name: str, size: int, planes: int, queue: mp.Queue) -> None:
         elapsed = time.perf_counter() - t0
         shape = sim.data.shape
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"case": name, "seconds": elapsed, "planes": shape[0], "shape": list(shape), "peak_mb": peak_mb})
+    queue.put(
+        {
+            "case": name,
+            "seconds": elapsed,
+            "planes": shape[0],
+            "shape": list(shape),
+            "peak_mb": peak_mb,
+        }
+    )
 
 
 def run_case(name: str, size: int, planes: int) -> dict:
@@ -96,12 +109,16 @@ def main() -> None:
         print(json.dumps({"fft_ms": 1000 * t_fft, "rows": rows}, indent=2))
         return
     print(f"one complex64 {args.size}² FFT: {1000 * t_fft:.1f} ms (scipy.fft, all cores)\n")
-    header = f"| {'case':<55} | {'planes':>6} | {'ms/plane':>8} | {'× FFT':>6} | {'peak RSS (MB)':>13} |"
+    header = (
+        f"| {'case':<55} | {'planes':>6} | {'ms/plane':>8} | {'× FFT':>6} | {'peak RSS (MB)':>13} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
-        print(f"| {labels[r['case']]:<55} | {r['planes']:>6} | {r['ms_per_plane']:>8.1f} | "
-              f"{r['x_fft']:>6.2f} | {r['peak_mb']:>13.0f} |")
+        print(
+            f"| {labels[r['case']]:<55} | {r['planes']:>6} | {r['ms_per_plane']:>8.1f} | "
+            f"{r['x_fft']:>6.2f} | {r['peak_mb']:>13.0f} |"
+        )
     core = {r["case"]: r["x_fft"] for r in rows}
     print(
         f"\nsummary: image formation per plane / one {args.size}² FFT = "

@@ -53,7 +53,9 @@ def _best(fn, k: int = 7) -> float:  # type: ignore[no-untyped-def]
     return t
 
 
-def held_out_accuracy(model: Any, n_fields: int, size: int, chunk: int = 8) -> tuple[list[dict[str, Any]], np.ndarray]:
+def held_out_accuracy(
+    model: Any, n_fields: int, size: int, chunk: int = 8
+) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Predict every plane of ``n_fields`` fresh 2048² stacks; one row per image."""
     from focuskit.optics import get_preset
     from focuskit.simulate import apply_camera, make_sample, plan_render, render_stack
@@ -75,23 +77,45 @@ def held_out_accuracy(model: Any, n_fields: int, size: int, chunk: int = 8) -> t
         # One sample for the whole stack (rendered in chunks of planes to bound memory):
         # the sample fills the widest padded field; render_stack centre-crops it.
         plan = plan_render(optics, z, (size, size), focus_z_um=focus)
-        sample = make_sample("cells", plan.render_shape, optics.pixel_size_um, seed=seed,
-                             wavelength_um=optics.wavelength_um, density=density)
+        sample = make_sample(
+            "cells",
+            plan.render_shape,
+            optics.pixel_size_um,
+            seed=seed,
+            wavelength_um=optics.wavelength_um,
+            density=density,
+        )
         noise = np.random.default_rng([HELD_OUT_SEED, f])
         for i in range(0, z.size, chunk):
             zc = z[i : i + chunk]
-            clean = render_stack(sample.values, optics, zc, shape=(size, size), focus_z_um=focus, photons=None).data
+            clean = render_stack(
+                sample.values, optics, zc, shape=(size, size), focus_z_um=focus, photons=None
+            ).data
             # Fixed exposure: `photons` e⁻/pixel for unscattered light (as simulate_examples).
-            counts = apply_camera(clean, optics.camera, photons * float(clean.mean(dtype=np.float64)), seed=noise)
+            counts = apply_camera(
+                clean, optics.camera, photons * float(clean.mean(dtype=np.float64)), seed=noise
+            )
             for zk, image in zip(zc, counts):
                 p = model.predict(image, optics=optics)
-                rows.append({"field": f, "density": density, "photons": photons, "z_true_um": float(zk - focus),
-                             "z_pred_um": p.z_um, "sigma_um": p.sigma_um, "in_range": p.in_range,
-                             "tiles_z_um": p.tiles_z_um})
+                rows.append(
+                    {
+                        "field": f,
+                        "density": density,
+                        "photons": photons,
+                        "z_true_um": float(zk - focus),
+                        "z_pred_um": p.z_um,
+                        "sigma_um": p.sigma_um,
+                        "in_range": p.in_range,
+                        "tiles_z_um": p.tiles_z_um,
+                    }
+                )
             last_image = counts[-1]
         err = np.array([r["z_pred_um"] - r["z_true_um"] for r in rows if r["field"] == f])
-        print(f"  field {f + 1}/{n_fields}: density {density:.2f}, {photons:.0f} e⁻/px — RMSE "
-              f"{np.sqrt(np.mean(err**2)):.2f} µm ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"  field {f + 1}/{n_fields}: density {density:.2f}, {photons:.0f} e⁻/px — RMSE "
+            f"{np.sqrt(np.mean(err**2)):.2f} µm ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
     assert last_image is not None
     return rows, last_image
 
@@ -102,21 +126,27 @@ def accuracy_table(rows: list[dict[str, Any]], dof: float) -> list[dict[str, Any
     sigma = np.array([r["sigma_um"] for r in rows])
     in_range = np.array([r["in_range"] for r in rows], dtype=bool)
     out = []
-    for name, sel in [("all", np.ones(z.size, bool))] + [
-        (f"{lo}–{min(hi, 30)} µm", (np.abs(z) >= lo) & (np.abs(z) < hi)) for lo, hi in BANDS
-    ] + [("in range", in_range)]:
+    for name, sel in (
+        [("all", np.ones(z.size, bool))]
+        + [(f"{lo}–{min(hi, 30)} µm", (np.abs(z) >= lo) & (np.abs(z) < hi)) for lo, hi in BANDS]
+        + [("in range", in_range)]
+    ):
         if not sel.any():
             continue
         e = err[sel]
-        out.append({
-            "band": name, "images": int(sel.sum()),
-            "rmse_um": float(np.sqrt(np.mean(e**2))), "p90_abs_um": float(np.percentile(np.abs(e), 90)),
-            "bias_um": float(np.mean(e)),
-            "within_dof2": float(np.mean(np.abs(e) <= dof / 2)),
-            "within_2sigma": float(np.mean(np.abs(e) <= 2 * sigma[sel])),
-            "median_sigma_um": float(np.median(sigma[sel])),
-            "in_range": float(np.mean(in_range[sel])),
-        })
+        out.append(
+            {
+                "band": name,
+                "images": int(sel.sum()),
+                "rmse_um": float(np.sqrt(np.mean(e**2))),
+                "p90_abs_um": float(np.percentile(np.abs(e), 90)),
+                "bias_um": float(np.mean(e)),
+                "within_dof2": float(np.mean(np.abs(e) <= dof / 2)),
+                "within_2sigma": float(np.mean(np.abs(e) <= 2 * sigma[sel])),
+                "median_sigma_um": float(np.median(sigma[sel])),
+                "in_range": float(np.mean(in_range[sel])),
+            }
+        )
     return out
 
 
@@ -132,7 +162,9 @@ def latency(model: Any, image: np.ndarray) -> dict[str, float]:
     model.predict(image, optics=optics)  # warm-up (torch, FFT plans)
     t_predict = _best(lambda: model.predict(image, optics=optics), 9)
     feats = fourier_features(split_tiles(image, model.region.tile), model.region)
-    t_features = _best(lambda: fourier_features(split_tiles(image, model.region.tile), model.region), 9)
+    t_features = _best(
+        lambda: fourier_features(split_tiles(image, model.region.tile), model.region), 9
+    )
     import torch
 
     x = torch.from_numpy(feats)
@@ -145,10 +177,17 @@ def latency(model: Any, image: np.ndarray) -> dict[str, float]:
     t_ood = _best(lambda: model.ood.familiar(model._standardize(model.net, feats)), 9)
     t_fft = _best(lambda: scipy.fft.rfft2(f32), 9)
     t_fft2 = _best(lambda: scipy.fft.rfft2(f32, workers=-1), 9)
-    return {"predict_ms": 1e3 * t_predict, "features_ms": 1e3 * t_features, "network_ms": 1e3 * t_net,
-            "ood_ms": 1e3 * t_ood, "load_average": load,
-            "rfft2_ms": 1e3 * t_fft, "rfft2_workers_ms": 1e3 * t_fft2,
-            "x_rfft2": t_predict / t_fft, "x_rfft2_workers": t_predict / t_fft2}
+    return {
+        "predict_ms": 1e3 * t_predict,
+        "features_ms": 1e3 * t_features,
+        "network_ms": 1e3 * t_net,
+        "ood_ms": 1e3 * t_ood,
+        "load_average": load,
+        "rfft2_ms": 1e3 * t_fft,
+        "rfft2_workers_ms": 1e3 * t_fft2,
+        "x_rfft2": t_predict / t_fft,
+        "x_rfft2_workers": t_predict / t_fft2,
+    }
 
 
 def latency_single_threaded(model_spec: str, image: np.ndarray) -> dict[str, float]:
@@ -164,8 +203,13 @@ def latency_single_threaded(model_spec: str, image: np.ndarray) -> dict[str, flo
         path = os.path.join(tmp, "image.npy")
         np.save(path, image)
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        out = subprocess.run([sys.executable, __file__, "--latency-only", path, "--model", model_spec],
-                             env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--latency-only", path, "--model", model_spec],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -178,8 +222,13 @@ def closed_loop(model: Any, starts: int, classic_size: int, seed: int = 1) -> li
     dof = preset.optics.depth_of_field_um
     half_range = (preset.z_max_um - preset.z_min_um) / 2
     focus = float(np.random.default_rng(seed).uniform(-half_range / 2, half_range / 2))
-    common = dict(photons=1000, seed=seed, focus_z_um=focus, stage_resolution_um=dof / 20,
-                  z_limits_um=(focus - 2 * half_range, focus + 2 * half_range))
+    common = dict(
+        photons=1000,
+        seed=seed,
+        focus_z_um=focus,
+        stage_resolution_um=dof / 20,
+        z_limits_um=(focus - 2 * half_range, focus + 2 * half_range),
+    )
     single = SimulatedScope(preset, size=1024, **common)
     gt = preset.ground_truth_illumination
     dpc = DPC(gt.na_inner, gt.na_outer, gt.side, source_step_na=0.06)  # type: ignore[union-attr]
@@ -196,11 +245,24 @@ def closed_loop(model: Any, starts: int, classic_size: int, seed: int = 1) -> li
                 res = model.autofocus(scope)
                 images, fallback = res.images, "fell back" in res.message
             else:
-                images = autofocus(scope, "scan", "hpf", range_um=2 * half_range, tolerance_um=dof / 4).images
-            rows.append({"method": method, "z_start_um": float(z0 - focus), "images": images, "fallback": fallback,
-                         "error_um": abs(scope.z_um - scope.true_focus_um()), "elapsed_s": scope.elapsed_s})
-        print(f"  {method}: {starts} starts in {time.perf_counter() - t0:.0f} s"
-              + (" (DefocusModel.autofocus)" if method == "single-shot" else ""), flush=True)
+                images = autofocus(
+                    scope, "scan", "hpf", range_um=2 * half_range, tolerance_um=dof / 4
+                ).images
+            rows.append(
+                {
+                    "method": method,
+                    "z_start_um": float(z0 - focus),
+                    "images": images,
+                    "fallback": fallback,
+                    "error_um": abs(scope.z_um - scope.true_focus_um()),
+                    "elapsed_s": scope.elapsed_s,
+                }
+            )
+        print(
+            f"  {method}: {starts} starts in {time.perf_counter() - t0:.0f} s"
+            + (" (DefocusModel.autofocus)" if method == "single-shot" else ""),
+            flush=True,
+        )
     return rows
 
 
@@ -210,11 +272,20 @@ def summarize_loop(rows: list[dict[str, Any]], dof: float) -> list[dict[str, Any
         mine = [r for r in rows if r["method"] == method]
         img = np.array([r["images"] for r in mine])
         err = np.array([r["error_um"] for r in mine])
-        out.append({"method": method, "starts": len(mine), "images_median": float(np.median(img)),
-                    "images_max": int(img.max()), "err_median_um": float(np.median(err)),
-                    "err_p90_um": float(np.percentile(err, 90)), "err_max_um": float(err.max()),
-                    "failures": int(np.sum(err > dof)), "fallbacks": int(sum(r["fallback"] for r in mine)),
-                    "sim_time_median_s": float(np.median([r["elapsed_s"] for r in mine]))})
+        out.append(
+            {
+                "method": method,
+                "starts": len(mine),
+                "images_median": float(np.median(img)),
+                "images_max": int(img.max()),
+                "err_median_um": float(np.median(err)),
+                "err_p90_um": float(np.percentile(err, 90)),
+                "err_max_um": float(err.max()),
+                "failures": int(np.sum(err > dof)),
+                "fallbacks": int(sum(r["fallback"] for r in mine)),
+                "sim_time_median_s": float(np.median([r["elapsed_s"] for r in mine])),
+            }
+        )
     return out
 
 
@@ -223,10 +294,14 @@ def main() -> None:
     from focuskit.singleshot import DefocusModel
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fields", type=int, default=4, help="held-out fields (61 images of 2048² each)")
+    parser.add_argument(
+        "--fields", type=int, default=4, help="held-out fields (61 images of 2048² each)"
+    )
     parser.add_argument("--size", type=int, default=2048, help="held-out image size (pixels)")
     parser.add_argument("--starts", type=int, default=10, help="closed-loop random starts")
-    parser.add_argument("--classic-size", type=int, default=256, help="image size of the classic (DPC) scope")
+    parser.add_argument(
+        "--classic-size", type=int, default=256, help="image size of the classic (DPC) scope"
+    )
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--json", help="also write everything to this JSON file")
     parser.add_argument("--latency-only", metavar="IMAGE_NPY", help=argparse.SUPPRESS)
@@ -237,82 +312,122 @@ def main() -> None:
 
     model = DefocusModel.load(args.model)
     dof = get_preset(PRESET).optics.depth_of_field_um
-    print(f"model {args.model}: {model.net.parameter_count():,} parameters, {model.region.n_features} features, "
-          f"{model.region.tile}² tiles; held-out fields from seed {HELD_OUT_SEED} (training: seed 2019); "
-          f"DOF {dof:.2f} µm", flush=True)
+    print(
+        f"model {args.model}: {model.net.parameter_count():,} parameters, {model.region.n_features} features, "
+        f"{model.region.tile}² tiles; held-out fields from seed {HELD_OUT_SEED} (training: seed 2019); "
+        f"DOF {dof:.2f} µm",
+        flush=True,
+    )
 
     t0 = time.perf_counter()
     rows, image = held_out_accuracy(model, args.fields, args.size)
     acc = accuracy_table(rows, dof)
     t_acc = time.perf_counter() - t0
-    header = (f"| {'abs z band':<10} | {'images':>6} | {'RMSE µm':>7} | {'p90 µm':>6} | {'bias µm':>7} | "
-              f"{'≤ DOF/2':>7} | {'≤ 2σ':>5} | {'med σ µm':>8} | {'in range':>8} |")
-    print(f"\nheld-out accuracy: {args.fields} fields × 61 planes, {args.size}² images "
-          f"({(args.size // model.region.tile) ** 2} tiles, median), {t_acc:.0f} s; last row: only the "
-          "predictions the model flags in range")
+    header = (
+        f"| {'abs z band':<10} | {'images':>6} | {'RMSE µm':>7} | {'p90 µm':>6} | {'bias µm':>7} | "
+        f"{'≤ DOF/2':>7} | {'≤ 2σ':>5} | {'med σ µm':>8} | {'in range':>8} |"
+    )
+    print(
+        f"\nheld-out accuracy: {args.fields} fields × 61 planes, {args.size}² images "
+        f"({(args.size // model.region.tile) ** 2} tiles, median), {t_acc:.0f} s; last row: only the "
+        "predictions the model flags in range"
+    )
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
     for a in acc:
-        print(f"| {a['band']:<10} | {a['images']:>6} | {a['rmse_um']:>7.2f} | {a['p90_abs_um']:>6.2f} | "
-              f"{a['bias_um']:>+7.2f} | {a['within_dof2']:>7.0%} | {a['within_2sigma']:>5.0%} | "
-              f"{a['median_sigma_um']:>8.2f} | {a['in_range']:>8.0%} |")
+        print(
+            f"| {a['band']:<10} | {a['images']:>6} | {a['rmse_um']:>7.2f} | {a['p90_abs_um']:>6.2f} | "
+            f"{a['bias_um']:>+7.2f} | {a['within_dof2']:>7.0%} | {a['within_2sigma']:>5.0%} | "
+            f"{a['median_sigma_um']:>8.2f} | {a['in_range']:>8.0%} |"
+        )
 
     lat_default = latency(model, image)
     lat = latency_single_threaded(args.model, image)
-    print(f"\n| {'latency (2048² image, best of 9)':<36} | {'default threads':>15} | {'BLAS/torch 1 thread':>19} |")
+    print(
+        f"\n| {'latency (2048² image, best of 9)':<36} | {'default threads':>15} | {'BLAS/torch 1 thread':>19} |"
+    )
     print(f"|{'-' * 38}|{'-' * 17}|{'-' * 21}|")
-    for key, label in (("predict_ms", "DefocusModel.predict (ms)"), ("features_ms", "  Fourier features (4 tiles)"),
-                       ("network_ms", "  network (torch forward)"), ("ood_ms", "  out-of-distribution check (numpy)"),
-                       ("rfft2_ms", "scipy.fft.rfft2 2048² float32 (ms)"),
-                       ("rfft2_workers_ms", "  … with workers=-1 (2 threads)"),
-                       ("x_rfft2", "predict / rfft2"), ("x_rfft2_workers", "predict / rfft2 with workers=-1")):
+    for key, label in (
+        ("predict_ms", "DefocusModel.predict (ms)"),
+        ("features_ms", "  Fourier features (4 tiles)"),
+        ("network_ms", "  network (torch forward)"),
+        ("ood_ms", "  out-of-distribution check (numpy)"),
+        ("rfft2_ms", "scipy.fft.rfft2 2048² float32 (ms)"),
+        ("rfft2_workers_ms", "  … with workers=-1 (2 threads)"),
+        ("x_rfft2", "predict / rfft2"),
+        ("x_rfft2_workers", "predict / rfft2 with workers=-1"),
+    ):
         print(f"| {label:<36} | {lat_default[key]:>15.2f} | {lat[key]:>19.2f} |")
-    print(f"load average before timing: {lat_default['load_average']:.2f} and {lat['load_average']:.2f} "
-          f"on {os.cpu_count()} cores. Default threads: torch's and OpenBLAS's pools, which spin-wait when another "
-          "process holds a core; the summary uses the single-threaded column (FFTs still use both cores).")
+    print(
+        f"load average before timing: {lat_default['load_average']:.2f} and {lat['load_average']:.2f} "
+        f"on {os.cpu_count()} cores. Default threads: torch's and OpenBLAS's pools, which spin-wait when another "
+        "process holds a core; the summary uses the single-threaded column (FFTs still use both cores)."
+    )
 
     training = model.metadata.get("training", {})
     data_s, train_s = training.get("data_seconds"), training.get("train_seconds")
     hist = training.get("history", {})
     if data_s is not None and train_s is not None:
-        print(f"\nbundled model training (config.json): data {data_s / 60:.1f} min + training {train_s / 60:.1f} min "
-              f"= {(data_s + train_s) / 60:.1f} min on this project's 2-core CPU; best validation RMSE "
-              f"{hist.get('best_val_rmse_um', float('nan')):.2f} µm at step {hist.get('best_step')} "
-              f"({training.get('command', '')})")
+        print(
+            f"\nbundled model training (config.json): data {data_s / 60:.1f} min + training {train_s / 60:.1f} min "
+            f"= {(data_s + train_s) / 60:.1f} min on this project's 2-core CPU; best validation RMSE "
+            f"{hist.get('best_val_rmse_um', float('nan')):.2f} µm at step {hist.get('best_step')} "
+            f"({training.get('command', '')})"
+        )
     else:
         print("\nbundled model training time: not recorded in config.json")
 
     t0 = time.perf_counter()
     loop_rows = closed_loop(model, args.starts, args.classic_size)
     loop = summarize_loop(loop_rows, dof)
-    header = (f"| {'method':<16} | {'starts':>6} | {'images med':>10} | {'max':>3} | {'err med µm':>10} | "
-              f"{'p90 µm':>6} | {'max µm':>6} | {'> DOF':>5} | {'fallback':>8} | {'sim time s':>10} |")
-    print(f"\nclosed loop: starts within ±25 µm of a hidden focus ({time.perf_counter() - t0:.0f} s); single shot on "
-          f"1024² LED images, classic on {args.classic_size}² DPC images; the stage moves in steps of DOF/20 = "
-          f"{dof / 20:.3f} µm (as in classic_af.py), so final errors fall on a grid")
+    header = (
+        f"| {'method':<16} | {'starts':>6} | {'images med':>10} | {'max':>3} | {'err med µm':>10} | "
+        f"{'p90 µm':>6} | {'max µm':>6} | {'> DOF':>5} | {'fallback':>8} | {'sim time s':>10} |"
+    )
+    print(
+        f"\nclosed loop: starts within ±25 µm of a hidden focus ({time.perf_counter() - t0:.0f} s); single shot on "
+        f"1024² LED images, classic on {args.classic_size}² DPC images; the stage moves in steps of DOF/20 = "
+        f"{dof / 20:.3f} µm (as in classic_af.py), so final errors fall on a grid"
+    )
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
     for r in loop:
-        print(f"| {r['method']:<16} | {r['starts']:>6} | {r['images_median']:>10.1f} | {r['images_max']:>3} | "
-              f"{r['err_median_um']:>10.3f} | {r['err_p90_um']:>6.2f} | {r['err_max_um']:>6.2f} | {r['failures']:>5} | "
-              f"{r['fallbacks']:>8} | "
-              f"{r['sim_time_median_s']:>10.2f} |")
+        print(
+            f"| {r['method']:<16} | {r['starts']:>6} | {r['images_median']:>10.1f} | {r['images_max']:>3} | "
+            f"{r['err_median_um']:>10.3f} | {r['err_p90_um']:>6.2f} | {r['err_max_um']:>6.2f} | {r['failures']:>5} | "
+            f"{r['fallbacks']:>8} | "
+            f"{r['sim_time_median_s']:>10.2f} |"
+        )
 
     ss, cl = loop[0], loop[1]
     overall = acc[0]
-    print(f"\nsummary: held-out RMSE {overall['rmse_um']:.2f} µm (target ≤ 1.0: "
-          f"{'met' if overall['rmse_um'] <= 1.0 else 'NOT met'}), p90 {overall['p90_abs_um']:.2f} µm, "
-          f"{overall['within_dof2']:.0%} within DOF/2; latency {lat['predict_ms']:.0f} ms per 2048² image "
-          f"(target ≤ 50: {'met' if lat['predict_ms'] <= 50 else 'NOT met'}) = {lat['x_rfft2']:.2f}× one rfft2 "
-          f"(target ≤ 3: {'met' if lat['x_rfft2'] <= 3 else 'NOT met'}); closed loop {ss['images_median']:.0f} vs "
-          f"{cl['images_median']:.0f} images = {ss['images_median'] / cl['images_median']:.2f}× the classic scan/hpf, "
-          f"median |error| {ss['err_median_um']:.2f} vs {cl['err_median_um']:.2f} µm = "
-          f"{ss['err_median_um'] / max(cl['err_median_um'], 1e-9):.2f}×")
+    print(
+        f"\nsummary: held-out RMSE {overall['rmse_um']:.2f} µm (target ≤ 1.0: "
+        f"{'met' if overall['rmse_um'] <= 1.0 else 'NOT met'}), p90 {overall['p90_abs_um']:.2f} µm, "
+        f"{overall['within_dof2']:.0%} within DOF/2; latency {lat['predict_ms']:.0f} ms per 2048² image "
+        f"(target ≤ 50: {'met' if lat['predict_ms'] <= 50 else 'NOT met'}) = {lat['x_rfft2']:.2f}× one rfft2 "
+        f"(target ≤ 3: {'met' if lat['x_rfft2'] <= 3 else 'NOT met'}); closed loop {ss['images_median']:.0f} vs "
+        f"{cl['images_median']:.0f} images = {ss['images_median'] / cl['images_median']:.2f}× the classic scan/hpf, "
+        f"median |error| {ss['err_median_um']:.2f} vs {cl['err_median_um']:.2f} µm = "
+        f"{ss['err_median_um'] / max(cl['err_median_um'], 1e-9):.2f}×"
+    )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"accuracy": acc, "latency": lat, "latency_default_threads": lat_default, "training": {"data_seconds": data_s, "train_seconds": train_s},
-                       "closed_loop": loop, "closed_loop_rows": loop_rows,
-                       "predictions": [{k: v for k, v in r.items() if k != "tiles_z_um"} for r in rows]}, f, indent=1)
+            json.dump(
+                {
+                    "accuracy": acc,
+                    "latency": lat,
+                    "latency_default_threads": lat_default,
+                    "training": {"data_seconds": data_s, "train_seconds": train_s},
+                    "closed_loop": loop,
+                    "closed_loop_rows": loop_rows,
+                    "predictions": [
+                        {k: v for k, v in r.items() if k != "tiles_z_um"} for r in rows
+                    ],
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,13 @@ import numpy as np
 
 
 def main() -> None:
-    from focuskit.fewshot import CONTENTS, BlurDataConfig, BlurPatches, BlurTrainConfig, simulate_blur_patches
+    from focuskit.fewshot import (
+        CONTENTS,
+        BlurDataConfig,
+        BlurPatches,
+        BlurTrainConfig,
+        simulate_blur_patches,
+    )
     from focuskit.fewshot import train as train_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,11 +41,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="reuse/keep the simulated patches in this .npz (delete it to regenerate)")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder (resumes if present)")
-    parser.add_argument("-o", "--output", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "src/focuskit/builtin/fewshot-widefield")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="reuse/keep the simulated patches in this .npz (delete it to regenerate)",
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="checkpoint folder (resumes if present)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent / "src/focuskit/builtin/fewshot-widefield",
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -48,14 +64,19 @@ def main() -> None:
     if args.cache is not None and args.cache.is_file() and timing is not None and timing.is_file():
         patches = BlurPatches.load(args.cache)
         t_data = float(json.loads(timing.read_text())["data_seconds"])
-        print(f"loaded {len(patches)} cached patches from {args.cache} (simulated in {t_data:.0f} s)")
+        print(
+            f"loaded {len(patches)} cached patches from {args.cache} (simulated in {t_data:.0f} s)"
+        )
     else:
         last = [0.0]
 
         def report(done: int, total: int) -> None:
             if time.perf_counter() - last[0] > 30 or done == total:
                 last[0] = time.perf_counter()
-                print(f"  simulated {done}/{total} fields ({time.perf_counter() - t0:.0f} s)", flush=True)
+                print(
+                    f"  simulated {done}/{total} fields ({time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
 
         patches = simulate_blur_patches(data_config, workers=args.workers, progress=report)
         t_data = time.perf_counter() - t0
@@ -67,12 +88,22 @@ def main() -> None:
     t1 = time.perf_counter()
 
     def progress(step: int, total: int, values: dict[str, float]) -> None:
-        print(f"  step {step}/{total}: validation MAE {values['val_mae_waves']:.3f} waves "
-              f"({time.perf_counter() - t1:.0f} s)", flush=True)
+        print(
+            f"  step {step}/{total}: validation MAE {values['val_mae_waves']:.3f} waves "
+            f"({time.perf_counter() - t1:.0f} s)",
+            flush=True,
+        )
 
     resume = args.checkpoint is not None and (args.checkpoint / "checkpoint.json").is_file()
-    scorer = train_model(patches=patches, data_config=data_config, config=config, seed=args.seed,
-                         checkpoint_dir=args.checkpoint, resume=resume, progress=progress)
+    scorer = train_model(
+        patches=patches,
+        data_config=data_config,
+        config=config,
+        seed=args.seed,
+        checkpoint_dir=args.checkpoint,
+        resume=resume,
+        progress=progress,
+    )
     t_train = time.perf_counter() - t1
 
     # Where the error lies: by content and by defocus, on the held-out objects.
@@ -80,20 +111,29 @@ def main() -> None:
 
     _, val = split_patches_by_field(patches, 0.15, seed=args.seed)
     err = scorer.score_patches(val.images.astype(np.float32)) - val.waves
-    by_content = {CONTENTS[k]: round(float(np.mean(np.abs(err[val.content == k]))), 4)
-                  for k in np.unique(val.content)}
+    by_content = {
+        CONTENTS[k]: round(float(np.mean(np.abs(err[val.content == k]))), 4)
+        for k in np.unique(val.content)
+    }
     edges = [0, 0.5, 1, 2, 4, 8, 12]
-    by_waves = {f"{a}-{b}": round(float(np.mean(np.abs(err[(val.waves >= a) & (val.waves < b)]))), 4)
-                for a, b in zip(edges[:-1], edges[1:]) if np.any((val.waves >= a) & (val.waves < b))}
+    by_waves = {
+        f"{a}-{b}": round(float(np.mean(np.abs(err[(val.waves >= a) & (val.waves < b)]))), 4)
+        for a, b in zip(edges[:-1], edges[1:])
+        if np.any((val.waves >= a) & (val.waves < b))
+    }
     trained = scorer.metadata["training"]
     scorer.metadata = {
         "training": {
             "script": "scripts/train_blur_cnn.py",
             "command": f"python scripts/train_blur_cnn.py --fields {args.fields} --steps {args.steps} --seed {args.seed}",
-            "data": data_config.__dict__ | {"cutoff_range": list(data_config.cutoff_range),
-                                            "pixel_range_um": list(data_config.pixel_range_um),
-                                            "photons_range": list(data_config.photons_range),
-                                            "contents": list(data_config.contents), "images": list(data_config.images)},
+            "data": data_config.__dict__
+            | {
+                "cutoff_range": list(data_config.cutoff_range),
+                "pixel_range_um": list(data_config.pixel_range_um),
+                "photons_range": list(data_config.photons_range),
+                "contents": list(data_config.contents),
+                "images": list(data_config.images),
+            },
             "train_config": config.to_dict(),
             "patches": trained["patches"],
             "parameters": scorer.net.parameter_count(),

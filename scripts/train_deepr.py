@@ -27,7 +27,12 @@ from pathlib import Path
 
 
 def main() -> None:
-    from focuskit.refocus import RefocusTiles, RefocusTrainConfig, loss_curve_plot, simulate_refocus_tiles
+    from focuskit.refocus import (
+        RefocusTiles,
+        RefocusTrainConfig,
+        loss_curve_plot,
+        simulate_refocus_tiles,
+    )
     from focuskit.refocus import train as train_model
 
     root = Path(__file__).resolve().parent.parent
@@ -38,17 +43,40 @@ def main() -> None:
     parser.add_argument("--dpm-steps", type=int, default=1500)
     parser.add_argument("--z-range", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=2021)
-    parser.add_argument("--weights", type=float, nargs=3, default=None, metavar=("LAMBDA", "NU", "XI"),
-                        help="loss weights (adversarial, MS-SSIM, BerHu); default: balanced after warm-up")
+    parser.add_argument(
+        "--weights",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("LAMBDA", "NU", "XI"),
+        help="loss weights (adversarial, MS-SSIM, BerHu); default: balanced after warm-up",
+    )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--note", default=None, help="recorded in the model's training info (e.g. how a run was resumed)")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="reuse/keep the simulated tiles in this .npz (delete it to regenerate)")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder (resumes if present)")
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="model folder (default src/focuskit/builtin/refocus-<microscope> of the preset)")
+    parser.add_argument(
+        "--note",
+        default=None,
+        help="recorded in the model's training info (e.g. how a run was resumed)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="reuse/keep the simulated tiles in this .npz (delete it to regenerate)",
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="checkpoint folder (resumes if present)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="model folder (default src/focuskit/builtin/refocus-<microscope> of the preset)",
+    )
     args = parser.parse_args()
-    output = args.output or root / "src/focuskit/builtin" / args.preset.replace("deepr-", "refocus-")
+    output = args.output or root / "src/focuskit/builtin" / args.preset.replace(
+        "deepr-", "refocus-"
+    )
 
     t0 = time.perf_counter()
     timing = args.cache.with_suffix(".json") if args.cache is not None else None
@@ -57,43 +85,76 @@ def main() -> None:
         t_data = float(json.loads(timing.read_text())["data_seconds"])
         print(f"loaded {len(tiles)} cached tiles from {args.cache} (simulated in {t_data:.0f} s)")
     else:
-        def report(done: int, total: int) -> None:
-            print(f"  simulated {done}/{total} fields ({time.perf_counter() - t0:.0f} s)", flush=True)
 
-        tiles = simulate_refocus_tiles(args.preset, args.fields, z_range_um=args.z_range, seed=args.seed,
-                                       workers=args.workers, progress=report)
+        def report(done: int, total: int) -> None:
+            print(
+                f"  simulated {done}/{total} fields ({time.perf_counter() - t0:.0f} s)", flush=True
+            )
+
+        tiles = simulate_refocus_tiles(
+            args.preset,
+            args.fields,
+            z_range_um=args.z_range,
+            seed=args.seed,
+            workers=args.workers,
+            progress=report,
+        )
         t_data = time.perf_counter() - t0
         if args.cache is not None and timing is not None:
             tiles.save(args.cache)
             timing.write_text(json.dumps({"data_seconds": t_data}))
 
-    config = RefocusTrainConfig(max_steps=args.steps, warmup_steps=min(500, args.steps // 4),
-                                z_range_um=args.z_range, seed=args.seed,
-                                weights="balanced" if args.weights is None else tuple(args.weights))
+    config = RefocusTrainConfig(
+        max_steps=args.steps,
+        warmup_steps=min(500, args.steps // 4),
+        z_range_um=args.z_range,
+        seed=args.seed,
+        weights="balanced" if args.weights is None else tuple(args.weights),
+    )
     t1 = time.perf_counter()
 
     def phase(name: str):  # type: ignore[no-untyped-def]
         def progress(step: int, total: int, values: dict[str, float]) -> None:
-            print(f"  {name} step {step}/{total}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items())
-                  + f" ({time.perf_counter() - t1:.0f} s)", flush=True)
+            print(
+                f"  {name} step {step}/{total}: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in values.items())
+                + f" ({time.perf_counter() - t1:.0f} s)",
+                flush=True,
+            )
+
         return progress
 
     model = train_model(
-        tiles=tiles, preset=args.preset, config=config, dpm_steps=args.dpm_steps, z_range_um=args.z_range,
-        seed=args.seed, checkpoint_dir=args.checkpoint,
-        resume=args.checkpoint is not None and (args.checkpoint / "checkpoint.json").is_file(), progress=phase,
+        tiles=tiles,
+        preset=args.preset,
+        config=config,
+        dpm_steps=args.dpm_steps,
+        z_range_um=args.z_range,
+        seed=args.seed,
+        checkpoint_dir=args.checkpoint,
+        resume=args.checkpoint is not None and (args.checkpoint / "checkpoint.json").is_file(),
+        progress=phase,
         metadata={
             "command": f"python scripts/train_deepr.py --preset {args.preset} --fields {args.fields} "
-                       f"--steps {args.steps} --dpm-steps {args.dpm_steps} --z-range {args.z_range:g} "
-                       f"--seed {args.seed}" + ("" if args.weights is None else " --weights " + " ".join(
-                           f"{w:g}" for w in args.weights)),
+            f"--steps {args.steps} --dpm-steps {args.dpm_steps} --z-range {args.z_range:g} "
+            f"--seed {args.seed}"
+            + (
+                ""
+                if args.weights is None
+                else " --weights " + " ".join(f"{w:g}" for w in args.weights)
+            ),
             "data": {k: v for k, v in tiles.info.items() if k != "fields"},
             "note": args.note,
-        })
+        },
+    )
     t = model.metadata["training"]
     history, dpm_history = t["history"], t["dpm_history"]
     t["validation_ms_ssim"] = history["val_ms_ssim"][history["steps"].index(history["best_step"])]
-    t["seconds"] = {"data": round(t_data), "gan": round(history["seconds"]), "dpm": round(dpm_history["seconds"])}
+    t["seconds"] = {
+        "data": round(t_data),
+        "gan": round(history["seconds"]),
+        "dpm": round(dpm_history["seconds"]),
+    }
     model.metadata["preset"] = args.preset
     model.save(output, overwrite=True)
     from focuskit.refocus import DPMHistory, RefocusHistory
@@ -101,9 +162,11 @@ def main() -> None:
     plot = root / "docs" / f"{args.preset}-loss.png"
     plot.parent.mkdir(exist_ok=True)
     loss_curve_plot(RefocusHistory.from_dict(history), DPMHistory.from_dict(dpm_history), plot)
-    print(f"wrote {output} and {plot}: validation BerHu {t['validation_berhu']:.4f} (step {t['best_step']}), "
-          f"DPM RMSE {t['dpm_validation_rmse_um']:.3f} µm; data {t_data:.0f} s, GAN {history['seconds']:.0f} s "
-          f"(this run {time.perf_counter() - t1:.0f} s), total {time.perf_counter() - t0:.0f} s")
+    print(
+        f"wrote {output} and {plot}: validation BerHu {t['validation_berhu']:.4f} (step {t['best_step']}), "
+        f"DPM RMSE {t['dpm_validation_rmse_um']:.3f} µm; data {t_data:.0f} s, GAN {history['seconds']:.0f} s "
+        f"(this run {time.perf_counter() - t1:.0f} s), total {time.perf_counter() - t0:.0f} s"
+    )
 
 
 if __name__ == "__main__":

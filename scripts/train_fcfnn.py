@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 # Trained ±45 µm, trusted ±30 µm (the preset's range): beyond it the network says so
 # rather than folding a far image into the range it knows.
 TRAIN_Z_UM = np.arange(-45.0, 45.1, 1.5)
@@ -37,10 +36,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8000)
     parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="reuse/keep the simulated examples in this .npz (delete it to regenerate)")
-    parser.add_argument("-o", "--output", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "src/focuskit/builtin/singleshot-20x-led")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="reuse/keep the simulated examples in this .npz (delete it to regenerate)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent / "src/focuskit/builtin/singleshot-20x-led",
+    )
     args = parser.parse_args()
 
     preset = get_preset("fcfnn-20x-led")
@@ -50,37 +57,82 @@ def main() -> None:
     def report(done: int, total: int) -> None:
         if time.perf_counter() - last[0] > 20 or done == total:
             last[0] = time.perf_counter()
-            print(f"  simulated {done}/{total} fields ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(
+                f"  simulated {done}/{total} fields ({time.perf_counter() - t0:.0f} s)", flush=True
+            )
 
     def progress(step: int, total: int, values: dict[str, float]) -> None:
         print(f"  step {step}/{total}: validation RMSE {values['val_rmse_um']:.3f} µm", flush=True)
 
     # The cache holds the simulated examples: with it, the recipe's data step is a load.
     timing = args.cache.with_suffix(".json") if args.cache is not None else None
-    cached = args.cache is not None and args.cache.is_file() and timing is not None and timing.is_file()
-    examples = DefocusExamples.load(args.cache) if cached else simulate_examples(
-        args.fields, preset=preset, size=1024, tile=1024, seed=args.seed, z_um=TRAIN_Z_UM, workers=args.workers,
-        progress=report)
-    t_data = float(json.loads(timing.read_text())["data_seconds"]) if cached else time.perf_counter() - t0
+    cached = (
+        args.cache is not None and args.cache.is_file() and timing is not None and timing.is_file()
+    )
+    examples = (
+        DefocusExamples.load(args.cache)
+        if cached
+        else simulate_examples(
+            args.fields,
+            preset=preset,
+            size=1024,
+            tile=1024,
+            seed=args.seed,
+            z_um=TRAIN_Z_UM,
+            workers=args.workers,
+            progress=report,
+        )
+    )
+    t_data = (
+        float(json.loads(timing.read_text())["data_seconds"])
+        if cached
+        else time.perf_counter() - t0
+    )
     if args.cache is not None and timing is not None and not cached:
         examples.save(args.cache)
         timing.write_text(json.dumps({"data_seconds": t_data}))
-    print(f"data: {len(examples)} examples, {examples.features.shape[1]} features, {t_data:.0f} s; "
-          f"{json.dumps(examples.summary())}", flush=True)
+    print(
+        f"data: {len(examples)} examples, {examples.features.shape[1]} features, {t_data:.0f} s; "
+        f"{json.dumps(examples.summary())}",
+        flush=True,
+    )
 
-    config = TrainConfig(max_steps=args.steps, eval_every=200, patience=12, seed=args.seed, z_scale_um=45.0)
+    config = TrainConfig(
+        max_steps=args.steps, eval_every=200, patience=12, seed=args.seed, z_scale_um=45.0
+    )
     model = train_model(
-        args.output, examples=examples, preset=preset.name, config=config, seed=args.seed, tile=1024,
-        trusted_range_um=(preset.z_min_um, preset.z_max_um), calibrate_on_validation=True, overwrite=True,
-        metadata={"data_seconds": t_data, "command": "python scripts/train_fcfnn.py " + " ".join(
-            f"--{k} {v}" for k, v in (("fields", args.fields), ("steps", args.steps), ("seed", args.seed)))},
-        data_info={"sample": "cells", "density": [0.1, 0.6], "photons": [200, 3000], "focus_offset_um": [-5, 5]},
-        progress=progress)
+        args.output,
+        examples=examples,
+        preset=preset.name,
+        config=config,
+        seed=args.seed,
+        tile=1024,
+        trusted_range_um=(preset.z_min_um, preset.z_max_um),
+        calibrate_on_validation=True,
+        overwrite=True,
+        metadata={
+            "data_seconds": t_data,
+            "command": "python scripts/train_fcfnn.py "
+            + " ".join(
+                f"--{k} {v}"
+                for k, v in (("fields", args.fields), ("steps", args.steps), ("seed", args.seed))
+            ),
+        },
+        data_info={
+            "sample": "cells",
+            "density": [0.1, 0.6],
+            "photons": [200, 3000],
+            "focus_offset_um": [-5, 5],
+        },
+        progress=progress,
+    )
     training = model.metadata["training"]
     history = training["history"]
     size_mb = sum(p.stat().st_size for p in args.output.iterdir()) / 2**20
-    print(f"best validation RMSE {history['best_val_rmse_um']:.3f} µm at step {history['best_step']}; "
-          f"data {t_data:.0f} s + training {training['train_seconds']:.0f} s; wrote {args.output} ({size_mb:.1f} MB)")
+    print(
+        f"best validation RMSE {history['best_val_rmse_um']:.3f} µm at step {history['best_step']}; "
+        f"data {t_data:.0f} s + training {training['train_seconds']:.0f} s; wrote {args.output} ({size_mb:.1f} MB)"
+    )
 
 
 if __name__ == "__main__":

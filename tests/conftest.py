@@ -21,7 +21,8 @@ def _find_real_data() -> Path | None:
 REAL_DATA = _find_real_data()
 
 needs_real_data = pytest.mark.skipif(
-    REAL_DATA is None, reason="shared/data/real not found (put shared/ beside the checkout or set FOCUSKIT_REAL_DATA)"
+    REAL_DATA is None,
+    reason="shared/data/real not found (put shared/ beside the checkout or set FOCUSKIT_REAL_DATA)",
 )
 
 

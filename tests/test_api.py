@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 import focuskit
-from focuskit import AUTOFOCUS_METHODS, BlurScorer, ConfigError, DefocusModel, FocalStack, Refocuser, load_model
+from focuskit import (
+    AUTOFOCUS_METHODS,
+    BlurScorer,
+    ConfigError,
+    DefocusModel,
+    FocalStack,
+    Refocuser,
+    load_model,
+)
 from focuskit.optics import get_preset
 from focuskit.scopes import StackScope
 
@@ -18,8 +26,11 @@ BUILTINS = {
     "builtin:fewshot-widefield": BlurScorer,
     "builtin:refocus-40x-fluor": Refocuser,
 }
-OLD_NAMES = {"builtin:fcfnn-20x-led": DefocusModel, "builtin:blur-cnn": BlurScorer,
-             "builtin:deepr-40x-fluor": Refocuser}
+OLD_NAMES = {
+    "builtin:fcfnn-20x-led": DefocusModel,
+    "builtin:blur-cnn": BlurScorer,
+    "builtin:deepr-40x-fluor": Refocuser,
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +62,9 @@ def test_unknown_kinds_and_missing_folders_are_refused(tmp_path: Path) -> None:
         load_model(tmp_path / "nowhere")
 
 
-def test_every_model_saves_loads_and_describes_itself_the_same_way(models: dict[str, object], tmp_path: Path
-                                                                   ) -> None:
+def test_every_model_saves_loads_and_describes_itself_the_same_way(
+    models: dict[str, object], tmp_path: Path
+) -> None:
     from safetensors.numpy import load_file
 
     for spec, model in models.items():
@@ -92,7 +104,9 @@ def test_one_optics_tolerance_for_every_model(models: dict[str, object]) -> None
 
 
 def test_simulate_stack_returns_a_focal_stack_with_its_truth() -> None:
-    stack = focuskit.simulate_stack("deepr-20x-fluor", size=64, z_um=[-2.0, 0.0, 2.0], focus_z_um=0.5, seed=4)
+    stack = focuskit.simulate_stack(
+        "deepr-20x-fluor", size=64, z_um=[-2.0, 0.0, 2.0], focus_z_um=0.5, seed=4
+    )
     assert isinstance(stack, FocalStack) and stack.shape == (3, 64, 64)
     assert stack.focus_z_um == 0.5 and stack.metadata["seed"] == 4 and "sample" in stack.metadata
     assert focuskit.find_focus(stack, "tenengrad").plane == 1
@@ -101,9 +115,12 @@ def test_simulate_stack_returns_a_focal_stack_with_its_truth() -> None:
 
 def test_autofocus_runs_every_method_by_name() -> None:
     assert AUTOFOCUS_METHODS == ("brent", "gss", "scan", "singleshot", "deepfocus")
-    stack = focuskit.simulate_stack("deepr-20x-fluor", size=64, z_um=np.arange(-6.0, 6.1, 0.5), seed=2)
-    result = focuskit.autofocus(StackScope(stack, start_z_um=4.0), "gss", "tenengrad", range_um=12.0,
-                                tolerance_um=0.5)
+    stack = focuskit.simulate_stack(
+        "deepr-20x-fluor", size=64, z_um=np.arange(-6.0, 6.1, 0.5), seed=2
+    )
+    result = focuskit.autofocus(
+        StackScope(stack, start_z_um=4.0), "gss", "tenengrad", range_um=12.0, tolerance_um=0.5
+    )
     assert result.method == "gss" and abs(result.z_final_um - stack.focus_z_um) <= 1.0
     with pytest.raises(ConfigError, match="deepfocus"):
         focuskit.autofocus(StackScope(stack), "nope")
@@ -113,7 +130,9 @@ def test_autofocus_runs_every_method_by_name() -> None:
         focuskit.autofocus(StackScope(stack), "deepfocus", model="builtin:fewshot-widefield")
 
 
-def test_singleshot_autofocus_refuses_another_microscope_before_moving(models: dict[str, object]) -> None:
+def test_singleshot_autofocus_refuses_another_microscope_before_moving(
+    models: dict[str, object],
+) -> None:
     stack = focuskit.simulate_stack("deepr-20x-fluor", size=64, z_um=[-1.0, 0.0, 1.0], seed=2)
     scope = StackScope(stack, start_z_um=1.0)
     with pytest.raises(ConfigError, match="does not match the model"):

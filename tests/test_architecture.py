@@ -15,7 +15,18 @@ import focuskit
 
 SRC = Path(focuskit.__file__).resolve().parent
 # The one-way flow, top to bottom: a package may import only from packages above it.
-LAYERS = ["optics", "simulate", "io", "measures", "focus", "scopes", "search", "restore", "report", "nn"]
+LAYERS = [
+    "optics",
+    "simulate",
+    "io",
+    "measures",
+    "focus",
+    "scopes",
+    "search",
+    "restore",
+    "report",
+    "nn",
+]
 SYSTEMS = ["singleshot", "fewshot", "refocus"]
 # Root modules every package may use; the facade (_api) and the CLI sit above everything.
 ROOT_MODULES = {"_errors", "_version", "_lazy"}
@@ -28,12 +39,18 @@ def _imports() -> list[tuple[str, str, int, bool]]:
     """(importing module, imported focuskit module, line, at module level) for every import."""
     out = []
     for path in sorted(SRC.rglob("*.py")):
-        module = ".".join(path.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
+        module = ".".join(path.relative_to(SRC.parent).with_suffix("").parts).removesuffix(
+            ".__init__"
+        )
         tree = ast.parse(path.read_text())
         top_level = {id(node) for node in tree.body}
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module] if not node.module == "focuskit" else [f"focuskit.{a.name}" for a in node.names]
+                names = (
+                    [node.module]
+                    if not node.module == "focuskit"
+                    else [f"focuskit.{a.name}" for a in node.names]
+                )
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             else:
@@ -59,7 +76,9 @@ def test_packages_import_only_layers_above_them() -> None:
         if src == dst or dst in ROOT_MODULES or src in TOP:
             continue
         if src in ROOT_MODULES or dst in TOP:
-            bad.append(f"{module}:{line} imports {imported} (the facade and the CLI sit above everything)")
+            bad.append(
+                f"{module}:{line} imports {imported} (the facade and the CLI sit above everything)"
+            )
         elif src in order and dst in order and (order[dst] > order[src] or (src, dst) in SIBLINGS):
             bad.append(f"{module}:{line} imports {imported}, a layer below it")
         elif src in order and dst in SYSTEMS:
@@ -70,50 +89,67 @@ def test_packages_import_only_layers_above_them() -> None:
 
 
 def test_no_private_imports_across_packages() -> None:
-    bad = [f"{module}:{line} imports {imported}" for module, imported, line, _ in _imports()
-           if imported.startswith("focuskit.") and _package(module) != _package(imported)
-           and any(part.startswith("_") for part in imported.split(".")[2:])]
+    bad = [
+        f"{module}:{line} imports {imported}"
+        for module, imported, line, _ in _imports()
+        if imported.startswith("focuskit.")
+        and _package(module) != _package(imported)
+        and any(part.startswith("_") for part in imported.split(".")[2:])
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_torch_only_in_nn_and_the_systems() -> None:
     allowed = {"nn", *SYSTEMS}
-    bad = [f"{module}:{line} imports {imported}" for module, imported, line, _ in _imports()
-           if not imported.startswith("focuskit") and _package(module) not in allowed]
+    bad = [
+        f"{module}:{line} imports {imported}"
+        for module, imported, line, _ in _imports()
+        if not imported.startswith("focuskit") and _package(module) not in allowed
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_torch_is_imported_at_module_level_only_by_the_networks() -> None:
     # A system package stays importable without loading torch: only its network modules
     # (reached lazily) import torch when they load.
-    bad = [f"{module}:{line}" for module, imported, line, top in _imports()
-           if top and not imported.startswith("focuskit") and not module.endswith("._network")]
+    bad = [
+        f"{module}:{line}"
+        for module, imported, line, top in _imports()
+        if top and not imported.startswith("focuskit") and not module.endswith("._network")
+    ]
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("statement", [
-    "import focuskit",
-    "import focuskit.singleshot, focuskit.fewshot, focuskit.refocus",
-    "import focuskit.singleshot.analyses, focuskit.fewshot.analyses, focuskit.refocus.analyses",
-    "import focuskit.cli",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import focuskit",
+        "import focuskit.singleshot, focuskit.fewshot, focuskit.refocus",
+        "import focuskit.singleshot.analyses, focuskit.fewshot.analyses, focuskit.refocus.analyses",
+        "import focuskit.cli",
+    ],
+)
 def test_importing_does_not_load_torch(statement: str) -> None:
     code = f"import sys; {statement}; assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_import_focuskit_loads_no_subpackage() -> None:
-    code = ("import sys, focuskit; loaded = sorted(m for m in sys.modules if m.startswith('focuskit.')); "
-            "assert set(loaded) <= {'focuskit._errors', 'focuskit._lazy', 'focuskit._version'}, loaded")
+    code = (
+        "import sys, focuskit; loaded = sorted(m for m in sys.modules if m.startswith('focuskit.')); "
+        "assert set(loaded) <= {'focuskit._errors', 'focuskit._lazy', 'focuskit._version'}, loaded"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_every_module_imports_on_its_own() -> None:
     # No import cycles: each module loads in a fresh interpreter by itself.
     modules = sorted({m for m, *_ in _imports()} | {"focuskit.cli._demo"})
-    code = ("import importlib, sys\n"
-            "for name in sys.argv[1:]:\n"
-            "    for loaded in [m for m in sys.modules if m.startswith('focuskit')]:\n"
-            "        del sys.modules[loaded]\n"
-            "    importlib.import_module(name)\n")
+    code = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    for loaded in [m for m in sys.modules if m.startswith('focuskit')]:\n"
+        "        del sys.modules[loaded]\n"
+        "    importlib.import_module(name)\n"
+    )
     subprocess.run([sys.executable, "-c", code, *modules], check=True)

@@ -28,9 +28,9 @@ import os
 # it must be set before torch loads its OpenMP runtime. A user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from focuskit._errors import ConfigError, FocuskitError, StackFileError  # noqa: E402
-from focuskit._lazy import lazy_exports  # noqa: E402
-from focuskit._version import __version__  # noqa: E402
+from focuskit._errors import ConfigError, FocuskitError, StackFileError
+from focuskit._lazy import lazy_exports
+from focuskit._version import __version__
 
 __all__ = [
     "AUTOFOCUS_METHODS",
@@ -50,17 +50,21 @@ __all__ = [
     "simulate_stack",
     "write_stack",
 ]
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "FocalStack": "focuskit.io",
-    "read_stack": "focuskit.io",
-    "write_stack": "focuskit.io",
-    "simulate_stack": "focuskit._api",
-    "load_model": "focuskit._api",
-    "autofocus": "focuskit._api",
-    "AUTOFOCUS_METHODS": "focuskit._api",
-    "find_focus": "focuskit.focus",
-    "score": "focuskit.measures",
-    "DefocusModel": "focuskit.singleshot",
-    "BlurScorer": "focuskit.fewshot",
-    "Refocuser": "focuskit.refocus",
-}, __all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "FocalStack": "focuskit.io",
+        "read_stack": "focuskit.io",
+        "write_stack": "focuskit.io",
+        "simulate_stack": "focuskit._api",
+        "load_model": "focuskit._api",
+        "autofocus": "focuskit._api",
+        "AUTOFOCUS_METHODS": "focuskit._api",
+        "find_focus": "focuskit.focus",
+        "score": "focuskit.measures",
+        "DefocusModel": "focuskit.singleshot",
+        "BlurScorer": "focuskit.fewshot",
+        "Refocuser": "focuskit.refocus",
+    },
+    __all__,
+)

@@ -71,8 +71,10 @@ def load_model(spec: str | os.PathLike[str], **options: Any) -> Any:
     classes = _model_classes()
     cls = classes.get(config.get("kind"))
     if cls is None:
-        raise ConfigError(f"{path}: unknown model kind {config.get('kind')!r}; this focuskit reads "
-                          f"{', '.join(sorted(classes))} — is it a focuskit model folder?")
+        raise ConfigError(
+            f"{path}: unknown model kind {config.get('kind')!r}; this focuskit reads "
+            f"{', '.join(sorted(classes))} — is it a focuskit model folder?"
+        )
     return cls.load(spec, **options)
 
 
@@ -126,21 +128,29 @@ def autofocus(
         if predict is not None:
             return singleshot_search(scope, predict, measure=measure, **settings)
         if model is None:
-            raise ConfigError("method 'singleshot' needs predict= or model= (a DefocusModel, or "
-                              "'builtin:singleshot-20x-led' / a model folder)")
+            raise ConfigError(
+                "method 'singleshot' needs predict= or model= (a DefocusModel, or "
+                "'builtin:singleshot-20x-led' / a model folder)"
+            )
         chosen = model if isinstance(model, DefocusModel) else DefocusModel.load(model)
         return chosen.autofocus(scope, measure=measure, **settings)
     if method == "deepfocus":
         from focuskit.fewshot import BlurScorer, deepfocus_search
 
         if score_map is None and model is None:
-            raise ConfigError("method 'deepfocus' needs score_map= or model= (a BlurScorer, or "
-                              "'builtin:fewshot-widefield' / a model folder)")
+            raise ConfigError(
+                "method 'deepfocus' needs score_map= or model= (a BlurScorer, or "
+                "'builtin:fewshot-widefield' / a model folder)"
+            )
         if calibration is None:
-            raise ConfigError("method 'deepfocus' needs calibration= (a BlurCalibration or its JSON path; make one "
-                              "with `focuskit fewshot calibrate STACK -o CALIB.json`)")
+            raise ConfigError(
+                "method 'deepfocus' needs calibration= (a BlurCalibration or its JSON path; make one "
+                "with `focuskit fewshot calibrate STACK -o CALIB.json`)"
+            )
         if score_map is not None:
             return deepfocus_search(scope, score_map=score_map, calibration=calibration, **settings)
         scorer = model if isinstance(model, BlurScorer) else BlurScorer.load(model)
         return scorer.autofocus(scope, calibration, **settings)
-    raise ConfigError(f"unknown autofocus method {method!r}; use one of {', '.join(AUTOFOCUS_METHODS)}")
+    raise ConfigError(
+        f"unknown autofocus method {method!r}; use one of {', '.join(AUTOFOCUS_METHODS)}"
+    )

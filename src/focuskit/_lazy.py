@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_exports(package: str, names: dict[str, str], eager: list[str]) -> tuple[Callable[[str], Any],
-                                                                              Callable[[], list[str]]]:
+def lazy_exports(
+    package: str, names: dict[str, str], eager: list[str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``: ``names`` maps each lazy name to the module
     (absolute, or relative to ``package`` when it starts with ``.``) that defines it;
     ``eager`` are the names the package already holds."""

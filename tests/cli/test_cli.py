@@ -25,8 +25,24 @@ def _run(*args: str) -> tuple[int, str, str]:
 
 def test_simulate_then_info_json(tmp_path: Path) -> None:
     out = tmp_path / "s.ome.tif"
-    code, _, err = _run("simulate", "--preset", "fcfnn-20x-led", "--sample", "cells", "--size", "64",
-                        "--z-range", "-30", "30", "--z-step", "10", "--seed", "1", "-o", str(out))
+    code, _, err = _run(
+        "simulate",
+        "--preset",
+        "fcfnn-20x-led",
+        "--sample",
+        "cells",
+        "--size",
+        "64",
+        "--z-range",
+        "-30",
+        "30",
+        "--z-step",
+        "10",
+        "--seed",
+        "1",
+        "-o",
+        str(out),
+    )
     assert code == 0, err
     code, stdout, _ = _run("info", str(out), "--json")
     assert code == 0
@@ -43,8 +59,24 @@ def test_simulate_then_info_json(tmp_path: Path) -> None:
 @pytest.mark.parametrize("suffix", [".ome.zarr", ".npy"])
 def test_simulate_writes_every_format(tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"s{suffix}"
-    code, stdout, err = _run("simulate", "--preset", "deepr-40x-fluor", "--size", "48", "--z-range", "-1", "1",
-                             "--z-step", "0.5", "--tilt", "2", "--no-noise", "-o", str(out), "--json")
+    code, stdout, err = _run(
+        "simulate",
+        "--preset",
+        "deepr-40x-fluor",
+        "--size",
+        "48",
+        "--z-range",
+        "-1",
+        "1",
+        "--z-step",
+        "0.5",
+        "--tilt",
+        "2",
+        "--no-noise",
+        "-o",
+        str(out),
+        "--json",
+    )
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["dtype"] == "float32" and summary["shape"] == [5, 48, 48]
@@ -57,15 +89,46 @@ def test_simulate_from_a_user_image_never_touches_it(tmp_path: Path) -> None:
     tifffile.imwrite(image, (rng.random((80, 80)) * 1000).astype(np.uint16))
     before = image.read_bytes()
     out = tmp_path / "stack.ome.tif"
-    code, _, err = _run("simulate", "--preset", "deepr-20x-fluor", "--sample-image", str(image),
-                        "--sample-as", "fluorescence", "--size", "64", "--z-range", "-2", "2", "--z-step", "2",
-                        "-o", str(out))
+    code, _, err = _run(
+        "simulate",
+        "--preset",
+        "deepr-20x-fluor",
+        "--sample-image",
+        str(image),
+        "--sample-as",
+        "fluorescence",
+        "--size",
+        "64",
+        "--z-range",
+        "-2",
+        "2",
+        "--z-step",
+        "2",
+        "-o",
+        str(out),
+    )
     assert code == 0, err
     assert image.read_bytes() == before
     # Writing over the input is refused even with --overwrite.
-    code, _, err = _run("simulate", "--preset", "deepr-20x-fluor", "--sample-image", str(image),
-                        "--sample-as", "fluorescence", "--size", "32", "--z-range", "0", "0", "--z-step", "1",
-                        "-o", str(image), "--overwrite")
+    code, _, err = _run(
+        "simulate",
+        "--preset",
+        "deepr-20x-fluor",
+        "--sample-image",
+        str(image),
+        "--sample-as",
+        "fluorescence",
+        "--size",
+        "32",
+        "--z-range",
+        "0",
+        "0",
+        "--z-step",
+        "1",
+        "-o",
+        str(image),
+        "--overwrite",
+    )
     assert code != 0 and "input" in err
     assert image.read_bytes() == before
 
@@ -74,14 +137,29 @@ def test_simulate_from_a_user_image_never_touches_it(tmp_path: Path) -> None:
     "args,needle",
     [
         (["simulate", "--preset", "nope", "-o", "{tmp}/x.ome.tif"], "unknown preset"),
-        (["simulate", "--preset", "deepr-40x-fluor", "--sample", "cells", "--size", "32", "-o", "{tmp}/x.ome.tif"], "fluorescent sample"),
+        (
+            [
+                "simulate",
+                "--preset",
+                "deepr-40x-fluor",
+                "--sample",
+                "cells",
+                "--size",
+                "32",
+                "-o",
+                "{tmp}/x.ome.tif",
+            ],
+            "fluorescent sample",
+        ),
         (["simulate", "--size", "32", "-o", "{tmp}/x.png"], "unknown file type"),
         (["simulate", "--size", "32", "-o", "{tmp}/missing/x.ome.tif"], "does not exist"),
         (["simulate", "--size", "32", "--z-step", "-1", "-o", "{tmp}/x.ome.tif"], "z step"),
         (["info", "{tmp}/nothing.ome.tif"], "not found"),
     ],
 )
-def test_bad_input_gives_one_clear_line_and_no_output(tmp_path: Path, args: list[str], needle: str) -> None:
+def test_bad_input_gives_one_clear_line_and_no_output(
+    tmp_path: Path, args: list[str], needle: str
+) -> None:
     code, _, err = _run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert code == 2
     assert needle in err.lower()
@@ -91,7 +169,20 @@ def test_bad_input_gives_one_clear_line_and_no_output(tmp_path: Path, args: list
 
 def test_existing_output_is_kept_unless_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "s.npy"
-    args = ["simulate", "--preset", "deepfocus-10x", "--size", "32", "--z-range", "0", "4", "--z-step", "2", "-o", str(out)]
+    args = [
+        "simulate",
+        "--preset",
+        "deepfocus-10x",
+        "--size",
+        "32",
+        "--z-range",
+        "0",
+        "4",
+        "--z-step",
+        "2",
+        "-o",
+        str(out),
+    ]
     assert _run(*args)[0] == 0
     first = out.read_bytes()
     code, _, err = _run(*args, "--seed", "5")
@@ -106,7 +197,9 @@ def test_info_fills_missing_metadata_from_flags(tmp_path: Path) -> None:
     tifffile.imwrite(plain, np.zeros((5, 16, 16), np.uint16))
     code, _, err = _run("info", str(plain))
     assert code == 2 and "--pixel-size" in err
-    code, stdout, _ = _run("info", str(plain), "--pixel-size", "0.2", "--z-step", "0.5", "--z-start", "-0.5", "--json")
+    code, stdout, _ = _run(
+        "info", str(plain), "--pixel-size", "0.2", "--z-step", "0.5", "--z-start", "-0.5", "--json"
+    )
     assert code == 0
     info = json.loads(stdout)
     assert info["z_um"] == [-0.5, 0.0, 0.5, 1.0, 1.5] and info["pixel_size_um"] == 0.2
@@ -115,14 +208,25 @@ def test_info_fills_missing_metadata_from_flags(tmp_path: Path) -> None:
 def test_presets_lists_all_five() -> None:
     code, stdout, _ = _run("presets", "--json")
     assert code == 0
-    assert set(json.loads(stdout)) == {"fcfnn-20x-led", "deepr-40x-fluor", "deepr-20x-fluor", "deepr-20x-bf", "deepfocus-10x"}
+    assert set(json.loads(stdout)) == {
+        "fcfnn-20x-led",
+        "deepr-40x-fluor",
+        "deepr-20x-fluor",
+        "deepr-20x-bf",
+        "deepfocus-10x",
+    }
 
 
 def test_demo_runs_and_writes_its_files(tmp_path: Path) -> None:
     code, stdout, err = _run("demo", "-o", str(tmp_path / "demo"))
     assert code == 0, err
     names = {p.name for p in (tmp_path / "demo").iterdir()}
-    assert {"cells_led.ome.tif", "cells_led.png", "tissue_fluor_tilted.ome.zarr", "tissue_brightfield.npy"} <= names
+    assert {
+        "cells_led.ome.tif",
+        "cells_led.png",
+        "tissue_fluor_tilted.ome.zarr",
+        "tissue_brightfield.npy",
+    } <= names
     assert "read back identical: True" in " ".join(stdout.split())
 
 
@@ -130,14 +234,34 @@ def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("focuskit")
     if not exe.exists():
         pytest.skip("focuskit console script not installed in this environment")
-    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
+    result = subprocess.run(
+        [str(exe), "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}
+    )
     assert result.returncode == 0 and "simulate" in result.stdout
 
 
 def _small_stack(tmp_path: Path) -> Path:
     out = tmp_path / "bf.ome.tif"
-    code, _, err = _run("simulate", "--preset", "deepr-20x-fluor", "--sample", "fluorescent-tissue", "--size", "64",
-                        "--z-range", "-4", "4", "--z-step", "1", "--focus-z", "1.0", "--seed", "2", "-o", str(out))
+    code, _, err = _run(
+        "simulate",
+        "--preset",
+        "deepr-20x-fluor",
+        "--sample",
+        "fluorescent-tissue",
+        "--size",
+        "64",
+        "--z-range",
+        "-4",
+        "4",
+        "--z-step",
+        "1",
+        "--focus-z",
+        "1.0",
+        "--seed",
+        "2",
+        "-o",
+        str(out),
+    )
     assert code == 0, err
     return out
 
@@ -149,10 +273,16 @@ def test_score_and_find_focus_json(tmp_path: Path) -> None:
     scores = json.loads(stdout)
     assert scores["measure"] == "tenengrad" and len(scores["score"]) == len(scores["z_um"]) == 9
     assert scores["z_um"][int(np.argmax(scores["score"]))] == 1.0
-    code, stdout, _ = _run("find-focus", str(stack), "--json", "--plot", str(tmp_path / "curve.png"))
+    code, stdout, _ = _run(
+        "find-focus", str(stack), "--json", "--plot", str(tmp_path / "curve.png")
+    )
     assert code == 0
     found = json.loads(stdout)
-    assert abs(found["z_focus_um"] - 1.0) <= 0.5 and found["plane"] == 5 and 0 < found["confidence"] < 1
+    assert (
+        abs(found["z_focus_um"] - 1.0) <= 0.5
+        and found["plane"] == 5
+        and 0 < found["confidence"] < 1
+    )
     assert (tmp_path / "curve.png").stat().st_size > 1000
     code, stdout, _ = _run("score", str(stack), "--measure", "all", "--json")
     assert code == 0 and len(json.loads(stdout)["score"]) == 13
@@ -160,8 +290,18 @@ def test_score_and_find_focus_json(tmp_path: Path) -> None:
 
 def test_autofocus_json_on_a_stack_scope(tmp_path: Path) -> None:
     stack = _small_stack(tmp_path)
-    code, stdout, err = _run("autofocus", "--scope", f"stack:{stack}", "--method", "gss", "--start", "-3.5",
-                             "--tolerance", "0.2", "--json")
+    code, stdout, err = _run(
+        "autofocus",
+        "--scope",
+        f"stack:{stack}",
+        "--method",
+        "gss",
+        "--start",
+        "-3.5",
+        "--tolerance",
+        "0.2",
+        "--json",
+    )
     assert code == 0, err
     out = json.loads(stdout)
     # A replayed stack interpolates linearly between its 1 µm planes, so a search can
@@ -175,7 +315,10 @@ def test_autofocus_json_on_a_stack_scope(tmp_path: Path) -> None:
     [
         (["autofocus", "--scope", "microscope:1"], "sim:"),
         (["autofocus", "--scope", "sim:deepr-20x-fluor", "--start", "500"], "limits"),
-        (["autofocus", "--scope", "sim:deepr-20x-fluor", "--method", "newton"], "unknown autofocus method"),
+        (
+            ["autofocus", "--scope", "sim:deepr-20x-fluor", "--method", "newton"],
+            "unknown autofocus method",
+        ),
         (["autofocus", "--scope", "sim:deepr-20x-fluor", "--measure", "sharpness"], "unknown"),
     ],
 )

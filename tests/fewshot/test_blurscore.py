@@ -10,7 +10,6 @@ import pytest
 from focuskit import ConfigError
 from focuskit.optics import get_preset
 
-
 torch = pytest.importorskip("torch")
 
 from focuskit.fewshot import (
@@ -26,7 +25,6 @@ from focuskit.fewshot import (
     waves_per_um,
 )
 from focuskit.nn import augment_d4, builtin_models, patch_origins
-from focuskit.measures import standardize
 
 TINY = BlurDataConfig(n_fields=12, waves_per_field=3, field_size=256, seed=3)
 
@@ -39,8 +37,15 @@ def tiny_patches() -> BlurPatches:
 @pytest.fixture(scope="module")
 def tiny_model(tiny_patches: BlurPatches):  # type: ignore[no-untyped-def]
     train, val = split_patches_by_field(tiny_patches, 0.25, seed=0)
-    config = BlurTrainConfig(channels=(4, 8, 8), max_steps=60, eval_every=10, batch_size=16, patience=100,
-                             num_threads=1, learning_rate=3e-3)
+    config = BlurTrainConfig(
+        channels=(4, 8, 8),
+        max_steps=60,
+        eval_every=10,
+        batch_size=16,
+        patience=100,
+        num_threads=1,
+        learning_rate=3e-3,
+    )
     return fit_blur_cnn(train, val, config)
 
 
@@ -64,7 +69,9 @@ def test_otf_is_normalized_band_limited_and_symmetric_in_defocus_sign() -> None:
     assert np.all(np.abs(defocus_otf(n, c, 2.0)) <= np.abs(defocus_otf(n, c, 0.0)) + 1e-9)
 
 
-def test_patches_are_standardized_reproducible_and_lose_detail_with_defocus(tiny_patches: BlurPatches) -> None:
+def test_patches_are_standardized_reproducible_and_lose_detail_with_defocus(
+    tiny_patches: BlurPatches,
+) -> None:
     x = tiny_patches.images.astype(np.float32)
     assert x.shape[1:] == (128, 128) and len(tiny_patches) == 12 * 3 * 4
     np.testing.assert_allclose(x.mean(axis=(1, 2)), 0, atol=2e-3)
@@ -75,8 +82,14 @@ def test_patches_are_standardized_reproducible_and_lose_detail_with_defocus(tiny
 
 
 def test_without_noise_a_blurrier_patch_of_the_same_field_has_less_fine_detail() -> None:
-    config = BlurDataConfig(n_fields=8, waves_per_field=3, field_size=256, seed=4,
-                            photons_range=(1e9, 1e9), read_noise_e=0.0)
+    config = BlurDataConfig(
+        n_fields=8,
+        waves_per_field=3,
+        field_size=256,
+        seed=4,
+        photons_range=(1e9, 1e9),
+        read_noise_e=0.0,
+    )
     p = simulate_blur_patches(config)
     x = p.images.astype(np.float32)
     gradient = (np.diff(x, axis=2) ** 2).mean(axis=(1, 2))
@@ -91,12 +104,17 @@ def test_without_noise_a_blurrier_patch_of_the_same_field_has_less_fine_detail()
 
 def test_patches_from_a_stack_label_defocus_in_waves() -> None:
     stack = np.random.default_rng(0).random((3, 140, 300)).astype(np.float32)
-    p = blur_patches_from_stack(stack, np.array([-10.0, 0.0, 5.0]), 0.0, na=0.3, wavelength_um=0.52,
-                                pixel_size_um=0.65)
+    p = blur_patches_from_stack(
+        stack, np.array([-10.0, 0.0, 5.0]), 0.0, na=0.3, wavelength_um=0.52, pixel_size_um=0.65
+    )
     assert len(p) == 3 * 2
-    np.testing.assert_allclose(p.waves[::2], np.array([10, 0, 5]) * waves_per_um(0.3, 0.52), rtol=1e-6)
+    np.testing.assert_allclose(
+        p.waves[::2], np.array([10, 0, 5]) * waves_per_um(0.3, 0.52), rtol=1e-6
+    )
     with pytest.raises(ConfigError, match="one z per plane"):
-        blur_patches_from_stack(stack, np.zeros(2), 0.0, na=0.3, wavelength_um=0.52, pixel_size_um=0.65)
+        blur_patches_from_stack(
+            stack, np.zeros(2), 0.0, na=0.3, wavelength_um=0.52, pixel_size_um=0.65
+        )
 
 
 def test_d4_augmentation_gives_the_eight_symmetries() -> None:
@@ -131,11 +149,16 @@ def test_score_map_grid_and_bad_images(tiny_model) -> None:  # type: ignore[no-u
     assert scorer.score_map(np.ones((256, 384)) + np.eye(256, 384)).shape == (2, 3)
     assert scorer.score_map(np.random.rand(256, 256), stride=64).shape == (3, 3)
     image = np.random.default_rng(2).random((256, 384))
-    assert scorer.score(image, roi=(0, 128, 128, 256)) == pytest.approx(float(scorer.score_map(image)[0, 1]))
+    assert scorer.score(image, roi=(0, 128, 128, 256)) == pytest.approx(
+        float(scorer.score_map(image)[0, 1])
+    )
     with pytest.raises(ConfigError, match="roi"):
         scorer.score(image, roi=(10, 5, 0, 200))
-    for bad, match in [(np.zeros((100, 300)), "≥ 128"), (np.zeros((2, 200, 200)), "2-D"),
-                       (np.full((200, 200), np.nan), "NaN")]:
+    for bad, match in [
+        (np.zeros((100, 300)), "≥ 128"),
+        (np.zeros((2, 200, 200)), "2-D"),
+        (np.full((200, 200), np.nan), "NaN"),
+    ]:
         with pytest.raises(ConfigError, match=match):
             scorer.score_map(bad)
 
@@ -150,7 +173,9 @@ def test_a_model_of_another_kind_is_refused(tmp_path) -> None:
 
 # ------------------------------------------------------------------ the bundled model
 
-needs_builtin = pytest.mark.skipif("fewshot-widefield" not in builtin_models(), reason="builtin:fewshot-widefield not trained")
+needs_builtin = pytest.mark.skipif(
+    "fewshot-widefield" not in builtin_models(), reason="builtin:fewshot-widefield not trained"
+)
 DF = get_preset("deepfocus-10x").optics
 
 

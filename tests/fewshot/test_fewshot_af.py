@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from focuskit import ConfigError
+from focuskit.fewshot import calibrate as calibrate_stack
 from focuskit.fewshot.analyses import (
     af_error_plot,
     af_error_vs_images,
@@ -17,7 +18,6 @@ from focuskit.fewshot.analyses import (
     stack_trials,
     trial_scope,
 )
-from focuskit.fewshot import calibrate as calibrate_stack
 from focuskit.io import FocalStack
 
 
@@ -25,7 +25,10 @@ def _contrast_blur(image: np.ndarray) -> np.ndarray:
     """A stand-in blur map: per 32² patch, 1 / (1 + gradient energy / mean²)."""
     img = np.asarray(image, dtype=np.float64)
     h, w = (s // 32 * 32 for s in img.shape)
-    g = np.diff(img[:h, :w + 1] if w < img.shape[1] else img[:h, :w], axis=1, append=img[:h, -1:]) ** 2
+    g = (
+        np.diff(img[:h, : w + 1] if w < img.shape[1] else img[:h, :w], axis=1, append=img[:h, -1:])
+        ** 2
+    )
     patches = g[:h, :w].reshape(h // 32, 32, w // 32, 32).mean(axis=(1, 3))
     means = img[:h, :w].reshape(h // 32, 32, w // 32, 32).mean(axis=(1, 3))
     return 1.0 / (1.0 + patches / np.maximum(means, 1e-9) ** 2 * 100)
@@ -49,11 +52,18 @@ def test_error_vs_images_on_a_small_simulated_scope(tmp_path) -> None:  # type: 
             scope.move_to(start)
             scope.reset_counters()
             return scope
+
         return fresh
 
-    result = af_error_vs_images([maker(s, t.start_z_um) for s, t in zip(scopes, trials)],
-                                [t.focus_z_um for t in trials], _contrast_blur, calibration,
-                                budgets=(3, 4), measures=("tenengrad",), brent_max_images=8)
+    result = af_error_vs_images(
+        [maker(s, t.start_z_um) for s, t in zip(scopes, trials)],
+        [t.focus_z_um for t in trials],
+        _contrast_blur,
+        calibration,
+        budgets=(3, 4),
+        measures=("tenengrad",),
+        brent_max_images=8,
+    )
     assert result["errors"]["deepfocus"].shape == (2, 2)
     assert np.all(result["images"]["deepfocus"] == [[3, 4], [3, 4]])
     assert np.isfinite(result["errors"]["brent-tenengrad"]).all()
@@ -62,7 +72,9 @@ def test_error_vs_images_on_a_small_simulated_scope(tmp_path) -> None:  # type: 
     af_error_plot(result, tmp_path / "fig4.png")
     assert (tmp_path / "fig4.png").stat().st_size > 0
     with pytest.raises(ConfigError, match="≥ 3"):
-        af_error_vs_images([maker(scopes[0], 0.0)], [0.0], _contrast_blur, calibration, budgets=(2,))
+        af_error_vs_images(
+            [maker(scopes[0], 0.0)], [0.0], _contrast_blur, calibration, budgets=(2,)
+        )
 
 
 def test_images_for_error_reads_the_brent_curve_and_the_budgets() -> None:
@@ -85,6 +97,10 @@ def test_split_stack_halves_the_field_and_stack_trials_start_in_range() -> None:
     makers, focus = stack_trials(stack, 4, seed=0)
     assert focus == [2.0] * 4
     assert all(0.0 <= m().z_um <= 4.0 for m in makers)
-    calibration = calibrate_stack(FocalStack(np.stack([np.full((64, 64), 1 + abs(z - 2.0)) for z in range(5)]),
-                                             np.arange(5.0), 0.5), lambda im: np.full((2, 2), im.mean()))
+    calibration = calibrate_stack(
+        FocalStack(
+            np.stack([np.full((64, 64), 1 + abs(z - 2.0)) for z in range(5)]), np.arange(5.0), 0.5
+        ),
+        lambda im: np.full((2, 2), im.mean()),
+    )
     assert calibration.focus_z_um == pytest.approx(2.0, abs=0.3)

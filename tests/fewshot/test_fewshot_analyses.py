@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from focuskit import ConfigError
 from focuskit.cli import app
 from focuskit.fewshot.analyses import (
-    PLOTS,
     HELD_OUT_IMAGES,
+    PLOTS,
     ModelBlur,
     analyze_score_invariance,
     classic_scorers,
@@ -27,10 +27,9 @@ from focuskit.fewshot.analyses import (
     render_invariance_stack,
     score_invariance_plot,
 )
-from focuskit.report import analysis_table
-from focuskit.report import save_analysis
 from focuskit.measures import score
 from focuskit.optics import get_preset
+from focuskit.report import analysis_table, save_analysis
 
 TINY_Z = default_z_um(12, 120.0)
 
@@ -78,7 +77,9 @@ def test_normalization_and_sd_hand_case() -> None:
     st = invariance_statistics(z, curves, dof_um=0.5, sd_range_um=1.0, bins=4)
     assert np.allclose(st["sd"], [0, 0, 0.25])  # population SD of (1, ½)
     assert st["sigma"] == pytest.approx(0.25 / 3)
-    assert invariance_statistics(z, curves, dof_um=0.5, sd_range_um=0.5)["sigma"] == pytest.approx(0.0)
+    assert invariance_statistics(z, curves, dof_um=0.5, sd_range_um=0.5)["sigma"] == pytest.approx(
+        0.0
+    )
     assert st["min_z_um"] == 0.0
     # a flat curve carries no information: all "blurriest"
     norm, flat = normalize_curves(np.array([[3.0, 3.0, 3.0]]))
@@ -105,10 +106,18 @@ def test_statistics_of_a_v_family_with_known_answers() -> None:
     z = np.arange(-60.0, 61.0, 1.0)
     a = 30.0
     rng = np.random.default_rng(1)
-    curves = np.array([s * np.minimum(np.abs(z), a) + o for s, o in zip(rng.uniform(0.5, 5, 6), rng.normal(0, 9, 6))])
+    curves = np.array(
+        [
+            s * np.minimum(np.abs(z), a) + o
+            for s, o in zip(rng.uniform(0.5, 5, 6), rng.normal(0, 9, 6))
+        ]
+    )
     st = invariance_statistics(z, curves, dof_um=4.0, sd_range_um=50.0, bins=1000)
     assert st["sigma"] < 1e-12
-    assert (st["informative_lo_um"], st["informative_hi_um"]) == (-29.0, 29.0)  # the last z below the plateau
+    assert (st["informative_lo_um"], st["informative_hi_um"]) == (
+        -29.0,
+        29.0,
+    )  # the last z below the plateau
     assert st["informative_um"] == 58.0 and st["informative_dof"] == pytest.approx(14.5)
     # signed z: z = 0 alone (0), ±k pairs on the slope (ln 2 each, 58 planes), the 62 plateau planes share a bin
     assert st["entropy"] == pytest.approx(58 * math.log(2) + 62 * math.log(62))
@@ -125,12 +134,20 @@ def test_samples_reproducible_and_mixed() -> None:
     a = list(invariance_samples(4, seed=3, size=64, z_um=TINY_Z))
     b = list(invariance_samples(2, seed=3, size=64, z_um=TINY_Z))
     c = list(invariance_samples(2, seed=4, size=64, z_um=TINY_Z))
-    assert [lab for lab, _ in a][:3] == ["fluorescent-tissue", "beads", f"image:{HELD_OUT_IMAGES[0]}"]
+    assert [lab for lab, _ in a][:3] == [
+        "fluorescent-tissue",
+        "beads",
+        f"image:{HELD_OUT_IMAGES[0]}",
+    ]
     for (la, sa), (lb, sb) in zip(a, b):
         assert la == lb and np.array_equal(sa.values, sb.values)
     assert not np.array_equal(a[0][1].values, c[0][1].values)
-    assert all(s.kind == "fluorescence" and s.values.min() >= 0 and s.values.max() > 0 for _, s in a)
-    labels = [lab for lab, _ in invariance_samples(3 * len(HELD_OUT_IMAGES), seed=0, size=32, z_um=TINY_Z)]
+    assert all(
+        s.kind == "fluorescence" and s.values.min() >= 0 and s.values.max() > 0 for _, s in a
+    )
+    labels = [
+        lab for lab, _ in invariance_samples(3 * len(HELD_OUT_IMAGES), seed=0, size=32, z_um=TINY_Z)
+    ]
     assert {lab[6:] for lab in labels if lab.startswith("image:")} == set(HELD_OUT_IMAGES)
 
 
@@ -139,8 +156,12 @@ def test_render_stack_is_noisy_counts_of_the_right_shape() -> None:
     _, sample = next(invariance_samples(1, seed=0, size=48, z_um=TINY_Z))
     st = render_invariance_stack(sample, optics, TINY_Z, 48, photons=500, seed=1)
     assert st.shape == (12, 48, 48) and st.dtype == np.float32
-    assert np.array_equal(st, render_invariance_stack(sample, optics, TINY_Z, 48, photons=500, seed=1))
-    assert not np.array_equal(st, render_invariance_stack(sample, optics, TINY_Z, 48, photons=500, seed=2))
+    assert np.array_equal(
+        st, render_invariance_stack(sample, optics, TINY_Z, 48, photons=500, seed=1)
+    )
+    assert not np.array_equal(
+        st, render_invariance_stack(sample, optics, TINY_Z, 48, photons=500, seed=2)
+    )
 
 
 def test_classic_scorers_are_negated_measures() -> None:
@@ -158,7 +179,7 @@ class _FakePatchModel:
 
     def patches(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ys = xs = np.arange(0, image.shape[0] - 15, 16)
-        tiles = np.array([image[y:y + 16, x:x + 16] for y in ys for x in xs])
+        tiles = np.array([image[y : y + 16, x : x + 16] for y in ys for x in xs])
         return tiles, ys, xs
 
     def score_patches(self, tiles: np.ndarray) -> np.ndarray:
@@ -181,23 +202,34 @@ def test_model_blur_batches_the_stack() -> None:
 
 def _tiny(seed: int = 0) -> dict:
     scorers = {**classic_scorers(("tenengrad", "ws")), "stand-in": lambda img: -float(np.std(img))}
-    return analyze_score_invariance(scorers, n_samples=3, z_um=TINY_Z, size=64, seed=seed, photons=(200, 2000))
+    return analyze_score_invariance(
+        scorers, n_samples=3, z_um=TINY_Z, size=64, seed=seed, photons=(200, 2000)
+    )
 
 
 def test_tiny_end_to_end(tmp_path: Path) -> None:
     calls = []
     scorers = {**classic_scorers(("tenengrad", "ws")), "stand-in": lambda img: -float(np.std(img))}
-    r = analyze_score_invariance(scorers, n_samples=3, z_um=TINY_Z, size=64, seed=0,
-                                 progress=lambda d, n: calls.append((d, n)))
+    r = analyze_score_invariance(
+        scorers,
+        n_samples=3,
+        z_um=TINY_Z,
+        size=64,
+        seed=0,
+        progress=lambda d, n: calls.append((d, n)),
+    )
     assert calls == [(1, 3), (2, 3), (3, 3)]
     assert {"analysis", "figure", "note", "config", "columns", "rows", "seconds"} <= set(r)
-    assert r["analysis"] == "blur-invariance" and [row["score"] for row in r["rows"]] == list(scorers)
+    assert r["analysis"] == "blur-invariance" and [row["score"] for row in r["rows"]] == list(
+        scorers
+    )
     for row in r["rows"]:
         assert set(r["columns"]) <= set(row)
         assert 0 <= row["sigma"] <= 0.5 and 0 <= row["entropy"] <= 12 * math.log(12) + 1e-6
         assert 0 <= row["entropy_rel"] <= 1 and 0 <= row["entropy_dist_rel"] <= 1
         assert row["informative_um"] >= 0 and row["informative_dof"] == pytest.approx(
-            row["informative_um"] / r["dof_um"], abs=1e-3)
+            row["informative_um"] / r["dof_um"], abs=1e-3
+        )
     for c in r["curves"].values():
         assert len(c["mean"]) == len(c["sd"]) == 12 and len(c["examples"]) == 3
     assert len(r["samples"]) == 3 and len(r["z_um"]) == 12
@@ -225,16 +257,40 @@ def test_analysis_bad_input() -> None:
     with pytest.raises(ConfigError, match="scorer"):
         analyze_score_invariance({}, n_samples=1)
     with pytest.raises(ConfigError, match="non-finite"):
-        analyze_score_invariance({"nan": lambda img: float("nan")}, n_samples=1, z_um=TINY_Z, size=32)
+        analyze_score_invariance(
+            {"nan": lambda img: float("nan")}, n_samples=1, z_um=TINY_Z, size=32
+        )
 
 
 def test_cli_classic_measures_only(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "cli"
-    res = runner.invoke(app, ["evaluate", "blur-invariance", "-o", str(out), "--samples", "2", "--planes", "12",
-                                       "--size", "48", "--no-model", "--measures", "tenengrad,ws", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "blur-invariance",
+            "-o",
+            str(out),
+            "--samples",
+            "2",
+            "--planes",
+            "12",
+            "--size",
+            "48",
+            "--no-model",
+            "--measures",
+            "tenengrad,ws",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "tenengrad" in res.output and (out / "blur-invariance.png").exists()
-    assert [r["score"] for r in json.loads((out / "blur-invariance.json").read_text())["rows"]] == ["tenengrad", "ws"]
-    res = runner.invoke(app, ["evaluate", "blur-invariance", "-o", str(out), "--no-model", "--measures", ""])
+    assert [r["score"] for r in json.loads((out / "blur-invariance.json").read_text())["rows"]] == [
+        "tenengrad",
+        "ws",
+    ]
+    res = runner.invoke(
+        app, ["evaluate", "blur-invariance", "-o", str(out), "--no-model", "--measures", ""]
+    )
     assert res.exit_code == 2 and "nothing to score" in res.output

@@ -30,7 +30,9 @@ from focuskit.fewshot import (
 from focuskit.nn import builtin_models
 
 DF = get_preset("deepfocus-10x").optics
-needs_builtin = pytest.mark.skipif("fewshot-widefield" not in builtin_models(), reason="builtin:fewshot-widefield not trained")
+needs_builtin = pytest.mark.skipif(
+    "fewshot-widefield" not in builtin_models(), reason="builtin:fewshot-widefield not trained"
+)
 
 
 _run = run_cli
@@ -39,10 +41,15 @@ _one_line_error = one_line_error
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    patches = simulate_blur_patches(BlurDataConfig(n_fields=6, waves_per_field=2, field_size=256, seed=1))
+    patches = simulate_blur_patches(
+        BlurDataConfig(n_fields=6, waves_per_field=2, field_size=256, seed=1)
+    )
     train, val = split_patches_by_field(patches, 0.34, seed=0)
-    net, _ = fit_blur_cnn(train, val, BlurTrainConfig(channels=(4, 8), max_steps=5, eval_every=5, batch_size=8,
-                                                      num_threads=1))
+    net, _ = fit_blur_cnn(
+        train,
+        val,
+        BlurTrainConfig(channels=(4, 8), max_steps=5, eval_every=5, batch_size=8, num_threads=1),
+    )
     return BlurScorer(net).save(tmp_path_factory.mktemp("m") / "tiny")
 
 
@@ -56,9 +63,21 @@ def calibration_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_stack(stack, tmp_path_factory.mktemp("s") / "calib_stack.ome.tif")
 
 
-def test_blur_score_prints_maps_and_writes_them(tiny_model: Path, calibration_stack: Path, tmp_path: Path) -> None:
-    code, out, err = _run("blur", "score", calibration_stack, "--model", tiny_model, "--json",
-                          "--map", tmp_path / "map.tif", "--plot", tmp_path / "map.png")
+def test_blur_score_prints_maps_and_writes_them(
+    tiny_model: Path, calibration_stack: Path, tmp_path: Path
+) -> None:
+    code, out, err = _run(
+        "blur",
+        "score",
+        calibration_stack,
+        "--model",
+        tiny_model,
+        "--json",
+        "--map",
+        tmp_path / "map.tif",
+        "--plot",
+        tmp_path / "map.png",
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert len(rows) == 41 and all(r["patches"] == 4 for r in rows)
@@ -69,43 +88,69 @@ def test_blur_score_prints_maps_and_writes_them(tiny_model: Path, calibration_st
     assert (tmp_path / "map.png").stat().st_size > 0
 
 
-def test_blur_score_refuses_bad_input_and_never_writes_onto_it(tiny_model: Path, tmp_path: Path) -> None:
+def test_blur_score_refuses_bad_input_and_never_writes_onto_it(
+    tiny_model: Path, tmp_path: Path
+) -> None:
     nan = tmp_path / "nan.npy"
     np.save(nan, np.full((1, 200, 200), np.nan, np.float32))
-    code, _, err = _run("blur", "score", nan, "--model", tiny_model, "--pixel-size", "0.5", "--z-step", "1")
+    code, _, err = _run(
+        "blur", "score", nan, "--model", tiny_model, "--pixel-size", "0.5", "--z-step", "1"
+    )
     assert code == 2, err
     small = tmp_path / "small.tif"
     import tifffile
 
     tifffile.imwrite(small, np.ones((64, 64), np.uint16))
     before = small.read_bytes()
-    code, _, err = _run("blur", "score", small, "--model", tiny_model, "--map", small, "--overwrite")
+    code, _, err = _run(
+        "blur", "score", small, "--model", tiny_model, "--map", small, "--overwrite"
+    )
     _one_line_error(code, err, "input")
     assert small.read_bytes() == before
     code, _, err = _run("blur", "score", small, "--model", tiny_model)
     _one_line_error(code, err, "128")
 
 
-def test_blur_info_and_train_and_fine_tune(tiny_model: Path, calibration_stack: Path, tmp_path: Path) -> None:
+def test_blur_info_and_train_and_fine_tune(
+    tiny_model: Path, calibration_stack: Path, tmp_path: Path
+) -> None:
     code, out, err = _run("blur", "info", tiny_model, "--json")
     assert code == 0, err
     assert json.loads(out)["parameters"] > 0
-    code, _, err = _run("blur", "train", "-o", tmp_path / "new", "--fields", "4", "--steps", "6", "--workers", "1")
+    code, _, err = _run(
+        "blur", "train", "-o", tmp_path / "new", "--fields", "4", "--steps", "6", "--workers", "1"
+    )
     assert code == 0, err
     assert (tmp_path / "new" / "weights.safetensors").is_file()
-    code, _, err = _run("blur", "train", "-o", tmp_path / "tuned", "--stack", calibration_stack, "--init",
-                        tiny_model, "--steps", "6")
+    code, _, err = _run(
+        "blur",
+        "train",
+        "-o",
+        tmp_path / "tuned",
+        "--stack",
+        calibration_stack,
+        "--init",
+        tiny_model,
+        "--steps",
+        "6",
+    )
     assert code == 0, err
     code, _, err = _run("blur", "train", "-o", tmp_path / "new", "--fields", "4", "--steps", "6")
     _one_line_error(code, err, "already exists")
 
 
-def test_calibrate_refuses_outputs_it_cannot_write(tiny_model: Path, calibration_stack: Path, tmp_path: Path) -> None:
-    code, _, err = _run("blur", "calibrate", calibration_stack, "-o", tmp_path / "c.txt", "--model", tiny_model)
+def test_calibrate_refuses_outputs_it_cannot_write(
+    tiny_model: Path, calibration_stack: Path, tmp_path: Path
+) -> None:
+    code, _, err = _run(
+        "blur", "calibrate", calibration_stack, "-o", tmp_path / "c.txt", "--model", tiny_model
+    )
     _one_line_error(code, err, "JSON")
     existing = tmp_path / "c.json"
     existing.write_text("keep me")
-    code, _, err = _run("blur", "calibrate", calibration_stack, "-o", existing, "--model", tiny_model)
+    code, _, err = _run(
+        "blur", "calibrate", calibration_stack, "-o", existing, "--model", tiny_model
+    )
     _one_line_error(code, err, "already exists")
     assert existing.read_text() == "keep me"
 
@@ -116,7 +161,9 @@ def test_deepfocus_autofocus_needs_a_calibration() -> None:
 
 
 @needs_builtin
-def test_calibration_then_autofocus_lands_within_one_dof(calibration_stack: Path, tmp_path: Path) -> None:
+def test_calibration_then_autofocus_lands_within_one_dof(
+    calibration_stack: Path, tmp_path: Path
+) -> None:
     calib = tmp_path / "calib.json"
     code, out, err = _run("blur", "calibrate", calibration_stack, "-o", calib, "--json")
     assert code == 0, err
@@ -125,11 +172,25 @@ def test_calibration_then_autofocus_lands_within_one_dof(calibration_stack: Path
     assert summary["fwhm_um"] > 0 and Path(summary["plot"]).is_file()
     errors = []
     for seed in (1, 2, 3):
-        code, out, err = _run("autofocus", "--scope", "sim:deepfocus-10x", "--method", "deepfocus",
-                              "--calibration", calib, "--seed", seed, "--json", "--plot", tmp_path / f"af{seed}.png")
+        code, out, err = _run(
+            "autofocus",
+            "--scope",
+            "sim:deepfocus-10x",
+            "--method",
+            "deepfocus",
+            "--calibration",
+            calib,
+            "--seed",
+            seed,
+            "--json",
+            "--plot",
+            tmp_path / f"af{seed}.png",
+        )
         assert code == 0, err
         result = json.loads(out)
         assert result["images"] == 3
         errors.append(abs(result["error_um"]))
     assert max(errors) < DF.depth_of_field_um, errors
-    assert (tmp_path / "af1.png").stat().st_size > 0  # the trace on the calibration curve + per-patch focus map
+    assert (
+        tmp_path / "af1.png"
+    ).stat().st_size > 0  # the trace on the calibration curve + per-patch focus map

@@ -12,22 +12,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from focuskit import ConfigError
+from focuskit import AUTOFOCUS_METHODS, ConfigError, autofocus
 from focuskit.fewshot import (
     BlurCalibration,
     MoffatFit,
     convexity,
+    deepfocus_search,
     fit_moffat,
     moffat_fwhm,
     moffat_profile,
     shift_by_correlation,
 )
 from focuskit.io import FocalStack
-from focuskit.scopes import FaultyScope, ScopeError, StackScope
-from focuskit import autofocus
-from focuskit import AUTOFOCUS_METHODS
-from focuskit.scopes import BaseScope
-from focuskit.fewshot import deepfocus_search
+from focuskit.scopes import BaseScope, FaultyScope, ScopeError, StackScope
 
 MOFFAT = {"top": 2.0, "amplitude": 1.5, "z0": 1.3, "alpha": 4.0, "beta": 2.5}
 
@@ -59,7 +56,9 @@ def test_moffat_fit_recovers_known_parameters(noise: float) -> None:
     assert fit.fwhm_um == pytest.approx(moffat_fwhm(MOFFAT["alpha"], MOFFAT["beta"]), rel=tol)
     assert fit.r2 > (0.999999 if noise == 0 else 0.99)
     assert 0.2 <= fit.beta <= 20
-    np.testing.assert_allclose(fit(z), moffat_profile(z, fit.top, fit.amplitude, fit.z0_um, fit.alpha_um, fit.beta))
+    np.testing.assert_allclose(
+        fit(z), moffat_profile(z, fit.top, fit.amplitude, fit.z0_um, fit.alpha_um, fit.beta)
+    )
     assert MoffatFit.from_dict(fit.to_dict()) == fit
 
 
@@ -141,7 +140,9 @@ def test_calibration_from_patch_scores_and_its_checks() -> None:
     patches = np.stack([np.abs(z) + k for k in (0.0, 0.2, 0.4)], axis=1)
     cal = BlurCalibration.from_scores(z, patches)
     np.testing.assert_allclose(cal.score, np.abs(z) + 0.2)  # the mean over patches
-    assert cal.score_sd is not None and cal.score_sd == pytest.approx(np.full(z.size, np.std([0, 0.2, 0.4])))
+    assert cal.score_sd is not None and cal.score_sd == pytest.approx(
+        np.full(z.size, np.std([0, 0.2, 0.4]))
+    )
     assert abs(cal.focus_z_um) < 0.5
     with pytest.raises(ConfigError, match="passes through focus"):
         BlurCalibration.from_scores(z, z + 20)  # lowest at the end: the stack misses focus
@@ -163,9 +164,14 @@ def test_calibration_falls_back_to_the_parabola_when_the_fit_fails(tmp_path: Pat
 
 
 def test_calibration_save_load_round_trip(tmp_path: Path) -> None:
-    cal = _calibration(noise=0.01, score_sd=np.full(81, 0.05), model="builtin:fewshot-widefield",
-                       optics={"na": 0.5, "wavelength_um": 0.55}, pixel_size_um=0.325,
-                       source={"path": "stack.tif", "shape": [81, 96, 96]})
+    cal = _calibration(
+        noise=0.01,
+        score_sd=np.full(81, 0.05),
+        model="builtin:fewshot-widefield",
+        optics={"na": 0.5, "wavelength_um": 0.55},
+        pixel_size_um=0.325,
+        source={"path": "stack.tif", "shape": [81, 96, 96]},
+    )
     path = cal.save(tmp_path / "cal.json")
     loaded = BlurCalibration.load(path)
     assert loaded.to_dict() == cal.to_dict()
@@ -242,7 +248,9 @@ def _texture_stack(focus: float, seed: int, z_lo: float = -30, z_hi: float = 30)
 
     base = np.random.default_rng(seed).random((96, 96)).astype(np.float32)
     z = np.arange(z_lo, z_hi + 1e-9, 0.5)
-    data = np.stack([scipy.ndimage.gaussian_filter(base, 0.3 + 0.4 * abs(zi - focus), mode="wrap") for zi in z])
+    data = np.stack(
+        [scipy.ndimage.gaussian_filter(base, 0.3 + 0.4 * abs(zi - focus), mode="wrap") for zi in z]
+    )
     return FocalStack(data, z, 0.2, focus_z_um=focus)
 
 
@@ -268,13 +276,20 @@ def shifted_stack() -> FocalStack:
 
 @pytest.mark.parametrize(("max_images", "tolerance"), [(3, 2.5), (6, 1.0)])
 def test_deepfocus_finds_a_shifted_focus_on_another_sample(
-    texture_calibration: BlurCalibration, shifted_stack: FocalStack, max_images: int, tolerance: float
+    texture_calibration: BlurCalibration,
+    shifted_stack: FocalStack,
+    max_images: int,
+    tolerance: float,
 ) -> None:
     assert abs(texture_calibration.focus_z_um) < 0.5
     for start in (-25.0, -10.0, 0.0, 15.0, 28.0):
         scope = StackScope(shifted_stack, start_z_um=start)
-        result = deepfocus_search(scope, score_map=_inverse_std_map, calibration=texture_calibration,
-                                  max_images=max_images)
+        result = deepfocus_search(
+            scope,
+            score_map=_inverse_std_map,
+            calibration=texture_calibration,
+            max_images=max_images,
+        )
         assert result.success, result.message
         assert abs(result.z_final_um - 7.0) <= tolerance, (start, result.z_final_um, result.message)
         assert result.images == scope.exposures == len(result.trace) == max_images
@@ -294,11 +309,20 @@ def test_autofocus_dispatches_deepfocus_with_an_roi_and_a_calibration_file(
     assert "deepfocus" in AUTOFOCUS_METHODS
     path = texture_calibration.save(tmp_path / "cal.json")
     scope = StackScope(shifted_stack, start_z_um=2.0)
-    result = autofocus(scope, "deepfocus", score_map=_inverse_std_map, calibration=path, max_images=5,
-                       roi=(0, 64, 0, 64))
+    result = autofocus(
+        scope,
+        "deepfocus",
+        score_map=_inverse_std_map,
+        calibration=path,
+        max_images=5,
+        roi=(0, 64, 0, 64),
+    )
     assert abs(result.z_final_um - 7.0) <= 1.0
-    assert np.array(result.predictions[-1]["roi"]).tolist() == [[True, True, False], [True, True, False],
-                                                               [False, False, False]]
+    assert np.array(result.predictions[-1]["roi"]).tolist() == [
+        [True, True, False],
+        [True, True, False],
+        [False, False, False],
+    ]
     with pytest.raises(ConfigError, match="needs score_map"):
         autofocus(scope, "deepfocus", calibration=texture_calibration)
     with pytest.raises(ConfigError, match="needs calibration"):
@@ -337,9 +361,13 @@ def line_calibration() -> BlurCalibration:
 
 
 @pytest.mark.parametrize("start", [-30.0, -8.0, 3.0, 12.0, 35.0])
-def test_deepfocus_on_a_fake_scope_with_tilt(line_calibration: BlurCalibration, start: float) -> None:
+def test_deepfocus_on_a_fake_scope_with_tilt(
+    line_calibration: BlurCalibration, start: float
+) -> None:
     scope = _LineScope(focus=3.0, tilt=0.4, z_limits_um=(-40.0, 40.0), start_z_um=start)
-    result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration, max_images=5)
+    result = deepfocus_search(
+        scope, score_map=_line_map, calibration=line_calibration, max_images=5
+    )
     assert abs(result.z_final_um - 3.0) <= 0.3, result.message
     assert result.images == 5
     # The tilt shows in the per-patch focus (−0.4 µm per patch column; a median over rows,
@@ -349,10 +377,18 @@ def test_deepfocus_on_a_fake_scope_with_tilt(line_calibration: BlurCalibration, 
     assert columns[-1] - columns[0] == pytest.approx(-1.2, abs=0.4)
 
 
-def test_images_left_after_convexity_refine_around_the_estimate(line_calibration: BlurCalibration) -> None:
+def test_images_left_after_convexity_refine_around_the_estimate(
+    line_calibration: BlurCalibration,
+) -> None:
     scope = _LineScope(focus=3.0, z_limits_um=(-40.0, 40.0), start_z_um=1.0)
-    result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration, max_images=6,
-                              refine_step_um=2.0, refine="pairs")
+    result = deepfocus_search(
+        scope,
+        score_map=_line_map,
+        calibration=line_calibration,
+        max_images=6,
+        refine_step_um=2.0,
+        refine="pairs",
+    )
     assert result.images == 6
     # Convex at once: three images, then one estimate per refinement image at f̂ − h, f̂ + h, …
     assert [r["images"] for r in result.predictions] == [3, 4, 5, 6]
@@ -362,9 +398,13 @@ def test_images_left_after_convexity_refine_around_the_estimate(line_calibration
     assert result.score_final == pytest.approx(-float(line_calibration.curve(0.0)), abs=1e-3)
 
 
-def test_mirror_refinement_images_the_partner_of_an_unpaired_image(line_calibration: BlurCalibration) -> None:
+def test_mirror_refinement_images_the_partner_of_an_unpaired_image(
+    line_calibration: BlurCalibration,
+) -> None:
     scope = _LineScope(focus=3.0, z_limits_um=(-40.0, 40.0), start_z_um=1.0)
-    result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration, max_images=4)
+    result = deepfocus_search(
+        scope, score_map=_line_map, calibration=line_calibration, max_images=4
+    )
     f3 = result.predictions[0]["z_focus_um"]
     first = np.array([z for z, _ in result.trace[:3]])
     # The 4th image mirrors one of the first three about the 3-image estimate …
@@ -378,7 +418,9 @@ def test_mirror_refinement_images_the_partner_of_an_unpaired_image(line_calibrat
 
 def test_a_focus_beyond_the_stage_is_clipped_and_said_so(line_calibration: BlurCalibration) -> None:
     scope = _LineScope(focus=14.0, z_limits_um=(-10.0, 10.0), start_z_um=0.0)
-    result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration, max_images=4)
+    result = deepfocus_search(
+        scope, score_map=_line_map, calibration=line_calibration, max_images=4
+    )
     assert result.predictions[-1]["z_focus_um"] == pytest.approx(14.0, abs=0.5)
     assert result.z_final_um == 10.0
     assert "outside the search window" in result.message
@@ -390,15 +432,23 @@ def test_a_focus_beyond_the_stage_is_clipped_and_said_so(line_calibration: BlurC
     focus=st.floats(-30.0, 30.0),
     max_images=st.integers(3, 7),
     range_um=st.one_of(st.none(), st.floats(0.5, 30.0)),
-    stage=st.one_of(st.tuples(st.none(), st.none()), st.tuples(st.floats(0.5, 5.0), st.none()),
-                    st.tuples(st.none(), st.just(0.25))),
+    stage=st.one_of(
+        st.tuples(st.none(), st.none()),
+        st.tuples(st.floats(0.5, 5.0), st.none()),
+        st.tuples(st.none(), st.just(0.25)),
+    ),
 )
 def test_deepfocus_never_leaves_the_stage_limits(  # type: ignore[no-untyped-def]
     line_calibration, start, focus, max_images, range_um, stage
 ) -> None:
     max_step, resolution = stage
-    scope = _LineScope(focus=focus, z_limits_um=(-4.0, 6.0), start_z_um=start, max_step_um=max_step,
-                       stage_resolution_um=resolution)
+    scope = _LineScope(
+        focus=focus,
+        z_limits_um=(-4.0, 6.0),
+        start_z_um=start,
+        max_step_um=max_step,
+        stage_resolution_um=resolution,
+    )
     z1 = scope.z_um
     visited: list[float] = []
     original = scope.move_to
@@ -408,8 +458,13 @@ def test_deepfocus_never_leaves_the_stage_limits(  # type: ignore[no-untyped-def
         original(z)
 
     scope.move_to = spy  # type: ignore[method-assign]
-    result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration,
-                              max_images=max_images, range_um=range_um)
+    result = deepfocus_search(
+        scope,
+        score_map=_line_map,
+        calibration=line_calibration,
+        max_images=max_images,
+        range_um=range_um,
+    )
     assert all(-4.0 <= z <= 6.0 for z in visited)
     if range_um is not None:
         assert all(abs(z - z1) <= range_um / 2 + 0.25 + 1e-9 for z in [*visited, result.z_final_um])
@@ -434,7 +489,10 @@ def test_a_failing_camera_returns_the_stage_to_the_start(line_calibration: BlurC
     [
         ({"max_images": 2}, "max_images"),
         ({"max_images": 3.5}, "max_images"),
-        ({"calibration": {"kind": "deepfocus-calibration"}}, "calibration must be a BlurCalibration"),
+        (
+            {"calibration": {"kind": "deepfocus-calibration"}},
+            "calibration must be a BlurCalibration",
+        ),
         ({"score_map": lambda im: im.ravel()}, "2-D"),
         ({"score_map": lambda im: np.full((2, 2), np.nan)}, "NaN"),
         ({"score_map": "tenengrad"}, "callable"),
@@ -443,7 +501,9 @@ def test_a_failing_camera_returns_the_stage_to_the_start(line_calibration: BlurC
         ({"refine_step_um": 0.0}, "refine_step_um"),
     ],
 )
-def test_deepfocus_config_errors(line_calibration: BlurCalibration, kwargs: dict[str, object], match: str) -> None:
+def test_deepfocus_config_errors(
+    line_calibration: BlurCalibration, kwargs: dict[str, object], match: str
+) -> None:
     scope = _LineScope(focus=3.0, z_limits_um=(-40.0, 40.0), start_z_um=0.0)
     args: dict[str, object] = {"score_map": _line_map, "calibration": line_calibration, **kwargs}
     with pytest.raises(ConfigError, match=match):

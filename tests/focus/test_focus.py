@@ -15,14 +15,29 @@ from focuskit.simulate import simulate_stack
 def _stack(preset: str, *, focus: float, size: int = 96, illumination=None, **kw) -> FocalStack:  # type: ignore[no-untyped-def]
     p = get_preset(preset)
     z = z_range(p.z_min_um / 2, p.z_max_um / 2, p.z_step_um * 2)
-    sim = simulate_stack(p, size=size, z_um=z, focus_z_um=focus, illumination=illumination, photons=3000, seed=11, **kw)
-    return FocalStack(sim.data, sim.z_um, sim.pixel_size_um, sim.optics, sim.focus_z_um, sim.metadata)
+    sim = simulate_stack(
+        p,
+        size=size,
+        z_um=z,
+        focus_z_um=focus,
+        illumination=illumination,
+        photons=3000,
+        seed=11,
+        **kw,
+    )
+    return FocalStack(
+        sim.data, sim.z_um, sim.pixel_size_um, sim.optics, sim.focus_z_um, sim.metadata
+    )
 
 
 @pytest.mark.parametrize(
     "preset,illumination,focus",
     [
-        ("fcfnn-20x-led", DPC(0.35, 0.48, source_step_na=0.06), 3.3),  # Pinkard: ground truth from DPC
+        (
+            "fcfnn-20x-led",
+            DPC(0.35, 0.48, source_step_na=0.06),
+            3.3,
+        ),  # Pinkard: ground truth from DPC
         # Sparse beads at 3000 mean photons saturate a 16-bit camera; a tissue fills the field.
         ("deepr-40x-fluor", "fluorescent-tissue", -1.1),
         ("deepr-20x-fluor", None, 2.2),
@@ -73,8 +88,16 @@ def test_confidence_falls_with_noise() -> None:
 def test_focus_map_recovers_a_tilt() -> None:
     p = get_preset("deepr-20x-fluor")
     angle = 3.0
-    sim = simulate_stack(p, sample="beads", size=192, z_um=z_range(-6, 6, 0.5), tilt_deg=angle,
-                         photons=3000, seed=2, sample_options={"density_per_100um2": 6})
+    sim = simulate_stack(
+        p,
+        sample="beads",
+        size=192,
+        z_um=z_range(-6, 6, 0.5),
+        tilt_deg=angle,
+        photons=3000,
+        seed=2,
+        sample_options={"density_per_100um2": 6},
+    )
     stack = FocalStack(sim.data, sim.z_um, sim.pixel_size_um, sim.optics, sim.focus_z_um)
     fmap = focus_map(stack, tile=48)
     _, slope_y, slope_x = fmap.plane_fit()
@@ -84,7 +107,9 @@ def test_focus_map_recovers_a_tilt() -> None:
 
 
 @needs_real_data
-@pytest.mark.parametrize("name", ["llsm_mitochondria_defocus", "wafer_reflected_brightfield", "bead_psf_na085"])
+@pytest.mark.parametrize(
+    "name", ["llsm_mitochondria_defocus", "wafer_reflected_brightfield", "bead_psf_na085"]
+)
 @pytest.mark.parametrize("measure", ["tenengrad", "spectral-highband"])
 def test_find_focus_lands_on_the_documented_focus_of_real_stacks(name: str, measure: str) -> None:
     from focuskit.scopes import real_stack
@@ -95,7 +120,10 @@ def test_find_focus_lands_on_the_documented_focus_of_real_stacks(name: str, meas
     # LLSM's measures peak one plane (0.05 µm) before the documented plane 19; the others on it.
     assert abs(result.plane - documented) <= 1
     steps = np.abs(np.diff(stack.z_um))
-    assert abs(result.z_focus_um - stack.focus_z_um) <= 1.5 * steps[max(documented - 1, 0) : documented + 1].max()
+    assert (
+        abs(result.z_focus_um - stack.focus_z_um)
+        <= 1.5 * steps[max(documented - 1, 0) : documented + 1].max()
+    )
 
 
 def test_parabola_vertex_is_exact_and_guards_degenerate_points() -> None:
@@ -104,6 +132,8 @@ def test_parabola_vertex_is_exact_and_guards_degenerate_points() -> None:
     z = np.array([-1.3, 0.4, 2.9])
     s = -2.0 * (z - 0.77) ** 2 + 5
     assert parabola_vertex(z, s) == pytest.approx(0.77, abs=1e-12)
-    assert parabola_vertex(np.array([0.0, 0.0, 1.0]), np.array([1.0, 2.0, 1.0])) is None  # coincident z
+    assert (
+        parabola_vertex(np.array([0.0, 0.0, 1.0]), np.array([1.0, 2.0, 1.0])) is None
+    )  # coincident z
     assert parabola_vertex(z, (z - 0.77) ** 2) is None  # a minimum, not a peak
     assert parabola_vertex(z, 3 * z) is None  # collinear

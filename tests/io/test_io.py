@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from conftest import REAL_DATA
+from conftest import needs_real_data as needs_real
 
 from focuskit import ConfigError, StackFileError
 from focuskit.io import SUPPORTED_SUFFIXES, FocalStack, read_stack, read_z_file, write_stack
@@ -26,8 +28,6 @@ from focuskit.optics import (
     Objective,
     Optics,
 )
-
-from conftest import REAL_DATA, needs_real_data as needs_real
 
 REAL = REAL_DATA if REAL_DATA is not None else Path("shared/data/real")
 

@@ -36,8 +36,19 @@ NAMES = list(MEASURES)
 # fcfnn-20x-led: 2NA/λ = 1.89 cycles/µm > Nyquist 1.54 cycles/µm
 OPTICS = {"pixel_size_um": 0.325, "na": 0.5, "wavelength_um": 0.53}
 EXPECTED_K = {
-    "vollath4": 2, "vollath5": 2, "std": 1, "nvar": 1, "brenner": 2, "tenengrad": 2, "lapv": 2,
-    "sml": 1, "ws": 1, "ewc": 2, "hpf": 2, "spectral-highband": 0, "spectral-midband": 0,
+    "vollath4": 2,
+    "vollath5": 2,
+    "std": 1,
+    "nvar": 1,
+    "brenner": 2,
+    "tenengrad": 2,
+    "lapv": 2,
+    "sml": 1,
+    "ws": 1,
+    "ewc": 2,
+    "hpf": 2,
+    "spectral-highband": 0,
+    "spectral-midband": 0,
 }
 
 

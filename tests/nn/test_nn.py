@@ -38,8 +38,16 @@ class _LineHistory(History):
     best_val_mse: float = math.inf
 
 
-def _fit_line(max_steps: int, *, eval_every: int = 10, patience: int | None = None, checkpoint: Path | None = None,
-              resume: bool = False, stop_at: int | None = None, lr: float = 0.05):
+def _fit_line(
+    max_steps: int,
+    *,
+    eval_every: int = 10,
+    patience: int | None = None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    stop_at: int | None = None,
+    lr: float = 0.05,
+):
     """A 1-parameter-pair linear model y = a·x + b fitted to y = 3x − 1 by SGD."""
     import torch
 
@@ -67,9 +75,21 @@ def _fit_line(max_steps: int, *, eval_every: int = 10, patience: int | None = No
             raise KeyboardInterrupt
 
     history = _LineHistory()
-    run_training(nets={"net": net}, optimizers={"net": opt}, step=step, validate=validate, metric="val_mse",
-                 keep="net", history=history, schedule=Schedule(max_steps, eval_every, {"net": lr}, patience=patience),
-                 rng=rng, seed=0, checkpoint_dir=checkpoint, resume=resume, progress=progress)
+    run_training(
+        nets={"net": net},
+        optimizers={"net": opt},
+        step=step,
+        validate=validate,
+        metric="val_mse",
+        keep="net",
+        history=history,
+        schedule=Schedule(max_steps, eval_every, {"net": lr}, patience=patience),
+        rng=rng,
+        seed=0,
+        checkpoint_dir=checkpoint,
+        resume=resume,
+        progress=progress,
+    )
     return net, history
 
 
@@ -77,8 +97,10 @@ def test_the_loop_lowers_the_loss_and_keeps_the_best_state() -> None:
     net, history = _fit_line(200)
     assert history.steps == list(range(10, 201, 10))
     assert history.val_mse[-1] < 0.05 * history.val_mse[0]
-    assert history.best_val_mse == min(history.val_mse) and history.best_step == history.steps[
-        int(np.argmin(history.val_mse))]
+    assert (
+        history.best_val_mse == min(history.val_mse)
+        and history.best_step == history.steps[int(np.argmin(history.val_mse))]
+    )
     with __import__("torch").no_grad():
         final = float((net(__import__("torch").tensor([[0.5]])) - 0.5).abs())
     assert final < 0.2  # y(0.5) = 0.5
@@ -107,9 +129,18 @@ def test_training_means_cover_the_steps_since_the_last_evaluation() -> None:
         return {"a": float(k), **({"b": 2.0} if k % 2 else {})}
 
     history = Terms()
-    run_training(nets={"net": net}, optimizers={"net": opt}, step=step, validate=lambda: {"v": 1.0}, metric="v",
-                 keep="net", history=history, schedule=Schedule(25, 10, {"net": 0.0}),
-                 rng=np.random.default_rng(0), seed=0)
+    run_training(
+        nets={"net": net},
+        optimizers={"net": opt},
+        step=step,
+        validate=lambda: {"v": 1.0},
+        metric="v",
+        keep="net",
+        history=history,
+        schedule=Schedule(25, 10, {"net": 0.0}),
+        rng=np.random.default_rng(0),
+        seed=0,
+    )
     assert history.steps == [10, 20, 25]
     assert history.a == [4.5, 14.5, 22.0]  # means of k = 0…9, 10…19, 20…24
     assert history.b == [2.0, 2.0, 2.0]
@@ -128,7 +159,9 @@ def test_resume_continues_the_same_run(tmp_path: Path) -> None:
     net, resumed = _fit_line(60, checkpoint=tmp_path / "part", resume=True)
     assert resumed.steps == full.steps
     np.testing.assert_allclose(resumed.val_mse, full.val_mse, rtol=1e-6)
-    np.testing.assert_allclose(net.weight.detach().numpy(), full_net.weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        net.weight.detach().numpy(), full_net.weight.detach().numpy(), rtol=1e-6
+    )
     with pytest.raises(ConfigError, match="nothing to resume"):
         _fit_line(60, checkpoint=tmp_path / "none", resume=True)
 
@@ -161,7 +194,9 @@ def test_model_folders_are_written_whole_and_never_over_an_existing_one(tmp_path
     assert path == target and config == {"kind": "demo"} and tensors["net.w"].tolist() == [0, 1, 2]
     with pytest.raises(ConfigError, match="already exists"):
         write_model_folder(target, {"kind": "other"}, {})
-    write_model_folder(target, {"kind": "other"}, {"net.w": np.zeros(1, np.float32)}, overwrite=True)
+    write_model_folder(
+        target, {"kind": "other"}, {"net.w": np.zeros(1, np.float32)}, overwrite=True
+    )
     assert read_model_folder(target)[1] == {"kind": "other"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary left behind
     (target / "config.json").unlink()

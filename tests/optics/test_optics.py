@@ -108,12 +108,16 @@ def test_off_axis_coherent_spectrum_is_two_discs_plus_autocorrelation() -> None:
     fs = src[0].sx / LAM
     fy, fx = frequency_grid((n, n), dx)
     r, r_pupil, df = np.hypot(fx, fy), NA / LAM, 1 / (n * dx)
-    in_discs = (np.hypot(fx - fs, fy) <= r_pupil + 1.5 * df) | (np.hypot(fx + fs, fy) <= r_pupil + 1.5 * df)
+    in_discs = (np.hypot(fx - fs, fy) <= r_pupil + 1.5 * df) | (
+        np.hypot(fx + fs, fy) <= r_pupil + 1.5 * df
+    )
     support = in_discs | (r <= 2 * r_pupil + 1.5 * df)
     beyond = r > (NA + src[0].sx) / LAM + 1.5 * df
 
     def spectrum(phase_rms: float) -> np.ndarray:
-        image = coherent_stack(_random_phase((n, n), phase_rms=phase_rms), dx, NA, LAM, [6.0], src)[0]
+        image = coherent_stack(_random_phase((n, n), phase_rms=phase_rms), dx, NA, LAM, [6.0], src)[
+            0
+        ]
         return np.abs(np.fft.fft2(image - image.mean(dtype=np.float64)))
 
     strong, weak = spectrum(1.5), spectrum(0.05)
@@ -155,7 +159,9 @@ def test_abbe_sum_with_one_source_point_equals_coherent_image() -> None:
     optics = get_preset("deepr-20x-bf").optics
     tiny = optics.with_illumination(Brightfield(na_condenser=0.0))
     abbe = image_stack(t, tiny, [-3.0, 0.0, 2.0], pixel_size_um=dx)
-    coherent = image_stack(t, optics.with_illumination(LED(0.0)), [-3.0, 0.0, 2.0], pixel_size_um=dx)
+    coherent = image_stack(
+        t, optics.with_illumination(LED(0.0)), [-3.0, 0.0, 2.0], pixel_size_um=dx
+    )
     np.testing.assert_allclose(abbe, coherent, rtol=1e-6, atol=1e-6)
 
 
@@ -182,8 +188,12 @@ def test_brightfield_tends_to_incoherent_imaging_for_large_condenser() -> None:
     absorb = 0.2 * (absorb - absorb.min()) / np.ptp(absorb)
     t = np.sqrt(1 - absorb).astype(np.complex64)
     optics = get_preset("deepr-20x-bf").optics
-    incoherent = image_stack((1 - absorb).astype(np.float32), optics.with_illumination(Fluorescence()), [0.0])
-    partial = image_stack(t, optics.with_illumination(Brightfield(0.75, source_step_na=0.05)), [0.0])
+    incoherent = image_stack(
+        (1 - absorb).astype(np.float32), optics.with_illumination(Fluorescence()), [0.0]
+    )
+    partial = image_stack(
+        t, optics.with_illumination(Brightfield(0.75, source_step_na=0.05)), [0.0]
+    )
     coherent = image_stack(t, optics.with_illumination(Brightfield(0.0)), [0.0])
 
     def err(a: np.ndarray) -> float:
@@ -222,12 +232,22 @@ def test_presets_match_optics_md() -> None:
     assert len(PRESETS["deepr-40x-fluor"].z_positions()) == 101
     assert PRESETS["deepr-20x-bf"].optics.illumination == Brightfield(0.55)
     assert PRESETS["deepfocus-10x"].optics.pixel_size_um == pytest.approx(0.65)
-    assert set(PRESETS) == {"fcfnn-20x-led", "deepr-40x-fluor", "deepr-20x-fluor", "deepr-20x-bf", "deepfocus-10x"}
+    assert set(PRESETS) == {
+        "fcfnn-20x-led",
+        "deepr-40x-fluor",
+        "deepr-20x-fluor",
+        "deepr-20x-bf",
+        "deepfocus-10x",
+    }
 
 
 def test_optics_round_trips_through_json() -> None:
     for preset in PRESETS.values():
-        for ill in (preset.optics.illumination, LEDPattern(((0.1, 0.2, 1.0), (0.0, 0.0, 0.5))), DPC(0.3, 0.45, "top")):
+        for ill in (
+            preset.optics.illumination,
+            LEDPattern(((0.1, 0.2, 1.0), (0.0, 0.0, 0.5))),
+            DPC(0.3, 0.45, "top"),
+        ):
             optics = preset.optics.with_illumination(ill)
             assert Optics.from_dict(json.loads(json.dumps(optics.to_dict()))) == optics
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from focuskit.optics import Fluorescence, fwhm_um, get_preset, image_stack, incoherent_psf, vectorial_psf
+from focuskit.optics import (
+    Fluorescence,
+    fwhm_um,
+    get_preset,
+    image_stack,
+    incoherent_psf,
+    vectorial_psf,
+)
 
 psfmodels = pytest.importorskip("psfmodels")
 
@@ -29,7 +36,12 @@ def _matched_params(na: float, n: float) -> dict[str, float]:
 
 @pytest.mark.parametrize(
     "na,lam,dx,n",
-    [(0.5, 0.53, 0.1, 1.0), (0.3, 0.52, 0.2, 1.0), (0.75, 0.447, 0.06, 1.0), (1.2, 0.6, 0.05, 1.33)],
+    [
+        (0.5, 0.53, 0.1, 1.0),
+        (0.3, 0.52, 0.2, 1.0),
+        (0.75, 0.447, 0.06, 1.0),
+        (1.2, 0.6, 0.05, 1.33),
+    ],
 )
 def test_scalar_psf_stack_agrees_with_psfmodels(na: float, lam: float, dx: float, n: float) -> None:
     size = 255

@@ -17,10 +17,15 @@ import scipy.signal
 import torch
 
 from focuskit import ConfigError
-from focuskit.refocus import DeepRConfig, DeepRDiscriminator, DeepRGenerator, DiscriminatorConfig, DPMDecoder
+from focuskit.focus import fitted_tilt
+from focuskit.nn import builtin_models, tile_starts
 from focuskit.optics import Brightfield, get_preset
-from focuskit.simulate import simulate_stack, tilt_map
 from focuskit.refocus import (
+    DeepRConfig,
+    DeepRDiscriminator,
+    DeepRGenerator,
+    DiscriminatorConfig,
+    DPMDecoder,
     DPMTrainConfig,
     PairSampler,
     Refocuser,
@@ -32,16 +37,31 @@ from focuskit.refocus import (
     simulate_refocus_tiles,
     split_tiles_by_field,
 )
-from focuskit.focus import fitted_tilt
-from focuskit.nn import builtin_models, tile_starts
+from focuskit.simulate import simulate_stack, tilt_map
 
 PRESET = "deepr-40x-fluor"
 TINY = (4, 8, 8, 8, 8, 8)
 Z_RANGE = 2.0
-TRAIN = RefocusTrainConfig(generator_channels=TINY, discriminator_channels=(4, 8), crop=64, batch_size=2,
-                           max_steps=40, warmup_steps=20, eval_every=10, z_range_um=Z_RANGE, num_threads=1)
-DPM = DPMTrainConfig(z_range_um=Z_RANGE, crop=64, batch_size=2, max_steps=40, eval_every=10,
-                     learning_rate=3e-3, num_threads=1)
+TRAIN = RefocusTrainConfig(
+    generator_channels=TINY,
+    discriminator_channels=(4, 8),
+    crop=64,
+    batch_size=2,
+    max_steps=40,
+    warmup_steps=20,
+    eval_every=10,
+    z_range_um=Z_RANGE,
+    num_threads=1,
+)
+DPM = DPMTrainConfig(
+    z_range_um=Z_RANGE,
+    crop=64,
+    batch_size=2,
+    max_steps=40,
+    eval_every=10,
+    learning_rate=3e-3,
+    num_threads=1,
+)
 IMAGE_Z_UM = 1.5  # defocus of the test image (inside the training range)
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003
 
@@ -86,11 +106,17 @@ def refocuser(trained, dpm, optics):
 def image():
     """A 256² fluorescent-tissue field 1.5 µm out of focus, camera counts at 2000 photons,
     and the camera-noise SD of that image (counts)."""
-    noisy = simulate_stack(PRESET, sample="fluorescent-tissue", size=256, z_um=[IMAGE_Z_UM], photons=2000, seed=5)
-    clean = simulate_stack(PRESET, sample="fluorescent-tissue", size=256, z_um=[IMAGE_Z_UM], photons=None, seed=5)
+    noisy = simulate_stack(
+        PRESET, sample="fluorescent-tissue", size=256, z_um=[IMAGE_Z_UM], photons=2000, seed=5
+    )
+    clean = simulate_stack(
+        PRESET, sample="fluorescent-tissue", size=256, z_um=[IMAGE_Z_UM], photons=None, seed=5
+    )
     img, ref = noisy.data[0].astype(np.float64), clean.data[0].astype(np.float64)
     # Noise = what the best affine map of the noise-free rendering leaves unexplained.
-    a, b = np.linalg.lstsq(np.column_stack([ref.ravel(), np.ones(ref.size)]), img.ravel(), rcond=None)[0]
+    a, b = np.linalg.lstsq(
+        np.column_stack([ref.ravel(), np.ones(ref.size)]), img.ravel(), rcond=None
+    )[0]
     noise_sd = float((img - (a * ref + b)).std())
     return noisy.data[0].astype(np.float32), noise_sd
 
@@ -130,8 +156,11 @@ def test_berhu_default_c_is_a_tenth_of_each_targets_sd():
     np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-12)
     # the branches really are both exercised in each image, and c_fraction scales c
     assert expected[0] != pytest.approx(np.abs(d[0]).mean())
-    np.testing.assert_allclose(berhu(pred, target, c_fraction=0.2).numpy(),
-                               berhu(pred, target, c=0.2 * target.flatten(1).std(dim=1)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        berhu(pred, target, c_fraction=0.2).numpy(),
+        berhu(pred, target, c=0.2 * target.flatten(1).std(dim=1)).numpy(),
+        rtol=1e-12,
+    )
     assert berhu(target, target).abs().max().item() == 0.0
 
 
@@ -181,17 +210,27 @@ def _texture(shape: tuple[int, int], sigma: float, seed: int) -> np.ndarray:
 
 def test_ms_ssim_of_identical_images_is_one():
     for size in (256, 64, 24):  # 11-px window, a smaller window, single-scale SSIM
-        t = torch.from_numpy(100 + 50 * _texture((size, size), 2, size)).float().reshape(1, 1, size, size)
+        t = (
+            torch.from_numpy(100 + 50 * _texture((size, size), 2, size))
+            .float()
+            .reshape(1, 1, size, size)
+        )
         assert ms_ssim(t, t).item() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_ms_ssim_matches_wang_definition_on_256():
     target = 200.0 + 80.0 * _texture((256, 256), 3, 1)
-    pred = 0.8 * target + 15.0 + 20.0 * _texture((256, 256), 1, 2)  # scaled, offset, fine-noise copy
+    pred = (
+        0.8 * target + 15.0 + 20.0 * _texture((256, 256), 1, 2)
+    )  # scaled, offset, fine-noise copy
     expected = _ms_ssim_reference(pred, target)
-    assert 0.5 < expected < 0.8  # far from 1, so a wrong weight, window or constant shows (seen: 0.6564)
-    got = ms_ssim(torch.from_numpy(pred).float().reshape(1, 1, 256, 256),
-                  torch.from_numpy(target).float().reshape(1, 1, 256, 256))
+    assert (
+        0.5 < expected < 0.8
+    )  # far from 1, so a wrong weight, window or constant shows (seen: 0.6564)
+    got = ms_ssim(
+        torch.from_numpy(pred).float().reshape(1, 1, 256, 256),
+        torch.from_numpy(target).float().reshape(1, 1, 256, 256),
+    )
     assert got.shape == (1,)
     assert got.item() == pytest.approx(expected, abs=1e-4)
 
@@ -200,8 +239,10 @@ def test_ms_ssim_falls_with_added_noise():
     clean = _texture((128, 128), 2, 3)
     noise = np.random.default_rng(4).normal(size=clean.shape) * clean.std()
     target = torch.from_numpy(clean).float().reshape(1, 1, 128, 128)
-    values = [ms_ssim(torch.from_numpy(clean + s * noise).float().reshape(1, 1, 128, 128), target).item()
-              for s in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)]
+    values = [
+        ms_ssim(torch.from_numpy(clean + s * noise).float().reshape(1, 1, 128, 128), target).item()
+        for s in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
+    ]
     assert values[0] == pytest.approx(1.0, abs=1e-5)
     assert all(a > b for a, b in zip(values, values[1:])), values
     assert values[-1] < 0.95
@@ -217,13 +258,17 @@ def test_network_shapes_and_parameter_counts():
     with torch.no_grad():
         assert gen(x).shape == x.shape
         feats = gen.encoder(x)
-        assert [tuple(f.shape) for f in feats] == [(2, c, 64 >> i, 96 >> i) for i, c in enumerate(TINY)]
+        assert [tuple(f.shape) for f in feats] == [
+            (2, c, 64 >> i, 96 >> i) for i, c in enumerate(TINY)
+        ]
         assert decoder(feats).shape == x.shape
         p = disc(x)
     assert p.shape == (2,) and bool(((p > 0) & (p < 1)).all())
     for net in (gen, disc, decoder):
         assert net.parameter_count() == sum(q.numel() for q in net.parameters()) > 0
-    assert DeepRGenerator().parameter_count() > 10 * gen.parameter_count()  # the default is far larger
+    assert (
+        DeepRGenerator().parameter_count() > 10 * gen.parameter_count()
+    )  # the default is far larger
 
 
 def test_generator_refuses_sizes_not_multiple_of_32():
@@ -248,14 +293,23 @@ def _val_berhu(gen, val) -> float:
     x, y, _ = PairSampler(val, TRAIN.z_range_um, TRAIN.crop).fixed(TRAIN.validation_pairs)
     with torch.no_grad():
         out = gen(torch.from_numpy(x).unsqueeze(1))
-        return float(berhu(out, torch.from_numpy(y).unsqueeze(1), c_fraction=TRAIN.berhu_c_fraction).mean())
+        return float(
+            berhu(out, torch.from_numpy(y).unsqueeze(1), c_fraction=TRAIN.berhu_c_fraction).mean()
+        )
 
 
 def test_fit_deepr_validation_loss_falls_and_best_is_returned(trained, tiles):
     gen, disc, history = trained[:3]
     assert history.steps == [10, 20, 30, 40]
-    for curve in (history.generator_loss, history.discriminator_loss, history.berhu, history.val_berhu,
-                  history.val_ms_ssim, history.ms_ssim_loss, history.adversarial):
+    for curve in (
+        history.generator_loss,
+        history.discriminator_loss,
+        history.berhu,
+        history.val_berhu,
+        history.val_ms_ssim,
+        history.ms_ssim_loss,
+        history.adversarial,
+    ):
         assert len(curve) == 4 and np.isfinite(curve).all()
     assert history.val_berhu[-1] < history.val_berhu[0], history.val_berhu
     assert history.best_val_berhu == min(history.val_berhu)
@@ -287,8 +341,9 @@ def test_checkpoint_resume_continues_the_same_run(trained, tiles, tmp_path):
 
     assert json.loads((tmp_path / "checkpoint.json").read_text())["step"] == 10
     seen = []
-    gen, _, history = fit_deepr(*tiles, TRAIN, checkpoint_dir=tmp_path, resume=True,
-                                progress=lambda s, t, v: seen.append(s))
+    gen, _, history = fit_deepr(
+        *tiles, TRAIN, checkpoint_dir=tmp_path, resume=True, progress=lambda s, t, v: seen.append(s)
+    )
     assert seen == [20, 30, 40]
     assert history.steps == [10, 20, 30, 40]
     assert json.loads((tmp_path / "checkpoint.json").read_text())["step"] == 40
@@ -300,7 +355,9 @@ def test_checkpoint_resume_continues_the_same_run(trained, tiles, tmp_path):
     # a finished run resumed with a larger budget goes on from where it stopped
     more = tmp_path / "more"
     shutil.copytree(ckpt_full, more)
-    _, _, longer = fit_deepr(*tiles, dataclasses.replace(TRAIN, max_steps=50), checkpoint_dir=more, resume=True)
+    _, _, longer = fit_deepr(
+        *tiles, dataclasses.replace(TRAIN, max_steps=50), checkpoint_dir=more, resume=True
+    )
     assert longer.steps == [10, 20, 30, 40, 50]
     assert longer.val_berhu[:4] == full.val_berhu
 
@@ -412,7 +469,9 @@ def test_identity_model_returns_the_input_for_any_tiling():
     img = (500 + 300 * _texture((100, 173), 2, 7)).astype(np.float32)
     for tile, overlap in ((512, 64), (64, 16), (32, 0), (96, 40)):
         out = model.refocus(img, tile=tile, overlap=overlap)
-        np.testing.assert_allclose(out, img, atol=1e-4 * img.std(), err_msg=f"tile {tile}, overlap {overlap}")
+        np.testing.assert_allclose(
+            out, img, atol=1e-4 * img.std(), err_msg=f"tile {tile}, overlap {overlap}"
+        )
 
 
 def test_any_image_size_float32_same_shape(refocuser):
@@ -440,8 +499,14 @@ def test_output_follows_affine_intensity_changes(refocuser, image):
 
 def test_save_load_gives_identical_output(refocuser, image, tmp_path):
     img = image[0][:128, :160]
-    model = Refocuser(refocuser.generator, refocuser.dpm, optics=refocuser.optics, z_range_um=Z_RANGE,
-                      metadata={"note": "test"}, num_threads=1)
+    model = Refocuser(
+        refocuser.generator,
+        refocuser.dpm,
+        optics=refocuser.optics,
+        z_range_um=Z_RANGE,
+        metadata={"note": "test"},
+        num_threads=1,
+    )
     model.save(tmp_path / "model")
     with pytest.raises(ConfigError, match="already exists"):
         model.save(tmp_path / "model")
@@ -451,9 +516,12 @@ def test_save_load_gives_identical_output(refocuser, image, tmp_path):
     assert loaded.z_range_um == Z_RANGE
     assert loaded.metadata["note"] == "test"
     assert loaded.parameter_counts() == model.parameter_counts()
-    np.testing.assert_array_equal(loaded.refocus(img, tile=64, overlap=16), model.refocus(img, tile=64, overlap=16))
-    np.testing.assert_array_equal(loaded.defocus_map(img, tile=64, overlap=16),
-                                  model.defocus_map(img, tile=64, overlap=16))
+    np.testing.assert_array_equal(
+        loaded.refocus(img, tile=64, overlap=16), model.refocus(img, tile=64, overlap=16)
+    )
+    np.testing.assert_array_equal(
+        loaded.defocus_map(img, tile=64, overlap=16), model.defocus_map(img, tile=64, overlap=16)
+    )
 
 
 def _one_line(exc: pytest.ExceptionInfo) -> str:
@@ -464,7 +532,9 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
 
 def test_wrong_optics_are_refused(refocuser, optics):
     assert refocuser.check_optics(optics=optics) == []
-    assert refocuser.check_optics(pixel_size_um=optics.pixel_size_um) != []  # notes the assumed optics
+    assert (
+        refocuser.check_optics(pixel_size_um=optics.pixel_size_um) != []
+    )  # notes the assumed optics
     with pytest.raises(ConfigError, match=r"pixel size 0\.325 µm ≠ the model's 0\.1625 µm") as exc:
         refocuser.check_optics(pixel_size_um=0.325)
     _one_line(exc)
@@ -505,7 +575,10 @@ def test_bad_images_are_refused(refocuser):
 def test_fitted_tilt_recovers_a_known_plane(tilt, azimuth):
     pixel = 0.1625
     slope = math.tan(math.radians(tilt))
-    a, b = slope * math.sin(math.radians(azimuth)), slope * math.cos(math.radians(azimuth))  # dz/dy, dz/dx
+    a, b = (
+        slope * math.sin(math.radians(azimuth)),
+        slope * math.cos(math.radians(azimuth)),
+    )  # dz/dy, dz/dx
     yy, xx = np.mgrid[0:90, 0:140] * pixel
     plane = a * yy + b * xx - 0.7
     got_tilt, got_azimuth, rms = fitted_tilt(plane, pixel)
@@ -542,22 +615,31 @@ def test_dpm_is_unsigned_by_default():
     from focuskit.refocus import DPMTrainConfig
 
     assert DPMTrainConfig().signed is False
-    assert Refocuser(DeepRGenerator(DeepRConfig(channels=(4, 8, 8, 8, 8, 8))), None).dpm_signed is False
+    assert (
+        Refocuser(DeepRGenerator(DeepRConfig(channels=(4, 8, 8, 8, 8, 8))), None).dpm_signed
+        is False
+    )
 
 
-needs_builtin = pytest.mark.skipif("refocus-40x-fluor" not in builtin_models(),
-                                   reason="builtin:refocus-40x-fluor not trained (python scripts/train_deepr.py)")
+needs_builtin = pytest.mark.skipif(
+    "refocus-40x-fluor" not in builtin_models(),
+    reason="builtin:refocus-40x-fluor not trained (python scripts/train_deepr.py)",
+)
 
 
 @needs_builtin
-@pytest.mark.parametrize(("sample", "z_um", "seed"), [("beads", 2.0, 31_001), ("fluorescent-tissue", -3.0, 31_002)])
+@pytest.mark.parametrize(
+    ("sample", "z_um", "seed"), [("beads", 2.0, 31_001), ("fluorescent-tissue", -3.0, 31_002)]
+)
 def test_builtin_model_refocuses_a_held_out_field_and_reads_its_defocus(sample, z_um, seed):
     """The shipped model on a field it never saw (seeds far from training): sharper than the
     input against the in-focus plane, and the defocus map reads |z| within 1 µm."""
     from focuskit.measures import ssim_to_truth
 
     model = Refocuser.load("builtin:refocus-40x-fluor", num_threads=1)
-    sim = simulate_stack("deepr-40x-fluor", sample=sample, size=256, z_um=[0.0, z_um], photons=2000, seed=seed)
+    sim = simulate_stack(
+        "deepr-40x-fluor", sample=sample, size=256, z_um=[0.0, z_um], photons=2000, seed=seed
+    )
     truth, image = sim.data[0].astype(np.float32), sim.data[1].astype(np.float32)
     out = model.refocus(image, tile=256)
     assert ssim_to_truth(out, truth) > ssim_to_truth(image, truth) + 0.05

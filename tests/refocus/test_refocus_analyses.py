@@ -9,11 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import one_line_error, run_cli
+
 from focuskit import ConfigError
-from focuskit.report import analysis_table
+from focuskit.focus import fitted_tilt
+from focuskit.optics import get_preset
 from focuskit.refocus.analyses import (
+    PLOTS,
     analyze_bead_fwhm,
     analyze_dpm_uniform,
     analyze_nonuniform_defocus,
@@ -23,16 +25,17 @@ from focuskit.refocus.analyses import (
     default_shapes,
     image_from_json,
 )
-from focuskit.refocus.analyses import PLOTS
-from focuskit.report import save_analysis
-from focuskit.optics import get_preset
+from focuskit.report import analysis_table, save_analysis
 from focuskit.simulate import defocus_map
-from focuskit.focus import fitted_tilt
 
 torch = pytest.importorskip("torch")
 
-from focuskit.refocus import DeepRConfig, DeepRGenerator, DPMDecoder  # noqa: E402
-from focuskit.refocus import Refocuser  # noqa: E402
+from focuskit.refocus import (  # noqa: E402
+    DeepRConfig,
+    DeepRGenerator,
+    DPMDecoder,
+    Refocuser,
+)
 
 OPTICS = get_preset("deepr-40x-fluor").optics
 PX = OPTICS.pixel_size_um
@@ -61,7 +64,9 @@ class _PlaneDPM(torch.nn.Module):
         return rows.reshape(1, 1, h, 1).expand(n, 1, h, w).contiguous()
 
 
-def _model(*, identity: bool = False, dpm: Any = "decoder", z_range_um: float = 2.0, signed: bool = True) -> Refocuser:
+def _model(
+    *, identity: bool = False, dpm: Any = "decoder", z_range_um: float = 2.0, signed: bool = True
+) -> Refocuser:
     gen = _generator(identity)
     head = DPMDecoder(TINY).eval() if dpm == "decoder" else dpm
     return Refocuser(gen, head, optics=OPTICS, z_range_um=z_range_um, dpm_signed=signed)
@@ -93,8 +98,14 @@ def _saved(result: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 
 def test_refocus_quality_identity_model_and_true_psf_baselines(tmp_path: Path) -> None:
-    result = analyze_refocus_quality(_model(identity=True), samples=("beads",), fields_per_sample=1,
-                                     z_um=[-2.0, 0.0, 2.0], size=96, iterations=30)
+    result = analyze_refocus_quality(
+        _model(identity=True),
+        samples=("beads",),
+        fields_per_sample=1,
+        z_um=[-2.0, 0.0, 2.0],
+        size=96,
+        iterations=30,
+    )
     assert result["analysis"] == "refocus-quality"
     assert result["methods"] == ["input", "deep-r", "rl", "landweber"]
     rows = {r["z_um"]: r for r in result["rows"]}
@@ -103,7 +114,9 @@ def test_refocus_quality_identity_model_and_true_psf_baselines(tmp_path: Path) -
         assert col in result["columns"]
     _finite_rows(result)
     # the in-focus input is the truth itself
-    assert rows[0.0]["ssim_input"] == pytest.approx(1.0) and rows[0.0]["rmse_input"] == pytest.approx(0.0)
+    assert rows[0.0]["ssim_input"] == pytest.approx(1.0) and rows[0.0][
+        "rmse_input"
+    ] == pytest.approx(0.0)
     # an identity generator changes nothing: the same SSIM as its input at every z
     for z in (-2.0, 2.0):
         assert rows[z]["ssim_deepr"] == pytest.approx(rows[z]["ssim_input"], abs=2e-4)
@@ -133,8 +146,9 @@ def test_refocus_quality_refuses_baselines_for_brightfield() -> None:
 
 
 def test_bead_fwhm_grows_off_focus_in_the_input(tmp_path: Path) -> None:
-    result = analyze_bead_fwhm(_model(identity=True), fields=1, z_um=[-1.0, 0.0, 1.0], size=256,
-                               density_per_100um2=2.0)
+    result = analyze_bead_fwhm(
+        _model(identity=True), fields=1, z_um=[-1.0, 0.0, 1.0], size=256, density_per_100um2=2.0
+    )
     assert result["beads"] >= 4
     rows = {r["z_um"]: r for r in result["rows"]}
     _finite_rows(result)
@@ -144,7 +158,9 @@ def test_bead_fwhm_grows_off_focus_in_the_input(tmp_path: Path) -> None:
     assert rows[0.0]["fwhm_input_um"] == pytest.approx(focus, rel=1e-6)
     for z in (-1.0, 1.0):
         assert rows[z]["fwhm_input_um"] > 2 * focus
-        assert rows[z]["fwhm_output_um"] == pytest.approx(rows[z]["fwhm_input_um"], rel=0.02)  # identity model
+        assert rows[z]["fwhm_output_um"] == pytest.approx(
+            rows[z]["fwhm_input_um"], rel=0.02
+        )  # identity model
     assert rows[0.0]["output_to_focus"] == pytest.approx(1.0, abs=0.02)
     assert np.asarray(result["xz"]["input"]).shape == (3, 31)
     _saved(result, tmp_path)
@@ -156,7 +172,11 @@ def test_bead_fwhm_grows_off_focus_in_the_input(tmp_path: Path) -> None:
 def test_fitted_tilt_of_the_true_plane_is_exact() -> None:
     dz = defocus_map((64, 96), PX, tilt_deg=2.5, tilt_azimuth_deg=30.0)
     tilt, azimuth, rms = fitted_tilt(dz, PX)
-    assert tilt == pytest.approx(2.5, abs=1e-4) and azimuth == pytest.approx(30.0, abs=1e-3) and rms < 1e-5
+    assert (
+        tilt == pytest.approx(2.5, abs=1e-4)
+        and azimuth == pytest.approx(30.0, abs=1e-3)
+        and rms < 1e-5
+    )
 
 
 def test_tilted_sample_with_a_plane_dpm(tmp_path: Path) -> None:
@@ -185,7 +205,9 @@ def test_tilted_sample_with_a_plane_dpm(tmp_path: Path) -> None:
 
 def test_tilted_sample_with_an_unsigned_dpm_finds_the_tilt_through_focus(tmp_path: Path) -> None:
     """|z| of a sample crossing focus is a V; the analysis fits |plane| and scores against |true map|."""
-    result = analyze_tilted_sample(_model(identity=True, dpm=_AbsPlaneDPM(3.0), signed=False), size=128)
+    result = analyze_tilted_sample(
+        _model(identity=True, dpm=_AbsPlaneDPM(3.0), signed=False), size=128
+    )
     first = result["rows"][0]
     assert first["focal_z_um"] == 0.0
     assert first["dpm_tilt_deg"] == pytest.approx(3.0, abs=0.01)
@@ -226,7 +248,9 @@ def test_dpm_uniform(tmp_path: Path) -> None:
         assert r["rmse_um"] ** 2 == pytest.approx(r["bias_um"] ** 2 + r["dpm_sd_um"] ** 2, abs=2e-3)
     # the in-range summary (|z| ≤ 2) pools z = 0 and 1 only
     inside = [r["rmse_um"] for r in rows if abs(r["z_um"]) <= 2]
-    assert result["rmse_in_range_um"] == pytest.approx(math.sqrt(np.mean(np.square(inside))), abs=2e-3)
+    assert result["rmse_in_range_um"] == pytest.approx(
+        math.sqrt(np.mean(np.square(inside))), abs=2e-3
+    )
     _saved(result, tmp_path)
     with pytest.raises(ConfigError, match="no defocus-map decoder"):
         analyze_dpm_uniform(_model(dpm=None), size=64, z_um=[0.0])
@@ -236,14 +260,26 @@ def test_dpm_uniform(tmp_path: Path) -> None:
 
 
 def test_training_range_tiny(tmp_path: Path) -> None:
-    result = analyze_training_range(ranges_um=(1.0, 2.0), fields=2, steps=2, channels=TINY, size=64, crop=64,
-                                    batch_size=1, z_step_um=1.0, eval_z_um=[-2.0, 0.0, 2.0], test_fields=1)
+    result = analyze_training_range(
+        ranges_um=(1.0, 2.0),
+        fields=2,
+        steps=2,
+        channels=TINY,
+        size=64,
+        crop=64,
+        batch_size=1,
+        z_step_um=1.0,
+        eval_z_um=[-2.0, 0.0, 2.0],
+        test_fields=1,
+    )
     assert result["models"] == ["input", "1um", "2um"]
     assert [r["z_um"] for r in result["rows"]] == [-2.0, 0.0, 2.0, "|z| ≤ 1", "|z| ≤ 2"]
     assert {"ssim_input", "ssim_1um", "ssim_2um", "rmse_2um"} <= set(result["columns"])
     _finite_rows(result, skip=("ssim_input_sd", "ssim_1um_sd", "ssim_2um_sd"))
     assert set(result["training"]) == {"1", "2"}
-    assert result["training"]["2"]["pairs"] > result["training"]["1"]["pairs"]  # a wider range: more pairs
+    assert (
+        result["training"]["2"]["pairs"] > result["training"]["1"]["pairs"]
+    )  # a wider range: more pairs
     _saved(result, tmp_path)
 
 
@@ -252,14 +288,31 @@ def test_training_range_tiny(tmp_path: Path) -> None:
 
 def test_cli_dpm_uniform_and_errors(tmp_path: Path) -> None:
     folder = _model().save(tmp_path / "tiny")
-    code, out, err = run_cli("evaluate", "dpm-uniform", "--model", folder, "--samples", "cells", "--z-max", "1",
-                             "--size", "64", "-o", tmp_path / "out", "--quiet")
+    code, out, err = run_cli(
+        "evaluate",
+        "dpm-uniform",
+        "--model",
+        folder,
+        "--samples",
+        "cells",
+        "--z-max",
+        "1",
+        "--size",
+        "64",
+        "-o",
+        tmp_path / "out",
+        "--quiet",
+    )
     assert code == 0, err
     assert "dpm-uniform" in out and (tmp_path / "out" / "dpm-uniform.png").is_file()
     saved = json.loads((tmp_path / "out" / "dpm-uniform.json").read_text())
     assert [r["z_um"] for r in saved["rows"]][:3] == [-1.0, 0.0, 1.0]
     plain = _model(dpm=None).save(tmp_path / "plain")
-    code, _, err = run_cli("evaluate", "dpm-uniform", "--model", plain, "--size", "64", "-o", tmp_path / "x")
+    code, _, err = run_cli(
+        "evaluate", "dpm-uniform", "--model", plain, "--size", "64", "-o", tmp_path / "x"
+    )
     one_line_error(code, err, "decoder")
-    code, _, err = run_cli("evaluate", "bead-fwhm", "--model", folder, "--z-step", "0", "-o", tmp_path / "x")
+    code, _, err = run_cli(
+        "evaluate", "bead-fwhm", "--model", folder, "--z-step", "0", "-o", tmp_path / "x"
+    )
     one_line_error(code, err, "--z-step")

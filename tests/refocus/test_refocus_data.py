@@ -9,9 +9,8 @@ import pytest
 from scipy import ndimage
 
 from focuskit import ConfigError
+from focuskit.focus import edof_image, focus_plane_by_ssim, register_stack
 from focuskit.io import FocalStack
-from focuskit.simulate import Drift, simulate_stack
-from focuskit.simulate import move_image
 from focuskit.refocus import (
     RefocusTiles,
     simulate_refocus_tiles,
@@ -19,7 +18,7 @@ from focuskit.refocus import (
     tile_origins,
     tiles_from_stack,
 )
-from focuskit.focus import edof_image, focus_plane_by_ssim, register_stack
+from focuskit.simulate import Drift, move_image, simulate_stack
 
 Z15 = np.round(np.arange(-7, 8) * 0.2, 6)  # 15 planes, −1.4 … +1.4 µm
 
@@ -27,7 +26,9 @@ Z15 = np.round(np.arange(-7, 8) * 0.2, 6)  # 15 planes, −1.4 … +1.4 µm
 def _texture(n: int = 192, seed: int = 0) -> np.ndarray:
     """A smooth random texture with structure at all positions (sum of blurred noise scales)."""
     rng = np.random.default_rng(seed)
-    img = sum(ndimage.gaussian_filter(rng.normal(size=(n, n)), s, mode="wrap") * s for s in (1.5, 4, 10))
+    img = sum(
+        ndimage.gaussian_filter(rng.normal(size=(n, n)), s, mode="wrap") * s for s in (1.5, 4, 10)
+    )
     return (img - img.min()).astype(np.float32) + 1.0
 
 
@@ -43,9 +44,14 @@ def _tiles(n_fields: int, per_field: int = 2, planes: int = 5, t: int = 8) -> Re
     n = n_fields * per_field
     z = np.arange(planes) * 0.5
     focus = rng.integers(0, planes, n)
-    return RefocusTiles([rng.random((planes, t, t), dtype=np.float32) for _ in range(n)],
-                        [z - z[f] for f in focus], focus, np.repeat(np.arange(n_fields), per_field), 0.1625,
-                        {"fields": [{"field": i, "sample": "beads"} for i in range(n_fields)], "seed": 1})
+    return RefocusTiles(
+        [rng.random((planes, t, t), dtype=np.float32) for _ in range(n)],
+        [z - z[f] for f in focus],
+        focus,
+        np.repeat(np.arange(n_fields), per_field),
+        0.1625,
+        {"fields": [{"field": i, "sample": "beads"} for i in range(n_fields)], "seed": 1},
+    )
 
 
 # ------------------------------------------------------------------------ registration
@@ -71,7 +77,9 @@ def test_registration_undoes_a_known_shift_and_rotation(rotation: bool) -> None:
 
 def test_registration_chains_neighbours_onto_the_middle_plane() -> None:
     img = _texture(160, seed=2)
-    offsets = Drift(step_um=(0.4, -0.3), jitter_um=0.3, rotation_deg_per_plane=0.2).offsets(7, seed=4)
+    offsets = Drift(step_um=(0.4, -0.3), jitter_um=0.3, rotation_deg_per_plane=0.2).offsets(
+        7, seed=4
+    )
     stack = np.stack([move_image(img, dy, dx, r) for dy, dx, r in offsets])
     registered, transforms = register_stack(stack)
     inner = (slice(30, -30), slice(30, -30))
@@ -113,8 +121,16 @@ def test_edof_takes_each_region_from_its_sharpest_plane() -> None:
 @pytest.mark.parametrize(("sample", "focus"), [("beads", 0.6), ("fluorescent-tissue", -0.8)])
 def test_focus_by_ssim_finds_the_in_focus_plane(sample: str, focus: float) -> None:
     opts = {"density_per_100um2": 10.0, "diameter_um": 0.3} if sample == "beads" else None
-    sim = simulate_stack("deepr-40x-fluor", sample=sample, sample_options=opts, size=128, z_um=Z15,
-                         focus_z_um=focus, photons=2000, seed=3)
+    sim = simulate_stack(
+        "deepr-40x-fluor",
+        sample=sample,
+        sample_options=opts,
+        size=128,
+        z_um=Z15,
+        focus_z_um=focus,
+        photons=2000,
+        seed=3,
+    )
     registered, _ = register_stack(sim.data)
     k = focus_plane_by_ssim(registered, edof_image(registered))
     truth = int(np.argmin(np.abs(Z15 - focus)))
@@ -134,8 +150,15 @@ def test_tile_origins_are_a_centred_row_major_grid() -> None:
 
 @pytest.fixture(scope="module")
 def stack256() -> FocalStack:
-    sim = simulate_stack("deepr-40x-fluor", sample="fluorescent-tissue", size=256, z_um=Z15, focus_z_um=0.3,
-                         photons=2000, seed=5)
+    sim = simulate_stack(
+        "deepr-40x-fluor",
+        sample="fluorescent-tissue",
+        size=256,
+        z_um=Z15,
+        focus_z_um=0.3,
+        photons=2000,
+        seed=5,
+    )
     return FocalStack(sim.data, sim.z_um, sim.pixel_size_um, sim.optics, sim.focus_z_um)
 
 
@@ -155,14 +178,18 @@ def test_tiles_from_stack_cuts_four_tiles_with_their_pairs(stack256: FocalStack)
     assert pairs.shape == (sum(d.size for d in tiles.defocus_um), 2)
     for i, k in pairs:
         assert abs(tiles.defocus_um[i][k]) <= 0.6 + 1e-6
-    np.testing.assert_array_equal(tiles.pairs(0.0), np.column_stack([np.arange(4), tiles.focus_index]))
+    np.testing.assert_array_equal(
+        tiles.pairs(0.0), np.column_stack([np.arange(4), tiles.focus_index])
+    )
     assert len(tiles.pairs(0.25)) == 4 * 3  # the focus plane and one on each side at 0.2 µm
 
 
 def test_unregistered_tiles_are_the_raw_stack_cut(stack256: FocalStack) -> None:
     tiles = tiles_from_stack(stack256, tile=128, register=False)
     assert [p.shape[0] for p in tiles.planes] == [15] * 4
-    np.testing.assert_array_equal(tiles.planes[3], np.asarray(stack256.data, np.float32)[:, 128:, 128:])
+    np.testing.assert_array_equal(
+        tiles.planes[3], np.asarray(stack256.data, np.float32)[:, 128:, 128:]
+    )
     with pytest.raises(ConfigError, match="larger than"):
         tiles_from_stack(stack256, tile=512)
 
@@ -175,7 +202,11 @@ def test_save_load_round_trip_is_identical(tmp_path) -> None:  # type: ignore[no
     path = tmp_path / "pairs.npz"
     tiles.save(path)
     back = RefocusTiles.load(path)
-    assert len(back) == len(tiles) and back.pixel_size_um == tiles.pixel_size_um and back.info == tiles.info
+    assert (
+        len(back) == len(tiles)
+        and back.pixel_size_um == tiles.pixel_size_um
+        and back.info == tiles.info
+    )
     for a, b in zip(tiles.planes, back.planes):
         np.testing.assert_array_equal(a, b)
         assert b.dtype == np.float32
@@ -210,11 +241,15 @@ def test_split_keeps_each_field_on_one_side_and_concat_renumbers() -> None:
 def test_simulated_tiles_are_reproducible_and_cycle_samples() -> None:
     calls: list[tuple[int, int]] = []
     kwargs = dict(samples=("beads", "fluorescent-tissue"), z_range_um=0.4, size=96, tile=96, seed=2)
-    a = simulate_refocus_tiles("deepr-40x-fluor", 2, progress=lambda i, n: calls.append((i, n)), **kwargs)
+    a = simulate_refocus_tiles(
+        "deepr-40x-fluor", 2, progress=lambda i, n: calls.append((i, n)), **kwargs
+    )
     assert calls == [(1, 2), (2, 2)]
     assert len(a) == 2 and a.tile == 96
     np.testing.assert_array_equal(a.field, [0, 1])
-    assert a.info["z_um"] == pytest.approx(np.round(np.arange(-7, 8) * 0.2, 6))  # ±(0.4 + 1) µm, 15 planes
+    assert a.info["z_um"] == pytest.approx(
+        np.round(np.arange(-7, 8) * 0.2, 6)
+    )  # ±(0.4 + 1) µm, 15 planes
     assert [r["sample"] for r in a.info["fields"]] == ["beads", "fluorescent-tissue"]
     for planes, d, f in zip(a.planes, a.defocus_um, a.focus_index):
         assert np.all(np.abs(d) <= 0.4 + 1e-6) and d[f] == 0 and planes.shape[0] >= 3

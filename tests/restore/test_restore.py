@@ -10,7 +10,6 @@ import scipy.ndimage
 from skimage.filters import sobel_h, sobel_v
 
 from focuskit import ConfigError
-from focuskit.optics import fwhm_um, get_preset
 from focuskit.measures import (
     crop_border,
     find_beads,
@@ -19,8 +18,9 @@ from focuskit.measures import (
     relative_sharpness,
     rmse_to_truth,
     ssim_to_truth,
+    standardize,
 )
-from focuskit.measures import standardize
+from focuskit.optics import fwhm_um, get_preset
 from focuskit.restore import defocus_psf, landweber, richardson_lucy
 from focuskit.simulate import oversampling, render_stack
 

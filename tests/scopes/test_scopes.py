@@ -56,8 +56,14 @@ def test_scopes_implement_the_protocol(stack_scope: StackScope) -> None:
 
 @pytest.mark.parametrize(
     "target, why",
-    [(-0.5, "outside"), (8.5, "outside"), (5.5, "largest step"), (float("nan"), "not finite"),
-     (float("inf"), "not finite"), ("two", "must be a number")],
+    [
+        (-0.5, "outside"),
+        (8.5, "outside"),
+        (5.5, "largest step"),
+        (float("nan"), "not finite"),
+        (float("inf"), "not finite"),
+        ("two", "must be a number"),
+    ],
 )
 def test_refused_moves_leave_the_stage_and_counters_unchanged(
     stack_scope: StackScope, target: object, why: str
@@ -82,8 +88,11 @@ def test_moves_at_the_limits_and_at_max_step_are_allowed(stack_scope: StackScope
 
 def test_counters_and_elapsed_time_follow_the_timing_model() -> None:
     scope = StackScope(
-        synthetic_stack([0.0, 10.0, 20.0]), start_z_um=0.0,
-        exposure_time_s=0.1, move_overhead_s=0.5, stage_speed_um_s=4.0,
+        synthetic_stack([0.0, 10.0, 20.0]),
+        start_z_um=0.0,
+        exposure_time_s=0.1,
+        move_overhead_s=0.5,
+        stage_speed_um_s=4.0,
     )
     scope.snap()
     scope.move_to(12.0)
@@ -157,8 +166,10 @@ def test_hidden_focus_is_drawn_within_half_the_preset_range() -> None:
     [
         # Unstained (phase) cells are almost invisible in focus under one LED or a
         # symmetric condenser; the DPC half annulus of the paper's ground truth shows them.
-        ("fcfnn-20x-led", {"illumination": get_preset("fcfnn-20x-led").ground_truth_illumination,
-                           "photons": 1e4}),
+        (
+            "fcfnn-20x-led",
+            {"illumination": get_preset("fcfnn-20x-led").ground_truth_illumination, "photons": 1e4},
+        ),
         ("deepr-20x-fluor", {}),
         ("deepfocus-10x", {}),
     ],
@@ -209,8 +220,13 @@ def test_fixed_exposure_sets_the_in_focus_photon_count() -> None:
 
 def test_drift_moves_the_true_focus_with_simulated_time() -> None:
     scope = SimulatedScope(
-        "deepfocus-10x", size=48, focus_z_um=0.0, photons=None, drift_um_per_s=2.0,
-        exposure_time_s=0.5, move_overhead_s=0.0,
+        "deepfocus-10x",
+        size=48,
+        focus_z_um=0.0,
+        photons=None,
+        drift_um_per_s=2.0,
+        exposure_time_s=0.5,
+        move_overhead_s=0.0,
     )
     assert scope.true_focus_um() == 0.0
     first = scope.snap()  # exposed at t = 0: in focus
@@ -344,8 +360,10 @@ def test_real_data_dir_errors_name_the_fix(tmp_path, monkeypatch) -> None:
 
 
 def test_camera_failure_mid_run_returns_the_stage_to_its_start() -> None:
-    scope = FaultyScope(StackScope(synthetic_stack([0.0, 10.0, 20.0]), start_z_um=10.0,
-                                   max_step_um=4.0), fail_after_snaps=2)
+    scope = FaultyScope(
+        StackScope(synthetic_stack([0.0, 10.0, 20.0]), start_z_um=10.0, max_step_um=4.0),
+        fail_after_snaps=2,
+    )
     with pytest.raises(ScopeError, match=r"camera failed.*returned to z=10 µm") as info:
         with restore_on_failure(scope):
             for z in (13.0, 16.0, 19.0):
@@ -384,8 +402,9 @@ def test_stage_failures_persistent_and_transient() -> None:
             broken.move_to(6.0)  # stage failed: stays at 5, and cannot go back either
     assert broken.z_um == 5.0
 
-    flaky = FaultyScope(StackScope(synthetic_stack([0.0, 10.0]), start_z_um=0.0),
-                        fail_after_moves=1, transient=True)
+    flaky = FaultyScope(
+        StackScope(synthetic_stack([0.0, 10.0]), start_z_um=0.0), fail_after_moves=1, transient=True
+    )
     with pytest.raises(ScopeError, match=r"stage failed on move 2.*returned to z=0 µm"):
         with restore_on_failure(flaky):
             flaky.move_to(5.0)

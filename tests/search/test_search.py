@@ -14,7 +14,9 @@ from focuskit.scopes import FaultyScope, SimulatedScope, StackScope, real_stack
 from focuskit.search import SEARCHES, autofocus
 
 
-def _synthetic_stack(focus: float = 1.3, z_lo: float = -20, z_hi: float = 20, step: float = 0.5) -> FocalStack:
+def _synthetic_stack(
+    focus: float = 1.3, z_lo: float = -20, z_hi: float = 20, step: float = 0.5
+) -> FocalStack:
     """Planes of a fixed texture blurred by a Gaussian of σ ∝ |z − focus|: a smooth,
     single-peaked focus curve with a known answer."""
     import scipy.ndimage
@@ -22,7 +24,9 @@ def _synthetic_stack(focus: float = 1.3, z_lo: float = -20, z_hi: float = 20, st
     rng = np.random.default_rng(0)
     base = rng.random((48, 48)).astype(np.float32)
     z = np.arange(z_lo, z_hi + 1e-9, step)
-    data = np.stack([scipy.ndimage.gaussian_filter(base, 0.3 + 0.4 * abs(zi - focus), mode="wrap") for zi in z])
+    data = np.stack(
+        [scipy.ndimage.gaussian_filter(base, 0.3 + 0.4 * abs(zi - focus), mode="wrap") for zi in z]
+    )
     return FocalStack(data, z, 0.2, focus_z_um=focus)
 
 
@@ -65,7 +69,9 @@ def test_a_search_never_ends_blurrier_than_it_began() -> None:
     range_um=st.floats(0.5, 80),
     max_step=st.one_of(st.none(), st.floats(0.5, 10)),
 )
-def test_searches_never_leave_the_stage_limits(method: str, start: float, range_um: float, max_step) -> None:  # type: ignore[no-untyped-def]
+def test_searches_never_leave_the_stage_limits(
+    method: str, start: float, range_um: float, max_step
+) -> None:  # type: ignore[no-untyped-def]
     scope = StackScope(SYNTH, start_z_um=start, max_step_um=max_step)
     visited: list[float] = []
     original = scope.move_to
@@ -81,11 +87,15 @@ def test_searches_never_leave_the_stage_limits(method: str, start: float, range_
     assert all(abs(z - start) <= range_um / 2 + 1e-9 for z, _ in result.trace)
     if max_step is not None:
         path = [start, *visited]
-        assert max(abs(b - a) for a, b in zip(path, path[1:])) <= max_step + 1e-9 if visited else True
+        assert (
+            max(abs(b - a) for a, b in zip(path, path[1:])) <= max_step + 1e-9 if visited else True
+        )
 
 
 # A stage that fails once (a lost serial message, say) can still be driven back.
-@pytest.mark.parametrize("fail", [{"fail_after_snaps": 3}, {"fail_after_moves": 4, "transient": True}])
+@pytest.mark.parametrize(
+    "fail", [{"fail_after_snaps": 3}, {"fail_after_moves": 4, "transient": True}]
+)
 def test_a_failing_camera_or_stage_returns_the_stage_to_the_start(fail: dict[str, int]) -> None:
     inner = StackScope(SYNTH, start_z_um=-7.0)
     scope = FaultyScope(inner, **fail)
@@ -96,7 +106,9 @@ def test_a_failing_camera_or_stage_returns_the_stage_to_the_start(fail: dict[str
 
 
 @needs_real_data
-@pytest.mark.parametrize("name", ["llsm_mitochondria_defocus", "wafer_reflected_brightfield", "bead_psf_na085"])
+@pytest.mark.parametrize(
+    "name", ["llsm_mitochondria_defocus", "wafer_reflected_brightfield", "bead_psf_na085"]
+)
 @pytest.mark.parametrize("method", list(SEARCHES))
 def test_every_search_converges_on_real_stacks(name: str, method: str) -> None:
     stack = real_stack(name)
@@ -108,8 +120,13 @@ def test_every_search_converges_on_real_stacks(name: str, method: str) -> None:
     local_step = float(max(steps[max(i - 1, 0)], steps[min(i, steps.size - 1)]))
     for start in (z[1] + 0.3 * (z[2] - z[1]), z[-2]):
         scope = StackScope(stack, start_z_um=float(start))
-        result = autofocus(scope, method, "tenengrad", range_um=float(2 * (z[-1] - z[0])),
-                           tolerance_um=local_step / 2)
+        result = autofocus(
+            scope,
+            method,
+            "tenengrad",
+            range_um=float(2 * (z[-1] - z[0])),
+            tolerance_um=local_step / 2,
+        )
         # The measure's own peak may sit one plane from the documented one (LLSM: plane 18
         # vs 19, 0.05 µm); the search must then land within a plane of that.
         assert abs(result.z_final_um - focus) <= 2 * local_step, (start, result.z_final_um, focus)

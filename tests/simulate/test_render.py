@@ -28,8 +28,15 @@ def _local_sharpness(stack: np.ndarray) -> np.ndarray:
 
 def test_uniform_stack_is_sharpest_at_the_true_focus() -> None:
     z = z_range(-6, 6, 1)
-    sim = simulate_stack("deepr-20x-fluor", sample="beads", size=96, z_um=z, focus_z_um=2.0, seed=3,
-                         sample_options={"density_per_100um2": 5})
+    sim = simulate_stack(
+        "deepr-20x-fluor",
+        sample="beads",
+        size=96,
+        z_um=z,
+        focus_z_um=2.0,
+        seed=3,
+        sample_options={"density_per_100um2": 5},
+    )
     sharp = _local_sharpness(sim.data).mean(axis=(1, 2))
     assert z[int(np.argmax(sharp))] == pytest.approx(2.0)
     assert sim.focus_z_um == 2.0
@@ -41,8 +48,15 @@ def test_tilted_sample_is_in_focus_at_z_equal_minus_dz() -> None:
     dx = preset.optics.pixel_size_um
     angle = 6.0
     z = z_range(-4, 4, 0.25)
-    sim = simulate_stack(preset, sample="beads", size=128, z_um=z, tilt_deg=angle, seed=5,
-                         sample_options={"density_per_100um2": 8})
+    sim = simulate_stack(
+        preset,
+        sample="beads",
+        size=128,
+        z_um=z,
+        tilt_deg=angle,
+        seed=5,
+        sample_options={"density_per_100um2": 8},
+    )
     sharp = _local_sharpness(sim.data)
     dz = tilt_map((128, 128), dx, angle, 90.0)
     for rows in (slice(8, 40), slice(88, 120)):
@@ -74,7 +88,9 @@ def test_drift_offsets_are_recorded_and_recoverable_by_registration() -> None:
     # Planes well within the depth of field: a defocused OTF flips sign in bands, which
     # biases phase correlation between very different planes (physics, not drift).
     z = z_range(-0.2, 0.2, 0.1)
-    sim = simulate_stack("deepr-20x-fluor", sample="fluorescent-tissue", size=128, z_um=z, drift=drift, seed=2)
+    sim = simulate_stack(
+        "deepr-20x-fluor", sample="fluorescent-tissue", size=128, z_um=z, drift=drift, seed=2
+    )
     dx = sim.pixel_size_um
     offsets = np.array([[d["dy_um"], d["dx_um"]] for d in sim.metadata["drift"]])
     assert offsets.shape == (5, 2) and np.all(offsets[0] == 0)
@@ -93,7 +109,9 @@ def test_rotation_between_planes_is_applied() -> None:
     sample = make_sample("fluorescent-tissue", (400, 400), optics.pixel_size_um, seed=4)
     z = [0.0, 0.0]
     base = render_stack(sample.values, optics, z, shape=(128, 128))
-    rot = render_stack(sample.values, optics, z, shape=(128, 128), drift=Drift(rotation_deg_per_plane=3.0))
+    rot = render_stack(
+        sample.values, optics, z, shape=(128, 128), drift=Drift(rotation_deg_per_plane=3.0)
+    )
     # Plane 0 is the reference (equal up to the Airy tails of a wider margin's light).
     np.testing.assert_allclose(rot.data[0], base.data[0], atol=5e-3 * base.data[0].max())
     assert np.abs(rot.data[1] - base.data[1]).mean() > 0.05 * base.data[1].mean()
@@ -103,9 +121,10 @@ def test_rotation_between_planes_is_applied() -> None:
 
     expected = rotate(base.data[1], 3.0, order=3)
     inner = (slice(20, -20), slice(20, -20))
-    assert np.abs(rot.data[1][inner] - expected[inner]).mean() < 0.05 * np.abs(
-        base.data[1][inner] - expected[inner]
-    ).mean()
+    assert (
+        np.abs(rot.data[1][inner] - expected[inner]).mean()
+        < 0.05 * np.abs(base.data[1][inner] - expected[inner]).mean()
+    )
 
 
 def test_camera_noise_is_poisson_plus_read_noise() -> None:
@@ -122,7 +141,9 @@ def test_camera_noise_is_poisson_plus_read_noise() -> None:
 def test_camera_keeps_relative_plane_intensities_and_clips() -> None:
     camera = get_preset("fcfnn-20x-led").optics.camera
     stack = np.stack([np.full((64, 64), 1.0), np.full((64, 64), 0.5)]).astype(np.float32)
-    counts = apply_camera(stack, camera, photons=1000, seed=1).astype(np.float64) - camera.offset_adu
+    counts = (
+        apply_camera(stack, camera, photons=1000, seed=1).astype(np.float64) - camera.offset_adu
+    )
     assert counts[1].mean() / counts[0].mean() == pytest.approx(0.5, rel=0.02)
     saturated = apply_camera(stack, camera, photons=1e6, seed=1)
     assert saturated.max() == camera.max_adu
@@ -160,14 +181,22 @@ def test_sample_and_illumination_must_match() -> None:
     with pytest.raises(ConfigError, match="transmitted-light"):
         simulate_stack("fcfnn-20x-led", sample="fluorescent-tissue", size=32, z_um=[0.0])
     # ...but overriding the illumination makes it consistent.
-    sim = simulate_stack("fcfnn-20x-led", sample="beads", size=32, z_um=[0.0], illumination=Fluorescence())
+    sim = simulate_stack(
+        "fcfnn-20x-led", sample="beads", size=32, z_um=[0.0], illumination=Fluorescence()
+    )
     assert sim.optics.is_fluorescence
 
 
 def test_led_stack_of_phase_cells_has_contrast_only_out_of_focus() -> None:
     """Phase objects are nearly invisible in focus under brightfield-like LED illumination
     and gain contrast with defocus (the signal single-shot defocus prediction reads)."""
-    sim = simulate_stack("fcfnn-20x-led", sample="cells", size=192, z_um=[-10.0, 0.0, 10.0],
-                         seed=1, sample_options={"density": 0.4})
+    sim = simulate_stack(
+        "fcfnn-20x-led",
+        sample="cells",
+        size=192,
+        z_um=[-10.0, 0.0, 10.0],
+        seed=1,
+        sample_options={"density": 0.4},
+    )
     contrast = sim.data.std(axis=(1, 2)) / sim.data.mean(axis=(1, 2))
     assert contrast[1] < 0.6 * contrast[0] and contrast[1] < 0.6 * contrast[2]

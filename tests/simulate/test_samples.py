@@ -212,8 +212,13 @@ def test_cells_keep_physical_scale_when_pixels_shrink() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"density": 1.2}, {"density": -0.1}, {"diameter_um": (20, 8)}, {"wavelength_um": 0},
-     {"absorption": -1}],
+    [
+        {"density": 1.2},
+        {"density": -0.1},
+        {"diameter_um": (20, 8)},
+        {"wavelength_um": 0},
+        {"absorption": -1},
+    ],
 )
 def test_cells_reject_bad_parameters(kwargs: dict) -> None:
     with pytest.raises(ConfigError):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from focuskit import ConfigError
-from focuskit.singleshot import FourierRegion, fourier_features, split_tiles
 from focuskit.optics import LED, get_preset
 from focuskit.simulate import make_sample, render_stack
+from focuskit.singleshot import FourierRegion, fourier_features, split_tiles
 
 torch = pytest.importorskip("torch")
 
@@ -26,9 +26,15 @@ OPTICS = get_preset("fcfnn-20x-led").optics
 TILE = 256
 
 
-def _image(z: float, seed: int = 99, size: int = TILE, sample: str = "cells", photons: float | None = 2000) -> np.ndarray:
-    s = make_sample(sample, (size + 256, size + 256), OPTICS.pixel_size_um, seed=seed, wavelength_um=0.53)
-    return render_stack(s.values, OPTICS, [z], shape=(size, size), photons=photons, seed=seed).data[0]
+def _image(
+    z: float, seed: int = 99, size: int = TILE, sample: str = "cells", photons: float | None = 2000
+) -> np.ndarray:
+    s = make_sample(
+        sample, (size + 256, size + 256), OPTICS.pixel_size_um, seed=seed, wavelength_um=0.53
+    )
+    return render_stack(s.values, OPTICS, [z], shape=(size, size), photons=photons, seed=seed).data[
+        0
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +42,27 @@ def trained() -> tuple[DefocusModel, object, object]:
     """A small model on 30 simulated 256² fields: seconds, not minutes. Trained on ±30 µm,
     trusting ±20 µm, as the bundled model is trained on ±45 and trusts ±30."""
     torch.manual_seed(0)
-    ex = simulate_examples(30, size=TILE, tile=TILE, z_um=np.arange(-30.0, 30.1, 2.0), seed=5, incoherent_every=0)
+    ex = simulate_examples(
+        30, size=TILE, tile=TILE, z_um=np.arange(-30.0, 30.1, 2.0), seed=5, incoherent_every=0
+    )
     train, val = split_by_field(ex, 0.25, seed=1)
-    net, history = fit_fcfnn(train, val, TrainConfig(width=64, depth=3, max_steps=900, eval_every=100,
-                                                     patience=20, z_scale_um=30.0, seed=0))
-    model = DefocusModel.from_training(net, region_for(OPTICS, TILE), OPTICS, train, validation=val,
-                                       trusted_range_um=(-20.0, 20.0))
+    net, history = fit_fcfnn(
+        train,
+        val,
+        TrainConfig(
+            width=64, depth=3, max_steps=900, eval_every=100, patience=20, z_scale_um=30.0, seed=0
+        ),
+    )
+    model = DefocusModel.from_training(
+        net, region_for(OPTICS, TILE), OPTICS, train, validation=val, trusted_range_um=(-20.0, 20.0)
+    )
     return model, history, val
 
 
 def test_feature_mask_is_the_two_pupil_discs() -> None:
-    region = FourierRegion(tile=512, pixel_size_um=0.325, na=0.5, wavelength_um=0.53, sx=0.407, bin=4)
+    region = FourierRegion(
+        tile=512, pixel_size_um=0.325, na=0.5, wavelength_um=0.53, sx=0.407, bin=4
+    )
     fy, fx = region.frequencies()
     r = 0.5 / 0.53
     d_plus = np.hypot(fx - 0.407 / 0.53, fy)
@@ -69,7 +85,9 @@ def test_features_hold_the_single_scattering_energy_of_an_led_image() -> None:
     phi = scipy.ndimage.gaussian_filter(rng.normal(size=(768, 768)), 2)
     t = np.exp(1j * 0.05 * phi / phi.std()).astype(np.complex64)
     image = render_stack(t, OPTICS, [4.0], shape=(TILE, TILE)).data[0]
-    region = FourierRegion(tile=TILE, pixel_size_um=0.325, na=0.5, wavelength_um=0.53, sx=0.407, bin=1)
+    region = FourierRegion(
+        tile=TILE, pixel_size_um=0.325, na=0.5, wavelength_um=0.53, sx=0.407, bin=1
+    )
     power = np.fft.fftshift(np.abs(np.fft.rfft2(image - image.mean())) ** 2, axes=0)
     fy, fx = region.frequencies()
     dc = np.hypot(fx, fy) < 3 / (TILE * 0.325)
@@ -112,7 +130,9 @@ def test_model_folder_round_trip_keeps_predictions_and_statistics(trained, tmp_p
     assert {p.name for p in path.iterdir()} == {"config.json", "weights.safetensors"}
     again = DefocusModel.load(path)
     for name in ("feature_mean", "feature_std"):
-        np.testing.assert_array_equal(getattr(again.net, name).numpy(), getattr(model.net, name).numpy())
+        np.testing.assert_array_equal(
+            getattr(again.net, name).numpy(), getattr(model.net, name).numpy()
+        )
     a = model.predict_features(val.features[:20])
     b = again.predict_features(val.features[:20])
     for x, y in zip(a, b):
@@ -154,7 +174,9 @@ def builtin() -> DefocusModel:
 
 def _field(z: float, seed: int, sample: str = "cells", density: float = 0.35) -> np.ndarray:
     options = {"density": density} if sample == "cells" else {}
-    s = make_sample(sample, (1400, 1400), OPTICS.pixel_size_um, seed=seed, wavelength_um=0.53, **options)
+    s = make_sample(
+        sample, (1400, 1400), OPTICS.pixel_size_um, seed=seed, wavelength_um=0.53, **options
+    )
     return render_stack(s.values, OPTICS, [z], shape=(1024, 1024), photons=1000, seed=seed).data[0]
 
 
@@ -176,7 +198,9 @@ def test_builtin_model_flags_images_beyond_its_range(builtin: DefocusModel) -> N
 
 
 def test_builtin_model_flags_an_unfamiliar_sample(builtin: DefocusModel) -> None:
-    stained = builtin.predict(_field(5.0, 43, sample="tissue"), pixel_size_um=0.325)  # an absorber, not cells
+    stained = builtin.predict(
+        _field(5.0, 43, sample="tissue"), pixel_size_um=0.325
+    )  # an absorber, not cells
     assert not stained.in_range
     assert any("unlike the training data" in n for n in stained.notes)
 
@@ -203,23 +227,38 @@ def test_ood_reference_separates_a_shifted_cluster() -> None:
 
 def test_fine_tuning_starts_from_the_given_model(trained) -> None:  # type: ignore[no-untyped-def]
     model, _, _ = trained
-    ex = simulate_examples(4, size=TILE, tile=TILE, z_um=np.arange(-20.0, 20.1, 4.0), seed=8,
-                           density_range=(0.8, 0.9), incoherent_every=0)
+    ex = simulate_examples(
+        4,
+        size=TILE,
+        tile=TILE,
+        z_um=np.arange(-20.0, 20.1, 4.0),
+        seed=8,
+        density_range=(0.8, 0.9),
+        incoherent_every=0,
+    )
     train, val = split_by_field(ex, 0.25, seed=0)
     before = model.net.feature_mean.clone()
     import copy
 
-    net, history = fit_fcfnn(train, val, TrainConfig(width=64, depth=3, max_steps=100, eval_every=50,
-                                                     z_scale_um=30.0), init=copy.deepcopy(model.net))
+    net, history = fit_fcfnn(
+        train,
+        val,
+        TrainConfig(width=64, depth=3, max_steps=100, eval_every=50, z_scale_um=30.0),
+        init=copy.deepcopy(model.net),
+    )
     assert net is not model.net and torch.equal(net.feature_mean, before)  # input convention kept
     assert history.steps[-1] == 100
 
 
 def test_checkpoint_resume_continues_where_it_stopped(tmp_path) -> None:
-    ex = simulate_examples(4, size=128, tile=128, z_um=np.arange(-10.0, 10.1, 5.0), seed=3, incoherent_every=0)
+    ex = simulate_examples(
+        4, size=128, tile=128, z_um=np.arange(-10.0, 10.1, 5.0), seed=3, incoherent_every=0
+    )
     train, val = split_by_field(ex, 0.25, seed=0)
     cfg = TrainConfig(width=16, depth=2, max_steps=60, eval_every=20, z_scale_um=10.0)
-    _, first = fit_fcfnn(train, val, TrainConfig(**{**cfg.to_dict(), "max_steps": 40}), checkpoint_dir=tmp_path)
+    _, first = fit_fcfnn(
+        train, val, TrainConfig(**{**cfg.to_dict(), "max_steps": 40}), checkpoint_dir=tmp_path
+    )
     _, resumed = fit_fcfnn(train, val, cfg, checkpoint_dir=tmp_path, resume=True)
     assert resumed.steps == [20, 40, 60] and resumed.val_rmse_um[:2] == first.val_rmse_um
     with pytest.raises(ConfigError, match="resume"):

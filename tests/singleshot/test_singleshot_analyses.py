@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from focuskit.optics import LED, LEDPattern, get_preset, image_stack
+from focuskit.report import analysis_table, save_analysis
 from focuskit.singleshot.analyses import (
     PLOTS,
     Setup,
@@ -25,16 +27,13 @@ from focuskit.singleshot.analyses import (
     render_led_images,
     synthesize_led_pattern,
 )
-from focuskit.report import analysis_table
-from focuskit.report import save_analysis
-from focuskit.optics import LED, LEDPattern, get_preset, image_stack
 
 TINY = Setup(tile=128, z_step_um=5.0, width=16, depth=2, steps=100, seed=3, repeats=1)
 COMMON_KEYS = {"analysis", "figure", "note", "config", "columns", "rows", "seconds"}
 
 
 def _finite_rows(result: dict, keys: list[str]) -> None:
-    assert COMMON_KEYS <= set(result)
+    assert set(result) >= COMMON_KEYS
     assert "scaled-down" in result["note"]
     assert result["rows"]
     for row in result["rows"]:
@@ -47,7 +46,9 @@ def _finite_rows(result: dict, keys: list[str]) -> None:
 
 
 def test_training_size_with_repeats() -> None:
-    r = analyze_training_size(replace(TINY, repeats=2), field_counts=(1, 2), val_fields=1, test_fields=1)
+    r = analyze_training_size(
+        replace(TINY, repeats=2), field_counts=(1, 2), val_fields=1, test_fields=1
+    )
     assert r["analysis"] == "training-size"
     assert [row["train_fields"] for row in r["rows"]] == [1, 2]
     assert r["rows"][1]["train_examples"] == 2 * r["rows"][0]["train_examples"]
@@ -56,11 +57,25 @@ def test_training_size_with_repeats() -> None:
 
 
 def test_generalization_reports_before_and_after() -> None:
-    r = analyze_generalization(TINY, train_fields=2, target="dense-cells", finetune_fields=1, val_fields=1,
-                               test_fields=1, finetune_steps=50)
+    r = analyze_generalization(
+        TINY,
+        train_fields=2,
+        target="dense-cells",
+        finetune_fields=1,
+        val_fields=1,
+        test_fields=1,
+        finetune_steps=50,
+    )
     assert r["analysis"] == "generalization"
-    assert {(row["model"].split(" ")[0] + row["model"].split(" ")[1], row["test_sample"]) for row in r["rows"]} == {
-        ("cellsonly", "cells"), ("cellsonly", "dense-cells"), ("cells+", "cells"), ("cells+", "dense-cells")}
+    assert {
+        (row["model"].split(" ")[0] + row["model"].split(" ")[1], row["test_sample"])
+        for row in r["rows"]
+    } == {
+        ("cellsonly", "cells"),
+        ("cellsonly", "dense-cells"),
+        ("cells+", "cells"),
+        ("cells+", "dense-cells"),
+    }
     _finite_rows(r, ["rmse_um", "p90_abs_um"])
     assert len(r["scatter"]["after"]["dense-cells"]) == len(r["scatter"]["target_z"])
 
@@ -84,8 +99,14 @@ def test_saliency_map_lives_on_the_feature_cells() -> None:
 
 
 def test_led_angle_sweep_and_pattern() -> None:
-    r = analyze_led_angle(TINY, train_fields=2, val_fields=1, test_fields=1, angles=(0.3, 0.6),
-                          patterns={"line": ((0.2, 0.0), (0.3, 0.0))})
+    r = analyze_led_angle(
+        TINY,
+        train_fields=2,
+        val_fields=1,
+        test_fields=1,
+        angles=(0.3, 0.6),
+        patterns={"line": ((0.2, 0.0), (0.3, 0.0))},
+    )
     names = [row["illumination"] for row in r["rows"]]
     assert names == ["single sx 0.3", "single sx 0.6", "pattern: line"]
     assert [row["darkfield"] for row in r["rows"]] == [False, True, False]
@@ -100,8 +121,15 @@ def test_led_region_union_and_darkfield() -> None:
     # The single-LED region is the package's own FourierRegion mask.
     from focuskit.singleshot import FourierRegion
 
-    base = FourierRegion(tile=128, pixel_size_um=optics.pixel_size_um, na=optics.na,
-                         wavelength_um=optics.wavelength_um, sx=0.3, sy=0.0, bin=4)
+    base = FourierRegion(
+        tile=128,
+        pixel_size_um=optics.pixel_size_um,
+        na=optics.na,
+        wavelength_um=optics.wavelength_um,
+        sx=0.3,
+        sy=0.0,
+        bin=4,
+    )
     assert np.array_equal(led_region(optics, 128, [(0.3, 0.0)]).mask(), base.mask())
     dark = led_region(optics, 128, [(0.6, 0.0)])
     fy, fx = dark.frequencies()
@@ -118,11 +146,15 @@ def test_summed_single_led_images_equal_the_led_pattern_render() -> None:
     singles = render_led_images(spec, optics, leds, z, size=64)
     values, dx, defocus, crop = field_transmittance(spec, optics, leds, z, 64, 1, None)
     pattern = LEDPattern(tuple((sx, sy, w) for (sx, sy), w in zip(leds, weights)))
-    reference = image_stack(values, optics.with_illumination(pattern), defocus, pixel_size_um=dx, crop=crop)
+    reference = image_stack(
+        values, optics.with_illumination(pattern), defocus, pixel_size_um=dx, crop=crop
+    )
     synthesized = synthesize_led_pattern(singles, weights) / sum(weights)
     np.testing.assert_allclose(synthesized, reference, rtol=1e-4, atol=1e-6)
     # and each single image is the one-LED render of the same sample
-    one = image_stack(values, optics.with_illumination(LED(*leds[1])), defocus, pixel_size_um=dx, crop=crop)
+    one = image_stack(
+        values, optics.with_illumination(LED(*leds[1])), defocus, pixel_size_um=dx, crop=crop
+    )
     np.testing.assert_allclose(singles[1], one, rtol=1e-5, atol=1e-7)
 
 
@@ -134,17 +166,50 @@ def test_save_analysis_writes_png_and_json(tmp_path: Path) -> None:
 
 
 runner = CliRunner()
-CLI_TINY = ["--tile", "128", "--z-step", "5", "--width", "16", "--depth", "2", "--steps", "100", "--seed", "3",
-            "--repeats", "1", "-q"]
+CLI_TINY = [
+    "--tile",
+    "128",
+    "--z-step",
+    "5",
+    "--width",
+    "16",
+    "--depth",
+    "2",
+    "--steps",
+    "100",
+    "--seed",
+    "3",
+    "--repeats",
+    "1",
+    "-q",
+]
 
 
-@pytest.mark.parametrize("command, extra", [
-    ("training-size", ["--fields", "2", "--test-fields", "1"]),
-    ("generalization", ["--fields", "2", "--target", "dense-cells", "--finetune-fields", "1", "--test-fields", "1"]),
-    ("magnitude-vs-phase", ["--fields", "2", "--test-fields", "1"]),
-    ("saliency", ["--fields", "2", "--test-fields", "1", "--discs"]),
-    ("led-angle", ["--fields", "2", "--test-fields", "1", "--angles", "0.3,0.6", "--no-patterns"]),
-])
+@pytest.mark.parametrize(
+    "command, extra",
+    [
+        ("training-size", ["--fields", "2", "--test-fields", "1"]),
+        (
+            "generalization",
+            [
+                "--fields",
+                "2",
+                "--target",
+                "dense-cells",
+                "--finetune-fields",
+                "1",
+                "--test-fields",
+                "1",
+            ],
+        ),
+        ("magnitude-vs-phase", ["--fields", "2", "--test-fields", "1"]),
+        ("saliency", ["--fields", "2", "--test-fields", "1", "--discs"]),
+        (
+            "led-angle",
+            ["--fields", "2", "--test-fields", "1", "--angles", "0.3,0.6", "--no-patterns"],
+        ),
+    ],
+)
 def test_cli_writes_png_and_json(tmp_path: Path, command: str, extra: list[str]) -> None:
     from focuskit.cli import app
 
@@ -160,7 +225,9 @@ def test_cli_writes_png_and_json(tmp_path: Path, command: str, extra: list[str])
 def test_cli_bad_input_is_one_line_error(tmp_path: Path) -> None:
     from focuskit.cli import app
 
-    result = runner.invoke(app, ["evaluate", "led-angle", "-o", str(tmp_path), "--angles", "0.3,abc"])
+    result = runner.invoke(
+        app, ["evaluate", "led-angle", "-o", str(tmp_path), "--angles", "0.3,abc"]
+    )
     assert result.exit_code == 2
     assert "--angles" in result.stderr
     assert not list(tmp_path.iterdir())

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import one_line_error, run_cli
 import tifffile
+from conftest import one_line_error, run_cli
 
-from focuskit import FocuskitError
-from focuskit import ConfigError
+from focuskit import ConfigError, FocuskitError, autofocus
 from focuskit.io import FocalStack, write_stack
 from focuskit.scopes import FaultyScope, ScopeError, SimulatedScope
-from focuskit import autofocus
 from focuskit.search import SEARCHES
 from focuskit.singleshot import singleshot_search
 
@@ -47,11 +45,20 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
     optics = get_preset("fcfnn-20x-led").optics
-    examples = simulate_examples(8, size=TILE, tile=TILE, z_um=np.arange(-20, 21, 2.0), seed=31, incoherent_every=0)
+    examples = simulate_examples(
+        8, size=TILE, tile=TILE, z_um=np.arange(-20, 21, 2.0), seed=31, incoherent_every=0
+    )
     train, val = split_by_field(examples, 0.25, seed=0)
-    net, history = fit_fcfnn(train, val, TrainConfig(width=32, depth=3, max_steps=300, eval_every=50))
-    model = DefocusModel.from_training(net, region_for(optics, TILE), optics, train,
-                                       metadata={"preset": "fcfnn-20x-led", "training": {"history": history.to_dict()}})
+    net, history = fit_fcfnn(
+        train, val, TrainConfig(width=32, depth=3, max_steps=300, eval_every=50)
+    )
+    model = DefocusModel.from_training(
+        net,
+        region_for(optics, TILE),
+        optics,
+        train,
+        metadata={"preset": "fcfnn-20x-led", "training": {"history": history.to_dict()}},
+    )
     return model.save(tmp_path_factory.mktemp("models") / "tiny")
 
 
@@ -77,11 +84,18 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for z in (-10.0, 0.0, 10.0):
         scope.move_to(z)
         planes.append(scope.snap())
-    write_stack(FocalStack(np.stack(planes), [-10.0, 0.0, 10.0], px, scope.optics, 0.0), files["stack"])
+    write_stack(
+        FocalStack(np.stack(planes), [-10.0, 0.0, 10.0], px, scope.optics, 0.0), files["stack"]
+    )
     tifffile.imwrite(files["plain"], image)
 
     def ome(path: Path, data: np.ndarray, pixel: float) -> None:
-        tifffile.imwrite(path, data, ome=True, metadata={"axes": "YX", "PhysicalSizeX": pixel, "PhysicalSizeY": pixel})
+        tifffile.imwrite(
+            path,
+            data,
+            ome=True,
+            metadata={"axes": "YX", "PhysicalSizeX": pixel, "PhysicalSizeY": pixel},
+        )
 
     ome(files["pixel_only"], image, px)
     ome(files["wrong_pixel"], image, 2 * px)
@@ -96,8 +110,12 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 # --- defocus predict ---------------------------------------------------------------------
 
 
-def test_predict_json_schema_per_image_and_per_plane(tiny_model: Path, images: dict[str, Path]) -> None:
-    code, out, err = _run("defocus", "predict", images["full"], images["stack"], "--model", tiny_model, "--json")
+def test_predict_json_schema_per_image_and_per_plane(
+    tiny_model: Path, images: dict[str, Path]
+) -> None:
+    code, out, err = _run(
+        "defocus", "predict", images["full"], images["stack"], "--model", tiny_model, "--json"
+    )
     assert code == 0, err
     entries = json.loads(out)
     assert len(entries) == 1 + 3
@@ -116,25 +134,46 @@ def test_predict_json_schema_per_image_and_per_plane(tiny_model: Path, images: d
     assert "full.ome.tif" in out and "move focus by" in out
 
 
-def test_predict_refuses_another_pixel_size_unless_forced(tiny_model: Path, images: dict[str, Path]) -> None:
-    code, _, err = _run("defocus", "predict", images["wrong_pixel"], "--model", tiny_model, "--json")
+def test_predict_refuses_another_pixel_size_unless_forced(
+    tiny_model: Path, images: dict[str, Path]
+) -> None:
+    code, _, err = _run(
+        "defocus", "predict", images["wrong_pixel"], "--model", tiny_model, "--json"
+    )
     _one_line_error(code, err, "wrong_pixel.ome.tif", "pixel size 0.65", "0.325", "--force")
-    code, out, err = _run("defocus", "predict", images["wrong_pixel"], "--model", tiny_model, "--json", "--force")
+    code, out, err = _run(
+        "defocus", "predict", images["wrong_pixel"], "--model", tiny_model, "--json", "--force"
+    )
     assert code == 0, err
     (entry,) = json.loads(out)
     assert any(n.startswith("forced:") for n in entry["notes"])
 
 
-def test_plain_tiff_without_pixel_size_needs_the_flag(tiny_model: Path, images: dict[str, Path]) -> None:
+def test_plain_tiff_without_pixel_size_needs_the_flag(
+    tiny_model: Path, images: dict[str, Path]
+) -> None:
     code, _, err = _run("defocus", "predict", images["plain"], "--model", tiny_model, "--json")
     _one_line_error(code, err, "plain.tif", "pixel size", "--pixel-size")
-    code, out, err = _run("defocus", "predict", images["plain"], "--model", tiny_model, "--pixel-size", "0.325", "--json")
+    code, out, err = _run(
+        "defocus",
+        "predict",
+        images["plain"],
+        "--model",
+        tiny_model,
+        "--pixel-size",
+        "0.325",
+        "--json",
+    )
     assert code == 0, err
     assert "assumed the model's" in " ".join(json.loads(out)[0]["notes"])
 
 
-def test_ome_tiff_with_only_a_pixel_size_is_accepted_with_a_note(tiny_model: Path, images: dict[str, Path]) -> None:
-    code, out, err = _run("defocus", "predict", images["pixel_only"], "--model", tiny_model, "--json")
+def test_ome_tiff_with_only_a_pixel_size_is_accepted_with_a_note(
+    tiny_model: Path, images: dict[str, Path]
+) -> None:
+    code, out, err = _run(
+        "defocus", "predict", images["pixel_only"], "--model", tiny_model, "--json"
+    )
     assert code == 0, err
     (entry,) = json.loads(out)
     assert any("no optics metadata: assumed the model's" in n for n in entry["notes"])
@@ -165,8 +204,23 @@ def test_predict_names_a_missing_model(images: dict[str, Path], tmp_path: Path) 
 
 # --- defocus train / info ----------------------------------------------------------------
 
-_FAST = ["--tile", "256", "--z-range", "-20", "20", "--z-step", "4", "--steps", "60", "--eval-every", "20",
-         "--width", "16", "--depth", "2"]
+_FAST = [
+    "--tile",
+    "256",
+    "--z-range",
+    "-20",
+    "20",
+    "--z-step",
+    "4",
+    "--steps",
+    "60",
+    "--eval-every",
+    "20",
+    "--width",
+    "16",
+    "--depth",
+    "2",
+]
 
 
 def test_train_simulate_writes_a_loadable_model(tmp_path: Path) -> None:
@@ -186,7 +240,9 @@ def test_train_simulate_writes_a_loadable_model(tmp_path: Path) -> None:
     assert code == 0, err
     info = json.loads(stdout)
     assert info["architecture"]["depth"] == 2 and info["parameters"] == model.net.parameter_count()
-    assert info["training_bytes_per_example"] > 0 and info["optics"]["illumination"]["kind"] == "led"
+    assert (
+        info["training_bytes_per_example"] > 0 and info["optics"]["illumination"]["kind"] == "led"
+    )
     assert info["training"]["best_val_rmse_um"] == pytest.approx(summary["best_val_rmse_um"])
     code, stdout, err = _run("defocus", "info", out)
     assert code == 0 and "FCFNN" in stdout
@@ -214,21 +270,57 @@ def test_finetune_keeps_the_models_features(tiny_model: Path, tmp_path: Path) ->
     from focuskit.singleshot import DefocusModel
 
     out = tmp_path / "ft"
-    code, stdout, err = _run("defocus", "train", "--simulate", "2", "--z-range", "-20", "20", "--z-step", "5",
-                             "--steps", "20", "--eval-every", "10", "--finetune", tiny_model, "-o", out, "--json")
+    code, stdout, err = _run(
+        "defocus",
+        "train",
+        "--simulate",
+        "2",
+        "--z-range",
+        "-20",
+        "20",
+        "--z-step",
+        "5",
+        "--steps",
+        "20",
+        "--eval-every",
+        "10",
+        "--finetune",
+        tiny_model,
+        "-o",
+        out,
+        "--json",
+    )
     assert code == 0, err
     assert json.loads(stdout)["finetuned_from"] == str(tiny_model)
     base, tuned = DefocusModel.load(tiny_model), DefocusModel.load(out)
     assert tuned.region == base.region and tuned.net.config == base.net.config
-    code, _, err = _run("defocus", "train", "--simulate", "2", "--tile", "512", "--finetune", tiny_model, "-o", tmp_path / "no")
+    code, _, err = _run(
+        "defocus",
+        "train",
+        "--simulate",
+        "2",
+        "--tile",
+        "512",
+        "--finetune",
+        tiny_model,
+        "-o",
+        tmp_path / "no",
+    )
     _one_line_error(code, err, "--tile 512", "256")
 
 
 def _field(path: Path, seed: int, *, focus: float | None, illumination: object = None) -> None:
     from focuskit.simulate import simulate_stack
 
-    sim = simulate_stack("fcfnn-20x-led", size=256, z_um=[-8.0, -4.0, 0.0, 4.0, 8.0], focus_z_um=0.5,
-                         photons=1000, seed=seed, illumination=illumination)
+    sim = simulate_stack(
+        "fcfnn-20x-led",
+        size=256,
+        z_um=[-8.0, -4.0, 0.0, 4.0, 8.0],
+        focus_z_um=0.5,
+        photons=1000,
+        seed=seed,
+        illumination=illumination,
+    )
     write_stack(FocalStack(sim.data, sim.z_um, sim.pixel_size_um, sim.optics, focus), path)
 
 
@@ -240,16 +332,41 @@ def test_train_from_a_folder_of_stacks(tmp_path: Path) -> None:
     _field(data / "a.ome.tif", 1, focus=0.5)
     _field(data / "b.npy", 2, focus=0.5)
     _field(data / "c.ome.tif", 3, focus=None)  # ground truth from its DPC companion
-    _field(data / "c.incoherent.ome.tif", 3, focus=None, illumination=DPC(0.35, 0.48, source_step_na=0.08))
-    code, stdout, err = _run("defocus", "train", "--data", data, "--tile", "256", "--steps", "20",
-                             "--eval-every", "10", "--width", "16", "--depth", "2", "--validation", "0.3",
-                             "-o", tmp_path / "m", "--json")
+    _field(
+        data / "c.incoherent.ome.tif",
+        3,
+        focus=None,
+        illumination=DPC(0.35, 0.48, source_step_na=0.08),
+    )
+    code, stdout, err = _run(
+        "defocus",
+        "train",
+        "--data",
+        data,
+        "--tile",
+        "256",
+        "--steps",
+        "20",
+        "--eval-every",
+        "10",
+        "--width",
+        "16",
+        "--depth",
+        "2",
+        "--validation",
+        "0.3",
+        "-o",
+        tmp_path / "m",
+        "--json",
+    )
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["examples"]["train"] + summary["examples"]["validation"] == 3 * 5
     # A stack with neither a companion nor a known focus is named, with the fix.
     _field(data / "d.ome.tif", 4, focus=None)
-    code, _, err = _run("defocus", "train", "--data", data, "--tile", "256", "--steps", "10", "-o", tmp_path / "m2")
+    code, _, err = _run(
+        "defocus", "train", "--data", data, "--tile", "256", "--steps", "10", "-o", tmp_path / "m2"
+    )
     _one_line_error(code, err, "d.ome.tif", "no ground-truth focus", "d.incoherent.ome.tif")
 
 
@@ -286,7 +403,9 @@ def test_an_oracle_focuses_in_one_move_and_one_verification() -> None:
     assert result.success and result.method == "singleshot"
     assert result.images == 2 == len(result.trace) == len(result.predictions)
     assert result.z_final_um == pytest.approx(-3.0)
-    assert result.predictions[0]["z_pred_um"] == pytest.approx(15.0)  # z > 0: focal plane above → move down
+    assert result.predictions[0]["z_pred_um"] == pytest.approx(
+        15.0
+    )  # z > 0: focal plane above → move down
     assert "in focus after 1 move" in result.message
 
 
@@ -298,7 +417,9 @@ def test_the_tiny_model_focuses_a_256_scope_in_few_images(tiny_model: Path) -> N
 
     def predict(image: np.ndarray) -> object:
         p = model.predict(image, pixel_size_um=scope.pixel_size_um, optics=scope.optics)
-        p.in_range = True  # a tiny model finds every new field unfamiliar; test the loop, not the model
+        p.in_range = (
+            True  # a tiny model finds every new field unfamiliar; test the loop, not the model
+        )
         return p
 
     lo, hi = scope.z_limits_um
@@ -408,15 +529,37 @@ def test_search_does_not_import_torch() -> None:
 
 
 def test_cli_autofocus_singleshot(tiny_model: Path) -> None:
-    code, stdout, err = _run("autofocus", "--scope", "sim:fcfnn-20x-led", "--method", "singleshot",
-                             "--model", tiny_model, "--start", "5", "--range", "20", "--seed", "3", "--json")
+    code, stdout, err = _run(
+        "autofocus",
+        "--scope",
+        "sim:fcfnn-20x-led",
+        "--method",
+        "singleshot",
+        "--model",
+        tiny_model,
+        "--start",
+        "5",
+        "--range",
+        "20",
+        "--seed",
+        "3",
+        "--json",
+    )
     assert code in (0, 1), err
     out = json.loads(stdout)
     assert out["method"] == "singleshot" and out["images"] == len(out["trace"]) >= 1
     assert {"z_final_um", "images", "success", "trace", "predictions", "true_focus_um"} <= set(out)
     assert {"z_pred_um", "sigma_um", "in_range"} <= set(out["predictions"][0])
     # Another microscope's scope is refused before anything moves.
-    code, _, err = _run("autofocus", "--scope", "sim:deepr-20x-fluor", "--method", "singleshot", "--model", tiny_model)
+    code, _, err = _run(
+        "autofocus",
+        "--scope",
+        "sim:deepr-20x-fluor",
+        "--method",
+        "singleshot",
+        "--model",
+        tiny_model,
+    )
     _one_line_error(code, err, "does not match the model")
 
 
@@ -429,14 +572,20 @@ def _builtin() -> bool:
     return "singleshot-20x-led" in builtin_models()
 
 
-@pytest.mark.skipif(not _builtin(), reason="builtin:singleshot-20x-led not trained (python scripts/train_fcfnn.py)")
+@pytest.mark.skipif(
+    not _builtin(), reason="builtin:singleshot-20x-led not trained (python scripts/train_fcfnn.py)"
+)
 def test_builtin_model_predicts_and_focuses_a_held_out_field() -> None:
     from focuskit.singleshot import DefocusModel
 
     model = DefocusModel.load("builtin:singleshot-20x-led")
-    scope = SimulatedScope("fcfnn-20x-led", size=model.region.tile, focus_z_um=-3.0, start_z_um=12.0, seed=90210)
+    scope = SimulatedScope(
+        "fcfnn-20x-led", size=model.region.tile, focus_z_um=-3.0, start_z_um=12.0, seed=90210
+    )
     p = model.predict(scope.snap(), pixel_size_um=scope.pixel_size_um, optics=scope.optics)
     assert p.z_um == pytest.approx(15.0, abs=3.0)
-    result = singleshot_search(scope, lambda im: model.predict(im, pixel_size_um=scope.pixel_size_um, optics=scope.optics))
+    result = singleshot_search(
+        scope, lambda im: model.predict(im, pixel_size_um=scope.pixel_size_um, optics=scope.optics)
+    )
     assert abs(result.z_final_um - scope.true_focus_um()) <= scope.optics.depth_of_field_um
     assert result.images <= 4

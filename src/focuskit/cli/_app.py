@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -64,7 +64,13 @@ class IlluminationKind(str, Enum):
     brightfield = "brightfield"
 
 
-def _illumination(kind: IlluminationKind, led_sx: float, led_sy: float, condenser_na: float, dpc_na: tuple[float, float]):  # type: ignore[no-untyped-def]
+def _illumination(
+    kind: IlluminationKind,
+    led_sx: float,
+    led_sy: float,
+    condenser_na: float,
+    dpc_na: tuple[float, float],
+):  # type: ignore[no-untyped-def]
     from focuskit.optics import DPC, LED, Brightfield, Fluorescence
 
     if kind is IlluminationKind.preset:
@@ -81,38 +87,81 @@ def _illumination(kind: IlluminationKind, led_sx: float, led_sy: float, condense
 @app.command()
 @friendly_errors
 def simulate(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output stack: .ome.tif, .ome.zarr or .npy")],
-    preset: Annotated[str, typer.Option(help="Named microscope (see `focuskit presets`)")] = "fcfnn-20x-led",
-    sample: Annotated[Optional[str], typer.Option(help="beads | cells | tissue | fluorescent-tissue (default: the preset's)")] = None,
-    sample_image: Annotated[Optional[Path], typer.Option(help="Use this image (TIFF/PNG) as the sample")] = None,
-    sample_as: Annotated[SampleAs, typer.Option(help="How --sample-image acts on light")] = SampleAs.phase,
-    sample_strength: Annotated[float, typer.Option(help="Phase in rad, absorbance (≤1) or emitter scale for --sample-image")] = 1.0,
-    density: Annotated[Optional[float], typer.Option(help="Sample density (beads per 100 µm², or cell area fraction)")] = None,
-    illumination: Annotated[IlluminationKind, typer.Option(help="Override the preset's illumination")] = IlluminationKind.preset,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Output stack: .ome.tif, .ome.zarr or .npy")
+    ],
+    preset: Annotated[
+        str, typer.Option(help="Named microscope (see `focuskit presets`)")
+    ] = "fcfnn-20x-led",
+    sample: Annotated[
+        str | None,
+        typer.Option(help="beads | cells | tissue | fluorescent-tissue (default: the preset's)"),
+    ] = None,
+    sample_image: Annotated[
+        Path | None, typer.Option(help="Use this image (TIFF/PNG) as the sample")
+    ] = None,
+    sample_as: Annotated[
+        SampleAs, typer.Option(help="How --sample-image acts on light")
+    ] = SampleAs.phase,
+    sample_strength: Annotated[
+        float,
+        typer.Option(help="Phase in rad, absorbance (≤1) or emitter scale for --sample-image"),
+    ] = 1.0,
+    density: Annotated[
+        float | None,
+        typer.Option(help="Sample density (beads per 100 µm², or cell area fraction)"),
+    ] = None,
+    illumination: Annotated[
+        IlluminationKind, typer.Option(help="Override the preset's illumination")
+    ] = IlluminationKind.preset,
     led_sx: Annotated[float, typer.Option(help="LED illumination NA along x (sin θ)")] = 0.407,
     led_sy: Annotated[float, typer.Option(help="LED illumination NA along y")] = 0.0,
     condenser_na: Annotated[float, typer.Option(help="Brightfield condenser NA")] = 0.55,
-    dpc_na: Annotated[tuple[float, float], typer.Option(help="DPC half-annulus inner and outer NA")] = (0.35, 0.48),
-    z_range: Annotated[Optional[tuple[float, float]], typer.Option(help="First and last z (µm)")] = None,
-    z_step: Annotated[Optional[float], typer.Option(help="z step (µm)")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Image size in pixels (square)")] = None,
-    focus_z: Annotated[float, typer.Option(help="Stage z at which the sample is in focus (µm)")] = 0.0,
+    dpc_na: Annotated[
+        tuple[float, float], typer.Option(help="DPC half-annulus inner and outer NA")
+    ] = (0.35, 0.48),
+    z_range: Annotated[
+        tuple[float, float] | None, typer.Option(help="First and last z (µm)")
+    ] = None,
+    z_step: Annotated[float | None, typer.Option(help="z step (µm)")] = None,
+    size: Annotated[int | None, typer.Option(help="Image size in pixels (square)")] = None,
+    focus_z: Annotated[
+        float, typer.Option(help="Stage z at which the sample is in focus (µm)")
+    ] = 0.0,
     tilt: Annotated[float, typer.Option(help="Sample tilt (degrees)")] = 0.0,
-    tilt_azimuth: Annotated[float, typer.Option(help="Direction of the tilt (degrees from +x)")] = 90.0,
-    cylinder_radius: Annotated[Optional[float], typer.Option(help="Cylindrical sample curvature radius (µm; <0 concave)")] = None,
-    sphere_radius: Annotated[Optional[float], typer.Option(help="Spherical sample curvature radius (µm; <0 concave)")] = None,
-    drift: Annotated[tuple[float, float], typer.Option(help="Lateral drift per plane (dy, dx) µm")] = (0.0, 0.0),
+    tilt_azimuth: Annotated[
+        float, typer.Option(help="Direction of the tilt (degrees from +x)")
+    ] = 90.0,
+    cylinder_radius: Annotated[
+        float | None, typer.Option(help="Cylindrical sample curvature radius (µm; <0 concave)")
+    ] = None,
+    sphere_radius: Annotated[
+        float | None, typer.Option(help="Spherical sample curvature radius (µm; <0 concave)")
+    ] = None,
+    drift: Annotated[
+        tuple[float, float], typer.Option(help="Lateral drift per plane (dy, dx) µm")
+    ] = (0.0, 0.0),
     drift_jitter: Annotated[float, typer.Option(help="Random-walk drift per plane (µm rms)")] = 0.0,
     rotation: Annotated[float, typer.Option(help="Rotation per plane (degrees)")] = 0.0,
-    photons: Annotated[float, typer.Option(help="Mean photo-electrons per pixel (exposure)")] = 1000.0,
-    noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Camera noise and integer counts, or noise-free float32")] = True,
+    photons: Annotated[
+        float, typer.Option(help="Mean photo-electrons per pixel (exposure)")
+    ] = 1000.0,
+    noise: Annotated[
+        bool,
+        typer.Option(
+            "--noise/--no-noise", help="Camera noise and integer counts, or noise-free float32"
+        ),
+    ] = True,
     seed: Annotated[int, typer.Option(help="Random seed (sample, drift and noise)")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the stack summary as JSON")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the stack summary as JSON")
+    ] = False,
 ) -> None:
     """Render a focal stack of a simulated microscope and save it."""
     from focuskit.io import FocalStack, write_stack
-    from focuskit.optics import get_preset, z_range as make_z
+    from focuskit.optics import get_preset
+    from focuskit.optics import z_range as make_z
     from focuskit.simulate import Drift, load_sample_image, simulate_stack
 
     p = get_preset(preset)
@@ -137,11 +186,23 @@ def simulate(
     moving = drift != (0.0, 0.0) or drift_jitter > 0 or rotation != 0
     with progress_bar(f"rendering {preset}", enabled=not as_json) as update:
         sim = simulate_stack(
-            p, sample=sample_obj, sample_options=options, size=size, z_um=z, illumination=ill,
-            focus_z_um=focus_z, tilt_deg=tilt, tilt_azimuth_deg=tilt_azimuth,
-            cylinder_radius_um=cylinder_radius, sphere_radius_um=sphere_radius,
-            drift=Drift(step_um=drift, jitter_um=drift_jitter, rotation_deg_per_plane=rotation) if moving else None,
-            photons=photons if noise else None, seed=seed, progress=update,
+            p,
+            sample=sample_obj,
+            sample_options=options,
+            size=size,
+            z_um=z,
+            illumination=ill,
+            focus_z_um=focus_z,
+            tilt_deg=tilt,
+            tilt_azimuth_deg=tilt_azimuth,
+            cylinder_radius_um=cylinder_radius,
+            sphere_radius_um=sphere_radius,
+            drift=Drift(step_um=drift, jitter_um=drift_jitter, rotation_deg_per_plane=rotation)
+            if moving
+            else None,
+            photons=photons if noise else None,
+            seed=seed,
+            progress=update,
         )
     stack = FocalStack.from_simulation(sim)
     protect = [sample_image] if sample_image is not None else []
@@ -172,7 +233,9 @@ def _check_output_free(output: Path, overwrite: bool) -> None:
 @app.command()
 @friendly_errors
 def info(
-    stack_path: Annotated[Path, typer.Argument(metavar="STACK", help="OME-TIFF, OME-Zarr, TIFF or NPY stack")],
+    stack_path: Annotated[
+        Path, typer.Argument(metavar="STACK", help="OME-TIFF, OME-Zarr, TIFF or NPY stack")
+    ],
     pixel_size: PixelSizeOpt = None,
     z_step: ZStepOpt = None,
     z_start: ZStartOpt = 0.0,
@@ -192,8 +255,12 @@ def info(
 @friendly_errors
 def score(
     stack_path: Annotated[Path, typer.Argument(metavar="STACK")],
-    measure: Annotated[str, typer.Option(help="Focus measure name, or 'all' (see `focuskit measures`)")] = "tenengrad",
-    plot: Annotated[Optional[Path], typer.Option(help="Write the focus curve(s) to this PNG")] = None,
+    measure: Annotated[
+        str, typer.Option(help="Focus measure name, or 'all' (see `focuskit measures`)")
+    ] = "tenengrad",
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the focus curve(s) to this PNG")
+    ] = None,
     pixel_size: PixelSizeOpt = None,
     z_step: ZStepOpt = None,
     z_start: ZStartOpt = 0.0,
@@ -207,18 +274,32 @@ def score(
 
     check_png(plot)
     stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
-    names = [n for n, m in MEASURES.items() if not m.needs_optics or stack.optics is not None] if measure == "all" else [get_measure(measure).name]
+    names = (
+        [n for n, m in MEASURES.items() if not m.needs_optics or stack.optics is not None]
+        if measure == "all"
+        else [get_measure(measure).name]
+    )
     curves = {name: focus_curve(stack, name) for name in names}
     z = [float(v) for v in stack.z_um]
     if plot is not None:
         from focuskit.report import focus_curve_plot
 
-        focus_curve_plot(stack.z_um, curves, plot, focus_z_um=stack.focus_z_um, title=stack_path.name)
+        focus_curve_plot(
+            stack.z_um, curves, plot, focus_z_um=stack.focus_z_um, title=stack_path.name
+        )
     if as_json:
         if len(names) == 1:
-            print_json({"measure": names[0], "z_um": z, "score": [float(v) for v in curves[names[0]]]})
+            print_json(
+                {"measure": names[0], "z_um": z, "score": [float(v) for v in curves[names[0]]]}
+            )
         else:
-            print_json({"measure": "all", "z_um": z, "score": {n: [float(v) for v in c] for n, c in curves.items()}})
+            print_json(
+                {
+                    "measure": "all",
+                    "z_um": z,
+                    "score": {n: [float(v) for v in c] for n, c in curves.items()},
+                }
+            )
         return
     if len(names) == 1:
         table = Table("z (µm)", names[0], title=f"{stack_path.name}: focus scores")
@@ -227,7 +308,13 @@ def score(
             style = "bold green" if i == best else None
             table.add_row(f"{zi:+.3f}", f"{curves[names[0]][i]:.5g}", style=style)
     else:  # one row per measure: a 13-column z table would not fit a terminal
-        table = Table("measure", "sharpest z (µm)", "plane", "peak / median", title=f"{stack_path.name}: focus scores")
+        table = Table(
+            "measure",
+            "sharpest z (µm)",
+            "plane",
+            "peak / median",
+            title=f"{stack_path.name}: focus scores",
+        )
         for n in names:
             c = curves[n]
             i = int(c.argmax())
@@ -240,10 +327,16 @@ def score(
 @friendly_errors
 def find_focus_cmd(
     stack_path: Annotated[Path, typer.Argument(metavar="STACK")],
-    measure: Annotated[str, typer.Option(help="Focus measure (see `focuskit measures`)")] = "tenengrad",
-    refine: Annotated[str, typer.Option(help="Sub-step refinement: parabola | gaussian | none")] = "parabola",
-    tile: Annotated[Optional[int], typer.Option(help="Also map focus per tile of this size (tilted samples)")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="Write the focus curve to this PNG")] = None,
+    measure: Annotated[
+        str, typer.Option(help="Focus measure (see `focuskit measures`)")
+    ] = "tenengrad",
+    refine: Annotated[
+        str, typer.Option(help="Sub-step refinement: parabola | gaussian | none")
+    ] = "parabola",
+    tile: Annotated[
+        int | None, typer.Option(help="Also map focus per tile of this size (tilted samples)")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the focus curve to this PNG")] = None,
     pixel_size: PixelSizeOpt = None,
     z_step: ZStepOpt = None,
     z_start: ZStartOpt = 0.0,
@@ -273,8 +366,13 @@ def find_focus_cmd(
     if plot is not None:
         from focuskit.report import focus_curve_plot
 
-        focus_curve_plot(result.z_um, {measure: result.curve}, plot,
-                         focus_z_um=result.z_focus_um, title=f"{stack_path.name}: focus at {result.z_focus_um:+.3f} µm")
+        focus_curve_plot(
+            result.z_um,
+            {measure: result.curve},
+            plot,
+            focus_z_um=result.z_focus_um,
+            title=f"{stack_path.name}: focus at {result.z_focus_um:+.3f} µm",
+        )
     if as_json:
         print_json(out)
         return
@@ -286,38 +384,96 @@ def find_focus_cmd(
         console.print(f"[yellow]note:[/] {note}")
     if "focus_map" in out:
         fm = out["focus_map"]
-        console.print(f"per-tile focus ({tile}² tiles): tilt {fm['tilt_deg_y']:+.2f}° along y, {fm['tilt_deg_x']:+.2f}° along x")
+        console.print(
+            f"per-tile focus ({tile}² tiles): tilt {fm['tilt_deg_y']:+.2f}° along y, {fm['tilt_deg_x']:+.2f}° along x"
+        )
 
 
-def _roi(roi: Optional[str]) -> tuple[int, ...] | None:
+def _roi(roi: str | None) -> tuple[int, ...] | None:
     if roi is None:
         return None
     try:
         ys, xs = roi.split(",")
         return tuple(int(v) for v in (*ys.split(":"), *xs.split(":")))
     except ValueError:
-        raise ConfigError(f"--roi {roi!r}: write it as Y0:Y1,X0:X1 in pixels, e.g. 0:512,256:768") from None
+        raise ConfigError(
+            f"--roi {roi!r}: write it as Y0:Y1,X0:X1 in pixels, e.g. 0:512,256:768"
+        ) from None
 
 
 @app.command()
 @friendly_errors
 def autofocus(
     scope: Annotated[str, typer.Option(help="sim:PRESET or stack:PATH")] = "sim:deepr-20x-fluor",
-    method: Annotated[str, typer.Option(help="brent | gss | scan | singleshot | deepfocus")] = "brent",
-    measure: Annotated[str, typer.Option(help="Focus measure to maximize (singleshot: scored for the trace and the fallback)")] = "tenengrad",
-    start: Annotated[Optional[float], typer.Option(help="Start z (µm); default: the scope's current z")] = None,
-    range_um: Annotated[Optional[float], typer.Option("--range", help="Search range (µm), centred on the start (singleshot: the fallback's)")] = None,
-    tolerance: Annotated[Optional[float], typer.Option(help="Stop when the bracket is below this (µm; default 0.5), or singleshot: when |predicted z| is (default max(σ, DOF/4))")] = None,
-    model: Annotated[Optional[str], typer.Option(help="singleshot: defocus model (default builtin:singleshot-20x-led); deepfocus: blur-score model (default: the calibration's, else builtin:fewshot-widefield)")] = None,
-    max_iterations: Annotated[int, typer.Option(help="singleshot: most moves (one verification image each)")] = 3,
-    calibration: Annotated[Optional[Path], typer.Option(help="deepfocus: calibration JSON from `focuskit fewshot calibrate`")] = None,
-    max_images: Annotated[int, typer.Option(help="deepfocus: image budget (3 = the paper's few-shot search)")] = 3,
-    roi: Annotated[Optional[str], typer.Option(help="deepfocus: region of interest Y0:Y1,X0:X1 in pixels (default: automatic)")] = None,
-    paper: Annotated[bool, typer.Option("--paper", help="deepfocus: the paper's settings (first images at ±2·FWHM, plain shift, refinement at f̂ ∓ FWHM/2)")] = False,
-    fallback: Annotated[str, typer.Option(help="singleshot: classic search when a prediction is out of range (brent | gss | scan | none)")] = "brent",
-    force: Annotated[bool, typer.Option(help="singleshot: use the model even if the scope's optics differ from its own")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of a simulated scope (sample, hidden focus, noise)")] = 0,
-    plot: Annotated[Optional[Path], typer.Option(help="Write the search trace to this PNG")] = None,
+    method: Annotated[
+        str, typer.Option(help="brent | gss | scan | singleshot | deepfocus")
+    ] = "brent",
+    measure: Annotated[
+        str,
+        typer.Option(
+            help="Focus measure to maximize (singleshot: scored for the trace and the fallback)"
+        ),
+    ] = "tenengrad",
+    start: Annotated[
+        float | None, typer.Option(help="Start z (µm); default: the scope's current z")
+    ] = None,
+    range_um: Annotated[
+        float | None,
+        typer.Option(
+            "--range", help="Search range (µm), centred on the start (singleshot: the fallback's)"
+        ),
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            help="Stop when the bracket is below this (µm; default 0.5), or singleshot: when |predicted z| is (default max(σ, DOF/4))"
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="singleshot: defocus model (default builtin:singleshot-20x-led); deepfocus: blur-score model (default: the calibration's, else builtin:fewshot-widefield)"
+        ),
+    ] = None,
+    max_iterations: Annotated[
+        int, typer.Option(help="singleshot: most moves (one verification image each)")
+    ] = 3,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="deepfocus: calibration JSON from `focuskit fewshot calibrate`"),
+    ] = None,
+    max_images: Annotated[
+        int, typer.Option(help="deepfocus: image budget (3 = the paper's few-shot search)")
+    ] = 3,
+    roi: Annotated[
+        str | None,
+        typer.Option(
+            help="deepfocus: region of interest Y0:Y1,X0:X1 in pixels (default: automatic)"
+        ),
+    ] = None,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper",
+            help="deepfocus: the paper's settings (first images at ±2·FWHM, plain shift, refinement at f̂ ∓ FWHM/2)",
+        ),
+    ] = False,
+    fallback: Annotated[
+        str,
+        typer.Option(
+            help="singleshot: classic search when a prediction is out of range (brent | gss | scan | none)"
+        ),
+    ] = "brent",
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="singleshot: use the model even if the scope's optics differ from its own"
+        ),
+    ] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seed of a simulated scope (sample, hidden focus, noise)")
+    ] = 0,
+    plot: Annotated[Path | None, typer.Option(help="Write the search trace to this PNG")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Focus a (virtual) microscope with a classic search, a single-shot model or DeepFocus."""
@@ -327,7 +483,9 @@ def autofocus(
 
     check_png(plot)
     if method not in AUTOFOCUS_METHODS:
-        raise ConfigError(f"unknown autofocus method {method!r}; use one of {', '.join(AUTOFOCUS_METHODS)}")
+        raise ConfigError(
+            f"unknown autofocus method {method!r}; use one of {', '.join(AUTOFOCUS_METHODS)}"
+        )
     scope_kwargs: dict[str, Any] = {"seed": seed} if scope.startswith("sim:") else {}
     settings: dict[str, Any] = {}
     loaded: Any = None
@@ -336,10 +494,14 @@ def autofocus(
         from focuskit.fewshot import DEFAULT_MODEL, PAPER_SETTINGS, BlurCalibration, BlurScorer
 
         if calibration is None:
-            raise ConfigError("--method deepfocus needs --calibration CALIB.json (make one with "
-                              "`focuskit fewshot calibrate STACK -o CALIB.json`)")
+            raise ConfigError(
+                "--method deepfocus needs --calibration CALIB.json (make one with "
+                "`focuskit fewshot calibrate STACK -o CALIB.json`)"
+            )
         if max_images < 3:
-            raise ConfigError(f"--max-images must be ≥ 3 for deepfocus (it starts with 3 images), got {max_images}")
+            raise ConfigError(
+                f"--max-images must be ≥ 3 for deepfocus (it starts with 3 images), got {max_images}"
+            )
         box = _roi(roi)  # refuse bad input before the stage moves
         calib = BlurCalibration.load(calibration)
         loaded = BlurScorer.load(model or calib.model or DEFAULT_MODEL)
@@ -354,8 +516,12 @@ def autofocus(
         loaded = DefocusModel.load(model or DEFOCUS_MODEL)
         if scope.startswith("sim:"):
             scope_kwargs["size"] = loaded.region.tile  # at least one model tile per image
-        settings = {"tolerance_um": tolerance, "max_iterations": max_iterations, "force": force,
-                    "fallback": None if fallback == "none" else fallback}
+        settings = {
+            "tolerance_um": tolerance,
+            "max_iterations": max_iterations,
+            "force": force,
+            "fallback": None if fallback == "none" else fallback,
+        }
     microscope = open_scope(scope, **scope_kwargs)
     if start is not None:
         microscope.move_to(start)
@@ -368,7 +534,12 @@ def autofocus(
         settings["range_um"] = range_um
     result = run_autofocus(microscope, method, measure, model=loaded, calibration=calib, **settings)
     print_notes(result.notes)
-    out = {"z_final_um": result.z_final_um, "images": result.images, "success": result.success, **result.to_dict()}
+    out = {
+        "z_final_um": result.z_final_um,
+        "images": result.images,
+        "success": result.success,
+        **result.to_dict(),
+    }
     truth = getattr(microscope, "true_focus_um", None)
     true_z = truth() if callable(truth) else None
     if true_z is not None:
@@ -381,14 +552,21 @@ def autofocus(
     elif plot is not None:
         from focuskit.report import autofocus_trace_plot
 
-        autofocus_trace_plot(result.trace, plot, z_final_um=result.z_final_um, true_focus_um=true_z,
-                             title=f"{method} / {measure} on {scope}")
+        autofocus_trace_plot(
+            result.trace,
+            plot,
+            z_final_um=result.z_final_um,
+            true_focus_um=true_z,
+            title=f"{method} / {measure} on {scope}",
+        )
     if as_json:
         print_json(out)
     else:
         verdict = "[green]success[/]" if result.success else "[red]failed[/]"
-        line = (f"{method} / {measure}: z {result.z_start_um:+.2f} → [bold]{result.z_final_um:+.3f} µm[/] "
-                f"in {result.images} images ({result.elapsed_s:.2f} s of stage+camera time), {verdict}")
+        line = (
+            f"{method} / {measure}: z {result.z_start_um:+.2f} → [bold]{result.z_final_um:+.3f} µm[/] "
+            f"in {result.images} images ({result.elapsed_s:.2f} s of stage+camera time), {verdict}"
+        )
         if true_z is not None:
             line += f"; true focus {true_z:+.3f} µm (error {result.z_final_um - true_z:+.3f} µm)"
         console.print(line)
@@ -405,8 +583,17 @@ def measures(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from focuskit.measures import MEASURES
 
     if as_json:
-        print_json({n: {"description": m.description, "reference": m.reference, "needs_optics": m.needs_optics,
-                         "brightness_power": m.brightness_power} for n, m in MEASURES.items()})
+        print_json(
+            {
+                n: {
+                    "description": m.description,
+                    "reference": m.reference,
+                    "needs_optics": m.needs_optics,
+                    "brightness_power": m.brightness_power,
+                }
+                for n, m in MEASURES.items()
+            }
+        )
         return
     table = Table("measure", "description", "reference")
     for n, m in MEASURES.items():
@@ -421,16 +608,32 @@ def presets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from focuskit.optics import PRESETS
 
     if as_json:
-        print_json({name: {"optics": p.optics.to_dict(), "z_um": [p.z_min_um, p.z_max_um, p.z_step_um],
-                            "size": p.size, "sample": p.default_sample, "reference": p.reference}
-                     for name, p in PRESETS.items()})
+        print_json(
+            {
+                name: {
+                    "optics": p.optics.to_dict(),
+                    "z_um": [p.z_min_um, p.z_max_um, p.z_step_um],
+                    "size": p.size,
+                    "sample": p.default_sample,
+                    "reference": p.reference,
+                }
+                for name, p in PRESETS.items()
+            }
+        )
         return
-    table = Table("preset", "objective", "λ (µm)", "pixel (µm)", "illumination", "z (µm)", "DOF (µm)")
+    table = Table(
+        "preset", "objective", "λ (µm)", "pixel (µm)", "illumination", "z (µm)", "DOF (µm)"
+    )
     for name, p in PRESETS.items():
         o = p.optics
         table.add_row(
-            name, f"{o.objective.magnification:g}×/{o.na:g}", f"{o.wavelength_um:g}", f"{o.pixel_size_um:g}",
-            o.illumination.kind, f"{p.z_min_um:g}…{p.z_max_um:g} / {p.z_step_um:g}", f"{o.depth_of_field_um:.2f}",
+            name,
+            f"{o.objective.magnification:g}×/{o.na:g}",
+            f"{o.wavelength_um:g}",
+            f"{o.pixel_size_um:g}",
+            o.illumination.kind,
+            f"{p.z_min_um:g}…{p.z_max_um:g} / {p.z_step_um:g}",
+            f"{o.depth_of_field_um:.2f}",
         )
     console.print(table)
 
@@ -438,7 +641,9 @@ def presets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 @friendly_errors
 def demo(
-    output_dir: Annotated[Path, typer.Option("-o", "--output-dir", help="Where the demo writes its files")] = Path("focuskit-demo"),
+    output_dir: Annotated[
+        Path, typer.Option("-o", "--output-dir", help="Where the demo writes its files")
+    ] = Path("focuskit-demo"),
 ) -> None:
     """Run everything focuskit can do on embedded defaults, in about a minute."""
     from focuskit.cli._demo import run_demo

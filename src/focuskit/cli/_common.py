@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,7 +26,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def sub_app(help: str) -> typer.Typer:
     """A command group with focuskit's settings (no shell completion, plain tracebacks)."""
-    return typer.Typer(help=help, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    return typer.Typer(
+        help=help, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+    )
 
 
 def fail(message: str) -> None:
@@ -74,15 +76,24 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[i
 
 
 @contextmanager
-def training_bar(label: str, enabled: bool = True) -> Iterator[Callable[[int, int, dict[str, float]], None]]:
+def training_bar(
+    label: str, enabled: bool = True
+) -> Iterator[Callable[[int, int, dict[str, float]], None]]:
     """A progress bar for a training loop, showing the latest validation numbers:
     ``callback(step, max_steps, {"val_rmse_um": …})``."""
     if not enabled:
         yield lambda step, total, values: None
         return
-    with Progress(TextColumn(label), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
-                  TextColumn("{task.fields[values]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=True) as bar:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TextColumn("{task.fields[values]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=None, values="")
 
         def update(step: int, total: int, values: dict[str, float]) -> None:
@@ -101,7 +112,7 @@ def print_notes(notes: list[str], prefix: str = "") -> None:
         err_console.print(f"[yellow]note:[/] {prefix}{note}", highlight=False, soft_wrap=True)
 
 
-def check_png(path: Optional[Path]) -> None:
+def check_png(path: Path | None) -> None:
     """Refuse a plot target that is not a PNG in an existing folder, before any work."""
     if path is None:
         return
@@ -112,20 +123,29 @@ def check_png(path: Optional[Path]) -> None:
 
 
 # Options that fill in what a stack file lacks (shared by info, score, find-focus, …).
-PixelSizeOpt = Annotated[Optional[float], typer.Option("--pixel-size", help="Pixel size at the sample (µm), if the file lacks it")]
-ZStepOpt = Annotated[Optional[float], typer.Option("--z-step", help="z step (µm), if the file lacks z positions")]
-ZStartOpt = Annotated[float, typer.Option("--z-start", help="z of the first plane with --z-step (µm)")]
-ZFileOpt = Annotated[Optional[Path], typer.Option("--z-file", help="CSV/TXT of z positions (µm), one per plane")]
+PixelSizeOpt = Annotated[
+    float | None,
+    typer.Option("--pixel-size", help="Pixel size at the sample (µm), if the file lacks it"),
+]
+ZStepOpt = Annotated[
+    float | None, typer.Option("--z-step", help="z step (µm), if the file lacks z positions")
+]
+ZStartOpt = Annotated[
+    float, typer.Option("--z-start", help="z of the first plane with --z-step (µm)")
+]
+ZFileOpt = Annotated[
+    Path | None, typer.Option("--z-file", help="CSV/TXT of z positions (µm), one per plane")
+]
 GrayOpt = Annotated[bool, typer.Option("--gray", help="Convert an RGB stack to luminance")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 
 def read_stack_given(  # type: ignore[no-untyped-def]
     stack_path: Path,
-    pixel_size: Optional[float],
-    z_step: Optional[float],
+    pixel_size: float | None,
+    z_step: float | None,
     z_start: float,
-    z_file: Optional[Path],
+    z_file: Path | None,
     gray: bool = False,
 ):
     """Read a stack, filling what the file lacks from the command line."""
@@ -148,8 +168,12 @@ def info_table(stack: Any, name: str) -> Table:
     table.add_column(style="bold")
     table.add_column()
     z = info["z_um"]
-    table.add_row("shape (Z, Y, X)", " × ".join(str(s) for s in info["shape"]) + f"  {info['dtype']}")
-    table.add_row("z (µm)", f"{z[0]:+g} … {z[-1]:+g}  ({len(z)} planes, step {info.get('z_step_um')})")
+    table.add_row(
+        "shape (Z, Y, X)", " × ".join(str(s) for s in info["shape"]) + f"  {info['dtype']}"
+    )
+    table.add_row(
+        "z (µm)", f"{z[0]:+g} … {z[-1]:+g}  ({len(z)} planes, step {info.get('z_step_um')})"
+    )
     table.add_row("pixel size (µm)", f"{info['pixel_size_um']:g}")
     optics = info.get("optics")
     if optics:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-
 from rich.console import Console
 from rich.table import Table
 
@@ -24,29 +23,56 @@ def run_demo(output_dir: Path, console: Console) -> None:
     console.rule("[bold]focuskit demo")
     console.print(f"Writing to [cyan]{output_dir}/[/]\n")
 
-    table = Table("preset", "objective", "λ (µm)", "pixel (µm)", "illumination", "DOF (µm)", title="Named microscopes")
+    table = Table(
+        "preset",
+        "objective",
+        "λ (µm)",
+        "pixel (µm)",
+        "illumination",
+        "DOF (µm)",
+        title="Named microscopes",
+    )
     for name, p in PRESETS.items():
         o = p.optics
-        table.add_row(name, f"{o.objective.magnification:g}×/{o.na:g}", f"{o.wavelength_um:g}",
-                      f"{o.pixel_size_um:g}", o.illumination.kind, f"{o.depth_of_field_um:.2f}")
+        table.add_row(
+            name,
+            f"{o.objective.magnification:g}×/{o.na:g}",
+            f"{o.wavelength_um:g}",
+            f"{o.pixel_size_um:g}",
+            o.illumination.kind,
+            f"{o.depth_of_field_um:.2f}",
+        )
     console.print(table)
 
     cases = [
         dict(
             title="1. Single-shot training data: cells under one LED at 24° (fcfnn-20x-led)",
-            preset="fcfnn-20x-led", sample="cells", size=384, z=(-30, 30, 5),
-            file="cells_led.ome.tif", extra={},
+            preset="fcfnn-20x-led",
+            sample="cells",
+            size=384,
+            z=(-30, 30, 5),
+            file="cells_led.ome.tif",
+            extra={},
         ),
         dict(
             title="2. Refocusing data: fluorescent tissue, tilted 1.5°, drifting (deepr-40x-fluor)",
-            preset="deepr-40x-fluor", sample="fluorescent-tissue", size=256, z=(-5, 5, 1),
+            preset="deepr-40x-fluor",
+            sample="fluorescent-tissue",
+            size=256,
+            z=(-5, 5, 1),
             file="tissue_fluor_tilted.ome.zarr",
-            extra=dict(tilt_deg=1.5, drift=Drift(step_um=(0.05, -0.03), rotation_deg_per_plane=0.05)),
+            extra=dict(
+                tilt_deg=1.5, drift=Drift(step_um=(0.05, -0.03), rotation_deg_per_plane=0.05)
+            ),
         ),
         dict(
             title="3. Brightfield (Abbe sum over the condenser) of a stained section (deepr-20x-bf)",
-            preset="deepr-20x-bf", sample="tissue", size=256, z=(-8, 8, 2),
-            file="tissue_brightfield.npy", extra={},
+            preset="deepr-20x-bf",
+            sample="tissue",
+            size=256,
+            z=(-8, 8, 2),
+            file="tissue_brightfield.npy",
+            extra={},
         ),
     ]
     from focuskit.optics import z_range
@@ -55,16 +81,26 @@ def run_demo(output_dir: Path, console: Console) -> None:
         console.print(f"\n[bold]{case['title']}[/]")
         t0 = time.perf_counter()
         stack = simulate_stack(
-            case["preset"], sample=case["sample"], size=case["size"],
-            z_um=z_range(*case["z"]), photons=2000, seed=1, **case["extra"],
+            case["preset"],
+            sample=case["sample"],
+            size=case["size"],
+            z_um=z_range(*case["z"]),
+            photons=2000,
+            seed=1,
+            **case["extra"],
         )
         elapsed = time.perf_counter() - t0
         path = write_stack(stack, output_dir / case["file"], overwrite=True)
         back = read_stack(path)
         same = bool((back.data[...] == stack.data).all()) and list(back.z_um) == list(stack.z_um)
-        png = stack_montage(stack.data, stack.z_um, output_dir / (path.name.split(".")[0] + ".png"),
-                            title=case["preset"], focus_z_um=stack.focus_z_um,
-                            pixel_size_um=stack.pixel_size_um)
+        png = stack_montage(
+            stack.data,
+            stack.z_um,
+            output_dir / (path.name.split(".")[0] + ".png"),
+            title=case["preset"],
+            focus_z_um=stack.focus_z_um,
+            pixel_size_um=stack.pixel_size_um,
+        )
         console.print(
             f"  rendered {stack.data.shape[0]} planes of {stack.data.shape[1]}² in {elapsed:.1f} s → "
             f"[cyan]{path.name}[/] (read back identical: {same}); montage [cyan]{png.name}[/]"
@@ -92,36 +128,76 @@ def _classic_autofocus(output_dir: Path, console: Console) -> None:
     console.print("\n[bold]4. Ground-truth focus of the brightfield stack (every focus measure)[/]")
     stack = read_stack(output_dir / "tissue_brightfield.npy")
     result = find_focus(stack, "tenengrad")
-    curves = {m: focus_curve(stack, m) for m in ("vollath4", "nvar", "tenengrad", "lapv", "ws", "spectral-highband", "spectral-midband")}
-    png = focus_curve_plot(stack.z_um, curves, output_dir / "focus_curves.png", focus_z_um=stack.focus_z_um,
-                           title="deepr-20x-bf tissue: focus curves")
-    console.print(f"  true focus {stack.focus_z_um:+.2f} µm; found {result.z_focus_um:+.3f} µm "
-                  f"(plane {result.plane}, confidence {result.confidence:.2f}); curves [cyan]{png.name}[/]")
+    curves = {
+        m: focus_curve(stack, m)
+        for m in (
+            "vollath4",
+            "nvar",
+            "tenengrad",
+            "lapv",
+            "ws",
+            "spectral-highband",
+            "spectral-midband",
+        )
+    }
+    png = focus_curve_plot(
+        stack.z_um,
+        curves,
+        output_dir / "focus_curves.png",
+        focus_z_um=stack.focus_z_um,
+        title="deepr-20x-bf tissue: focus curves",
+    )
+    console.print(
+        f"  true focus {stack.focus_z_um:+.2f} µm; found {result.z_focus_um:+.3f} µm "
+        f"(plane {result.plane}, confidence {result.confidence:.2f}); curves [cyan]{png.name}[/]"
+    )
 
     console.print("\n[bold]5. Classic autofocus on a simulated 20×/0.75 fluorescence microscope[/]")
     table = Table("method", "images", "final z (µm)", "error (µm)", "stage+camera (s)")
     last = None
     for method in SEARCHES:
         scope = SimulatedScope("deepr-20x-fluor", size=128, focus_z_um=3.1, start_z_um=-6.0, seed=4)
-        r = autofocus(scope, method, "tenengrad", range_um=20.0, tolerance_um=scope.optics.depth_of_field_um / 4)
-        table.add_row(method, str(r.images), f"{r.z_final_um:+.3f}", f"{r.z_final_um - scope.true_focus_um():+.3f}",
-                      f"{r.elapsed_s:.2f}")
+        r = autofocus(
+            scope,
+            method,
+            "tenengrad",
+            range_um=20.0,
+            tolerance_um=scope.optics.depth_of_field_um / 4,
+        )
+        table.add_row(
+            method,
+            str(r.images),
+            f"{r.z_final_um:+.3f}",
+            f"{r.z_final_um - scope.true_focus_um():+.3f}",
+            f"{r.elapsed_s:.2f}",
+        )
         last = (r, scope.true_focus_um())
     console.print(table)
     if last is not None:
-        png = autofocus_trace_plot(last[0].trace, output_dir / "autofocus_trace.png", z_final_um=last[0].z_final_um,
-                                   true_focus_um=last[1], title="scan + golden section, tenengrad")
-        console.print(f"  trace [cyan]{png.name}[/]; try: [green]focuskit autofocus --scope sim:deepr-20x-fluor --method brent[/]")
+        png = autofocus_trace_plot(
+            last[0].trace,
+            output_dir / "autofocus_trace.png",
+            z_final_um=last[0].z_final_um,
+            true_focus_um=last[1],
+            title="scan + golden section, tenengrad",
+        )
+        console.print(
+            f"  trace [cyan]{png.name}[/]; try: [green]focuskit autofocus --scope sim:deepr-20x-fluor --method brent[/]"
+        )
 
 
 def _singleshot(output_dir: Path, console: Console) -> None:
     """Single-shot defocus prediction with the built-in model, and single-shot autofocus."""
     from focuskit.nn import builtin_models
 
-    console.print("\n[bold]6. Single-shot defocus prediction (FCFNN, builtin:singleshot-20x-led)[/]")
+    console.print(
+        "\n[bold]6. Single-shot defocus prediction (FCFNN, builtin:singleshot-20x-led)[/]"
+    )
     if "singleshot-20x-led" not in builtin_models():
-        console.print("  the built-in model is missing; train it with [green]python scripts/train_fcfnn.py[/] "
-                      "(about 10 min), or your own with [green]focuskit singleshot train --simulate 140 -o my-model[/]")
+        console.print(
+            "  the built-in model is missing; train it with [green]python scripts/train_fcfnn.py[/] "
+            "(about 10 min), or your own with [green]focuskit singleshot train --simulate 140 -o my-model[/]"
+        )
         return
     from focuskit import load_model
     from focuskit.report import autofocus_trace_plot
@@ -133,13 +209,24 @@ def _singleshot(output_dir: Path, console: Console) -> None:
     tile = model.region.tile
     # Held-out fields: a sample seed the training script never drew, focus at stage z = 0.
     scope = SimulatedScope("fcfnn-20x-led", size=tile, focus_z_um=0.0, seed=90210)
-    table = Table("true z (µm)", "predicted z (µm)", "σ (µm)", "in range", "error (µm)",
-                  title=f"one {tile}² image each, unseen cells under one LED at 24°")
+    table = Table(
+        "true z (µm)",
+        "predicted z (µm)",
+        "σ (µm)",
+        "in range",
+        "error (µm)",
+        title=f"one {tile}² image each, unseen cells under one LED at 24°",
+    )
     for z in (-12.0, 4.0, 20.0):
         scope.move_to(z)
         p = model.predict(scope.snap(), pixel_size_um=scope.pixel_size_um, optics=scope.optics)
-        table.add_row(f"{z:+.1f}", f"{p.z_um:+.2f}", f"{p.sigma_um:.2f}", "yes" if p.in_range else "[red]no[/]",
-                      f"{p.z_um - z:+.2f}")
+        table.add_row(
+            f"{z:+.1f}",
+            f"{p.z_um:+.2f}",
+            f"{p.sigma_um:.2f}",
+            "yes" if p.in_range else "[red]no[/]",
+            f"{p.z_um - z:+.2f}",
+        )
     console.print(table)
 
     # Autofocus from 15 µm out of focus: single shot (+ verification) vs Brent, same scope.
@@ -150,29 +237,53 @@ def _singleshot(output_dir: Path, console: Console) -> None:
     scope.move_to(12.0)  # the same start (moves within the limits; no images)
     brent = brent_search(scope, "tenengrad", range_um=40.0, tolerance_um=dof / 4)
     brent_error = brent.z_final_um - scope.true_focus_um()
-    table = Table("method", "images", "final z (µm)", "error (µm)", "error / DOF", title=(
-        f"autofocus from 15 µm out of focus (true focus −3 µm, DOF {dof:.1f} µm)"))
-    for name, r, err in (("singleshot", single, single_error), ("brent / tenengrad", brent, brent_error)):
-        table.add_row(name, str(r.images), f"{r.z_final_um:+.2f}", f"{err:+.2f}", f"{abs(err) / dof:.2f}")
+    table = Table(
+        "method",
+        "images",
+        "final z (µm)",
+        "error (µm)",
+        "error / DOF",
+        title=(f"autofocus from 15 µm out of focus (true focus −3 µm, DOF {dof:.1f} µm)"),
+    )
+    for name, r, err in (
+        ("singleshot", single, single_error),
+        ("brent / tenengrad", brent, brent_error),
+    ):
+        table.add_row(
+            name, str(r.images), f"{r.z_final_um:+.2f}", f"{err:+.2f}", f"{abs(err) / dof:.2f}"
+        )
     console.print(table)
     console.print(f"  singleshot: {single.message}", highlight=False)
-    png = autofocus_trace_plot(single.trace, output_dir / "singleshot_trace.png", z_final_um=single.z_final_um,
-                               true_focus_um=scope.true_focus_um(), title="single-shot autofocus (FCFNN)")
-    console.print("  Phase cells under one LED show the least contrast in focus, so contrast-maximizing "
-                  "searches like Brent walk away from it; the FCFNN reads the defocus from the spectrum.")
-    console.print(f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
-                  "[green]focuskit singleshot predict IMG.ome.tif --json[/], "
-                  "[green]focuskit autofocus --scope sim:fcfnn-20x-led --method singleshot[/]")
+    png = autofocus_trace_plot(
+        single.trace,
+        output_dir / "singleshot_trace.png",
+        z_final_um=single.z_final_um,
+        true_focus_um=scope.true_focus_um(),
+        title="single-shot autofocus (FCFNN)",
+    )
+    console.print(
+        "  Phase cells under one LED show the least contrast in focus, so contrast-maximizing "
+        "searches like Brent walk away from it; the FCFNN reads the defocus from the spectrum."
+    )
+    console.print(
+        f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
+        "[green]focuskit singleshot predict IMG.ome.tif --json[/], "
+        "[green]focuskit autofocus --scope sim:fcfnn-20x-led --method singleshot[/]"
+    )
 
 
 def _deepfocus(output_dir: Path, console: Console) -> None:
     """Few-shot autofocus: calibrate the blur score once, then focus in 3 images."""
     from focuskit.nn import builtin_models
 
-    console.print("\n[bold]7. Few-shot autofocus (DeepFocus, builtin:fewshot-widefield) on a 10×/0.3 fluorescence "
-                  "microscope[/]")
+    console.print(
+        "\n[bold]7. Few-shot autofocus (DeepFocus, builtin:fewshot-widefield) on a 10×/0.3 fluorescence "
+        "microscope[/]"
+    )
     if "fewshot-widefield" not in builtin_models():
-        console.print("  the built-in blur score is missing; train it with [green]python scripts/train_blur_cnn.py[/]")
+        console.print(
+            "  the built-in blur score is missing; train it with [green]python scripts/train_blur_cnn.py[/]"
+        )
         return
     from focuskit import load_model
     from focuskit.fewshot import calibration_plot
@@ -187,46 +298,90 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
     # Calibration: one stack of a flat textured object, −120…+120 µm every 2 µm, 512².
     calibration = calibrate_simulated(scorer.score_map, size=512, model="builtin:fewshot-widefield")
     calibration.save(output_dir / "deepfocus_calibration.json", overwrite=True)
-    calibration_plot(calibration, output_dir / "deepfocus_calibration.png", title="blur score of one calibration stack")
-    console.print(f"  calibration: b_calib(z) over 121 planes, Moffat FWHM {calibration.fwhm_um:.1f} µm "
-                  f"→ [cyan]deepfocus_calibration.json[/], [cyan]deepfocus_calibration.png[/]")
+    calibration_plot(
+        calibration,
+        output_dir / "deepfocus_calibration.png",
+        title="blur score of one calibration stack",
+    )
+    console.print(
+        f"  calibration: b_calib(z) over 121 planes, Moffat FWHM {calibration.fwhm_um:.1f} µm "
+        f"→ [cyan]deepfocus_calibration.json[/], [cyan]deepfocus_calibration.png[/]"
+    )
 
     dof = get_preset("deepfocus-10x").optics.depth_of_field_um
-    table = Table("sample", "start − focus (µm)", "method", "images", "error (µm)",
-                  title=f"focus far from the start (DOF {dof:.1f} µm); other samples than the calibration's")
+    table = Table(
+        "sample",
+        "start − focus (µm)",
+        "method",
+        "images",
+        "error (µm)",
+        title=f"focus far from the start (DOF {dof:.1f} µm); other samples than the calibration's",
+    )
     last = None
-    for sample, focus, start, seed in (("beads", 12.0, 62.0, 31), ("fluorescent-tissue", -8.0, -50.0, 32)):
+    for sample, focus, start, seed in (
+        ("beads", 12.0, 62.0, 31),
+        ("fluorescent-tissue", -8.0, -50.0, 32),
+    ):
         options = {"density_per_100um2": 3.0, "diameter_um": 0.5} if sample == "beads" else {}
-        scope = SimulatedScope("deepfocus-10x", sample=sample, sample_options=options, size=512, focus_z_um=focus,
-                               start_z_um=start, z_limits_um=(focus - 140, focus + 140), photons=500, seed=seed)
+        scope = SimulatedScope(
+            "deepfocus-10x",
+            sample=sample,
+            sample_options=options,
+            size=512,
+            focus_z_um=focus,
+            start_z_um=start,
+            z_limits_um=(focus - 140, focus + 140),
+            photons=500,
+            seed=seed,
+        )
         for budget in (3, 4, 6):
             scope.move_to(start)
             few = scorer.autofocus(scope, calibration, max_images=budget)
-            table.add_row(sample if budget == 3 else "", f"{start - focus:+.0f}" if budget == 3 else "", "deepfocus",
-                          str(few.images), f"{few.z_final_um - focus:+.2f}")
+            table.add_row(
+                sample if budget == 3 else "",
+                f"{start - focus:+.0f}" if budget == 3 else "",
+                "deepfocus",
+                str(few.images),
+                f"{few.z_final_um - focus:+.2f}",
+            )
         scope.move_to(start)
         brent = brent_search(scope, "tenengrad", range_um=150.0, tolerance_um=0.5)
-        table.add_row("", "", "brent / tenengrad", str(brent.images), f"{brent.z_final_um - focus:+.2f}")
+        table.add_row(
+            "", "", "brent / tenengrad", str(brent.images), f"{brent.z_final_um - focus:+.2f}"
+        )
         last = (few, focus)
     console.print(table)
-    console.print("  Far from focus contrast measures are flat and Brent must bracket first; the blur score still "
-                  "says how far. Over 100 samples (bench/fewshot.py) DeepFocus reaches a median error of ~1 µm "
-                  "with 3 images where Brent needs 7; for 0.3 µm both need 8–9.")
+    console.print(
+        "  Far from focus contrast measures are flat and Brent must bracket first; the blur score still "
+        "says how far. Over 100 samples (bench/fewshot.py) DeepFocus reaches a median error of ~1 µm "
+        "with 3 images where Brent needs 7; for 0.3 µm both need 8–9."
+    )
     if last is not None:
-        png = autofocus_trace_plot(last[0].trace, output_dir / "deepfocus_trace.png", z_final_um=last[0].z_final_um,
-                                   true_focus_um=last[1], title="DeepFocus: 3 images, blur score (lower = sharper)")
-        console.print(f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
-                      "[green]focuskit fewshot calibrate STACK.ome.tif -o calib.json[/], "
-                      "[green]focuskit autofocus --scope sim:deepfocus-10x --method deepfocus --calibration calib.json[/]")
+        png = autofocus_trace_plot(
+            last[0].trace,
+            output_dir / "deepfocus_trace.png",
+            z_final_um=last[0].z_final_um,
+            true_focus_um=last[1],
+            title="DeepFocus: 3 images, blur score (lower = sharper)",
+        )
+        console.print(
+            f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
+            "[green]focuskit fewshot calibrate STACK.ome.tif -o calib.json[/], "
+            "[green]focuskit autofocus --scope sim:deepfocus-10x --method deepfocus --calibration calib.json[/]"
+        )
 
 
 def _refocus(output_dir: Path, console: Console) -> None:
     """Offline refocusing: one defocused image → in-focus estimate, against RL with the true PSF."""
     from focuskit.nn import builtin_models
 
-    console.print("\n[bold]8. Offline refocusing (Deep-R, builtin:refocus-40x-fluor) of one defocused image[/]")
+    console.print(
+        "\n[bold]8. Offline refocusing (Deep-R, builtin:refocus-40x-fluor) of one defocused image[/]"
+    )
     if "refocus-40x-fluor" not in builtin_models():
-        console.print("  the built-in refocusing model is missing; train it with [green]python scripts/train_deepr.py[/]")
+        console.print(
+            "  the built-in refocusing model is missing; train it with [green]python scripts/train_deepr.py[/]"
+        )
         return
     from focuskit import load_model
     from focuskit.focus import fitted_tilt
@@ -237,30 +392,65 @@ def _refocus(output_dir: Path, console: Console) -> None:
 
     t0 = time.perf_counter()
     model = load_model("builtin:refocus-40x-fluor")
-    table = Table("sample", "z (µm)", "SSIM input", "SSIM Deep-R", "SSIM RL (true PSF)",
-                  title="SSIM to the in-focus image (held-out samples, 512²)")
+    table = Table(
+        "sample",
+        "z (µm)",
+        "SSIM input",
+        "SSIM Deep-R",
+        "SSIM RL (true PSF)",
+        title="SSIM to the in-focus image (held-out samples, 512²)",
+    )
     panels = None
     for sample, z, seed in (("fluorescent-tissue", 3.0, 20_001), ("beads", -4.0, 20_002)):
-        sim = simulate_stack("deepr-40x-fluor", sample=sample, size=512, z_um=[0.0, z], photons=2000, seed=seed)
+        sim = simulate_stack(
+            "deepr-40x-fluor", sample=sample, size=512, z_um=[0.0, z], photons=2000, seed=seed
+        )
         truth, image = sim.data[0].astype("float32"), sim.data[1].astype("float32")
-        offset = float(sim.optics.camera.offset_adu) if hasattr(sim.optics.camera, "offset_adu") else 0.0
+        offset = (
+            float(sim.optics.camera.offset_adu) if hasattr(sim.optics.camera, "offset_adu") else 0.0
+        )
         out = model.refocus(image)
         rl = richardson_lucy(image - offset, defocus_psf(sim.optics, z))
-        table.add_row(sample, f"{z:+.0f}", f"{ssim_to_truth(image, truth):.3f}", f"{ssim_to_truth(out, truth):.3f}",
-                      f"{ssim_to_truth(rl, truth):.3f}")
+        table.add_row(
+            sample,
+            f"{z:+.0f}",
+            f"{ssim_to_truth(image, truth):.3f}",
+            f"{ssim_to_truth(out, truth):.3f}",
+            f"{ssim_to_truth(rl, truth):.3f}",
+        )
         if panels is None:
             panels = (truth, image, out, rl, z)
     console.print(table)
-    console.print("  Richardson–Lucy is given the true PSF at the true defocus; Deep-R knows neither. Over 6 held-out "
-                  "fields and −5…+5 µm (bench/refocus.py) Deep-R's mean SSIM is 0.64 against RL's 0.56 and the "
-                  "input's 0.47.")
+    console.print(
+        "  Richardson–Lucy is given the true PSF at the true defocus; Deep-R knows neither. Over 6 held-out "
+        "fields and −5…+5 µm (bench/refocus.py) Deep-R's mean SSIM is 0.64 against RL's 0.56 and the "
+        "input's 0.47."
+    )
     truth, image, out, rl, z = panels
-    png = image_panels([("in focus", truth), (f"input, z = {z:+.0f} µm", image), ("Deep-R", out),
-                           ("Richardson–Lucy, true PSF", rl)], output_dir / "refocus.png")
-    tilted = simulate_stack("deepr-40x-fluor", sample="fluorescent-tissue", size=512, z_um=[0.0], tilt_deg=3.0,
-                            photons=2000, seed=20_003)
+    png = image_panels(
+        [
+            ("in focus", truth),
+            (f"input, z = {z:+.0f} µm", image),
+            ("Deep-R", out),
+            ("Richardson–Lucy, true PSF", rl),
+        ],
+        output_dir / "refocus.png",
+    )
+    tilted = simulate_stack(
+        "deepr-40x-fluor",
+        sample="fluorescent-tissue",
+        size=512,
+        z_um=[0.0],
+        tilt_deg=3.0,
+        photons=2000,
+        seed=20_003,
+    )
     dpm = model.defocus_map(tilted.data[0].astype("float32"))
     tilt, azimuth, _ = fitted_tilt(dpm, tilted.pixel_size_um, unsigned=not model.dpm_signed)
-    console.print(f"  a sample tilted 3.0° along y: the defocus map's plane fit says {tilt:.2f}° at azimuth "
-                  f"{azimuth:.0f}° (90° = along y); montage [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s)")
-    console.print("  try: [green]focuskit refocus apply IMAGE.ome.tif -o refocused.ome.tif --defocus-map dpm.ome.tif[/]")
+    console.print(
+        f"  a sample tilted 3.0° along y: the defocus map's plane fit says {tilt:.2f}° at azimuth "
+        f"{azimuth:.0f}° (90° = along y); montage [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s)"
+    )
+    console.print(
+        "  try: [green]focuskit refocus apply IMAGE.ome.tif -o refocused.ome.tif --defocus-map dpm.ome.tif[/]"
+    )

@@ -4,7 +4,7 @@ objective, train, inspect."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -28,14 +28,18 @@ from focuskit.cli._common import (
 )
 from focuskit.fewshot import DEFAULT_MODEL
 
-fewshot_app = sub_app("Few-shot autofocus (DeepFocus): a CNN blur score that reads the local defocus — score images, "
-                      "calibrate an objective, train.")
+fewshot_app = sub_app(
+    "Few-shot autofocus (DeepFocus): a CNN blur score that reads the local defocus — score images, "
+    "calibrate an objective, train."
+)
 
 ModelOpt = Annotated[str, typer.Option(help="Blur-score model folder or builtin:NAME")]
-StrideOpt = Annotated[Optional[int], typer.Option(help="Patch stride (pixels; default 128 = non-overlapping patches)")]
+StrideOpt = Annotated[
+    int | None, typer.Option(help="Patch stride (pixels; default 128 = non-overlapping patches)")
+]
 
 
-def _score_stack(scorer: Any, planes: Any, stride: Optional[int], show: bool) -> np.ndarray:
+def _score_stack(scorer: Any, planes: Any, stride: int | None, show: bool) -> np.ndarray:
     """Score maps of every plane, shape (Z, rows, cols)."""
     maps = []
     with progress_bar("blur score", show) as update:
@@ -51,13 +55,25 @@ def _score_stack(scorer: Any, planes: Any, stride: Optional[int], show: bool) ->
 @fewshot_app.command("score")
 @friendly_errors
 def score_images(
-    images: Annotated[list[Path], typer.Argument(metavar="IMG...", help="Images or stacks: OME-TIFF, TIFF, OME-Zarr, NPY, PNG")],
+    images: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="IMG...", help="Images or stacks: OME-TIFF, TIFF, OME-Zarr, NPY, PNG"
+        ),
+    ],
     model: ModelOpt = DEFAULT_MODEL,
     stride: StrideOpt = None,
-    pixel_size: Annotated[Optional[float], typer.Option(help="Pixel size at the sample (µm), if a file lacks it")] = None,
+    pixel_size: Annotated[
+        float | None, typer.Option(help="Pixel size at the sample (µm), if a file lacks it")
+    ] = None,
     gray: GrayOpt = False,
-    map_output: Annotated[Optional[Path], typer.Option("--map", help="Write the score map(s) of one input to this TIFF")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="PNG of the first plane with its score map")] = None,
+    map_output: Annotated[
+        Path | None,
+        typer.Option("--map", help="Write the score map(s) of one input to this TIFF"),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="PNG of the first plane with its score map")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --map file")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
@@ -78,8 +94,14 @@ def score_images(
     all_maps = []
     for path in images:
         # The blur score needs neither z nor the pixel size.
-        found = read_images(path, pixel_size_um=pixel_size, rgb="gray" if gray else "error", need_pixel_size=False)
-        notes = scorer.check_optics(found.optics, found.pixel_size_um) if found.optics is not None else []
+        found = read_images(
+            path, pixel_size_um=pixel_size, rgb="gray" if gray else "error", need_pixel_size=False
+        )
+        notes = (
+            scorer.check_optics(found.optics, found.pixel_size_um)
+            if found.optics is not None
+            else []
+        )
         try:
             maps = _score_stack(scorer, found.planes, stride, not as_json)
         except FocuskitError as exc:
@@ -88,8 +110,12 @@ def score_images(
         if first is None:
             first = (found.plane(0), maps[0])
         for i, m in enumerate(maps):
-            entry: dict[str, Any] = {"file": str(path), "score": float(m.mean()), "score_sd": float(m.std()),
-                                     "patches": int(m.size)}
+            entry: dict[str, Any] = {
+                "file": str(path),
+                "score": float(m.mean()),
+                "score_sd": float(m.std()),
+                "patches": int(m.size),
+            }
             if maps.shape[0] > 1:
                 entry["plane"] = i
                 if found.z_um is not None:
@@ -107,12 +133,25 @@ def score_images(
     if as_json:
         print_json(out)
         return
-    table = Table("file", "plane", "z (µm)", "blur score (waves)", "SD over patches", "patches",
-                  title=f"blur score by {model} (lower is sharper)")
+    table = Table(
+        "file",
+        "plane",
+        "z (µm)",
+        "blur score (waves)",
+        "SD over patches",
+        "patches",
+        title=f"blur score by {model} (lower is sharper)",
+    )
     for e in out:
         z = e.get("stage_z_um")
-        table.add_row(Path(e["file"]).name, str(e.get("plane", "")), "" if z is None else f"{z:+.2f}",
-                      f"{e['score']:.3f}", f"{e['score_sd']:.3f}", str(e["patches"]))
+        table.add_row(
+            Path(e["file"]).name,
+            str(e.get("plane", "")),
+            "" if z is None else f"{z:+.2f}",
+            f"{e['score']:.3f}",
+            f"{e['score_sd']:.3f}",
+            str(e["patches"]),
+        )
     console.print(table)
     for note in dict.fromkeys(n for e in out for n in e.get("notes", [])):
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
@@ -124,7 +163,9 @@ def score_images(
 @fewshot_app.command()
 @friendly_errors
 def calibrate(
-    stack_path: Annotated[Path, typer.Argument(metavar="STACK", help="Focal stack of a flat textured object")],
+    stack_path: Annotated[
+        Path, typer.Argument(metavar="STACK", help="Focal stack of a flat textured object")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Calibration JSON to write")],
     model: ModelOpt = DEFAULT_MODEL,
     stride: StrideOpt = None,
@@ -133,7 +174,10 @@ def calibrate(
     z_start: ZStartOpt = 0.0,
     z_file: ZFileOpt = None,
     gray: GrayOpt = False,
-    plot: Annotated[Optional[Path], typer.Option(help="PNG of b_calib(z) and its Moffat fit (default: next to -o)")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="PNG of b_calib(z) and its Moffat fit (default: next to -o)"),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing calibration")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -151,30 +195,49 @@ def calibrate(
     check_png(plot)
     stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
     if len(stack) < 5:
-        raise ConfigError(f"{stack_path}: {len(stack)} planes — a calibration needs ≥ 5 (a full stack through focus)")
+        raise ConfigError(
+            f"{stack_path}: {len(stack)} planes — a calibration needs ≥ 5 (a full stack through focus)"
+        )
     scorer = BlurScorer.load(model)
     notes = scorer.check_optics(stack.optics, stack.pixel_size_um)
     with progress_bar("blur score", not as_json) as update:
-        calibration = calibrate_stack(stack, lambda image: scorer.score_map(image, stride), model=model,
-                                      source={"path": str(stack_path.resolve())}, progress=update)
+        calibration = calibrate_stack(
+            stack,
+            lambda image: scorer.score_map(image, stride),
+            model=model,
+            source={"path": str(stack_path.resolve())},
+            progress=update,
+        )
     if calibration.depth_ratio < 2:
-        notes.append(f"the blur score rises only {calibration.depth_ratio:.1f}× its spread across patches along "
-                     "this stack: the CNN barely sees its defocus (too small a z range, or images unlike its training); "
-                     "the calibration will not focus reliably")
+        notes.append(
+            f"the blur score rises only {calibration.depth_ratio:.1f}× its spread across patches along "
+            "this stack: the CNN barely sees its defocus (too small a z range, or images unlike its training); "
+            "the calibration will not focus reliably"
+        )
     calibration.save(output, overwrite=overwrite)
     calibration_plot(calibration, plot, title=f"calibration of {stack_path.name}")
     fit = calibration.moffat
-    summary = {"calibration": str(output), "plot": str(plot), "fwhm_um": calibration.fwhm_um,
-               "focus_z_um": calibration.focus_z_um, "moffat": fit.to_dict() if fit is not None else None,
-               "notes": notes}
+    summary = {
+        "calibration": str(output),
+        "plot": str(plot),
+        "fwhm_um": calibration.fwhm_um,
+        "focus_z_um": calibration.focus_z_um,
+        "moffat": fit.to_dict() if fit is not None else None,
+        "notes": notes,
+    }
     if as_json:
         print_json(summary)
         return
-    how = (f"Moffat FWHM [bold]{calibration.fwhm_um:.2f} µm[/] (β {fit.beta:.2f}, R² {fit.r2:.3f})" if fit is not None
-           else f"FWHM [bold]{calibration.fwhm_um:.2f} µm[/] measured on the curve (no Moffat profile fits it)")
-    console.print(f"b_calib(z) of {stack_path.name}: {len(stack)} planes × "
-                  f"{calibration.source['patches_per_plane']} patches; "
-                  f"minimum at z = {calibration.focus_z_um:+.2f} µm; {how}")
+    how = (
+        f"Moffat FWHM [bold]{calibration.fwhm_um:.2f} µm[/] (β {fit.beta:.2f}, R² {fit.r2:.3f})"
+        if fit is not None
+        else f"FWHM [bold]{calibration.fwhm_um:.2f} µm[/] measured on the curve (no Moffat profile fits it)"
+    )
+    console.print(
+        f"b_calib(z) of {stack_path.name}: {len(stack)} planes × "
+        f"{calibration.source['patches_per_plane']} patches; "
+        f"minimum at z = {calibration.focus_z_um:+.2f} µm; {how}"
+    )
     console.print(f"wrote {output} and {plot}")
     for note in notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
@@ -187,16 +250,33 @@ def calibrate(
 @friendly_errors
 def train(
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write")],
-    fields: Annotated[int, typer.Option(help="Simulated objects (each: 6 defocus values × 4 patches)")] = 200,
+    fields: Annotated[
+        int, typer.Option(help="Simulated objects (each: 6 defocus values × 4 patches)")
+    ] = 200,
     steps: Annotated[int, typer.Option(help="Training steps (batches of 64)")] = 2000,
     seed: Annotated[int, typer.Option()] = 0,
-    stack: Annotated[Optional[list[Path]], typer.Option("--stack", help="Your own focal stack(s) with known focus (repeat)")] = None,
-    focus_z: Annotated[Optional[list[float]], typer.Option("--focus-z", help="In-focus stage z of each --stack (µm; default: the file's focus)")] = None,
-    init: Annotated[Optional[str], typer.Option(help="Fine-tune this model (folder or builtin:NAME) instead of starting fresh")] = None,
+    stack: Annotated[
+        list[Path] | None,
+        typer.Option("--stack", help="Your own focal stack(s) with known focus (repeat)"),
+    ] = None,
+    focus_z: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--focus-z", help="In-focus stage z of each --stack (µm; default: the file's focus)"
+        ),
+    ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="Fine-tune this model (folder or builtin:NAME) instead of starting fresh"
+        ),
+    ] = None,
     pixel_size: PixelSizeOpt = None,
     z_step: ZStepOpt = None,
     gray: GrayOpt = False,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint folder; --resume continues from it")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint folder; --resume continues from it")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint")] = False,
     workers: Annotated[int, typer.Option(help="Processes simulating patches")] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder")] = False,
@@ -211,18 +291,37 @@ def train(
     stacks = [read_stack_given(path, pixel_size, z_step, 0.0, None, gray) for path in stack or []]
     for path, s in zip(stack or [], stacks):
         if s.optics is None:
-            raise ConfigError(f"{path}: optics unknown — training labels need NA and λ; write the stack with "
-                              "focuskit or use a preset's metadata")
+            raise ConfigError(
+                f"{path}: optics unknown — training labels need NA and λ; write the stack with "
+                "focuskit or use a preset's metadata"
+            )
         if not focus_z and s.focus_z_um is None:
             raise ConfigError(f"{path}: in-focus z unknown — pass --focus-z")
-    with progress_bar("simulating patches") as data_update, training_bar("training") as train_update:
-        scorer = train_model(output, fields=fields, stacks=stacks, focus_z_um=focus_z or None, init=init,
-                             steps=steps, seed=seed, workers=workers, checkpoint_dir=checkpoint, resume=resume,
-                             overwrite=overwrite, metadata={"stacks": [str(p) for p in stack or []]},
-                             data_progress=data_update, progress=train_update)
+    with (
+        progress_bar("simulating patches") as data_update,
+        training_bar("training") as train_update,
+    ):
+        scorer = train_model(
+            output,
+            fields=fields,
+            stacks=stacks,
+            focus_z_um=focus_z or None,
+            init=init,
+            steps=steps,
+            seed=seed,
+            workers=workers,
+            checkpoint_dir=checkpoint,
+            resume=resume,
+            overwrite=overwrite,
+            metadata={"stacks": [str(p) for p in stack or []]},
+            data_progress=data_update,
+            progress=train_update,
+        )
     t = scorer.metadata["training"]
-    console.print(f"trained on {t['patches']['train']} patches in {t['seconds']:.0f} s: validation MAE "
-                  f"[bold]{t['validation_mae_waves']:.3f} waves[/] (step {t['best_step']}); wrote {output}")
+    console.print(
+        f"trained on {t['patches']['train']} patches in {t['seconds']:.0f} s: validation MAE "
+        f"[bold]{t['validation_mae_waves']:.3f} waves[/] (step {t['best_step']}); wrote {output}"
+    )
 
 
 # --- info --------------------------------------------------------------------------------
@@ -238,26 +337,37 @@ def info(
     from focuskit.fewshot import BlurScorer
 
     scorer = BlurScorer.load(model)
-    summary = {"model": model, "parameters": scorer.net.parameter_count(),
-               "architecture": scorer.net.config.to_dict(), "cutoff_range": list(scorer.cutoff_range),
-               **scorer.metadata}
+    summary = {
+        "model": model,
+        "parameters": scorer.net.parameter_count(),
+        "architecture": scorer.net.config.to_dict(),
+        "cutoff_range": list(scorer.cutoff_range),
+        **scorer.metadata,
+    }
     if as_json:
         print_json(summary)
         return
     t = summary.get("training", {})
-    console.print(f"[bold]{model}[/]: blur-score CNN, {summary['parameters']:,} parameters, channels "
-                  f"{summary['architecture']['channels']}; trained for objectives with NA·pixel/λ in "
-                  f"{scorer.cutoff_range[0]:g}–{scorer.cutoff_range[1]:g}")
+    console.print(
+        f"[bold]{model}[/]: blur-score CNN, {summary['parameters']:,} parameters, channels "
+        f"{summary['architecture']['channels']}; trained for objectives with NA·pixel/λ in "
+        f"{scorer.cutoff_range[0]:g}–{scorer.cutoff_range[1]:g}"
+    )
     if t:
         mae = t.get("validation_mae_waves")
         patches = t.get("patches", "?")
         if isinstance(patches, dict):
             patches = f"{patches.get('train', '?')} training + {patches.get('validation', '?')} validation"
-        console.print(f"training: {patches} patches, validation MAE "
-                      f"{mae if mae is None else f'{float(mae):.3f}'} waves; {t.get('command', '')}")
+        console.print(
+            f"training: {patches} patches, validation MAE "
+            f"{mae if mae is None else f'{float(mae):.3f}'} waves; {t.get('command', '')}"
+        )
         for key in ("validation_mae_by_content", "validation_mae_by_waves"):
             if key in t:
-                console.print(f"  {key.replace('_', ' ')}: " + ", ".join(f"{k} {v:.3f}" for k, v in t[key].items()))
+                console.print(
+                    f"  {key.replace('_', ' ')}: "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in t[key].items())
+                )
 
 
 __all__ = ["fewshot_app"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -26,8 +26,10 @@ from focuskit.cli._common import (
 from focuskit.io import PLAIN_IMAGE_SUFFIXES
 from focuskit.refocus import DEFAULT_MODEL
 
-refocus_app = sub_app("Deep-R refocusing (Luo et al.): one defocused image → an in-focus image and a per-pixel "
-                      "defocus map, without knowing the defocus or the PSF.")
+refocus_app = sub_app(
+    "Deep-R refocusing (Luo et al.): one defocused image → an in-focus image and a per-pixel "
+    "defocus map, without knowing the defocus or the PSF."
+)
 
 ModelOpt = Annotated[str, typer.Option(help="Refocusing model folder or builtin:NAME")]
 _OUT_SUFFIXES = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".ome.zarr", ".zarr", ".npy")
@@ -35,25 +37,43 @@ _OUT_SUFFIXES = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".ome.zarr", ".zarr",
 
 def _stem(path: Path) -> str:
     name = path.name
-    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *PLAIN_IMAGE_SUFFIXES, ".tiff", ".tif", ".zarr", ".npy"):
+    for suffix in (
+        ".ome.tiff",
+        ".ome.tif",
+        ".ome.zarr",
+        *PLAIN_IMAGE_SUFFIXES,
+        ".tiff",
+        ".tif",
+        ".zarr",
+        ".npy",
+    ):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
 
 
-def _targets(inputs: list[Path], output: Path, dpm: Optional[Path]) -> list[tuple[Path, Optional[Path]]]:
+def _targets(
+    inputs: list[Path], output: Path, dpm: Path | None
+) -> list[tuple[Path, Path | None]]:
     """One output (and defocus-map) path per input: the paths themselves for one input, or
     ``<stem>.ome.tif`` / ``<stem>.dpm.ome.tif`` inside folders for several."""
     if len(inputs) == 1 and not output.is_dir():
         return [(output, dpm)]
     if not output.is_dir():
-        raise ConfigError(f"{output}: with {len(inputs)} inputs, -o must be an existing folder — create it first")
+        raise ConfigError(
+            f"{output}: with {len(inputs)} inputs, -o must be an existing folder — create it first"
+        )
     if dpm is not None and not dpm.is_dir():
-        raise ConfigError(f"{dpm}: with several inputs, --defocus-map must be an existing folder — create it first")
+        raise ConfigError(
+            f"{dpm}: with several inputs, --defocus-map must be an existing folder — create it first"
+        )
     stems = [_stem(p) for p in inputs]
     if len(set(stems)) != len(stems):
         raise ConfigError("two inputs share a file name; refocus them into different folders")
-    return [(output / f"{s}.ome.tif", (dpm / f"{s}.dpm.ome.tif") if dpm is not None else None) for s in stems]
+    return [
+        (output / f"{s}.ome.tif", (dpm / f"{s}.dpm.ome.tif") if dpm is not None else None)
+        for s in stems
+    ]
 
 
 # --- apply -------------------------------------------------------------------------------
@@ -62,16 +82,37 @@ def _targets(inputs: list[Path], output: Path, dpm: Optional[Path]) -> list[tupl
 @refocus_app.command()
 @friendly_errors
 def apply(
-    images: Annotated[list[Path], typer.Argument(help="Image(s) or stack(s) to refocus (TIFF/OME-TIFF/OME-Zarr/NPY/PNG)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output file (one input) or existing folder (several)")],
+    images: Annotated[
+        list[Path],
+        typer.Argument(help="Image(s) or stack(s) to refocus (TIFF/OME-TIFF/OME-Zarr/NPY/PNG)"),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="Output file (one input) or existing folder (several)"),
+    ],
     model: ModelOpt = DEFAULT_MODEL,
-    defocus_map: Annotated[Optional[Path], typer.Option("--defocus-map", help="Also write the per-pixel defocus map (µm) here (file, or folder for several inputs)")] = None,
+    defocus_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--defocus-map",
+            help="Also write the per-pixel defocus map (µm) here (file, or folder for several inputs)",
+        ),
+    ] = None,
     pixel_size: PixelSizeOpt = None,
     tile: Annotated[int, typer.Option(help="Tile size (pixels, multiple of 32)")] = 512,
-    overlap: Annotated[Optional[int], typer.Option(help="Tile overlap blended with a raised-cosine window (pixels; default min(64, tile/4))")] = None,
-    force: Annotated[bool, typer.Option(help="Refocus even if the pixel size / optics differ from the model's")] = False,
+    overlap: Annotated[
+        int | None,
+        typer.Option(
+            help="Tile overlap blended with a raised-cosine window (pixels; default min(64, tile/4))"
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Refocus even if the pixel size / optics differ from the model's")
+    ] = False,
     gray: GrayOpt = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs (never an input)")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace existing outputs (never an input)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary")] = False,
 ) -> None:
     """Refocus images with a Deep-R model: float32 output in the input's intensity scale, metadata carried over.
@@ -83,22 +124,28 @@ def apply(
 
     refocuser = Refocuser.load(model)
     plan = _targets(list(images), output, defocus_map)
-    for (out, dpm) in plan:  # fail before any work if a target is taken or unsupported
+    for out, dpm in plan:  # fail before any work if a target is taken or unsupported
         for target in (out, dpm):
             if target is None:
                 continue
             if not target.name.lower().endswith(_OUT_SUFFIXES):
-                raise StackFileError(target, "unsupported output format", "use .ome.tif, .ome.zarr or .npy")
+                raise StackFileError(
+                    target, "unsupported output format", "use .ome.tif, .ome.zarr or .npy"
+                )
             check_target(target, overwrite=overwrite, protect=images)
     if defocus_map is not None and refocuser.dpm is None:
-        raise ConfigError(f"{model} has no defocus-map decoder — drop --defocus-map or train one with `refocus train`")
+        raise ConfigError(
+            f"{model} has no defocus-map decoder — drop --defocus-map or train one with `refocus train`"
+        )
     summary = []
     t0 = time.perf_counter()
     for path, (out, dpm) in zip(images, plan):
         if not path.exists():
             raise StackFileError(path, "file not found", "check the path")
         # A single image or a stack without z: z does not matter for refocusing.
-        stack = read_images(path, pixel_size_um=pixel_size, rgb="gray" if gray else "error").as_stack()
+        stack = read_images(
+            path, pixel_size_um=pixel_size, rgb="gray" if gray else "error"
+        ).as_stack()
         notes = refocuser.check_optics(stack.optics, stack.pixel_size_um, force=force)
         for note in notes:
             err_console.print(f"[yellow]note:[/] {path.name}: {note}", highlight=False)
@@ -111,19 +158,44 @@ def apply(
                 if dpm is not None:
                     maps.append(refocuser.defocus_map(plane, tile=tile, overlap=overlap))
                 update(k + 1, n)
-        provenance = {"model": model, "input": str(path), "tile": tile, "overlap": overlap, "notes": notes}
+        provenance = {
+            "model": model,
+            "input": str(path),
+            "tile": tile,
+            "overlap": overlap,
+            "notes": notes,
+        }
         meta = {**stack.metadata, "refocused": provenance}
-        write_stack(FocalStack(np.stack(planes), stack.z_um, stack.pixel_size_um, stack.optics, None, meta), out,
-                    overwrite=overwrite, protect=images)
-        row: dict[str, Any] = {"input": str(path), "output": str(out), "planes": n, "shape": list(stack.shape[1:])}
+        write_stack(
+            FocalStack(np.stack(planes), stack.z_um, stack.pixel_size_um, stack.optics, None, meta),
+            out,
+            overwrite=overwrite,
+            protect=images,
+        )
+        row: dict[str, Any] = {
+            "input": str(path),
+            "output": str(out),
+            "planes": n,
+            "shape": list(stack.shape[1:]),
+        }
         if dpm is not None:
             dmeta = {**stack.metadata, "defocus_map_um": provenance}
-            write_stack(FocalStack(np.stack(maps), stack.z_um, stack.pixel_size_um, stack.optics, None, dmeta), dpm,
-                        overwrite=overwrite, protect=images)
+            write_stack(
+                FocalStack(
+                    np.stack(maps), stack.z_um, stack.pixel_size_um, stack.optics, None, dmeta
+                ),
+                dpm,
+                overwrite=overwrite,
+                protect=images,
+            )
             row["defocus_map"] = str(dpm)
             row["mean_defocus_um"] = float(np.mean(maps))
-            tilt, azimuth, rms = fitted_tilt(maps[0], stack.pixel_size_um, unsigned=not refocuser.dpm_signed)
-            row.update({"fitted_tilt_deg": tilt, "tilt_azimuth_deg": azimuth, "plane_fit_rms_um": rms})
+            tilt, azimuth, rms = fitted_tilt(
+                maps[0], stack.pixel_size_um, unsigned=not refocuser.dpm_signed
+            )
+            row.update(
+                {"fitted_tilt_deg": tilt, "tilt_azimuth_deg": azimuth, "plane_fit_rms_um": rms}
+            )
         summary.append(row)
     seconds = time.perf_counter() - t0
     if as_json:
@@ -132,11 +204,16 @@ def apply(
     for row in summary:
         extra = ""
         if "defocus_map" in row:
-            extra = (f"; defocus map → {row['defocus_map']} (mean {row['mean_defocus_um']:+.2f} µm, "
-                     f"plane fit: tilt {row['fitted_tilt_deg']:.2f}° at {row['tilt_azimuth_deg']:.0f}°, "
-                     f"rms {row['plane_fit_rms_um']:.2f} µm)")
+            extra = (
+                f"; defocus map → {row['defocus_map']} (mean {row['mean_defocus_um']:+.2f} µm, "
+                f"plane fit: tilt {row['fitted_tilt_deg']:.2f}° at {row['tilt_azimuth_deg']:.0f}°, "
+                f"rms {row['plane_fit_rms_um']:.2f} µm)"
+            )
         console.print(f"{row['input']} → {row['output']}{extra}", highlight=False)
-    console.print(f"refocused {sum(r['planes'] for r in summary)} image(s) in {seconds:.1f} s", highlight=False)
+    console.print(
+        f"refocused {sum(r['planes'] for r in summary)} image(s) in {seconds:.1f} s",
+        highlight=False,
+    )
 
 
 # --- train -------------------------------------------------------------------------------
@@ -146,25 +223,56 @@ def apply(
 @friendly_errors
 def train(
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write")],
-    stack: Annotated[Optional[list[Path]], typer.Option("--stack", help="Your own focal stack(s) (repeat); each is registered, its focus found by SSIM to the EDOF image")] = None,
-    simulate: Annotated[Optional[int], typer.Option(help="Train on N simulated fields of --preset (default when no --stack)")] = None,
+    stack: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--stack",
+            help="Your own focal stack(s) (repeat); each is registered, its focus found by SSIM to the EDOF image",
+        ),
+    ] = None,
+    simulate: Annotated[
+        int | None,
+        typer.Option(help="Train on N simulated fields of --preset (default when no --stack)"),
+    ] = None,
     preset: Annotated[str, typer.Option(help="Microscope for --simulate")] = "deepr-40x-fluor",
-    init: Annotated[Optional[str], typer.Option(help="Fine-tune this model (folder or builtin:NAME)")] = None,
+    init: Annotated[
+        str | None, typer.Option(help="Fine-tune this model (folder or builtin:NAME)")
+    ] = None,
     steps: Annotated[int, typer.Option(help="Generator updates")] = 2000,
-    dpm_steps: Annotated[int, typer.Option(help="Defocus-map decoder updates (0: no decoder)")] = 500,
-    dpm_signed: Annotated[bool, typer.Option(help="Train the defocus map on signed z (only if your PSF differs at ±z, e.g. with spherical aberration); default |z|")] = False,
-    z_range: Annotated[float, typer.Option(help="Train on planes within ±this of focus (µm)")] = 5.0,
+    dpm_steps: Annotated[
+        int, typer.Option(help="Defocus-map decoder updates (0: no decoder)")
+    ] = 500,
+    dpm_signed: Annotated[
+        bool,
+        typer.Option(
+            help="Train the defocus map on signed z (only if your PSF differs at ±z, e.g. with spherical aberration); default |z|"
+        ),
+    ] = False,
+    z_range: Annotated[
+        float, typer.Option(help="Train on planes within ±this of focus (µm)")
+    ] = 5.0,
     tile: Annotated[int, typer.Option(help="Tile size cut from each field (pixels)")] = 512,
     field_size: Annotated[int, typer.Option(help="--simulate: field size (pixels, ≥ tile)")] = 512,
-    channels: Annotated[Optional[str], typer.Option(help="Generator widths, 6 comma-separated (default 16,32,64,96,128,192)")] = None,
-    crop: Annotated[int, typer.Option(help="Training window (pixels, multiple of 32, ≤ tile)")] = 256,
+    channels: Annotated[
+        str | None,
+        typer.Option(help="Generator widths, 6 comma-separated (default 16,32,64,96,128,192)"),
+    ] = None,
+    crop: Annotated[
+        int, typer.Option(help="Training window (pixels, multiple of 32, ≤ tile)")
+    ] = 256,
     validation: Annotated[float, typer.Option(help="Fraction of fields held out")] = 0.15,
     pixel_size: PixelSizeOpt = None,
     z_step: ZStepOpt = None,
-    seed: Annotated[int, typer.Option(help="Seed of the simulation, the split and the training")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the simulation, the split and the training")
+    ] = 0,
     workers: Annotated[int, typer.Option(help="--simulate: processes rendering fields")] = 2,
-    threads: Annotated[int, typer.Option(help="torch threads for training (1 on a busy machine)")] = 2,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint folder; --resume continues from it")] = None,
+    threads: Annotated[
+        int, typer.Option(help="torch threads for training (1 on a busy machine)")
+    ] = 2,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint folder; --resume continues from it")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder")] = False,
 ) -> None:
@@ -181,24 +289,51 @@ def train(
         try:
             widths = tuple(int(c) for c in channels.split(","))
         except ValueError:
-            raise ConfigError(f"--channels must be 6 comma-separated integers, got {channels!r}") from None
+            raise ConfigError(
+                f"--channels must be 6 comma-separated integers, got {channels!r}"
+            ) from None
         if len(widths) != 6 or min(widths) < 1:
-            raise ConfigError(f"--channels must be 6 positive integers (stem + 5 levels), got {channels!r}")
+            raise ConfigError(
+                f"--channels must be 6 positive integers (stem + 5 levels), got {channels!r}"
+            )
     stacks = [read_stack(path, pixel_size_um=pixel_size, z_step_um=z_step) for path in stack or []]
     with ExitStack() as bars, progress_bar("preparing training tiles") as update:
-        model = train_model(output, stacks=stacks, simulate=simulate, preset=preset, init=init, steps=steps,
-                            dpm_steps=dpm_steps, dpm_signed=dpm_signed, z_range_um=z_range, tile=tile,
-                            field_size=field_size, generator_channels=widths, crop=crop, validation=validation,
-                            seed=seed, workers=workers, threads=threads, checkpoint_dir=checkpoint,
-                            resume=resume, overwrite=overwrite, metadata={"stacks": [str(p) for p in stack or []]},
-                            data_progress=lambda what, done, total: update(done, total),
-                            progress=lambda label: bars.enter_context(training_bar(label)))
+        model = train_model(
+            output,
+            stacks=stacks,
+            simulate=simulate,
+            preset=preset,
+            init=init,
+            steps=steps,
+            dpm_steps=dpm_steps,
+            dpm_signed=dpm_signed,
+            z_range_um=z_range,
+            tile=tile,
+            field_size=field_size,
+            generator_channels=widths,
+            crop=crop,
+            validation=validation,
+            seed=seed,
+            workers=workers,
+            threads=threads,
+            checkpoint_dir=checkpoint,
+            resume=resume,
+            overwrite=overwrite,
+            metadata={"stacks": [str(p) for p in stack or []]},
+            data_progress=lambda what, done, total: update(done, total),
+            progress=lambda label: bars.enter_context(training_bar(label)),
+        )
     t = model.metadata["training"]
-    dpm_text = (f", DPM RMSE {t['dpm_validation_rmse_um']:.2f} µm" if t.get("dpm_validation_rmse_um") is not None
-                else "")
-    console.print(f"trained on {t['tiles']['train']} tiles in {t['seconds']:.0f} s: validation BerHu "
-                  f"[bold]{t['validation_berhu']:.3f}[/] (step {t['best_step']}){dpm_text}; wrote {output} "
-                  f"and {output / 'loss_curves.png'}")
+    dpm_text = (
+        f", DPM RMSE {t['dpm_validation_rmse_um']:.2f} µm"
+        if t.get("dpm_validation_rmse_um") is not None
+        else ""
+    )
+    console.print(
+        f"trained on {t['tiles']['train']} tiles in {t['seconds']:.0f} s: validation BerHu "
+        f"[bold]{t['validation_berhu']:.3f}[/] (step {t['best_step']}){dpm_text}; wrote {output} "
+        f"and {output / 'loss_curves.png'}"
+    )
 
 
 # --- info --------------------------------------------------------------------------------
@@ -215,10 +350,16 @@ def info(
 
     r = Refocuser.load(model)
     o = r.optics
-    summary = {"model": model, "parameters": r.parameter_counts(), "architecture": r.generator.config.to_dict(),
-               "optics": o.to_dict() if o is not None else None, "pixel_size_um": r.pixel_size_um,
-               "z_range_um": r.z_range_um, "defocus_map": r.dpm is not None,
-               **{k: v for k, v in r.metadata.items() if k != "training"}}
+    summary = {
+        "model": model,
+        "parameters": r.parameter_counts(),
+        "architecture": r.generator.config.to_dict(),
+        "optics": o.to_dict() if o is not None else None,
+        "pixel_size_um": r.pixel_size_um,
+        "z_range_um": r.z_range_um,
+        "defocus_map": r.dpm is not None,
+        **{k: v for k, v in r.metadata.items() if k != "training"},
+    }
     t = dict(r.metadata.get("training", {}))
     for key in ("history", "dpm_history"):
         t.pop(key, None)
@@ -226,13 +367,27 @@ def info(
     if as_json:
         print_json(summary)
         return
-    scope = (f"{o.objective.magnification:g}×/{o.na:g}, λ {o.wavelength_um:g} µm, {o.illumination.kind}"
-             if o is not None else "optics unknown")
+    scope = (
+        f"{o.objective.magnification:g}×/{o.na:g}, λ {o.wavelength_um:g} µm, {o.illumination.kind}"
+        if o is not None
+        else "optics unknown"
+    )
     counts = ", ".join(f"{k} {v:,}" for k, v in summary["parameters"].items())
-    console.print(f"[bold]{model}[/]: Deep-R U-Net ({counts} parameters), channels "
-                  f"{summary['architecture']['channels']}; {scope}, pixel {r.pixel_size_um:g} µm; "
-                  f"trained on ±{r.z_range_um:g} µm; defocus map: {'yes' if r.dpm is not None else 'no'}",
-                  highlight=False)
+    console.print(
+        f"[bold]{model}[/]: Deep-R U-Net ({counts} parameters), channels "
+        f"{summary['architecture']['channels']}; {scope}, pixel {r.pixel_size_um:g} µm; "
+        f"trained on ±{r.z_range_um:g} µm; defocus map: {'yes' if r.dpm is not None else 'no'}",
+        highlight=False,
+    )
     if t:
-        keys = ("command", "best_step", "validation_berhu", "validation_ms_ssim", "dpm_validation_rmse_um", "seconds")
-        console.print("training: " + "; ".join(f"{k} {t[k]}" for k in keys if k in t), highlight=False)
+        keys = (
+            "command",
+            "best_step",
+            "validation_berhu",
+            "validation_ms_ssim",
+            "dpm_validation_rmse_um",
+            "seconds",
+        )
+        console.print(
+            "training: " + "; ".join(f"{k} {t[k]}" for k in keys if k in t), highlight=False
+        )

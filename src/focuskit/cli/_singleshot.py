@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,8 +20,10 @@ from focuskit.cli._common import (
 )
 from focuskit.singleshot import DEFAULT_MODEL
 
-singleshot_app = sub_app("Single-shot defocus prediction (FCFNN, Pinkard et al.): predict z from one image, "
-                         "train, inspect a model.")
+singleshot_app = sub_app(
+    "Single-shot defocus prediction (FCFNN, Pinkard et al.): predict z from one image, "
+    "train, inspect a model."
+)
 
 
 # --- predict -----------------------------------------------------------------------------
@@ -30,10 +32,22 @@ singleshot_app = sub_app("Single-shot defocus prediction (FCFNN, Pinkard et al.)
 @singleshot_app.command()
 @friendly_errors
 def predict(
-    images: Annotated[list[Path], typer.Argument(metavar="IMG...", help="Images or stacks: OME-TIFF, TIFF, OME-Zarr, NPY, PNG")],
+    images: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="IMG...", help="Images or stacks: OME-TIFF, TIFF, OME-Zarr, NPY, PNG"
+        ),
+    ],
     model: Annotated[str, typer.Option(help="Model folder or builtin:NAME")] = DEFAULT_MODEL,
-    pixel_size: Annotated[Optional[float], typer.Option(help="Pixel size at the sample (µm), if a file lacks it")] = None,
-    force: Annotated[bool, typer.Option(help="Predict even if the image's pixel size / optics differ from the model's")] = False,
+    pixel_size: Annotated[
+        float | None, typer.Option(help="Pixel size at the sample (µm), if a file lacks it")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Predict even if the image's pixel size / optics differ from the model's"
+        ),
+    ] = False,
     gray: Annotated[bool, typer.Option(help="Use the luminance of a colour image")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
@@ -54,7 +68,12 @@ def predict(
         n = len(found)
         for i in range(n):
             try:
-                p = m.predict(found.plane(i), pixel_size_um=found.pixel_size_um, optics=found.optics, force=force)
+                p = m.predict(
+                    found.plane(i),
+                    pixel_size_um=found.pixel_size_um,
+                    optics=found.optics,
+                    force=force,
+                )
             except FocuskitError as exc:
                 where = f"{path} plane {i}" if n > 1 else str(path)
                 raise ConfigError(f"{where}: {exc}") from None
@@ -70,11 +89,24 @@ def predict(
     if as_json:
         print_json(out)
         return
-    table = Table("file", "plane", "z (µm)", "σ (µm)", "in range", "move focus by (µm)",
-                  title=f"defocus predicted by {model} (z > 0: focal plane above the sample)")
+    table = Table(
+        "file",
+        "plane",
+        "z (µm)",
+        "σ (µm)",
+        "in range",
+        "move focus by (µm)",
+        title=f"defocus predicted by {model} (z > 0: focal plane above the sample)",
+    )
     for e in out:
-        table.add_row(Path(e["file"]).name, str(e.get("plane", "")), f"{e['z_um']:+.2f}", f"{e['sigma_um']:.2f}",
-                      "yes" if e["in_range"] else "[red]no[/]", f"{-e['z_um']:+.2f}")
+        table.add_row(
+            Path(e["file"]).name,
+            str(e.get("plane", "")),
+            f"{e['z_um']:+.2f}",
+            f"{e['sigma_um']:.2f}",
+            "yes" if e["in_range"] else "[red]no[/]",
+            f"{-e['z_um']:+.2f}",
+        )
     console.print(table)
     notes = dict.fromkeys((Path(e["file"]).name, note) for e in out for note in e.get("notes", []))
     for name, note in notes:
@@ -88,27 +120,58 @@ def predict(
 @friendly_errors
 def train(
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write")],
-    data: Annotated[Optional[Path], typer.Option(help="Folder of coherent LED focal stacks (+ <stem>.incoherent.<ext> companions)")] = None,
-    simulate: Annotated[Optional[int], typer.Option(help="Train on N simulated fields of view instead")] = None,
-    finetune: Annotated[Optional[str], typer.Option(help="Start from this model (folder or builtin:NAME); keeps its features and optics")] = None,
-    preset: Annotated[str, typer.Option(help="Microscope for --simulate (and for stacks without optics)")] = "fcfnn-20x-led",
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of coherent LED focal stacks (+ <stem>.incoherent.<ext> companions)"
+        ),
+    ] = None,
+    simulate: Annotated[
+        int | None, typer.Option(help="Train on N simulated fields of view instead")
+    ] = None,
+    finetune: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from this model (folder or builtin:NAME); keeps its features and optics"
+        ),
+    ] = None,
+    preset: Annotated[
+        str, typer.Option(help="Microscope for --simulate (and for stacks without optics)")
+    ] = "fcfnn-20x-led",
     steps: Annotated[int, typer.Option(help="Most training steps")] = 4000,
-    tile: Annotated[Optional[int], typer.Option(help="Tile size in pixels (default 1024, or the fine-tuned model's)")] = None,
-    validation: Annotated[float, typer.Option(help="Fraction of fields held out for validation")] = 0.15,
+    tile: Annotated[
+        int | None,
+        typer.Option(help="Tile size in pixels (default 1024, or the fine-tuned model's)"),
+    ] = None,
+    validation: Annotated[
+        float, typer.Option(help="Fraction of fields held out for validation")
+    ] = 0.15,
     width: Annotated[int, typer.Option(help="Units per hidden layer")] = 100,
     depth: Annotated[int, typer.Option(help="Hidden layers")] = 10,
     batch_size: Annotated[int, typer.Option(help="Examples per step")] = 64,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
     eval_every: Annotated[int, typer.Option(help="Validate every this many steps")] = 100,
-    z_range: Annotated[Optional[tuple[float, float]], typer.Option(help="--simulate: first and last z (µm)")] = None,
-    z_step: Annotated[Optional[float], typer.Option(help="--simulate: z step (µm)")] = None,
-    pixel_size: Annotated[Optional[float], typer.Option(help="--data: pixel size (µm) for stacks that lack it")] = None,
+    z_range: Annotated[
+        tuple[float, float] | None, typer.Option(help="--simulate: first and last z (µm)")
+    ] = None,
+    z_step: Annotated[float | None, typer.Option(help="--simulate: z step (µm)")] = None,
+    pixel_size: Annotated[
+        float | None, typer.Option(help="--data: pixel size (µm) for stacks that lack it")
+    ] = None,
     workers: Annotated[int, typer.Option(help="--simulate: processes rendering fields")] = 1,
-    seed: Annotated[int, typer.Option(help="Seed of the simulation, the split and the training")] = 0,
-    checkpoint_dir: Annotated[Optional[Path], typer.Option(help="Save a checkpoint here at each validation")] = None,
-    resume: Annotated[bool, typer.Option(help="Resume from the checkpoint in --checkpoint-dir")] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the simulation, the split and the training")
+    ] = 0,
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option(help="Save a checkpoint here at each validation")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Resume from the checkpoint in --checkpoint-dir")
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the training summary as JSON")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the training summary as JSON")
+    ] = False,
 ) -> None:
     """Train a single-shot defocus model (or fine-tune one) and save it as a model folder."""
     from focuskit.optics import get_preset
@@ -116,20 +179,44 @@ def train(
     from focuskit.singleshot import TrainConfig
     from focuskit.singleshot import train as train_model
 
-    config = TrainConfig(width=width, depth=depth, batch_size=batch_size, learning_rate=learning_rate,
-                         max_steps=steps, eval_every=eval_every, seed=seed)
+    config = TrainConfig(
+        width=width,
+        depth=depth,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_steps=steps,
+        eval_every=eval_every,
+        seed=seed,
+    )
     z = None
     if z_range is not None or z_step is not None:
         p = get_preset(preset)
         lo, hi = z_range if z_range is not None else (p.z_min_um, p.z_max_um)
         z = make_z(lo, hi, z_step if z_step is not None else p.z_step_um)
     label = f"simulating {simulate} fields" if simulate is not None else "reading focal stacks"
-    with progress_bar(label, enabled=not as_json) as data_update, \
-            training_bar("training", enabled=not as_json) as train_update:
-        model = train_model(output, data=data, simulate=simulate, finetune=finetune, preset=preset, config=config,
-                            tile=tile, validation=validation, z_um=z, pixel_size_um=pixel_size, workers=workers,
-                            seed=seed, checkpoint_dir=checkpoint_dir, resume=resume, overwrite=overwrite,
-                            data_progress=data_update, progress=train_update)
+    with (
+        progress_bar(label, enabled=not as_json) as data_update,
+        training_bar("training", enabled=not as_json) as train_update,
+    ):
+        model = train_model(
+            output,
+            data=data,
+            simulate=simulate,
+            finetune=finetune,
+            preset=preset,
+            config=config,
+            tile=tile,
+            validation=validation,
+            z_um=z,
+            pixel_size_um=pixel_size,
+            workers=workers,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            overwrite=overwrite,
+            data_progress=data_update,
+            progress=train_update,
+        )
     training = model.metadata["training"]
     history = training["history"]
     sets = model.metadata["data"]
@@ -139,7 +226,10 @@ def train(
         "best_step": history["best_step"],
         "steps": history["steps"][-1] if history["steps"] else 0,
         "stopped_early": history["stopped_early"],
-        "examples": {"train": sets["train"]["examples"], "validation": sets["validation"]["examples"]},
+        "examples": {
+            "train": sets["train"]["examples"],
+            "validation": sets["validation"]["examples"],
+        },
         "fields": {"train": sets["train"]["fields"], "validation": sets["validation"]["fields"]},
         "tile": model.region.tile,
         "features": model.region.n_features,
@@ -204,7 +294,9 @@ def model_summary(spec: str) -> dict[str, Any]:
 @singleshot_app.command()
 @friendly_errors
 def info(
-    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model folder or builtin:NAME")] = DEFAULT_MODEL,
+    model: Annotated[
+        str, typer.Argument(metavar="MODEL", help="Model folder or builtin:NAME")
+    ] = DEFAULT_MODEL,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Describe a defocus model: architecture, size, optics, z range, how it was trained."""
@@ -216,31 +308,48 @@ def info(
     table.add_column(style="bold")
     table.add_column()
     arch = s["architecture"] or {}
-    table.add_row("architecture", f"FCFNN: {arch.get('n_features')} Fourier features → {arch.get('depth')} × "
-                                  f"{arch.get('width')} ReLU → z{' + log σ' if arch.get('predict_sigma') else ''}")
+    table.add_row(
+        "architecture",
+        f"FCFNN: {arch.get('n_features')} Fourier features → {arch.get('depth')} × "
+        f"{arch.get('width')} ReLU → z{' + log σ' if arch.get('predict_sigma') else ''}",
+    )
     table.add_row("parameters", f"{s['parameters']:,}" if s["parameters"] is not None else "?")
     if s["training_bytes_per_example"] is not None:
-        table.add_row("training memory", f"{s['training_bytes_per_example']:,} bytes / example (activations)")
+        table.add_row(
+            "training memory", f"{s['training_bytes_per_example']:,} bytes / example (activations)"
+        )
     f = s["features"] or {}
-    table.add_row("tiles", f"{f.get('tile')}² px at {f.get('pixel_size_um')} µm, {f.get('bin')}×{f.get('bin')} bins")
+    table.add_row(
+        "tiles",
+        f"{f.get('tile')}² px at {f.get('pixel_size_um')} µm, {f.get('bin')}×{f.get('bin')} bins",
+    )
     o = s["optics"] or {}
     obj, ill = o.get("objective", {}), o.get("illumination", {})
-    table.add_row("optics", f"{obj.get('magnification', '?')}×/{obj.get('na', '?')}, λ {o.get('wavelength_um')} µm, "
-                            f"{ill.get('kind')} at ({ill.get('sx')}, {ill.get('sy')})"
-                            + (f" — preset {s['preset']}" if s["preset"] else ""))
+    table.add_row(
+        "optics",
+        f"{obj.get('magnification', '?')}×/{obj.get('na', '?')}, λ {o.get('wavelength_um')} µm, "
+        f"{ill.get('kind')} at ({ill.get('sx')}, {ill.get('sy')})"
+        + (f" — preset {s['preset']}" if s["preset"] else ""),
+    )
     z = s["z_range_um"] or [math.nan, math.nan]
     table.add_row("z range", f"{z[0]:+g} … {z[1]:+g} µm (outside: in_range = false)")
     t = s["training"]
     if t["best_val_rmse_um"] is not None:
         secs = f", {t['seconds']:.0f} s" if t["seconds"] is not None else ""
-        table.add_row("training", f"best validation RMSE {t['best_val_rmse_um']:.3f} µm at step {t['best_step']} "
-                                  f"of {t['steps']}{secs}"
-                                  + (f"; fine-tuned from {t['finetuned_from']}" if t["finetuned_from"] else ""))
+        table.add_row(
+            "training",
+            f"best validation RMSE {t['best_val_rmse_um']:.3f} µm at step {t['best_step']} "
+            f"of {t['steps']}{secs}"
+            + (f"; fine-tuned from {t['finetuned_from']}" if t["finetuned_from"] else ""),
+        )
     d = s["data"] or {}
     if "train" in d and isinstance(d["train"], dict):
-        table.add_row("data", f"{d['train'].get('examples')} train / {(d.get('validation') or {}).get('examples')} "
-                              f"validation examples from {d['train'].get('fields')} / "
-                              f"{(d.get('validation') or {}).get('fields')} fields")
+        table.add_row(
+            "data",
+            f"{d['train'].get('examples')} train / {(d.get('validation') or {}).get('examples')} "
+            f"validation examples from {d['train'].get('fields')} / "
+            f"{(d.get('validation') or {}).get('fields')} fields",
+        )
     console.print(table)
 
 

@@ -43,7 +43,12 @@ from focuskit.fewshot._model import BlurScorer
 from focuskit.fewshot._plots import calibration_plot, deepfocus_plot, score_map_plot
 from focuskit.fewshot._recipe import DEFAULT_MODEL, train
 from focuskit.fewshot._search import PAPER_SETTINGS, BlurMapper, deepfocus_search
-from focuskit.fewshot._train import BlurTrainConfig, BlurTrainHistory, fit_blur_cnn, split_patches_by_field
+from focuskit.fewshot._train import (
+    BlurTrainConfig,
+    BlurTrainHistory,
+    fit_blur_cnn,
+    split_patches_by_field,
+)
 
 __all__ = [  # noqa: RUF022 - the lazily imported network first
     "BlurCNN",
@@ -82,4 +87,6 @@ __all__ = [  # noqa: RUF022 - the lazily imported network first
     "waves_per_um",
 ]
 # The network needs torch: imported on first use.
-__getattr__, __dir__ = lazy_exports(__name__, {"BlurCNN": "._network", "BlurCNNConfig": "._network"}, __all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"BlurCNN": "._network", "BlurCNNConfig": "._network"}, __all__
+)

@@ -68,31 +68,55 @@ class MoffatFit:
         return moffat_profile(z, self.top, self.amplitude, self.z0_um, self.alpha_um, self.beta)
 
     def to_dict(self) -> dict[str, float]:
-        return {"top": self.top, "amplitude": self.amplitude, "z0_um": self.z0_um, "alpha_um": self.alpha_um,
-                "beta": self.beta, "fwhm_um": self.fwhm_um, "r2": self.r2}
+        return {
+            "top": self.top,
+            "amplitude": self.amplitude,
+            "z0_um": self.z0_um,
+            "alpha_um": self.alpha_um,
+            "beta": self.beta,
+            "fwhm_um": self.fwhm_um,
+            "r2": self.r2,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MoffatFit:
         try:
             alpha, beta = float(d["alpha_um"]), float(d["beta"])
-            return cls(top=float(d["top"]), amplitude=float(d["amplitude"]), z0_um=float(d["z0_um"]),
-                       alpha_um=alpha, beta=beta, fwhm_um=moffat_fwhm(alpha, beta), r2=float(d["r2"]))
+            return cls(
+                top=float(d["top"]),
+                amplitude=float(d["amplitude"]),
+                z0_um=float(d["z0_um"]),
+                alpha_um=alpha,
+                beta=beta,
+                fwhm_um=moffat_fwhm(alpha, beta),
+                r2=float(d["r2"]),
+            )
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            raise ConfigError(f"not a Moffat fit: {d!r} — give top, amplitude, z0_um, alpha_um, beta and r2") from None
+            raise ConfigError(
+                f"not a Moffat fit: {d!r} — give top, amplitude, z0_um, alpha_um, beta and r2"
+            ) from None
 
 
-def _curve_arrays(z_um: Any, scores: Any, what: str, min_points: int) -> tuple[np.ndarray, np.ndarray]:
+def _curve_arrays(
+    z_um: Any, scores: Any, what: str, min_points: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(z, b) as 1-D float arrays of equal length, finite, with distinct z."""
     z = np.asarray(z_um, dtype=np.float64)
     b = np.asarray(scores, dtype=np.float64)
     if z.ndim != 1 or b.shape != z.shape:
-        raise ConfigError(f"{what}: z and scores must be 1-D of the same length, got shapes {z.shape} and {b.shape}")
+        raise ConfigError(
+            f"{what}: z and scores must be 1-D of the same length, got shapes {z.shape} and {b.shape}"
+        )
     if z.size < min_points:
-        raise ConfigError(f"{what} needs at least {min_points} points, got {z.size} — image more z positions")
+        raise ConfigError(
+            f"{what} needs at least {min_points} points, got {z.size} — image more z positions"
+        )
     if not (np.isfinite(z).all() and np.isfinite(b).all()):
         raise ConfigError(f"{what}: z or scores contain NaN/Inf — drop those points first")
     if np.unique(z).size != z.size:
-        raise ConfigError(f"{what}: z positions repeat — give each z once (average repeated images first)")
+        raise ConfigError(
+            f"{what}: z positions repeat — give each z once (average repeated images first)"
+        )
     return z, b
 
 
@@ -125,21 +149,30 @@ def fit_moffat(z_um: Any, scores: Any) -> MoffatFit:
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore", scipy.optimize.OptimizeWarning)
-                p, _ = scipy.optimize.curve_fit(moffat_profile, x, y, p0=start, bounds=(lower, upper),
-                                                method="trf", maxfev=4000)
+                p, _ = scipy.optimize.curve_fit(
+                    moffat_profile, x, y, p0=start, bounds=(lower, upper), method="trf", maxfev=4000
+                )
         except (RuntimeError, ValueError):
             continue
         sse = float(np.sum((moffat_profile(x, *p) - y) ** 2))
         if math.isfinite(sse) and (best is None or sse < best[0]):
             best = (sse, p)
     if best is None:
-        raise ConfigError("a Moffat fit did not converge from any start — check that the blur curve has one minimum")
+        raise ConfigError(
+            "a Moffat fit did not converge from any start — check that the blur curve has one minimum"
+        )
     sse, (top, amplitude, x0, alpha, beta) = best
     sst = float(np.sum((y - y.mean()) ** 2))
     alpha_um = float(alpha) * span
-    return MoffatFit(top=bmin + depth * float(top), amplitude=depth * float(amplitude), z0_um=zc + span * float(x0),
-                     alpha_um=alpha_um, beta=float(beta), fwhm_um=moffat_fwhm(alpha_um, float(beta)),
-                     r2=1.0 - sse / sst)
+    return MoffatFit(
+        top=bmin + depth * float(top),
+        amplitude=depth * float(amplitude),
+        z0_um=zc + span * float(x0),
+        alpha_um=alpha_um,
+        beta=float(beta),
+        fwhm_um=moffat_fwhm(alpha_um, float(beta)),
+        r2=1.0 - sse / sst,
+    )
 
 
 def _empirical_fwhm(z: np.ndarray, b: np.ndarray) -> float:
@@ -189,10 +222,14 @@ class BlurCalibration:
         if self.score_sd is not None:
             sd = np.asarray(self.score_sd, dtype=np.float64)
             if sd.shape != z.shape or not np.isfinite(sd).all():
-                raise ConfigError(f"a blur calibration: score_sd must be finite and of shape {z.shape}, got {sd.shape}")
+                raise ConfigError(
+                    f"a blur calibration: score_sd must be finite and of shape {z.shape}, got {sd.shape}"
+                )
             self.score_sd = sd[order]
         if self.moffat is not None and not isinstance(self.moffat, MoffatFit):
-            raise ConfigError(f"a blur calibration: moffat must be a MoffatFit or None, got {type(self.moffat).__name__}")
+            raise ConfigError(
+                f"a blur calibration: moffat must be a MoffatFit or None, got {type(self.moffat).__name__}"
+            )
         self.focus_z_um = float(self.focus_z_um)
         if self.pixel_size_um is not None:
             self.pixel_size_um = float(self.pixel_size_um)
@@ -229,7 +266,9 @@ class BlurCalibration:
         if score_sd is not None:
             score_sd = np.asarray(score_sd, dtype=np.float64)
             if score_sd.shape != z.shape:
-                raise ConfigError(f"a blur calibration: score_sd must have shape {z.shape}, got {score_sd.shape}")
+                raise ConfigError(
+                    f"a blur calibration: score_sd must have shape {z.shape}, got {score_sd.shape}"
+                )
             score_sd = score_sd[order]
         i = int(np.argmin(b))
         if i in (0, z.size - 1):
@@ -243,7 +282,9 @@ class BlurCalibration:
         except ConfigError:
             fit = None
         span = float(z[-1] - z[0])
-        if fit is not None and (fit.r2 < 0.5 or not z[0] <= fit.z0_um <= z[-1] or not 0 < fit.fwhm_um <= 2 * span):
+        if fit is not None and (
+            fit.r2 < 0.5 or not z[0] <= fit.z0_um <= z[-1] or not 0 < fit.fwhm_um <= 2 * span
+        ):
             fit = None
         if fit is not None:
             centre = fit.z0_um
@@ -252,9 +293,16 @@ class BlurCalibration:
             vertex = parabola_vertex(z[i - 1 : i + 2], -b[i - 1 : i + 2])
             centre = float(z[i]) if vertex is None else float(np.clip(vertex, z[i - 1], z[i + 1]))
         return cls(
-            z_um=z - centre, score=b, moffat=fit, focus_z_um=centre, score_sd=score_sd, model=str(model),
-            optics=None if optics is None else dict(optics), pixel_size_um=pixel_size_um,
-            source=dict(source or {}), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            z_um=z - centre,
+            score=b,
+            moffat=fit,
+            focus_z_um=centre,
+            score_sd=score_sd,
+            model=str(model),
+            optics=None if optics is None else dict(optics),
+            pixel_size_um=pixel_size_um,
+            source=dict(source or {}),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
 
     # The curve ---------------------------------------------------------------------------
@@ -319,20 +367,31 @@ class BlurCalibration:
         prefix = f"{where}: " if where else ""
         if not isinstance(d, dict) or d.get("kind") != KIND:
             kind = d.get("kind") if isinstance(d, dict) else type(d).__name__
-            raise ConfigError(f"{prefix}not a DeepFocus calibration (kind {kind!r}, expected {KIND!r}) — "
-                              "give a file written by BlurCalibration.save")
+            raise ConfigError(
+                f"{prefix}not a DeepFocus calibration (kind {kind!r}, expected {KIND!r}) — "
+                "give a file written by BlurCalibration.save"
+            )
         version = d.get("version")
         if not isinstance(version, int) or version > VERSION:
-            raise ConfigError(f"{prefix}calibration version {version!r} is not one this focuskit reads "
-                              f"(≤ {VERSION}) — upgrade focuskit or recalibrate")
+            raise ConfigError(
+                f"{prefix}calibration version {version!r} is not one this focuskit reads "
+                f"(≤ {VERSION}) — upgrade focuskit or recalibrate"
+            )
         try:
             moffat = None if d.get("moffat") is None else MoffatFit.from_dict(d["moffat"])
             return cls(
-                z_um=np.asarray(d["z_um"], dtype=np.float64), score=np.asarray(d["score"], dtype=np.float64),
-                moffat=moffat, focus_z_um=float(d["focus_z_um"]),
-                score_sd=None if d.get("score_sd") is None else np.asarray(d["score_sd"], dtype=np.float64),
-                model=str(d.get("model", "")), optics=d.get("optics"), pixel_size_um=d.get("pixel_size_um"),
-                source=d.get("source") or {}, created=str(d.get("created", "")),
+                z_um=np.asarray(d["z_um"], dtype=np.float64),
+                score=np.asarray(d["score"], dtype=np.float64),
+                moffat=moffat,
+                focus_z_um=float(d["focus_z_um"]),
+                score_sd=None
+                if d.get("score_sd") is None
+                else np.asarray(d["score_sd"], dtype=np.float64),
+                model=str(d.get("model", "")),
+                optics=d.get("optics"),
+                pixel_size_um=d.get("pixel_size_um"),
+                source=d.get("source") or {},
+                created=str(d.get("created", "")),
             )
         except KeyError as missing:
             raise ConfigError(f"{prefix}damaged calibration (no {missing}) — recalibrate") from None
@@ -350,8 +409,10 @@ class BlurCalibration:
         try:
             text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         except (TypeError, ValueError) as problem:
-            raise ConfigError(f"{target}: the calibration cannot be written as JSON ({problem}) — "
-                              "give optics/source as plain, finite values") from None
+            raise ConfigError(
+                f"{target}: the calibration cannot be written as JSON ({problem}) — "
+                "give optics/source as plain, finite values"
+            ) from None
         with atomic_output(target, overwrite=overwrite) as tmp:
             tmp.write_text(text + "\n", encoding="utf-8")
         return target
@@ -361,14 +422,20 @@ class BlurCalibration:
         """Read a calibration written by :meth:`save`; ConfigError naming the file otherwise."""
         source = Path(path)
         if not source.is_file():
-            raise ConfigError(f"{source}: calibration file not found — calibrate first or give its path")
+            raise ConfigError(
+                f"{source}: calibration file not found — calibrate first or give its path"
+            )
         try:
             d = json.loads(source.read_text(encoding="utf-8"))
         except json.JSONDecodeError as problem:
-            raise ConfigError(f"{source}: not a DeepFocus calibration (invalid JSON: {problem.msg}, "
-                              f"line {problem.lineno}) — give a file written by BlurCalibration.save") from None
+            raise ConfigError(
+                f"{source}: not a DeepFocus calibration (invalid JSON: {problem.msg}, "
+                f"line {problem.lineno}) — give a file written by BlurCalibration.save"
+            ) from None
         except (OSError, UnicodeDecodeError) as problem:
-            raise ConfigError(f"{source}: cannot read the calibration ({problem}) — check the file") from None
+            raise ConfigError(
+                f"{source}: cannot read the calibration ({problem}) — check the file"
+            ) from None
         return cls._from_dict(d, str(source))
 
 
@@ -406,16 +473,26 @@ def calibrate(
         raise ConfigError(f"{n} planes — a calibration needs ≥ 5 (a full stack through focus)")
     maps = []
     for i in range(n):
-        maps.append(np.asarray(score_map(np.asarray(stack.data[i], dtype=np.float32)), dtype=np.float64))
+        maps.append(
+            np.asarray(score_map(np.asarray(stack.data[i], dtype=np.float32)), dtype=np.float64)
+        )
         if progress is not None:
             progress(i + 1, n)
     flat = np.stack([m.ravel() for m in maps])
     z = np.asarray(stack.z_um, dtype=np.float64)
     return BlurCalibration.from_scores(
-        z, flat.mean(axis=1), score_sd=flat.std(axis=1), model=model,
-        optics=stack.optics.to_dict() if stack.optics is not None else None, pixel_size_um=stack.pixel_size_um,
-        source={"shape": list(stack.shape), "z_range_um": [float(z.min()), float(z.max())],
-                "patches_per_plane": int(flat.shape[1]), **(source or {})},
+        z,
+        flat.mean(axis=1),
+        score_sd=flat.std(axis=1),
+        model=model,
+        optics=stack.optics.to_dict() if stack.optics is not None else None,
+        pixel_size_um=stack.pixel_size_um,
+        source={
+            "shape": list(stack.shape),
+            "z_range_um": [float(z.min()), float(z.max())],
+            "patches_per_plane": int(flat.shape[1]),
+            **(source or {}),
+        },
     )
 
 
@@ -448,15 +525,23 @@ def shift_by_correlation(
     if gain_range is not None:
         g_lo, g_hi = (float(v) for v in gain_range)
         if not (0 < g_lo <= 1 <= g_hi and math.isfinite(g_hi)):
-            raise ConfigError(f"gain_range must be (lo, hi) with 0 < lo ≤ 1 ≤ hi, got {gain_range!r}")
+            raise ConfigError(
+                f"gain_range must be (lo, hi) with 0 < lo ≤ 1 ≤ hi, got {gain_range!r}"
+            )
     if not isinstance(calibration, BlurCalibration):
-        raise ConfigError(f"calibration must be a BlurCalibration, got {type(calibration).__name__}")
+        raise ConfigError(
+            f"calibration must be a BlurCalibration, got {type(calibration).__name__}"
+        )
     z = np.asarray(z_um, dtype=np.float64)
     b = np.asarray(scores, dtype=np.float64)
     if z.ndim != 1 or b.ndim < 1 or b.shape[0] != z.size:
-        raise ConfigError(f"shift_by_correlation: z (M,) and scores (M, …) must agree, got {z.shape} and {b.shape}")
+        raise ConfigError(
+            f"shift_by_correlation: z (M,) and scores (M, …) must agree, got {z.shape} and {b.shape}"
+        )
     if z.size < 2 or not np.isfinite(z).all():
-        raise ConfigError(f"shift_by_correlation needs ≥ 2 finite z positions, got {z.tolist()} — image more planes")
+        raise ConfigError(
+            f"shift_by_correlation needs ≥ 2 finite z positions, got {z.tolist()} — image more planes"
+        )
     out_shape = b.shape[1:]
     b = b.reshape(z.size, -1)
     grid = _candidate_shifts(z, calibration, shifts_um, step_um)
@@ -473,12 +558,23 @@ def shift_by_correlation(
         bs = b0[:, s : s + chunk]
         # Σ_i (b_i − α·m_i)² = Σ b² − 2α Σ b·m + α² Σ m², all candidates at once: (G, p)
         cross = model.T @ bs
-        gain = 1.0 if gain_range is None else np.clip(cross / np.maximum(model_sq[:, None], 1e-12), g_lo, g_hi)
+        gain = (
+            1.0
+            if gain_range is None
+            else np.clip(cross / np.maximum(model_sq[:, None], 1e-12), g_lo, g_hi)
+        )
         c = np.sum(bs * bs, axis=0)[None, :] - 2.0 * gain * cross + gain * gain * model_sq[:, None]
         k = np.argmin(c, axis=0)
         best = grid[k]
-        refined = _golden_refine(z, bs, calibration, grid[np.maximum(k - 1, 0)], grid[np.minimum(k + 1, grid.size - 1)],
-                                 base=base, gain_range=gain_range)
+        refined = _golden_refine(
+            z,
+            bs,
+            calibration,
+            grid[np.maximum(k - 1, 0)],
+            grid[np.minimum(k + 1, grid.size - 1)],
+            base=base,
+            gain_range=gain_range,
+        )
         c_best = _exact_cost(z, bs, best, calibration, base=base, gain_range=gain_range)
         c_ref = _exact_cost(z, bs, refined, calibration, base=base, gain_range=gain_range)
         better = c_ref < c_best
@@ -489,8 +585,15 @@ def shift_by_correlation(
     return f.reshape(out_shape)[()], cost.reshape(out_shape)[()]
 
 
-def _exact_cost(z: np.ndarray, b: np.ndarray, shift: np.ndarray, calibration: BlurCalibration, *,
-                base: float = 0.0, gain_range: tuple[float, float] | None = None) -> np.ndarray:
+def _exact_cost(
+    z: np.ndarray,
+    b: np.ndarray,
+    shift: np.ndarray,
+    calibration: BlurCalibration,
+    *,
+    base: float = 0.0,
+    gain_range: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Σ_i (b_i − α·(b_calib(z_i − f) − b₀))² of each column at its own shift f (``b`` already
     minus b₀; α = 1 without ``gain_range``, else its clipped least-squares value)."""
     m = calibration.curve(z[:, None] - shift[None, :]) - base
@@ -500,11 +603,15 @@ def _exact_cost(z: np.ndarray, b: np.ndarray, shift: np.ndarray, calibration: Bl
     return np.sum((b - gain * m) ** 2, axis=0)
 
 
-def _candidate_shifts(z: np.ndarray, calibration: BlurCalibration, shifts_um: Any, step_um: float | None) -> np.ndarray:
+def _candidate_shifts(
+    z: np.ndarray, calibration: BlurCalibration, shifts_um: Any, step_um: float | None
+) -> np.ndarray:
     if shifts_um is not None:
         grid = np.unique(np.asarray(shifts_um, dtype=np.float64).ravel())
         if grid.size < 1 or not np.isfinite(grid).all():
-            raise ConfigError("shifts_um must hold at least one finite candidate focus position (µm)")
+            raise ConfigError(
+                "shifts_um must hold at least one finite candidate focus position (µm)"
+            )
         return grid
     reach = calibration.half_range_um
     f_lo, f_hi = float(z.min()) - reach, float(z.max()) + reach
@@ -520,12 +627,22 @@ def _candidate_shifts(z: np.ndarray, calibration: BlurCalibration, shifts_um: An
     return np.linspace(f_lo, f_hi, max(n, 2))
 
 
-def _golden_refine(z: np.ndarray, b: np.ndarray, calibration: BlurCalibration, lo: np.ndarray, hi: np.ndarray,
-                   iterations: int = 40, **cost_options: Any) -> np.ndarray:
+def _golden_refine(
+    z: np.ndarray,
+    b: np.ndarray,
+    calibration: BlurCalibration,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    iterations: int = 40,
+    **cost_options: Any,
+) -> np.ndarray:
     """Golden-section minimum of each column's exact cost within [lo, hi] (vectorized)."""
     g = (math.sqrt(5) - 1) / 2
     c, d = hi - g * (hi - lo), lo + g * (hi - lo)
-    fc, fd = _exact_cost(z, b, c, calibration, **cost_options), _exact_cost(z, b, d, calibration, **cost_options)
+    fc, fd = (
+        _exact_cost(z, b, c, calibration, **cost_options),
+        _exact_cost(z, b, d, calibration, **cost_options),
+    )
     for _ in range(iterations):
         left = fc <= fd  # the minimum lies in [lo, d]
         hi = np.where(left, d, hi)
@@ -539,7 +656,9 @@ def _golden_refine(z: np.ndarray, b: np.ndarray, calibration: BlurCalibration, l
     return (lo + hi) / 2
 
 
-def convexity(z_um: Any, scores: Any, *, min_gain: float = 0.05) -> tuple[bool, float, float, float]:
+def convexity(
+    z_um: Any, scores: Any, *, min_gain: float = 0.05
+) -> tuple[bool, float, float, float]:
     """Is the blur curve sampled so far convex around a minimum? (§2.2 step 2)
 
     Least-squares quadratic and linear fits of ``b(z)``; returns ``(is_convex,
@@ -566,4 +685,9 @@ def convexity(z_um: Any, scores: Any, *, min_gain: float = 0.05) -> tuple[bool, 
         coefficients.append(coef if rank == degree + 1 else np.zeros(degree + 1))
     curvature = 2.0 * float(coefficients[1][0]) / scale**2
     r2_linear, r2_quadratic = r2
-    return bool(curvature > 0 and r2_quadratic - r2_linear > min_gain), r2_quadratic, r2_linear, curvature
+    return (
+        bool(curvature > 0 and r2_quadratic - r2_linear > min_gain),
+        r2_quadratic,
+        r2_linear,
+        curvature,
+    )

@@ -45,8 +45,19 @@ _MAX_BLUR_PX = 64.0
 CONTENTS = ("fluorescent-tissue", "beads", "cells", "tissue", "texture", "noise")
 # scikit-image images used for training; coins, cell, retina, hubble_deep_field, clock and
 # page are kept out so the invariance analysis can use unseen content.
-TRAIN_IMAGES = ("camera", "moon", "text", "brick", "grass", "gravel", "immunohistochemistry",
-                "astronaut", "chelsea", "coffee", "rocket")
+TRAIN_IMAGES = (
+    "camera",
+    "moon",
+    "text",
+    "brick",
+    "grass",
+    "gravel",
+    "immunohistochemistry",
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+)
 HELD_OUT_IMAGES = ("coins", "cell", "retina", "hubble_deep_field", "clock", "page")
 
 
@@ -76,24 +87,43 @@ class BlurPatches:
         return int(self.waves.shape[0])
 
     def subset(self, mask: np.ndarray) -> BlurPatches:
-        return BlurPatches(self.images[mask], self.waves[mask], self.cutoff[mask], self.field[mask],
-                           self.content[mask], dict(self.meta))
+        return BlurPatches(
+            self.images[mask],
+            self.waves[mask],
+            self.cutoff[mask],
+            self.field[mask],
+            self.content[mask],
+            dict(self.meta),
+        )
 
     @staticmethod
     def concatenate(parts: Sequence[BlurPatches]) -> BlurPatches:
         if not parts:
             raise ConfigError("no patches to concatenate")
         cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
-        return BlurPatches(cat("images"), cat("waves"), cat("cutoff"), cat("field"), cat("content"),
-                           dict(parts[0].meta))
+        return BlurPatches(
+            cat("images"),
+            cat("waves"),
+            cat("cutoff"),
+            cat("field"),
+            cat("content"),
+            dict(parts[0].meta),
+        )
 
     def save(self, path: str | os.PathLike[str]) -> None:
         import json
 
         target = Path(path)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, images=self.images, waves=self.waves, cutoff=self.cutoff, field=self.field,
-                 content=self.content, meta=np.array(json.dumps(self.meta)))
+        np.savez(
+            tmp,
+            images=self.images,
+            waves=self.waves,
+            cutoff=self.cutoff,
+            field=self.field,
+            content=self.content,
+            meta=np.array(json.dumps(self.meta)),
+        )
         os.replace(tmp, target)
 
     @classmethod
@@ -102,10 +132,18 @@ class BlurPatches:
 
         try:
             with np.load(path) as z:
-                return cls(z["images"], z["waves"], z["cutoff"], z["field"], z["content"],
-                           json.loads(str(z["meta"])))
+                return cls(
+                    z["images"],
+                    z["waves"],
+                    z["cutoff"],
+                    z["field"],
+                    z["content"],
+                    json.loads(str(z["meta"])),
+                )
         except (OSError, KeyError, ValueError) as exc:
-            raise ConfigError(f"{path}: not a blur-patch cache ({exc}) — delete it to regenerate") from None
+            raise ConfigError(
+                f"{path}: not a blur-patch cache ({exc}) — delete it to regenerate"
+            ) from None
 
 
 # ----------------------------------------------------------------------------- content
@@ -121,7 +159,7 @@ def _texture(rng: np.random.Generator, n: int, names: Sequence[str]) -> np.ndarr
     pad = ((0, max(0, n - img.shape[0])), (0, max(0, n - img.shape[1])))
     img = np.pad(img, pad, mode="symmetric")  # small images: mirrored, no seams
     y0, x0 = int(rng.integers(img.shape[0] - n + 1)), int(rng.integers(img.shape[1] - n + 1))
-    out = img[y0:y0 + n, x0:x0 + n]
+    out = img[y0 : y0 + n, x0 : x0 + n]
     out = (out - out.min()) / max(float(np.ptp(out)), 1e-9)
     if rng.random() < 0.3:
         out = 1.0 - out
@@ -147,15 +185,18 @@ def _power_law_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.abs(g)
 
 
-def _content(kind: str, rng: np.random.Generator, n: int, pixel_um: float,
-             images: Sequence[str]) -> np.ndarray:
+def _content(
+    kind: str, rng: np.random.Generator, n: int, pixel_um: float, images: Sequence[str]
+) -> np.ndarray:
     """An in-focus, non-negative intensity object (n × n at ``pixel_um``)."""
     seed = int(rng.integers(2**31))
     if kind in ("fluorescent-tissue", "beads"):
         opts: dict[str, Any] = {}
         if kind == "beads":
-            opts = {"density_per_100um2": float(np.exp(rng.uniform(math.log(0.3), math.log(20)))),
-                    "diameter_um": float(rng.uniform(0.1, 1.0))}
+            opts = {
+                "density_per_100um2": float(np.exp(rng.uniform(math.log(0.3), math.log(20)))),
+                "diameter_um": float(rng.uniform(0.1, 1.0)),
+            }
         try:
             values = make_sample(kind, (n, n), pixel_um, seed=seed, **opts).values
         except TypeError:
@@ -180,9 +221,12 @@ def _zernike_extra(rho: np.ndarray, theta: np.ndarray, coeffs: np.ndarray) -> np
     """Astigmatism (2), coma (2) and primary spherical, unnormalized, in waves."""
     a0, a45, cx, cy, sph = coeffs
     r2 = rho * rho
-    return (a0 * r2 * np.cos(2 * theta) + a45 * r2 * np.sin(2 * theta)
-            + (cx * np.cos(theta) + cy * np.sin(theta)) * (3 * r2 - 2) * rho
-            + sph * (6 * r2 * r2 - 6 * r2 + 1))
+    return (
+        a0 * r2 * np.cos(2 * theta)
+        + a45 * r2 * np.sin(2 * theta)
+        + (cx * np.cos(theta) + cy * np.sin(theta)) * (3 * r2 - 2) * rho
+        + sph * (6 * r2 * r2 - 6 * r2 + 1)
+    )
 
 
 def defocus_otf(n: int, cutoff: float, waves: float, extra: np.ndarray | None = None) -> np.ndarray:
@@ -229,7 +273,9 @@ class BlurDataConfig:
             raise ConfigError(f"field_size must be ≥ {2 * PATCH} pixels, got {self.field_size}")
         lo, hi = self.cutoff_range
         if not 0.05 <= lo <= hi <= 1.0:
-            raise ConfigError(f"cutoff_range must satisfy 0.05 ≤ lo ≤ hi ≤ 1, got {self.cutoff_range}")
+            raise ConfigError(
+                f"cutoff_range must satisfy 0.05 ≤ lo ≤ hi ≤ 1, got {self.cutoff_range}"
+            )
         bad = set(self.contents) - set(CONTENTS)
         if bad:
             raise ConfigError(f"unknown contents {sorted(bad)}; use any of {', '.join(CONTENTS)}")
@@ -254,7 +300,7 @@ def _one_field(args: tuple[BlurDataConfig, int]) -> BlurPatches:
         extra = rng.normal(scale=config.aberration_rms_waves, size=5)
         otf = defocus_otf(n, cutoff / 2, float(w), extra)
         img = _bin2(np.maximum(sfft.irfft2(obj_spec * otf, s=(n, n), workers=1), 0))
-        img = img[lo_crop:lo_crop + 2 * PATCH, lo_crop:lo_crop + 2 * PATCH]
+        img = img[lo_crop : lo_crop + 2 * PATCH, lo_crop : lo_crop + 2 * PATCH]
         photons = float(np.exp(rng.uniform(*np.log(config.photons_range))))
         background = rng.uniform(0.0, 0.5) * float(img.mean())
         img = img + background
@@ -262,18 +308,23 @@ def _one_field(args: tuple[BlurDataConfig, int]) -> BlurPatches:
         electrons = electrons + rng.normal(scale=config.read_noise_e, size=img.shape)
         for ty in range(2):
             for tx in range(2):
-                images.append(electrons[ty * PATCH:(ty + 1) * PATCH, tx * PATCH:(tx + 1) * PATCH])
+                images.append(
+                    electrons[ty * PATCH : (ty + 1) * PATCH, tx * PATCH : (tx + 1) * PATCH]
+                )
                 targets.append(w)
     k = len(targets)
     return BlurPatches(
-        standardize(np.stack(images)).astype(np.float16), np.asarray(targets, np.float32),
-        np.full(k, cutoff, np.float32), np.full(k, index, np.int32),
+        standardize(np.stack(images)).astype(np.float16),
+        np.asarray(targets, np.float32),
+        np.full(k, cutoff, np.float32),
+        np.full(k, index, np.int32),
         np.full(k, CONTENTS.index(kind), np.int8),
     )
 
 
-def simulate_blur_patches(config: BlurDataConfig, *, workers: int = 1,
-                          progress: Callable[[int, int], None] | None = None) -> BlurPatches:
+def simulate_blur_patches(
+    config: BlurDataConfig, *, workers: int = 1, progress: Callable[[int, int], None] | None = None
+) -> BlurPatches:
     """Patches of ``config.n_fields`` objects × ``waves_per_field`` defocus values × 4 tiles;
     reproducible per ``config.seed`` whatever ``workers`` is."""
     jobs = [(config, i) for i in range(config.n_fields)]
@@ -291,19 +342,32 @@ def simulate_blur_patches(config: BlurDataConfig, *, workers: int = 1,
         with ProcessPoolExecutor(workers) as pool:
             collect(pool.map(_one_field, jobs, chunksize=4))
     out = BlurPatches.concatenate(parts)
-    out.meta = {"source": "simulated", "config": {k: (list(v) if isinstance(v, tuple) else v)
-                                                  for k, v in config.__dict__.items()}}
+    out.meta = {
+        "source": "simulated",
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.__dict__.items()},
+    }
     return out
 
 
-def blur_patches_from_stack(stack: np.ndarray, z_um: np.ndarray, focus_z_um: float, *, na: float,
-                            wavelength_um: float, pixel_size_um: float, immersion_index: float = 1.0,
-                            stride: int = PATCH, field_id: int = 0) -> BlurPatches:
+def blur_patches_from_stack(
+    stack: np.ndarray,
+    z_um: np.ndarray,
+    focus_z_um: float,
+    *,
+    na: float,
+    wavelength_um: float,
+    pixel_size_um: float,
+    immersion_index: float = 1.0,
+    stride: int = PATCH,
+    field_id: int = 0,
+) -> BlurPatches:
     """Patches of a measured focal stack with known focus: target ``W = |z − focus|·dW/dz``
     (fine-tuning on your own microscope)."""
     data = np.asarray(stack, dtype=np.float32)
     if data.ndim != 3 or min(data.shape[1:]) < PATCH:
-        raise ConfigError(f"need a (Z, Y, X) stack with planes ≥ {PATCH}² pixels, got shape {data.shape}")
+        raise ConfigError(
+            f"need a (Z, Y, X) stack with planes ≥ {PATCH}² pixels, got shape {data.shape}"
+        )
     if not np.isfinite(data).all():
         raise ConfigError("the stack contains NaN or inf; replace them before training")
     z = np.asarray(z_um, dtype=np.float64)
@@ -312,11 +376,16 @@ def blur_patches_from_stack(stack: np.ndarray, z_um: np.ndarray, focus_z_um: flo
     rate = waves_per_um(na, wavelength_um, immersion_index)
     ys = range(0, data.shape[1] - PATCH + 1, stride)
     xs = range(0, data.shape[2] - PATCH + 1, stride)
-    tiles = np.stack([data[:, y:y + PATCH, x:x + PATCH] for y in ys for x in xs], axis=1)
+    tiles = np.stack([data[:, y : y + PATCH, x : x + PATCH] for y in ys for x in xs], axis=1)
     tiles = tiles.reshape(-1, PATCH, PATCH)
     waves = np.repeat(np.abs(z - focus_z_um) * rate, len(ys) * len(xs)).astype(np.float32)
     k = len(waves)
     cutoff = na * pixel_size_um / wavelength_um
-    return BlurPatches(standardize(tiles).astype(np.float16), waves, np.full(k, cutoff, np.float32),
-                       np.full(k, field_id, np.int32), np.full(k, -1, np.int8),
-                       {"source": "stack"})
+    return BlurPatches(
+        standardize(tiles).astype(np.float16),
+        waves,
+        np.full(k, cutoff, np.float32),
+        np.full(k, field_id, np.int32),
+        np.full(k, -1, np.int8),
+        {"source": "stack"},
+    )

@@ -57,8 +57,14 @@ class BlurScorer(TrainedModel):
     title = "blur-score CNN"
     cli = "fewshot"
 
-    def __init__(self, net: Any, *, cutoff_range: tuple[float, float] = CUTOFF_RANGE,
-                 metadata: dict[str, Any] | None = None, num_threads: int = 2) -> None:
+    def __init__(
+        self,
+        net: Any,
+        *,
+        cutoff_range: tuple[float, float] = CUTOFF_RANGE,
+        metadata: dict[str, Any] | None = None,
+        num_threads: int = 2,
+    ) -> None:
         self.net = net
         self.cutoff_range = (float(cutoff_range[0]), float(cutoff_range[1]))
         self.metadata = dict(metadata or {})
@@ -71,55 +77,88 @@ class BlurScorer(TrainedModel):
         return {"net": self.net}
 
     def config(self) -> dict[str, Any]:
-        return {"architecture": self.net.config.to_dict(), "patch": PATCH, "score": SCORE,
-                "cutoff_range": list(self.cutoff_range)}
+        return {
+            "architecture": self.net.config.to_dict(),
+            "patch": PATCH,
+            "score": SCORE,
+            "cutoff_range": list(self.cutoff_range),
+        }
 
     @classmethod
-    def from_folder(cls, path: Path, config: dict[str, Any], tensors: dict[str, dict[str, np.ndarray]],
-                    *, num_threads: int = 2) -> BlurScorer:
+    def from_folder(
+        cls,
+        path: Path,
+        config: dict[str, Any],
+        tensors: dict[str, dict[str, np.ndarray]],
+        *,
+        num_threads: int = 2,
+    ) -> BlurScorer:
         import torch
 
         from focuskit.fewshot._network import BlurCNN, BlurCNNConfig
 
         net = BlurCNN(BlurCNNConfig.from_dict(config["architecture"]))
         # Folders saved before focuskit 0.2 kept the network's parameters unprefixed.
-        state = tensors["net"] if "net" in tensors else {f"{k}.{n}": v for k, group in tensors.items()
-                                                          for n, v in group.items()}
+        state = (
+            tensors["net"]
+            if "net" in tensors
+            else {f"{k}.{n}": v for k, group in tensors.items() for n, v in group.items()}
+        )
         numpy_to_state(net, state)
         net = net.eval().to(memory_format=torch.channels_last)
         skip = {"kind", "focuskit_version", "architecture", "patch", "score", "cutoff_range"}
-        return cls(net, cutoff_range=tuple(config.get("cutoff_range", CUTOFF_RANGE)),  # type: ignore[arg-type]
-                   metadata={k: v for k, v in config.items() if k not in skip}, num_threads=num_threads)
+        return cls(
+            net,
+            cutoff_range=tuple(config.get("cutoff_range", CUTOFF_RANGE)),  # type: ignore[arg-type]
+            metadata={k: v for k, v in config.items() if k not in skip},
+            num_threads=num_threads,
+        )
 
     # ------------------------------------------------------------------------- checks
-    def check_optics(self, optics: Optics | None = None, pixel_size_um: float | None = None, *,
-                     force: bool = False) -> list[str]:
+    def check_optics(
+        self,
+        optics: Optics | None = None,
+        pixel_size_um: float | None = None,
+        *,
+        force: bool = False,
+    ) -> list[str]:
         """Notes (never a refusal: any objective works once calibrated) when the objective
         is outside what the CNN was trained on: its cutoff ``NA·p/λ`` should lie in
         ``cutoff_range``; outside it the score is less sample-invariant."""
         if optics is None:
-            return ["no optics given: the score is used as is (the calibration stack sets its scale)"]
+            return [
+                "no optics given: the score is used as is (the calibration stack sets its scale)"
+            ]
         p = pixel_size_um if pixel_size_um is not None else optics.pixel_size_um
         c = optics.na * p / optics.wavelength_um
         lo, hi = self.cutoff_range
         if not lo <= c <= hi:
-            return [f"NA·pixel/λ = {c:.3f} is outside the trained range [{lo:g}, {hi:g}]: "
-                    "expect a less sample-invariant score (bin the image, or fine-tune with `focuskit fewshot train`)"]
+            return [
+                f"NA·pixel/λ = {c:.3f} is outside the trained range [{lo:g}, {hi:g}]: "
+                "expect a less sample-invariant score (bin the image, or fine-tune with `focuskit fewshot train`)"
+            ]
         return []
 
     # ---------------------------------------------------------------------- inference
-    def patches(self, image: np.ndarray, stride: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def patches(
+        self, image: np.ndarray, stride: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Standardized patches (ny·nx, 128, 128) and their row/column origins."""
         img = np.asarray(image)
         if img.ndim != 2:
-            raise ConfigError(f"blur score needs one 2-D image, got shape {img.shape}; "
-                              "pick a plane or convert RGB to grey")
+            raise ConfigError(
+                f"blur score needs one 2-D image, got shape {img.shape}; "
+                "pick a plane or convert RGB to grey"
+            )
         if not np.issubdtype(img.dtype, np.number) or np.iscomplexobj(img):
             raise ConfigError(f"blur score needs real-valued pixels, got dtype {img.dtype}")
         stride = PATCH if stride is None else int(stride)
         if stride < 1:
             raise ConfigError(f"stride must be ≥ 1 pixel, got {stride}")
-        ys, xs = patch_origins(img.shape[0], stride, PATCH), patch_origins(img.shape[1], stride, PATCH)
+        ys, xs = (
+            patch_origins(img.shape[0], stride, PATCH),
+            patch_origins(img.shape[1], stride, PATCH),
+        )
         img = img.astype(np.float32, copy=False)
         if not np.isfinite(img).all():
             raise ConfigError("the image contains NaN or inf; replace them before scoring")
@@ -132,8 +171,12 @@ class BlurScorer(TrainedModel):
 
         x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32))
         with torch_threads(self.num_threads), torch.inference_mode():
-            out = [self.net(x[i:i + batch].unsqueeze(1).contiguous(memory_format=torch.channels_last))
-                   for i in range(0, len(x), batch)]
+            out = [
+                self.net(
+                    x[i : i + batch].unsqueeze(1).contiguous(memory_format=torch.channels_last)
+                )
+                for i in range(0, len(x), batch)
+            ]
         return torch.cat(out).double().numpy() if out else np.zeros(0)
 
     def score_map(self, image: np.ndarray, stride: int | None = None) -> np.ndarray:
@@ -141,25 +184,44 @@ class BlurScorer(TrainedModel):
         tiles, ys, xs = self.patches(image, stride)
         return self.score_patches(tiles).reshape(len(ys), len(xs))
 
-    def score(self, image: np.ndarray, stride: int | None = None,
-              roi: tuple[int, int, int, int] | None = None) -> float:
+    def score(
+        self,
+        image: np.ndarray,
+        stride: int | None = None,
+        roi: tuple[int, int, int, int] | None = None,
+    ) -> float:
         """Mean blur score over the region of interest ``(y0, y1, x0, x1)`` in pixels
         (default: the whole image; the ROI must hold at least one 128² patch)."""
         if roi is not None:
             y0, y1, x0, x1 = (int(v) for v in roi)
             if not (0 <= y0 < y1 and 0 <= x0 < x1):
-                raise ConfigError(f"roi {roi} must be (y0, y1, x0, x1) with y0 < y1 and x0 < x1, in pixels")
+                raise ConfigError(
+                    f"roi {roi} must be (y0, y1, x0, x1) with y0 < y1 and x0 < x1, in pixels"
+                )
             image = np.asarray(image)[y0:y1, x0:x1]
         return float(self.score_map(image, stride).mean())
 
-    def predict(self, image: np.ndarray, *, optics: Optics | None = None, pixel_size_um: float | None = None,
-                force: bool = False, stride: int | None = None) -> np.ndarray:
+    def predict(
+        self,
+        image: np.ndarray,
+        *,
+        optics: Optics | None = None,
+        pixel_size_um: float | None = None,
+        force: bool = False,
+        stride: int | None = None,
+    ) -> np.ndarray:
         """The blur-score map of one image (:meth:`score_map`) — every model's ``predict``;
         the optics only give notes here (see :meth:`check_optics`)."""
         return self.score_map(image, stride)
 
-    def autofocus(self, scope: Microscope, calibration: BlurCalibration | str | os.PathLike[str], *,
-                  max_images: int = 3, **settings: Any) -> SearchResult:
+    def autofocus(
+        self,
+        scope: Microscope,
+        calibration: BlurCalibration | str | os.PathLike[str],
+        *,
+        max_images: int = 3,
+        **settings: Any,
+    ) -> SearchResult:
         """Few-shot autofocus on ``scope`` with this score and an objective's calibration.
 
         Parameters
@@ -181,12 +243,22 @@ class BlurScorer(TrainedModel):
         """
         if not isinstance(calibration, BlurCalibration):
             calibration = BlurCalibration.load(calibration)
-        notes = self.check_optics(scope.optics, scope.pixel_size_um) if scope.optics is not None else []
-        if calibration.pixel_size_um and not math.isclose(calibration.pixel_size_um, scope.pixel_size_um,
-                                                           rel_tol=OPTICS_TOLERANCE):
-            notes.append(f"the calibration was made at {calibration.pixel_size_um:g} µm pixels, this scope has "
-                         f"{scope.pixel_size_um:g} µm: calibrate on this objective")
-        result = deepfocus_search(scope, score_map=self.score_map, calibration=calibration, max_images=max_images,
-                                  **settings)
+        notes = (
+            self.check_optics(scope.optics, scope.pixel_size_um) if scope.optics is not None else []
+        )
+        if calibration.pixel_size_um and not math.isclose(
+            calibration.pixel_size_um, scope.pixel_size_um, rel_tol=OPTICS_TOLERANCE
+        ):
+            notes.append(
+                f"the calibration was made at {calibration.pixel_size_um:g} µm pixels, this scope has "
+                f"{scope.pixel_size_um:g} µm: calibrate on this objective"
+            )
+        result = deepfocus_search(
+            scope,
+            score_map=self.score_map,
+            calibration=calibration,
+            max_images=max_images,
+            **settings,
+        )
         result.notes = notes + result.notes
         return result

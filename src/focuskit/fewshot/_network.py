@@ -29,12 +29,17 @@ class BlurCNNConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BlurCNNConfig:
-        return cls(channels=tuple(int(c) for c in data["channels"]), waves_scale=float(data["waves_scale"]))
+        return cls(
+            channels=tuple(int(c) for c in data["channels"]), waves_scale=float(data["waves_scale"])
+        )
 
 
 def _conv_bn(c_in: int, c_out: int, k: int = 3, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
 
 
 class _Residual(nn.Module):
@@ -42,7 +47,9 @@ class _Residual(nn.Module):
 
     def __init__(self, c: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(_conv_bn(c, c), nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
+        self.body = nn.Sequential(
+            _conv_bn(c, c), nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c)
+        )
         self.out = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

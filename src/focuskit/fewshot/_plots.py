@@ -14,7 +14,9 @@ from focuskit.report import pyplot, save_figure
 from focuskit.search import SearchResult
 
 
-def calibration_plot(calibration: BlurCalibration, path: str | os.PathLike[str], *, title: str = "") -> None:
+def calibration_plot(
+    calibration: BlurCalibration, path: str | os.PathLike[str], *, title: str = ""
+) -> None:
     """b_calib(z) (mean ± SD over patches) with its Moffat fit and FWHM (DeepFocus §2.2, Fig. 2)."""
     plt = pyplot()
     fit = calibration.moffat
@@ -28,11 +30,21 @@ def calibration_plot(calibration: BlurCalibration, path: str | os.PathLike[str],
     if fit is not None:
         zz = np.linspace(z.min(), z.max(), 600)
         ax.plot(zz, fit(zz), color="C3", label=f"Moffat fit, FWHM {fit.fwhm_um:.1f} µm")
-        ax.hlines(fit.top - fit.amplitude / 2, fit.z0_um - fit.fwhm_um / 2, fit.z0_um + fit.fwhm_um / 2,
-                  color="C3", ls=":")
+        ax.hlines(
+            fit.top - fit.amplitude / 2,
+            fit.z0_um - fit.fwhm_um / 2,
+            fit.z0_um + fit.fwhm_um / 2,
+            color="C3",
+            ls=":",
+        )
     else:
-        ax.axvspan(-calibration.fwhm_um / 2, calibration.fwhm_um / 2, color="C3", alpha=0.1,
-                   label=f"FWHM {calibration.fwhm_um:.1f} µm (no Moffat fit)")
+        ax.axvspan(
+            -calibration.fwhm_um / 2,
+            calibration.fwhm_um / 2,
+            color="C3",
+            alpha=0.1,
+            label=f"FWHM {calibration.fwhm_um:.1f} µm (no Moffat fit)",
+        )
     ax.set_xlabel("z − focus (µm)")
     ax.set_ylabel("blur score (waves)")
     ax.set_title(title or "DeepFocus calibration")
@@ -40,7 +52,9 @@ def calibration_plot(calibration: BlurCalibration, path: str | os.PathLike[str],
     save_figure(fig, path)
 
 
-def score_map_plot(image: np.ndarray, score_map: np.ndarray, path: str | os.PathLike[str], *, title: str) -> None:
+def score_map_plot(
+    image: np.ndarray, score_map: np.ndarray, path: str | os.PathLike[str], *, title: str
+) -> None:
     """An image beside its blur-score map (one value per patch, waves; lower is sharper)."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
@@ -57,8 +71,14 @@ def score_map_plot(image: np.ndarray, score_map: np.ndarray, path: str | os.Path
     save_figure(fig, path)
 
 
-def deepfocus_plot(result: SearchResult, calibration: BlurCalibration, path: Any, *, true_focus_um: float | None = None,
-                   title: str = "") -> None:
+def deepfocus_plot(
+    result: SearchResult,
+    calibration: BlurCalibration,
+    path: Any,
+    *,
+    true_focus_um: float | None = None,
+    title: str = "",
+) -> None:
     """One DeepFocus run: the scored images on the calibration curve shifted to the focus
     found (left), and the per-patch focus map of the last estimate (right)."""
     plt = pyplot()
@@ -68,7 +88,9 @@ def deepfocus_plot(result: SearchResult, calibration: BlurCalibration, path: Any
     f_hat = last["z_focus_um"]
     z = np.array([t[0] for t in result.trace])
     b = np.array([t[1] for t in result.trace])
-    fig, (ax, ax_map) = plt.subplots(1, 2, figsize=(11, 4.3), gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, (ax, ax_map) = plt.subplots(
+        1, 2, figsize=(11, 4.3), gridspec_kw={"width_ratios": [1.3, 1]}
+    )
     if f_hat is not None:
         zz = np.linspace(min(z.min(), f_hat) - 20, max(z.max(), f_hat) + 20, 600)
         ax.plot(zz, calibration.curve(zz - f_hat), color="0.6", label="b_calib(z − f̂)")

@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.fewshot._data import BlurDataConfig, BlurPatches, blur_patches_from_stack, simulate_blur_patches
+from focuskit.fewshot._data import (
+    BlurDataConfig,
+    BlurPatches,
+    blur_patches_from_stack,
+    simulate_blur_patches,
+)
 from focuskit.fewshot._model import BlurScorer
 from focuskit.fewshot._train import BlurTrainConfig, fit_blur_cnn, split_patches_by_field
 from focuskit.io import FocalStack, read_stack
@@ -96,16 +101,25 @@ def train(
         stack = given if isinstance(given, FocalStack) else read_stack(given)
         where = getattr(given, "name", None) or f"stack {k + 1}"
         if stack.optics is None:
-            raise ConfigError(f"{where}: optics unknown — training labels need NA and λ; write the stack with "
-                              "focuskit or use a preset's metadata")
+            raise ConfigError(
+                f"{where}: optics unknown — training labels need NA and λ; write the stack with "
+                "focuskit or use a preset's metadata"
+            )
         focus = focus_z_um[k] if focus_z_um is not None else stack.focus_z_um
         if focus is None:
             raise ConfigError(f"{where}: in-focus z unknown — pass --focus-z")
-        parts.append(blur_patches_from_stack(np.asarray(stack.data), np.asarray(stack.z_um), float(focus),
-                                             na=stack.optics.na, wavelength_um=stack.optics.wavelength_um,
-                                             pixel_size_um=stack.pixel_size_um,
-                                             immersion_index=stack.optics.objective.immersion_index,
-                                             field_id=_STACK_FIELDS + k))
+        parts.append(
+            blur_patches_from_stack(
+                np.asarray(stack.data),
+                np.asarray(stack.z_um),
+                float(focus),
+                na=stack.optics.na,
+                wavelength_um=stack.optics.wavelength_um,
+                pixel_size_um=stack.pixel_size_um,
+                immersion_index=stack.optics.objective.immersion_index,
+                field_id=_STACK_FIELDS + k,
+            )
+        )
     if patches is not None:
         parts.append(patches)
     elif not parts or init is None:
@@ -116,23 +130,45 @@ def train(
         data.field = split_one_field(data.field)
     train_set, val_set = split_patches_by_field(data, validation, seed=seed)
     base = BlurScorer.load(init) if isinstance(init, (str, os.PathLike)) else init
-    config = config or BlurTrainConfig(max_steps=steps, seed=seed, eval_every=max(10, min(250, steps // 10)))
+    config = config or BlurTrainConfig(
+        max_steps=steps, seed=seed, eval_every=max(10, min(250, steps // 10))
+    )
     config = replace(config, seed=seed)
     t1 = time.perf_counter()
-    net, history = fit_blur_cnn(train_set, val_set, config, init=base.net if base is not None else None,
-                                checkpoint_dir=checkpoint_dir, resume=resume, progress=progress)
+    net, history = fit_blur_cnn(
+        train_set,
+        val_set,
+        config,
+        init=base.net if base is not None else None,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        progress=progress,
+    )
     cutoff = (data_config or BlurDataConfig()).cutoff_range if base is None else base.cutoff_range
-    scorer = BlurScorer(net, cutoff_range=cutoff, metadata={"training": {
-        "train_config": config.to_dict(),
-        "patches": {"train": len(train_set), "validation": len(val_set)},
-        "validation_mae_waves": history.best_val_mae_waves, "best_step": history.best_step,
-        "init": None if init is None else (base.source if base is not None and base.source else str(init)),
-        "stacks": [str(getattr(s, "name", s)) if not isinstance(s, FocalStack) else "FocalStack" for s in stacks],
-        "data_seconds": round(t1 - t0, 1), "train_seconds": round(time.perf_counter() - t1, 1),
-        "seconds": round(time.perf_counter() - t0, 1),
-        "history": history.to_dict(),
-        **(metadata or {}),
-    }})
+    scorer = BlurScorer(
+        net,
+        cutoff_range=cutoff,
+        metadata={
+            "training": {
+                "train_config": config.to_dict(),
+                "patches": {"train": len(train_set), "validation": len(val_set)},
+                "validation_mae_waves": history.best_val_mae_waves,
+                "best_step": history.best_step,
+                "init": None
+                if init is None
+                else (base.source if base is not None and base.source else str(init)),
+                "stacks": [
+                    str(getattr(s, "name", s)) if not isinstance(s, FocalStack) else "FocalStack"
+                    for s in stacks
+                ],
+                "data_seconds": round(t1 - t0, 1),
+                "train_seconds": round(time.perf_counter() - t1, 1),
+                "seconds": round(time.perf_counter() - t0, 1),
+                "history": history.to_dict(),
+                **(metadata or {}),
+            }
+        },
+    )
     if output is not None:
         scorer.save(output, overwrite=overwrite)
     return scorer

@@ -37,10 +37,16 @@ class BlurMapper(Protocol):
 
     def __call__(self, image: np.ndarray, /) -> Any: ...
 
+
 MEASURE = "blur-cnn"
 # The paper's choices (§2.2), where focuskit's defaults differ: both outer images at 2·FWHM,
 # a plain shift of the calibration curve, refinement images at f̂ ∓ FWHM/2.
-PAPER_SETTINGS: dict[str, Any] = {"spread_fwhm": 2.0, "gain_range": None, "refine": "pairs", "combine": "patches"}
+PAPER_SETTINGS: dict[str, Any] = {
+    "spread_fwhm": 2.0,
+    "gain_range": None,
+    "refine": "pairs",
+    "combine": "patches",
+}
 GOLDEN_INNER = 1 - GOLDEN  # 0.381966…: the golden point's fraction into an interval
 GOLDEN_GROW = 1 / GOLDEN  # 1.618…: how far past the end a monotone bracket expands
 # An end of the first interval this much closer to z1 than the other end counts as collapsed.
@@ -98,15 +104,23 @@ class _BlurProbe(Probe):
         try:
             m = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ConfigError(f"score_map must return a 2-D array of blur scores, got {type(raw).__name__}") from None
+            raise ConfigError(
+                f"score_map must return a 2-D array of blur scores, got {type(raw).__name__}"
+            ) from None
         if m.ndim != 2 or m.size == 0:
-            raise ConfigError(f"score_map must return a non-empty 2-D array (one score per patch), got shape {m.shape}")
+            raise ConfigError(
+                f"score_map must return a non-empty 2-D array (one score per patch), got shape {m.shape}"
+            )
         if not np.isfinite(m).all():
-            raise ConfigError(f"score_map returned NaN/Inf for {int((~np.isfinite(m)).sum())} of {m.size} patches "
-                              "— check the image and the scorer")
+            raise ConfigError(
+                f"score_map returned NaN/Inf for {int((~np.isfinite(m)).sum())} of {m.size} patches "
+                "— check the image and the scorer"
+            )
         if self.maps and m.shape != self.maps[0].shape:
-            raise ConfigError(f"score_map returned shape {m.shape} after {self.maps[0].shape} — "
-                              "every image must give the same patch grid")
+            raise ConfigError(
+                f"score_map returned shape {m.shape} after {self.maps[0].shape} — "
+                "every image must give the same patch grid"
+            )
         if not self.maps:
             self.roi_mask = _roi_mask(self.roi, m.shape, image_shape)
         return m
@@ -133,7 +147,9 @@ class _BlurProbe(Probe):
         return convexity(z, b, min_gain=min_gain)
 
 
-def _roi_mask(roi: Roi, map_shape: tuple[int, ...], image_shape: tuple[int, ...]) -> np.ndarray | None:
+def _roi_mask(
+    roi: Roi, map_shape: tuple[int, ...], image_shape: tuple[int, ...]
+) -> np.ndarray | None:
     """The patches inside ``roi``: a boolean mask of the map's shape, or pixel bounds
     ``(y0, y1, x0, x1)`` (patches whose centre lies inside; the map is taken to tile the
     image evenly, patch j of n centred at (j + ½)·size/n). None: automatic ROI."""
@@ -141,13 +157,17 @@ def _roi_mask(roi: Roi, map_shape: tuple[int, ...], image_shape: tuple[int, ...]
         return None
     if isinstance(roi, np.ndarray) and roi.dtype == bool:
         if roi.shape != map_shape:
-            raise ConfigError(f"roi mask has shape {roi.shape}; the blur map has {map_shape} — give one value per patch")
+            raise ConfigError(
+                f"roi mask has shape {roi.shape}; the blur map has {map_shape} — give one value per patch"
+            )
         mask = roi.copy()
     else:
         try:
             y0, y1, x0, x1 = (float(v) for v in roi)
         except (TypeError, ValueError):
-            raise ConfigError(f"roi must be (y0, y1, x0, x1) in pixels or a boolean patch mask, got {roi!r}") from None
+            raise ConfigError(
+                f"roi must be (y0, y1, x0, x1) in pixels or a boolean patch mask, got {roi!r}"
+            ) from None
         if len(image_shape) < 2:
             raise ConfigError(f"roi in pixels needs a 2-D image, got shape {image_shape}")
         height, width = image_shape[-2], image_shape[-1]
@@ -155,7 +175,9 @@ def _roi_mask(roi: Roi, map_shape: tuple[int, ...], image_shape: tuple[int, ...]
         cx = (np.arange(map_shape[1]) + 0.5) * width / map_shape[1]
         mask = ((cy >= y0) & (cy < y1))[:, None] & ((cx >= x0) & (cx < x1))[None, :]
     if not mask.any():
-        raise ConfigError(f"roi {roi if not isinstance(roi, np.ndarray) else 'mask'} holds no patch centre — enlarge it")
+        raise ConfigError(
+            f"roi {roi if not isinstance(roi, np.ndarray) else 'mask'} holds no patch centre — enlarge it"
+        )
     return mask
 
 
@@ -164,11 +186,15 @@ def _window(scope: Microscope, z1: float, range_um: float | None) -> tuple[float
     lo, hi = (float(v) for v in scope.z_limits_um)
     if range_um is not None:
         if not (math.isfinite(range_um) and range_um > 0):
-            raise ConfigError(f"range_um must be > 0 µm (or None for the whole stage), got {range_um!r}")
+            raise ConfigError(
+                f"range_um must be > 0 µm (or None for the whole stage), got {range_um!r}"
+            )
         lo, hi = max(lo, z1 - range_um / 2), min(hi, z1 + range_um / 2)
     if not hi > lo:
-        raise ConfigError(f"the search window [{lo:g}, {hi:g}] µm around z = {z1:g} µm is empty — "
-                          "widen range_um or move away from the stage limit")
+        raise ConfigError(
+            f"the search window [{lo:g}, {hi:g}] µm around z = {z1:g} µm is empty — "
+            "widen range_um or move away from the stage limit"
+        )
     return lo, hi
 
 
@@ -224,8 +250,12 @@ def _mirror_point(z: np.ndarray, f: float, fwhm: float) -> float | None:
     return None if gaps[k] < fwhm / 20 else float(f - usable[k])
 
 
-def _estimate(probe: _BlurProbe, calibration: BlurCalibration,
-              gain_range: tuple[float, float] | None = None, combine: str = "mean") -> dict[str, Any]:
+def _estimate(
+    probe: _BlurProbe,
+    calibration: BlurCalibration,
+    gain_range: tuple[float, float] | None = None,
+    combine: str = "mean",
+) -> dict[str, Any]:
     """Step 6: per-patch focus by correlation with the calibration (the map), and the focus.
 
     ``combine="patches"`` (the paper): the map averaged over the ROI. Patches whose best
@@ -238,7 +268,9 @@ def _estimate(probe: _BlurProbe, calibration: BlurCalibration,
     """
     maps = np.stack(probe.maps)
     z = probe.z
-    f, cost = shift_by_correlation(z, maps.reshape(len(maps), -1), calibration, gain_range=gain_range)
+    f, cost = shift_by_correlation(
+        z, maps.reshape(len(maps), -1), calibration, gain_range=gain_range
+    )
     f, cost = np.asarray(f), np.asarray(cost)
     # A patch whose best shift is the end of the candidate range found no minimum: it has
     # every image on the calibration's flat tail (held edge values), so any farther f
@@ -265,7 +297,7 @@ def _estimate(probe: _BlurProbe, calibration: BlurCalibration,
         roi_cost = float(c_mean)
     shape = maps.shape[1:]
     return {
-        "images": int(len(maps)),
+        "images": len(maps),
         "z_um": _jsonable(z),
         "scores": _jsonable(probe.b),
         "z_focus_um": _jsonable(f_hat),
@@ -343,26 +375,42 @@ def deepfocus_search(
     scorer fails.
     """
     if not callable(score_map):
-        raise ConfigError("score_map must be a callable image → 2-D blur map (e.g. BlurScorer.score_map)")
+        raise ConfigError(
+            "score_map must be a callable image → 2-D blur map (e.g. BlurScorer.score_map)"
+        )
     if isinstance(calibration, (str, os.PathLike)):
         calibration = BlurCalibration.load(calibration)
     if not isinstance(calibration, BlurCalibration):
-        raise ConfigError(f"calibration must be a BlurCalibration (or its JSON path), got {type(calibration).__name__}")
-    if isinstance(max_images, bool) or not isinstance(max_images, (int, np.integer)) or max_images < 3:
-        raise ConfigError(f"max_images must be an integer ≥ 3 (DeepFocus starts with three images), got {max_images!r}")
+        raise ConfigError(
+            f"calibration must be a BlurCalibration (or its JSON path), got {type(calibration).__name__}"
+        )
+    if (
+        isinstance(max_images, bool)
+        or not isinstance(max_images, (int, np.integer))
+        or max_images < 3
+    ):
+        raise ConfigError(
+            f"max_images must be an integer ≥ 3 (DeepFocus starts with three images), got {max_images!r}"
+        )
     if refine_step_um is not None and not (math.isfinite(refine_step_um) and refine_step_um > 0):
-        raise ConfigError(f"refine_step_um must be > 0 µm (or None for FWHM/2), got {refine_step_um!r}")
+        raise ConfigError(
+            f"refine_step_um must be > 0 µm (or None for FWHM/2), got {refine_step_um!r}"
+        )
     if combine not in ("mean", "patches"):
         raise ConfigError(f"combine must be 'mean' or 'patches', got {combine!r}")
     if refine not in ("mirror", "pairs"):
         raise ConfigError(f"refine must be 'mirror' or 'pairs', got {refine!r}")
     if not (math.isfinite(spread_fwhm) and spread_fwhm > 0):
-        raise ConfigError(f"spread_fwhm must be > 0 (the first images at z1 ± spread·FWHM), got {spread_fwhm!r}")
+        raise ConfigError(
+            f"spread_fwhm must be > 0 (the first images at z1 ± spread·FWHM), got {spread_fwhm!r}"
+        )
     if not (math.isfinite(min_gain) and min_gain >= 0):
         raise ConfigError(f"min_gain must be ≥ 0, got {min_gain!r}")
     fwhm = calibration.fwhm_um
     if not (math.isfinite(fwhm) and fwhm > 0):
-        raise ConfigError(f"the calibration's FWHM is {fwhm!r} µm — recalibrate with a stack through focus")
+        raise ConfigError(
+            f"the calibration's FWHM is {fwhm!r} µm — recalibrate with a stack through focus"
+        )
 
     t_compute = time.perf_counter()
     elapsed0, exposures0 = scope.elapsed_s, scope.exposures
@@ -380,8 +428,10 @@ def deepfocus_search(
             probe(_next_point(*probe.curve(), lo, hi))
             convex, r2q, r2l, _ = probe.convexity(min_gain)
         if not convex:
-            notes.append(f"the blur scores were not convex after {len(probe.trace)} images "
-                         f"(R² quadratic {r2q:.3f} vs linear {r2l:.3f}); estimated anyway")
+            notes.append(
+                f"the blur scores were not convex after {len(probe.trace)} images "
+                f"(R² quadratic {r2q:.3f} vs linear {r2l:.3f}); estimated anyway"
+            )
         records.append(_estimate(probe, calibration, gain_range, combine))
         h = fwhm / 2 if refine_step_um is None else float(refine_step_um)
         side = -1.0
@@ -398,8 +448,10 @@ def deepfocus_search(
         if success:
             target = min(max(f_hat, lo), hi)
             if target != f_hat:
-                notes.append(f"the estimated focus z = {f_hat:+.2f} µm lies outside the search window "
-                             f"[{lo:g}, {hi:g}] µm; moved to {target:+.2f} µm")
+                notes.append(
+                    f"the estimated focus z = {f_hat:+.2f} µm lies outside the search window "
+                    f"[{lo:g}, {hi:g}] µm; moved to {target:+.2f} µm"
+                )
         else:
             target = z1
             notes.insert(0, "failed: no patch gave a finite focus estimate; returned to the start")
@@ -408,13 +460,23 @@ def deepfocus_search(
     z_final = float(scope.z_um)
     score_final = -float(calibration.curve(z_final - f_hat)) if success else -b1
     if success:
-        message = (f"focus z = {f_hat:+.2f} µm from {len(probe.trace)} images "
-                   f"(moved by {z_final - z1:+.2f} µm; FWHM {fwhm:.2f} µm)")
+        message = (
+            f"focus z = {f_hat:+.2f} µm from {len(probe.trace)} images "
+            f"(moved by {z_final - z1:+.2f} µm; FWHM {fwhm:.2f} µm)"
+        )
         notes.insert(0, message)
     return SearchResult(
-        method="deepfocus", measure=MEASURE, z_start_um=z1, z_final_um=z_final,
-        score_start=-b1, score_final=score_final, images=scope.exposures - exposures0,
-        success=success, trace=list(probe.trace), message="; ".join(notes),
-        elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+        method="deepfocus",
+        measure=MEASURE,
+        z_start_um=z1,
+        z_final_um=z_final,
+        score_start=-b1,
+        score_final=score_final,
+        images=scope.exposures - exposures0,
+        success=success,
+        trace=list(probe.trace),
+        message="; ".join(notes),
+        elapsed_s=scope.elapsed_s - elapsed0,
+        compute_s=time.perf_counter() - t_compute,
         predictions=records,
     )

@@ -14,7 +14,15 @@ import numpy as np
 
 from focuskit._errors import ConfigError
 from focuskit.fewshot._data import BlurPatches
-from focuskit.nn import History, Progress, Schedule, augment_d4, run_training, split_fields, torch_threads
+from focuskit.nn import (
+    History,
+    Progress,
+    Schedule,
+    augment_d4,
+    run_training,
+    split_fields,
+    torch_threads,
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,9 @@ class BlurTrainConfig:
         if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
             raise ConfigError("batch_size, max_steps and eval_every must be ≥ 1")
         if len(self.channels) < 2 or min(self.channels) < 1:
-            raise ConfigError(f"channels needs ≥ 2 positive widths (stem + stages), got {self.channels}")
+            raise ConfigError(
+                f"channels needs ≥ 2 positive widths (stem + stages), got {self.channels}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "channels": list(self.channels)}
@@ -93,9 +103,15 @@ def fit_blur_cnn(
         return _fit(train, validation, config, init, checkpoint_dir, resume, progress)
 
 
-def _fit(train: BlurPatches, validation: BlurPatches, config: BlurTrainConfig, init: Any | None,
-         checkpoint_dir: str | os.PathLike[str] | None, resume: bool,
-         progress: Progress | None) -> tuple[Any, BlurTrainHistory]:
+def _fit(
+    train: BlurPatches,
+    validation: BlurPatches,
+    config: BlurTrainConfig,
+    init: Any | None,
+    checkpoint_dir: str | os.PathLike[str] | None,
+    resume: bool,
+    progress: Progress | None,
+) -> tuple[Any, BlurTrainHistory]:
     import torch
 
     from focuskit.fewshot._network import BlurCNN, BlurCNNConfig
@@ -104,7 +120,9 @@ def _fit(train: BlurPatches, validation: BlurPatches, config: BlurTrainConfig, i
     rng = np.random.default_rng(config.seed)
     net = init if init is not None else BlurCNN(BlurCNNConfig(channels=tuple(config.channels)))
     net = net.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     x_train = torch.from_numpy(train.images)  # float16, cast per batch (half the memory)
     y_train = torch.from_numpy(train.waves.astype(np.float32))
     x_val = torch.from_numpy(validation.images)
@@ -126,23 +144,41 @@ def _fit(train: BlurPatches, validation: BlurPatches, config: BlurTrainConfig, i
     def validate() -> dict[str, float]:
         net.eval()
         with torch.no_grad():
-            w = torch.cat([net(batch(x_val[i:i + 256])) for i in range(0, len(x_val), 256)]).double().numpy()
+            w = (
+                torch.cat([net(batch(x_val[i : i + 256])) for i in range(0, len(x_val), 256)])
+                .double()
+                .numpy()
+            )
         net.train()
         return {"val_mae_waves": float(np.mean(np.abs(w - y_val)))}
 
     history = BlurTrainHistory()
     run_training(
-        nets={"model": net}, optimizers={"model": optimizer}, step=step, validate=validate,
-        metric="val_mae_waves", keep="model", history=history, rng=rng, seed=config.seed,
-        schedule=Schedule(config.max_steps, config.eval_every, {"model": config.learning_rate},
-                          patience=config.patience),
-        checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+        nets={"model": net},
+        optimizers={"model": optimizer},
+        step=step,
+        validate=validate,
+        metric="val_mae_waves",
+        keep="model",
+        history=history,
+        rng=rng,
+        seed=config.seed,
+        schedule=Schedule(
+            config.max_steps,
+            config.eval_every,
+            {"model": config.learning_rate},
+            patience=config.patience,
+        ),
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        progress=progress,
     )
     return net, history
 
 
-def split_patches_by_field(patches: BlurPatches, validation_fraction: float = 0.15, *,
-                           seed: int = 0) -> tuple[BlurPatches, BlurPatches]:
+def split_patches_by_field(
+    patches: BlurPatches, validation_fraction: float = 0.15, *, seed: int = 0
+) -> tuple[BlurPatches, BlurPatches]:
     """Train/validation split by imaged object, so no object is seen on both sides
     (:func:`focuskit.nn.split_fields`)."""
     is_val = split_fields(patches.field, validation_fraction, seed=seed)

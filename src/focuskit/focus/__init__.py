@@ -21,7 +21,12 @@ from focuskit.focus._ground_truth import (
     parabola_vertex,
     refine_peak,
 )
-from focuskit.focus._registration import check_stack, edof_image, focus_plane_by_ssim, register_stack
+from focuskit.focus._registration import (
+    check_stack,
+    edof_image,
+    focus_plane_by_ssim,
+    register_stack,
+)
 from focuskit.focus._surface import fitted_tilt
 
 __all__ = [

@@ -94,7 +94,9 @@ def parabola_vertex(z3: np.ndarray, s3: np.ndarray) -> float | None:
     return -b / (2 * a)
 
 
-def refine_peak(z_um: np.ndarray, curve: np.ndarray, index: int, method: Refinement = "parabola") -> float:
+def refine_peak(
+    z_um: np.ndarray, curve: np.ndarray, index: int, method: Refinement = "parabola"
+) -> float:
     """Sub-step peak position from the three samples around ``index``.
 
     ``parabola``: vertex of the parabola through (z_{i−1}, s_{i−1}), (z_i, s_i), (z_{i+1}, s_{i+1}),

@@ -26,14 +26,18 @@ def check_stack(data: Any, what: str = "stack") -> np.ndarray:
     """A finite real (Z, Y, X) array as float32, or a one-line ConfigError naming the problem."""
     a = np.asarray(data)
     if a.ndim != 3:
-        raise ConfigError(f"{what} must be 3-D (Z, Y, X), got shape {a.shape}; stack the planes first")
+        raise ConfigError(
+            f"{what} must be 3-D (Z, Y, X), got shape {a.shape}; stack the planes first"
+        )
     if min(a.shape) < 1:
         raise ConfigError(f"{what} is empty (shape {a.shape})")
     if a.dtype.kind not in "uif":
         raise ConfigError(f"{what} must be real numeric, got dtype {a.dtype}")
     a = a.astype(np.float32, copy=False)
     if not np.isfinite(a).all():
-        raise ConfigError(f"{what} contains NaN or inf; replace them (e.g. np.nan_to_num) before use")
+        raise ConfigError(
+            f"{what} contains NaN or inf; replace them (e.g. np.nan_to_num) before use"
+        )
     return a
 
 
@@ -65,8 +69,14 @@ def _shift_between(reference: np.ndarray, moving: np.ndarray, upsample: int) -> 
     return np.where(peak > size // 2, peak - size, peak)
 
 
-def _refine_rigid(target: np.ndarray, moving: np.ndarray, t: np.ndarray, *, iterations: int = 5,
-                  sigma_px: float = 3.0) -> np.ndarray:
+def _refine_rigid(
+    target: np.ndarray,
+    moving: np.ndarray,
+    t: np.ndarray,
+    *,
+    iterations: int = 5,
+    sigma_px: float = 3.0,
+) -> np.ndarray:
     """Gauss–Newton refinement of the rigid transform ``t`` (full pixels) of ``moving`` onto ``target``.
 
     Minimizes ``Σ (T − a·W_t − b)²`` over the central 90 % (``W_t``: ``moving`` warped by ``t``;
@@ -97,8 +107,16 @@ def _refine_rigid(target: np.ndarray, moving: np.ndarray, t: np.ndarray, *, iter
         w = _warp(smooth, tb, order=1)
         gy, gx = np.gradient(w)
         gy, gx, w = gy[inner], gx[inner], w[inner]
-        cols = np.stack([-gy.ravel(), -gx.ravel(), -(gy * -rx + gx * ry).ravel(), w.ravel(),
-                         np.ones(w.size, np.float32)], axis=1)
+        cols = np.stack(
+            [
+                -gy.ravel(),
+                -gx.ravel(),
+                -(gy * -rx + gx * ry).ravel(),
+                w.ravel(),
+                np.ones(w.size, np.float32),
+            ],
+            axis=1,
+        )
         rhs = ref - w.ravel()
         hess = (cols.T @ cols).astype(np.float64)
         step = np.linalg.solve(hess, (cols.T @ rhs).astype(np.float64))
@@ -122,8 +140,9 @@ def _warp(image: np.ndarray, t: np.ndarray, order: int = 3) -> np.ndarray:
     return move_image(image, float(t[0]), float(t[1]), float(t[2]), order=order)
 
 
-def register_stack(data: np.ndarray, *, reference: int | None = None, rotation: bool = True,
-                   upsample: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def register_stack(
+    data: np.ndarray, *, reference: int | None = None, rotation: bool = True, upsample: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """Rigid registration (translation + rotation) of every plane onto plane ``reference``.
 
     As StackReg, planes are registered one after the other outwards from the reference
@@ -144,11 +163,15 @@ def register_stack(data: np.ndarray, *, reference: int | None = None, rotation: 
     n = stack.shape[0]
     ref = n // 2 if reference is None else int(reference)
     if not 0 <= ref < n:
-        raise ConfigError(f"reference plane {reference} is outside the stack's {n} planes; use 0…{n - 1}")
+        raise ConfigError(
+            f"reference plane {reference} is outside the stack's {n} planes; use 0…{n - 1}"
+        )
     if int(upsample) < 1:
         raise ConfigError(f"upsample must be ≥ 1 (1/upsample px precision), got {upsample}")
     if min(stack.shape[1:]) < 48:
-        raise ConfigError(f"planes must be at least 48×48 pixels to register, got {stack.shape[1:]}")
+        raise ConfigError(
+            f"planes must be at least 48×48 pixels to register, got {stack.shape[1:]}"
+        )
     out = np.empty_like(stack)
     out[ref] = stack[ref]
     transforms = np.zeros((n, 3), dtype=np.float64)
@@ -208,7 +231,9 @@ def focus_plane_by_ssim(data: np.ndarray, edof: np.ndarray) -> int:
     stack = check_stack(data)
     ref = np.asarray(edof, dtype=np.float32)
     if ref.shape != stack.shape[1:]:
-        raise ConfigError(f"EDOF image shape {ref.shape} must equal the plane shape {stack.shape[1:]}")
+        raise ConfigError(
+            f"EDOF image shape {ref.shape} must equal the plane shape {stack.shape[1:]}"
+        )
     if min(ref.shape) < 7:
         raise ConfigError(f"planes must be at least 7×7 pixels for SSIM, got {ref.shape}")
     data_range = float(ref.max() - ref.min()) or 1.0

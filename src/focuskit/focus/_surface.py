@@ -7,8 +7,9 @@ import math
 import numpy as np
 
 
-def fitted_tilt(defocus_map_um: np.ndarray, pixel_size_um: float, *, unsigned: bool = False
-                ) -> tuple[float, float, float]:
+def fitted_tilt(
+    defocus_map_um: np.ndarray, pixel_size_um: float, *, unsigned: bool = False
+) -> tuple[float, float, float]:
     """Least-squares plane ``z = a·y + b·x + c`` through a defocus map; returns
     (tilt in degrees = atan(|∇z|), azimuth in degrees = atan2(a, b), RMS residual in µm).
 
@@ -16,7 +17,7 @@ def fitted_tilt(defocus_map_um: np.ndarray, pixel_size_um: float, *, unsigned: b
     ``|a·y + b·x + c|`` is fitted instead, from several starts; the azimuth is then known
     modulo 180° and is reported in [0°, 180°)."""
     dz = np.asarray(defocus_map_um, dtype=np.float64)
-    yy, xx = np.mgrid[0:dz.shape[0], 0:dz.shape[1]] * pixel_size_um
+    yy, xx = np.mgrid[0 : dz.shape[0], 0 : dz.shape[1]] * pixel_size_um
     a = np.column_stack([yy.ravel(), xx.ravel(), np.ones(dz.size)])
     coef, *_ = np.linalg.lstsq(a, dz.ravel(), rcond=None)
     if unsigned:
@@ -28,14 +29,24 @@ def fitted_tilt(defocus_map_um: np.ndarray, pixel_size_um: float, *, unsigned: b
         span = float(np.ptp(sub[:, 0]) + np.ptp(sub[:, 1])) or 1.0
         slope = max(float(np.ptp(target)) / span, 1e-6)
         starts = [coef, coef * [2, 2, 1], coef * [1, 1, -1]]
-        for phi in np.radians(np.arange(0, 180, 30)):  # a V along each direction, crossing the centre
+        for phi in np.radians(
+            np.arange(0, 180, 30)
+        ):  # a V along each direction, crossing the centre
             g = np.array([np.sin(phi), np.cos(phi)]) * 2 * slope
             starts.append(np.array([g[0], g[1], -g @ sub[:, :2].mean(axis=0)]))
         fits = [least_squares(lambda c: np.abs(sub @ c) - target, c0) for c0 in starts]
         coef = min(fits, key=lambda f: f.cost).x
         resid = dz.ravel() - np.abs(a @ coef)
         azimuth = math.degrees(math.atan2(coef[0], coef[1])) % 180.0
-        return math.degrees(math.atan(math.hypot(coef[0], coef[1]))), azimuth, float(np.sqrt(np.mean(resid**2)))
+        return (
+            math.degrees(math.atan(math.hypot(coef[0], coef[1]))),
+            azimuth,
+            float(np.sqrt(np.mean(resid**2))),
+        )
     resid = dz.ravel() - a @ coef
     slope = math.hypot(coef[0], coef[1])
-    return math.degrees(math.atan(slope)), math.degrees(math.atan2(coef[0], coef[1])), float(np.sqrt(np.mean(resid**2)))
+    return (
+        math.degrees(math.atan(slope)),
+        math.degrees(math.atan2(coef[0], coef[1])),
+        float(np.sqrt(np.mean(resid**2))),
+    )

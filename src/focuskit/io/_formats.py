@@ -346,7 +346,7 @@ def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
                 metas.append(sm)
     except FocuskitError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any library failure means an unreadable file
+    except Exception as exc:
         raise StackFileError(
             path, f"cannot read it as TIFF ({type(exc).__name__}: {exc})", _FIX_CORRUPT
         ) from None
@@ -440,7 +440,7 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
 
     try:
         node = zarr.open(str(path), mode="r")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise StackFileError(
             path,
             f"cannot open it as Zarr ({type(exc).__name__}: {exc})",
@@ -464,7 +464,7 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
             ms = multiscales[0]
             ds = ms["datasets"][0]
             array = node[ds["path"]]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise StackFileError(
                 path, f"NGFF metadata names no readable dataset ({exc})", _FIX_CORRUPT
             ) from None
@@ -493,7 +493,7 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
         else:
             data = array[index] if index else array[...]
             data = np.asarray(data)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise StackFileError(
             path, f"cannot read its pixels ({type(exc).__name__}: {exc})", _FIX_CORRUPT
         ) from None
@@ -556,7 +556,7 @@ def _read_npy(path: Path, lazy: bool | None) -> _Raw:
                 path, "holds Python objects, not real numeric pixels", "save a uint/int/float array"
             ) from None
         raise StackFileError(path, f"cannot read it as NPY ({exc})", _FIX_CORRUPT) from None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise StackFileError(
             path, f"cannot read it as NPY ({type(exc).__name__}: {exc})", _FIX_CORRUPT
         ) from None
@@ -689,10 +689,22 @@ def read_stack(
     Lazy data is not checked for NaN/Inf. Every problem raises ``StackFileError``.
     """
     p = Path(path)
-    read = _read(p, pixel_size_um=pixel_size_um, z_um=z_um, z_step_um=z_step_um, z_start_um=z_start_um,
-                 optics=optics, rgb=rgb, lazy=lazy, need_z=True, need_pixel_size=True)
+    read = _read(
+        p,
+        pixel_size_um=pixel_size_um,
+        z_um=z_um,
+        z_step_um=z_step_um,
+        z_start_um=z_start_um,
+        optics=optics,
+        rgb=rgb,
+        lazy=lazy,
+        need_z=True,
+        need_pixel_size=True,
+    )
     try:
-        return FocalStack(read.planes, read.z_um, read.pixel_size_um, read.optics, read.focus_z_um, read.metadata)
+        return FocalStack(
+            read.planes, read.z_um, read.pixel_size_um, read.optics, read.focus_z_um, read.metadata
+        )
     except ConfigError as exc:
         raise StackFileError(p, str(exc), _FIX_JSON) from None
 
@@ -722,7 +734,9 @@ class Images:
         z = self.z_um if self.z_um is not None else [float(k) for k in range(len(self))]
         if self.pixel_size_um is None:
             raise ConfigError("the image has no pixel size — pass --pixel-size UM")
-        return FocalStack(self.planes, z, self.pixel_size_um, self.optics, self.focus_z_um, self.metadata)
+        return FocalStack(
+            self.planes, z, self.pixel_size_um, self.optics, self.focus_z_um, self.metadata
+        )
 
 
 # Image files read as plain 2-D images (no focuskit metadata), not as focal stacks.
@@ -740,11 +754,15 @@ def read_plain_image(path: str | os.PathLike[str], *, rgb: Rgb = "error") -> np.
     try:
         data = np.asarray(skimage.io.imread(p))
     except (OSError, ValueError) as exc:
-        raise StackFileError(p, f"cannot read the image ({exc})", "export it again as TIFF or PNG") from None
+        raise StackFileError(
+            p, f"cannot read the image ({exc})", "export it again as TIFF or PNG"
+        ) from None
     if data.ndim == 3 and data.shape[-1] in (3, 4):
         data = _to_gray(p, data, data.ndim - 1, rgb)
     if data.ndim != 2:
-        raise StackFileError(p, f"has shape {data.shape}, expected one 2-D grayscale image", "save one plane")
+        raise StackFileError(
+            p, f"has shape {data.shape}, expected one 2-D grayscale image", "save one plane"
+        )
     return data
 
 
@@ -764,9 +782,21 @@ def read_images(
         if pixel_size_um is None and need_pixel_size:
             raise StackFileError(p, "pixel size is missing (plain image)", _FIX_PIXEL)
         return Images(data[None], pixel_size_um)
-    read = _read(p, pixel_size_um=pixel_size_um, z_um=None, z_step_um=None, z_start_um=0.0, optics=None,
-                 rgb=rgb, lazy=None, need_z=False, need_pixel_size=need_pixel_size)
-    return Images(read.planes, read.pixel_size_um, read.optics, read.z_um, read.focus_z_um, read.metadata)
+    read = _read(
+        p,
+        pixel_size_um=pixel_size_um,
+        z_um=None,
+        z_step_um=None,
+        z_start_um=0.0,
+        optics=None,
+        rgb=rgb,
+        lazy=None,
+        need_z=False,
+        need_pixel_size=need_pixel_size,
+    )
+    return Images(
+        read.planes, read.pixel_size_um, read.optics, read.z_um, read.focus_z_um, read.metadata
+    )
 
 
 @dataclass
@@ -779,9 +809,19 @@ class _Read:
     metadata: dict[str, Any]
 
 
-def _read(p: Path, *, pixel_size_um: float | None, z_um: Sequence[float] | np.ndarray | None,
-          z_step_um: float | None, z_start_um: float, optics: Optics | None, rgb: Rgb, lazy: bool | None,
-          need_z: bool, need_pixel_size: bool) -> _Read:
+def _read(
+    p: Path,
+    *,
+    pixel_size_um: float | None,
+    z_um: Sequence[float] | np.ndarray | None,
+    z_step_um: float | None,
+    z_start_um: float,
+    optics: Optics | None,
+    rgb: Rgb,
+    lazy: bool | None,
+    need_z: bool,
+    need_pixel_size: bool,
+) -> _Read:
     """What a stack file holds, with what was given; refuses what is missing when needed."""
     if optics is not None and not isinstance(optics, Optics):
         raise ConfigError(f"optics must be a focuskit.optics.Optics, got {type(optics).__name__}")
@@ -901,8 +941,6 @@ def _read(p: Path, *, pixel_size_um: float | None, z_um: Sequence[float] | np.nd
             raise _nonfinite_error(p, bad[0], bad[1], False)
     z_list = None if z is None else [float(v) for v in np.asarray(z, dtype=np.float64)]
     return _Read(data, z_list, px, stack_optics, focus, metadata)
-
-
 
 
 def write_stack(

@@ -111,7 +111,7 @@ class FocalStack:
         if not (isinstance(data, np.ndarray) or is_dask_array(data)):
             try:
                 data = np.asarray(data)
-            except Exception as exc:  # noqa: BLE001 - anything not array-like
+            except Exception as exc:
                 raise ConfigError(
                     f"stack data must be an array, got {type(self.data).__name__}: {exc}"
                 ) from None
@@ -165,8 +165,14 @@ class FocalStack:
         """The stack of a :class:`focuskit.simulate.SimulatedStack` (or anything with its
         ``data``, ``z_um``, ``pixel_size_um``, ``optics``, ``focus_z_um`` and ``metadata``):
         the simulation's truth — focus, sample, seed, drift — travels in the stack."""
-        return cls(simulated.data, simulated.z_um, simulated.pixel_size_um, simulated.optics,
-                   simulated.focus_z_um, dict(simulated.metadata))
+        return cls(
+            simulated.data,
+            simulated.z_um,
+            simulated.pixel_size_um,
+            simulated.optics,
+            simulated.focus_z_um,
+            dict(simulated.metadata),
+        )
 
     # Shape and planes -------------------------------------------------------------------
     @property

@@ -75,7 +75,11 @@ def ssim_to_truth(image: np.ndarray, truth: np.ndarray, *, border_px: int = 10) 
         raise ConfigError("ssim_to_truth: the truth is constant after cropping; SSIM is undefined")
     return float(
         structural_similarity(
-            x, t, data_range=data_range, gaussian_weights=True, sigma=1.5,
+            x,
+            t,
+            data_range=data_range,
+            gaussian_weights=True,
+            sigma=1.5,
             use_sample_covariance=False,
         )
     )
@@ -121,8 +125,10 @@ def find_beads(
     half = box_px / 2
     ny, nx = a.shape
     keep = (
-        (centres[:, 0] >= half) & (centres[:, 0] <= ny - 1 - half)
-        & (centres[:, 1] >= half) & (centres[:, 1] <= nx - 1 - half)
+        (centres[:, 0] >= half)
+        & (centres[:, 0] <= ny - 1 - half)
+        & (centres[:, 1] >= half)
+        & (centres[:, 1] <= nx - 1 - half)
     )
     keep &= area <= 3 * np.median(area)
     # A one-pixel component has minor axis 0: treat it as round.
@@ -134,8 +140,15 @@ def find_beads(
     return centres[keep]
 
 
-def _gaussian_2d(coords: tuple[np.ndarray, np.ndarray], amp: float, y0: float, x0: float,
-                 sy: float, sx: float, offset: float) -> np.ndarray:
+def _gaussian_2d(
+    coords: tuple[np.ndarray, np.ndarray],
+    amp: float,
+    y0: float,
+    x0: float,
+    sy: float,
+    sx: float,
+    offset: float,
+) -> np.ndarray:
     yy, xx = coords
     return amp * np.exp(-0.5 * (((yy - y0) / sy) ** 2 + ((xx - x0) / sx) ** 2)) + offset
 

@@ -32,8 +32,8 @@ import scipy.fft
 from focuskit._errors import ConfigError
 from focuskit.measures._common import (
     Score,
-    check_band,
     centered,
+    check_band,
     check_positive,
     positive_mean,
     reduce_planes,

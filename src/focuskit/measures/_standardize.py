@@ -9,11 +9,23 @@ import numpy as np
 
 
 @overload
-def standardize(image: Any, *, axes: tuple[int, ...] | None = ..., dtype: Any = ..., floor: float = ...,
-                return_stats: Literal[False] = ...) -> np.ndarray: ...
+def standardize(
+    image: Any,
+    *,
+    axes: tuple[int, ...] | None = ...,
+    dtype: Any = ...,
+    floor: float = ...,
+    return_stats: Literal[False] = ...,
+) -> np.ndarray: ...
 @overload
-def standardize(image: Any, *, axes: tuple[int, ...] | None = ..., dtype: Any = ..., floor: float = ...,
-                return_stats: Literal[True]) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def standardize(
+    image: Any,
+    *,
+    axes: tuple[int, ...] | None = ...,
+    dtype: Any = ...,
+    floor: float = ...,
+    return_stats: Literal[True],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
 def standardize(

@@ -4,7 +4,14 @@ folders and the model base class, augmentation, the validation hold-out, tiling.
 Importing this package does not import torch; its functions do when they need it.
 """
 
-from focuskit.nn._data import augment_d4, blend_ramp, patch_origins, split_fields, split_one_field, tile_starts
+from focuskit.nn._data import (
+    augment_d4,
+    blend_ramp,
+    patch_origins,
+    split_fields,
+    split_one_field,
+    tile_starts,
+)
 from focuskit.nn._folder import (
     BUILTIN_ALIASES,
     BUILTIN_DIR,

@@ -10,7 +10,9 @@ import numpy as np
 from focuskit._errors import ConfigError
 
 
-def split_fields(field: np.ndarray, validation_fraction: float = 0.15, *, seed: int = 0) -> np.ndarray:
+def split_fields(
+    field: np.ndarray, validation_fraction: float = 0.15, *, seed: int = 0
+) -> np.ndarray:
     """Which examples are held out for validation: whole fields of view, never planes or
     tiles of a field on both sides (no leakage). ``round(fraction · n_fields)`` fields, at
     least one and at most all but one, drawn with ``default_rng(seed)``.
@@ -32,8 +34,10 @@ def split_fields(field: np.ndarray, validation_fraction: float = 0.15, *, seed: 
     field = np.asarray(field)
     fields = np.unique(field)
     if fields.size < 2:
-        raise ConfigError("need at least two fields of view to split training from validation "
-                          "(one is held out) — add stacks or simulate more fields")
+        raise ConfigError(
+            "need at least two fields of view to split training from validation "
+            "(one is held out) — add stacks or simulate more fields"
+        )
     n_val = min(fields.size - 1, max(1, int(round(validation_fraction * fields.size))))
     val_fields = np.random.default_rng(seed).choice(fields, size=n_val, replace=False)
     return np.isin(field, val_fields)

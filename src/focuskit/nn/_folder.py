@@ -49,19 +49,26 @@ def resolve_model(spec: str | os.PathLike[str]) -> Path:
         name = text.split(":", 1)[1]
         path = BUILTIN_DIR / BUILTIN_ALIASES.get(name, name)
         if not (path / CONFIG).is_file():
-            raise ConfigError(f"no built-in model {name!r}; available: {', '.join(builtin_models()) or 'none'}")
+            raise ConfigError(
+                f"no built-in model {name!r}; available: {', '.join(builtin_models()) or 'none'}"
+            )
         return path
     path = Path(text)
     if not path.is_dir():
-        raise ConfigError(f"{path}: model folder not found — give a folder with {CONFIG} and {WEIGHTS}, or builtin:NAME")
+        raise ConfigError(
+            f"{path}: model folder not found — give a folder with {CONFIG} and {WEIGHTS}, or builtin:NAME"
+        )
     for name in (CONFIG, WEIGHTS):
         if not (path / name).is_file():
             raise ConfigError(f"{path}: not a model folder (missing {name})")
     return path
 
 
-def check_model_output(output: str | os.PathLike[str] | None, overwrite: bool,
-                       inputs: Iterable[str | os.PathLike[str] | None] = ()) -> None:
+def check_model_output(
+    output: str | os.PathLike[str] | None,
+    overwrite: bool,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+) -> None:
     """Refuse a model folder that cannot be written — it exists (without ``overwrite``), its
     parent is missing, or it is one of the training's ``inputs`` — before minutes of work."""
     if output is None:
@@ -76,8 +83,13 @@ def check_model_output(output: str | os.PathLike[str] | None, overwrite: bool,
             raise ConfigError(f"{out}: is an input of this training; write the model elsewhere")
 
 
-def write_model_folder(path: str | os.PathLike[str], config: dict[str, Any], tensors: dict[str, np.ndarray],
-                       *, overwrite: bool = False) -> Path:
+def write_model_folder(
+    path: str | os.PathLike[str],
+    config: dict[str, Any],
+    tensors: dict[str, np.ndarray],
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Write ``config.json`` + ``weights.safetensors`` as one folder, atomically (a hidden
     sibling renamed into place: a reader sees the old folder or the new one, never half)."""
     from safetensors.numpy import save_file
@@ -94,7 +106,9 @@ def write_model_folder(path: str | os.PathLike[str], config: dict[str, Any], ten
     return target
 
 
-def read_model_folder(spec: str | os.PathLike[str]) -> tuple[Path, dict[str, Any], dict[str, np.ndarray]]:
+def read_model_folder(
+    spec: str | os.PathLike[str],
+) -> tuple[Path, dict[str, Any], dict[str, np.ndarray]]:
     """``(folder, config, tensors)`` of a model folder or ``builtin:NAME``."""
     from safetensors.numpy import load_file
 
@@ -103,7 +117,9 @@ def read_model_folder(spec: str | os.PathLike[str]) -> tuple[Path, dict[str, Any
         config = json.loads((path / CONFIG).read_text())
         tensors = load_file(str(path / WEIGHTS))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot read the model ({exc}) — is the folder complete?") from None
+        raise ConfigError(
+            f"{path}: cannot read the model ({exc}) — is the folder complete?"
+        ) from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: {CONFIG} is not a JSON object — is the folder complete?")
     return path, config, tensors

@@ -70,20 +70,30 @@ def _adam_tensors(prefix: str, optimizer: Any) -> tuple[dict[str, np.ndarray], d
     return tensors, steps
 
 
-def _restore_adam(prefix: str, optimizer: Any, tensors: dict[str, np.ndarray], steps: dict[str, float]) -> None:
+def _restore_adam(
+    prefix: str, optimizer: Any, tensors: dict[str, np.ndarray], steps: dict[str, float]
+) -> None:
     import torch
 
     state = optimizer.state_dict()
     for p in state["param_groups"][0]["params"]:
         key = f"{prefix}.{p}.exp_avg"
         if key in tensors:
-            state["state"][p] = {"step": torch.tensor(steps[str(p)]), "exp_avg": torch.from_numpy(tensors[key]),
-                                 "exp_avg_sq": torch.from_numpy(tensors[f"{prefix}.{p}.exp_avg_sq"])}
+            state["state"][p] = {
+                "step": torch.tensor(steps[str(p)]),
+                "exp_avg": torch.from_numpy(tensors[key]),
+                "exp_avg_sq": torch.from_numpy(tensors[f"{prefix}.{p}.exp_avg_sq"]),
+            }
     optimizer.load_state_dict(state)
 
 
-def save_training_state(path: Path, nets: Mapping[str, Any], optimizers: Mapping[str, Any],
-                        extra: Mapping[str, Mapping[str, np.ndarray]], meta: dict[str, Any]) -> None:
+def save_training_state(
+    path: Path,
+    nets: Mapping[str, Any],
+    optimizers: Mapping[str, Any],
+    extra: Mapping[str, Mapping[str, np.ndarray]],
+    meta: dict[str, Any],
+) -> None:
     """Networks, Adam moments and extra arrays in ``checkpoint.safetensors``; counters, RNG
     state and ``meta`` in ``checkpoint.json`` (each written to a temporary name, then renamed)."""
     from safetensors.numpy import save_file
@@ -101,12 +111,18 @@ def save_training_state(path: Path, nets: Mapping[str, Any], optimizers: Mapping
     path.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path / "checkpoint.safetensors.tmp"))
     os.replace(path / "checkpoint.safetensors.tmp", path / "checkpoint.safetensors")
-    (path / "checkpoint.json.tmp").write_text(json.dumps({**meta, "adam_steps": adam_steps}, default=float))
+    (path / "checkpoint.json.tmp").write_text(
+        json.dumps({**meta, "adam_steps": adam_steps}, default=float)
+    )
     os.replace(path / "checkpoint.json.tmp", path / "checkpoint.json")
 
 
-def load_training_state(path: Path | None, nets: Mapping[str, Any], optimizers: Mapping[str, Any],
-                        extra: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+def load_training_state(
+    path: Path | None,
+    nets: Mapping[str, Any],
+    optimizers: Mapping[str, Any],
+    extra: tuple[str, ...] = (),
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """Restore what :func:`save_training_state` wrote; returns ``(meta, extra arrays)``."""
     from safetensors.numpy import load_file
 
@@ -119,7 +135,9 @@ def load_training_state(path: Path | None, nets: Mapping[str, Any], optimizers: 
         numpy_to_state(net, {k[n:]: v for k, v in tensors.items() if k.startswith(name + ".")})
     for name, opt in optimizers.items():
         _restore_adam(f"adam_{name}", opt, tensors, meta["adam_steps"][name])
-    arrays = {e: {k[len(e) + 1:]: v for k, v in tensors.items() if k.startswith(e + ".")} for e in extra}
+    arrays = {
+        e: {k[len(e) + 1 :]: v for k, v in tensors.items() if k.startswith(e + ".")} for e in extra
+    }
     return meta, arrays
 
 
@@ -150,7 +168,9 @@ class History:
     def best(self, value: float) -> None:
         setattr(self, self.BEST, float(value))
 
-    def record(self, step: int, train: Mapping[str, float], validation: Mapping[str, float]) -> None:
+    def record(
+        self, step: int, train: Mapping[str, float], validation: Mapping[str, float]
+    ) -> None:
         self.steps.append(step)
         for key, name in self.TRAIN.items():
             getattr(self, name).append(float(train.get(key, math.nan)))
@@ -288,9 +308,18 @@ def run_training(
         if progress is not None:
             progress(done, schedule.max_steps, validation)
         if ckpt is not None:
-            save_training_state(ckpt, nets, optimizers, {"best": best},
-                                {"step": done, "history": history.to_dict(), "rng": rng.bit_generator.state,
-                                 **(state() if state is not None else {})})
+            save_training_state(
+                ckpt,
+                nets,
+                optimizers,
+                {"best": best},
+                {
+                    "step": done,
+                    "history": history.to_dict(),
+                    "rng": rng.bit_generator.state,
+                    **(state() if state is not None else {}),
+                },
+            )
         if schedule.patience is not None and bad_evals >= schedule.patience:
             history.stopped_early = True
             break

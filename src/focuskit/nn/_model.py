@@ -78,8 +78,13 @@ class TrainedModel:
         raise NotImplementedError
 
     @classmethod
-    def from_folder(cls: type[M], path: Path, config: dict[str, Any], tensors: dict[str, dict[str, np.ndarray]],
-                    **options: Any) -> M:
+    def from_folder(
+        cls: type[M],
+        path: Path,
+        config: dict[str, Any],
+        tensors: dict[str, dict[str, np.ndarray]],
+        **options: Any,
+    ) -> M:
         """Rebuild the model from a folder's config and its tensors grouped by prefix."""
         raise NotImplementedError
 
@@ -97,9 +102,17 @@ class TrainedModel:
         ConfigError
             The folder exists and ``overwrite`` is False, or its parent does not exist.
         """
-        config = {"kind": self.kind, "focuskit_version": __version__, **self.config(), **self.metadata}
-        tensors = {f"{role}.{k}": v.detach().cpu().numpy() for role, net in self.networks().items()
-                   for k, v in net.state_dict().items()}
+        config = {
+            "kind": self.kind,
+            "focuskit_version": __version__,
+            **self.config(),
+            **self.metadata,
+        }
+        tensors = {
+            f"{role}.{k}": v.detach().cpu().numpy()
+            for role, net in self.networks().items()
+            for k, v in net.state_dict().items()
+        }
         tensors.update(self.arrays())
         written = write_model_folder(path, config, tensors, overwrite=overwrite)
         self.source = self.source or str(written)
@@ -117,20 +130,28 @@ class TrainedModel:
         """
         path, config, tensors = read_model_folder(spec)
         if config.get("kind") != cls.kind:
-            raise ConfigError(f"{path}: a {config.get('kind')!r} model, not a {cls.title} — give a folder "
-                              f"saved by `focuskit {cls.cli} train` or a builtin:NAME of that kind")
+            raise ConfigError(
+                f"{path}: a {config.get('kind')!r} model, not a {cls.title} — give a folder "
+                f"saved by `focuskit {cls.cli} train` or a builtin:NAME of that kind"
+            )
         try:
             model = cls.from_folder(path, config, group_tensors(tensors), **options)
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{path}: weights do not fit this focuskit's {cls.title} (saved by focuskit "
-                              f"{config.get('focuskit_version', '?')}: {exc}) — retrain it with this version"
-                              ) from None
+            raise ConfigError(
+                f"{path}: weights do not fit this focuskit's {cls.title} (saved by focuskit "
+                f"{config.get('focuskit_version', '?')}: {exc}) — retrain it with this version"
+            ) from None
         model.source, model.path, model.saved_by = str(spec), path, config.get("focuskit_version")
         return model
 
     # ------------------------------------------------------------------------- checks
-    def check_optics(self, optics: Optics | None = None, pixel_size_um: float | None = None, *,
-                     force: bool = False) -> list[str]:
+    def check_optics(
+        self,
+        optics: Optics | None = None,
+        pixel_size_um: float | None = None,
+        *,
+        force: bool = False,
+    ) -> list[str]:
         """Refuse an image from another microscope (unless ``force``); return notes on what
         was assumed or forced.
 
@@ -154,37 +175,53 @@ class TrainedModel:
         """
         mine = self.optics
         if optics is not None and not isinstance(optics, Optics):
-            raise ConfigError(f"check_optics(optics, pixel_size_um): optics must be a focuskit.optics.Optics or None, "
-                              f"got {type(optics).__name__} — pass a pixel size as pixel_size_um=")
+            raise ConfigError(
+                f"check_optics(optics, pixel_size_um): optics must be a focuskit.optics.Optics or None, "
+                f"got {type(optics).__name__} — pass a pixel size as pixel_size_um="
+            )
         if pixel_size_um is None and optics is not None:
             pixel_size_um = optics.pixel_size_um
         expected = self.pixel_size_um
         if pixel_size_um is None:
             if expected is None:
                 return ["neither the image nor the model records a pixel size: nothing was checked"]
-            raise ConfigError(f"the image has no pixel size — pass --pixel-size UM (the model expects {expected:g} µm)")
+            raise ConfigError(
+                f"the image has no pixel size — pass --pixel-size UM (the model expects {expected:g} µm)"
+            )
         notes: list[str] = []
         if mine is None:
-            problems = [] if expected is None or math.isclose(pixel_size_um, expected, rel_tol=OPTICS_TOLERANCE) \
+            problems = (
+                []
+                if expected is None
+                or math.isclose(pixel_size_um, expected, rel_tol=OPTICS_TOLERANCE)
                 else [f"pixel size {pixel_size_um:g} µm ≠ {expected:g} µm"]
+            )
         elif optics is None:
             problems = mine.mismatches(mine, pixel_size_um=pixel_size_um)
-            notes.append(f"no optics metadata: assumed the model's ({mine.objective.magnification:g}×/{mine.na:g}, "
-                         f"λ {mine.wavelength_um:g} µm, {describe_illumination(mine.illumination)})")
+            notes.append(
+                f"no optics metadata: assumed the model's ({mine.objective.magnification:g}×/{mine.na:g}, "
+                f"λ {mine.wavelength_um:g} µm, {describe_illumination(mine.illumination)})"
+            )
         else:
             problems = mine.mismatches(optics, pixel_size_um=pixel_size_um)
         if problems:
-            message = "image does not match the model: " + "; ".join(p.replace("≠", "≠ the model's") for p in problems)
+            message = "image does not match the model: " + "; ".join(
+                p.replace("≠", "≠ the model's") for p in problems
+            )
             if not force:
-                raise ConfigError(f"{message} — use a model trained for this microscope "
-                                  f"(`focuskit {self.cli} train`), or --force")
+                raise ConfigError(
+                    f"{message} — use a model trained for this microscope "
+                    f"(`focuskit {self.cli} train`), or --force"
+                )
             notes.append("forced: " + message)
         return notes
 
     # ------------------------------------------------------------------------ summary
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters per network."""
-        return {role: sum(p.numel() for p in net.parameters()) for role, net in self.networks().items()}
+        return {
+            role: sum(p.numel() for p in net.parameters()) for role, net in self.networks().items()
+        }
 
     def info(self) -> dict[str, Any]:
         """What the model is (plain JSON): kind, source, parameters, architecture, optics

@@ -6,9 +6,9 @@ sample's in-focus plane; the defocus transfer function is
 """
 
 from focuskit.optics._config import (
-    OPTICS_TOLERANCE,
     DPC,
     LED,
+    OPTICS_TOLERANCE,
     Brightfield,
     Camera,
     Fluorescence,
@@ -40,9 +40,9 @@ from focuskit.optics._pupil import (
 )
 
 __all__ = [
-    "OPTICS_TOLERANCE",
     "DPC",
     "LED",
+    "OPTICS_TOLERANCE",
     "PRESETS",
     "Brightfield",
     "Camera",
@@ -62,12 +62,12 @@ __all__ = [
     "fluorescence_stack",
     "frequency_grid",
     "fwhm_um",
+    "get_preset",
+    "illumination_from_dict",
     "image_stack",
     "incoherent_psf",
     "pupil",
     "source_points",
     "vectorial_psf",
-    "get_preset",
-    "illumination_from_dict",
     "z_range",
 ]

@@ -64,7 +64,9 @@ class Camera:
             f"camera.bit_depth must be an integer 1..16, got {self.bit_depth!r}",
         )
         _finite_positive("camera.gain_adu_per_e", self.gain_adu_per_e)
-        _require(self.read_noise_e >= 0, f"camera.read_noise_e must be >= 0, got {self.read_noise_e}")
+        _require(
+            self.read_noise_e >= 0, f"camera.read_noise_e must be >= 0, got {self.read_noise_e}"
+        )
         _require(
             0 <= self.offset_adu < 2**self.bit_depth,
             f"camera.offset_adu must be within 0..{2**self.bit_depth - 1}, got {self.offset_adu}",
@@ -126,7 +128,9 @@ class LEDPattern:
         object.__setattr__(self, "leds", leds)
         _require(len(leds) > 0, "led_pattern needs at least one LED")
         for sx, sy, w in leds:
-            _require(math.hypot(sx, sy) < 1.0, f"led_pattern LED ({sx}, {sy}) must have sx²+sy² < 1")
+            _require(
+                math.hypot(sx, sy) < 1.0, f"led_pattern LED ({sx}, {sy}) must have sx²+sy² < 1"
+            )
             _require(w >= 0 and math.isfinite(w), f"led_pattern weight must be >= 0, got {w}")
         _require(sum(w for *_, w in leds) > 0, "led_pattern weights must not all be zero")
 
@@ -150,7 +154,9 @@ class DPC:
             0 <= self.na_inner < self.na_outer < 1,
             f"dpc needs 0 <= na_inner < na_outer < 1, got {self.na_inner}, {self.na_outer}",
         )
-        _require(self.side in ("right", "left", "top", "bottom"), f"dpc.side invalid: {self.side!r}")
+        _require(
+            self.side in ("right", "left", "top", "bottom"), f"dpc.side invalid: {self.side!r}"
+        )
         _finite_positive("dpc.source_step_na", self.source_step_na)
 
 
@@ -211,7 +217,8 @@ OPTICS_TOLERANCE = 0.02
 
 def _same_pattern(a: LEDPattern, b: LEDPattern, na_tolerance: float) -> bool:
     return len(a.leds) == len(b.leds) and all(
-        abs(p[0] - q[0]) <= na_tolerance and abs(p[1] - q[1]) <= na_tolerance for p, q in zip(a.leds, b.leds)
+        abs(p[0] - q[0]) <= na_tolerance and abs(p[1] - q[1]) <= na_tolerance
+        for p, q in zip(a.leds, b.leds)
     )
 
 
@@ -289,8 +296,13 @@ class Optics:
         return Optics(self.objective, self.wavelength_um, self.camera, illumination)
 
     # Comparison -------------------------------------------------------------------------
-    def mismatches(self, other: Optics, *, pixel_size_um: float | None = None,
-                   tolerance: float = OPTICS_TOLERANCE) -> list[str]:
+    def mismatches(
+        self,
+        other: Optics,
+        *,
+        pixel_size_um: float | None = None,
+        tolerance: float = OPTICS_TOLERANCE,
+    ) -> list[str]:
         """How ``other`` differs from this microscope, beyond ``tolerance`` (empty: a match).
 
         One rule for every model and check: pixel size, NA and wavelength agree within
@@ -320,16 +332,30 @@ class Optics:
         if not math.isclose(other.wavelength_um, self.wavelength_um, rel_tol=tolerance):
             out.append(f"λ {other.wavelength_um:g} µm ≠ {self.wavelength_um:g} µm")
         mine, theirs = self.illumination, other.illumination
-        if mine.kind != theirs.kind or any(
-            abs(float(getattr(theirs, name)) - float(getattr(mine, name))) > tolerance * self.na
-            for name in _ILLUMINATION_NAS.get(mine.kind, ())
-        ) or (isinstance(mine, LEDPattern) and isinstance(theirs, LEDPattern) and not _same_pattern(
-                mine, theirs, tolerance * self.na)):
-            out.append(f"illumination {describe_illumination(theirs)} ≠ {describe_illumination(mine)}")
+        if (
+            mine.kind != theirs.kind
+            or any(
+                abs(float(getattr(theirs, name)) - float(getattr(mine, name))) > tolerance * self.na
+                for name in _ILLUMINATION_NAS.get(mine.kind, ())
+            )
+            or (
+                isinstance(mine, LEDPattern)
+                and isinstance(theirs, LEDPattern)
+                and not _same_pattern(mine, theirs, tolerance * self.na)
+            )
+        ):
+            out.append(
+                f"illumination {describe_illumination(theirs)} ≠ {describe_illumination(mine)}"
+            )
         return out
 
-    def matches(self, other: Optics, *, pixel_size_um: float | None = None,
-                tolerance: float = OPTICS_TOLERANCE) -> bool:
+    def matches(
+        self,
+        other: Optics,
+        *,
+        pixel_size_um: float | None = None,
+        tolerance: float = OPTICS_TOLERANCE,
+    ) -> bool:
         """True when :meth:`mismatches` finds no difference."""
         return not self.mismatches(other, pixel_size_um=pixel_size_um, tolerance=tolerance)
 
@@ -348,7 +374,9 @@ class Optics:
                 objective=Objective(**d["objective"]),
                 wavelength_um=float(d["wavelength_um"]),
                 camera=Camera(**d.get("camera", {})),
-                illumination=illumination_from_dict(d.get("illumination", {"kind": "fluorescence"})),
+                illumination=illumination_from_dict(
+                    d.get("illumination", {"kind": "fluorescence"})
+                ),
             )
         except KeyError as exc:
             raise ConfigError(f"optics metadata is missing {exc.args[0]!r}") from None

@@ -101,7 +101,11 @@ def _extended_source(illumination: DPC | Brightfield) -> list[tuple[float, float
         if outer < step / 2:
             return [(0.0, 0.0, 1.0)]  # NA_c → 0 is coherent on-axis illumination
     else:
-        outer, inner, step = illumination.na_outer, illumination.na_inner, illumination.source_step_na
+        outer, inner, step = (
+            illumination.na_outer,
+            illumination.na_inner,
+            illumination.source_step_na,
+        )
     m = int(np.ceil(outer / step))
     s = np.arange(-m, m + 1) * step
     sy, sx = np.meshgrid(s, s, indexing="ij")
@@ -122,7 +126,9 @@ class _PupilPlanes:
     fancy-index scatter).
     """
 
-    def __init__(self, shape: Shape2D, pixel_size_um: float, na: float, wavelength_um: float, n: float) -> None:
+    def __init__(
+        self, shape: Shape2D, pixel_size_um: float, na: float, wavelength_um: float, n: float
+    ) -> None:
         _check_sampling(na, wavelength_um, pixel_size_um)
         mask = pupil(shape, pixel_size_um, na, wavelength_um)
         self.shape = shape
@@ -134,7 +140,9 @@ class _PupilPlanes:
         breaks = np.flatnonzero(np.diff(self.flat) > 1)
         starts = np.r_[0, breaks + 1]
         stops = np.r_[breaks + 1, self.flat.size]
-        self.segments = [(int(self.flat[a]), int(self.flat[b - 1]) + 1, int(a)) for a, b in zip(starts, stops)]
+        self.segments = [
+            (int(self.flat[a]), int(self.flat[b - 1]) + 1, int(a)) for a, b in zip(starts, stops)
+        ]
 
     def defocus(self, z_um: np.ndarray) -> np.ndarray:
         """``exp(i·2π·z·(kz − n/λ))`` on the pupil pixels, complex64 (len(z), count)."""
@@ -301,8 +309,15 @@ def image_stack(
                 "use a fluorescent sample or a transmitted-light illumination"
             )
         return fluorescence_stack(
-            sample, dx, o.na, lam, z_um, o.immersion_index,
-            psf_model=optics.illumination.psf_model, crop=crop, progress=progress,
+            sample,
+            dx,
+            o.na,
+            lam,
+            z_um,
+            o.immersion_index,
+            psf_model=optics.illumination.psf_model,
+            crop=crop,
+            progress=progress,
         )
     if not np.iscomplexobj(sample):
         raise ConfigError(

@@ -54,7 +54,9 @@ def z_range(z_min_um: float, z_max_um: float, z_step_um: float) -> np.ndarray:
     return np.round(z_min_um + z_step_um * np.arange(count), 6)
 
 
-_CAMERA_6_5 = Camera(pixel_um=6.5, bit_depth=16, gain_adu_per_e=1.0, read_noise_e=1.5, offset_adu=100)
+_CAMERA_6_5 = Camera(
+    pixel_um=6.5, bit_depth=16, gain_adu_per_e=1.0, read_noise_e=1.5, offset_adu=100
+)
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -154,6 +156,4 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown preset {name!r}; use one of: {', '.join(PRESETS)}"
-        ) from None
+        raise ConfigError(f"unknown preset {name!r}; use one of: {', '.join(PRESETS)}") from None

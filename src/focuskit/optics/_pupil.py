@@ -116,8 +116,13 @@ def vectorial_psf(
     window = np.stack(
         [
             psfmodels.vectorial_psf(
-                zv=[float(zi)], nx=size, dxy=pixel_size_um, pz=0.0, wvl=wavelength_um,
-                params=params, normalize=False,
+                zv=[float(zi)],
+                nx=size,
+                dxy=pixel_size_um,
+                pz=0.0,
+                wvl=wavelength_um,
+                params=params,
+                normalize=False,
             )[0]
             for zi in z
         ]

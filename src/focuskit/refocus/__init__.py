@@ -74,5 +74,7 @@ __all__ = [  # noqa: RUF022 - the lazily imported networks first
 ]
 # The networks need torch: imported on first use.
 __getattr__, __dir__ = lazy_exports(
-    __name__, {"DPMDecoder": "._network", "DeepRDiscriminator": "._network", "DeepRGenerator": "._network"},
-    __all__)
+    __name__,
+    {"DPMDecoder": "._network", "DeepRDiscriminator": "._network", "DeepRGenerator": "._network"},
+    __all__,
+)

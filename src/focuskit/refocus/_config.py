@@ -18,8 +18,10 @@ class DeepRConfig:
 
     def __post_init__(self) -> None:
         if len(self.channels) != LEVELS + 1 or min(self.channels) < 1:
-            raise ValueError(f"channels needs {LEVELS + 1} positive widths (stem + {LEVELS} levels), "
-                             f"got {self.channels}")
+            raise ValueError(
+                f"channels needs {LEVELS + 1} positive widths (stem + {LEVELS} levels), "
+                f"got {self.channels}"
+            )
 
     @property
     def size_multiple(self) -> int:
@@ -31,8 +33,10 @@ class DeepRConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeepRConfig:
-        return cls(channels=tuple(int(c) for c in data["channels"]),
-                   global_residual=bool(data.get("global_residual", True)))
+        return cls(
+            channels=tuple(int(c) for c in data["channels"]),
+            global_residual=bool(data.get("global_residual", True)),
+        )
 
 
 @dataclass(frozen=True)

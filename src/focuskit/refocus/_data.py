@@ -68,7 +68,9 @@ def tile_origins(shape: tuple[int, int], tile: int) -> list[tuple[int, int]]:
     if t < 1:
         raise ConfigError(f"tile must be ≥ 1 pixel, got {tile}")
     if t > ny or t > nx:
-        raise ConfigError(f"tile {t}² is larger than the {ny}×{nx} image; use a tile ≤ {min(ny, nx)}")
+        raise ConfigError(
+            f"tile {t}² is larger than the {ny}×{nx} image; use a tile ≤ {min(ny, nx)}"
+        )
     my, mx = ny // t, nx // t
     y0, x0 = (ny - my * t) // 2, (nx - mx * t) // 2
     return [(y0 + i * t, x0 + j * t) for i in range(my) for j in range(mx)]
@@ -107,9 +109,13 @@ class RefocusTiles:
             raise ConfigError(f"every tile must be (Z, T, T) with one T; got {sorted(sizes)}")
         for i, (p, d, f) in enumerate(zip(self.planes, self.defocus_um, self.focus_index)):
             if d.shape != (p.shape[0],) or not 0 <= f < p.shape[0]:
-                raise ConfigError(f"tile {i}: {p.shape[0]} planes, {d.size} defocus values, focus index {f}")
+                raise ConfigError(
+                    f"tile {i}: {p.shape[0]} planes, {d.size} defocus values, focus index {f}"
+                )
         if not (math.isfinite(self.pixel_size_um) and self.pixel_size_um > 0):
-            raise ConfigError(f"pixel_size_um must be finite and > 0 (µm), got {self.pixel_size_um}")
+            raise ConfigError(
+                f"pixel_size_um must be finite and > 0 (µm), got {self.pixel_size_um}"
+            )
         self.pixel_size_um = float(self.pixel_size_um)
         self.info = plain_json(dict(self.info), "info")
 
@@ -125,9 +131,11 @@ class RefocusTiles:
         """(P, 2) int array of (tile, plane) with |defocus| ≤ ``z_range_um``, focus plane included."""
         if not z_range_um >= 0:
             raise ConfigError(f"z_range_um must be ≥ 0 µm, got {z_range_um}")
-        rows = [np.stack([np.full(int(keep.sum()), i), np.flatnonzero(keep)], axis=1)
-                for i, d in enumerate(self.defocus_um)
-                for keep in [np.abs(d) <= z_range_um + 1e-6]]
+        rows = [
+            np.stack([np.full(int(keep.sum()), i), np.flatnonzero(keep)], axis=1)
+            for i, d in enumerate(self.defocus_um)
+            for keep in [np.abs(d) <= z_range_um + 1e-6]
+        ]
         return np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 2), np.int64)
 
     def subset(self, tiles: Sequence[int] | np.ndarray) -> RefocusTiles:
@@ -137,8 +145,14 @@ class RefocusTiles:
         if isinstance(info.get("fields"), list):
             keep = set(self.field[idx].tolist())
             info["fields"] = [r for r in info["fields"] if r.get("field") in keep]
-        return RefocusTiles([self.planes[i] for i in idx], [self.defocus_um[i] for i in idx],
-                            self.focus_index[idx], self.field[idx], self.pixel_size_um, info)
+        return RefocusTiles(
+            [self.planes[i] for i in idx],
+            [self.defocus_um[i] for i in idx],
+            self.focus_index[idx],
+            self.field[idx],
+            self.pixel_size_um,
+            info,
+        )
 
     @classmethod
     def concat(cls, parts: Sequence[RefocusTiles]) -> RefocusTiles:
@@ -147,9 +161,13 @@ class RefocusTiles:
             raise ConfigError("no tile sets to concatenate")
         px = parts[0].pixel_size_um
         if any(not math.isclose(p.pixel_size_um, px, rel_tol=1e-6) for p in parts):
-            raise ConfigError("cannot concatenate tiles of different pixel sizes; resample them first")
+            raise ConfigError(
+                "cannot concatenate tiles of different pixel sizes; resample them first"
+            )
         if len({p.tile for p in parts if len(p)}) > 1:
-            raise ConfigError("cannot concatenate tiles of different sizes; cut them with one tile size")
+            raise ConfigError(
+                "cannot concatenate tiles of different sizes; cut them with one tile size"
+            )
         fields, records, offset = [], [], 0
         for p in parts:
             ids, new = np.unique(p.field, return_inverse=True)
@@ -165,8 +183,14 @@ class RefocusTiles:
             "fields": records,
             "parts": [{k: v for k, v in p.info.items() if k != "fields"} for p in parts],
         }
-        return cls([a for p in parts for a in p.planes], [d for p in parts for d in p.defocus_um],
-                   np.concatenate([p.focus_index for p in parts]), np.concatenate(fields), px, info)
+        return cls(
+            [a for p in parts for a in p.planes],
+            [d for p in parts for d in p.defocus_um],
+            np.concatenate([p.focus_index for p in parts]),
+            np.concatenate(fields),
+            px,
+            info,
+        )
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """One ``.npz`` (no pickles; tiles concatenated along z, ``counts`` splits them), written atomically."""
@@ -175,9 +199,17 @@ class RefocusTiles:
         planes = np.concatenate(self.planes) if self.planes else np.zeros((0, t, t), np.float32)
         defocus = np.concatenate(self.defocus_um) if self.defocus_um else np.zeros(0)
         buf = io.BytesIO()
-        np.savez(buf, format=np.array(_FORMAT), planes=planes, counts=counts, defocus_um=defocus,
-                 focus_index=self.focus_index, field=self.field,
-                 pixel_size_um=np.array(self.pixel_size_um), info=np.array(json.dumps(self.info)))
+        np.savez(
+            buf,
+            format=np.array(_FORMAT),
+            planes=planes,
+            counts=counts,
+            defocus_um=defocus,
+            focus_index=self.focus_index,
+            field=self.field,
+            pixel_size_um=np.array(self.pixel_size_um),
+            info=np.array(json.dumps(self.info)),
+        )
         with atomic_output(Path(path), overwrite=True) as tmp, open(tmp, "wb") as f:
             f.write(buf.getbuffer())
 
@@ -191,8 +223,14 @@ class RefocusTiles:
                 bounds = np.cumsum(counts)[:-1]
                 planes = list(np.split(z["planes"], bounds)) if counts.size else []
                 defocus = list(np.split(z["defocus_um"], bounds)) if counts.size else []
-                return cls(planes, defocus, z["focus_index"], z["field"], float(z["pixel_size_um"]),
-                           json.loads(str(z["info"])))
+                return cls(
+                    planes,
+                    defocus,
+                    z["focus_index"],
+                    z["field"],
+                    float(z["pixel_size_um"]),
+                    json.loads(str(z["info"])),
+                )
         except (OSError, KeyError, ValueError) as exc:
             raise ConfigError(f"{path}: not a refocus tile file ({exc}); regenerate it") from None
 
@@ -200,8 +238,14 @@ class RefocusTiles:
 # ---------------------------------------------------------------------- from a stack
 
 
-def tiles_from_stack(stack: FocalStack, *, tile: int = 512, z_range_um: float | None = None,
-                     register: bool = True, field: int = 0) -> RefocusTiles:
+def tiles_from_stack(
+    stack: FocalStack,
+    *,
+    tile: int = 512,
+    z_range_um: float | None = None,
+    register: bool = True,
+    field: int = 0,
+) -> RefocusTiles:
     """Training tiles of one field of view (Luo et al., Methods "Data pre-processing").
 
     Register the stack (:func:`register_stack`), compute its EDOF image (:func:`edof_image`,
@@ -211,7 +255,9 @@ def tiles_from_stack(stack: FocalStack, *, tile: int = 512, z_range_um: float | 
     with ``|z − z_focus| ≤ z_range_um`` (all if None) are kept, in increasing z.
     """
     if not isinstance(stack, FocalStack):
-        raise ConfigError(f"tiles_from_stack needs a focuskit.io.FocalStack, got {type(stack).__name__}")
+        raise ConfigError(
+            f"tiles_from_stack needs a focuskit.io.FocalStack, got {type(stack).__name__}"
+        )
     if z_range_um is not None and not z_range_um >= 0:
         raise ConfigError(f"z_range_um must be ≥ 0 µm or None (all planes), got {z_range_um}")
     data = check_stack(stack.data, "stack data")
@@ -228,8 +274,8 @@ def tiles_from_stack(stack: FocalStack, *, tile: int = 512, z_range_um: float | 
     planes, defocus, focus = [], [], []
     chosen_z = []
     for y0, x0 in origins:
-        cut = np.ascontiguousarray(data[:, y0:y0 + tile, x0:x0 + tile])
-        k = focus_plane_by_ssim(cut, edof[y0:y0 + tile, x0:x0 + tile])
+        cut = np.ascontiguousarray(data[:, y0 : y0 + tile, x0 : x0 + tile])
+        k = focus_plane_by_ssim(cut, edof[y0 : y0 + tile, x0 : x0 + tile])
         d = z - z[k]
         keep = np.ones(z.size, bool) if z_range_um is None else np.abs(d) <= z_range_um + 1e-6
         planes.append(cut[keep])
@@ -252,15 +298,27 @@ def tiles_from_stack(stack: FocalStack, *, tile: int = 512, z_range_um: float | 
         "registered": bool(register),
         "fields": [record],
     }
-    return RefocusTiles(planes, defocus, np.asarray(focus), np.full(len(origins), int(field)),
-                        stack.pixel_size_um, info)
+    return RefocusTiles(
+        planes,
+        defocus,
+        np.asarray(focus),
+        np.full(len(origins), int(field)),
+        stack.pixel_size_um,
+        info,
+    )
 
 
 # ------------------------------------------------------------------------- simulation
 
 
-def field_sample(kind: str, optics: Optics, shape: tuple[int, int], px: float, seed: int,
-                 rng: np.random.Generator) -> Sample:
+def field_sample(
+    kind: str,
+    optics: Optics,
+    shape: tuple[int, int],
+    px: float,
+    seed: int,
+    rng: np.random.Generator,
+) -> Sample:
     """The in-focus object of one simulated refocusing field, at the render pixel ``px``.
 
     Fluorescence: ``beads`` are 0.2–0.4 µm beads (the paper's 300 nm ± spread) at 2–30 per
@@ -270,27 +328,55 @@ def field_sample(kind: str, optics: Optics, shape: tuple[int, int], px: float, s
     size and background are drawn from ``rng``.
     """
     if optics.is_fluorescence:
-        if kind == "beads":  # 300 nm beads (the paper's) ± spread, on a faint autofluorescent background
-            s = make_sample("beads", shape, px, seed=seed, as_="fluorescence",
-                            density_per_100um2=float(np.exp(rng.uniform(math.log(2), math.log(30)))),
-                            diameter_um=float(rng.uniform(0.2, 0.4)))
+        if (
+            kind == "beads"
+        ):  # 300 nm beads (the paper's) ± spread, on a faint autofluorescent background
+            s = make_sample(
+                "beads",
+                shape,
+                px,
+                seed=seed,
+                as_="fluorescence",
+                density_per_100um2=float(np.exp(rng.uniform(math.log(2), math.log(30)))),
+                diameter_um=float(rng.uniform(0.2, 0.4)),
+            )
             bg = float(rng.uniform(0.005, 0.03)) * float(s.values.max())
-            return Sample("fluorescence", s.values + np.float32(bg), px, {**s.description, "background": bg})
+            return Sample(
+                "fluorescence", s.values + np.float32(bg), px, {**s.description, "background": bg}
+            )
         if kind == "cells":  # phase as stain density, as the blur-score data do
             n = max(shape)
             inner = int(np.random.default_rng(seed).integers(2**31))
-            values = stain_density((n, n), px, seed=inner)[: shape[0], : shape[1]].astype(np.float32)
+            values = stain_density((n, n), px, seed=inner)[: shape[0], : shape[1]].astype(
+                np.float32
+            )
             return Sample("fluorescence", values, px, {"generator": "cells-as-stain", "seed": seed})
         return make_sample(kind, shape, px, seed=seed, wavelength_um=optics.wavelength_um)
     if kind == "beads":
-        return make_sample("beads", shape, px, seed=seed, as_="absorption",
-                           density_per_100um2=float(np.exp(rng.uniform(math.log(2), math.log(30)))),
-                           diameter_um=float(rng.uniform(0.2, 0.4)))
+        return make_sample(
+            "beads",
+            shape,
+            px,
+            seed=seed,
+            as_="absorption",
+            density_per_100um2=float(np.exp(rng.uniform(math.log(2), math.log(30)))),
+            diameter_um=float(rng.uniform(0.2, 0.4)),
+        )
     return make_sample(kind, shape, px, seed=seed, wavelength_um=optics.wavelength_um)
 
 
-def _simulate_field(preset: str, kind: str, index: int, z: np.ndarray, size: int, tile: int,
-                    z_range_um: float, photons: float | None, drift: bool, seed: int) -> RefocusTiles:
+def _simulate_field(
+    preset: str,
+    kind: str,
+    index: int,
+    z: np.ndarray,
+    size: int,
+    tile: int,
+    z_range_um: float,
+    photons: float | None,
+    drift: bool,
+    seed: int,
+) -> RefocusTiles:
     p = get_preset(preset)
     optics = p.optics
     px = optics.pixel_size_um
@@ -300,14 +386,25 @@ def _simulate_field(preset: str, kind: str, index: int, z: np.ndarray, size: int
     focus = float(rng.uniform(-0.5, 0.5))
     move = None
     if drift:
-        move = Drift(step_um=(float(rng.uniform(-0.1, 0.1)) * px, float(rng.uniform(-0.1, 0.1)) * px),
-                     jitter_um=float(rng.uniform(0.05, 0.3)) * px,
-                     rotation_deg_per_plane=float(rng.uniform(-0.02, 0.02)))
+        move = Drift(
+            step_um=(float(rng.uniform(-0.1, 0.1)) * px, float(rng.uniform(-0.1, 0.1)) * px),
+            jitter_um=float(rng.uniform(0.05, 0.3)) * px,
+            rotation_deg_per_plane=float(rng.uniform(-0.02, 0.02)),
+        )
     plan = plan_render(optics, z, (size, size), focus_z_um=focus, drift=move, seed=render_seed)
     sample = field_sample(kind, optics, plan.render_shape, px / plan.oversampling, sample_seed, rng)
     check_sample_matches(sample, optics)
-    sim = render_stack(sample.values, optics, z, shape=(size, size), sample_pixel_size_um=sample.pixel_size_um,
-                       focus_z_um=focus, drift=move, photons=None, seed=render_seed)
+    sim = render_stack(
+        sample.values,
+        optics,
+        z,
+        shape=(size, size),
+        sample_pixel_size_um=sample.pixel_size_um,
+        focus_z_um=focus,
+        drift=move,
+        photons=None,
+        seed=render_seed,
+    )
     data, used = sim.data, None
     if photons is not None:
         # Lowered where the brightest pixel would clip (sparse beads: the mean is mostly
@@ -315,11 +412,21 @@ def _simulate_field(preset: str, kind: str, index: int, z: np.ndarray, size: int
         data, used = expose(sim.data, optics.camera, float(photons), headroom=0.8, seed=rng)
     stack = FocalStack(data, z, px, optics, focus)
     out = tiles_from_stack(stack, tile=tile, z_range_um=z_range_um, field=index)
-    out.info["fields"][0].update({
-        "sample": kind, "sample_seed": sample_seed, "render_seed": render_seed, "photons": used,
-        "drift": None if move is None else {"step_um": list(move.step_um), "jitter_um": move.jitter_um,
-                                            "rotation_deg_per_plane": move.rotation_deg_per_plane},
-    })
+    out.info["fields"][0].update(
+        {
+            "sample": kind,
+            "sample_seed": sample_seed,
+            "render_seed": render_seed,
+            "photons": used,
+            "drift": None
+            if move is None
+            else {
+                "step_um": list(move.step_um),
+                "jitter_um": move.jitter_um,
+                "rotation_deg_per_plane": move.rotation_deg_per_plane,
+            },
+        }
+    )
     return out
 
 
@@ -327,12 +434,21 @@ def _simulate_field_job(job: tuple[Any, ...]) -> RefocusTiles:
     return _simulate_field(*job)
 
 
-def simulate_refocus_tiles(preset: str = "deepr-40x-fluor", n_fields: int = 8, *,
-                           samples: Sequence[str] | None = None,
-                           z_range_um: float = 5.0, z_step_um: float | None = None, size: int = 512,
-                           tile: int = 512, photons: float | None = 2000.0, drift: bool = True, seed: int = 0,
-                           workers: int = 1,
-                           progress: Callable[[int, int], None] | None = None) -> RefocusTiles:
+def simulate_refocus_tiles(
+    preset: str = "deepr-40x-fluor",
+    n_fields: int = 8,
+    *,
+    samples: Sequence[str] | None = None,
+    z_range_um: float = 5.0,
+    z_step_um: float | None = None,
+    size: int = 512,
+    tile: int = 512,
+    photons: float | None = 2000.0,
+    drift: bool = True,
+    seed: int = 0,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> RefocusTiles:
     """Simulated training tiles: ``n_fields`` fields of view through :func:`tiles_from_stack`.
 
     Field ``i`` images sample kind ``samples[i % len(samples)]`` (its own seed) in a stack over
@@ -349,13 +465,19 @@ def simulate_refocus_tiles(preset: str = "deepr-40x-fluor", n_fields: int = 8, *
     p = get_preset(preset)
     optics = p.optics
     valid = FLUORESCENCE_SAMPLES if optics.is_fluorescence else BRIGHTFIELD_SAMPLES
-    kinds = list(valid if samples is None else [str(s).strip().lower().replace("_", "-") for s in samples])
+    kinds = list(
+        valid if samples is None else [str(s).strip().lower().replace("_", "-") for s in samples]
+    )
     if isinstance(samples, str) or not kinds:
-        raise ConfigError(f"samples must be a non-empty list of sample names from: {', '.join(valid)}")
+        raise ConfigError(
+            f"samples must be a non-empty list of sample names from: {', '.join(valid)}"
+        )
     bad = [k for k in kinds if k not in valid]
     if bad:
         mode = "fluorescence" if optics.is_fluorescence else optics.illumination.kind
-        raise ConfigError(f"unknown sample {bad[0]!r} for {mode} preset {preset!r}; use any of: {', '.join(valid)}")
+        raise ConfigError(
+            f"unknown sample {bad[0]!r} for {mode} preset {preset!r}; use any of: {', '.join(valid)}"
+        )
     if isinstance(n_fields, bool) or int(n_fields) != n_fields or n_fields < 1:
         raise ConfigError(f"n_fields must be an integer ≥ 1, got {n_fields}")
     if not (math.isfinite(z_range_um) and z_range_um > 0):
@@ -364,17 +486,23 @@ def simulate_refocus_tiles(preset: str = "deepr-40x-fluor", n_fields: int = 8, *
     if not (math.isfinite(step) and step > 0):
         raise ConfigError(f"z_step_um must be > 0 µm, got {z_step_um}")
     if photons is not None and not (math.isfinite(photons) and photons > 0):
-        raise ConfigError(f"photons must be > 0 (mean e⁻ per pixel) or None for no noise, got {photons}")
+        raise ConfigError(
+            f"photons must be > 0 (mean e⁻ per pixel) or None for no noise, got {photons}"
+        )
     if size < 16:
         raise ConfigError(f"size must be ≥ 16 pixels, got {size}")
     tile_origins((size, size), tile)  # tile ≤ size
     half = math.ceil((z_range_um + _Z_MARGIN_UM) / step - 1e-9)
     z = np.round(step * np.arange(-half, half + 1), 6)
 
-    jobs = [(p.name, kinds[i % len(kinds)], i, z, size, tile, z_range_um, photons, drift, seed)
-            for i in range(int(n_fields))]
+    jobs = [
+        (p.name, kinds[i % len(kinds)], i, z, size, tile, z_range_um, photons, drift, seed)
+        for i in range(int(n_fields))
+    ]
     parts: list[RefocusTiles] = []
-    if workers > 1 and len(jobs) > 1:  # each field has its own seed: same result for any worker count
+    if (
+        workers > 1 and len(jobs) > 1
+    ):  # each field has its own seed: same result for any worker count
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
@@ -407,8 +535,9 @@ def simulate_refocus_tiles(preset: str = "deepr-40x-fluor", n_fields: int = 8, *
     return out
 
 
-def split_tiles_by_field(tiles: RefocusTiles, validation_fraction: float = 0.15, *, seed: int = 0
-                         ) -> tuple[RefocusTiles, RefocusTiles]:
+def split_tiles_by_field(
+    tiles: RefocusTiles, validation_fraction: float = 0.15, *, seed: int = 0
+) -> tuple[RefocusTiles, RefocusTiles]:
     """Train/validation split (default 0.85 : 0.15, Luo et al.) with no field of view on both
     sides (:func:`focuskit.nn.split_fields`)."""
     is_val = split_fields(tiles.field, validation_fraction, seed=seed)

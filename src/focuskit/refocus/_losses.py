@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 def berhu(pred: Any, target: Any, c: Any = None, *, c_fraction: float = 0.1) -> Any:
     """Reversed Huber loss (eq. 4), averaged over pixels, per image (N,):
     ``|d|`` where ``|d| ≤ c``, ``(d² + c²)/(2c)`` where ``|d| > c``, ``d = pred − target``.

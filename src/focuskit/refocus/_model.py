@@ -32,14 +32,20 @@ def check_image(image: Any) -> np.ndarray:
     """One finite real 2-D image as float32, or a one-line ConfigError naming the problem and the fix."""
     img = np.asarray(image)
     if img.ndim != 2:
-        raise ConfigError(f"refocusing needs one 2-D image, got shape {img.shape}; pick a plane or convert RGB to grey")
+        raise ConfigError(
+            f"refocusing needs one 2-D image, got shape {img.shape}; pick a plane or convert RGB to grey"
+        )
     if not np.issubdtype(img.dtype, np.number) or np.iscomplexobj(img):
         raise ConfigError(f"refocusing needs real-valued pixels, got dtype {img.dtype}")
     if min(img.shape) < 8:
-        raise ConfigError(f"the image is {img.shape[0]}×{img.shape[1]} pixels; refocusing needs at least 8×8")
+        raise ConfigError(
+            f"the image is {img.shape[0]}×{img.shape[1]} pixels; refocusing needs at least 8×8"
+        )
     img = img.astype(np.float32, copy=False)
     if not np.isfinite(img).all():
-        raise ConfigError("the image contains NaN or inf; replace them (e.g. with the background) before refocusing")
+        raise ConfigError(
+            "the image contains NaN or inf; replace them (e.g. with the background) before refocusing"
+        )
     return img
 
 
@@ -74,15 +80,27 @@ class Refocuser(TrainedModel):
     title = "Deep-R refocusing model"
     cli = "refocus"
 
-    def __init__(self, generator: Any, dpm: Any | None = None, *, optics: Optics | None = None,
-                 pixel_size_um: float | None = None, z_range_um: float = 5.0,
-                 metadata: dict[str, Any] | None = None, num_threads: int = 2, dpm_signed: bool = False) -> None:
+    def __init__(
+        self,
+        generator: Any,
+        dpm: Any | None = None,
+        *,
+        optics: Optics | None = None,
+        pixel_size_um: float | None = None,
+        z_range_um: float = 5.0,
+        metadata: dict[str, Any] | None = None,
+        num_threads: int = 2,
+        dpm_signed: bool = False,
+    ) -> None:
         self.generator = generator
         self.dpm = dpm
         self.dpm_signed = bool(dpm_signed)  # False: the map is |z| (a symmetric PSF hides the sign)
         self.optics = optics
-        self._pixel_size_um = pixel_size_um if pixel_size_um is not None else (
-            optics.pixel_size_um if optics is not None else None)
+        self._pixel_size_um = (
+            pixel_size_um
+            if pixel_size_um is not None
+            else (optics.pixel_size_um if optics is not None else None)
+        )
         self.z_range_um = float(z_range_um)
         self.metadata = dict(metadata or {})
         self.num_threads = num_threads
@@ -113,8 +131,14 @@ class Refocuser(TrainedModel):
         }
 
     @classmethod
-    def from_folder(cls, path: Path, config: dict[str, Any], tensors: dict[str, dict[str, np.ndarray]],
-                    *, num_threads: int = 2) -> Refocuser:
+    def from_folder(
+        cls,
+        path: Path,
+        config: dict[str, Any],
+        tensors: dict[str, dict[str, np.ndarray]],
+        *,
+        num_threads: int = 2,
+    ) -> Refocuser:
         import torch
 
         from focuskit.refocus._network import DeepRConfig, DeepRGenerator, DPMDecoder
@@ -129,12 +153,27 @@ class Refocuser(TrainedModel):
         if dpm is not None:
             dpm = dpm.eval().to(memory_format=torch.channels_last)
         optics = Optics.from_dict(config["optics"]) if config.get("optics") else None
-        skip = {"kind", "focuskit_version", "architecture", "dpm", "dpm_signed", "optics", "pixel_size_um",
-                "z_range_um", "io"}
-        return cls(gen, dpm, optics=optics, pixel_size_um=config.get("pixel_size_um"),
-                   z_range_um=float(config.get("z_range_um", 5.0)), num_threads=num_threads,
-                   metadata={k: v for k, v in config.items() if k not in skip},
-                   dpm_signed=bool(config.get("dpm_signed", False)))
+        skip = {
+            "kind",
+            "focuskit_version",
+            "architecture",
+            "dpm",
+            "dpm_signed",
+            "optics",
+            "pixel_size_um",
+            "z_range_um",
+            "io",
+        }
+        return cls(
+            gen,
+            dpm,
+            optics=optics,
+            pixel_size_um=config.get("pixel_size_um"),
+            z_range_um=float(config.get("z_range_um", 5.0)),
+            num_threads=num_threads,
+            metadata={k: v for k, v in config.items() if k not in skip},
+            dpm_signed=bool(config.get("dpm_signed", False)),
+        )
 
     # ---------------------------------------------------------------------- inference
     def _run(self, image: Any, head: str, tile: int, overlap: int | None) -> np.ndarray:
@@ -146,9 +185,13 @@ class Refocuser(TrainedModel):
             raise ConfigError(f"tile must be a multiple of {multiple} pixels, got {tile}")
         overlap = min(64, tile // 4) if overlap is None else int(overlap)
         if not 0 <= overlap <= tile // 2:
-            raise ConfigError(f"overlap must be between 0 and tile/2 = {tile // 2} pixels, got {overlap}")
+            raise ConfigError(
+                f"overlap must be between 0 and tile/2 = {tile // 2} pixels, got {overlap}"
+            )
         if head == "dpm" and self.dpm is None:
-            raise ConfigError("this model has no defocus-map decoder — train one with `focuskit refocus train --dpm`")
+            raise ConfigError(
+                "this model has no defocus-map decoder — train one with `focuskit refocus train --dpm`"
+            )
         h, w = img.shape
         # Standardized once with the image's own mean and SD, as each training pair was.
         standardized, mean, sd = standardize(img, axes=None, return_stats=True)
@@ -157,18 +200,27 @@ class Refocuser(TrainedModel):
         tw = min(tile, math.ceil(w / multiple) * multiple)
         work = _pad_to(standardized, (max(h, th), max(w, tw)))
         H, W = work.shape
-        ov_y, ov_x = min(overlap, th // 2 - 1) if H > th else 0, min(overlap, tw // 2 - 1) if W > tw else 0
+        ov_y, ov_x = (
+            min(overlap, th // 2 - 1) if th < H else 0,
+            min(overlap, tw // 2 - 1) if tw < W else 0,
+        )
         win = np.outer(blend_ramp(th, ov_y), blend_ramp(tw, ov_x))
         total = np.zeros((H, W), dtype=np.float64)
         weight = np.zeros((H, W), dtype=np.float64)
         with torch_threads(self.num_threads), torch.inference_mode():
             for y0 in tile_starts(H, th, ov_y):
                 for x0 in tile_starts(W, tw, ov_x):
-                    x = torch.from_numpy(np.ascontiguousarray(work[y0:y0 + th, x0:x0 + tw], dtype=np.float32))
+                    x = torch.from_numpy(
+                        np.ascontiguousarray(work[y0 : y0 + th, x0 : x0 + tw], dtype=np.float32)
+                    )
                     x = x[None, None].contiguous(memory_format=torch.channels_last)
-                    out = self.generator(x) if head == "generator" else self.dpm(self.generator.encoder(x))
-                    total[y0:y0 + th, x0:x0 + tw] += out[0, 0].numpy() * win
-                    weight[y0:y0 + th, x0:x0 + tw] += win
+                    out = (
+                        self.generator(x)
+                        if head == "generator"
+                        else self.dpm(self.generator.encoder(x))
+                    )
+                    total[y0 : y0 + th, x0 : x0 + tw] += out[0, 0].numpy() * win
+                    weight[y0 : y0 + th, x0 : x0 + tw] += win
         result = (total / weight)[:h, :w]
         if head == "generator":
             result = result * sd + mean
@@ -184,8 +236,16 @@ class Refocuser(TrainedModel):
         when ``dpm_signed``, else its magnitude |z| (an aberration-free PSF is the same at ±z)."""
         return self._run(image, "dpm", tile, overlap)
 
-    def predict(self, image: Any, *, optics: Optics | None = None, pixel_size_um: float | None = None,
-                force: bool = False, tile: int = 512, overlap: int | None = None) -> np.ndarray:
+    def predict(
+        self,
+        image: Any,
+        *,
+        optics: Optics | None = None,
+        pixel_size_um: float | None = None,
+        force: bool = False,
+        tile: int = 512,
+        overlap: int | None = None,
+    ) -> np.ndarray:
         """The refocused image (:meth:`refocus`) after checking the image's optics
         (:meth:`check_optics`) — every model's ``predict``."""
         self.check_optics(optics, pixel_size_um, force=force)

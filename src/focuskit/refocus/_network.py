@@ -26,7 +26,6 @@ from torch.nn import functional as F
 from focuskit.refocus._config import LEVELS, DeepRConfig, DiscriminatorConfig
 
 
-
 def _act() -> nn.Module:
     return nn.LeakyReLU(0.1, inplace=True)
 
@@ -36,8 +35,12 @@ class _ResidualConv(nn.Module):
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), _act(),
-                                  nn.Conv2d(c_out, c_out, 3, padding=1), _act())
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1),
+            _act(),
+            nn.Conv2d(c_out, c_out, 3, padding=1),
+            _act(),
+        )
         self.skip = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -47,8 +50,9 @@ class _ResidualConv(nn.Module):
 class _Encoder(nn.Module):
     def __init__(self, channels: tuple[int, ...]) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, channels[0], 3, padding=1), _act(),
-                                  _ResidualConv(channels[0], channels[0]))
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, channels[0], 3, padding=1), _act(), _ResidualConv(channels[0], channels[0])
+        )
         self.down = nn.ModuleList(_ResidualConv(a, b) for a, b in zip(channels[:-1], channels[1:]))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -65,8 +69,12 @@ class _Decoder(nn.Module):
     def __init__(self, channels: tuple[int, ...]) -> None:
         super().__init__()
         self.up = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(channels[i + 1] + channels[i], channels[i], 3, padding=1), _act(),
-                          nn.Conv2d(channels[i], channels[i], 3, padding=1), _act())
+            nn.Sequential(
+                nn.Conv2d(channels[i + 1] + channels[i], channels[i], 3, padding=1),
+                _act(),
+                nn.Conv2d(channels[i], channels[i], 3, padding=1),
+                _act(),
+            )
             for i in reversed(range(LEVELS))
         )
         self.out = nn.Conv2d(channels[0], 1, 1)
@@ -84,7 +92,9 @@ def _check_input(x: torch.Tensor) -> None:
         raise ValueError(f"expected (N, 1, H, W) images, got shape {tuple(x.shape)}")
     multiple = 2**LEVELS
     if x.shape[-1] % multiple or x.shape[-2] % multiple:
-        raise ValueError(f"height and width must be multiples of {multiple}, got {tuple(x.shape[-2:])}")
+        raise ValueError(
+            f"height and width must be multiples of {multiple}, got {tuple(x.shape[-2:])}"
+        )
 
 
 class DeepRGenerator(nn.Module):
@@ -130,7 +140,12 @@ class DeepRDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         c_in = 1
         for c in self.config.channels:
-            layers += [nn.Conv2d(c_in, c, 3, padding=1), _act(), nn.Conv2d(c, c, 3, stride=2, padding=1), _act()]
+            layers += [
+                nn.Conv2d(c_in, c, 3, padding=1),
+                _act(),
+                nn.Conv2d(c, c, 3, stride=2, padding=1),
+                _act(),
+            ]
             c_in = c
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Linear(c_in, c_in), _act(), nn.Linear(c_in, 1))

@@ -21,7 +21,9 @@ def loss_curve_plot(history: Any, dpm_history: Any | None, path: str | os.PathLi
     ax.plot(s, history.ms_ssim_loss, label="1 − MS-SSIM")
     ax.plot(s, history.berhu, label="BerHu")
     ax.plot(s, history.discriminator_loss, label="L_D", ls="--")
-    ax.set(xlabel="generator step", ylabel="training loss (unweighted)", yscale="log", title="training")
+    ax.set(
+        xlabel="generator step", ylabel="training loss (unweighted)", yscale="log", title="training"
+    )
     ax.legend(fontsize=8)
     ax = axes[1]
     ax.plot(s, history.val_berhu, color="C2", label="BerHu")

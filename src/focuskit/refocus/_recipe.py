@@ -16,7 +16,12 @@ from focuskit._errors import ConfigError
 from focuskit.io import FocalStack, read_stack
 from focuskit.nn import Progress, check_model_output, split_one_field
 from focuskit.optics import get_preset
-from focuskit.refocus._data import RefocusTiles, simulate_refocus_tiles, split_tiles_by_field, tiles_from_stack
+from focuskit.refocus._data import (
+    RefocusTiles,
+    simulate_refocus_tiles,
+    split_tiles_by_field,
+    tiles_from_stack,
+)
 from focuskit.refocus._model import Refocuser
 from focuskit.refocus._plots import loss_curve_plot
 from focuskit.refocus._train import DPMTrainConfig, RefocusTrainConfig, fit_deepr, fit_dpm
@@ -108,13 +113,21 @@ def train(
     extra: dict[str, Any] = {}
     if generator_channels is not None:
         extra["generator_channels"] = tuple(int(c) for c in generator_channels)
-    config = config or RefocusTrainConfig(max_steps=steps, warmup_steps=min(500, steps // 4), z_range_um=z_range_um,
-                                          crop=crop, seed=seed, eval_every=max(10, min(100, steps // 20)),
-                                          num_threads=threads, **extra)
+    config = config or RefocusTrainConfig(
+        max_steps=steps,
+        warmup_steps=min(500, steps // 4),
+        z_range_um=z_range_um,
+        crop=crop,
+        seed=seed,
+        eval_every=max(10, min(100, steps // 20)),
+        num_threads=threads,
+        **extra,
+    )
     base = Refocuser.load(init) if isinstance(init, (str, os.PathLike)) else init
     if base is not None:  # fine-tuning keeps the model's architecture
-        config = RefocusTrainConfig.from_dict({**config.to_dict(),
-                                               "generator_channels": list(base.generator.config.channels)})
+        config = RefocusTrainConfig.from_dict(
+            {**config.to_dict(), "generator_channels": list(base.generator.config.channels)}
+        )
     say = data_progress or (lambda what, done, total: None)
     t0 = time.perf_counter()
     parts: list[RefocusTiles] = []
@@ -131,9 +144,18 @@ def train(
         optics = optics or get_preset(preset).optics
     if simulate or not parts:
         n = simulate or DEFAULT_SIMULATED_FIELDS
-        parts.append(simulate_refocus_tiles(preset, n, z_range_um=z_range_um, tile=tile, size=max(tile, field_size),
-                                            seed=seed, workers=workers,
-                                            progress=lambda done, total: say("simulating fields", done, total)))
+        parts.append(
+            simulate_refocus_tiles(
+                preset,
+                n,
+                z_range_um=z_range_um,
+                tile=tile,
+                size=max(tile, field_size),
+                seed=seed,
+                workers=workers,
+                progress=lambda done, total: say("simulating fields", done, total),
+            )
+        )
         optics = optics or get_preset(preset).optics
     data = RefocusTiles.concat(parts)
     if len(np.unique(data.field)) < 2:
@@ -143,32 +165,63 @@ def train(
     t_data = time.perf_counter() - t0
     phase = progress or (lambda name: None)
     t1 = time.perf_counter()
-    generator, _, history = fit_deepr(train_set, val_set, config, init=base.generator if base is not None else None,
-                                      checkpoint_dir=checkpoint_dir, resume=resume, progress=phase("Deep-R GAN"))
+    generator, _, history = fit_deepr(
+        train_set,
+        val_set,
+        config,
+        init=base.generator if base is not None else None,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        progress=phase("Deep-R GAN"),
+    )
     dpm_history = None
     decoder = None
     if dpm_steps:
-        dconf = DPMTrainConfig(max_steps=dpm_steps, z_range_um=z_range_um, crop=config.crop, seed=seed,
-                               num_threads=config.num_threads, signed=dpm_signed,
-                               eval_every=max(10, min(100, dpm_steps // 10)))
-        decoder, dpm_history = fit_dpm(generator, train_set, val_set, dconf, progress=phase("defocus-map decoder"))
-    model = Refocuser(generator, decoder, optics=optics, pixel_size_um=data.pixel_size_um, z_range_um=z_range_um,
-                      dpm_signed=dpm_signed, metadata={"training": {
-                          "stacks": [str(getattr(s, "name", s)) if not isinstance(s, FocalStack) else "FocalStack"
-                                     for s in stacks],
-                          "simulated_fields": simulate, "preset": preset,
-                          "init": None if init is None else (base.source if base is not None and base.source
-                                                             else str(init)),
-                          "tiles": {"train": len(train_set), "validation": len(val_set)},
-                          "train_config": config.to_dict(), "best_step": history.best_step,
-                          "validation_berhu": history.best_val_berhu, "loss_weights": history.weights,
-                          "dpm_validation_rmse_um": dpm_history.best_val_rmse_um if dpm_history else None,
-                          "seconds": round(time.perf_counter() - t0, 1),
-                          "data_seconds": round(t_data, 1), "gan_seconds": round(history.seconds, 1),
-                          "history": history.to_dict(),
-                          "dpm_history": dpm_history.to_dict() if dpm_history is not None else None,
-                          **(metadata or {}),
-                      }})
+        dconf = DPMTrainConfig(
+            max_steps=dpm_steps,
+            z_range_um=z_range_um,
+            crop=config.crop,
+            seed=seed,
+            num_threads=config.num_threads,
+            signed=dpm_signed,
+            eval_every=max(10, min(100, dpm_steps // 10)),
+        )
+        decoder, dpm_history = fit_dpm(
+            generator, train_set, val_set, dconf, progress=phase("defocus-map decoder")
+        )
+    model = Refocuser(
+        generator,
+        decoder,
+        optics=optics,
+        pixel_size_um=data.pixel_size_um,
+        z_range_um=z_range_um,
+        dpm_signed=dpm_signed,
+        metadata={
+            "training": {
+                "stacks": [
+                    str(getattr(s, "name", s)) if not isinstance(s, FocalStack) else "FocalStack"
+                    for s in stacks
+                ],
+                "simulated_fields": simulate,
+                "preset": preset,
+                "init": None
+                if init is None
+                else (base.source if base is not None and base.source else str(init)),
+                "tiles": {"train": len(train_set), "validation": len(val_set)},
+                "train_config": config.to_dict(),
+                "best_step": history.best_step,
+                "validation_berhu": history.best_val_berhu,
+                "loss_weights": history.weights,
+                "dpm_validation_rmse_um": dpm_history.best_val_rmse_um if dpm_history else None,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "data_seconds": round(t_data, 1),
+                "gan_seconds": round(history.seconds, 1),
+                "history": history.to_dict(),
+                "dpm_history": dpm_history.to_dict() if dpm_history is not None else None,
+                **(metadata or {}),
+            }
+        },
+    )
     if output is not None:
         model.save(output, overwrite=overwrite)
         loss_curve_plot(history, dpm_history, os.path.join(os.fspath(output), "loss_curves.png"))

@@ -60,20 +60,41 @@ class RefocusTrainConfig:
 
     def __post_init__(self) -> None:
         if self.crop % SIZE_MULTIPLE or self.crop < SIZE_MULTIPLE:
-            raise ConfigError(f"crop must be a multiple of {SIZE_MULTIPLE} pixels (the U-Net's 2**{LEVELS}), "
-                              f"got {self.crop}")
-        if min(self.batch_size, self.max_steps, self.eval_every, self.d_every, self.validation_pairs) < 1:
-            raise ConfigError("batch_size, max_steps, eval_every, d_every and validation_pairs must be ≥ 1")
+            raise ConfigError(
+                f"crop must be a multiple of {SIZE_MULTIPLE} pixels (the U-Net's 2**{LEVELS}), "
+                f"got {self.crop}"
+            )
+        if (
+            min(
+                self.batch_size,
+                self.max_steps,
+                self.eval_every,
+                self.d_every,
+                self.validation_pairs,
+            )
+            < 1
+        ):
+            raise ConfigError(
+                "batch_size, max_steps, eval_every, d_every and validation_pairs must be ≥ 1"
+            )
         if self.z_range_um <= 0:
             raise ConfigError(f"z_range_um must be > 0 µm, got {self.z_range_um}")
         if isinstance(self.weights, str):
             if self.weights != "balanced":
                 raise ConfigError(f"weights must be 'balanced' or (λ, ν, ξ), got {self.weights!r}")
         elif len(self.weights) != 3 or min(self.weights) < 0:
-            raise ConfigError(f"weights must be three non-negative numbers (λ, ν, ξ), got {self.weights}")
-        if self.warmup_steps < 0 or self.warmup_steps >= self.max_steps and self.weights == "balanced":
-            raise ConfigError(f"warmup_steps ({self.warmup_steps}) must be ≥ 0 and below max_steps "
-                              f"({self.max_steps}) when the weights are balanced")
+            raise ConfigError(
+                f"weights must be three non-negative numbers (λ, ν, ξ), got {self.weights}"
+            )
+        if (
+            self.warmup_steps < 0
+            or (self.warmup_steps >= self.max_steps
+            and self.weights == "balanced")
+        ):
+            raise ConfigError(
+                f"warmup_steps ({self.warmup_steps}) must be ≥ 0 and below max_steps "
+                f"({self.max_steps}) when the weights are balanced"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -97,8 +118,13 @@ class RefocusTrainConfig:
 class RefocusHistory(History):
     """Loss curves (Fig. S8): training means over each evaluation interval, validation at its end."""
 
-    TRAIN: ClassVar[dict[str, str]] = {"g": "generator_loss", "d": "discriminator_loss", "adv": "adversarial",
-                                       "msssim": "ms_ssim_loss", "berhu": "berhu"}
+    TRAIN: ClassVar[dict[str, str]] = {
+        "g": "generator_loss",
+        "d": "discriminator_loss",
+        "adv": "adversarial",
+        "msssim": "ms_ssim_loss",
+        "berhu": "berhu",
+    }
     VALIDATION: ClassVar[dict[str, str]] = {"val_berhu": "val_berhu", "val_ms_ssim": "val_ms_ssim"}
     BEST: ClassVar[str] = "best_val_berhu"
 
@@ -132,8 +158,10 @@ class DPMTrainConfig:
 
     def __post_init__(self) -> None:
         if self.crop % SIZE_MULTIPLE or self.crop < SIZE_MULTIPLE:
-            raise ConfigError(f"crop must be a multiple of {SIZE_MULTIPLE} pixels (the U-Net's 2**{LEVELS}), "
-                              f"got {self.crop}")
+            raise ConfigError(
+                f"crop must be a multiple of {SIZE_MULTIPLE} pixels (the U-Net's 2**{LEVELS}), "
+                f"got {self.crop}"
+            )
         if min(self.batch_size, self.max_steps, self.eval_every, self.validation_pairs) < 1:
             raise ConfigError("batch_size, max_steps, eval_every and validation_pairs must be ≥ 1")
 
@@ -166,19 +194,23 @@ class PairSampler:
         if len(tiles) == 0:
             raise ConfigError("no tiles to train on")
         if tiles.tile < crop:
-            raise ConfigError(f"tiles are {tiles.tile} px but the training crop is {crop} px — "
-                              f"use a smaller --crop (multiple of {SIZE_MULTIPLE}) or larger tiles")
+            raise ConfigError(
+                f"tiles are {tiles.tile} px but the training crop is {crop} px — "
+                f"use a smaller --crop (multiple of {SIZE_MULTIPLE}) or larger tiles"
+            )
         self.tiles, self.crop = tiles, crop
         self.pairs = tiles.pairs(z_range_um)
         if len(self.pairs) == 0:
-            raise ConfigError(f"no planes within ±{z_range_um:g} µm of focus — check the stack's z range")
+            raise ConfigError(
+                f"no planes within ±{z_range_um:g} µm of focus — check the stack's z range"
+            )
 
     def _window(self, index: np.ndarray, y0: int, x0: int) -> tuple[np.ndarray, np.ndarray, float]:
         t, k = int(index[0]), int(index[1])
         planes = self.tiles.planes[t]
         c = self.crop
-        x = planes[k, y0:y0 + c, x0:x0 + c]
-        y = planes[int(self.tiles.focus_index[t]), y0:y0 + c, x0:x0 + c]
+        x = planes[k, y0 : y0 + c, x0 : x0 + c]
+        y = planes[int(self.tiles.focus_index[t]), y0 : y0 + c, x0 : x0 + c]
         return x, y, float(self.tiles.defocus_um[t][k])
 
     def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -188,12 +220,16 @@ class PairSampler:
         return self._stack(out)
 
     def fixed(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        idx = np.unique(np.linspace(0, len(self.pairs) - 1, min(n, len(self.pairs))).round().astype(int))
+        idx = np.unique(
+            np.linspace(0, len(self.pairs) - 1, min(n, len(self.pairs))).round().astype(int)
+        )
         y0 = (self.tiles.tile - self.crop) // 2
         return self._stack([self._window(self.pairs[i], y0, y0) for i in idx])
 
     @staticmethod
-    def _stack(items: list[tuple[np.ndarray, np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _stack(
+        items: list[tuple[np.ndarray, np.ndarray, float]],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = standardize(np.stack([i[0] for i in items]))
         y = standardize(np.stack([i[1] for i in items]))
         return x, y, np.array([i[2] for i in items], dtype=np.float32)
@@ -202,8 +238,11 @@ class PairSampler:
 def _tensor(a: np.ndarray) -> Any:
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).unsqueeze(1).contiguous(
-        memory_format=torch.channels_last)
+    return (
+        torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        .unsqueeze(1)
+        .contiguous(memory_format=torch.channels_last)
+    )
 
 
 # ---------------------------------------------------------------------------- Deep-R
@@ -223,25 +262,47 @@ def fit_deepr(
         return _fit_deepr(train, validation, config, init, checkpoint_dir, resume, progress)
 
 
-def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTrainConfig, init: Any | None,
-               checkpoint_dir: str | os.PathLike[str] | None, resume: bool,
-               progress: Progress | None) -> tuple[Any, Any, RefocusHistory]:
+def _fit_deepr(
+    train: RefocusTiles,
+    validation: RefocusTiles,
+    config: RefocusTrainConfig,
+    init: Any | None,
+    checkpoint_dir: str | os.PathLike[str] | None,
+    resume: bool,
+    progress: Progress | None,
+) -> tuple[Any, Any, RefocusHistory]:
     import torch
 
     from focuskit.refocus._losses import berhu, ms_ssim
-    from focuskit.refocus._network import DeepRConfig, DeepRDiscriminator, DeepRGenerator, DiscriminatorConfig
+    from focuskit.refocus._network import (
+        DeepRConfig,
+        DeepRDiscriminator,
+        DeepRGenerator,
+        DiscriminatorConfig,
+    )
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     sampler = PairSampler(train, config.z_range_um, config.crop)
-    x_val, y_val, _ = PairSampler(validation, config.z_range_um, config.crop).fixed(config.validation_pairs)
-    gen = init if init is not None else DeepRGenerator(DeepRConfig(channels=tuple(config.generator_channels)))
+    x_val, y_val, _ = PairSampler(validation, config.z_range_um, config.crop).fixed(
+        config.validation_pairs
+    )
+    gen = (
+        init
+        if init is not None
+        else DeepRGenerator(DeepRConfig(channels=tuple(config.generator_channels)))
+    )
     disc = DeepRDiscriminator(DiscriminatorConfig(channels=tuple(config.discriminator_channels)))
-    gen, disc = gen.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
+    gen, disc = (
+        gen.to(memory_format=torch.channels_last),
+        disc.to(memory_format=torch.channels_last),
+    )
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.generator_lr, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.discriminator_lr, betas=(0.9, 0.999))
     # (λ, ν, ξ): None until the warm-up has balanced them ("balanced"), else as given.
-    weights: list[float] | None = None if config.weights == "balanced" else [float(w) for w in config.weights]
+    weights: list[float] | None = (
+        None if config.weights == "balanced" else [float(w) for w in config.weights]
+    )
     # Running means of the raw terms over the second half of the warm-up.
     warm: dict[str, float] = {"adv": 0.0, "msssim": 0.0, "berhu": 0.0, "n": 0}
 
@@ -266,7 +327,12 @@ def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTra
         loss_g.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 5.0)
         opt_g.step()
-        terms = {"g": loss_g.item(), "adv": l_adv.item(), "msssim": l_ssim.item(), "berhu": l_berhu.item()}
+        terms = {
+            "g": loss_g.item(),
+            "adv": l_adv.item(),
+            "msssim": l_ssim.item(),
+            "berhu": l_berhu.item(),
+        }
         if done % config.d_every == 0:  # eq. 2, on this batch's output (no second generator pass)
             loss_d = disc(out.detach()).square().mean() + (1 - disc(y)).square().mean()
             opt_d.zero_grad(set_to_none=True)
@@ -288,7 +354,7 @@ def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTra
         b, s = [], []
         with torch.no_grad():
             for i in range(0, len(x_val), 8):
-                xv, yv = _tensor(x_val[i:i + 8]), _tensor(y_val[i:i + 8])
+                xv, yv = _tensor(x_val[i : i + 8]), _tensor(y_val[i : i + 8])
                 out = gen(xv)
                 b.append(berhu(out, yv, c_fraction=config.berhu_c_fraction))
                 s.append(ms_ssim(out, yv))
@@ -301,7 +367,9 @@ def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTra
     def restore(meta: dict[str, Any]) -> None:
         nonlocal weights, warm
         # Explicit weights given now win over the checkpoint's (e.g. to change λ mid-run).
-        weights = meta["weights"] if config.weights == "balanced" else [float(w) for w in config.weights]
+        weights = (
+            meta["weights"] if config.weights == "balanced" else [float(w) for w in config.weights]
+        )
         if meta.get("warm"):  # the warm-up means so far, so balancing sees the whole warm-up
             warm = meta["warm"]
 
@@ -310,10 +378,21 @@ def _fit_deepr(train: RefocusTiles, validation: RefocusTiles, config: RefocusTra
 
     history = RefocusHistory()
     run_training(
-        nets={"generator": gen, "discriminator": disc}, optimizers={"generator": opt_g, "discriminator": opt_d},
-        step=step, validate=validate, metric="val_berhu", keep="generator", history=history, rng=rng,
-        seed=config.seed, schedule=Schedule(config.max_steps, config.eval_every, {"generator": config.generator_lr}),
-        checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, state=state, restore=restore,
+        nets={"generator": gen, "discriminator": disc},
+        optimizers={"generator": opt_g, "discriminator": opt_d},
+        step=step,
+        validate=validate,
+        metric="val_berhu",
+        keep="generator",
+        history=history,
+        rng=rng,
+        seed=config.seed,
+        schedule=Schedule(config.max_steps, config.eval_every, {"generator": config.generator_lr}),
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        progress=progress,
+        state=state,
+        restore=restore,
         on_evaluate=record_weights,
     )
     return gen, disc, history
@@ -336,8 +415,13 @@ def fit_dpm(
         return _fit_dpm(generator, train, validation, config, progress)
 
 
-def _fit_dpm(generator: Any, train: RefocusTiles, validation: RefocusTiles, config: DPMTrainConfig,
-             progress: Progress | None) -> tuple[Any, DPMHistory]:
+def _fit_dpm(
+    generator: Any,
+    train: RefocusTiles,
+    validation: RefocusTiles,
+    config: DPMTrainConfig,
+    progress: Progress | None,
+) -> tuple[Any, DPMHistory]:
     import torch
 
     from focuskit.refocus._network import DPMDecoder
@@ -345,7 +429,9 @@ def _fit_dpm(generator: Any, train: RefocusTiles, validation: RefocusTiles, conf
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     sampler = PairSampler(train, config.z_range_um, config.crop)
-    x_val, _, z_val = PairSampler(validation, config.z_range_um, config.crop).fixed(config.validation_pairs)
+    x_val, _, z_val = PairSampler(validation, config.z_range_um, config.crop).fixed(
+        config.validation_pairs
+    )
     if not config.signed:
         z_val = np.abs(z_val)
     encoder = generator.encoder.eval()
@@ -360,7 +446,9 @@ def _fit_dpm(generator: Any, train: RefocusTiles, validation: RefocusTiles, conf
         xb, _, zb = sampler.draw(rng, config.batch_size)
         if not config.signed:
             zb = np.abs(zb)
-        x = augment_d4(_tensor(xb), int(rng.integers(8))).contiguous(memory_format=torch.channels_last)
+        x = augment_d4(_tensor(xb), int(rng.integers(8))).contiguous(
+            memory_format=torch.channels_last
+        )
         pred = decoder(features(x))
         loss = (pred - torch.from_numpy(zb).reshape(-1, 1, 1, 1)).square().mean()
         opt.zero_grad(set_to_none=True)
@@ -373,16 +461,24 @@ def _fit_dpm(generator: Any, train: RefocusTiles, validation: RefocusTiles, conf
         se = []
         with torch.no_grad():
             for i in range(0, len(x_val), 8):
-                pred = decoder(features(_tensor(x_val[i:i + 8])))
-                target = torch.from_numpy(z_val[i:i + 8]).reshape(-1, 1, 1, 1)
+                pred = decoder(features(_tensor(x_val[i : i + 8])))
+                target = torch.from_numpy(z_val[i : i + 8]).reshape(-1, 1, 1, 1)
                 se.append((pred - target).square().flatten(1).mean(1))
         decoder.train()
         return {"val_rmse_um": float(torch.cat(se).mean().sqrt())}
 
     history = DPMHistory()
     run_training(
-        nets={"dpm": decoder}, optimizers={"dpm": opt}, step=step, validate=validate, metric="val_rmse_um",
-        keep="dpm", history=history, rng=rng, seed=config.seed,
-        schedule=Schedule(config.max_steps, config.eval_every, {"dpm": config.learning_rate}), progress=progress,
+        nets={"dpm": decoder},
+        optimizers={"dpm": opt},
+        step=step,
+        validate=validate,
+        metric="val_rmse_um",
+        keep="dpm",
+        history=history,
+        rng=rng,
+        seed=config.seed,
+        schedule=Schedule(config.max_steps, config.eval_every, {"dpm": config.learning_rate}),
+        progress=progress,
     )
     return decoder, history

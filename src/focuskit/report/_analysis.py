@@ -32,13 +32,17 @@ def analysis_table(result: dict[str, Any]) -> str:
 
     cells = [[fmt(r.get(c, "")) for c in cols] for r in result["rows"]]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
     lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in cells]
     return "\n".join(lines)
 
 
-def save_analysis(result: dict[str, Any], outdir: str | os.PathLike[str], plot: AnalysisPlot) -> tuple[Path, Path]:
+def save_analysis(
+    result: dict[str, Any], outdir: str | os.PathLike[str], plot: AnalysisPlot
+) -> tuple[Path, Path]:
     """Write ``<name>.json`` and ``<name>.png`` (drawn by ``plot``) into ``outdir``, each
     atomically; returns both paths."""
     out = Path(outdir)

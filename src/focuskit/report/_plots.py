@@ -140,8 +140,12 @@ def autofocus_trace_plot(
     return save_figure(fig, path)
 
 
-def image_panels(panels: list[tuple[str, np.ndarray]], path: str | os.PathLike[str], *,
-                    shared_contrast: bool = False) -> Path:
+def image_panels(
+    panels: list[tuple[str, np.ndarray]],
+    path: str | os.PathLike[str],
+    *,
+    shared_contrast: bool = False,
+) -> Path:
     """Images side by side with titles (e.g. truth, input, Deep-R, RL), each on its own
     0.5–99.8 % percentile grey scale unless ``shared_contrast``."""
     plt = pyplot()

@@ -134,7 +134,9 @@ class BaseScope:
             "stage_speed_um_s", stage_speed_um_s, positive=True, allow_zero=False
         )
         if stage_resolution_um is not None:
-            stage_resolution_um = _finite("stage_resolution_um", stage_resolution_um, positive=True, allow_zero=False)
+            stage_resolution_um = _finite(
+                "stage_resolution_um", stage_resolution_um, positive=True, allow_zero=False
+            )
         # A real focus drive has a finite step (often 0.05–0.1 µm); targets snap to it.
         self.stage_resolution_um = stage_resolution_um
         z0 = _finite("start_z_um", start_z_um)
@@ -181,19 +183,22 @@ class BaseScope:
             raise StageLimitError(
                 f"focus target must be a number (µm), got {z_um!r}; "
                 f"the stage stays at z={self._z:g} µm",
-                target_z_um=z_um, z_um=self._z,
+                target_z_um=z_um,
+                z_um=self._z,
             ) from None
         lo, hi = self._limits
         if not math.isfinite(z):
             raise StageLimitError(
                 f"focus target {z} is not finite; the stage stays at z={self._z:g} µm",
-                target_z_um=z, z_um=self._z,
+                target_z_um=z,
+                z_um=self._z,
             )
         if not lo - _TOL_UM <= z <= hi + _TOL_UM:
             raise StageLimitError(
                 f"focus target z={z:g} µm is outside the stage limits [{lo:g}, {hi:g}] µm; "
                 f"the stage stays at z={self._z:g} µm",
-                target_z_um=z, z_um=self._z,
+                target_z_um=z,
+                z_um=self._z,
             )
         step = abs(z - self._z)
         if self._max_step is not None and step > self._max_step + _TOL_UM:
@@ -201,7 +206,8 @@ class BaseScope:
                 f"move of {step:g} µm to z={z:g} µm exceeds the largest step allowed "
                 f"({self._max_step:g} µm); move in smaller steps "
                 f"(the stage stays at z={self._z:g} µm)",
-                target_z_um=z, z_um=self._z,
+                target_z_um=z,
+                z_um=self._z,
             )
         if self.stage_resolution_um is not None:
             q = self.stage_resolution_um

@@ -87,7 +87,9 @@ REAL_STACKS: dict[str, RealStackInfo] = {
             ),
             modality="fluorescence bead PSF, NA 0.85 air, emission 520 nm",
             extras=(
-                ("na", 0.85), ("immersion_index", 1.0), ("wavelength_um", 0.52),
+                ("na", 0.85),
+                ("immersion_index", 1.0),
+                ("wavelength_um", 0.52),
                 ("source", "david-hoffman/pyotf, Apache-2.0"),
             ),
         ),
@@ -122,7 +124,8 @@ def real_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
         if p.is_dir():
             return p
     raise StackFileError(
-        _RELATIVE, "real-data folder not found above the current directory or the package",
+        _RELATIVE,
+        "real-data folder not found above the current directory or the package",
         f"set ${ENV_VAR} to the folder holding {', '.join(REAL_STACKS)}, or pass data_dir=",
     )
 
@@ -158,7 +161,10 @@ def real_stack(
     else:
         focus_plane = stack.nearest_plane(info.focus)
     return FocalStack(
-        stack.data, stack.z_um, stack.pixel_size_um, stack.optics,
+        stack.data,
+        stack.z_um,
+        stack.pixel_size_um,
+        stack.optics,
         focus_z_um=float(stack.z_um[focus_plane]),
         metadata={
             **stack.metadata,

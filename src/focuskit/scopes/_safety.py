@@ -43,7 +43,7 @@ def move_in_steps(scope: Microscope, z_um: float) -> int:
     return moves + 1
 
 
-class restore_on_failure:  # noqa: N801 - used like a function: `with restore_on_failure(scope):`
+class restore_on_failure:
     """Context manager: if the body raises, return the stage to where it was at entry.
 
     The stage goes back in moves the scope allows (each ≤ ``max_step_um``), then a
@@ -74,7 +74,7 @@ class restore_on_failure:  # noqa: N801 - used like a function: `with restore_on
         assert start is not None
         try:
             move_in_steps(self.scope, start)
-        except Exception as failure:  # noqa: BLE001 - report any failure to return
+        except Exception as failure:
             where = _position(self.scope)
             raise ScopeError(
                 f"{type(exc).__name__}: {exc} — and the stage could NOT be returned to "
@@ -90,7 +90,7 @@ class restore_on_failure:  # noqa: N801 - used like a function: `with restore_on
 def _position(scope: Microscope) -> str:
     try:
         return f"{scope.z_um:g} µm"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "unknown"
 
 

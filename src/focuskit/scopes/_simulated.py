@@ -16,15 +16,22 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.optics import Illumination, Optics, Preset, get_preset
+from focuskit.optics import Illumination, Preset, get_preset
 from focuskit.scopes._base import (
     DEFAULT_EXPOSURE_TIME_S,
     DEFAULT_MOVE_OVERHEAD_S,
     DEFAULT_STAGE_SPEED_UM_S,
     BaseScope,
 )
-from focuskit.simulate import Sample, apply_camera, check_sample_matches, make_sample
-from focuskit.simulate import oversampling, plan_render, render_stack
+from focuskit.simulate import (
+    Sample,
+    apply_camera,
+    check_sample_matches,
+    make_sample,
+    oversampling,
+    plan_render,
+    render_stack,
+)
 
 # Renders are cached per defocus rounded to this step (µm): 1 nm, far below any DOF.
 CACHE_QUANTUM_UM = 1e-3
@@ -126,9 +133,14 @@ class SimulatedScope(BaseScope):
         if z_limits_um is None:
             z_limits_um = (min(p.z_min_um, focus + p.z_min_um), max(p.z_max_um, focus + p.z_max_um))
         super().__init__(
-            z_limits_um=z_limits_um, start_z_um=start_z_um, pixel_size_um=optics.pixel_size_um,
-            optics=optics, max_step_um=max_step_um, exposure_time_s=exposure_time_s,
-            move_overhead_s=move_overhead_s, stage_speed_um_s=stage_speed_um_s,
+            z_limits_um=z_limits_um,
+            start_z_um=start_z_um,
+            pixel_size_um=optics.pixel_size_um,
+            optics=optics,
+            max_step_um=max_step_um,
+            exposure_time_s=exposure_time_s,
+            move_overhead_s=move_overhead_s,
+            stage_speed_um_s=stage_speed_um_s,
             stage_resolution_um=stage_resolution_um,
         )
         self.preset = p
@@ -147,8 +159,12 @@ class SimulatedScope(BaseScope):
             plan = plan_render(optics, np.array([max_defocus]), shape, focus_z_um=0.0)
             sample_seed = int(sample_ss.generate_state(1)[0])
             sample_obj = make_sample(
-                name, plan.render_shape, dx / plan.oversampling, seed=sample_seed,
-                wavelength_um=optics.wavelength_um, **options,
+                name,
+                plan.render_shape,
+                dx / plan.oversampling,
+                seed=sample_seed,
+                wavelength_um=optics.wavelength_um,
+                **options,
             )
         elif isinstance(sample, Sample):
             if sample_options:
@@ -197,8 +213,12 @@ class SimulatedScope(BaseScope):
             self.cache_hits += 1
             return cached
         stack = render_stack(
-            self.sample.values, self._render_optics, [key * CACHE_QUANTUM_UM], shape=self.shape,
-            sample_pixel_size_um=self.sample.pixel_size_um, photons=None,
+            self.sample.values,
+            self._render_optics,
+            [key * CACHE_QUANTUM_UM],
+            shape=self.shape,
+            sample_pixel_size_um=self.sample.pixel_size_um,
+            photons=None,
         )
         image = np.asarray(stack.data[0])
         image.flags.writeable = False

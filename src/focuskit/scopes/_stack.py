@@ -76,9 +76,13 @@ class StackScope(BaseScope):
         z = np.asarray(stack.z_um, dtype=np.float64)
         lo, hi = float(z.min()), float(z.max())
         super().__init__(
-            z_limits_um=(lo, hi), start_z_um=(lo + hi) / 2 if start_z_um is None else start_z_um,
-            pixel_size_um=stack.pixel_size_um, optics=stack.optics, max_step_um=max_step_um,
-            exposure_time_s=exposure_time_s, move_overhead_s=move_overhead_s,
+            z_limits_um=(lo, hi),
+            start_z_um=(lo + hi) / 2 if start_z_um is None else start_z_um,
+            pixel_size_um=stack.pixel_size_um,
+            optics=stack.optics,
+            max_step_um=max_step_um,
+            exposure_time_s=exposure_time_s,
+            move_overhead_s=move_overhead_s,
             stage_speed_um_s=stage_speed_um_s,
             stage_resolution_um=stage_resolution_um,
         )

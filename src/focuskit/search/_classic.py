@@ -85,15 +85,22 @@ class Probe:
         self.kwargs: dict[str, float] = {}
         if spec.needs_optics:
             if scope.optics is None:
-                raise ConfigError(f"measure {measure!r} needs optics; this scope has none — choose another --measure")
-            self.kwargs = {"pixel_size_um": scope.pixel_size_um, "na": scope.optics.na,
-                           "wavelength_um": scope.optics.wavelength_um}
+                raise ConfigError(
+                    f"measure {measure!r} needs optics; this scope has none — choose another --measure"
+                )
+            self.kwargs = {
+                "pixel_size_um": scope.pixel_size_um,
+                "na": scope.optics.na,
+                "wavelength_um": scope.optics.wavelength_um,
+            }
         self.trace: list[tuple[float, float]] = []
 
     def move(self, z: float) -> None:
         lo, hi = self.scope.z_limits_um
         if not lo <= z <= hi:  # the searches clip first; this is the last line of defence
-            raise ConfigError(f"search asked for z = {z:.3f} µm outside the stage limits [{lo}, {hi}]")
+            raise ConfigError(
+                f"search asked for z = {z:.3f} µm outside the stage limits [{lo}, {hi}]"
+            )
         move_in_steps(self.scope, z)
 
     def __call__(self, z: float) -> float:
@@ -113,7 +120,9 @@ def _interval(scope: Microscope, z0: float, range_um: float) -> tuple[float, flo
     lo, hi = scope.z_limits_um
     a, b = max(lo, z0 - range_um / 2), min(hi, z0 + range_um / 2)
     if not b > a:
-        raise ConfigError(f"the search interval around z = {z0} µm is empty within the stage limits [{lo}, {hi}]")
+        raise ConfigError(
+            f"the search interval around z = {z0} µm is empty within the stage limits [{lo}, {hi}]"
+        )
     return a, b
 
 
@@ -139,10 +148,18 @@ def _run(
     if s_best == s0 and z_best == z0 and not message:
         message = "no sharper position found in range; stayed at the start"
     return SearchResult(
-        method=method, measure=measure, z_start_um=z0, z_final_um=float(scope.z_um),
-        score_start=s0, score_final=s_best, images=scope.exposures - exposures0,
-        success=success, trace=probe.trace, message=message,
-        elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+        method=method,
+        measure=measure,
+        z_start_um=z0,
+        z_final_um=float(scope.z_um),
+        score_start=s0,
+        score_final=s_best,
+        images=scope.exposures - exposures0,
+        success=success,
+        trace=probe.trace,
+        message=message,
+        elapsed_s=scope.elapsed_s - elapsed0,
+        compute_s=time.perf_counter() - t_compute,
     )
 
 
@@ -158,7 +175,9 @@ def brent_search(
 
     def body(probe: Probe, a: float, b: float) -> str:
         result = scipy.optimize.minimize_scalar(
-            lambda z: -probe(float(z)), bounds=(a, b), method="bounded",
+            lambda z: -probe(float(z)),
+            bounds=(a, b),
+            method="bounded",
             options={"xatol": tolerance_um, "maxiter": max(1, max_images - 1)},
         )
         return "" if result.success else f"stopped after {max_images} images without converging"
@@ -219,7 +238,9 @@ def scan_search(
         scores = np.array([probe(float(z)) for z in zs])
         i = int(np.argmax(scores))
         coarse = float(zs[1] - zs[0])
-        message = _golden(probe, max(a, zs[i] - coarse), min(b, zs[i] + coarse), tolerance_um, max_images)
+        message = _golden(
+            probe, max(a, zs[i] - coarse), min(b, zs[i] + coarse), tolerance_um, max_images
+        )
         visited = sorted(probe.trace)
         zv = np.array([t[0] for t in visited])
         sv = np.array([t[1] for t in visited])
@@ -242,7 +263,10 @@ SEARCHES: dict[str, Callable[..., SearchResult]] = {
     "scan": scan_search,
 }
 
-def autofocus(scope: Microscope, method: str = "brent", measure: str = "tenengrad", **kwargs: Any) -> SearchResult:
+
+def autofocus(
+    scope: Microscope, method: str = "brent", measure: str = "tenengrad", **kwargs: Any
+) -> SearchResult:
     """Run a classic search by name (``brent``, ``gss``, ``scan``) on a scope.
 
     The model-guided searches (``singleshot``, ``deepfocus``) are run from their models,
@@ -250,8 +274,10 @@ def autofocus(scope: Microscope, method: str = "brent", measure: str = "tenengra
     """
     if method in SEARCHES:
         return SEARCHES[method](scope, measure, **kwargs)
-    raise ConfigError(f"unknown classic autofocus method {method!r}; use one of {', '.join(SEARCHES)} "
-                      "(singleshot and deepfocus: focuskit.autofocus)")
+    raise ConfigError(
+        f"unknown classic autofocus method {method!r}; use one of {', '.join(SEARCHES)} "
+        "(singleshot and deepfocus: focuskit.autofocus)"
+    )
 
 
 # The name AutofocusResult is kept for code written before focuskit 0.2.

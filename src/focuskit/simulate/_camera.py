@@ -45,7 +45,9 @@ def apply_camera(
         rng = children[i]
         electrons = rng.poisson(planes[i] * scale).astype(np.float32)
         if camera.read_noise_e > 0:
-            electrons += rng.standard_normal(planes[i].shape, dtype=np.float32) * np.float32(camera.read_noise_e)
+            electrons += rng.standard_normal(planes[i].shape, dtype=np.float32) * np.float32(
+                camera.read_noise_e
+            )
         adu = np.rint(electrons * np.float32(camera.gain_adu_per_e) + np.float32(camera.offset_adu))
         target[i] = np.clip(adu, 0, camera.max_adu)
 

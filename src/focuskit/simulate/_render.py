@@ -48,7 +48,9 @@ class Drift:
         if self.jitter_um < 0:
             raise ConfigError(f"drift jitter must be >= 0 µm, got {self.jitter_um}")
         if abs(self.rotation_deg_per_plane) > 5:
-            raise ConfigError("drift rotation per plane must be within ±5° (it is meant to be small)")
+            raise ConfigError(
+                "drift rotation per plane must be within ±5° (it is meant to be small)"
+            )
 
     def offsets(self, n_planes: int, seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Per-plane ``(dy_um, dx_um, rotation_deg)``, shape (n_planes, 3)."""
@@ -149,8 +151,9 @@ def _crop(a: np.ndarray, shape: Shape2D) -> np.ndarray:
     return a[..., y0 : y0 + shape[0], x0 : x0 + shape[1]]
 
 
-def move_image(image: np.ndarray, dy_px: float, dx_px: float, rotation_deg: float, *,
-               order: int = 3) -> np.ndarray:
+def move_image(
+    image: np.ndarray, dy_px: float, dx_px: float, rotation_deg: float, *, order: int = 3
+) -> np.ndarray:
     """Content rotated by ``rotation_deg`` about the image centre (counter-clockwise on
     screen, as ``skimage.transform.rotate``), then moved by ``(dy, dx)`` pixels; a spline
     of ``order`` (3: cubic) with mirrored edges. The convention of :class:`Drift`.
@@ -220,14 +223,18 @@ def plan_render(
     drift_um = 0.0
     if offsets is not None:
         half_diag = math.hypot(*shape) / 2 * dx
-        drift_um = float(np.abs(offsets[:, :2]).max() + np.radians(np.abs(offsets[:, 2]).max()) * half_diag)
+        drift_um = float(
+            np.abs(offsets[:, :2]).max() + np.radians(np.abs(offsets[:, 2]).max()) * half_diag
+        )
 
     dz_map = None
     grid = defocus
     if defocus_map_um is not None:
         dz_map = np.asarray(defocus_map_um, dtype=np.float32)
         if dz_map.shape != tuple(shape):
-            raise ConfigError(f"defocus map shape {dz_map.shape} must equal the image shape {tuple(shape)}")
+            raise ConfigError(
+                f"defocus map shape {dz_map.shape} must equal the image shape {tuple(shape)}"
+            )
         lo, hi = defocus.min() + float(dz_map.min()), defocus.max() + float(dz_map.max())
         step = optics.depth_of_field_um / 4
         if z.size > 1:
@@ -237,8 +244,13 @@ def plan_render(
 
     work = padded_shape(shape, dx, blur_margin_um(optics, float(np.max(np.abs(grid)))) + drift_um)
     return RenderPlan(
-        defocus=defocus, grid=grid, offsets=offsets, defocus_map_um=dz_map, oversampling=k,
-        work_shape=work, render_shape=(work[0] * k, work[1] * k),
+        defocus=defocus,
+        grid=grid,
+        offsets=offsets,
+        defocus_map_um=dz_map,
+        oversampling=k,
+        work_shape=work,
+        render_shape=(work[0] * k, work[1] * k),
         noise_rng=np.random.default_rng(noise_seed),
     )
 
@@ -286,8 +298,16 @@ def render_stack(
     out_shape: Shape2D = (
         tuple(shape) if shape is not None else (values.shape[0] // k, values.shape[1] // k)  # type: ignore[assignment]
     )
-    plan = plan_render(optics, z, out_shape, pixel_size_um=dx, focus_z_um=focus_z_um,
-                       defocus_map_um=defocus_map_um, drift=drift, seed=seed)
+    plan = plan_render(
+        optics,
+        z,
+        out_shape,
+        pixel_size_um=dx,
+        focus_z_um=focus_z_um,
+        defocus_map_um=defocus_map_um,
+        drift=drift,
+        seed=seed,
+    )
     defocus, grid, offsets, dz_map = plan.defocus, plan.grid, plan.offsets, plan.defocus_map_um
     work_shape, fine_shape = plan.work_shape, plan.render_shape
     fine_out: Shape2D = (out_shape[0] * k, out_shape[1] * k)

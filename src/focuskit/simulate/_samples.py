@@ -144,7 +144,11 @@ def _check_shape(shape: tuple[int, int]) -> tuple[int, int]:
 
 
 def _check_number(
-    name: str, value: float, *, lo: float | None = None, hi: float | None = None,
+    name: str,
+    value: float,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
     lo_open: bool = False,
 ) -> float:
     try:
@@ -501,8 +505,13 @@ def beads(
             proj /= np.maximum(proj.sum(axis=(1, 2), keepdims=True), np.float32(1e-30))
             _accumulate(grid, flat, proj * np.float32(total))
     desc = _describe(
-        "beads", seed, density_per_100um2=density, diameter_um=d, brightness=bright,
-        as_=as_, n_beads=n,
+        "beads",
+        seed,
+        density_per_100um2=density,
+        diameter_um=d,
+        brightness=bright,
+        as_=as_,
+        n_beads=n,
     )
     if as_ == "fluorescence":
         return Sample("fluorescence", np.maximum(grid, 0).astype(np.float32), px, desc)
@@ -594,9 +603,11 @@ def cells(
             gy = dy - nl_dy[w, j].astype(np.float32)[:, None, None]
             gx = dx - nl_dx[w, j].astype(np.float32)[:, None, None]
             inv2s2 = (-0.5 / nl_sigma[w, j] ** 2).astype(np.float32)[:, None, None]
-            path += nl_opd[w, j].astype(np.float32)[:, None, None] * np.exp(
-                (gy * gy + gx * gx) * inv2s2
-            ) * (cell > 0)
+            path += (
+                nl_opd[w, j].astype(np.float32)[:, None, None]
+                * np.exp((gy * gy + gx * gx) * inv2s2)
+                * (cell > 0)
+            )
         _accumulate(opd, flat, path)
 
     noise = _Noise(rng_tex, (ny, nx), px)
@@ -604,8 +615,13 @@ def cells(
     phase = (2 * np.pi / lam) * opd.astype(np.float32) * np.maximum(1 + 0.1 * granular, 0)
     t = _transmittance(np.exp(np.float32(-absorb / 2) * phase), phase, (ny, nx))
     desc = _describe(
-        "cells", seed, wavelength_um=lam, density=dens, diameter_um=(dmin, dmax),
-        absorption=absorb, n_cells=n,
+        "cells",
+        seed,
+        wavelength_um=lam,
+        density=dens,
+        diameter_um=(dmin, dmax),
+        absorption=absorb,
+        n_cells=n,
     )
     return Sample("transmittance", t, px, desc)
 
@@ -743,8 +759,14 @@ def tissue(
     phase = np.float32(2 * np.pi * dn * thick / lam / 0.9) * a
     t = _transmittance(np.sqrt(1 - a), phase, (ny, nx))
     desc = _describe(
-        "tissue", seed, wavelength_um=lam, stain_strength=stain, thickness_um=thick,
-        index_contrast=dn, n_glands=ng, n_nuclei=len(na),
+        "tissue",
+        seed,
+        wavelength_um=lam,
+        stain_strength=stain,
+        thickness_um=thick,
+        index_contrast=dn,
+        n_glands=ng,
+        n_nuclei=len(na),
     )
     return Sample("transmittance", t, px, desc)
 
@@ -848,8 +870,9 @@ def fluorescent_tissue(
         body = _smoothstep((1 - rho) / f32(0.4 / rad))
         dome = np.sqrt(np.maximum(1 - rho * rho, 0))
         _accumulate(cyto_map, flat, f32(cyto) * body * (0.55 + 0.45 * dome))
-        rho_n = _outline_rho(dy - f32(nuc_dy), dx - f32(nuc_dx), nuc_a[w], nuc_b[w],
-                             nuc_angle[w], no_harm[w])
+        rho_n = _outline_rho(
+            dy - f32(nuc_dy), dx - f32(nuc_dx), nuc_a[w], nuc_b[w], nuc_angle[w], no_harm[w]
+        )
         _accumulate(nuc_map, flat, f32(nuc_level) * _smoothstep((1 - rho_n) / f32(0.3 / nuc_b)))
 
     # --- render filaments and puncta: points at ≤ 0.4 px spacing, then a 0.2 µm-wide blur ---
@@ -880,9 +903,16 @@ def fluorescent_tissue(
     if peak > 0:
         emit *= np.float32(1.0 / peak)
     desc = _describe(
-        "fluorescent-tissue", seed, density=dens, diameter_um=(dmin, dmax),
-        filament_um_per_100um2=fil, puncta_per_100um2=pun, background=bg,
-        n_cells=n, n_filaments=n_fil, n_puncta=n_p,
+        "fluorescent-tissue",
+        seed,
+        density=dens,
+        diameter_um=(dmin, dmax),
+        filament_um_per_100um2=fil,
+        puncta_per_100um2=pun,
+        background=bg,
+        n_cells=n,
+        n_filaments=n_fil,
+        n_puncta=n_p,
     )
     return Sample("fluorescence", emit.astype(np.float32, copy=False), px, desc)
 
@@ -936,9 +966,7 @@ def from_image(
         s = _check_number("strength (fluorescence)", strength, lo=0)
         sample = Sample("fluorescence", (s * img).astype(np.float32), px, {})
     else:
-        raise ConfigError(
-            f"as_ must be 'phase', 'absorption' or 'fluorescence', got {as_!r}"
-        )
+        raise ConfigError(f"as_ must be 'phase', 'absorption' or 'fluorescence', got {as_!r}")
     desc = {"generator": "from_image", "as_": as_, "strength": s, **(description or {})}
     return Sample(sample.kind, sample.values, px, desc)
 
@@ -972,12 +1000,15 @@ def load_sample_image(
             from skimage import io as skio
 
             image = skio.imread(p)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user
+    except Exception as exc:
         raise ConfigError(f"{p}: cannot read the sample image ({exc}) — re-save it") from None
     image = np.squeeze(np.asarray(image))
     try:
         return from_image(
-            image, pixel_size_um, as_=as_, strength=strength,
+            image,
+            pixel_size_um,
+            as_=as_,
+            strength=strength,
             description={"source": str(p)},
         )
     except ConfigError as exc:
@@ -1021,7 +1052,11 @@ def _picture(name: str, channel: int | None) -> np.ndarray:
         raise ConfigError(f"skimage.data has no image {name!r}") from None
     img = np.asarray(loader(), dtype=np.float64)
     if img.ndim == 3:
-        img = img[..., channel] if channel is not None else img[..., :3] @ np.array([0.2126, 0.7152, 0.0722])
+        img = (
+            img[..., channel]
+            if channel is not None
+            else img[..., :3] @ np.array([0.2126, 0.7152, 0.0722])
+        )
     img.flags.writeable = False
     return img
 
@@ -1045,17 +1080,14 @@ def make_sample(
     """Generate the named sample; ``wavelength_um`` goes only to generators that use it."""
     key = str(name).strip().lower().replace("_", "-")
     if key not in SAMPLE_GENERATORS:
-        raise ConfigError(
-            f"unknown sample {name!r}; choose one of: {', '.join(SAMPLE_GENERATORS)}"
-        )
+        raise ConfigError(f"unknown sample {name!r}; choose one of: {', '.join(SAMPLE_GENERATORS)}")
     gen = SAMPLE_GENERATORS[key]
     params = inspect.signature(gen).parameters
     allowed = [p for p in params if p not in ("shape", "pixel_size_um", "seed")]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ConfigError(
-            f"sample {key!r} has no parameter {', '.join(unknown)}; "
-            f"it takes: {', '.join(allowed)}"
+            f"sample {key!r} has no parameter {', '.join(unknown)}; it takes: {', '.join(allowed)}"
         )
     if wavelength_um is not None and "wavelength_um" in params:
         kwargs["wavelength_um"] = wavelength_um

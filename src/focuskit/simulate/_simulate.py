@@ -95,29 +95,54 @@ def simulate_stack(
     z = p.z_positions() if z_um is None else np.asarray(z_um, dtype=np.float64)
 
     dz_map = defocus_map(
-        shape, dx, tilt_deg=tilt_deg, tilt_azimuth_deg=tilt_azimuth_deg,
-        cylinder_radius_um=cylinder_radius_um, sphere_radius_um=sphere_radius_um,
+        shape,
+        dx,
+        tilt_deg=tilt_deg,
+        tilt_azimuth_deg=tilt_azimuth_deg,
+        cylinder_radius_um=cylinder_radius_um,
+        sphere_radius_um=sphere_radius_um,
     )
-    sample_seed, render_seed = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(2))
+    sample_seed, render_seed = (
+        int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(2)
+    )
     if sample is None or isinstance(sample, str):
         name = p.default_sample if sample is None else sample
         options = dict(sample_options or {})
         if name == "beads" and "as_" not in options:
             options["as_"] = "fluorescence" if optics.is_fluorescence else "absorption"
-        plan = plan_render(optics, z, shape, focus_z_um=focus_z_um, defocus_map_um=dz_map,
-                           drift=drift, seed=render_seed)
+        plan = plan_render(
+            optics,
+            z,
+            shape,
+            focus_z_um=focus_z_um,
+            defocus_map_um=dz_map,
+            drift=drift,
+            seed=render_seed,
+        )
         sample_obj = make_sample(
-            name, plan.render_shape, dx / plan.oversampling, seed=sample_seed,
-            wavelength_um=optics.wavelength_um, **options,
+            name,
+            plan.render_shape,
+            dx / plan.oversampling,
+            seed=sample_seed,
+            wavelength_um=optics.wavelength_um,
+            **options,
         )
     else:
         sample_obj = sample
     check_sample_matches(sample_obj, optics)
 
     stack = render_stack(
-        sample_obj.values, optics, z, shape=shape, sample_pixel_size_um=sample_obj.pixel_size_um,
+        sample_obj.values,
+        optics,
+        z,
+        shape=shape,
+        sample_pixel_size_um=sample_obj.pixel_size_um,
         focus_z_um=focus_z_um,
-        defocus_map_um=dz_map, drift=drift, photons=photons, seed=render_seed, progress=progress,
+        defocus_map_um=dz_map,
+        drift=drift,
+        photons=photons,
+        seed=render_seed,
+        progress=progress,
     )
     stack.metadata = {
         "preset": p.name,

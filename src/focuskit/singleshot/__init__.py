@@ -61,4 +61,6 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazily imported net
     "train",
 ]
 # The network needs torch: imported on first use.
-__getattr__, __dir__ = lazy_exports(__name__, {"FCFNN": "._network", "FCFNNConfig": "._network"}, __all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"FCFNN": "._network", "FCFNNConfig": "._network"}, __all__
+)

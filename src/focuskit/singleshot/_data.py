@@ -22,7 +22,15 @@ from focuskit._errors import ConfigError
 from focuskit.focus import find_focus
 from focuskit.io import SUPPORTED_SUFFIXES, FocalStack, read_stack
 from focuskit.nn import split_fields
-from focuskit.optics import DPC, LED, OPTICS_TOLERANCE, Optics, Preset, describe_illumination, get_preset
+from focuskit.optics import (
+    DPC,
+    LED,
+    OPTICS_TOLERANCE,
+    Optics,
+    Preset,
+    describe_illumination,
+    get_preset,
+)
 from focuskit.simulate import make_sample, plan_render, render_stack
 from focuskit.singleshot._features import FourierRegion, fourier_features, split_tiles
 
@@ -41,8 +49,12 @@ class DefocusExamples:
 
     def subset(self, mask: np.ndarray) -> DefocusExamples:
         keep = set(np.unique(self.field[mask]).tolist())
-        return DefocusExamples(self.features[mask], self.z_um[mask], self.field[mask],
-                               [f for f in self.fields if f["field"] in keep])
+        return DefocusExamples(
+            self.features[mask],
+            self.z_um[mask],
+            self.field[mask],
+            [f for f in self.fields if f["field"] in keep],
+        )
 
     @staticmethod
     def concatenate(parts: Sequence[DefocusExamples]) -> DefocusExamples:
@@ -57,8 +69,13 @@ class DefocusExamples:
 
     def save(self, path: str | Path) -> None:
         """Arrays in an ``.npz`` (no pickles) plus the field records as JSON inside it."""
-        np.savez(path, features=self.features, z_um=self.z_um, field=self.field,
-                 fields=np.array(json.dumps(self.fields)))
+        np.savez(
+            path,
+            features=self.features,
+            z_um=self.z_um,
+            field=self.field,
+            fields=np.array(json.dumps(self.fields)),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> DefocusExamples:
@@ -66,7 +83,11 @@ class DefocusExamples:
             return cls(d["features"], d["z_um"], d["field"], json.loads(str(d["fields"])))
 
     def summary(self) -> dict[str, Any]:
-        gt = [f for f in self.fields if f.get("true_focus_um") is not None and f.get("incoherent_focus_um") is not None]
+        gt = [
+            f
+            for f in self.fields
+            if f.get("true_focus_um") is not None and f.get("incoherent_focus_um") is not None
+        ]
         out: dict[str, Any] = {
             "examples": len(self),
             "fields": len(np.unique(self.field)),
@@ -74,8 +95,11 @@ class DefocusExamples:
         }
         if gt:
             err = np.array([f["incoherent_focus_um"] - f["true_focus_um"] for f in gt])
-            out["incoherent_focus_bias_um"] = {"fields": len(gt), "median": float(np.median(err)),
-                                               "max_abs": float(np.max(np.abs(err)))}
+            out["incoherent_focus_bias_um"] = {
+                "fields": len(gt),
+                "median": float(np.median(err)),
+                "max_abs": float(np.max(np.abs(err))),
+            }
         return out
 
 
@@ -118,9 +142,18 @@ def examples_from_stacks(
         labels.append(np.full(len(tiles), z - focus, dtype=np.float32))
     features = np.concatenate(feats)
     return DefocusExamples(
-        features, np.concatenate(labels), np.full(len(features), field_id, dtype=np.int64),
-        [{"field": field_id, "focus_um": float(focus),
-          "true_focus_um": None if coherent.focus_z_um is None else float(coherent.focus_z_um)}],
+        features,
+        np.concatenate(labels),
+        np.full(len(features), field_id, dtype=np.int64),
+        [
+            {
+                "field": field_id,
+                "focus_um": float(focus),
+                "true_focus_um": None
+                if coherent.focus_z_um is None
+                else float(coherent.focus_z_um),
+            }
+        ],
     )
 
 
@@ -131,8 +164,15 @@ def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
         raise ConfigError(
             f"single-shot features need one coherent LED (got {ill.kind}); Pinkard et al. use one LED"
         )
-    return FourierRegion(tile=tile, pixel_size_um=optics.pixel_size_um, na=optics.na,
-                         wavelength_um=optics.wavelength_um, sx=ill.sx, sy=ill.sy, bin=bin)
+    return FourierRegion(
+        tile=tile,
+        pixel_size_um=optics.pixel_size_um,
+        na=optics.na,
+        wavelength_um=optics.wavelength_um,
+        sx=ill.sx,
+        sy=ill.sy,
+        bin=bin,
+    )
 
 
 @dataclass(frozen=True)
@@ -147,8 +187,14 @@ class FieldSpec:
     focus_um: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "seed": self.seed, "sample": self.sample, "density": self.density,
-                "photons": self.photons, "focus_um": self.focus_um}
+        return {
+            "field": self.field,
+            "seed": self.seed,
+            "sample": self.sample,
+            "density": self.density,
+            "photons": self.photons,
+            "focus_um": self.focus_um,
+        }
 
 
 def draw_fields(
@@ -176,37 +222,94 @@ def draw_fields(
     ]
 
 
-def _simulate_field(args: tuple[FieldSpec, str, int, int, float, tuple[float, ...], Any, int, str, bool]) -> DefocusExamples:
-    spec, preset_name, size, gt_size, gt_source_step, z, illumination, tile, labels, with_incoherent = args
+def _simulate_field(
+    args: tuple[FieldSpec, str, int, int, float, tuple[float, ...], Any, int, str, bool],
+) -> DefocusExamples:
+    (
+        spec,
+        preset_name,
+        size,
+        gt_size,
+        gt_source_step,
+        z,
+        illumination,
+        tile,
+        labels,
+        with_incoherent,
+    ) = args
     preset = get_preset(preset_name)
-    optics = preset.optics if illumination is None else preset.optics.with_illumination(illumination)
+    optics = (
+        preset.optics if illumination is None else preset.optics.with_illumination(illumination)
+    )
     gt_ill = preset.ground_truth_illumination or DPC(0.35, 0.48)
-    gt_optics = optics.with_illumination(DPC(gt_ill.na_inner, gt_ill.na_outer, gt_ill.side,  # type: ignore[union-attr]
-                                             source_step_na=gt_source_step))
+    gt_optics = optics.with_illumination(
+        DPC(
+            gt_ill.na_inner,
+            gt_ill.na_outer,
+            gt_ill.side,  # type: ignore[union-attr]
+            source_step_na=gt_source_step,
+        )
+    )
     z_arr = np.asarray(z)
-    plans = [plan_render(o, z_arr, (s, s), focus_z_um=spec.focus_um)
-             for o, s in ((optics, size), (gt_optics, gt_size))]
+    plans = [
+        plan_render(o, z_arr, (s, s), focus_z_um=spec.focus_um)
+        for o, s in ((optics, size), (gt_optics, gt_size))
+    ]
     shape = tuple(max(p.render_shape[i] for p in plans) for i in range(2))
     options: dict[str, Any] = {"density": spec.density} if spec.sample == "cells" else {}
-    sample = make_sample(spec.sample, shape, optics.pixel_size_um, seed=spec.seed,
-                         wavelength_um=optics.wavelength_um, **options)
-    coherent = render_stack(sample.values, optics, z_arr, shape=(size, size), focus_z_um=spec.focus_um,
-                            photons=spec.photons, seed=spec.seed + 1)
-    coherent_stack = FocalStack(coherent.data, coherent.z_um, coherent.pixel_size_um, coherent.optics,
-                                coherent.focus_z_um)
+    sample = make_sample(
+        spec.sample,
+        shape,
+        optics.pixel_size_um,
+        seed=spec.seed,
+        wavelength_um=optics.wavelength_um,
+        **options,
+    )
+    coherent = render_stack(
+        sample.values,
+        optics,
+        z_arr,
+        shape=(size, size),
+        focus_z_um=spec.focus_um,
+        photons=spec.photons,
+        seed=spec.seed + 1,
+    )
+    coherent_stack = FocalStack(
+        coherent.data, coherent.z_um, coherent.pixel_size_um, coherent.optics, coherent.focus_z_um
+    )
     incoherent_stack = None
     if with_incoherent or labels == "incoherent":
-        inc = render_stack(sample.values, gt_optics, z_arr, shape=(gt_size, gt_size),
-                           focus_z_um=spec.focus_um, photons=spec.photons, seed=spec.seed + 2)
-        incoherent_stack = FocalStack(inc.data, inc.z_um, inc.pixel_size_um, inc.optics, inc.focus_z_um)
+        inc = render_stack(
+            sample.values,
+            gt_optics,
+            z_arr,
+            shape=(gt_size, gt_size),
+            focus_z_um=spec.focus_um,
+            photons=spec.photons,
+            seed=spec.seed + 2,
+        )
+        incoherent_stack = FocalStack(
+            inc.data, inc.z_um, inc.pixel_size_um, inc.optics, inc.focus_z_um
+        )
     region = region_for(optics, tile)
-    ex = examples_from_stacks(coherent_stack, region, field_id=spec.field,
-                              incoherent=incoherent_stack if labels == "incoherent" else None)
+    ex = examples_from_stacks(
+        coherent_stack,
+        region,
+        field_id=spec.field,
+        incoherent=incoherent_stack if labels == "incoherent" else None,
+    )
     record = ex.fields[0]
     if incoherent_stack is not None:
         record["incoherent_focus_um"] = find_focus(incoherent_stack, "spectral-highband").z_focus_um
-    record.update({"density": spec.density, "photons": spec.photons, "sample": spec.sample,
-                   "seed": spec.seed, "labels": labels})
+    record.update(
+        {
+            "density": spec.density,
+            "photons": spec.photons,
+            "sample": spec.sample,
+            "seed": spec.seed,
+            "labels": labels,
+        }
+    )
     return ex
 
 
@@ -246,10 +349,30 @@ def simulate_examples(
         raise ConfigError(f"labels must be 'truth' or 'incoherent', got {labels!r}")
     p = get_preset(preset) if isinstance(preset, str) else preset
     z = tuple(float(v) for v in (p.z_positions() if z_um is None else z_um))
-    specs = draw_fields(n_fields, np.random.default_rng(seed), sample=sample, first_field=first_field,
-                        density_range=density_range, photons_range=photons_range, focus_range_um=focus_range_um)
-    jobs = [(s, p.name, size, gt_size, gt_source_step, z, illumination, tile, labels,
-             incoherent_every > 0 and i % incoherent_every == 0) for i, s in enumerate(specs)]
+    specs = draw_fields(
+        n_fields,
+        np.random.default_rng(seed),
+        sample=sample,
+        first_field=first_field,
+        density_range=density_range,
+        photons_range=photons_range,
+        focus_range_um=focus_range_um,
+    )
+    jobs = [
+        (
+            s,
+            p.name,
+            size,
+            gt_size,
+            gt_source_step,
+            z,
+            illumination,
+            tile,
+            labels,
+            incoherent_every > 0 and i % incoherent_every == 0,
+        )
+        for i, s in enumerate(specs)
+    ]
     parts: list[DefocusExamples] = []
     if workers > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
@@ -289,16 +412,21 @@ def stack_pairs(folder: str | Path) -> list[tuple[Path, Path | None]]:
     data = Path(folder)
     if not data.is_dir():
         raise ConfigError(f"{data}: --data must be a folder of focal stacks")
-    stacks = sorted(p for p in data.iterdir()
-                    if not p.name.startswith(".") and p.name.lower().endswith(SUPPORTED_SUFFIXES))
+    stacks = sorted(
+        p
+        for p in data.iterdir()
+        if not p.name.startswith(".") and p.name.lower().endswith(SUPPORTED_SUFFIXES)
+    )
     by_stem = {_stem(p)[0]: p for p in stacks}
     pairs: list[tuple[Path, Path | None]] = []
     for p in stacks:
         stem, _ = _stem(p)
         if stem.endswith(".incoherent"):
             if stem[: -len(".incoherent")] not in by_stem:
-                raise ConfigError(f"{p}: incoherent stack without its coherent stack "
-                                  f"{stem[: -len('.incoherent')]}.<ext> in {data}")
+                raise ConfigError(
+                    f"{p}: incoherent stack without its coherent stack "
+                    f"{stem[: -len('.incoherent')]}.<ext> in {data}"
+                )
             continue
         pairs.append((p, by_stem.get(stem + ".incoherent")))
     if not pairs:
@@ -344,12 +472,18 @@ def examples_from_folder(
         stack_optics = stack.optics
         if stack_optics is None:
             if optics is None:
-                raise ConfigError(f"{path}: no optics metadata — save the stack with its optics (focuskit simulate / "
-                                  "write_stack) or give the microscope's preset")
-            if not math.isclose(optics.pixel_size_um, stack.pixel_size_um, rel_tol=OPTICS_TOLERANCE):
-                raise ConfigError(f"{path}: no optics metadata and its pixel size {stack.pixel_size_um:g} µm is not "
-                                  f"the expected {optics.pixel_size_um:g} µm — save the stack with its optics "
-                                  "(focuskit simulate / write_stack)")
+                raise ConfigError(
+                    f"{path}: no optics metadata — save the stack with its optics (focuskit simulate / "
+                    "write_stack) or give the microscope's preset"
+                )
+            if not math.isclose(
+                optics.pixel_size_um, stack.pixel_size_um, rel_tol=OPTICS_TOLERANCE
+            ):
+                raise ConfigError(
+                    f"{path}: no optics metadata and its pixel size {stack.pixel_size_um:g} µm is not "
+                    f"the expected {optics.pixel_size_um:g} µm — save the stack with its optics "
+                    "(focuskit simulate / write_stack)"
+                )
             stack_optics = optics
             notes.append(f"{path.name}: no optics metadata; assumed {describe_optics(optics)}")
         if check is not None:
@@ -364,30 +498,42 @@ def examples_from_folder(
             except ConfigError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
         elif check is None and optics is not None and stack_optics.to_dict() != optics.to_dict():
-            raise ConfigError(f"{path}: its optics differ from {pairs[0][0].name}'s — train one model per microscope")
-        incoherent = read_stack(companion, pixel_size_um=pixel_size_um) if companion is not None else None
+            raise ConfigError(
+                f"{path}: its optics differ from {pairs[0][0].name}'s — train one model per microscope"
+            )
+        incoherent = (
+            read_stack(companion, pixel_size_um=pixel_size_um) if companion is not None else None
+        )
         if incoherent is None and stack.focus_z_um is None:
             stem, suffix = _stem(path)
-            raise ConfigError(f"{path}: no ground-truth focus — put its incoherent (DPC/brightfield) stack beside it "
-                              f"as {stem}.incoherent{suffix}, or store focus_z_um in its metadata")
+            raise ConfigError(
+                f"{path}: no ground-truth focus — put its incoherent (DPC/brightfield) stack beside it "
+                f"as {stem}.incoherent{suffix}, or store focus_z_um in its metadata"
+            )
         try:
-            parts.append(examples_from_stacks(stack, region, incoherent=incoherent, field_id=field_id))
+            parts.append(
+                examples_from_stacks(stack, region, incoherent=incoherent, field_id=field_id)
+            )
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         parts[-1].fields[0]["file"] = path.name
         if progress is not None:
             progress(field_id + 1, len(pairs))
     if len(parts) < 2:
-        raise ConfigError(f"{folder}: found {len(parts)} field of view; training needs at least two "
-                          "(one is held out for validation)")
+        raise ConfigError(
+            f"{folder}: found {len(parts)} field of view; training needs at least two "
+            "(one is held out for validation)"
+        )
     assert region is not None and optics is not None
     return DefocusExamples.concatenate(parts), region, optics, notes
 
 
 def describe_optics(optics: Optics) -> str:
     """``20×/0.5, λ 0.53 µm, led at (0.407, 0)``."""
-    return (f"{optics.objective.magnification:g}×/{optics.na:g}, λ {optics.wavelength_um:g} µm, "
-            f"{describe_illumination(optics.illumination)}")
+    return (
+        f"{optics.objective.magnification:g}×/{optics.na:g}, λ {optics.wavelength_um:g} µm, "
+        f"{describe_illumination(optics.illumination)}"
+    )
 
 
 __all__ = [

@@ -33,7 +33,9 @@ class FourierRegion:
 
     def __post_init__(self) -> None:
         if self.tile < 32 or self.tile % self.bin:
-            raise ConfigError(f"tile must be ≥ 32 and a multiple of bin ({self.bin}), got {self.tile}")
+            raise ConfigError(
+                f"tile must be ≥ 32 and a multiple of bin ({self.bin}), got {self.tile}"
+            )
         if self.bin < 1:
             raise ConfigError(f"bin must be ≥ 1, got {self.bin}")
         if not 0 < self.margin <= 1.5:
@@ -116,5 +118,7 @@ def fourier_features(
         return features
     mean = features.mean(axis=1, keepdims=True)
     if np.any(mean <= 0):
-        raise ConfigError("an image tile is constant (no spectrum); defocus cannot be predicted from it")
+        raise ConfigError(
+            "an image tile is constant (no spectrum); defocus cannot be predicted from it"
+        )
     return features / mean

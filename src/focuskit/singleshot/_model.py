@@ -37,8 +37,13 @@ class DefocusPrediction:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"z_um": self.z_um, "sigma_um": self.sigma_um, "in_range": self.in_range,
-                "tiles_z_um": self.tiles_z_um, "notes": self.notes}
+        return {
+            "z_um": self.z_um,
+            "sigma_um": self.sigma_um,
+            "in_range": self.in_range,
+            "tiles_z_um": self.tiles_z_um,
+            "notes": self.notes,
+        }
 
 
 @dataclass
@@ -56,7 +61,9 @@ class OODReference:
     residual_limit: float
 
     @classmethod
-    def fit(cls, standardized: np.ndarray, seed: int = 0, limits_from: np.ndarray | None = None) -> OODReference:
+    def fit(
+        cls, standardized: np.ndarray, seed: int = 0, limits_from: np.ndarray | None = None
+    ) -> OODReference:
         """PCA of ``standardized``; the limits are percentiles over ``limits_from``
         (default: the same examples). Fields the PCA never saw sit further out than the
         ones it was fitted on, so limits taken on validation fields do not flag new
@@ -66,8 +73,13 @@ class OODReference:
         mean = x.mean(0)
         _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
         k = min(OOD_COMPONENTS, len(s))
-        ref = cls(mean.astype(np.float32), vt[:k].astype(np.float32),
-                  (s[:k] / math.sqrt(max(len(x) - 1, 1))).astype(np.float32), math.inf, math.inf)
+        ref = cls(
+            mean.astype(np.float32),
+            vt[:k].astype(np.float32),
+            (s[:k] / math.sqrt(max(len(x) - 1, 1))).astype(np.float32),
+            math.inf,
+            math.inf,
+        )
         d, r = ref.scores(standardized if limits_from is None else limits_from)
         ref.distance_limit = float(np.percentile(d, OOD_QUANTILE))
         ref.residual_limit = float(np.percentile(r, OOD_QUANTILE))
@@ -120,9 +132,17 @@ class DefocusModel(TrainedModel):
     title = "single-shot defocus model"
     cli = "singleshot"
 
-    def __init__(self, net: Any, region: FourierRegion, optics: Optics, *, ood: OODReference,
-                 z_range_um: tuple[float, float], sigma_scale: float = 1.0,
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        net: Any,
+        region: FourierRegion,
+        optics: Optics,
+        *,
+        ood: OODReference,
+        z_range_um: tuple[float, float],
+        sigma_scale: float = 1.0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         self.net = net
         self.sigma_scale = float(sigma_scale)
         self.region = region
@@ -134,10 +154,16 @@ class DefocusModel(TrainedModel):
 
     # Building ---------------------------------------------------------------------------
     @classmethod
-    def from_training(cls, net: Any, region: FourierRegion, optics: Optics, train: DefocusExamples,
-                      validation: DefocusExamples | None = None,
-                      trusted_range_um: tuple[float, float] | None = None,
-                      metadata: dict[str, Any] | None = None) -> DefocusModel:
+    def from_training(
+        cls,
+        net: Any,
+        region: FourierRegion,
+        optics: Optics,
+        train: DefocusExamples,
+        validation: DefocusExamples | None = None,
+        trusted_range_um: tuple[float, float] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> DefocusModel:
         """Wrap a trained net. With ``validation`` (fields the net did not train on), σ is
         recalibrated by one factor ``s² = mean((z − ẑ)²/σ²)`` (variance recalibration,
         Levi et al. 2019): the NLL head fits the training fields' errors, which are smaller
@@ -150,8 +176,14 @@ class DefocusModel(TrainedModel):
         standardized = cls._standardize(net, train.features)
         held_out = None if validation is None else cls._standardize(net, validation.features)
         z_range = trusted_range_um or (float(train.z_um.min()), float(train.z_um.max()))
-        model = cls(net, region, optics, ood=OODReference.fit(standardized, limits_from=held_out),
-                    z_range_um=z_range, metadata=metadata)
+        model = cls(
+            net,
+            region,
+            optics,
+            ood=OODReference.fit(standardized, limits_from=held_out),
+            z_range_um=z_range,
+            metadata=metadata,
+        )
         if validation is not None and net.config.predict_sigma:
             z, sigma, _ = model.predict_features(validation.features)
             model.sigma_scale = float(np.sqrt(np.mean(((z - validation.z_um) / sigma) ** 2)))
@@ -168,7 +200,11 @@ class DefocusModel(TrainedModel):
         return {"net": self.net}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"ood.mean": self.ood.mean, "ood.components": self.ood.components, "ood.scales": self.ood.scales}
+        return {
+            "ood.mean": self.ood.mean,
+            "ood.components": self.ood.components,
+            "ood.scales": self.ood.scales,
+        }
 
     def config(self) -> dict[str, Any]:
         return {
@@ -177,29 +213,54 @@ class DefocusModel(TrainedModel):
             "optics": self.optics.to_dict(),
             "z_range_um": list(self.z_range_um),
             "sigma_scale": self.sigma_scale,
-            "ood": {"distance_limit": self.ood.distance_limit, "residual_limit": self.ood.residual_limit,
-                    "components": int(len(self.ood.scales)), "quantile": OOD_QUANTILE},
+            "ood": {
+                "distance_limit": self.ood.distance_limit,
+                "residual_limit": self.ood.residual_limit,
+                "components": len(self.ood.scales),
+                "quantile": OOD_QUANTILE,
+            },
             "parameters": self.net.parameter_count(),
             "training_bytes_per_example": self.net.training_bytes_per_example(),
         }
 
     @classmethod
-    def from_folder(cls, path: Path, config: dict[str, Any], tensors: dict[str, dict[str, np.ndarray]]
-                    ) -> DefocusModel:
+    def from_folder(
+        cls, path: Path, config: dict[str, Any], tensors: dict[str, dict[str, np.ndarray]]
+    ) -> DefocusModel:
         from focuskit.singleshot._network import FCFNN, FCFNNConfig
 
         net = FCFNN(FCFNNConfig.from_dict(config["architecture"]))
         numpy_to_state(net, tensors["net"])
         net.eval()
         ood_arrays = tensors["ood"]
-        ood = OODReference(ood_arrays["mean"], ood_arrays["components"], ood_arrays["scales"],
-                           float(config["ood"]["distance_limit"]), float(config["ood"]["residual_limit"]))
-        skip = {"kind", "focuskit_version", "architecture", "features", "optics", "z_range_um", "sigma_scale", "ood",
-                "parameters", "training_bytes_per_example"}
-        return cls(net, FourierRegion.from_dict(config["features"]), Optics.from_dict(config["optics"]),
-                   ood=ood, z_range_um=tuple(config["z_range_um"]),  # type: ignore[arg-type]
-                   sigma_scale=float(config.get("sigma_scale", 1.0)),
-                   metadata={k: v for k, v in config.items() if k not in skip})
+        ood = OODReference(
+            ood_arrays["mean"],
+            ood_arrays["components"],
+            ood_arrays["scales"],
+            float(config["ood"]["distance_limit"]),
+            float(config["ood"]["residual_limit"]),
+        )
+        skip = {
+            "kind",
+            "focuskit_version",
+            "architecture",
+            "features",
+            "optics",
+            "z_range_um",
+            "sigma_scale",
+            "ood",
+            "parameters",
+            "training_bytes_per_example",
+        }
+        return cls(
+            net,
+            FourierRegion.from_dict(config["features"]),
+            Optics.from_dict(config["optics"]),
+            ood=ood,
+            z_range_um=tuple(config["z_range_um"]),  # type: ignore[arg-type]
+            sigma_scale=float(config.get("sigma_scale", 1.0)),
+            metadata={k: v for k, v in config.items() if k not in skip},
+        )
 
     @property
     def pixel_size_um(self) -> float:
@@ -215,12 +276,24 @@ class DefocusModel(TrainedModel):
         # made it 200× slower on a busy 2-core machine (96 ms instead of 0.45 ms).
         with torch_threads(1), torch.no_grad():
             z, log_sigma = self.net(x)
-        sigma = self.sigma_scale * torch.exp(log_sigma).numpy() if log_sigma is not None else np.full(len(x), np.nan)
-        familiar = self.ood.familiar(self._standardize(self.net, np.asarray(features, dtype=np.float32)))
+        sigma = (
+            self.sigma_scale * torch.exp(log_sigma).numpy()
+            if log_sigma is not None
+            else np.full(len(x), np.nan)
+        )
+        familiar = self.ood.familiar(
+            self._standardize(self.net, np.asarray(features, dtype=np.float32))
+        )
         return z.numpy().astype(np.float64), sigma.astype(np.float64), familiar
 
-    def predict(self, image: np.ndarray, *, optics: Optics | None = None, pixel_size_um: float | None = None,
-                force: bool = False) -> DefocusPrediction:
+    def predict(
+        self,
+        image: np.ndarray,
+        *,
+        optics: Optics | None = None,
+        pixel_size_um: float | None = None,
+        force: bool = False,
+    ) -> DefocusPrediction:
         """Defocus of one image: the median over its tiles (Note S3, item 3).
 
         Parameters
@@ -241,21 +314,38 @@ class DefocusModel(TrainedModel):
         """
         image = np.asarray(image)
         if image.ndim != 2:
-            raise ConfigError(f"expected one 2-D image, got shape {image.shape}; predict planes one at a time")
+            raise ConfigError(
+                f"expected one 2-D image, got shape {image.shape}; predict planes one at a time"
+            )
         notes = self.check_optics(optics, pixel_size_um, force=force)
         tiles = split_tiles(image, self.region.tile)
         z, sigma, familiar = self.predict_features(fourier_features(tiles, self.region))
         z_med = float(np.median(z))
-        spread = 1.4826 * float(np.median(np.abs(z - z_med))) / math.sqrt(len(z)) if len(z) > 1 else 0.0
-        sigma_tot = float(math.hypot(float(np.median(sigma)), spread)) if np.all(np.isfinite(sigma)) else spread
+        spread = (
+            1.4826 * float(np.median(np.abs(z - z_med))) / math.sqrt(len(z)) if len(z) > 1 else 0.0
+        )
+        sigma_tot = (
+            float(math.hypot(float(np.median(sigma)), spread))
+            if np.all(np.isfinite(sigma))
+            else spread
+        )
         lo, hi = self.z_range_um
         in_z = lo <= z_med <= hi
         if not in_z:
-            notes.append(f"predicted z {z_med:+.1f} µm is outside the trained range [{lo:+.1f}, {hi:+.1f}] µm")
+            notes.append(
+                f"predicted z {z_med:+.1f} µm is outside the trained range [{lo:+.1f}, {hi:+.1f}] µm"
+            )
         if not familiar.all():
-            notes.append(f"{int((~familiar).sum())}/{len(familiar)} tiles look unlike the training data")
-        return DefocusPrediction(z_um=z_med, sigma_um=sigma_tot, in_range=bool(in_z and familiar.all()),
-                                 tiles_z_um=[float(v) for v in z], notes=notes)
+            notes.append(
+                f"{int((~familiar).sum())}/{len(familiar)} tiles look unlike the training data"
+            )
+        return DefocusPrediction(
+            z_um=z_med,
+            sigma_um=sigma_tot,
+            in_range=bool(in_z and familiar.all()),
+            tiles_z_um=[float(v) for v in z],
+            notes=notes,
+        )
 
     def autofocus(self, scope: Microscope, *, force: bool = False, **settings: Any) -> SearchResult:
         """Single-shot autofocus on ``scope`` with this model (:func:`singleshot_search`):

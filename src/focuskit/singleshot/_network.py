@@ -52,7 +52,9 @@ class FCFNN(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width_in, 1)
         self.sigma_head = (
-            nn.Sequential(nn.Linear(width_in, 32), nn.ReLU(), nn.Linear(32, 1)) if config.predict_sigma else None
+            nn.Sequential(nn.Linear(width_in, 32), nn.ReLU(), nn.Linear(32, 1))
+            if config.predict_sigma
+            else None
         )
 
     def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:

@@ -121,7 +121,9 @@ def train(
         raise ConfigError("give exactly one of --data DIR or --simulate N (or examples)")
     check_model_output(output, overwrite, [data])
     if simulate is not None and simulate < 2:
-        raise ConfigError(f"--simulate needs at least 2 fields (one is held out for validation), got {simulate}")
+        raise ConfigError(
+            f"--simulate needs at least 2 fields (one is held out for validation), got {simulate}"
+        )
     if not 0 < validation < 1:
         raise ConfigError(f"--validation must be a fraction in (0, 1), got {validation}")
     if resume and checkpoint_dir is None:
@@ -130,7 +132,9 @@ def train(
     base = DefocusModel.load(finetune) if isinstance(finetune, (str, os.PathLike)) else finetune
     if base is not None:
         if tile is not None and tile != base.region.tile:
-            raise ConfigError(f"--tile {tile} ≠ the fine-tuned model's tile {base.region.tile}; leave --tile out")
+            raise ConfigError(
+                f"--tile {tile} ≠ the fine-tuned model's tile {base.region.tile}; leave --tile out"
+            )
         tile = base.region.tile
     tile = DEFAULT_TILE if tile is None else tile
     p = get_preset(preset)
@@ -141,49 +145,104 @@ def train(
         ill = None
         if base is not None:
             ill = base.optics.illumination
-            if not (math.isclose(base.optics.pixel_size_um, p.optics.pixel_size_um, rel_tol=OPTICS_TOLERANCE)
-                    and math.isclose(base.optics.na, p.optics.na, rel_tol=OPTICS_TOLERANCE)):
-                raise ConfigError(f"the fine-tuned model's optics are not preset {p.name}'s — pass its --preset")
-        examples = simulate_examples(simulate, preset=p, size=tile, tile=tile, z_um=z_um, illumination=ill,
-                                     seed=seed, workers=workers, progress=data_progress)
-        optics = base.optics if base is not None else (p.optics if ill is None else p.optics.with_illumination(ill))
+            if not (
+                math.isclose(
+                    base.optics.pixel_size_um, p.optics.pixel_size_um, rel_tol=OPTICS_TOLERANCE
+                )
+                and math.isclose(base.optics.na, p.optics.na, rel_tol=OPTICS_TOLERANCE)
+            ):
+                raise ConfigError(
+                    f"the fine-tuned model's optics are not preset {p.name}'s — pass its --preset"
+                )
+        examples = simulate_examples(
+            simulate,
+            preset=p,
+            size=tile,
+            tile=tile,
+            z_um=z_um,
+            illumination=ill,
+            seed=seed,
+            workers=workers,
+            progress=data_progress,
+        )
+        optics = (
+            base.optics
+            if base is not None
+            else (p.optics if ill is None else p.optics.with_illumination(ill))
+        )
         region = base.region if base is not None else region_for(optics, tile)
         zs = np.asarray(z_um if z_um is not None else p.z_positions(), dtype=float)
-        source: dict[str, Any] = {"simulated_fields": simulate, "preset": p.name, "seed": seed,
-                                  "z_um": [float(zs.min()), float(zs.max())], "planes": int(zs.size)}
+        source: dict[str, Any] = {
+            "simulated_fields": simulate,
+            "preset": p.name,
+            "seed": seed,
+            "z_um": [float(zs.min()), float(zs.max())],
+            "planes": int(zs.size),
+        }
     elif examples is not None:
         optics = base.optics if base is not None else p.optics
         region = base.region if base is not None else region_for(optics, tile)
         if examples.features.shape[1] != region.n_features:
-            raise ConfigError(f"the examples have {examples.features.shape[1]} features; {p.name} at {tile}² "
-                              f"tiles has {region.n_features} — give the preset and tile they were made with")
+            raise ConfigError(
+                f"the examples have {examples.features.shape[1]} features; {p.name} at {tile}² "
+                f"tiles has {region.n_features} — give the preset and tile they were made with"
+            )
         source = {"examples": len(examples)}
     else:
         assert data is not None
         examples, region, optics, notes = examples_from_folder(
-            data, tile=tile, optics=base.optics if base is not None else p.optics,
+            data,
+            tile=tile,
+            optics=base.optics if base is not None else p.optics,
             region=base.region if base is not None else None,
             check=(lambda px, o: base.check_optics(o, px)) if base is not None else None,
-            pixel_size_um=pixel_size_um, progress=data_progress)
+            pixel_size_um=pixel_size_um,
+            progress=data_progress,
+        )
         source = {"folder": str(data), "stacks": [f.get("file") for f in examples.fields]}
     t_data = time.perf_counter() - t0
     train_set, val_set = split_by_field(examples, validation, seed=seed)
 
     t1 = time.perf_counter()
-    net, history = fit_fcfnn(train_set, val_set, config, init=base.net if base is not None else None,
-                             checkpoint_dir=checkpoint_dir, resume=resume, progress=progress)
+    net, history = fit_fcfnn(
+        train_set,
+        val_set,
+        config,
+        init=base.net if base is not None else None,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        progress=progress,
+    )
     t_train = time.perf_counter() - t1
-    training: dict[str, Any] = {"config": config.to_dict(), "history": history.to_dict(),
-                                "data_seconds": t_data, "train_seconds": t_train}
+    training: dict[str, Any] = {
+        "config": config.to_dict(),
+        "history": history.to_dict(),
+        "data_seconds": t_data,
+        "train_seconds": t_train,
+    }
     if base is not None:
         training["finetuned_from"] = base.source or str(finetune)
-    preset_name = p.name if data is None else base.metadata.get("preset") if base is not None else None
+    preset_name = (
+        p.name if data is None else base.metadata.get("preset") if base is not None else None
+    )
     model = DefocusModel.from_training(
-        net, region, optics, train_set, validation=val_set if calibrate_on_validation else None,
+        net,
+        region,
+        optics,
+        train_set,
+        validation=val_set if calibrate_on_validation else None,
         trusted_range_um=trusted_range_um,
-        metadata={"preset": preset_name, "training": {**training, **(metadata or {})},
-                  "data": {**source, "train": train_set.summary(), "validation": val_set.summary(),
-                           **(data_info or {}), **({"notes": notes} if notes else {})}},
+        metadata={
+            "preset": preset_name,
+            "training": {**training, **(metadata or {})},
+            "data": {
+                **source,
+                "train": train_set.summary(),
+                "validation": val_set.summary(),
+                **(data_info or {}),
+                **({"notes": notes} if notes else {}),
+            },
+        },
     )
     if output is not None:
         model.save(output, overwrite=overwrite)

@@ -48,6 +48,7 @@ class DefocusPredictor(Protocol):
 
     def __call__(self, image: np.ndarray, /) -> DefocusEstimate: ...
 
+
 GUARDS = ("prediction", "measure", "none")
 # Tolerance when neither the prediction's σ nor the scope's optics give one (µm).
 _DEFAULT_TOLERANCE_UM = 0.5
@@ -66,7 +67,8 @@ class _Look:
 
     def record(self, notes: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "z_um": self.z_um, "score": self.score,
+            "z_um": self.z_um,
+            "score": self.score,
             "z_pred_um": self.z_pred_um if math.isfinite(self.z_pred_um) else None,
             "sigma_um": self.sigma_um if math.isfinite(self.sigma_um) else None,
             "in_range": self.usable,
@@ -174,18 +176,30 @@ def singleshot_search(
     goes back to the start if the camera, the stage or the predictor fails.
     """
     if not callable(predict):
-        raise ConfigError("predict must be a callable image → prediction (e.g. DefocusModel.predict)")
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) or max_iterations < 1:
+        raise ConfigError(
+            "predict must be a callable image → prediction (e.g. DefocusModel.predict)"
+        )
+    if (
+        isinstance(max_iterations, bool)
+        or not isinstance(max_iterations, (int, np.integer))
+        or max_iterations < 1
+    ):
         raise ConfigError(f"max_iterations must be an integer ≥ 1, got {max_iterations!r}")
     if tolerance_um is not None and not (math.isfinite(tolerance_um) and tolerance_um > 0):
-        raise ConfigError(f"tolerance_um must be > 0 µm (or None for max(σ, DOF/4)), got {tolerance_um!r}")
+        raise ConfigError(
+            f"tolerance_um must be > 0 µm (or None for max(σ, DOF/4)), got {tolerance_um!r}"
+        )
     if fallback is not None and str(fallback).lower() == "none":
         fallback = None
     if fallback is not None and fallback not in SEARCHES:
-        raise ConfigError(f"fallback must be one of {', '.join(SEARCHES)} or None, got {fallback!r}")
+        raise ConfigError(
+            f"fallback must be one of {', '.join(SEARCHES)} or None, got {fallback!r}"
+        )
     if guard not in GUARDS:
         raise ConfigError(f"guard must be one of {', '.join(GUARDS)}, got {guard!r}")
-    if fallback_range_um is not None and not (math.isfinite(fallback_range_um) and fallback_range_um > 0):
+    if fallback_range_um is not None and not (
+        math.isfinite(fallback_range_um) and fallback_range_um > 0
+    ):
         raise ConfigError(f"fallback_range_um must be > 0 µm, got {fallback_range_um!r}")
 
     t_compute = time.perf_counter()
@@ -203,7 +217,9 @@ def singleshot_search(
     def tolerance(look: _Look) -> float:
         if tolerance_um is not None:
             return float(tolerance_um)
-        known = [v for v in (look.sigma_um, quarter_dof) if v is not None and math.isfinite(v) and v > 0]
+        known = [
+            v for v in (look.sigma_um, quarter_dof) if v is not None and math.isfinite(v) and v > 0
+        ]
         return max(known) if known else _DEFAULT_TOLERANCE_UM
 
     with restore_on_failure(scope):
@@ -221,7 +237,9 @@ def singleshot_search(
             wanted = here - last.z_pred_um  # the focus drive moves by −z (OPTICS.md)
             target = min(max(wanted, lo), hi)
             if target != wanted:
-                notes.append(f"the move to z = {wanted:+.2f} µm was clipped to the stage limit {target:+.2f} µm")
+                notes.append(
+                    f"the move to z = {wanted:+.2f} µm was clipped to the stage limit {target:+.2f} µm"
+                )
             if abs(target - here) < 1e-9:
                 notes.append("the stage is at its limit; cannot move further")
                 break
@@ -241,15 +259,28 @@ def singleshot_search(
 
     start = run.looks[0]
     if unusable is not None:
-        return _fall_back(scope, run, fallback, fallback_range_um, measure, unusable, start, z0,
-                          elapsed0, exposures0, t_compute)
+        return _fall_back(
+            scope,
+            run,
+            fallback,
+            fallback_range_um,
+            measure,
+            unusable,
+            start,
+            z0,
+            elapsed0,
+            exposures0,
+            t_compute,
+        )
 
     if not verify:
         z_final = float(scope.z_um)
         success = True
         score_final = math.nan
-        message = (f"moved by {z_final - z0:+.2f} µm on one prediction (z = {start.z_pred_um:+.2f} µm), "
-                   "without a verification image")
+        message = (
+            f"moved by {z_final - z0:+.2f} µm on one prediction (z = {start.z_pred_um:+.2f} µm), "
+            "without a verification image"
+        )
         if converged:
             message = f"already in focus (predicted z = {start.z_pred_um:+.2f} µm); no move"
     else:
@@ -261,56 +292,91 @@ def singleshot_search(
         if converged and moves == 0:
             message = f"already in focus (predicted z = {start.z_pred_um:+.2f} µm, tolerance {tolerance(start):.2f} µm)"
         elif success:
-            message = (f"in focus after {moves} move(s): predicted z {start.z_pred_um:+.2f} → "
-                       f"{final.z_pred_um:+.2f} µm (tolerance {tolerance(final):.2f} µm)")
+            message = (
+                f"in focus after {moves} move(s): predicted z {start.z_pred_um:+.2f} → "
+                f"{final.z_pred_um:+.2f} µm (tolerance {tolerance(final):.2f} µm)"
+            )
         else:
-            message = (f"not within tolerance after {moves} move(s): predicted z {start.z_pred_um:+.2f} → "
-                       f"{final.z_pred_um:+.2f} µm (tolerance {tolerance(final):.2f} µm)")
+            message = (
+                f"not within tolerance after {moves} move(s): predicted z {start.z_pred_um:+.2f} → "
+                f"{final.z_pred_um:+.2f} µm (tolerance {tolerance(final):.2f} µm)"
+            )
         if guard == "measure" and z_final == z0 and moves > 0:
             success = False
     if notes:
         message += "; " + "; ".join(notes)
     return SearchResult(
-        method="singleshot", measure=measure, z_start_um=z0, z_final_um=float(scope.z_um),
-        score_start=start.score, score_final=score_final, images=scope.exposures - exposures0,
-        success=success, trace=run.probe.trace, message=message,
-        elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+        method="singleshot",
+        measure=measure,
+        z_start_um=z0,
+        z_final_um=float(scope.z_um),
+        score_start=start.score,
+        score_final=score_final,
+        images=scope.exposures - exposures0,
+        success=success,
+        trace=run.probe.trace,
+        message=message,
+        elapsed_s=scope.elapsed_s - elapsed0,
+        compute_s=time.perf_counter() - t_compute,
         predictions=run.records,
     )
 
 
-def _choose(looks: list[_Look], guard: str, tolerance: Callable[[_Look], float]) -> tuple[_Look, str]:
+def _choose(
+    looks: list[_Look], guard: str, tolerance: Callable[[_Look], float]
+) -> tuple[_Look, str]:
     """The position to finish at, and why it is not the last one (empty when it is)."""
     start, last = looks[0], looks[-1]
     if guard == "none" or len(looks) == 1:
         return last, ""
     if guard == "measure":
         if last.score < start.score:
-            return start, (f"the last image scored lower ({last.score:.4g}) than the start ({start.score:.4g}) "
-                           "by the measure; returned to the start")
+            return start, (
+                f"the last image scored lower ({last.score:.4g}) than the start ({start.score:.4g}) "
+                "by the measure; returned to the start"
+            )
         return last, ""
     usable = [lk for lk in looks if lk.usable]
     best = min(usable, key=lambda lk: abs(lk.z_pred_um))
     if best is last:
         return last, ""
     if best is start:
-        return start, ("the verification images predict the start was closest to focus "
-                       f"(|z| {abs(start.z_pred_um):.2f} µm); returned to the start")
+        return start, (
+            "the verification images predict the start was closest to focus "
+            f"(|z| {abs(start.z_pred_um):.2f} µm); returned to the start"
+        )
     return best, f"finished at z = {best.z_um:+.2f} µm, where the model predicted the smallest |z|"
 
 
 def _fall_back(
-    scope: Microscope, run: _Singleshot, fallback: str | None, range_um: float | None, measure: str,
-    unusable: _Look, start: _Look, z0: float, elapsed0: float, exposures0: int, t_compute: float,
+    scope: Microscope,
+    run: _Singleshot,
+    fallback: str | None,
+    range_um: float | None,
+    measure: str,
+    unusable: _Look,
+    start: _Look,
+    z0: float,
+    elapsed0: float,
+    exposures0: int,
+    t_compute: float,
 ) -> SearchResult:
     """A prediction was not usable: run the classic search from the start (or stop there)."""
     reason = f"the prediction at stage z = {unusable.z_um:+.2f} µm is not usable ({unusable.why})"
     if fallback is None:
         return SearchResult(
-            method="singleshot", measure=measure, z_start_um=z0, z_final_um=float(scope.z_um),
-            score_start=start.score, score_final=start.score, images=scope.exposures - exposures0,
-            success=False, trace=run.probe.trace, message=f"failed: {reason}; no fallback, stayed at the start",
-            elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+            method="singleshot",
+            measure=measure,
+            z_start_um=z0,
+            z_final_um=float(scope.z_um),
+            score_start=start.score,
+            score_final=start.score,
+            images=scope.exposures - exposures0,
+            success=False,
+            trace=run.probe.trace,
+            message=f"failed: {reason}; no fallback, stayed at the start",
+            elapsed_s=scope.elapsed_s - elapsed0,
+            compute_s=time.perf_counter() - t_compute,
             predictions=run.records,
         )
     lo, hi = scope.z_limits_um
@@ -321,9 +387,17 @@ def _fall_back(
     if classic.message:
         message += f": {classic.message}"
     return SearchResult(
-        method="singleshot", measure=measure, z_start_um=z0, z_final_um=classic.z_final_um,
-        score_start=start.score, score_final=classic.score_final, images=scope.exposures - exposures0,
-        success=classic.success, trace=run.probe.trace + classic.trace, message=message,
-        elapsed_s=scope.elapsed_s - elapsed0, compute_s=time.perf_counter() - t_compute,
+        method="singleshot",
+        measure=measure,
+        z_start_um=z0,
+        z_final_um=classic.z_final_um,
+        score_start=start.score,
+        score_final=classic.score_final,
+        images=scope.exposures - exposures0,
+        success=classic.success,
+        trace=run.probe.trace + classic.trace,
+        message=message,
+        elapsed_s=scope.elapsed_s - elapsed0,
+        compute_s=time.perf_counter() - t_compute,
         predictions=run.records,
     )

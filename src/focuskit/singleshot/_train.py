@@ -107,9 +107,15 @@ def fit_fcfnn(
         return _fit(train, validation, config, init, checkpoint_dir, resume, progress)
 
 
-def _fit(train: DefocusExamples, validation: DefocusExamples, config: TrainConfig, init: Any | None,
-         checkpoint_dir: str | os.PathLike[str] | None, resume: bool,
-         progress: Progress | None) -> tuple[Any, TrainHistory]:
+def _fit(
+    train: DefocusExamples,
+    validation: DefocusExamples,
+    config: TrainConfig,
+    init: Any | None,
+    checkpoint_dir: str | os.PathLike[str] | None,
+    resume: bool,
+    progress: Progress | None,
+) -> tuple[Any, TrainHistory]:
     import torch
 
     from focuskit.singleshot._network import FCFNN, FCFNNConfig
@@ -122,19 +128,30 @@ def _fit(train: DefocusExamples, validation: DefocusExamples, config: TrainConfi
     y_val = validation.z_um.astype(np.float64)
 
     if init is None:
-        net = FCFNN(FCFNNConfig(n_features=x_train.shape[1], width=config.width, depth=config.depth,
-                                input_dropout=config.input_dropout, predict_sigma=config.predict_sigma,
-                                z_scale_um=config.z_scale_um))
+        net = FCFNN(
+            FCFNNConfig(
+                n_features=x_train.shape[1],
+                width=config.width,
+                depth=config.depth,
+                input_dropout=config.input_dropout,
+                predict_sigma=config.predict_sigma,
+                z_scale_um=config.z_scale_um,
+            )
+        )
         mean = x_train.double().mean(0)
         std = x_train.double().std(0)
         net.set_standardization(mean.float(), std.float())
     else:
         net = init
         if net.config.n_features != x_train.shape[1]:
-            raise ConfigError(f"fine-tuning needs the model's {net.config.n_features} features, got {x_train.shape[1]}")
+            raise ConfigError(
+                f"fine-tuning needs the model's {net.config.n_features} features, got {x_train.shape[1]}"
+            )
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     scale = net.config.z_scale_um
-    warmup_steps = int(config.mse_warmup * config.max_steps) if net.config.predict_sigma else config.max_steps
+    warmup_steps = (
+        int(config.mse_warmup * config.max_steps) if net.config.predict_sigma else config.max_steps
+    )
 
     def step(k: int, rng: np.random.Generator) -> dict[str, float]:
         idx = torch.from_numpy(rng.integers(0, len(x_train), config.batch_size))
@@ -153,18 +170,35 @@ def _fit(train: DefocusExamples, validation: DefocusExamples, config: TrainConfi
     def validate() -> dict[str, float]:
         net.eval()
         with torch.no_grad():
-            z = torch.cat([net(x_val[i : i + 4096])[0] for i in range(0, len(x_val), 4096)]).double().numpy()
+            z = (
+                torch.cat([net(x_val[i : i + 4096])[0] for i in range(0, len(x_val), 4096)])
+                .double()
+                .numpy()
+            )
         net.train()
         return {"val_rmse_um": float(np.sqrt(np.mean((z - y_val) ** 2)))}
 
     history = TrainHistory()
     run_training(
-        nets={"model": net}, optimizers={"model": optimizer}, step=step, validate=validate,
-        metric="val_rmse_um", keep="model", history=history, rng=rng, seed=config.seed,
-        schedule=Schedule(config.max_steps, config.eval_every, {"model": config.learning_rate},
-                          patience=config.patience,
-                          # σ is trained only after the warm-up: the best model is chosen from then on.
-                          select_after=warmup_steps if net.config.predict_sigma else 0),
-        checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+        nets={"model": net},
+        optimizers={"model": optimizer},
+        step=step,
+        validate=validate,
+        metric="val_rmse_um",
+        keep="model",
+        history=history,
+        rng=rng,
+        seed=config.seed,
+        schedule=Schedule(
+            config.max_steps,
+            config.eval_every,
+            {"model": config.learning_rate},
+            patience=config.patience,
+            # σ is trained only after the warm-up: the best model is chosen from then on.
+            select_after=warmup_steps if net.config.predict_sigma else 0,
+        ),
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        progress=progress,
     )
     return net, history

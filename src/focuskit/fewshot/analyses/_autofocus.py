@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.fewshot._calibration import BlurCalibration, calibrate
+from focuskit.fewshot._calibration import BlurCalibration
 from focuskit.fewshot._search import deepfocus_search
 from focuskit.fewshot.analyses._invariance import SAMPLE_KINDS, invariance_sample
 from focuskit.io import FocalStack
@@ -49,8 +49,13 @@ class Trial:
     seed: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "kind": self.kind, "focus_z_um": self.focus_z_um,
-                "start_z_um": self.start_z_um, "seed": self.seed}
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "focus_z_um": self.focus_z_um,
+            "start_z_um": self.start_z_um,
+            "seed": self.seed,
+        }
 
 
 def simulated_trials(n: int, *, start_range_um: float = 60.0, seed: int = 0) -> list[Trial]:
@@ -59,49 +64,96 @@ def simulated_trials(n: int, *, start_range_um: float = 60.0, seed: int = 0) -> 
     out = []
     for i in range(n):
         focus = float(rng.uniform(-20, 20))
-        out.append(Trial(i, SAMPLE_KINDS[i % len(SAMPLE_KINDS)], focus,
-                         focus + float(rng.uniform(-start_range_um, start_range_um)), int(rng.integers(2**31))))
+        out.append(
+            Trial(
+                i,
+                SAMPLE_KINDS[i % len(SAMPLE_KINDS)],
+                focus,
+                focus + float(rng.uniform(-start_range_um, start_range_um)),
+                int(rng.integers(2**31)),
+            )
+        )
     return out
 
 
-def trial_scope(trial: Trial, *, preset: str = "deepfocus-10x", size: int = 512, photons: float = 500.0,
-                z_margin_um: float = 140.0) -> SimulatedScope:
+def trial_scope(
+    trial: Trial,
+    *,
+    preset: str = "deepfocus-10x",
+    size: int = 512,
+    photons: float = 500.0,
+    z_margin_um: float = 140.0,
+) -> SimulatedScope:
     """The simulated microscope of one trial; stage limits ±``z_margin_um`` around focus."""
     p = get_preset(preset)
     limits = (trial.focus_z_um - z_margin_um, trial.focus_z_um + z_margin_um)
-    common: dict[str, Any] = {"size": size, "focus_z_um": trial.focus_z_um, "start_z_um": trial.start_z_um,
-                              "z_limits_um": limits, "photons": photons, "seed": trial.seed,
-                              "stage_resolution_um": 0.05}
+    common: dict[str, Any] = {
+        "size": size,
+        "focus_z_um": trial.focus_z_um,
+        "start_z_um": trial.start_z_um,
+        "z_limits_um": limits,
+        "photons": photons,
+        "seed": trial.seed,
+        "stage_resolution_um": 0.05,
+    }
     if trial.kind == "image":
         plan = plan_render(p.optics, np.array([z_margin_um * 2]), (size, size), focus_z_um=0.0)
         # A random view of a picture the CNN never saw, as in the Table 1 analysis.
-        _, sample = invariance_sample("image", trial.index, plan.render_shape, p.optics.pixel_size_um / plan.oversampling,
-                                trial.seed)
+        _, sample = invariance_sample(
+            "image",
+            trial.index,
+            plan.render_shape,
+            p.optics.pixel_size_um / plan.oversampling,
+            trial.seed,
+        )
         return SimulatedScope(p, sample=sample, **common)
     options = {"density_per_100um2": 3.0, "diameter_um": 0.5} if trial.kind == "beads" else {}
     return SimulatedScope(p, sample=trial.kind, sample_options=options, **common)
 
 
-def calibrate_simulated(score_map: ScoreMap, *, preset: str = "deepfocus-10x", sample: str = "fluorescent-tissue",
-                        z_um: np.ndarray | None = None, size: int = 512, photons: float = 500.0, seed: int = 12345,
-                        model: str = "") -> BlurCalibration:
+def calibrate_simulated(
+    score_map: ScoreMap,
+    *,
+    preset: str = "deepfocus-10x",
+    sample: str = "fluorescent-tissue",
+    z_um: np.ndarray | None = None,
+    size: int = 512,
+    photons: float = 500.0,
+    seed: int = 12345,
+    model: str = "",
+) -> BlurCalibration:
     """b_calib(z) of one simulated flat textured object (a stack through focus at z = 0)."""
     z = np.arange(-120.0, 120.01, 2.0) if z_um is None else np.asarray(z_um, dtype=float)
-    scope = SimulatedScope(preset, sample=sample, size=size, focus_z_um=0.0, start_z_um=float(z[0]),
-                           z_limits_um=(float(z.min()), float(z.max())), photons=photons, seed=seed)
+    scope = SimulatedScope(
+        preset,
+        sample=sample,
+        size=size,
+        focus_z_um=0.0,
+        start_z_um=float(z[0]),
+        z_limits_um=(float(z.min()), float(z.max())),
+        photons=photons,
+        seed=seed,
+    )
     scores, sds = [], []
     for zi in z:
         scope.move_to(float(zi))
         m = np.asarray(score_map(scope.snap()), dtype=float)
         scores.append(float(m.mean()))
         sds.append(float(m.std()))
-    return BlurCalibration.from_scores(z, np.array(scores), score_sd=np.array(sds), model=model,
-                                       optics=scope.optics.to_dict() if scope.optics else None,
-                                       pixel_size_um=scope.pixel_size_um,
-                                       source={"simulated": preset, "sample": sample, "seed": seed, "size": size})
+    return BlurCalibration.from_scores(
+        z,
+        np.array(scores),
+        score_sd=np.array(sds),
+        model=model,
+        optics=scope.optics.to_dict() if scope.optics else None,
+        pixel_size_um=scope.pixel_size_um,
+        source={"simulated": preset, "sample": sample, "seed": seed, "size": size},
+    )
 
 
-def _brent_errors(trace: Sequence[tuple[float, float]], focus: float, budgets: Sequence[int]) -> list[float]:
+def _brent_errors(
+    trace: Sequence[tuple[float, float]], focus: float, budgets: Sequence[int]
+) -> list[float]:
     out = []
     for n in budgets:
         head = list(trace[: max(1, n)])
@@ -148,24 +200,37 @@ def af_error_vs_images(
             for j, n in enumerate(budgets):
                 scope = make()
                 t0 = time.perf_counter()
-                result = deepfocus_search(scope, score_map=score_map, calibration=calibration, max_images=n,
-                                          **settings)
+                result = deepfocus_search(
+                    scope, score_map=score_map, calibration=calibration, max_images=n, **settings
+                )
                 seconds[name] += time.perf_counter() - t0
                 errors[name][i, j] = abs(result.z_final_um - focus)
                 used[name][i, j] = result.images
         for measure in measures:
             scope = make()
             t0 = time.perf_counter()
-            result = brent_search(scope, measure, range_um=brent_range_um, tolerance_um=brent_tolerance_um,
-                                  max_images=brent_max_images)
+            result = brent_search(
+                scope,
+                measure,
+                range_um=brent_range_um,
+                tolerance_um=brent_tolerance_um,
+                max_images=brent_max_images,
+            )
             seconds[f"brent-{measure}"] += time.perf_counter() - t0
             errors[f"brent-{measure}"][i] = _brent_errors(result.trace, focus, budgets)
             curves[f"brent-{measure}"][i] = _brent_errors(result.trace, focus, curve_n)
             used[f"brent-{measure}"][i] = [min(n, len(result.trace)) for n in budgets]
         if progress is not None:
             progress(i + 1, len(scopes))
-    return {"budgets": list(budgets), "methods": methods, "errors": errors, "images": used, "seconds": seconds,
-            "brent_curves": curves, "brent_curve_images": curve_n}
+    return {
+        "budgets": list(budgets),
+        "methods": methods,
+        "errors": errors,
+        "images": used,
+        "seconds": seconds,
+        "brent_curves": curves,
+        "brent_curve_images": curve_n,
+    }
 
 
 def error_table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -175,9 +240,17 @@ def error_table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         e = result["errors"][m]
         for j, n in enumerate(result["budgets"]):
             col = e[:, j]
-            rows.append({"method": m, "images": n, "median_um": float(np.median(col)),
-                         "p90_um": float(np.percentile(col, 90)), "mean_um": float(col.mean()),
-                         "sd_um": float(col.std()), "trials": int(col.size)})
+            rows.append(
+                {
+                    "method": m,
+                    "images": n,
+                    "median_um": float(np.median(col)),
+                    "p90_um": float(np.percentile(col, 90)),
+                    "mean_um": float(col.mean()),
+                    "sd_um": float(col.std()),
+                    "trials": int(col.size),
+                }
+            )
     return rows
 
 
@@ -200,12 +273,20 @@ def split_stack(stack: FocalStack, axis: int = 2) -> tuple[FocalStack, FocalStac
     half = data.shape[axis] // 2
     first = np.take(data, range(half), axis=axis)
     second = np.take(data, range(half, data.shape[axis]), axis=axis)
-    make = lambda d: FocalStack(d, stack.z_um, stack.pixel_size_um, optics=stack.optics,  # noqa: E731
-                                focus_z_um=stack.focus_z_um, metadata=dict(stack.metadata))
+    make = lambda d: FocalStack(
+        d,
+        stack.z_um,
+        stack.pixel_size_um,
+        optics=stack.optics,
+        focus_z_um=stack.focus_z_um,
+        metadata=dict(stack.metadata),
+    )
     return make(first), make(second)
 
 
-def stack_trials(stack: FocalStack, n: int, *, seed: int = 0) -> tuple[list[Callable[[], StackScope]], list[float]]:
+def stack_trials(
+    stack: FocalStack, n: int, *, seed: int = 0
+) -> tuple[list[Callable[[], StackScope]], list[float]]:
     """``n`` StackScope replays of ``stack`` from random starts over its z range."""
     if stack.focus_z_um is None:
         raise ConfigError("the stack's in-focus z is unknown; it cannot score an autofocus")
@@ -225,7 +306,9 @@ def af_error_plot(result: dict[str, Any], path: Any, *, title: str = "") -> None
         e = result["errors"][m]
         med = np.median(e, axis=0)
         ax.plot(n, med, "o-", color=f"C{k}", label=m)
-        ax.fill_between(n, np.percentile(e, 25, axis=0), np.percentile(e, 75, axis=0), color=f"C{k}", alpha=0.15)
+        ax.fill_between(
+            n, np.percentile(e, 25, axis=0), np.percentile(e, 75, axis=0), color=f"C{k}", alpha=0.15
+        )
     ax.set_yscale("log")
     ax.set_xlabel("images acquired")
     ax.set_ylabel("|z − true focus| (µm), median and 25–75 %")
@@ -267,24 +350,45 @@ def analyze_fewshot_af(
 
         makers.append(fresh)
         focus.append(spec.focus_z_um)
-    result = af_error_vs_images(makers, focus, score_map, calibration, budgets=budgets, measures=measures,
-                                progress=progress)
-    rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in error_table_rows(result)]
-    e4 = float(np.median(result["errors"]["deepfocus"][:, list(budgets).index(4)])) if 4 in budgets else math.nan
-    brent_images = {m: images_for_error(result, m, e4) for m in result["methods"] if m.startswith("brent")}
+    result = af_error_vs_images(
+        makers, focus, score_map, calibration, budgets=budgets, measures=measures, progress=progress
+    )
+    rows = [
+        {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+        for r in error_table_rows(result)
+    ]
+    e4 = (
+        float(np.median(result["errors"]["deepfocus"][:, list(budgets).index(4)]))
+        if 4 in budgets
+        else math.nan
+    )
+    brent_images = {
+        m: images_for_error(result, m, e4) for m in result["methods"] if m.startswith("brent")
+    }
     return {
-        "analysis": "fewshot-af", "figure": FIGURE,
-        "note": (f"deepfocus-10x SimulatedScope, {size}² images, 500 photons/pixel; {trials} samples (fluorescent "
-                 f"tissue, beads, pictures the CNN never saw), focus in ±20 µm, starts within ±{start_range_um:g} µm "
-                 f"of it; calibration: one fluorescent-tissue stack, −120…+120 µm every 2 µm (FWHM "
-                 f"{calibration.fwhm_um:.1f} µm); Brent over ±75 µm around the start, scored after each image"),
-        "config": {"trials": trials, "size": size, "budgets": list(budgets), "measures": list(measures),
-                   "start_range_um": start_range_um, "seed": seed, "model": model},
+        "analysis": "fewshot-af",
+        "figure": FIGURE,
+        "note": (
+            f"deepfocus-10x SimulatedScope, {size}² images, 500 photons/pixel; {trials} samples (fluorescent "
+            f"tissue, beads, pictures the CNN never saw), focus in ±20 µm, starts within ±{start_range_um:g} µm "
+            f"of it; calibration: one fluorescent-tissue stack, −120…+120 µm every 2 µm (FWHM "
+            f"{calibration.fwhm_um:.1f} µm); Brent over ±75 µm around the start, scored after each image"
+        ),
+        "config": {
+            "trials": trials,
+            "size": size,
+            "budgets": list(budgets),
+            "measures": list(measures),
+            "start_range_um": start_range_um,
+            "seed": seed,
+            "model": model,
+        },
         "columns": ["method", "images", "median_um", "p90_um", "mean_um", "sd_um", "trials"],
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 1),
         "errors": {m: result["errors"][m].round(4).tolist() for m in result["methods"]},
-        "budgets": list(budgets), "methods": result["methods"],
+        "budgets": list(budgets),
+        "methods": result["methods"],
         "brent_images_for_deepfocus_4_error": brent_images,
         "calibration": calibration.to_dict(),
     }
@@ -292,9 +396,10 @@ def analyze_fewshot_af(
 
 def plot_fewshot_af(result: dict[str, Any], path: Any) -> None:
     """The ``fewshot-af`` analysis' figure (Fig. 4)."""
-    arrays = {**result, "errors": {m: np.asarray(v, dtype=float) for m, v in result["errors"].items()}}
-    af_error_plot(arrays, path, title="autofocus error vs images (DeepFocus Fig. 4, simulated 10×/0.3)")
-
-
-
-
+    arrays = {
+        **result,
+        "errors": {m: np.asarray(v, dtype=float) for m, v in result["errors"].items()},
+    }
+    af_error_plot(
+        arrays, path, title="autofocus error vs images (DeepFocus Fig. 4, simulated 10×/0.3)"
+    )

@@ -24,7 +24,6 @@ Images kept for the plots are small 8-bit thumbnails or crops.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -106,8 +105,10 @@ def _optics_for(model: Any | None, preset: str) -> tuple[Any, Optics]:
     if model is not None:
         for attr in ("refocus", "defocus_map", "check_optics"):
             if not callable(getattr(model, attr, None)):
-                raise ConfigError(f"the model has no {attr}() — give a focuskit.refocus.Refocuser "
-                                  "(e.g. Refocuser.load('builtin:refocus-40x-fluor'))")
+                raise ConfigError(
+                    f"the model has no {attr}() — give a focuskit.refocus.Refocuser "
+                    "(e.g. Refocuser.load('builtin:refocus-40x-fluor'))"
+                )
         model.check_optics(p.optics, p.optics.pixel_size_um)
     return p, p.optics
 
@@ -116,12 +117,16 @@ def _sample_kinds(samples: Sequence[str] | None, optics: Optics) -> list[str]:
     valid = FLUORESCENCE_SAMPLES if optics.is_fluorescence else BRIGHTFIELD_SAMPLES
     if isinstance(samples, str):
         samples = [samples]
-    kinds = list(valid if samples is None else [str(s).strip().lower().replace("_", "-") for s in samples])
+    kinds = list(
+        valid if samples is None else [str(s).strip().lower().replace("_", "-") for s in samples]
+    )
     bad = [k for k in kinds if k not in valid]
     if not kinds or bad:
         mode = "fluorescence" if optics.is_fluorescence else optics.illumination.kind
-        raise ConfigError(f"unknown sample {bad[0] if bad else ''!r} for a {mode} microscope; "
-                          f"use any of: {', '.join(valid)}")
+        raise ConfigError(
+            f"unknown sample {bad[0] if bad else ''!r} for a {mode} microscope; "
+            f"use any of: {', '.join(valid)}"
+        )
     return kinds
 
 
@@ -132,20 +137,38 @@ def _field_rng(seed: int, index: int, tag: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index), int(tag)])
 
 
-def _make_sample(kind: str, optics: Optics, render_shape: tuple[int, int], px: float, rng: np.random.Generator,
-                 *, bead_density: float | None = None) -> Any:
+def _make_sample(
+    kind: str,
+    optics: Optics,
+    render_shape: tuple[int, int],
+    px: float,
+    rng: np.random.Generator,
+    *,
+    bead_density: float | None = None,
+) -> Any:
     """The in-focus object, drawn like the training fields' (``_field_sample``); sparse 300 nm
     beads when ``bead_density`` (per 100 µm²) is given."""
     seed = int(rng.integers(0, 2**31 - 1))
     if kind == "beads" and bead_density is not None and optics.is_fluorescence:
-        s = make_sample("beads", render_shape, px, seed=seed, as_="fluorescence",
-                        density_per_100um2=float(bead_density), diameter_um=0.3)
+        s = make_sample(
+            "beads",
+            render_shape,
+            px,
+            seed=seed,
+            as_="fluorescence",
+            density_per_100um2=float(bead_density),
+            diameter_um=0.3,
+        )
         bg = float(rng.uniform(0.005, 0.03)) * float(s.values.max())
-        return Sample("fluorescence", s.values + np.float32(bg), px, {**s.description, "background": bg})
+        return Sample(
+            "fluorescence", s.values + np.float32(bg), px, {**s.description, "background": bg}
+        )
     return field_sample(kind, optics, render_shape, px, seed, rng)
 
 
-def _plan(optics: Optics, z: np.ndarray, size: int, defocus_map_um: np.ndarray | None = None) -> Any:
+def _plan(
+    optics: Optics, z: np.ndarray, size: int, defocus_map_um: np.ndarray | None = None
+) -> Any:
     return plan_render(optics, z, (size, size), focus_z_um=0.0, defocus_map_um=defocus_map_um)
 
 
@@ -171,28 +194,56 @@ class _Field:
     seed: int
 
 
-def _new_field(kind: str, optics: Optics, size: int, plans: Sequence[Any], seed: int, index: int,
-               *, bead_density: float | None = None) -> _Field:
+def _new_field(
+    kind: str,
+    optics: Optics,
+    size: int,
+    plans: Sequence[Any],
+    seed: int,
+    index: int,
+    *,
+    bead_density: float | None = None,
+) -> _Field:
     shape = tuple(int(max(p.render_shape[a] for p in plans)) for a in (0, 1))
     k = plans[0].oversampling
     rng = _field_rng(seed, index, 0x5A)
-    sample = _make_sample(kind, optics, shape, optics.pixel_size_um / k, rng, bead_density=bead_density)
+    sample = _make_sample(
+        kind, optics, shape, optics.pixel_size_um / k, rng, bead_density=bead_density
+    )
     return _Field(kind, sample, index, seed)
 
 
-def _render(field: _Field, optics: Optics, z: np.ndarray, size: int, *, photons: float | None, tag: int,
-            defocus_map_um: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _render(
+    field: _Field,
+    optics: Optics,
+    z: np.ndarray,
+    size: int,
+    *,
+    photons: float | None,
+    tag: int,
+    defocus_map_um: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(noise-free intensities, camera counts as float32 or None) of the field at focal
     positions ``z`` (µm; in focus at 0), optionally non-uniformly defocused by a map."""
     plan = _plan(optics, z, size, defocus_map_um)
     k = plan.oversampling
     values = _centred(field.sample.values, plan.render_shape, (size * k, size * k))
-    sim = render_stack(values, optics, z, shape=(size, size), sample_pixel_size_um=field.sample.pixel_size_um,
-                       focus_z_um=0.0, defocus_map_um=defocus_map_um, photons=None)
+    sim = render_stack(
+        values,
+        optics,
+        z,
+        shape=(size, size),
+        sample_pixel_size_um=field.sample.pixel_size_um,
+        focus_z_um=0.0,
+        defocus_map_um=defocus_map_um,
+        photons=None,
+    )
     clean = np.asarray(sim.data, dtype=np.float32)
     if photons is None:
         return clean, None
-    noisy, _ = expose(clean, optics.camera, photons, headroom=0.8, seed=_field_rng(field.seed, field.index, tag))
+    noisy, _ = expose(
+        clean, optics.camera, photons, headroom=0.8, seed=_field_rng(field.seed, field.index, tag)
+    )
     return clean, noisy.astype(np.float32)
 
 
@@ -222,7 +273,10 @@ def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _floats(a: np.ndarray, digits: int = 4) -> list[Any]:
-    return [None if not math.isfinite(float(v)) else round(float(v), digits) for v in np.asarray(a).ravel()]
+    return [
+        None if not math.isfinite(float(v)) else round(float(v), digits)
+        for v in np.asarray(a).ravel()
+    ]
 
 
 def _grid(a: np.ndarray, digits: int = 3) -> list[list[Any]]:
@@ -241,7 +295,7 @@ def _centre_crop(image: np.ndarray, side: int = 128) -> np.ndarray:
     a = np.asarray(image)
     h, w = min(side, a.shape[0]), min(side, a.shape[1])
     y0, x0 = (a.shape[0] - h) // 2, (a.shape[1] - w) // 2
-    return a[y0:y0 + h, x0:x0 + w]
+    return a[y0 : y0 + h, x0 : x0 + w]
 
 
 def _u8(images: Mapping[str, np.ndarray], reference: str) -> dict[str, dict[str, Any]]:
@@ -257,7 +311,10 @@ def _u8(images: Mapping[str, np.ndarray], reference: str) -> dict[str, dict[str,
     for name, img in images.items():
         s = standardize(img, dtype=np.float64, floor=1e-12)
         grey = np.clip(np.rint((s - lo) / (hi - lo) * 255), 0, 255).astype(np.uint8)
-        out[name] = {"shape": list(grey.shape), "uint8_base64": base64.b64encode(grey.tobytes()).decode("ascii")}
+        out[name] = {
+            "shape": list(grey.shape),
+            "uint8_base64": base64.b64encode(grey.tobytes()).decode("ascii"),
+        }
     return out
 
 
@@ -273,7 +330,9 @@ def image_from_json(image: Any) -> np.ndarray:
 
 
 def _quality(image: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    return ssim_to_truth(image, truth, border_px=BORDER_PX), rmse_to_truth(image, truth, border_px=BORDER_PX)
+    return ssim_to_truth(image, truth, border_px=BORDER_PX), rmse_to_truth(
+        image, truth, border_px=BORDER_PX
+    )
 
 
 def _trimmed_psf(optics: Optics, z_um: float, energy: float) -> np.ndarray:
@@ -284,7 +343,7 @@ def _trimmed_psf(optics: Optics, z_um: float, energy: float) -> np.ndarray:
         return psf
     cy, cx = psf.shape[0] // 2, psf.shape[1] // 2
     for h in range(min(cy, cx) + 1):
-        part = psf[cy - h:cy + h + 1, cx - h:cx + h + 1]
+        part = psf[cy - h : cy + h + 1, cx - h : cx + h + 1]
         if part.sum() >= energy:
             return part / part.sum()
     return psf
@@ -331,13 +390,19 @@ def analyze_refocus_quality(
     size = _size(size)
     photons = _photons(photons)
     z = _z_grid(z_um, np.arange(-5.0, 5.01, 1.0))
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
+    if (
+        isinstance(iterations, bool)
+        or not isinstance(iterations, (int, np.integer))
+        or iterations < 0
+    ):
         raise ConfigError(f"iterations must be an integer ≥ 0, got {iterations!r}")
     if not 0.9 <= psf_energy <= 1.0:
         raise ConfigError(f"psf_energy must be in [0.9, 1], got {psf_energy!r}")
     if baselines and not optics.is_fluorescence:
-        raise ConfigError(f"RL and Landweber need a fluorescence PSF; preset {preset!r} is "
-                          f"{optics.illumination.kind}: pass baselines=False (--no-baselines)")
+        raise ConfigError(
+            f"RL and Landweber need a fluorescence PSF; preset {preset!r} is "
+            f"{optics.illumination.kind}: pass baselines=False (--no-baselines)"
+        )
     methods = ["input", "deep-r", *(["rl", "landweber"] if baselines else [])]
     z_render = np.union1d(z, [0.0])
     i0 = int(np.flatnonzero(z_render == 0.0)[0])
@@ -355,7 +420,11 @@ def analyze_refocus_quality(
     field_kinds: list[str] = []
     montage: dict[str, Any] | None = None
     z_show = float(z[np.argmin(np.abs(z - 3.0))])
-    show_kind = "fluorescent-tissue" if "fluorescent-tissue" in kinds else ("tissue" if "tissue" in kinds else kinds[0])
+    show_kind = (
+        "fluorescent-tissue"
+        if "fluorescent-tissue" in kinds
+        else ("tissue" if "tissue" in kinds else kinds[0])
+    )
     row = 0
     for j in range(n_fields):
         for kind in kinds:
@@ -386,14 +455,23 @@ def analyze_refocus_quality(
                     if clean_has_structure:  # a field with nothing in it has no noise-free SSIM
                         ssim_clean[m][row, col] = _quality(outputs[m], truth_clean)[0]
                 if montage is None and kind == show_kind and zi == z_show:
-                    crops = {"truth": _centre_crop(truth), **{m: _centre_crop(outputs[m]) for m in methods}}
-                    montage = {"z_um": z_show, "sample": kind,
-                               "ssim": {m: round(float(ssim[m][row, col]), 4) for m in methods},
-                               "images": _u8(crops, "truth")}
+                    crops = {
+                        "truth": _centre_crop(truth),
+                        **{m: _centre_crop(outputs[m]) for m in methods},
+                    }
+                    montage = {
+                        "z_um": z_show,
+                        "sample": kind,
+                        "ssim": {m: round(float(ssim[m][row, col]), 4) for m in methods},
+                        "images": _u8(crops, "truth"),
+                    }
             field_kinds.append(kind)
             row += 1
-            _say(progress, f"  field {row}/{len(kinds) * n_fields} ({kind}): Deep-R SSIM "
-                           f"{np.nanmean(ssim['deep-r'][row - 1]):.3f}, input {np.nanmean(ssim['input'][row - 1]):.3f}")
+            _say(
+                progress,
+                f"  field {row}/{len(kinds) * n_fields} ({kind}): Deep-R SSIM "
+                f"{np.nanmean(ssim['deep-r'][row - 1]):.3f}, input {np.nanmean(ssim['input'][row - 1]):.3f}",
+            )
     rows: list[dict[str, Any]] = []
     for col, zi in enumerate(z):
         r: dict[str, Any] = {"z_um": float(zi), "fields": len(field_kinds)}
@@ -415,31 +493,67 @@ def analyze_refocus_quality(
         summary[f"ssim_clean_{key}"] = _stats(ssim_clean[m][:, inside])[0]
     rows.append(summary)
     kinds_arr = np.asarray(field_kinds)
-    by_sample = {kind: {m: {"ssim": _round(_stats(ssim[m][kinds_arr == kind][:, inside])[0]),
-                            "rmse": _round(_stats(rmse[m][kinds_arr == kind][:, inside])[0])} for m in methods}
-                 for kind in kinds}
-    columns = ["z_um", *[f"ssim_{METHODS[m]}{s}" for m in methods for s in ("", "_sd")],
-               *[f"rmse_{METHODS[m]}" for m in methods]]
-    base = (f"; RL and Landweber ({iterations} iterations, Landweber step 0.1) given the true PSF at the true "
-            f"defocus (defocus_psf, trimmed to {psf_energy:.1%} of its energy) on counts minus the camera offset"
-            if baselines else "")
-    note = (f"{_FIG}: {len(field_kinds)} held-out simulated {p.name} fields ({n_fields} per sample kind: "
-            f"{', '.join(kinds)}), {size}² pixels, {photons:g} e⁻/pixel, in focus at z = 0; each plane at "
-            f"z = {z[0]:g}…{z[-1]:g} µm refocused by Deep-R{base}. SSIM (Gaussian σ 1.5) and RMSE (in units of "
-            f"the truth's SD) against the noisy z = 0 plane of the same stack, both images cropped by {BORDER_PX} px "
-            f"and standardized; mean ± SD over fields; the last row averages |z| ≤ {z_range:g} µm (the model's "
-            "training range)")
-    config = {"preset": p.name, "samples": kinds, "fields_per_sample": n_fields, "z_um": _floats(z),
-              "size": size, "iterations": iterations, "baselines": baselines, "photons": photons,
-              "psf_energy": psf_energy, "seed": seed, "model": getattr(model, "source", "") or repr(model)}
-    return {"analysis": "refocus-quality", "figure": f"{_FIG}, Fig. 2b and Fig. 5 (Fig. S4 for brightfield)",
-            "note": note, "config": config, "columns": columns, "rows": _rows(rows),
-            "seconds": round(time.perf_counter() - t0, 1),
-            "method_seconds": {m: round(s, 1) for m, s in seconds.items()},
-            "methods": methods, "z_range_um": z_range, "by_sample": by_sample,
-            "per_field": {"kinds": field_kinds, "ssim": {m: _grid(ssim[m], 4) for m in methods},
-                          "rmse": {m: _grid(rmse[m], 4) for m in methods}},
-            "montage": montage}
+    by_sample = {
+        kind: {
+            m: {
+                "ssim": _round(_stats(ssim[m][kinds_arr == kind][:, inside])[0]),
+                "rmse": _round(_stats(rmse[m][kinds_arr == kind][:, inside])[0]),
+            }
+            for m in methods
+        }
+        for kind in kinds
+    }
+    columns = [
+        "z_um",
+        *[f"ssim_{METHODS[m]}{s}" for m in methods for s in ("", "_sd")],
+        *[f"rmse_{METHODS[m]}" for m in methods],
+    ]
+    base = (
+        f"; RL and Landweber ({iterations} iterations, Landweber step 0.1) given the true PSF at the true "
+        f"defocus (defocus_psf, trimmed to {psf_energy:.1%} of its energy) on counts minus the camera offset"
+        if baselines
+        else ""
+    )
+    note = (
+        f"{_FIG}: {len(field_kinds)} held-out simulated {p.name} fields ({n_fields} per sample kind: "
+        f"{', '.join(kinds)}), {size}² pixels, {photons:g} e⁻/pixel, in focus at z = 0; each plane at "
+        f"z = {z[0]:g}…{z[-1]:g} µm refocused by Deep-R{base}. SSIM (Gaussian σ 1.5) and RMSE (in units of "
+        f"the truth's SD) against the noisy z = 0 plane of the same stack, both images cropped by {BORDER_PX} px "
+        f"and standardized; mean ± SD over fields; the last row averages |z| ≤ {z_range:g} µm (the model's "
+        "training range)"
+    )
+    config = {
+        "preset": p.name,
+        "samples": kinds,
+        "fields_per_sample": n_fields,
+        "z_um": _floats(z),
+        "size": size,
+        "iterations": iterations,
+        "baselines": baselines,
+        "photons": photons,
+        "psf_energy": psf_energy,
+        "seed": seed,
+        "model": getattr(model, "source", "") or repr(model),
+    }
+    return {
+        "analysis": "refocus-quality",
+        "figure": f"{_FIG}, Fig. 2b and Fig. 5 (Fig. S4 for brightfield)",
+        "note": note,
+        "config": config,
+        "columns": columns,
+        "rows": _rows(rows),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "method_seconds": {m: round(s, 1) for m, s in seconds.items()},
+        "methods": methods,
+        "z_range_um": z_range,
+        "by_sample": by_sample,
+        "per_field": {
+            "kinds": field_kinds,
+            "ssim": {m: _grid(ssim[m], 4) for m in methods},
+            "rmse": {m: _grid(rmse[m], 4) for m in methods},
+        },
+        "montage": montage,
+    }
 
 
 # --------------------------------------------------------------------------- Fig. S5
@@ -475,11 +589,17 @@ def analyze_training_range(
     """
     t0 = time.perf_counter()
     p, optics = _optics_for(None, preset)
-    kinds = _sample_kinds(samples if samples is not None else
-                          ["fluorescent-tissue" if optics.is_fluorescence else "tissue"], optics)
+    kinds = _sample_kinds(
+        samples
+        if samples is not None
+        else ["fluorescent-tissue" if optics.is_fluorescence else "tissue"],
+        optics,
+    )
     r_list = sorted({float(r) for r in ranges_um})
     if not r_list or min(r_list) <= 0 or not all(math.isfinite(r) for r in r_list):
-        raise ConfigError(f"ranges_um must be distances > 0 µm, e.g. 2,5,10; got {list(ranges_um)!r}")
+        raise ConfigError(
+            f"ranges_um must be distances > 0 µm, e.g. 2,5,10; got {list(ranges_um)!r}"
+        )
     n_fields = _positive_int(fields, "fields")
     if n_fields < 2:
         raise ConfigError("fields must be ≥ 2 (one at least is held out for validation)")
@@ -488,25 +608,51 @@ def analyze_training_range(
     size = _size(size)
     photons = _photons(photons)
     z = _z_grid(eval_z_um, np.arange(-10.0, 10.01, 1.0))
-    _say(progress, f"simulating {n_fields} training fields over ±{max(r_list) + 1:g} µm every {z_step_um:g} µm")
-    tiles = simulate_refocus_tiles(p.name, n_fields, samples=kinds, z_range_um=max(r_list), z_step_um=z_step_um,
-                                   size=size, tile=size, photons=photons, seed=seed)
+    _say(
+        progress,
+        f"simulating {n_fields} training fields over ±{max(r_list) + 1:g} µm every {z_step_um:g} µm",
+    )
+    tiles = simulate_refocus_tiles(
+        p.name,
+        n_fields,
+        samples=kinds,
+        z_range_um=max(r_list),
+        z_step_um=z_step_um,
+        size=size,
+        tile=size,
+        photons=photons,
+        seed=seed,
+    )
     train, val = split_tiles_by_field(tiles, 0.15, seed=seed)
     models: dict[float, Any] = {}
     training: dict[str, Any] = {}
     for r in r_list:
-        config = RefocusTrainConfig(generator_channels=tuple(int(c) for c in channels),
-                                    discriminator_channels=(8, 16, 32, 48), z_range_um=r, crop=int(crop),
-                                    batch_size=int(batch_size), max_steps=n_steps, warmup_steps=max(1, n_steps // 4),
-                                    eval_every=max(1, n_steps // 6), validation_pairs=16, seed=seed)
+        config = RefocusTrainConfig(
+            generator_channels=tuple(int(c) for c in channels),
+            discriminator_channels=(8, 16, 32, 48),
+            z_range_um=r,
+            crop=int(crop),
+            batch_size=int(batch_size),
+            max_steps=n_steps,
+            warmup_steps=max(1, n_steps // 4),
+            eval_every=max(1, n_steps // 6),
+            validation_pairs=16,
+            seed=seed,
+        )
         t = time.perf_counter()
         gen, _, history = fit_deepr(train, val, config)
         models[r] = Refocuser(gen, optics=optics, z_range_um=r)
-        training[f"{r:g}"] = {"pairs": int(len(train.pairs(r))), "best_step": history.best_step,
-                              "best_val_berhu": _round(history.best_val_berhu),
-                              "seconds": round(time.perf_counter() - t, 1)}
-        _say(progress, f"  ±{r:g} µm: {training[f'{r:g}']['pairs']} pairs, best validation BerHu "
-                       f"{history.best_val_berhu:.3f} at step {history.best_step} ({time.perf_counter() - t:.0f} s)")
+        training[f"{r:g}"] = {
+            "pairs": len(train.pairs(r)),
+            "best_step": history.best_step,
+            "best_val_berhu": _round(history.best_val_berhu),
+            "seconds": round(time.perf_counter() - t, 1),
+        }
+        _say(
+            progress,
+            f"  ±{r:g} µm: {training[f'{r:g}']['pairs']} pairs, best validation BerHu "
+            f"{history.best_val_berhu:.3f} at step {history.best_step} ({time.perf_counter() - t:.0f} s)",
+        )
     z_render = np.union1d(z, [0.0])
     i0 = int(np.flatnonzero(z_render == 0.0)[0])
     plan = _plan(optics, z_render, size)
@@ -523,7 +669,9 @@ def analyze_training_range(
             image = noisy[int(np.flatnonzero(z_render == zi)[0])]
             ssim["input"][i, col], rmse["input"][i, col] = _quality(image, truth)
             for r in r_list:
-                ssim[f"{r:g}um"][i, col], rmse[f"{r:g}um"][i, col] = _quality(_refocus(models[r], image), truth)
+                ssim[f"{r:g}um"][i, col], rmse[f"{r:g}um"][i, col] = _quality(
+                    _refocus(models[r], image), truth
+                )
         _say(progress, f"  test field {i + 1}/{n_test} scored")
     rows: list[dict[str, Any]] = []
     for col, zi in enumerate(z):
@@ -540,21 +688,47 @@ def analyze_training_range(
             row[f"ssim_{n}"], row[f"ssim_{n}_sd"], _ = _stats(ssim[n][:, inside])
             row[f"rmse_{n}"], row[f"rmse_{n}_sd"], _ = _stats(rmse[n][:, inside])
         rows.append(row)
-    columns = ["z_um", *[f"ssim_{n}{s}" for n in names for s in ("", "_sd")], *[f"rmse_{n}" for n in names]]
-    note = (f"{_FIG} Fig. S5, scaled down: {len(r_list)} Deep-R generators (widths {list(channels)}) trained "
-            f"with the same budget ({n_steps} steps, batch {batch_size} of {crop}² windows) on the same "
-            f"{n_fields} simulated {p.name} fields ({', '.join(kinds)}, {size}², ±{max(r_list) + 1:g} µm every "
-            f"{z_step_um:g} µm, {photons:g} e⁻/pixel), each on the pairs within its ±range "
-            f"({', '.join(f'{r:g}' for r in r_list)} µm); SSIM / RMSE to the noisy z = 0 plane ({BORDER_PX}-px "
-            f"border cropped, standardized) on {n_test} held-out fields, mean ± SD; the last rows average "
-            "each column over |z| ≤ each range. The paper's networks are far larger and trained far longer")
-    config = {"preset": p.name, "ranges_um": r_list, "fields": n_fields, "steps": n_steps,
-              "channels": [int(c) for c in channels], "samples": kinds, "size": size, "crop": int(crop),
-              "batch_size": int(batch_size), "z_step_um": z_step_um, "eval_z_um": _floats(z),
-              "test_fields": n_test, "photons": photons, "seed": seed}
-    return {"analysis": "training-range", "figure": f"{_FIG}, Fig. S5", "note": note, "config": config,
-            "columns": columns, "rows": _rows(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "models": names, "training": training}
+    columns = [
+        "z_um",
+        *[f"ssim_{n}{s}" for n in names for s in ("", "_sd")],
+        *[f"rmse_{n}" for n in names],
+    ]
+    note = (
+        f"{_FIG} Fig. S5, scaled down: {len(r_list)} Deep-R generators (widths {list(channels)}) trained "
+        f"with the same budget ({n_steps} steps, batch {batch_size} of {crop}² windows) on the same "
+        f"{n_fields} simulated {p.name} fields ({', '.join(kinds)}, {size}², ±{max(r_list) + 1:g} µm every "
+        f"{z_step_um:g} µm, {photons:g} e⁻/pixel), each on the pairs within its ±range "
+        f"({', '.join(f'{r:g}' for r in r_list)} µm); SSIM / RMSE to the noisy z = 0 plane ({BORDER_PX}-px "
+        f"border cropped, standardized) on {n_test} held-out fields, mean ± SD; the last rows average "
+        "each column over |z| ≤ each range. The paper's networks are far larger and trained far longer"
+    )
+    config = {
+        "preset": p.name,
+        "ranges_um": r_list,
+        "fields": n_fields,
+        "steps": n_steps,
+        "channels": [int(c) for c in channels],
+        "samples": kinds,
+        "size": size,
+        "crop": int(crop),
+        "batch_size": int(batch_size),
+        "z_step_um": z_step_um,
+        "eval_z_um": _floats(z),
+        "test_fields": n_test,
+        "photons": photons,
+        "seed": seed,
+    }
+    return {
+        "analysis": "training-range",
+        "figure": f"{_FIG}, Fig. S5",
+        "note": note,
+        "config": config,
+        "columns": columns,
+        "rows": _rows(rows),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "models": names,
+        "training": training,
+    }
 
 
 # --------------------------------------------------------------------------- Fig. 4b
@@ -588,7 +762,9 @@ def analyze_bead_fwhm(
     t0 = time.perf_counter()
     p, optics = _optics_for(model, preset)
     if not optics.is_fluorescence:
-        raise ConfigError(f"the bead PSF analysis images fluorescent beads; preset {preset!r} is not fluorescence")
+        raise ConfigError(
+            f"the bead PSF analysis images fluorescent beads; preset {preset!r} is not fluorescence"
+        )
     n_fields = _positive_int(fields, "fields")
     size = _size(size)
     photons = _photons(photons)
@@ -621,42 +797,84 @@ def analyze_bead_fwhm(
             if xz is None and len(centres):
                 r0, c0 = (int(round(v)) for v in centres[0])
                 h = int(box_px) // 2
-                sections_in.append(image[r0, c0 - h:c0 + h + 1] - offset)
-                sections_out.append(out[r0, c0 - h:c0 + h + 1] - offset)
+                sections_in.append(image[r0, c0 - h : c0 + h + 1] - offset)
+                sections_out.append(out[r0, c0 - h : c0 + h + 1] - offset)
         if xz is None and sections_in:
             a_in, a_out = np.array(sections_in), np.array(sections_out)
             scale = max(float(a_in.max()), 1e-12)
-            xz = {"input": _grid(a_in / scale), "output": _grid(a_out / max(float(a_out.max()), 1e-12)),
-                  "x_um": _floats((np.arange(a_in.shape[1]) - a_in.shape[1] // 2) * px)}
+            xz = {
+                "input": _grid(a_in / scale),
+                "output": _grid(a_out / max(float(a_out.max()), 1e-12)),
+                "x_um": _floats((np.arange(a_in.shape[1]) - a_in.shape[1] // 2) * px),
+            }
         _say(progress, f"  field {i + 1}/{n_fields}: {len(centres)} isolated beads")
     if n_beads == 0:
-        raise ConfigError("no isolated bead found: raise fields or size, or lower density_per_100um2")
+        raise ConfigError(
+            "no isolated bead found: raise fields or size, or lower density_per_100um2"
+        )
     f_mean, f_sd, f_n = _stats(np.concatenate(focus_fwhm))
     rows = []
     for col, zi in enumerate(z):
         mi, si, ni = _stats(np.concatenate(fw_in[col]))
         mo, so, no = _stats(np.concatenate(fw_out[col]))
-        rows.append({"z_um": float(zi), "fwhm_input_um": mi, "fwhm_input_sd_um": si, "n_input": ni,
-                     "fwhm_output_um": mo, "fwhm_output_sd_um": so, "n_output": no,
-                     "output_to_focus": mo / f_mean if f_mean > 0 else math.nan})
+        rows.append(
+            {
+                "z_um": float(zi),
+                "fwhm_input_um": mi,
+                "fwhm_input_sd_um": si,
+                "n_input": ni,
+                "fwhm_output_um": mo,
+                "fwhm_output_sd_um": so,
+                "n_output": no,
+                "output_to_focus": mo / f_mean if f_mean > 0 else math.nan,
+            }
+        )
     dof = optics.depth_of_field_um
-    note = (f"{_FIG} Fig. 4b: {n_fields} held-out simulated {p.name} fields of 300 nm beads "
-            f"({density_per_100um2:g} per 100 µm²), {size}² px, {photons:g} e⁻/pixel; {n_beads} isolated beads "
-            f"found on the in-focus plane; 2-D Gaussian + offset fitted in a {box_px}×{box_px}-px box on every "
-            "input plane "
-            f"(z = {z[0]:g}…{z[-1]:g} µm) and its Deep-R output; mean ± SD over the beads whose fit converged "
-            f"inside the box (n_*). In focus: {f_mean:.3f} ± {f_sd:.3f} µm (diffraction limit 0.51 λ/NA = "
-            f"{0.51 * optics.wavelength_um / optics.na:.3f} µm; DOF {dof:.2f} µm)")
-    config = {"preset": p.name, "fields": n_fields, "z_um": _floats(z), "size": size,
-              "density_per_100um2": density_per_100um2, "box_px": int(box_px), "photons": photons, "seed": seed,
-              "model": getattr(model, "source", "") or repr(model)}
-    return {"analysis": "bead-fwhm", "figure": f"{_FIG}, Fig. 4", "note": note, "config": config,
-            "columns": ["z_um", "fwhm_input_um", "fwhm_input_sd_um", "n_input", "fwhm_output_um",
-                        "fwhm_output_sd_um", "n_output", "output_to_focus"],
-            "rows": _rows(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "beads": n_beads, "in_focus_fwhm_um": _round(f_mean), "in_focus_fwhm_sd_um": _round(f_sd),
-            "in_focus_fits": f_n, "diffraction_fwhm_um": round(0.51 * optics.wavelength_um / optics.na, 4),
-            "z_range_um": float(getattr(model, "z_range_um", 5.0)), "xz": xz}
+    note = (
+        f"{_FIG} Fig. 4b: {n_fields} held-out simulated {p.name} fields of 300 nm beads "
+        f"({density_per_100um2:g} per 100 µm²), {size}² px, {photons:g} e⁻/pixel; {n_beads} isolated beads "
+        f"found on the in-focus plane; 2-D Gaussian + offset fitted in a {box_px}×{box_px}-px box on every "
+        "input plane "
+        f"(z = {z[0]:g}…{z[-1]:g} µm) and its Deep-R output; mean ± SD over the beads whose fit converged "
+        f"inside the box (n_*). In focus: {f_mean:.3f} ± {f_sd:.3f} µm (diffraction limit 0.51 λ/NA = "
+        f"{0.51 * optics.wavelength_um / optics.na:.3f} µm; DOF {dof:.2f} µm)"
+    )
+    config = {
+        "preset": p.name,
+        "fields": n_fields,
+        "z_um": _floats(z),
+        "size": size,
+        "density_per_100um2": density_per_100um2,
+        "box_px": int(box_px),
+        "photons": photons,
+        "seed": seed,
+        "model": getattr(model, "source", "") or repr(model),
+    }
+    return {
+        "analysis": "bead-fwhm",
+        "figure": f"{_FIG}, Fig. 4",
+        "note": note,
+        "config": config,
+        "columns": [
+            "z_um",
+            "fwhm_input_um",
+            "fwhm_input_sd_um",
+            "n_input",
+            "fwhm_output_um",
+            "fwhm_output_sd_um",
+            "n_output",
+            "output_to_focus",
+        ],
+        "rows": _rows(rows),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "beads": n_beads,
+        "in_focus_fwhm_um": _round(f_mean),
+        "in_focus_fwhm_sd_um": _round(f_sd),
+        "in_focus_fits": f_n,
+        "diffraction_fwhm_um": round(0.51 * optics.wavelength_um / optics.na, 4),
+        "z_range_um": float(getattr(model, "z_range_um", 5.0)),
+        "xz": xz,
+    }
 
 
 # --------------------------------------------------------------------------- Fig. S1c, 7c
@@ -722,11 +940,17 @@ def analyze_tilted_sample(
     dz32 = dz.astype(np.float32)
     # Band and focal planes rendered apart: a focal plane between band planes would make the
     # renderer's interpolation grid (step ≤ the closest plane spacing) needlessly fine.
-    plans = [_plan(optics, band, size, dz32), *(_plan(optics, np.array([zf]), size, dz32) for zf in focal),
-             _plan(optics, np.array([0.0]), size)]
+    plans = [
+        _plan(optics, band, size, dz32),
+        *(_plan(optics, np.array([zf]), size, dz32) for zf in focal),
+        _plan(optics, np.array([0.0]), size),
+    ]
     field = _new_field(kind, optics, size, plans, seed, 0)
-    _say(progress, f"rendering the tilted sample ({band.size} reference planes, {len(focal)} focal positions) "
-                   "and the flat truth")
+    _say(
+        progress,
+        f"rendering the tilted sample ({band.size} reference planes, {len(focal)} focal positions) "
+        "and the flat truth",
+    )
     _, band_planes = _render(field, optics, band, size, photons=photons, tag=1, defocus_map_um=dz32)
     _, noisy_flat = _render(field, optics, np.array([0.0]), size, photons=photons, tag=2)
     assert band_planes is not None and noisy_flat is not None
@@ -736,7 +960,9 @@ def analyze_tilted_sample(
     ssim_ref, _ = _quality(reference, truth)
     rows, panels = [], []
     for j, zf in enumerate(focal):
-        _, noisy = _render(field, optics, np.array([zf]), size, photons=photons, tag=10 + j, defocus_map_um=dz32)
+        _, noisy = _render(
+            field, optics, np.array([zf]), size, photons=photons, tag=10 + j, defocus_map_um=dz32
+        )
         assert noisy is not None
         image = noisy[0]
         out = _refocus(model, image)
@@ -745,64 +971,125 @@ def analyze_tilted_sample(
         q_in, q_out = _quality(image, truth), _quality(out, truth)
         true_map = zf + dz
         row: dict[str, Any] = {
-            "focal_z_um": zf, "defocus_min_um": float(true_map.min()), "defocus_max_um": float(true_map.max()),
-            "beta_input": float(np.nanmean(b_in)), "beta_input_sd": float(np.nanstd(b_in)),
-            "beta_output": float(np.nanmean(b_out)), "beta_output_sd": float(np.nanstd(b_out)),
-            "ssim_input": q_in[0], "ssim_output": q_out[0], "rmse_input": q_in[1], "rmse_output": q_out[1],
-            "dpm_tilt_deg": None, "dpm_azimuth_deg": None, "dpm_rmse_um": None, "dpm_mean_um": None,
+            "focal_z_um": zf,
+            "defocus_min_um": float(true_map.min()),
+            "defocus_max_um": float(true_map.max()),
+            "beta_input": float(np.nanmean(b_in)),
+            "beta_input_sd": float(np.nanstd(b_in)),
+            "beta_output": float(np.nanmean(b_out)),
+            "beta_output_sd": float(np.nanstd(b_out)),
+            "ssim_input": q_in[0],
+            "ssim_output": q_out[0],
+            "rmse_input": q_in[1],
+            "rmse_output": q_out[1],
+            "dpm_tilt_deg": None,
+            "dpm_azimuth_deg": None,
+            "dpm_rmse_um": None,
+            "dpm_mean_um": None,
         }
         dpm = _dpm(model, image)
         panel: dict[str, Any] = {
             "focal_z_um": zf,
-            "beta_input": _floats(b_in), "beta_input_std": _floats(s_in),
-            "beta_output": _floats(b_out), "beta_output_std": _floats(s_out),
-            "images": _u8({"input": _binned(image), "output": _binned(out), "reference": _binned(reference)},
-                          "reference"),
+            "beta_input": _floats(b_in),
+            "beta_input_std": _floats(s_in),
+            "beta_output": _floats(b_out),
+            "beta_output_std": _floats(s_out),
+            "images": _u8(
+                {"input": _binned(image), "output": _binned(out), "reference": _binned(reference)},
+                "reference",
+            ),
         }
         if dpm is not None:
             signed = _dpm_signed(model)
             tilt, az, _ = fitted_tilt(_crop(dpm), px, unsigned=not signed)
             err = _crop(dpm) - _crop(true_map if signed else np.abs(true_map))
-            row.update({"dpm_tilt_deg": tilt, "dpm_azimuth_deg": az,
-                        "dpm_rmse_um": float(np.sqrt(np.mean(err**2))), "dpm_mean_um": float(_crop(dpm).mean())})
+            row.update(
+                {
+                    "dpm_tilt_deg": tilt,
+                    "dpm_azimuth_deg": az,
+                    "dpm_rmse_um": float(np.sqrt(np.mean(err**2))),
+                    "dpm_mean_um": float(_crop(dpm).mean()),
+                }
+            )
             phi = math.radians(tilt_azimuth_deg)
             along = 0 if abs(math.sin(phi)) >= abs(math.cos(phi)) else 1  # 0: the tilt runs along y
-            panel.update({"dpm": _grid(_binned(dpm, 64)),
-                          "dpm_profile_axis": "y" if along == 0 else "x",
-                          "dpm_profile_mean": _floats(dpm.mean(axis=1 - along)),
-                          "dpm_profile_sd": _floats(dpm.std(axis=1 - along)),
-                          "true_profile": _floats((true_map if signed else np.abs(true_map)).mean(axis=1 - along)),
-                          "dpm_signed": signed})
+            panel.update(
+                {
+                    "dpm": _grid(_binned(dpm, 64)),
+                    "dpm_profile_axis": "y" if along == 0 else "x",
+                    "dpm_profile_mean": _floats(dpm.mean(axis=1 - along)),
+                    "dpm_profile_sd": _floats(dpm.std(axis=1 - along)),
+                    "true_profile": _floats(
+                        (true_map if signed else np.abs(true_map)).mean(axis=1 - along)
+                    ),
+                    "dpm_signed": signed,
+                }
+            )
         rows.append(row)
         panels.append(panel)
-        _say(progress, f"  focal z {zf:+g} µm: β input {row['beta_input']:.3f}, output {row['beta_output']:.3f}")
+        _say(
+            progress,
+            f"  focal z {zf:+g} µm: β input {row['beta_input']:.3f}, output {row['beta_output']:.3f}",
+        )
     has_dpm = getattr(model, "dpm", None) is not None
-    note = (f"{_FIG} Fig. S1c / 7c: one held-out simulated {p.name} {kind} field ({size}² px, {size * px:.0f} µm), "
-            f"tilted {tilt_deg:g}° (azimuth {tilt_azimuth_deg:g}°: defocus spans {span:.2f} µm), "
-            f"{photons:g} e⁻/pixel; "
-            f"reference = MIP of the {band.size} planes of the in-focus band (SSIM {ssim_ref:.3f} to the flat truth); "
-            "β: row-wise OLS slope of the Sobel sharpness of the image on the reference's (eq. 5–8), mean and SD "
-            "over rows; SSIM / RMSE against the same sample rendered flat at z = 0 "
-            + ("; DPM: least-squares plane through the predicted defocus map (|plane| when the map is unsigned, "
-               "|z|), RMSE to the true map (its magnitude when unsigned)"
-               if has_dpm else "; the model has no DPM decoder: no defocus map"))
-    columns = ["focal_z_um", "defocus_min_um", "defocus_max_um", "beta_input", "beta_output", "ssim_input",
-               "ssim_output"] + (["dpm_tilt_deg", "dpm_azimuth_deg", "dpm_rmse_um"] if has_dpm else [])
-    config = {"preset": p.name, "sample": kind, "tilt_deg": tilt_deg, "tilt_azimuth_deg": tilt_azimuth_deg,
-              "focal_z_um": focal, "size": size, "photons": photons, "seed": seed,
-              "model": getattr(model, "source", "") or repr(model)}
-    return {"analysis": "tilted-sample", "figure": f"{_FIG}, Fig. S1c and Fig. 7c", "note": note, "config": config,
-            "columns": columns, "rows": _rows(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "true_tilt_deg": round(true_tilt, 4), "true_azimuth_deg": round(true_az, 4),
-            "defocus_span_um": round(span, 4), "reference_planes": int(band.size), "reference_ssim": round(ssim_ref, 4),
-            "pixel_size_um": px, "panels": panels}
+    note = (
+        f"{_FIG} Fig. S1c / 7c: one held-out simulated {p.name} {kind} field ({size}² px, {size * px:.0f} µm), "
+        f"tilted {tilt_deg:g}° (azimuth {tilt_azimuth_deg:g}°: defocus spans {span:.2f} µm), "
+        f"{photons:g} e⁻/pixel; "
+        f"reference = MIP of the {band.size} planes of the in-focus band (SSIM {ssim_ref:.3f} to the flat truth); "
+        "β: row-wise OLS slope of the Sobel sharpness of the image on the reference's (eq. 5–8), mean and SD "
+        "over rows; SSIM / RMSE against the same sample rendered flat at z = 0 "
+        + (
+            "; DPM: least-squares plane through the predicted defocus map (|plane| when the map is unsigned, "
+            "|z|), RMSE to the true map (its magnitude when unsigned)"
+            if has_dpm
+            else "; the model has no DPM decoder: no defocus map"
+        )
+    )
+    columns = [
+        "focal_z_um",
+        "defocus_min_um",
+        "defocus_max_um",
+        "beta_input",
+        "beta_output",
+        "ssim_input",
+        "ssim_output",
+    ] + (["dpm_tilt_deg", "dpm_azimuth_deg", "dpm_rmse_um"] if has_dpm else [])
+    config = {
+        "preset": p.name,
+        "sample": kind,
+        "tilt_deg": tilt_deg,
+        "tilt_azimuth_deg": tilt_azimuth_deg,
+        "focal_z_um": focal,
+        "size": size,
+        "photons": photons,
+        "seed": seed,
+        "model": getattr(model, "source", "") or repr(model),
+    }
+    return {
+        "analysis": "tilted-sample",
+        "figure": f"{_FIG}, Fig. S1c and Fig. 7c",
+        "note": note,
+        "config": config,
+        "columns": columns,
+        "rows": _rows(rows),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "true_tilt_deg": round(true_tilt, 4),
+        "true_azimuth_deg": round(true_az, 4),
+        "defocus_span_um": round(span, 4),
+        "reference_planes": int(band.size),
+        "reference_ssim": round(ssim_ref, 4),
+        "pixel_size_um": px,
+        "panels": panels,
+    }
 
 
 # --------------------------------------------------------------------------- Fig. 8
 
 
-def default_shapes(size: int = 512, pixel_size_um: float = 0.1625, *, amplitude_um: float = 4.0
-                   ) -> dict[str, dict[str, float]]:
+def default_shapes(
+    size: int = 512, pixel_size_um: float = 0.1625, *, amplitude_um: float = 4.0
+) -> dict[str, dict[str, float]]:
     """Tilted, cylindrical and spherical surfaces (Fig. 8) whose defocus spans about
     ``amplitude_um`` over a ``size``² field, centred on the focal plane (``z_um`` = the focal
     position, the rest :func:`focuskit.simulate.defocus_map` keywords)."""
@@ -810,7 +1097,11 @@ def default_shapes(size: int = 512, pixel_size_um: float = 0.1625, *, amplitude_
     a = float(amplitude_um)
     corner = math.hypot(half, half)
     return {
-        "tilt": {"tilt_deg": round(math.degrees(math.atan(a / (2 * half))), 4), "tilt_azimuth_deg": 90.0, "z_um": 0.0},
+        "tilt": {
+            "tilt_deg": round(math.degrees(math.atan(a / (2 * half))), 4),
+            "tilt_azimuth_deg": 90.0,
+            "z_um": 0.0,
+        },
         "cylinder": {"cylinder_radius_um": round((half**2 + a**2) / (2 * a), 2), "z_um": -a / 2},
         "sphere": {"sphere_radius_um": round((corner**2 + a**2) / (2 * a), 2), "z_um": -a / 2},
     }
@@ -841,9 +1132,13 @@ def analyze_nonuniform_defocus(
     size = _size(size)
     photons = _photons(photons)
     px = optics.pixel_size_um
-    spec = default_shapes(size, px) if shapes is None else {str(k): dict(v) for k, v in shapes.items()}
+    spec = (
+        default_shapes(size, px) if shapes is None else {str(k): dict(v) for k, v in shapes.items()}
+    )
     if not spec:
-        raise ConfigError("give at least one shape (name → defocus_map keywords, e.g. {'tilt': {'tilt_deg': 3}})")
+        raise ConfigError(
+            "give at least one shape (name → defocus_map keywords, e.g. {'tilt': {'tilt_deg': 3}})"
+        )
     maps: dict[str, tuple[float, np.ndarray]] = {}
     for name, kw in spec.items():
         kw = dict(kw)
@@ -851,10 +1146,14 @@ def analyze_nonuniform_defocus(
         try:
             m = defocus_map((size, size), px, **kw)
         except TypeError as exc:
-            raise ConfigError(f"shape {name!r}: {exc} — use tilt_deg, tilt_azimuth_deg, cylinder_radius_um, "
-                              "cylinder_azimuth_deg, sphere_radius_um and z_um") from None
+            raise ConfigError(
+                f"shape {name!r}: {exc} — use tilt_deg, tilt_azimuth_deg, cylinder_radius_um, "
+                "cylinder_azimuth_deg, sphere_radius_um and z_um"
+            ) from None
         if m is None:
-            raise ConfigError(f"shape {name!r} defines no defocus map — give e.g. tilt_deg or sphere_radius_um")
+            raise ConfigError(
+                f"shape {name!r} defines no defocus map — give e.g. tilt_deg or sphere_radius_um"
+            )
         maps[name] = (zf, m.astype(np.float32))
     plans = [_plan(optics, np.array([zf]), size, m) for zf, m in maps.values()]
     plans.append(_plan(optics, np.array([0.0]), size))
@@ -865,20 +1164,38 @@ def analyze_nonuniform_defocus(
     has_dpm = getattr(model, "dpm", None) is not None
     rows, panels = [], {}
     for j, (name, (zf, m)) in enumerate(maps.items()):
-        _, noisy = _render(field, optics, np.array([zf]), size, photons=photons, tag=10 + j, defocus_map_um=m)
+        _, noisy = _render(
+            field, optics, np.array([zf]), size, photons=photons, tag=10 + j, defocus_map_um=m
+        )
         assert noisy is not None
         image = noisy[0]
         out = _refocus(model, image)
         true_map = zf + m.astype(np.float64)
         q_in, q_out = _quality(image, truth), _quality(out, truth)
-        row: dict[str, Any] = {"shape": name, "focal_z_um": zf, "defocus_min_um": float(true_map.min()),
-                               "defocus_max_um": float(true_map.max()), "ssim_input": q_in[0],
-                               "ssim_output": q_out[0], "rmse_input": q_in[1], "rmse_output": q_out[1],
-                               "dpm_rmse_um": None}
-        images = _u8({"truth": _binned(truth), "input": _binned(image), "output": _binned(out)}, "truth")
-        shown = true_map if _dpm_signed(model) or getattr(model, "dpm", None) is None else np.abs(true_map)
-        panel: dict[str, Any] = {"images": images, "true_map": _grid(_binned(shown, 64)),
-                                 "unsigned": shown is not true_map}
+        row: dict[str, Any] = {
+            "shape": name,
+            "focal_z_um": zf,
+            "defocus_min_um": float(true_map.min()),
+            "defocus_max_um": float(true_map.max()),
+            "ssim_input": q_in[0],
+            "ssim_output": q_out[0],
+            "rmse_input": q_in[1],
+            "rmse_output": q_out[1],
+            "dpm_rmse_um": None,
+        }
+        images = _u8(
+            {"truth": _binned(truth), "input": _binned(image), "output": _binned(out)}, "truth"
+        )
+        shown = (
+            true_map
+            if _dpm_signed(model) or getattr(model, "dpm", None) is None
+            else np.abs(true_map)
+        )
+        panel: dict[str, Any] = {
+            "images": images,
+            "true_map": _grid(_binned(shown, 64)),
+            "unsigned": shown is not true_map,
+        }
         dpm = _dpm(model, image)
         if dpm is not None:
             target = true_map if _dpm_signed(model) else np.abs(true_map)
@@ -887,18 +1204,46 @@ def analyze_nonuniform_defocus(
         rows.append(row)
         panels[name] = panel
         _say(progress, f"  {name}: SSIM input {q_in[0]:.3f} → output {q_out[0]:.3f}")
-    note = (f"{_FIG} Fig. 8: one held-out simulated {p.name} {kind} field ({size}² px), {photons:g} e⁻/pixel, "
-            "imaged with non-uniform defocus z + dz(y, x) (the paper generated these with Deep-Z; here they are "
-            "rendered: every pixel interpolated between uniformly defocused planes); SSIM / RMSE against the same "
-            f"sample rendered flat at z = 0, {BORDER_PX}-px border cropped, standardized"
-            + ("; DPM RMSE against the true defocus map" if has_dpm else "; the model has no DPM decoder"))
-    columns = ["shape", "focal_z_um", "defocus_min_um", "defocus_max_um", "ssim_input", "ssim_output",
-               "rmse_input", "rmse_output"] + (["dpm_rmse_um"] if has_dpm else [])
-    config = {"preset": p.name, "sample": kind, "shapes": spec, "size": size, "photons": photons, "seed": seed,
-              "model": getattr(model, "source", "") or repr(model)}
-    return {"analysis": "nonuniform-defocus", "figure": f"{_FIG}, Fig. 8", "note": note, "config": config,
-            "columns": columns, "rows": _rows(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "panels": panels}
+    note = (
+        f"{_FIG} Fig. 8: one held-out simulated {p.name} {kind} field ({size}² px), {photons:g} e⁻/pixel, "
+        "imaged with non-uniform defocus z + dz(y, x) (the paper generated these with Deep-Z; here they are "
+        "rendered: every pixel interpolated between uniformly defocused planes); SSIM / RMSE against the same "
+        f"sample rendered flat at z = 0, {BORDER_PX}-px border cropped, standardized"
+        + (
+            "; DPM RMSE against the true defocus map"
+            if has_dpm
+            else "; the model has no DPM decoder"
+        )
+    )
+    columns = [
+        "shape",
+        "focal_z_um",
+        "defocus_min_um",
+        "defocus_max_um",
+        "ssim_input",
+        "ssim_output",
+        "rmse_input",
+        "rmse_output",
+    ] + (["dpm_rmse_um"] if has_dpm else [])
+    config = {
+        "preset": p.name,
+        "sample": kind,
+        "shapes": spec,
+        "size": size,
+        "photons": photons,
+        "seed": seed,
+        "model": getattr(model, "source", "") or repr(model),
+    }
+    return {
+        "analysis": "nonuniform-defocus",
+        "figure": f"{_FIG}, Fig. 8",
+        "note": note,
+        "config": config,
+        "columns": columns,
+        "rows": _rows(rows),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "panels": panels,
+    }
 
 
 # --------------------------------------------------------------------------- Fig. 7b
@@ -927,7 +1272,9 @@ def analyze_dpm_uniform(
     t0 = time.perf_counter()
     p, optics = _optics_for(model, preset)
     if getattr(model, "dpm", None) is None:
-        raise ConfigError("this model has no defocus-map decoder — train one with `focuskit refocus train --dpm`")
+        raise ConfigError(
+            "this model has no defocus-map decoder — train one with `focuskit refocus train --dpm`"
+        )
     kinds = _sample_kinds(samples, optics)
     n_fields = _positive_int(fields_per_sample, "fields_per_sample")
     size = _size(size)
@@ -961,26 +1308,52 @@ def analyze_dpm_uniform(
         mean = s / n
         sd = math.sqrt(max(s2 / n - mean**2, 0.0))
         mse = s2 / n - 2 * zi * mean + zi**2
-        rows.append({"z_um": float(z[col]), "dpm_mean_um": mean, "dpm_sd_um": sd, "bias_um": mean - zi,
-                     "rmse_um": math.sqrt(max(mse, 0.0)),
-                     "field_mean_sd_um": _stats(field_means[col])[1]})
+        rows.append(
+            {
+                "z_um": float(z[col]),
+                "dpm_mean_um": mean,
+                "dpm_sd_um": sd,
+                "bias_um": mean - zi,
+                "rmse_um": math.sqrt(max(mse, 0.0)),
+                "field_mean_sd_um": _stats(field_means[col])[1],
+            }
+        )
         if abs(zi) <= z_range + 1e-9:
             sq_err_in += max(mse, 0.0) * n
             n_in += n
     overall = math.sqrt(sq_err_in / n_in) if n_in else math.nan
     rows.append({"z_um": f"|z| ≤ {z_range:g}", "rmse_um": overall})
-    note = (f"{_FIG} Fig. 7b: DPM decoder on {n_fields * len(kinds)} held-out simulated {p.name} fields "
-            f"({', '.join(kinds)}), {size}² px, {photons:g} e⁻/pixel, uniformly defocused at "
-            f"z = {z[0]:g}…{z[-1]:g} µm; "
-            f"per z the predicted defocus over all pixels ({BORDER_PX}-px border cropped): mean, SD over pixels, "
-            "bias and RMSE to the true z; field_mean_sd: SD of the per-field means; the last row: RMSE over "
-            f"|z| ≤ {z_range:g} µm (the training range)")
-    config = {"preset": p.name, "samples": kinds, "fields_per_sample": n_fields, "z_um": _floats(z), "size": size,
-              "photons": photons, "seed": seed, "model": getattr(model, "source", "") or repr(model)}
-    return {"analysis": "dpm-uniform", "figure": f"{_FIG}, Fig. 7b", "note": note, "config": config,
-            "columns": ["z_um", "dpm_mean_um", "dpm_sd_um", "bias_um", "rmse_um", "field_mean_sd_um"],
-            "rows": _rows(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "rmse_in_range_um": _round(overall), "z_range_um": z_range, "example": example, "signed": signed}
+    note = (
+        f"{_FIG} Fig. 7b: DPM decoder on {n_fields * len(kinds)} held-out simulated {p.name} fields "
+        f"({', '.join(kinds)}), {size}² px, {photons:g} e⁻/pixel, uniformly defocused at "
+        f"z = {z[0]:g}…{z[-1]:g} µm; "
+        f"per z the predicted defocus over all pixels ({BORDER_PX}-px border cropped): mean, SD over pixels, "
+        "bias and RMSE to the true z; field_mean_sd: SD of the per-field means; the last row: RMSE over "
+        f"|z| ≤ {z_range:g} µm (the training range)"
+    )
+    config = {
+        "preset": p.name,
+        "samples": kinds,
+        "fields_per_sample": n_fields,
+        "z_um": _floats(z),
+        "size": size,
+        "photons": photons,
+        "seed": seed,
+        "model": getattr(model, "source", "") or repr(model),
+    }
+    return {
+        "analysis": "dpm-uniform",
+        "figure": f"{_FIG}, Fig. 7b",
+        "note": note,
+        "config": config,
+        "columns": ["z_um", "dpm_mean_um", "dpm_sd_um", "bias_um", "rmse_um", "field_mean_sd_um"],
+        "rows": _rows(rows),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "rmse_in_range_um": _round(overall),
+        "z_range_um": z_range,
+        "example": example,
+        "signed": signed,
+    }
 
 
 # --------------------------------------------------------------------------- plots
@@ -1001,9 +1374,20 @@ def _shade_range(ax: Any, z_range: float, z: np.ndarray) -> None:
         ax.axvspan(lo, hi, color="tab:green", alpha=0.07, linewidth=0)
 
 
-def _show(ax: Any, image: Any, title: str, *, cmap: str = "gray", vmin: float | None = 0, vmax: float | None = 255,
-          colorbar: bool = False, fig: Any = None) -> None:
-    shown = ax.imshow(image_from_json(image), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+def _show(
+    ax: Any,
+    image: Any,
+    title: str,
+    *,
+    cmap: str = "gray",
+    vmin: float | None = 0,
+    vmax: float | None = 255,
+    colorbar: bool = False,
+    fig: Any = None,
+) -> None:
+    shown = ax.imshow(
+        image_from_json(image), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest"
+    )
     ax.set_title(title, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -1021,7 +1405,9 @@ def _plot_refocus_quality(result: dict[str, Any], path: Path) -> None:
     montage = result.get("montage")
     methods = result["methods"]
     fig = plt.figure(figsize=(12, 7.2 if montage else 3.8))
-    grid = fig.add_gridspec(2 if montage else 1, max(len(methods) + 1, 2), height_ratios=[1.2, 1] if montage else [1])
+    grid = fig.add_gridspec(
+        2 if montage else 1, max(len(methods) + 1, 2), height_ratios=[1.2, 1] if montage else [1]
+    )
     half = (len(methods) + 1) // 2 if montage else 1
     ax_s = fig.add_subplot(grid[0, :half])
     ax_r = fig.add_subplot(grid[0, half:])
@@ -1042,9 +1428,18 @@ def _plot_refocus_quality(result: dict[str, Any], path: Path) -> None:
         names = ["truth", *methods]
         for k, name in enumerate(names):
             ax = fig.add_subplot(grid[1, k])
-            title = "truth (z = 0)" if name == "truth" else f"{LABELS[name]}\nSSIM {montage['ssim'][name]:.3f}"
+            title = (
+                "truth (z = 0)"
+                if name == "truth"
+                else f"{LABELS[name]}\nSSIM {montage['ssim'][name]:.3f}"
+            )
             _show(ax, montage["images"][name], title)
-        fig.text(0.01, 0.02, f"{montage['sample']}, z = {montage['z_um']:+g} µm (central crop)", fontsize=8)
+        fig.text(
+            0.01,
+            0.02,
+            f"{montage['sample']}, z = {montage['z_um']:+g} µm (central crop)",
+            fontsize=8,
+        )
     fig.suptitle(f"Deep-R refocusing quality vs defocus ({result['figure']})", fontsize=10)
     fig.tight_layout()
     finish_figure(fig, result, path)
@@ -1060,8 +1455,14 @@ def _plot_training_range(result: dict[str, Any], path: Path) -> None:
         for ax, q in ((axes[0], "rmse"), (axes[1], "ssim")):
             mean, sd = _col(rows, f"{q}_{name}"), _col(rows, f"{q}_{name}_sd")
             ax.plot(z, mean, "o-", ms=3, color="0.4" if name == "input" else f"C{k}", label=label)
-            ax.fill_between(z, mean - sd, mean + sd, color="0.4" if name == "input" else f"C{k}", alpha=0.12,
-                            linewidth=0)
+            ax.fill_between(
+                z,
+                mean - sd,
+                mean + sd,
+                color="0.4" if name == "input" else f"C{k}",
+                alpha=0.12,
+                linewidth=0,
+            )
     for ax, label in ((axes[0], "a) RMSE (truth SD units)"), (axes[1], "b) SSIM")):
         ax.set_xlabel("defocus z (µm)")
         ax.set_ylabel(label)
@@ -1077,16 +1478,29 @@ def _plot_bead_fwhm(result: dict[str, Any], path: Path) -> None:
     rows = result["rows"]
     z = _col(rows, "z_um")
     xz = result.get("xz")
-    fig, axes = plt.subplots(1, 3 if xz else 1, figsize=(13 if xz else 6, 4), squeeze=False,
-                             gridspec_kw={"width_ratios": [1.6, 1, 1] if xz else [1]})
+    fig, axes = plt.subplots(
+        1,
+        3 if xz else 1,
+        figsize=(13 if xz else 6, 4),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1.6, 1, 1] if xz else [1]},
+    )
     ax = axes[0, 0]
-    for key, color, label in (("input", "tab:green", "input (scanned stack)"), ("output", "tab:red", "Deep-R output")):
+    for key, color, label in (
+        ("input", "tab:green", "input (scanned stack)"),
+        ("output", "tab:red", "Deep-R output"),
+    ):
         mean, sd = _col(rows, f"fwhm_{key}_um"), _col(rows, f"fwhm_{key}_sd_um")
         ax.plot(z, mean, "o-", ms=3, color=color, label=label)
         ax.fill_between(z, mean - sd, mean + sd, color=color, alpha=0.15, linewidth=0)
     if result.get("in_focus_fwhm_um") is not None:
-        ax.axhline(result["in_focus_fwhm_um"], color="k", ls="--", lw=0.8,
-                   label=f"in focus {result['in_focus_fwhm_um']:.3f} µm")
+        ax.axhline(
+            result["in_focus_fwhm_um"],
+            color="k",
+            ls="--",
+            lw=0.8,
+            label=f"in focus {result['in_focus_fwhm_um']:.3f} µm",
+        )
     _shade_range(ax, result["z_range_um"], z)
     ax.set_xlabel("defocus z (µm)")
     ax.set_ylabel("lateral FWHM (µm), mean ± SD over beads")
@@ -1112,7 +1526,9 @@ def _plot_tilted(result: dict[str, Any], path: Path) -> None:
     panels = result["panels"]
     has_dpm = "dpm" in panels[0]
     cols = 5 if has_dpm else 4
-    fig, axes = plt.subplots(len(panels), cols, figsize=(3.1 * cols, 3.0 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), cols, figsize=(3.1 * cols, 3.0 * len(panels)), squeeze=False
+    )
     for r, panel in enumerate(panels):
         row = result["rows"][r]
         im = panel["images"]
@@ -1137,17 +1553,31 @@ def _plot_tilted(result: dict[str, Any], path: Path) -> None:
             pos = np.arange(len(panel["dpm_profile_mean"])) * result["pixel_size_um"]
             mean = np.asarray([np.nan if v is None else v for v in panel["dpm_profile_mean"]])
             sd = np.asarray([np.nan if v is None else v for v in panel["dpm_profile_sd"]])
-            ax.plot(pos, mean, color="tab:blue", label="DPM mean per " + ("row" if along == "y" else "column"))
+            ax.plot(
+                pos,
+                mean,
+                color="tab:blue",
+                label="DPM mean per " + ("row" if along == "y" else "column"),
+            )
             ax.fill_between(pos, mean - sd, mean + sd, color="tab:blue", alpha=0.2, linewidth=0)
-            ax.plot(pos, panel["true_profile"], color="tab:orange",
-                    label="true defocus" if panel.get("dpm_signed", True) else "true |defocus|")
+            ax.plot(
+                pos,
+                panel["true_profile"],
+                color="tab:orange",
+                label="true defocus" if panel.get("dpm_signed", True) else "true |defocus|",
+            )
             ax.set_xlabel(f"{along} (µm)")
             ax.set_ylabel("dz (µm)")
-            ax.set_title(f"fitted tilt {row['dpm_tilt_deg']:.2f}° (true {result['true_tilt_deg']:.2f}°), "
-                         f"RMSE {row['dpm_rmse_um']:.2f} µm", fontsize=8)
+            ax.set_title(
+                f"fitted tilt {row['dpm_tilt_deg']:.2f}° (true {result['true_tilt_deg']:.2f}°), "
+                f"RMSE {row['dpm_rmse_um']:.2f} µm",
+                fontsize=8,
+            )
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
-    fig.suptitle(f"Tilted sample, {result['config']['tilt_deg']:g}° ({result['figure']})", fontsize=10)
+    fig.suptitle(
+        f"Tilted sample, {result['config']['tilt_deg']:g}° ({result['figure']})", fontsize=10
+    )
     fig.tight_layout()
     finish_figure(fig, result, path)
 
@@ -1157,17 +1587,35 @@ def _plot_nonuniform(result: dict[str, Any], path: Path) -> None:
     panels = result["panels"]
     has_dpm = all("dpm" in p for p in panels.values())
     cols = 5 if has_dpm else 4
-    fig, axes = plt.subplots(len(panels), cols, figsize=(2.9 * cols, 2.9 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), cols, figsize=(2.9 * cols, 2.9 * len(panels)), squeeze=False
+    )
     lo = min(r["defocus_min_um"] for r in result["rows"])
     hi = max(r["defocus_max_um"] for r in result["rows"])
     for r, (name, panel) in enumerate(panels.items()):
         row = result["rows"][r]
-        _show(axes[r, 0], panel["true_map"], f"{name}: true {'|defocus|' if panel.get('unsigned') else 'defocus'} (µm)", cmap="coolwarm", vmin=lo, vmax=hi,
-              colorbar=True, fig=fig)
+        _show(
+            axes[r, 0],
+            panel["true_map"],
+            f"{name}: true {'|defocus|' if panel.get('unsigned') else 'defocus'} (µm)",
+            cmap="coolwarm",
+            vmin=lo,
+            vmax=hi,
+            colorbar=True,
+            fig=fig,
+        )
         c = 1
         if has_dpm:
-            _show(axes[r, 1], panel["dpm"], f"DPM, RMSE {row['dpm_rmse_um']:.2f} µm", cmap="coolwarm", vmin=lo,
-                  vmax=hi, colorbar=True, fig=fig)
+            _show(
+                axes[r, 1],
+                panel["dpm"],
+                f"DPM, RMSE {row['dpm_rmse_um']:.2f} µm",
+                cmap="coolwarm",
+                vmin=lo,
+                vmax=hi,
+                colorbar=True,
+                fig=fig,
+            )
             c = 2
         _show(axes[r, c], panel["images"]["input"], f"input, SSIM {row['ssim_input']:.3f}")
         _show(axes[r, c + 1], panel["images"]["output"], f"Deep-R, SSIM {row['ssim_output']:.3f}")
@@ -1189,8 +1637,13 @@ def _plot_dpm_uniform(result: dict[str, Any], path: Path) -> None:
     ax.fill_between(z, mean - sd, mean + sd, alpha=0.2, linewidth=0, label="± SD over pixels")
     lim = float(np.nanmax(np.abs(z))) * 1.1
     ideal = np.linspace(-lim, lim, 101)
-    ax.plot(ideal, ideal if result.get("signed", True) else np.abs(ideal), color="k", lw=0.8,
-            label="ideal" if result.get("signed", True) else "ideal |z| (the map is unsigned)")
+    ax.plot(
+        ideal,
+        ideal if result.get("signed", True) else np.abs(ideal),
+        color="k",
+        lw=0.8,
+        label="ideal" if result.get("signed", True) else "ideal |z| (the map is unsigned)",
+    )
     _shade_range(ax, result["z_range_um"], z)
     ax.set_xlabel("true defocus (µm)")
     ax.set_ylabel("DPM (µm)")
@@ -1204,12 +1657,22 @@ def _plot_dpm_uniform(result: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("true defocus (µm)")
     ax.set_ylabel("µm")
     rmse_in = result.get("rmse_in_range_um")
-    ax.set_title(f"RMSE over the training range: {rmse_in:.2f} µm" if rmse_in is not None else "", fontsize=9)
+    ax.set_title(
+        f"RMSE over the training range: {rmse_in:.2f} µm" if rmse_in is not None else "", fontsize=9
+    )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     if example:
-        _show(axes[2], example["dpm"], f"DPM of a {example['sample']} field at z = {example['z_um']:+g} µm",
-              cmap="coolwarm", vmin=None, vmax=None, colorbar=True, fig=fig)
+        _show(
+            axes[2],
+            example["dpm"],
+            f"DPM of a {example['sample']} field at z = {example['z_um']:+g} µm",
+            cmap="coolwarm",
+            vmin=None,
+            vmax=None,
+            colorbar=True,
+            fig=fig,
+        )
     fig.suptitle(f"Defocus maps of uniformly defocused fields ({result['figure']})", fontsize=10)
     fig.tight_layout()
     finish_figure(fig, result, path)

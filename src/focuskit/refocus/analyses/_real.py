@@ -46,8 +46,12 @@ def analyze_real_refocus(
     s = real_stack(stack, data_dir=data_dir)
     data = np.asarray(s.data, dtype=np.float32)
     z = np.asarray(s.z_um, dtype=np.float64)
-    focus = int(s.metadata["real"]["focus_plane"]) if "real" in s.metadata else int(np.argmin(np.abs(z)))
-    test = data[:, train_rows + gap_rows:, :]
+    focus = (
+        int(s.metadata["real"]["focus_plane"])
+        if "real" in s.metadata
+        else int(np.argmin(np.abs(z)))
+    )
+    test = data[:, train_rows + gap_rows :, :]
     if test.shape[1] < 32:
         raise ValueError(f"{stack}: only {test.shape[1]} rows left for testing; lower train_rows")
     truth = test[focus]
@@ -55,14 +59,20 @@ def analyze_real_refocus(
     def scores(refocuser: Any | None) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         ssim, rmse, outs = [], [], []
         for k in range(len(z)):
-            out = test[k] if refocuser is None else refocuser.refocus(test[k], tile=tile, overlap=tile // 8)
+            out = (
+                test[k]
+                if refocuser is None
+                else refocuser.refocus(test[k], tile=tile, overlap=tile // 8)
+            )
             outs.append(out)
             ssim.append(ssim_to_truth(out, truth))
             rmse.append(rmse_to_truth(out, truth))
         return np.array(ssim), np.array(rmse), outs
 
-    say(f"{stack}: {data.shape[0]} planes of {data.shape[1]}×{data.shape[2]}; test rows "
-        f"{train_rows + gap_rows}–{data.shape[1]}")
+    say(
+        f"{stack}: {data.shape[0]} planes of {data.shape[1]}×{data.shape[2]}; test rows "
+        f"{train_rows + gap_rows}–{data.shape[1]}"
+    )
     ssim_in, rmse_in, _ = scores(None)
     ssim_before, rmse_before, outs_before = scores(model)
 
@@ -71,44 +81,104 @@ def analyze_real_refocus(
     tiles.field = np.arange(len(tiles))  # each tile its own field, so one can validate
     train, val = split_tiles_by_field(tiles, 0.25, seed=seed)
     span = float(np.max(np.abs(z - z[focus])))
-    config = RefocusTrainConfig(generator_channels=tuple(model.generator.config.channels), crop=min(tile, 256),
-                                max_steps=steps, warmup_steps=0, weights=(0.0, 1.0, 1.0), z_range_um=span + 1e-3,
-                                eval_every=max(10, steps // 10), validation_pairs=16, seed=seed,
-                                generator_lr=1e-4)
+    config = RefocusTrainConfig(
+        generator_channels=tuple(model.generator.config.channels),
+        crop=min(tile, 256),
+        max_steps=steps,
+        warmup_steps=0,
+        weights=(0.0, 1.0, 1.0),
+        z_range_um=span + 1e-3,
+        eval_every=max(10, steps // 10),
+        validation_pairs=16,
+        seed=seed,
+        generator_lr=1e-4,
+    )
     import copy
 
-    say(f"fine-tuning for {steps} steps on {len(train)} tiles of {tile}² ({len(train.pairs(span + 1e-3))} pairs)")
+    say(
+        f"fine-tuning for {steps} steps on {len(train)} tiles of {tile}² ({len(train.pairs(span + 1e-3))} pairs)"
+    )
     generator, _, history = fit_deepr(train, val, config, init=copy.deepcopy(model.generator))
-    tuned = Refocuser(generator, None, optics=model.optics, pixel_size_um=model.pixel_size_um,
-                      z_range_um=model.z_range_um)
+    tuned = Refocuser(
+        generator,
+        None,
+        optics=model.optics,
+        pixel_size_um=model.pixel_size_um,
+        z_range_um=model.z_range_um,
+    )
     ssim_after, rmse_after, outs_after = scores(tuned)
 
     defocused = np.arange(len(z)) != focus
-    rows = [{"z_um": float(z[k]), "ssim_input": float(ssim_in[k]), "ssim_before": float(ssim_before[k]),
-             "ssim_after": float(ssim_after[k]), "rmse_input": float(rmse_in[k]),
-             "rmse_before": float(rmse_before[k]), "rmse_after": float(rmse_after[k])} for k in range(len(z))]
-    summary = {key: float(np.mean(vals[defocused])) for key, vals in (
-        ("ssim_input", ssim_in), ("ssim_before", ssim_before), ("ssim_after", ssim_after),
-        ("rmse_input", rmse_in), ("rmse_before", rmse_before), ("rmse_after", rmse_after))}
+    rows = [
+        {
+            "z_um": float(z[k]),
+            "ssim_input": float(ssim_in[k]),
+            "ssim_before": float(ssim_before[k]),
+            "ssim_after": float(ssim_after[k]),
+            "rmse_input": float(rmse_in[k]),
+            "rmse_before": float(rmse_before[k]),
+            "rmse_after": float(rmse_after[k]),
+        }
+        for k in range(len(z))
+    ]
+    summary = {
+        key: float(np.mean(vals[defocused]))
+        for key, vals in (
+            ("ssim_input", ssim_in),
+            ("ssim_before", ssim_before),
+            ("ssim_after", ssim_after),
+            ("rmse_input", rmse_in),
+            ("rmse_before", rmse_before),
+            ("rmse_after", rmse_after),
+        )
+    }
     show = int(np.argmax(np.abs(z - z[focus])))
     cy, cx = truth.shape[0] // 2, truth.shape[1] // 2
-    view = (slice(max(cy - 96, 0), cy + 96), slice(max(cx - 96, 0), cx + 96))  # a 192² crop keeps the JSON small
-    note = (f"Real light-sheet stack {stack} (documented focus plane {focus}; pixel size unknown, the model's "
-            f"{model.pixel_size_um} µm assumed). Fine-tuned {steps} steps (MS-SSIM + BerHu, lr 1e-4) on rows "
-            f"0–{train_rows}; tested on rows {train_rows + gap_rows}–{data.shape[1]}. SSIM/RMSE against the in-focus "
-            "plane after standardizing both images and cropping 10 px. Mean over the defocused planes: "
-            f"SSIM input {summary['ssim_input']:.3f}, model as is {summary['ssim_before']:.3f}, fine-tuned "
-            f"{summary['ssim_after']:.3f}. The defocus here spans only −0.95…+0.70 µm and the illumination is a "
-            "lattice pattern, far from the simulated widefield training data.")
-    return {"analysis": "real-refocus", "figure": FIGURE, "note": note,
-            "config": {"stack": stack, "train_rows": train_rows, "gap_rows": gap_rows, "tile": tile,
-                       "steps": steps, "seed": seed, "fine_tune_best_step": history.best_step},
-            "columns": ["z_um", "ssim_input", "ssim_before", "ssim_after", "rmse_input", "rmse_before", "rmse_after"],
-            "rows": rows, "summary": summary,
-            "images": {"z_um": float(z[show]), "truth": truth[view].round(1).tolist(),
-                       "input": test[show][view].round(1).tolist(),
-                       "before": outs_before[show][view].round(1).tolist(),
-                       "after": outs_after[show][view].round(1).tolist()}}
+    view = (
+        slice(max(cy - 96, 0), cy + 96),
+        slice(max(cx - 96, 0), cx + 96),
+    )  # a 192² crop keeps the JSON small
+    note = (
+        f"Real light-sheet stack {stack} (documented focus plane {focus}; pixel size unknown, the model's "
+        f"{model.pixel_size_um} µm assumed). Fine-tuned {steps} steps (MS-SSIM + BerHu, lr 1e-4) on rows "
+        f"0–{train_rows}; tested on rows {train_rows + gap_rows}–{data.shape[1]}. SSIM/RMSE against the in-focus "
+        "plane after standardizing both images and cropping 10 px. Mean over the defocused planes: "
+        f"SSIM input {summary['ssim_input']:.3f}, model as is {summary['ssim_before']:.3f}, fine-tuned "
+        f"{summary['ssim_after']:.3f}. The defocus here spans only −0.95…+0.70 µm and the illumination is a "
+        "lattice pattern, far from the simulated widefield training data."
+    )
+    return {
+        "analysis": "real-refocus",
+        "figure": FIGURE,
+        "note": note,
+        "config": {
+            "stack": stack,
+            "train_rows": train_rows,
+            "gap_rows": gap_rows,
+            "tile": tile,
+            "steps": steps,
+            "seed": seed,
+            "fine_tune_best_step": history.best_step,
+        },
+        "columns": [
+            "z_um",
+            "ssim_input",
+            "ssim_before",
+            "ssim_after",
+            "rmse_input",
+            "rmse_before",
+            "rmse_after",
+        ],
+        "rows": rows,
+        "summary": summary,
+        "images": {
+            "z_um": float(z[show]),
+            "truth": truth[view].round(1).tolist(),
+            "input": test[show][view].round(1).tolist(),
+            "before": outs_before[show][view].round(1).tolist(),
+            "after": outs_after[show][view].round(1).tolist(),
+        },
+    }
 
 
 def plot_real_refocus(result: dict[str, Any], path: Path) -> None:
@@ -118,14 +188,25 @@ def plot_real_refocus(result: dict[str, Any], path: Path) -> None:
     rows = result["rows"]
     z = [r["z_um"] for r in rows]
     ax = fig.add_subplot(2, 1, 1)
-    for key, label in (("ssim_input", "input"), ("ssim_before", "Deep-R as shipped"),
-                       ("ssim_after", "Deep-R fine-tuned")):
+    for key, label in (
+        ("ssim_input", "input"),
+        ("ssim_before", "Deep-R as shipped"),
+        ("ssim_after", "Deep-R fine-tuned"),
+    ):
         ax.plot(z, [r[key] for r in rows], marker="o", ms=3, label=label)
-    ax.set(xlabel="defocus z (µm)", ylabel="SSIM to the in-focus plane", title=result["config"]["stack"])
+    ax.set(
+        xlabel="defocus z (µm)",
+        ylabel="SSIM to the in-focus plane",
+        title=result["config"]["stack"],
+    )
     ax.legend(fontsize=8)
     im = result["images"]
-    panels = [("in focus", im["truth"]), (f"input z = {im['z_um']:+.2f} µm", im["input"]),
-              ("as shipped", im["before"]), ("fine-tuned", im["after"])]
+    panels = [
+        ("in focus", im["truth"]),
+        (f"input z = {im['z_um']:+.2f} µm", im["input"]),
+        ("as shipped", im["before"]),
+        ("fine-tuned", im["after"]),
+    ]
     for i, (title, img) in enumerate(panels):
         a = fig.add_subplot(2, 4, 5 + i)
         arr = np.asarray(img)

@@ -33,9 +33,7 @@ Each ``analyze_*`` returns a JSON-able dict with ``analysis``, ``figure``, ``not
 from __future__ import annotations
 
 import copy
-import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.optics import LED, LEDPattern, Optics, get_preset, image_stack, z_range
+from focuskit.optics import LED, Optics, get_preset, image_stack, z_range
 from focuskit.report import finish_figure, pyplot
 from focuskit.simulate import blur_margin_um, expose, make_sample, padded_shape
 from focuskit.singleshot._data import DefocusExamples, FieldSpec, draw_fields
@@ -103,14 +101,22 @@ class LEDRegion(FourierRegion):
         for sx, sy in self.led_list():
             if math.hypot(sx, sy) <= self.na:
                 cx, cy = sx / self.wavelength_um, sy / self.wavelength_um
-                out |= ((fx - cx) ** 2 + (fy - cy) ** 2 <= r**2) | ((fx + cx) ** 2 + (fy + cy) ** 2 <= r**2)
+                out |= ((fx - cx) ** 2 + (fy - cy) ** 2 <= r**2) | (
+                    (fx + cx) ** 2 + (fy + cy) ** 2 <= r**2
+                )
             else:
                 out |= fx**2 + fy**2 <= (2 * r) ** 2
         return out
 
 
-def led_region(optics: Optics, tile: int, leds: Sequence[tuple[float, float]] | None = None, *,
-               full_plane: bool = False, bin: int = 4) -> LEDRegion:
+def led_region(
+    optics: Optics,
+    tile: int,
+    leds: Sequence[tuple[float, float]] | None = None,
+    *,
+    full_plane: bool = False,
+    bin: int = 4,
+) -> LEDRegion:
     """The feature region of ``optics`` for the given LEDs (default: its own single LED)."""
     if leds is None:
         ill = optics.illumination
@@ -118,22 +124,44 @@ def led_region(optics: Optics, tile: int, leds: Sequence[tuple[float, float]] | 
             raise ConfigError(f"give the LEDs: the optics' illumination is {ill.kind}, not one LED")
         leds = ((ill.sx, ill.sy),)
     leds = tuple((float(a), float(b)) for a, b in leds)
-    return LEDRegion(tile=tile, pixel_size_um=optics.pixel_size_um, na=optics.na,
-                     wavelength_um=optics.wavelength_um, sx=leds[0][0], sy=leds[0][1], bin=bin,
-                     leds=leds, full_plane=full_plane)
+    return LEDRegion(
+        tile=tile,
+        pixel_size_um=optics.pixel_size_um,
+        na=optics.na,
+        wavelength_um=optics.wavelength_um,
+        sx=leds[0][0],
+        sy=leds[0][1],
+        bin=bin,
+        leds=leds,
+        full_plane=full_plane,
+    )
 
 
 # --------------------------------------------------------------------------- rendering
 
 
-def field_specs(n: int, *, seed: int, role: int = 0, sample: str = "cells", first_field: int = 0,
-                density_range: tuple[float, float] = (0.1, 0.6),
-                photons_range: tuple[float, float] = (200.0, 3000.0),
-                focus_range_um: tuple[float, float] = (-5.0, 5.0)) -> list[FieldSpec]:
+def field_specs(
+    n: int,
+    *,
+    seed: int,
+    role: int = 0,
+    sample: str = "cells",
+    first_field: int = 0,
+    density_range: tuple[float, float] = (0.1, 0.6),
+    photons_range: tuple[float, float] = (200.0, 3000.0),
+    focus_range_um: tuple[float, float] = (-5.0, 5.0),
+) -> list[FieldSpec]:
     """``n`` random fields (:func:`~focuskit.singleshot.draw_fields`); ``(seed, role)``
     keeps training, validation and test fields disjoint."""
-    return draw_fields(n, np.random.default_rng([int(seed), int(role)]), sample=sample, first_field=first_field,
-                       density_range=density_range, photons_range=photons_range, focus_range_um=focus_range_um)
+    return draw_fields(
+        n,
+        np.random.default_rng([int(seed), int(role)]),
+        sample=sample,
+        first_field=first_field,
+        density_range=density_range,
+        photons_range=photons_range,
+        focus_range_um=focus_range_um,
+    )
 
 
 def _bin_planes(a: np.ndarray, k: int) -> np.ndarray:
@@ -166,18 +194,27 @@ def render_led_images(
     k = int(oversample)
     if k < 1:
         raise ConfigError(f"oversample must be ≥ 1, got {oversample}")
-    values, dx, defocus, crop = field_transmittance(spec, optics, leds, z_um, size, k, sample_options)
+    values, dx, defocus, crop = field_transmittance(
+        spec, optics, leds, z_um, size, k, sample_options
+    )
     out = np.empty((len(leds), defocus.size, size, size), dtype=np.float32)
     for i, (sx, sy) in enumerate(leds):
-        stack = image_stack(values, optics.with_illumination(LED(sx, sy)), defocus, pixel_size_um=dx, crop=crop)
+        stack = image_stack(
+            values, optics.with_illumination(LED(sx, sy)), defocus, pixel_size_um=dx, crop=crop
+        )
         out[i] = _bin_planes(stack, k)
     return out
 
 
-def field_transmittance(spec: FieldSpec, optics: Optics, leds: Sequence[tuple[float, float]],
-                        z_um: Sequence[float] | np.ndarray, size: int, k: int = 1,
-                        sample_options: dict[str, Any] | None = None
-                        ) -> tuple[np.ndarray, float, np.ndarray, tuple[int, int]]:
+def field_transmittance(
+    spec: FieldSpec,
+    optics: Optics,
+    leds: Sequence[tuple[float, float]],
+    z_um: Sequence[float] | np.ndarray,
+    size: int,
+    k: int = 1,
+    sample_options: dict[str, Any] | None = None,
+) -> tuple[np.ndarray, float, np.ndarray, tuple[int, int]]:
     """The sample of one field on the grid :func:`render_led_images` renders it on:
     (transmittance on the padded render grid, render pixel µm, defocus per plane µm, crop),
     the grid wide enough for the most oblique LED at the largest defocus, pixels ``k``×
@@ -190,13 +227,19 @@ def field_transmittance(spec: FieldSpec, optics: Optics, leds: Sequence[tuple[fl
     options = dict(sample_options or {})
     if spec.sample == "cells":
         options.setdefault("density", spec.density)
-    sample = make_sample(spec.sample, work, dx, seed=spec.seed, wavelength_um=optics.wavelength_um, **options)
+    sample = make_sample(
+        spec.sample, work, dx, seed=spec.seed, wavelength_um=optics.wavelength_um, **options
+    )
     if sample.kind != "transmittance":
-        raise ConfigError(f"sample {spec.sample!r} is fluorescent; LED illumination needs a transmitted-light sample")
+        raise ConfigError(
+            f"sample {spec.sample!r} is fluorescent; LED illumination needs a transmitted-light sample"
+        )
     return sample.values, dx, defocus, (size * k, size * k)
 
 
-def synthesize_led_pattern(single_images: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:
+def synthesize_led_pattern(
+    single_images: np.ndarray, weights: Sequence[float] | None = None
+) -> np.ndarray:
     """``Σ w_i · I_i`` over the first axis: the image under all LEDs at once (Abbe).
 
     LEDs are mutually incoherent, so recorded single-LED images add in intensity
@@ -222,17 +265,27 @@ class FeatureSet:
         return int(self.z_um.size)
 
     def examples(self):  # type: ignore[no-untyped-def]
-        return DefocusExamples(self.features, self.z_um, self.field,
-                               [{"field": int(f)} for f in np.unique(self.field)])
+        return DefocusExamples(
+            self.features, self.z_um, self.field, [{"field": int(f)} for f in np.unique(self.field)]
+        )
 
     @staticmethod
     def concatenate(parts: Sequence[FeatureSet]) -> FeatureSet:
-        return FeatureSet(np.concatenate([p.features for p in parts]), np.concatenate([p.z_um for p in parts]),
-                          np.concatenate([p.field for p in parts]))
+        return FeatureSet(
+            np.concatenate([p.features for p in parts]),
+            np.concatenate([p.z_um for p in parts]),
+            np.concatenate([p.field for p in parts]),
+        )
 
 
-def stack_features(stack: np.ndarray, defocus: np.ndarray, region: FourierRegion, field_id: int, *,
-                   phase: bool = False) -> FeatureSet:
+def stack_features(
+    stack: np.ndarray,
+    defocus: np.ndarray,
+    region: FourierRegion,
+    field_id: int,
+    *,
+    phase: bool = False,
+) -> FeatureSet:
     """Every tile of every plane: features, labels ``defocus`` and field id."""
     feats, labels = [], []
     for d, plane in zip(defocus, stack):
@@ -262,13 +315,17 @@ class Setup:
         if self.tile < 32:
             raise ConfigError(f"tile must be ≥ 32 pixels, got {self.tile}")
         if self.image_size % self.tile:
-            raise ConfigError(f"image size {self.image_size} must be a multiple of the tile {self.tile}")
+            raise ConfigError(
+                f"image size {self.image_size} must be a multiple of the tile {self.tile}"
+            )
         if not (self.z_step_um > 0 and self.z_half_um > 0):
             raise ConfigError("z step and z range must be > 0 µm")
         if self.steps < 1 or self.width < 1 or self.depth < 1 or self.repeats < 1:
             raise ConfigError("steps, width, depth and repeats must be ≥ 1")
         if self.tile % self.feature_bin:
-            raise ConfigError(f"tile {self.tile} must be a multiple of the feature bin {self.feature_bin}")
+            raise ConfigError(
+                f"tile {self.tile} must be a multiple of the feature bin {self.feature_bin}"
+            )
 
     @property
     def feature_bin(self) -> int:
@@ -277,7 +334,9 @@ class Setup:
         not grow with the tile."""
         return max(1, self.tile // 64) if self.bin is None else int(self.bin)
 
-    def region(self, leds: Sequence[tuple[float, float]] | None = None, *, full_plane: bool = False) -> LEDRegion:
+    def region(
+        self, leds: Sequence[tuple[float, float]] | None = None, *, full_plane: bool = False
+    ) -> LEDRegion:
         return led_region(self.optics, self.tile, leds, full_plane=full_plane, bin=self.feature_bin)
 
     @property
@@ -292,26 +351,54 @@ class Setup:
         return z_range(-self.z_half_um, self.z_half_um, self.z_step_um)
 
     def train_config(self, seed_offset: int = 0):  # type: ignore[no-untyped-def]
-        return TrainConfig(width=self.width, depth=self.depth, max_steps=self.steps,
-                           eval_every=max(1, min(100, self.steps // 10)), patience=8,
-                           seed=self.seed + seed_offset)
+        return TrainConfig(
+            width=self.width,
+            depth=self.depth,
+            max_steps=self.steps,
+            eval_every=max(1, min(100, self.steps // 10)),
+            patience=8,
+            seed=self.seed + seed_offset,
+        )
 
     def note(self) -> str:
-        return SCALED_NOTE.format(size=self.image_size, tiles=(self.image_size // self.tile) ** 2, tile=self.tile,
-                                  bin=self.feature_bin,
-                                  z_step=self.z_step_um, z_half=self.z_half_um, width=self.width,
-                                  depth=self.depth, steps=self.steps)
+        return SCALED_NOTE.format(
+            size=self.image_size,
+            tiles=(self.image_size // self.tile) ** 2,
+            tile=self.tile,
+            bin=self.feature_bin,
+            z_step=self.z_step_um,
+            z_half=self.z_half_um,
+            width=self.width,
+            depth=self.depth,
+            steps=self.steps,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"preset": PRESET, "tile": self.tile, "image_size": self.image_size, "z_step_um": self.z_step_um,
-                "z_half_um": self.z_half_um, "feature_bin": self.feature_bin, "width": self.width,
-                "depth": self.depth, "steps": self.steps,
-                "seed": self.seed, "repeats": self.repeats}
+        return {
+            "preset": PRESET,
+            "tile": self.tile,
+            "image_size": self.image_size,
+            "z_step_um": self.z_step_um,
+            "z_half_um": self.z_half_um,
+            "feature_bin": self.feature_bin,
+            "width": self.width,
+            "depth": self.depth,
+            "steps": self.steps,
+            "seed": self.seed,
+            "repeats": self.repeats,
+        }
 
 
-def _simulate(setup: Setup, specs: Sequence[FieldSpec], regions: dict[str, FourierRegion], *,
-              phase: dict[str, bool] | None = None, sample_options: dict[str, Any] | None = None,
-              progress: Progress = _quiet, label: str = "") -> dict[str, FeatureSet]:
+def _simulate(
+    setup: Setup,
+    specs: Sequence[FieldSpec],
+    regions: dict[str, FourierRegion],
+    *,
+    phase: dict[str, bool] | None = None,
+    sample_options: dict[str, Any] | None = None,
+    progress: Progress = _quiet,
+    label: str = "",
+) -> dict[str, FeatureSet]:
     """Render each field under the preset's LED once, expose it once, and take every
     feature set in ``regions`` from the same noisy images (``phase[name]``: FFT phase)."""
     optics = setup.optics
@@ -321,22 +408,42 @@ def _simulate(setup: Setup, specs: Sequence[FieldSpec], regions: dict[str, Fouri
     parts: dict[str, list[FeatureSet]] = {name: [] for name in regions}
     t0 = time.perf_counter()
     for i, spec in enumerate(specs):
-        clean = render_led_images(spec, optics, [(led.sx, led.sy)], z, size=setup.image_size,
-                                  sample_options=sample_options)[0]
-        noisy = expose(clean, optics.camera, spec.photons, unscattered=1.0, seed=spec.seed + 1)[0].astype(np.float32)
+        clean = render_led_images(
+            spec,
+            optics,
+            [(led.sx, led.sy)],
+            z,
+            size=setup.image_size,
+            sample_options=sample_options,
+        )[0]
+        noisy = expose(clean, optics.camera, spec.photons, unscattered=1.0, seed=spec.seed + 1)[
+            0
+        ].astype(np.float32)
         defocus = z - spec.focus_um
         for name, region in regions.items():
-            parts[name].append(stack_features(noisy, defocus, region, spec.field,
-                                              phase=bool(phase and phase.get(name))))
-        progress(f"  {label}simulated field {i + 1}/{len(specs)} ({spec.sample}, {time.perf_counter() - t0:.0f} s)")
+            parts[name].append(
+                stack_features(
+                    noisy, defocus, region, spec.field, phase=bool(phase and phase.get(name))
+                )
+            )
+        progress(
+            f"  {label}simulated field {i + 1}/{len(specs)} ({spec.sample}, {time.perf_counter() - t0:.0f} s)"
+        )
     return {name: FeatureSet.concatenate(p) for name, p in parts.items()}
 
 
 # --------------------------------------------------------------------------- training
 
 
-def _train(setup: Setup, train: FeatureSet, val: FeatureSet, *, init: Any = None, seed_offset: int = 0,
-           steps: int | None = None) -> tuple[Any, Any]:
+def _train(
+    setup: Setup,
+    train: FeatureSet,
+    val: FeatureSet,
+    *,
+    init: Any = None,
+    seed_offset: int = 0,
+    steps: int | None = None,
+) -> tuple[Any, Any]:
     from dataclasses import replace
 
     config = setup.train_config(seed_offset)
@@ -357,8 +464,11 @@ def _predict(net: Any, features: np.ndarray) -> np.ndarray:
 
 def _errors(net: Any, data: FeatureSet) -> dict[str, float]:
     err = _predict(net, data.features) - data.z_um
-    return {"rmse_um": float(np.sqrt(np.mean(err**2))), "p90_abs_um": float(np.percentile(np.abs(err), 90)),
-            "examples": int(len(data))}
+    return {
+        "rmse_um": float(np.sqrt(np.mean(err**2))),
+        "p90_abs_um": float(np.percentile(np.abs(err), 90)),
+        "examples": len(data),
+    }
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
@@ -372,15 +482,31 @@ def _round(x: Any) -> Any:
     return x
 
 
-def _result(name: str, figure: str, setup: Setup, columns: list[str], rows: list[dict[str, Any]],
-            seconds: float, **extra: Any) -> dict[str, Any]:
+def _result(
+    name: str,
+    figure: str,
+    setup: Setup,
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    seconds: float,
+    **extra: Any,
+) -> dict[str, Any]:
     note = setup.note()
     if setup.repeats > 1:
-        note += (f"; every network trained {setup.repeats}× with different seeds on the same data: "
-                 "RMSE columns are the mean, *_sd the standard deviation between them")
-    return {"analysis": name, "figure": figure, "note": note, "config": setup.to_dict(),
-            "columns": columns, "rows": [{k: _round(v) for k, v in r.items()} for r in rows],
-            "seconds": round(seconds, 1), **extra}
+        note += (
+            f"; every network trained {setup.repeats}× with different seeds on the same data: "
+            "RMSE columns are the mean, *_sd the standard deviation between them"
+        )
+    return {
+        "analysis": name,
+        "figure": figure,
+        "note": note,
+        "config": setup.to_dict(),
+        "columns": columns,
+        "rows": [{k: _round(v) for k, v in r.items()} for r in rows],
+        "seconds": round(seconds, 1),
+        **extra,
+    }
 
 
 # --------------------------------------------------------------------------- Fig. 2
@@ -405,12 +531,27 @@ def analyze_training_size(
         raise ConfigError("field counts must be ≥ 1")
     region = setup.region()
     regions = {"mag": region}
-    train_all = _simulate(setup, field_specs(counts[-1], seed=setup.seed, role=0), regions,
-                          progress=progress, label="train ")["mag"]
-    val = _simulate(setup, field_specs(val_fields, seed=setup.seed, role=1, first_field=10_000), regions,
-                    progress=progress, label="validation ")["mag"]
-    test = _simulate(setup, field_specs(test_fields, seed=setup.seed, role=2, first_field=20_000), regions,
-                     progress=progress, label="test ")["mag"]
+    train_all = _simulate(
+        setup,
+        field_specs(counts[-1], seed=setup.seed, role=0),
+        regions,
+        progress=progress,
+        label="train ",
+    )["mag"]
+    val = _simulate(
+        setup,
+        field_specs(val_fields, seed=setup.seed, role=1, first_field=10_000),
+        regions,
+        progress=progress,
+        label="validation ",
+    )["mag"]
+    test = _simulate(
+        setup,
+        field_specs(test_fields, seed=setup.seed, role=2, first_field=20_000),
+        regions,
+        progress=progress,
+        label="test ",
+    )["mag"]
     rows = []
     for n in counts:
         keep = train_all.field < n
@@ -420,17 +561,38 @@ def analyze_training_size(
             net, history = _train(setup, train, val, seed_offset=r)
             runs.append((_errors(net, test), _errors(net, train), history.best_step))
         test_mean, test_sd = _mean_sd([e["rmse_um"] for e, _, _ in runs])
-        rows.append({"train_fields": n, "train_examples": len(train),
-                     "train_rmse_um": _mean_sd([t["rmse_um"] for _, t, _ in runs])[0],
-                     "test_rmse_um": test_mean, "test_rmse_sd_um": test_sd,
-                     "test_p90_abs_um": _mean_sd([e["p90_abs_um"] for e, _, _ in runs])[0],
-                     "best_steps": "/".join(str(s) for _, _, s in runs)})
+        rows.append(
+            {
+                "train_fields": n,
+                "train_examples": len(train),
+                "train_rmse_um": _mean_sd([t["rmse_um"] for _, t, _ in runs])[0],
+                "test_rmse_um": test_mean,
+                "test_rmse_sd_um": test_sd,
+                "test_p90_abs_um": _mean_sd([e["p90_abs_um"] for e, _, _ in runs])[0],
+                "best_steps": "/".join(str(s) for _, _, s in runs),
+            }
+        )
         progress(f"  {n} training fields: test RMSE {test_mean:.2f} ± {test_sd:.2f} µm")
-    return _result("training-size", "Pinkard et al. Fig. 2", setup,
-                   ["train_fields", "train_examples", "train_rmse_um", "test_rmse_um", "test_rmse_sd_um",
-                    "test_p90_abs_um", "best_steps"],
-                   rows, time.perf_counter() - t0, test_fields=test_fields, val_fields=val_fields,
-                   features=region.n_features, dof_um=setup.optics.depth_of_field_um)
+    return _result(
+        "training-size",
+        "Pinkard et al. Fig. 2",
+        setup,
+        [
+            "train_fields",
+            "train_examples",
+            "train_rmse_um",
+            "test_rmse_um",
+            "test_rmse_sd_um",
+            "test_p90_abs_um",
+            "best_steps",
+        ],
+        rows,
+        time.perf_counter() - t0,
+        test_fields=test_fields,
+        val_fields=val_fields,
+        features=region.n_features,
+        dof_um=setup.optics.depth_of_field_um,
+    )
 
 
 # --------------------------------------------------------------------------- Fig. 3
@@ -439,9 +601,12 @@ def analyze_training_size(
 UNSTAINED_TISSUE = {"stain_strength": 0.05, "index_contrast": 0.25, "thickness_um": 5.0}
 TARGETS: dict[str, tuple[str, dict[str, Any], str]] = {
     # name: (generator, options, description)
-    "tissue": ("tissue", UNSTAINED_TISSUE,
-               "unstained 5 µm tissue section (the tissue generator as a phase object: ≤ 9 % absorbed, "
-               "0.2–1.4 rad), as in the paper"),
+    "tissue": (
+        "tissue",
+        UNSTAINED_TISSUE,
+        "unstained 5 µm tissue section (the tissue generator as a phase object: ≤ 9 % absorbed, "
+        "0.2–1.4 rad), as in the paper",
+    ),
     "stained-tissue": ("tissue", {}, "H&E-stained tissue section (mainly an absorber)"),
     "dense-cells": ("cells", {"density": 0.9}, "confluent phase cells (density 0.9)"),
 }
@@ -468,9 +633,13 @@ def analyze_generalization(
     generator, options, description = TARGETS[target]
     regions = {"mag": setup.region()}
 
-    def sim(n: int, role: int, first: int, sample: str, opts: dict[str, Any] | None, label: str) -> FeatureSet:
+    def sim(
+        n: int, role: int, first: int, sample: str, opts: dict[str, Any] | None, label: str
+    ) -> FeatureSet:
         specs = field_specs(n, seed=setup.seed, role=role, sample=sample, first_field=first)
-        return _simulate(setup, specs, regions, sample_options=opts, progress=progress, label=label)["mag"]
+        return _simulate(
+            setup, specs, regions, sample_options=opts, progress=progress, label=label
+        )["mag"]
 
     cells_train = sim(train_fields, 0, 0, "cells", None, "cells train ")
     cells_val = sim(val_fields, 1, 10_000, "cells", None, "cells validation ")
@@ -482,34 +651,67 @@ def analyze_generalization(
     both_train = FeatureSet.concatenate([cells_train, new_train])
     both_val = FeatureSet.concatenate([cells_val, new_val])
 
-    errors: dict[str, dict[str, list[dict[str, float]]]] = {"before": {k: [] for k in tests},
-                                                           "after": {k: [] for k in tests}}
-    scatter: dict[str, Any] = {"cells_z": cells_test.z_um.tolist(), "target_z": new_test.z_um.tolist()}
+    errors: dict[str, dict[str, list[dict[str, float]]]] = {
+        "before": {k: [] for k in tests},
+        "after": {k: [] for k in tests},
+    }
+    scatter: dict[str, Any] = {
+        "cells_z": cells_test.z_um.tolist(),
+        "target_z": new_test.z_um.tolist(),
+    }
     for r in range(setup.repeats):
         net, _ = _train(setup, cells_train, cells_val, seed_offset=r)
-        tuned, _ = _train(setup, both_train, both_val, init=copy.deepcopy(net), seed_offset=100 + r,
-                          steps=finetune_steps)
+        tuned, _ = _train(
+            setup,
+            both_train,
+            both_val,
+            init=copy.deepcopy(net),
+            seed_offset=100 + r,
+            steps=finetune_steps,
+        )
         for stage, model in (("before", net), ("after", tuned)):
             for k, data in tests.items():
                 errors[stage][k].append(_errors(model, data))
             if r == 0:
-                scatter[stage] = {k: _predict(model, data.features).tolist() for k, data in tests.items()}
-        progress(f"  run {r + 1}/{setup.repeats}: cells only → cells {errors['before']['cells'][-1]['rmse_um']:.2f}, "
-                 f"{target} {errors['before'][target][-1]['rmse_um']:.2f} µm; fine-tuned → cells "
-                 f"{errors['after']['cells'][-1]['rmse_um']:.2f}, {target} {errors['after'][target][-1]['rmse_um']:.2f} µm")
+                scatter[stage] = {
+                    k: _predict(model, data.features).tolist() for k, data in tests.items()
+                }
+        progress(
+            f"  run {r + 1}/{setup.repeats}: cells only → cells {errors['before']['cells'][-1]['rmse_um']:.2f}, "
+            f"{target} {errors['before'][target][-1]['rmse_um']:.2f} µm; fine-tuned → cells "
+            f"{errors['after']['cells'][-1]['rmse_um']:.2f}, {target} {errors['after'][target][-1]['rmse_um']:.2f} µm"
+        )
     rows = []
-    for stage, model_name in (("before", "cells only"),
-                              ("after", f"cells + {finetune_fields} {target} fields (fine-tuned)")):
+    for stage, model_name in (
+        ("before", "cells only"),
+        ("after", f"cells + {finetune_fields} {target} fields (fine-tuned)"),
+    ):
         for k in tests:
             mean, sd = _mean_sd([e["rmse_um"] for e in errors[stage][k]])
-            rows.append({"model": model_name, "test_sample": k, "rmse_um": mean, "rmse_sd_um": sd,
-                         "p90_abs_um": _mean_sd([e["p90_abs_um"] for e in errors[stage][k]])[0],
-                         "examples": errors[stage][k][0]["examples"]})
-    return _result("generalization", "Pinkard et al. Fig. 3", setup,
-                   ["model", "test_sample", "rmse_um", "rmse_sd_um", "p90_abs_um", "examples"], rows,
-                   time.perf_counter() - t0, target=target, target_description=description,
-                   target_options=options, train_fields=train_fields, finetune_fields=finetune_fields,
-                   scatter=scatter)
+            rows.append(
+                {
+                    "model": model_name,
+                    "test_sample": k,
+                    "rmse_um": mean,
+                    "rmse_sd_um": sd,
+                    "p90_abs_um": _mean_sd([e["p90_abs_um"] for e in errors[stage][k]])[0],
+                    "examples": errors[stage][k][0]["examples"],
+                }
+            )
+    return _result(
+        "generalization",
+        "Pinkard et al. Fig. 3",
+        setup,
+        ["model", "test_sample", "rmse_um", "rmse_sd_um", "p90_abs_um", "examples"],
+        rows,
+        time.perf_counter() - t0,
+        target=target,
+        target_description=description,
+        target_options=options,
+        train_fields=train_fields,
+        finetune_fields=finetune_fields,
+        scatter=scatter,
+    )
 
 
 # --------------------------------------------------------------------------- Fig. 4a
@@ -528,12 +730,30 @@ def analyze_magnitude_vs_phase(
     region = setup.region()
     regions = {"magnitude": region, "phase": region}
     phase = {"phase": True}
-    train = _simulate(setup, field_specs(train_fields, seed=setup.seed, role=0), regions, phase=phase,
-                      progress=progress, label="train ")
-    val = _simulate(setup, field_specs(val_fields, seed=setup.seed, role=1, first_field=10_000), regions,
-                    phase=phase, progress=progress, label="validation ")
-    test = _simulate(setup, field_specs(test_fields, seed=setup.seed, role=2, first_field=20_000), regions,
-                     phase=phase, progress=progress, label="test ")
+    train = _simulate(
+        setup,
+        field_specs(train_fields, seed=setup.seed, role=0),
+        regions,
+        phase=phase,
+        progress=progress,
+        label="train ",
+    )
+    val = _simulate(
+        setup,
+        field_specs(val_fields, seed=setup.seed, role=1, first_field=10_000),
+        regions,
+        phase=phase,
+        progress=progress,
+        label="validation ",
+    )
+    test = _simulate(
+        setup,
+        field_specs(test_fields, seed=setup.seed, role=2, first_field=20_000),
+        regions,
+        phase=phase,
+        progress=progress,
+        label="test ",
+    )
     rows, curves, scatter = [], {}, {"z": test["magnitude"].z_um.tolist()}
     for name in ("magnitude", "phase"):
         runs = []
@@ -545,20 +765,45 @@ def analyze_magnitude_vs_phase(
                 scatter[name] = _predict(net, test[name].features).tolist()
         test_mean, test_sd = _mean_sd([te["rmse_um"] for _, te in runs])
         train_mean, train_sd = _mean_sd([tr["rmse_um"] for tr, _ in runs])
-        rows.append({"input": f"FFT {name}", "train_rmse_um": train_mean, "train_rmse_sd_um": train_sd,
-                     "test_rmse_um": test_mean, "test_rmse_sd_um": test_sd,
-                     "test_p90_abs_um": _mean_sd([te["p90_abs_um"] for _, te in runs])[0]})
-        progress(f"  {name}: train RMSE {train_mean:.2f} µm, test RMSE {test_mean:.2f} ± {test_sd:.2f} µm")
-    return _result("magnitude-vs-phase", "Pinkard et al. Fig. 4a", setup,
-                   ["input", "train_rmse_um", "train_rmse_sd_um", "test_rmse_um", "test_rmse_sd_um",
-                    "test_p90_abs_um"], rows,
-                   time.perf_counter() - t0, features=region.n_features, curves=curves, scatter=scatter)
+        rows.append(
+            {
+                "input": f"FFT {name}",
+                "train_rmse_um": train_mean,
+                "train_rmse_sd_um": train_sd,
+                "test_rmse_um": test_mean,
+                "test_rmse_sd_um": test_sd,
+                "test_p90_abs_um": _mean_sd([te["p90_abs_um"] for _, te in runs])[0],
+            }
+        )
+        progress(
+            f"  {name}: train RMSE {train_mean:.2f} µm, test RMSE {test_mean:.2f} ± {test_sd:.2f} µm"
+        )
+    return _result(
+        "magnitude-vs-phase",
+        "Pinkard et al. Fig. 4a",
+        setup,
+        [
+            "input",
+            "train_rmse_um",
+            "train_rmse_sd_um",
+            "test_rmse_um",
+            "test_rmse_sd_um",
+            "test_p90_abs_um",
+        ],
+        rows,
+        time.perf_counter() - t0,
+        features=region.n_features,
+        curves=curves,
+        scatter=scatter,
+    )
 
 
 # --------------------------------------------------------------------------- Fig. 4b
 
 
-def saliency_map(net: Any, features: np.ndarray, region: FourierRegion) -> tuple[np.ndarray, np.ndarray]:
+def saliency_map(
+    net: Any, features: np.ndarray, region: FourierRegion
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean |∂z/∂input| over examples, scattered onto the binned Fourier half-plane.
 
     Returns ``(per standardized feature, per raw feature)`` maps of shape
@@ -616,12 +861,27 @@ def analyze_saliency(
     t0 = time.perf_counter()
     region = setup.region(full_plane=full_plane)
     regions = {"mag": region}
-    train = _simulate(setup, field_specs(train_fields, seed=setup.seed, role=0), regions,
-                      progress=progress, label="train ")["mag"]
-    val = _simulate(setup, field_specs(val_fields, seed=setup.seed, role=1, first_field=10_000), regions,
-                    progress=progress, label="validation ")["mag"]
-    test = _simulate(setup, field_specs(test_fields, seed=setup.seed, role=2, first_field=20_000), regions,
-                     progress=progress, label="test ")["mag"]
+    train = _simulate(
+        setup,
+        field_specs(train_fields, seed=setup.seed, role=0),
+        regions,
+        progress=progress,
+        label="train ",
+    )["mag"]
+    val = _simulate(
+        setup,
+        field_specs(val_fields, seed=setup.seed, role=1, first_field=10_000),
+        regions,
+        progress=progress,
+        label="validation ",
+    )["mag"]
+    test = _simulate(
+        setup,
+        field_specs(test_fields, seed=setup.seed, role=2, first_field=20_000),
+        regions,
+        progress=progress,
+        label="test ",
+    )["mag"]
     sal = np.zeros(region.binned_shape)
     sal_raw = np.zeros(region.binned_shape)
     rmse = []
@@ -640,23 +900,52 @@ def analyze_saliency(
     rows = []
     for name, m in (("standardized input", sal), ("raw FFT magnitude (paper)", sal_raw)):
         total = float(m[mask].sum())
-        rows.append({"gradient_wrt": name,
-                     "share_in_discs": float(m[inside].sum() / total), "area_share_discs": float(inside.sum() / mask.sum()),
-                     "share_in_rims": float(m[rim].sum() / total), "area_share_rims": float(rim.sum() / mask.sum()),
-                     "share_in_overlap": float(m[overlap].sum() / total),
-                     "area_share_overlap": float(overlap.sum() / mask.sum())})
+        rows.append(
+            {
+                "gradient_wrt": name,
+                "share_in_discs": float(m[inside].sum() / total),
+                "area_share_discs": float(inside.sum() / mask.sum()),
+                "share_in_rims": float(m[rim].sum() / total),
+                "area_share_rims": float(rim.sum() / mask.sum()),
+                "share_in_overlap": float(m[overlap].sum() / total),
+                "area_share_overlap": float(overlap.sum() / mask.sum()),
+            }
+        )
     rmse_mean, rmse_sd = _mean_sd(rmse)
-    progress(f"  test RMSE {rmse_mean:.2f} µm; saliency in discs {rows[0]['share_in_discs']:.0%} "
-             f"of the total on {rows[0]['area_share_discs']:.0%} of the area")
+    progress(
+        f"  test RMSE {rmse_mean:.2f} µm; saliency in discs {rows[0]['share_in_discs']:.0%} "
+        f"of the total on {rows[0]['area_share_discs']:.0%} of the area"
+    )
     fy, fx = region.frequencies()
-    return _result("saliency", "Pinkard et al. Fig. 4b", setup,
-                   ["gradient_wrt", "share_in_discs", "area_share_discs", "share_in_rims", "area_share_rims",
-                    "share_in_overlap", "area_share_overlap"],
-                   rows, time.perf_counter() - t0, full_plane=full_plane, test_rmse_um=rmse_mean,
-                   test_rmse_sd_um=rmse_sd, features=region.n_features, saliency=sal.tolist(),
-                   saliency_raw=sal_raw.tolist(), mean_log10_input=mean_input.tolist(), mask=mask.astype(int).tolist(),
-                   fy=fy.ravel().tolist(), fx=fx.ravel().tolist(),
-                   led=[region.sx, region.sy], na=region.na, wavelength_um=region.wavelength_um)
+    return _result(
+        "saliency",
+        "Pinkard et al. Fig. 4b",
+        setup,
+        [
+            "gradient_wrt",
+            "share_in_discs",
+            "area_share_discs",
+            "share_in_rims",
+            "area_share_rims",
+            "share_in_overlap",
+            "area_share_overlap",
+        ],
+        rows,
+        time.perf_counter() - t0,
+        full_plane=full_plane,
+        test_rmse_um=rmse_mean,
+        test_rmse_sd_um=rmse_sd,
+        features=region.n_features,
+        saliency=sal.tolist(),
+        saliency_raw=sal_raw.tolist(),
+        mean_log10_input=mean_input.tolist(),
+        mask=mask.astype(int).tolist(),
+        fy=fy.ravel().tolist(),
+        fx=fx.ravel().tolist(),
+        led=[region.sx, region.sy],
+        na=region.na,
+        wavelength_um=region.wavelength_um,
+    )
 
 
 # --------------------------------------------------------------------------- Fig. S1
@@ -686,31 +975,48 @@ def analyze_led_angle(
     """
     t0 = time.perf_counter()
     patterns = dict(DEFAULT_PATTERNS if patterns is None else patterns)
-    configs: dict[str, tuple[tuple[float, float], ...]] = {f"single sx {a:g}": ((float(a), 0.0),) for a in angles}
-    configs.update({f"pattern: {k}": tuple((float(a), float(b)) for a, b in v) for k, v in patterns.items()})
+    configs: dict[str, tuple[tuple[float, float], ...]] = {
+        f"single sx {a:g}": ((float(a), 0.0),) for a in angles
+    }
+    configs.update(
+        {f"pattern: {k}": tuple((float(a), float(b)) for a, b in v) for k, v in patterns.items()}
+    )
     if not configs:
         raise ConfigError("give at least one angle or pattern")
     leds = sorted({led for v in configs.values() for led in v})
     optics = setup.optics
     z = setup.z_um()
     regions = {name: setup.region(v) for name, v in configs.items()}
-    data: dict[str, dict[str, list[FeatureSet]]] = {name: {"train": [], "val": [], "test": []} for name in configs}
-    plan = [("train", field_specs(train_fields, seed=setup.seed, role=0)),
-            ("val", field_specs(val_fields, seed=setup.seed, role=1, first_field=10_000)),
-            ("test", field_specs(test_fields, seed=setup.seed, role=2, first_field=20_000))]
+    data: dict[str, dict[str, list[FeatureSet]]] = {
+        name: {"train": [], "val": [], "test": []} for name in configs
+    }
+    plan = [
+        ("train", field_specs(train_fields, seed=setup.seed, role=0)),
+        ("val", field_specs(val_fields, seed=setup.seed, role=1, first_field=10_000)),
+        ("test", field_specs(test_fields, seed=setup.seed, role=2, first_field=20_000)),
+    ]
     done, total = 0, train_fields + val_fields + test_fields
     for part, specs in plan:
         for spec in specs:
-            singles = render_led_images(spec, optics, leds, z, size=setup.image_size, oversample=oversample)
+            singles = render_led_images(
+                spec, optics, leds, z, size=setup.image_size, oversample=oversample
+            )
             defocus = z - spec.focus_um
             for j, (name, members) in enumerate(configs.items()):
                 idx = [leds.index(m) for m in members]
                 clean = synthesize_led_pattern(singles[idx])
-                noisy = expose(clean, optics.camera, spec.photons, unscattered=float(len(idx)),
-                               seed=spec.seed + 1 + j)[0].astype(np.float32)
+                noisy = expose(
+                    clean,
+                    optics.camera,
+                    spec.photons,
+                    unscattered=float(len(idx)),
+                    seed=spec.seed + 1 + j,
+                )[0].astype(np.float32)
                 data[name][part].append(stack_features(noisy, defocus, regions[name], spec.field))
             done += 1
-            progress(f"  simulated field {done}/{total} under {len(leds)} LEDs ({time.perf_counter() - t0:.0f} s)")
+            progress(
+                f"  simulated field {done}/{total} under {len(leds)} LEDs ({time.perf_counter() - t0:.0f} s)"
+            )
     rows = []
     for name, members in configs.items():
         sets = {p: FeatureSet.concatenate(v) for p, v in data[name].items()}
@@ -720,16 +1026,39 @@ def analyze_led_angle(
             runs.append(_errors(net, sets["test"]))
         mean, sd = _mean_sd([e["rmse_um"] for e in runs])
         na_max = max(math.hypot(*m) for m in members)
-        rows.append({"illumination": name, "leds": len(members), "max_illumination_na": na_max,
-                     "darkfield": any(math.hypot(*m) > optics.na for m in members),
-                     "features": regions[name].n_features, "test_rmse_um": mean, "test_rmse_sd_um": sd,
-                     "test_p90_abs_um": _mean_sd([e["p90_abs_um"] for e in runs])[0]})
+        rows.append(
+            {
+                "illumination": name,
+                "leds": len(members),
+                "max_illumination_na": na_max,
+                "darkfield": any(math.hypot(*m) > optics.na for m in members),
+                "features": regions[name].n_features,
+                "test_rmse_um": mean,
+                "test_rmse_sd_um": sd,
+                "test_p90_abs_um": _mean_sd([e["p90_abs_um"] for e in runs])[0],
+            }
+        )
         progress(f"  {name}: test RMSE {mean:.2f} ± {sd:.2f} µm")
-    return _result("led-angle", "Pinkard et al. Fig. S1", setup,
-                   ["illumination", "leds", "max_illumination_na", "darkfield", "features", "test_rmse_um",
-                    "test_rmse_sd_um", "test_p90_abs_um"], rows, time.perf_counter() - t0,
-                   objective_na=optics.na, oversample=oversample,
-                   patterns={k: [list(m) for m in v] for k, v in configs.items()})
+    return _result(
+        "led-angle",
+        "Pinkard et al. Fig. S1",
+        setup,
+        [
+            "illumination",
+            "leds",
+            "max_illumination_na",
+            "darkfield",
+            "features",
+            "test_rmse_um",
+            "test_rmse_sd_um",
+            "test_p90_abs_um",
+        ],
+        rows,
+        time.perf_counter() - t0,
+        objective_na=optics.na,
+        oversample=oversample,
+        patterns={k: [list(m) for m in v] for k, v in configs.items()},
+    )
 
 
 # --------------------------------------------------------------------------- output
@@ -740,25 +1069,41 @@ def _plot_training_size(result: dict[str, Any], path: Path) -> None:
     rows = result["rows"]
     n = [r["train_fields"] for r in rows]
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
-    ax.errorbar(n, [r["test_rmse_um"] for r in rows], yerr=[r["test_rmse_sd_um"] for r in rows], fmt="o-",
-                capsize=3, label=f"held-out RMSE (mean ± sd of {result['config']['repeats']} trainings)")
+    ax.errorbar(
+        n,
+        [r["test_rmse_um"] for r in rows],
+        yerr=[r["test_rmse_sd_um"] for r in rows],
+        fmt="o-",
+        capsize=3,
+        label=f"held-out RMSE (mean ± sd of {result['config']['repeats']} trainings)",
+    )
     ax.plot(n, [r["train_rmse_um"] for r in rows], "s--", color="0.5", label="training RMSE")
-    ax.axhline(result["dof_um"], color="tab:orange", linestyle=":", label=f"DOF {result['dof_um']:.2f} µm")
+    ax.axhline(
+        result["dof_um"], color="tab:orange", linestyle=":", label=f"DOF {result['dof_um']:.2f} µm"
+    )
     ax.set_xscale("log", base=2)
     ax.set_xticks(n)
     ax.set_xticklabels([str(v) for v in n])
     ax.set_xlabel("training fields (focal stacks)")
     ax.set_ylabel("RMSE (µm)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"Performance vs training data (cf. Fig. 2); {result['test_fields']} held-out fields")
+    ax.set_title(
+        f"Performance vs training data (cf. Fig. 2); {result['test_fields']} held-out fields"
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     finish_figure(fig, result, path)
 
 
-def _scatter(ax: Any, z: Sequence[float], pred: Sequence[float], title: str, color: str = "tab:blue",
-             label: str | None = None) -> None:
+def _scatter(
+    ax: Any,
+    z: Sequence[float],
+    pred: Sequence[float],
+    title: str,
+    color: str = "tab:blue",
+    label: str | None = None,
+) -> None:
     z_a, p_a = np.asarray(z), np.asarray(pred)
     ax.scatter(z_a, p_a, s=6, alpha=0.5, color=color, label=label)
     lim = float(max(np.abs(z_a).max(), 1.0)) * 1.1
@@ -774,22 +1119,47 @@ def _scatter(ax: Any, z: Sequence[float], pred: Sequence[float], title: str, col
 def _plot_generalization(result: dict[str, Any], path: Path) -> None:
     plt = pyplot()
     s, t = result["scatter"], result["target"]
-    rmse = {(r["model"].startswith("cells only"), r["test_sample"]): r["rmse_um"] for r in result["rows"]}
+    rmse = {
+        (r["model"].startswith("cells only"), r["test_sample"]): r["rmse_um"]
+        for r in result["rows"]
+    }
     # the scatter shows the first training; the RMSE quoted is the mean over all of them
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-    _scatter(axes[0], s["cells_z"], s["before"]["cells"],
-             f"b) trained on cells, tested on cells\nRMSE {rmse[(True, 'cells')]:.2f} µm")
-    _scatter(axes[1], s["target_z"], s["before"][t],
-             f"c) trained on cells, tested on {t}\nRMSE {rmse[(True, t)]:.2f} µm",
-             color="tab:red")
-    _scatter(axes[2], s["cells_z"], s["after"]["cells"], "", label=f"cells ({rmse[(False, 'cells')]:.2f} µm)")
-    _scatter(axes[2], s["target_z"], s["after"][t],
-             f"d) + {result['finetune_fields']} {t} fields (fine-tuned)", color="tab:red",
-             label=f"{t} ({rmse[(False, t)]:.2f} µm)")
+    _scatter(
+        axes[0],
+        s["cells_z"],
+        s["before"]["cells"],
+        f"b) trained on cells, tested on cells\nRMSE {rmse[(True, 'cells')]:.2f} µm",
+    )
+    _scatter(
+        axes[1],
+        s["target_z"],
+        s["before"][t],
+        f"c) trained on cells, tested on {t}\nRMSE {rmse[(True, t)]:.2f} µm",
+        color="tab:red",
+    )
+    _scatter(
+        axes[2],
+        s["cells_z"],
+        s["after"]["cells"],
+        "",
+        label=f"cells ({rmse[(False, 'cells')]:.2f} µm)",
+    )
+    _scatter(
+        axes[2],
+        s["target_z"],
+        s["after"][t],
+        f"d) + {result['finetune_fields']} {t} fields (fine-tuned)",
+        color="tab:red",
+        label=f"{t} ({rmse[(False, t)]:.2f} µm)",
+    )
     axes[2].legend(fontsize=8, title="test RMSE", title_fontsize=8)
     n = result["config"]["repeats"]
-    fig.suptitle(f"Generalization to a new sample type (cf. Fig. 3): {result['target_description']}"
-                 + (f"\npoints: the first of {n} trainings; RMSE: the mean over all {n}" if n > 1 else ""), fontsize=10)
+    fig.suptitle(
+        f"Generalization to a new sample type (cf. Fig. 3): {result['target_description']}"
+        + (f"\npoints: the first of {n} trainings; RMSE: the mean over all {n}" if n > 1 else ""),
+        fontsize=10,
+    )
     fig.tight_layout()
     finish_figure(fig, result, path)
 
@@ -800,9 +1170,14 @@ def _plot_magnitude_vs_phase(result: dict[str, Any], path: Path) -> None:
     rows = {r["input"]: r for r in result["rows"]}
     for ax, name, color in ((axes[0], "magnitude", "tab:blue"), (axes[1], "phase", "tab:red")):
         r = rows[f"FFT {name}"]
-        _scatter(ax, result["scatter"]["z"], result["scatter"][name],
-                 f"input: FFT {name}\ntest RMSE {r['test_rmse_um']:.2f} ± {r['test_rmse_sd_um']:.2f} µm "
-                 f"(train {r['train_rmse_um']:.2f})", color=color)
+        _scatter(
+            ax,
+            result["scatter"]["z"],
+            result["scatter"][name],
+            f"input: FFT {name}\ntest RMSE {r['test_rmse_um']:.2f} ± {r['test_rmse_sd_um']:.2f} µm "
+            f"(train {r['train_rmse_um']:.2f})",
+            color=color,
+        )
         c = result["curves"][name]
         axes[2].plot(c["steps"], c["val_rmse_um"], label=f"FFT {name}", color=color)
     axes[2].set_xlabel("training step")
@@ -812,9 +1187,15 @@ def _plot_magnitude_vs_phase(result: dict[str, Any], path: Path) -> None:
     axes[2].legend(fontsize=8)
     axes[2].set_title("training curves", fontsize=9)
     n = result["config"]["repeats"]
-    fig.suptitle("Fourier magnitude vs phase as network input (cf. Fig. 4a)"
-                 + (f" — points and curves: the first of {n} trainings; RMSE: mean ± sd over all {n}" if n > 1 else ""),
-                 fontsize=10)
+    fig.suptitle(
+        "Fourier magnitude vs phase as network input (cf. Fig. 4a)"
+        + (
+            f" — points and curves: the first of {n} trainings; RMSE: mean ± sd over all {n}"
+            if n > 1
+            else ""
+        ),
+        fontsize=10,
+    )
     fig.tight_layout()
     finish_figure(fig, result, path)
 
@@ -830,18 +1211,40 @@ def _plot_saliency(result: dict[str, Any], path: Path) -> None:
     sx, sy = result["led"]
     lam, na = result["wavelength_um"], result["na"]
     fig, axes = plt.subplots(1, 3, figsize=(11, 4.6))
-    panels = [(np.asarray(result["mean_log10_input"]), "mean log₁₀ |FFT| input (test images)", "gray"),
-              (np.asarray(result["saliency"]), "saliency: mean |∂z/∂x|, standardized input", "inferno"),
-              (np.asarray(result["saliency_raw"]), "saliency: mean |∂z/∂|FFT||, raw input (paper)", "inferno")]
+    panels = [
+        (np.asarray(result["mean_log10_input"]), "mean log₁₀ |FFT| input (test images)", "gray"),
+        (np.asarray(result["saliency"]), "saliency: mean |∂z/∂x|, standardized input", "inferno"),
+        (
+            np.asarray(result["saliency_raw"]),
+            "saliency: mean |∂z/∂|FFT||, raw input (paper)",
+            "inferno",
+        ),
+    ]
     for ax, (image, title, cmap) in zip(axes, panels):
         shown = np.where(mask, image, np.nan)
         finite = shown[np.isfinite(shown)]
         vmax = float(np.percentile(finite, 99.5)) if finite.size else 1.0
         vmin = float(np.percentile(finite, 1)) if cmap == "gray" and finite.size else 0.0
-        im = ax.imshow(shown, extent=extent, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="equal")
+        im = ax.imshow(
+            shown,
+            extent=extent,
+            cmap=cmap,
+            vmin=vmin,
+            vmax=vmax,
+            interpolation="nearest",
+            aspect="equal",
+        )
         for sign in (1, -1):
-            ax.add_patch(Circle((sign * sx / lam, sign * sy / lam), na / lam, fill=False, color="tab:cyan",
-                                linewidth=1, linestyle="--"))
+            ax.add_patch(
+                Circle(
+                    (sign * sx / lam, sign * sy / lam),
+                    na / lam,
+                    fill=False,
+                    color="tab:cyan",
+                    linewidth=1,
+                    linestyle="--",
+                )
+            )
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
         ax.set_xlabel("fx (cycles/µm)")
@@ -855,7 +1258,9 @@ def _plot_saliency(result: dict[str, Any], path: Path) -> None:
         f"{r['share_in_discs']:.0%} of the saliency lies in the discs "
         f"({r['area_share_discs']:.0%} of the area), {r['share_in_rims']:.0%} in their outer rims "
         f"({r['area_share_rims']:.0%} of the area), {r['share_in_overlap']:.0%} where the discs overlap "
-        f"({r['area_share_overlap']:.0%} of the area) — standardized-input saliency", fontsize=9)
+        f"({r['area_share_overlap']:.0%} of the area) — standardized-input saliency",
+        fontsize=9,
+    )
     fig.tight_layout()
     finish_figure(fig, result, path)
 
@@ -868,9 +1273,19 @@ def _plot_led_angle(result: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), gridspec_kw={"width_ratios": [1.1, 0.9, 1.2]})
     ax = axes[0]
     if singles:
-        ax.errorbar([r["max_illumination_na"] for r in singles], [r["test_rmse_um"] for r in singles],
-                    yerr=[r["test_rmse_sd_um"] for r in singles], fmt="o-", capsize=3)
-    ax.axvline(result["objective_na"], color="tab:orange", linestyle=":", label=f"objective NA {result['objective_na']:g}")
+        ax.errorbar(
+            [r["max_illumination_na"] for r in singles],
+            [r["test_rmse_um"] for r in singles],
+            yerr=[r["test_rmse_sd_um"] for r in singles],
+            fmt="o-",
+            capsize=3,
+        )
+    ax.axvline(
+        result["objective_na"],
+        color="tab:orange",
+        linestyle=":",
+        label=f"objective NA {result['objective_na']:g}",
+    )
     ax.set_xlabel("single-LED illumination NA (sx)")
     ax.set_ylabel("test RMSE (µm)")
     ax.set_ylim(bottom=0)
@@ -882,11 +1297,19 @@ def _plot_led_angle(result: dict[str, Any], path: Path) -> None:
     ax = axes[1]
     from matplotlib.patches import Circle
 
-    ax.add_patch(Circle((0, 0), result["objective_na"], fill=False, color="tab:orange", linestyle=":"))
+    ax.add_patch(
+        Circle((0, 0), result["objective_na"], fill=False, color="tab:orange", linestyle=":")
+    )
     colors = plt.cm.tab10(np.arange(10))
     for i, r in enumerate(pats):
         m = np.asarray(result["patterns"][r["illumination"]])
-        ax.scatter(m[:, 0] + 0.012 * i, m[:, 1] + 0.012 * i, color=colors[i % 10], s=30, label=r["illumination"][9:])
+        ax.scatter(
+            m[:, 0] + 0.012 * i,
+            m[:, 1] + 0.012 * i,
+            color=colors[i % 10],
+            s=30,
+            label=r["illumination"][9:],
+        )
     for r in singles:
         m = np.asarray(result["patterns"][r["illumination"]])
         ax.scatter(m[:, 0], m[:, 1], facecolor="none", edgecolor="0.4", s=30)
@@ -902,15 +1325,25 @@ def _plot_led_angle(result: dict[str, Any], path: Path) -> None:
     ax = axes[2]
     if pats:
         y = np.arange(len(pats))
-        ax.barh(y, [r["test_rmse_um"] for r in pats], xerr=[r["test_rmse_sd_um"] for r in pats], capsize=3,
-                color=[colors[i % 10] for i in range(len(pats))])
+        ax.barh(
+            y,
+            [r["test_rmse_um"] for r in pats],
+            xerr=[r["test_rmse_sd_um"] for r in pats],
+            capsize=3,
+            color=[colors[i % 10] for i in range(len(pats))],
+        )
         ax.set_yticks(y)
         ax.set_yticklabels([r["illumination"][9:] for r in pats], fontsize=8)
         ax.invert_yaxis()
     ref = next((r for r in singles if abs(r["max_illumination_na"] - 0.4) < 1e-9), None)
     if ref is not None and pats:
-        ax.axvline(ref["test_rmse_um"], color="0.3", linestyle="--", linewidth=1,
-                   label=f"one LED at sx 0.4: {ref['test_rmse_um']:.2f} µm")
+        ax.axvline(
+            ref["test_rmse_um"],
+            color="0.3",
+            linestyle="--",
+            linewidth=1,
+            label=f"one LED at sx 0.4: {ref['test_rmse_um']:.2f} µm",
+        )
         ax.legend(fontsize=7, loc="lower right")
     ax.set_xlabel("test RMSE (µm)")
     ax.set_title("c) LED patterns (single-LED images summed)", fontsize=9)
