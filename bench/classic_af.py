@@ -135,7 +135,7 @@ def measure_throughput() -> list[dict[str, float]]:
     out = []
     for name, m in MEASURES.items():
         kw = {"pixel_size_um": 0.325, "na": 0.5, "wavelength_um": 0.53} if m.needs_optics else {}
-        t = best(lambda: score(image, name, **kw))
+        t = best(lambda name=name, kw=kw: score(image, name, **kw))
         out.append({"measure": name, "ms": 1000 * t, "x_sum": t / t_sum})
     return [{"measure": "np.sum (floor)", "ms": 1000 * t_sum, "x_sum": 1.0}, *out]
 
@@ -156,8 +156,9 @@ def print_summary(rows: list[dict[str, Any]], targets: list[str]) -> None:
         if not ok:
             closest = min(mine, key=lambda r: r["err_p90_dof"])
             print(
-                f"  {target}: none reliably within DOF/4; closest {closest['method']}/{closest['measure']} "
-                f"(p90 {closest['err_p90_dof']:.2f} DOF, {closest['images_median']:.0f} images)"
+                f"  {target}: none reliably within DOF/4; closest "
+                f"{closest['method']}/{closest['measure']} (p90 {closest['err_p90_dof']:.2f} DOF, "
+                f"{closest['images_median']:.0f} images)"
             )
             continue
         best = min(ok, key=lambda r: (r["images_median"], r["err_p90_dof"]))
@@ -190,20 +191,24 @@ def main() -> None:
     with mp.get_context("spawn").Pool(2) as pool:
         rows = [r for chunk in pool.map(run_target, jobs, chunksize=1) for r in chunk]
 
-    header = f"| {'target':<28} | {'method':<6} | {'measure':<17} | {'images':>6} | {'|err| med µm':>12} | {'p90 µm':>8} | {'med DOF':>7} | {'p90 DOF':>7} | {'fail':>4} |"
+    header = (
+        f"| {'target':<28} | {'method':<6} | {'measure':<17} | {'images':>6} | "
+        f"{'|err| med µm':>12} | {'p90 µm':>8} | {'med DOF':>7} | {'p90 DOF':>7} | {'fail':>4} |"
+    )
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
         print(
-            f"| {r['target']:<28} | {r['method']:<6} | {r['measure']:<17} | {r['images_median']:>6.1f} | "
-            f"{r['err_median_um']:>12.3f} | {r['err_p90_um']:>8.3f} | {r['err_median_dof']:>7.2f} | "
-            f"{r['err_p90_dof']:>7.2f} | {r['failures']:>4} |"
+            f"| {r['target']:<28} | {r['method']:<6} | {r['measure']:<17} | "
+            f"{r['images_median']:>6.1f} | {r['err_median_um']:>12.3f} | {r['err_p90_um']:>8.3f} | "
+            f"{r['err_median_dof']:>7.2f} | {r['err_p90_dof']:>7.2f} | {r['failures']:>4} |"
         )
 
     print(
-        "DOF for simulated targets and the bead stack (NA 0.85, λ 0.52) is OPTICS.md's. The LLSM and wafer "
-        "stacks document no NA: their 'DOF' unit is the plane spacing around the documented focus "
-        "(0.05 µm; 3.07 µm), tolerance half of it, and a failure is an error of more than two units."
+        "DOF for simulated targets and the bead stack (NA 0.85, λ 0.52) is OPTICS.md's. The LLSM "
+        "and wafer stacks document no NA: their 'DOF' unit is the plane spacing around the "
+        "documented focus (0.05 µm; 3.07 µm), tolerance half of it, and a failure is an error of "
+        "more than two units."
     )
     throughput = measure_throughput()
     print(f"\n| {'measure (2048² float32)':<24} | {'ms':>7} | {'× np.sum':>8} |")

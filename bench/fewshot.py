@@ -130,8 +130,8 @@ def _real(model: str, trials: int) -> list[tuple[str, dict[str, Any] | None, dic
         }
         if calibration.depth_ratio < 2:
             info["skipped"] = (
-                f"the blur score rises only {calibration.depth_ratio:.1f}× its patch spread over this "
-                f"stack's {span:.2f} µm: the CNN does not see its defocus"
+                f"the blur score rises only {calibration.depth_ratio:.1f}× its patch spread over "
+                f"this stack's {span:.2f} µm: the CNN does not see its defocus"
             )
             out.append((name, None, info))
             continue
@@ -193,8 +193,8 @@ def main() -> None:
     scorer = BlurScorer.load(args.model)
     calibration = calibrate_simulated(scorer.score_map, model=args.model)
     print(
-        f"calibration: Moffat FWHM {calibration.fwhm_um:.1f} µm, minimum at {calibration.focus_z_um:+.2f} µm "
-        f"({time.perf_counter() - t0:.0f} s)",
+        f"calibration: Moffat FWHM {calibration.fwhm_um:.1f} µm, minimum at "
+        f"{calibration.focus_z_um:+.2f} µm ({time.perf_counter() - t0:.0f} s)",
         flush=True,
     )
     trials = simulated_trials(args.trials, seed=args.seed)
@@ -287,10 +287,11 @@ def main() -> None:
     ratio = f"{4 / n_brent:.2f}" if n_brent else "n/a (Brent never reached it)"
     print()
     print(
-        f"SUMMARY: DeepFocus median |error| {e3:.3f} µm with 3 images, {e4:.3f} µm with 4 (target ≤ 0.3 µm); "
-        f"Brent(Tenengrad) needs {n_brent} images and Brent(HPF) {n_brent_hpf} for the same median error → "
-        f"images ratio DeepFocus/Brent(Tenengrad) = {ratio}; for a median ≤ 0.3 µm DeepFocus needs "
-        f"{n_df_target or f'more than {max(BUDGETS)}'} images and Brent(Tenengrad) {n_brent_target}; score map of 2048² = "
+        f"SUMMARY: DeepFocus median |error| {e3:.3f} µm with 3 images, {e4:.3f} µm with 4 (target "
+        f"≤ 0.3 µm); Brent(Tenengrad) needs {n_brent} images and Brent(HPF) {n_brent_hpf} for the "
+        f"same median error → images ratio DeepFocus/Brent(Tenengrad) = {ratio}; for a median ≤ "
+        f"0.3 µm DeepFocus needs {n_df_target or f'more than {max(BUDGETS)}'} images and "
+        f"Brent(Tenengrad) {n_brent_target}; score map of 2048² = "
         f"{lat['score_map_2048_s'] / lat['rfft2_2048_s']:.1f}× one rfft2 "
         f"({time.perf_counter() - t0:.0f} s total)"
     )

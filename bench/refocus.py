@@ -14,7 +14,8 @@ cells and fluorescent tissue), defocus −5…+5 µm:
 4. the defocus-map decoder: RMSE on uniformly defocused and on tilted fields.
 5. the real light-sheet stack: SSIM before/after fine-tuning on part of its field.
 
-    python bench/refocus.py [--model builtin:refocus-40x-fluor] [--fields-per-sample 2] [--quick] [--json out.json]
+    python bench/refocus.py [--model builtin:refocus-40x-fluor] [--fields-per-sample 2]
+                            [--quick] [--json out.json]
 
 Summary: output SSIM − RL SSIM, and Deep-R's time per field / Brent's (both with exposure).
 """
@@ -61,7 +62,8 @@ def latency(model: Any, size: int = 512, repeats: int = 10) -> dict[str, float]:
 
 
 def brent_baseline(starts: int = 8, size: int = 512, seed: int = 1) -> dict[str, float]:
-    """Brent (Tenengrad) autofocus on a simulated deepr-40x-fluor scope from random starts within ±5 µm.
+    """Brent (Tenengrad) autofocus on a simulated deepr-40x-fluor scope
+    from random starts within ±5 µm.
 
     Time = the scope's timing model (100 ms exposures, stage moves and travel) + the focus
     measure's compute on every image, measured here; the simulator's rendering is not counted."""
@@ -175,7 +177,8 @@ def main() -> None:
     )
     out["bead_fwhm"] = b
     print(
-        f"\n## Bead lateral FWHM (in focus {b['in_focus_fwhm_um']:.3f} ± {b['in_focus_fwhm_sd_um']:.3f} µm)\n"
+        f"\n## Bead lateral FWHM (in focus {b['in_focus_fwhm_um']:.3f} ± "
+        f"{b['in_focus_fwhm_sd_um']:.3f} µm)\n"
     )
 
     def fwhm(mean: Any, sd: Any, n: Any) -> str:
@@ -246,7 +249,8 @@ def main() -> None:
     for r in t["rows"]:
         rows.append(
             [
-                f"tilted {t['true_tilt_deg']:.1f}°, defocus {r['defocus_min_um']:+.1f}…{r['defocus_max_um']:+.1f} µm",
+                f"tilted {t['true_tilt_deg']:.1f}°, defocus "
+                f"{r['defocus_min_um']:+.1f}…{r['defocus_max_um']:+.1f} µm",
                 f"{r['dpm_rmse_um']:.3f}",
                 f"fitted tilt {r['dpm_tilt_deg']:.2f}° at {r['dpm_azimuth_deg']:.0f}° "
                 f"(true {t['true_tilt_deg']:.2f}° at {t['true_azimuth_deg']:.0f}°)",
@@ -256,7 +260,8 @@ def main() -> None:
     print(
         "\nrow-wise relative sharpness against the MIP reference (1 = as sharp): "
         + "; ".join(
-            f"focal z {r['focal_z_um']:+.1f} µm: input β {r['beta_input']:.3f}, Deep-R β {r['beta_output']:.3f}"
+            f"focal z {r['focal_z_um']:+.1f} µm: input β {r['beta_input']:.3f}, Deep-R β "
+            f"{r['beta_output']:.3f}"
             for r in t["rows"]
         )
     )
@@ -267,7 +272,8 @@ def main() -> None:
         out["real"] = r
         rs = r["summary"]
         print(
-            "\n## Real light-sheet stack (llsm_mitochondria_defocus), held-out rows, mean over defocused planes\n"
+            "\n## Real light-sheet stack (llsm_mitochondria_defocus), held-out rows, "
+            "mean over defocused planes\n"
         )
         _table(
             ["", "input", "Deep-R as shipped", "Deep-R fine-tuned"],
@@ -295,13 +301,14 @@ def main() -> None:
     ssim_out, ssim_rl = s["ssim_deepr"], s["ssim_rl"]
     targets = (
         f"targets: SSIM ≥ 0.85 {'met' if ssim_out >= 0.85 else 'MISSED'}, ≥ RL + 0.10 "
-        f"{'met' if ssim_out - ssim_rl >= 0.10 else 'MISSED'}, FWHM within 20 % at {within:.0%} of z, "
-        f"≤ 0.3 s/tile {'met' if lat['s_per_tile'] <= 0.3 else 'MISSED'}"
+        f"{'met' if ssim_out - ssim_rl >= 0.10 else 'MISSED'}, FWHM within 20 % at {within:.0%} of "
+        f"z, ≤ 0.3 s/tile {'met' if lat['s_per_tile'] <= 0.3 else 'MISSED'}"
     )
     print(
-        f"\nsummary: over |z| ≤ 5 µm Deep-R SSIM {ssim_out:.3f} vs RL {ssim_rl:.3f} (Δ {ssim_out - ssim_rl:+.3f}), "
-        f"input {s['ssim_input']:.3f}; time per field Deep-R / Brent = {deepr_field / brent['with_exposure_s']:.3f} "
-        f"({deepr_field:.2f} s vs {brent['with_exposure_s']:.2f} s); {targets}"
+        f"\nsummary: over |z| ≤ 5 µm Deep-R SSIM {ssim_out:.3f} vs RL {ssim_rl:.3f} (Δ "
+        f"{ssim_out - ssim_rl:+.3f}), input {s['ssim_input']:.3f}; time per field Deep-R / Brent = "
+        f"{deepr_field / brent['with_exposure_s']:.3f} ({deepr_field:.2f} s vs "
+        f"{brent['with_exposure_s']:.2f} s); {targets}"
     )
 
 

@@ -121,8 +121,8 @@ def main() -> None:
         )
     core = {r["case"]: r["x_fft"] for r in rows}
     print(
-        f"\nsummary: image formation per plane / one {args.size}² FFT = "
-        f"{core['led-core']:.2f}× (coherent LED), {core['fluor-core']:.2f}× (fluorescence); target ≤ 4×"
+        f"\nsummary: image formation per plane / one {args.size}² FFT = {core['led-core']:.2f}× "
+        f"(coherent LED), {core['fluor-core']:.2f}× (fluorescence); target ≤ 4×"
     )
 
 

@@ -95,7 +95,7 @@ def held_out_accuracy(
             counts = apply_camera(
                 clean, optics.camera, photons * float(clean.mean(dtype=np.float64)), seed=noise
             )
-            for zk, image in zip(zc, counts):
+            for zk, image in zip(zc, counts, strict=True):
                 p = model.predict(image, optics=optics)
                 rows.append(
                     {
@@ -222,13 +222,13 @@ def closed_loop(model: Any, starts: int, classic_size: int, seed: int = 1) -> li
     dof = preset.optics.depth_of_field_um
     half_range = (preset.z_max_um - preset.z_min_um) / 2
     focus = float(np.random.default_rng(seed).uniform(-half_range / 2, half_range / 2))
-    common = dict(
-        photons=1000,
-        seed=seed,
-        focus_z_um=focus,
-        stage_resolution_um=dof / 20,
-        z_limits_um=(focus - 2 * half_range, focus + 2 * half_range),
-    )
+    common = {
+        "photons": 1000,
+        "seed": seed,
+        "focus_z_um": focus,
+        "stage_resolution_um": dof / 20,
+        "z_limits_um": (focus - 2 * half_range, focus + 2 * half_range),
+    }
     single = SimulatedScope(preset, size=1024, **common)
     gt = preset.ground_truth_illumination
     dpc = DPC(gt.na_inner, gt.na_outer, gt.side, source_step_na=0.06)  # type: ignore[union-attr]
@@ -313,9 +313,9 @@ def main() -> None:
     model = DefocusModel.load(args.model)
     dof = get_preset(PRESET).optics.depth_of_field_um
     print(
-        f"model {args.model}: {model.net.parameter_count():,} parameters, {model.region.n_features} features, "
-        f"{model.region.tile}² tiles; held-out fields from seed {HELD_OUT_SEED} (training: seed 2019); "
-        f"DOF {dof:.2f} µm",
+        f"model {args.model}: {model.net.parameter_count():,} parameters, "
+        f"{model.region.n_features} features, {model.region.tile}² tiles; held-out fields from "
+        f"seed {HELD_OUT_SEED} (training: seed 2019); DOF {dof:.2f} µm",
         flush=True,
     )
 
@@ -329,22 +329,23 @@ def main() -> None:
     )
     print(
         f"\nheld-out accuracy: {args.fields} fields × 61 planes, {args.size}² images "
-        f"({(args.size // model.region.tile) ** 2} tiles, median), {t_acc:.0f} s; last row: only the "
-        "predictions the model flags in range"
+        f"({(args.size // model.region.tile) ** 2} tiles, median), {t_acc:.0f} s; last row: only "
+        "the predictions the model flags in range"
     )
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
     for a in acc:
         print(
-            f"| {a['band']:<10} | {a['images']:>6} | {a['rmse_um']:>7.2f} | {a['p90_abs_um']:>6.2f} | "
-            f"{a['bias_um']:>+7.2f} | {a['within_dof2']:>7.0%} | {a['within_2sigma']:>5.0%} | "
-            f"{a['median_sigma_um']:>8.2f} | {a['in_range']:>8.0%} |"
+            f"| {a['band']:<10} | {a['images']:>6} | {a['rmse_um']:>7.2f} | "
+            f"{a['p90_abs_um']:>6.2f} | {a['bias_um']:>+7.2f} | {a['within_dof2']:>7.0%} | "
+            f"{a['within_2sigma']:>5.0%} | {a['median_sigma_um']:>8.2f} | {a['in_range']:>8.0%} |"
         )
 
     lat_default = latency(model, image)
     lat = latency_single_threaded(args.model, image)
     print(
-        f"\n| {'latency (2048² image, best of 9)':<36} | {'default threads':>15} | {'BLAS/torch 1 thread':>19} |"
+        f"\n| {'latency (2048² image, best of 9)':<36} | {'default threads':>15} | "
+        f"{'BLAS/torch 1 thread':>19} |"
     )
     print(f"|{'-' * 38}|{'-' * 17}|{'-' * 21}|")
     for key, label in (
@@ -359,9 +360,10 @@ def main() -> None:
     ):
         print(f"| {label:<36} | {lat_default[key]:>15.2f} | {lat[key]:>19.2f} |")
     print(
-        f"load average before timing: {lat_default['load_average']:.2f} and {lat['load_average']:.2f} "
-        f"on {os.cpu_count()} cores. Default threads: torch's and OpenBLAS's pools, which spin-wait when another "
-        "process holds a core; the summary uses the single-threaded column (FFTs still use both cores)."
+        f"load average before timing: {lat_default['load_average']:.2f} and "
+        f"{lat['load_average']:.2f} on {os.cpu_count()} cores. Default threads: torch's and "
+        "OpenBLAS's pools, which spin-wait when another process holds a core; the summary uses "
+        "the single-threaded column (FFTs still use both cores)."
     )
 
     training = model.metadata.get("training", {})
@@ -369,10 +371,10 @@ def main() -> None:
     hist = training.get("history", {})
     if data_s is not None and train_s is not None:
         print(
-            f"\nbundled model training (config.json): data {data_s / 60:.1f} min + training {train_s / 60:.1f} min "
-            f"= {(data_s + train_s) / 60:.1f} min on this project's 2-core CPU; best validation RMSE "
-            f"{hist.get('best_val_rmse_um', float('nan')):.2f} µm at step {hist.get('best_step')} "
-            f"({training.get('command', '')})"
+            f"\nbundled model training (config.json): data {data_s / 60:.1f} min + training "
+            f"{train_s / 60:.1f} min = {(data_s + train_s) / 60:.1f} min on this project's 2-core "
+            f"CPU; best validation RMSE {hist.get('best_val_rmse_um', float('nan')):.2f} µm at "
+            f"step {hist.get('best_step')} ({training.get('command', '')})"
         )
     else:
         print("\nbundled model training time: not recorded in config.json")
@@ -381,21 +383,22 @@ def main() -> None:
     loop_rows = closed_loop(model, args.starts, args.classic_size)
     loop = summarize_loop(loop_rows, dof)
     header = (
-        f"| {'method':<16} | {'starts':>6} | {'images med':>10} | {'max':>3} | {'err med µm':>10} | "
-        f"{'p90 µm':>6} | {'max µm':>6} | {'> DOF':>5} | {'fallback':>8} | {'sim time s':>10} |"
+        f"| {'method':<16} | {'starts':>6} | {'images med':>10} | {'max':>3} | {'err med µm':>10} "
+        f"| {'p90 µm':>6} | {'max µm':>6} | {'> DOF':>5} | {'fallback':>8} | {'sim time s':>10} |"
     )
     print(
-        f"\nclosed loop: starts within ±25 µm of a hidden focus ({time.perf_counter() - t0:.0f} s); single shot on "
-        f"1024² LED images, classic on {args.classic_size}² DPC images; the stage moves in steps of DOF/20 = "
-        f"{dof / 20:.3f} µm (as in classic_af.py), so final errors fall on a grid"
+        "\nclosed loop: starts within ±25 µm of a hidden focus "
+        f"({time.perf_counter() - t0:.0f} s); single shot on 1024² LED images, classic on "
+        f"{args.classic_size}² DPC images; the stage moves in steps of DOF/20 = {dof / 20:.3f} µm "
+        "(as in classic_af.py), so final errors fall on a grid"
     )
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
     for r in loop:
         print(
-            f"| {r['method']:<16} | {r['starts']:>6} | {r['images_median']:>10.1f} | {r['images_max']:>3} | "
-            f"{r['err_median_um']:>10.3f} | {r['err_p90_um']:>6.2f} | {r['err_max_um']:>6.2f} | {r['failures']:>5} | "
-            f"{r['fallbacks']:>8} | "
+            f"| {r['method']:<16} | {r['starts']:>6} | {r['images_median']:>10.1f} | "
+            f"{r['images_max']:>3} | {r['err_median_um']:>10.3f} | {r['err_p90_um']:>6.2f} | "
+            f"{r['err_max_um']:>6.2f} | {r['failures']:>5} | {r['fallbacks']:>8} | "
             f"{r['sim_time_median_s']:>10.2f} |"
         )
 
@@ -403,12 +406,14 @@ def main() -> None:
     overall = acc[0]
     print(
         f"\nsummary: held-out RMSE {overall['rmse_um']:.2f} µm (target ≤ 1.0: "
-        f"{'met' if overall['rmse_um'] <= 1.0 else 'NOT met'}), p90 {overall['p90_abs_um']:.2f} µm, "
-        f"{overall['within_dof2']:.0%} within DOF/2; latency {lat['predict_ms']:.0f} ms per 2048² image "
-        f"(target ≤ 50: {'met' if lat['predict_ms'] <= 50 else 'NOT met'}) = {lat['x_rfft2']:.2f}× one rfft2 "
-        f"(target ≤ 3: {'met' if lat['x_rfft2'] <= 3 else 'NOT met'}); closed loop {ss['images_median']:.0f} vs "
-        f"{cl['images_median']:.0f} images = {ss['images_median'] / cl['images_median']:.2f}× the classic scan/hpf, "
-        f"median |error| {ss['err_median_um']:.2f} vs {cl['err_median_um']:.2f} µm = "
+        f"{'met' if overall['rmse_um'] <= 1.0 else 'NOT met'}), p90 "
+        f"{overall['p90_abs_um']:.2f} µm, {overall['within_dof2']:.0%} within DOF/2; latency "
+        f"{lat['predict_ms']:.0f} ms per 2048² image (target ≤ 50: "
+        f"{'met' if lat['predict_ms'] <= 50 else 'NOT met'}) = {lat['x_rfft2']:.2f}× one rfft2 "
+        f"(target ≤ 3: {'met' if lat['x_rfft2'] <= 3 else 'NOT met'}); closed loop "
+        f"{ss['images_median']:.0f} vs {cl['images_median']:.0f} images = "
+        f"{ss['images_median'] / cl['images_median']:.2f}× the classic scan/hpf, median |error| "
+        f"{ss['err_median_um']:.2f} vs {cl['err_median_um']:.2f} µm = "
         f"{ss['err_median_um'] / max(cl['err_median_um'], 1e-9):.2f}×"
     )
     if args.json:

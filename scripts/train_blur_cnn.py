@@ -2,7 +2,8 @@
 
 Simulated data with a fixed seed, so anyone can regenerate the model:
 
-    python scripts/train_blur_cnn.py --cache /tmp/blur.npz   # writes src/focuskit/builtin/fewshot-widefield
+    # writes src/focuskit/builtin/fewshot-widefield
+    python scripts/train_blur_cnn.py --cache /tmp/blur.npz
 
 On 2 CPU cores: about 10 minutes to simulate 57 600 patches and 21 minutes to train
 (16 000 steps of 64); validation MAE 0.96 waves over 0–12 waves and all objectives
@@ -18,6 +19,7 @@ background. 15 % of the objects are held out for validation.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -118,14 +120,17 @@ def main() -> None:
     edges = [0, 0.5, 1, 2, 4, 8, 12]
     by_waves = {
         f"{a}-{b}": round(float(np.mean(np.abs(err[(val.waves >= a) & (val.waves < b)]))), 4)
-        for a, b in zip(edges[:-1], edges[1:])
+        for a, b in itertools.pairwise(edges)
         if np.any((val.waves >= a) & (val.waves < b))
     }
     trained = scorer.metadata["training"]
     scorer.metadata = {
         "training": {
             "script": "scripts/train_blur_cnn.py",
-            "command": f"python scripts/train_blur_cnn.py --fields {args.fields} --steps {args.steps} --seed {args.seed}",
+            "command": (
+                f"python scripts/train_blur_cnn.py --fields {args.fields} --steps "
+                f"{args.steps} --seed {args.seed}"
+            ),
             "data": data_config.__dict__
             | {
                 "cutoff_range": list(data_config.cutoff_range),

@@ -1,8 +1,10 @@
-"""Train the bundled Deep-R refocusing model ``builtin:refocus-40x-fluor`` (generator + DPM decoder).
+"""Train the bundled Deep-R refocusing model ``builtin:refocus-40x-fluor``
+(generator + DPM decoder).
 
 Simulated data with a fixed seed, so anyone can regenerate the model:
 
-    python scripts/train_deepr.py --cache /tmp/deepr.npz   # writes src/focuskit/builtin/refocus-40x-fluor
+    # writes src/focuskit/builtin/refocus-40x-fluor
+    python scripts/train_deepr.py --cache /tmp/deepr.npz
 
 Data: ``--fields`` simulated 512² fields of the ``deepr-40x-fluor`` microscope (40×/0.95,
 fluorescence), cycling through fluorescent beads, cells (stain density) and fluorescent
@@ -36,7 +38,7 @@ def main() -> None:
     from focuskit.refocus import train as train_model
 
     root = Path(__file__).resolve().parent.parent
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="deepr-40x-fluor")
     parser.add_argument("--fields", type=int, default=60)
     parser.add_argument("--steps", type=int, default=4000)
@@ -135,7 +137,8 @@ def main() -> None:
         resume=args.checkpoint is not None and (args.checkpoint / "checkpoint.json").is_file(),
         progress=phase,
         metadata={
-            "command": f"python scripts/train_deepr.py --preset {args.preset} --fields {args.fields} "
+            "command": f"python scripts/train_deepr.py --preset {args.preset} "
+            f"--fields {args.fields} "
             f"--steps {args.steps} --dpm-steps {args.dpm_steps} --z-range {args.z_range:g} "
             f"--seed {args.seed}"
             + (
@@ -163,9 +166,10 @@ def main() -> None:
     plot.parent.mkdir(exist_ok=True)
     loss_curve_plot(RefocusHistory.from_dict(history), DPMHistory.from_dict(dpm_history), plot)
     print(
-        f"wrote {output} and {plot}: validation BerHu {t['validation_berhu']:.4f} (step {t['best_step']}), "
-        f"DPM RMSE {t['dpm_validation_rmse_um']:.3f} µm; data {t_data:.0f} s, GAN {history['seconds']:.0f} s "
-        f"(this run {time.perf_counter() - t1:.0f} s), total {time.perf_counter() - t0:.0f} s"
+        f"wrote {output} and {plot}: validation BerHu {t['validation_berhu']:.4f} (step "
+        f"{t['best_step']}), DPM RMSE {t['dpm_validation_rmse_um']:.3f} µm; data {t_data:.0f} s, "
+        f"GAN {history['seconds']:.0f} s (this run {time.perf_counter() - t1:.0f} s), total "
+        f"{time.perf_counter() - t0:.0f} s"
     )
 
 

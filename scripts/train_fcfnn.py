@@ -130,8 +130,9 @@ def main() -> None:
     history = training["history"]
     size_mb = sum(p.stat().st_size for p in args.output.iterdir()) / 2**20
     print(
-        f"best validation RMSE {history['best_val_rmse_um']:.3f} µm at step {history['best_step']}; "
-        f"data {t_data:.0f} s + training {training['train_seconds']:.0f} s; wrote {args.output} ({size_mb:.1f} MB)"
+        f"best validation RMSE {history['best_val_rmse_um']:.3f} µm at step "
+        f"{history['best_step']}; data {t_data:.0f} s + training "
+        f"{training['train_seconds']:.0f} s; wrote {args.output} ({size_mb:.1f} MB)"
     )
 
 

@@ -67,7 +67,7 @@ def test_every_model_saves_loads_and_describes_itself_the_same_way(
 ) -> None:
     from safetensors.numpy import load_file
 
-    for spec, model in models.items():
+    for _spec, model in models.items():
         info = model.info()
         assert {"model", "kind", "parameters", "architecture", "optics"} <= set(info)
         assert info["kind"] == type(model).kind and sum(info["parameters"].values()) > 0
@@ -77,7 +77,8 @@ def test_every_model_saves_loads_and_describes_itself_the_same_way(
         again = load_model(folder)
         assert type(again) is type(model) and again.metadata == model.metadata
         roles = set(model.networks())
-        # One weight-name convention: every tensor is <network role>.<parameter> (or an extra array).
+        # One weight-name convention: every tensor is <network role>.<parameter>
+        # (or an extra array).
         prefixes = {key.split(".")[0] for key in load_file(str(folder / "weights.safetensors"))}
         assert roles <= prefixes and prefixes - roles <= {"ood"}
 

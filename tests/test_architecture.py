@@ -48,7 +48,7 @@ def _imports() -> list[tuple[str, str, int, bool]]:
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = (
                     [node.module]
-                    if not node.module == "focuskit"
+                    if node.module != "focuskit"
                     else [f"focuskit.{a.name}" for a in node.names]
                 )
             elif isinstance(node, ast.Import):
@@ -130,14 +130,18 @@ def test_torch_is_imported_at_module_level_only_by_the_networks() -> None:
     ],
 )
 def test_importing_does_not_load_torch(statement: str) -> None:
-    code = f"import sys; {statement}; assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)"
+    code = (
+        f"import sys; {statement}; assert 'torch' not in sys.modules, sorted(m for m in "
+        "sys.modules if 'torch' in m)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_import_focuskit_loads_no_subpackage() -> None:
     code = (
-        "import sys, focuskit; loaded = sorted(m for m in sys.modules if m.startswith('focuskit.')); "
-        "assert set(loaded) <= {'focuskit._errors', 'focuskit._lazy', 'focuskit._version'}, loaded"
+        "import sys, focuskit; loaded = sorted(m for m in sys.modules if "
+        "m.startswith('focuskit.')); assert set(loaded) <= "
+        "{'focuskit._errors', 'focuskit._lazy', 'focuskit._version'}, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -144,8 +144,8 @@ def autofocus(
             )
         if calibration is None:
             raise ConfigError(
-                "method 'deepfocus' needs calibration= (a BlurCalibration or its JSON path; make one "
-                "with `focuskit fewshot calibrate STACK -o CALIB.json`)"
+                "method 'deepfocus' needs calibration= (a BlurCalibration or its JSON path; make "
+                "one with `focuskit fewshot calibrate STACK -o CALIB.json`)"
             )
         if score_map is not None:
             return deepfocus_search(scope, score_map=score_map, calibration=calibration, **settings)

@@ -56,7 +56,7 @@ def test_error_vs_images_on_a_small_simulated_scope(tmp_path) -> None:  # type: 
         return fresh
 
     result = af_error_vs_images(
-        [maker(s, t.start_z_um) for s, t in zip(scopes, trials)],
+        [maker(s, t.start_z_um) for s, t in zip(scopes, trials, strict=True)],
         [t.focus_z_um for t in trials],
         _contrast_blur,
         calibration,

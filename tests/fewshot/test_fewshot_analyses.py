@@ -109,7 +109,7 @@ def test_statistics_of_a_v_family_with_known_answers() -> None:
     curves = np.array(
         [
             s * np.minimum(np.abs(z), a) + o
-            for s, o in zip(rng.uniform(0.5, 5, 6), rng.normal(0, 9, 6))
+            for s, o in zip(rng.uniform(0.5, 5, 6), rng.normal(0, 9, 6), strict=True)
         ]
     )
     st = invariance_statistics(z, curves, dof_um=4.0, sd_range_um=50.0, bins=1000)
@@ -119,7 +119,8 @@ def test_statistics_of_a_v_family_with_known_answers() -> None:
         29.0,
     )  # the last z below the plateau
     assert st["informative_um"] == 58.0 and st["informative_dof"] == pytest.approx(14.5)
-    # signed z: z = 0 alone (0), ±k pairs on the slope (ln 2 each, 58 planes), the 62 plateau planes share a bin
+    # signed z: z = 0 alone (0), ±k pairs on the slope (ln 2 each, 58 planes),
+    # the 62 plateau planes share a bin
     assert st["entropy"] == pytest.approx(58 * math.log(2) + 62 * math.log(62))
     assert st["entropy_rel"] == pytest.approx(st["entropy"] / (121 * math.log(121)))
     # distance |z|: the slope's 30 distances are distinct, the 31 plateau distances share a bin
@@ -139,7 +140,7 @@ def test_samples_reproducible_and_mixed() -> None:
         "beads",
         f"image:{HELD_OUT_IMAGES[0]}",
     ]
-    for (la, sa), (lb, sb) in zip(a, b):
+    for (la, sa), (lb, sb) in zip(a, b, strict=False):
         assert la == lb and np.array_equal(sa.values, sb.values)
     assert not np.array_equal(a[0][1].values, c[0][1].values)
     assert all(

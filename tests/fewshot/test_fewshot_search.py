@@ -3,6 +3,7 @@ convexity) and the search on replayed stacks and a fake scope."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -392,7 +393,7 @@ def test_images_left_after_convexity_refine_around_the_estimate(
     assert result.images == 6
     # Convex at once: three images, then one estimate per refinement image at f̂ − h, f̂ + h, …
     assert [r["images"] for r in result.predictions] == [3, 4, 5, 6]
-    for k, (record, side) in enumerate(zip(result.predictions[:3], (-1, 1, -1))):
+    for k, (record, side) in enumerate(zip(result.predictions[:3], (-1, 1, -1), strict=True)):
         assert result.trace[3 + k][0] == pytest.approx(record["z_focus_um"] + 2.0 * side)
     assert abs(result.z_final_um - 3.0) <= 0.1
     assert result.score_final == pytest.approx(-float(line_calibration.curve(0.0)), abs=1e-3)
@@ -470,7 +471,7 @@ def test_deepfocus_never_leaves_the_stage_limits(  # type: ignore[no-untyped-def
         assert all(abs(z - z1) <= range_um / 2 + 0.25 + 1e-9 for z in [*visited, result.z_final_um])
     if max_step is not None and visited:
         path = [z1, *visited]
-        assert max(abs(b - a) for a, b in zip(path, path[1:])) <= max_step + 1e-9
+        assert max(abs(b - a) for a, b in itertools.pairwise(path)) <= max_step + 1e-9
     assert result.images == max_images == len(result.trace)
     if not result.success:  # nothing to match (every patch on the flat tail): back to the start
         assert result.message.startswith("failed") and result.z_final_um == z1

@@ -121,7 +121,7 @@ def test_tiny_and_integer_images(name: str) -> None:
 def test_nan_or_inf_is_a_config_error(name: str, bad: float) -> None:
     stack = np.ones((3, 16, 16))
     stack[2, 5, 7] = bad
-    with pytest.raises(ConfigError, match="NaN or Inf.*plane 2"):
+    with pytest.raises(ConfigError, match=r"NaN or Inf.*plane 2"):
         score(stack, name, **OPTICS)
 
 

@@ -200,7 +200,7 @@ def test_model_folders_are_written_whole_and_never_over_an_existing_one(tmp_path
     assert read_model_folder(target)[1] == {"kind": "other"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary left behind
     (target / "config.json").unlink()
-    with pytest.raises(ConfigError, match="missing config.json"):
+    with pytest.raises(ConfigError, match=r"missing config.json"):
         read_model_folder(target)
 
 

@@ -166,7 +166,7 @@ def test_abbe_sum_with_one_source_point_equals_coherent_image() -> None:
 
 
 def test_summing_single_led_images_equals_led_pattern_image() -> None:
-    n, dx = 128, 0.325
+    n = 128
     t = _random_phase((n, n), seed=3)
     base = get_preset("fcfnn-20x-led").optics
     leds = [(0.2, 0.0, 1.0), (-0.1, 0.3, 2.0), (0.0, -0.25, 0.5)]
@@ -180,7 +180,7 @@ def test_summing_single_led_images_equals_led_pattern_image() -> None:
 
 def test_brightfield_tends_to_incoherent_imaging_for_large_condenser() -> None:
     """NA_c ≥ NA: a weak absorber's image approaches |t|² ⊛ PSF (incoherent)."""
-    n, dx = 128, 0.325
+    n = 128
     rng = np.random.default_rng(4)
     import scipy.ndimage
 

@@ -8,6 +8,7 @@ process spin against each other and a 3 s fit takes a minute.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import shutil
 
@@ -146,7 +147,7 @@ def test_berhu_default_c_is_a_tenth_of_each_targets_sd():
     t = np.array([[0.0, 2.0, 4.0, 6.0], [10.0, 10.0, 30.0, 30.0]])
     d = np.array([[0.05, -0.1, 0.5, -2.0], [0.5, -1.0, 5.0, 20.0]])
     expected = []
-    for ti, di in zip(t, d):
+    for ti, di in zip(t, d, strict=True):
         c = 0.1 * math.sqrt(((ti - ti.mean()) ** 2).sum() / (ti.size - 1))  # 0.2582, 1.1547
         per_pixel = [abs(x) if abs(x) <= c else (x * x + c * c) / (2 * c) for x in di]
         expected.append(sum(per_pixel) / len(per_pixel))
@@ -244,7 +245,7 @@ def test_ms_ssim_falls_with_added_noise():
         for s in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
     ]
     assert values[0] == pytest.approx(1.0, abs=1e-5)
-    assert all(a > b for a, b in zip(values, values[1:])), values
+    assert all(a > b for a, b in itertools.pairwise(values)), values
     assert values[-1] < 0.95
 
 
@@ -349,7 +350,7 @@ def test_checkpoint_resume_continues_the_same_run(trained, tiles, tmp_path):
     assert json.loads((tmp_path / "checkpoint.json").read_text())["step"] == 40
     np.testing.assert_allclose(history.val_berhu, full.val_berhu, rtol=1e-5)
     assert history.weights == pytest.approx(full.weights, rel=1e-5)
-    for (name, a), b in zip(gen.state_dict().items(), gen_full.state_dict().values()):
+    for (name, a), b in zip(gen.state_dict().items(), gen_full.state_dict().values(), strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
 
     # a finished run resumed with a larger budget goes on from where it stopped
@@ -389,7 +390,8 @@ def test_fit_dpm_validation_rmse_falls(dpm, trained, tiles):
     assert np.isfinite(history.val_rmse_um).all() and np.isfinite(history.train_mse_um2).all()
     assert history.val_rmse_um[-1] < history.val_rmse_um[0], history.val_rmse_um
     assert history.best_val_rmse_um == min(history.val_rmse_um)
-    # the decoder returned is the best one (scored against |z|: unsigned by default); the encoder stayed frozen
+    # the decoder returned is the best one (scored against |z|: unsigned by default);
+    # the encoder stayed frozen
     x, _, z = PairSampler(tiles[1], DPM.z_range_um, DPM.crop).fixed(DPM.validation_pairs)
     with torch.no_grad():
         pred = decoder(trained[0].encoder(torch.from_numpy(x).unsqueeze(1)))
@@ -408,7 +410,7 @@ def test_fit_dpm_leaves_the_generator_trainable(dpm, trained):
 def _tile_edges(n: int, tile: int, overlap: int) -> np.ndarray:
     """Positions (between pixel e−1 and e) where a tile starts or ends inside the image."""
     starts = tile_starts(n, tile, overlap)
-    return np.array(sorted(({s for s in starts} | {s + tile for s in starts}) - {0, n}))
+    return np.array(sorted((set(starts) | {s + tile for s in starts}) - {0, n}))
 
 
 def test_tiled_equals_whole_image_away_from_tile_borders(refocuser, image):

@@ -193,7 +193,8 @@ def test_tilted_sample_with_a_plane_dpm(tmp_path: Path) -> None:
         assert row["dpm_azimuth_deg"] == pytest.approx(90.0, abs=0.1)
     assert first["dpm_rmse_um"] < 1e-3
     assert second["dpm_rmse_um"] == pytest.approx(result["defocus_span_um"] / 2, rel=0.02)
-    # the identity model has the input's sharpness; the half-defocused plane is less sharp than the centred one
+    # the identity model has the input's sharpness;
+    # the half-defocused plane is less sharp than the centred one
     assert first["beta_output"] == pytest.approx(first["beta_input"], rel=1e-3)
     assert second["beta_input"] < first["beta_input"]
     assert len(result["panels"][0]["beta_input"]) == 128
@@ -204,7 +205,8 @@ def test_tilted_sample_with_a_plane_dpm(tmp_path: Path) -> None:
 
 
 def test_tilted_sample_with_an_unsigned_dpm_finds_the_tilt_through_focus(tmp_path: Path) -> None:
-    """|z| of a sample crossing focus is a V; the analysis fits |plane| and scores against |true map|."""
+    """|z| of a sample crossing focus is a V; the analysis fits |plane| and
+    scores against |true map|."""
     result = analyze_tilted_sample(
         _model(identity=True, dpm=_AbsPlaneDPM(3.0), signed=False), size=128
     )

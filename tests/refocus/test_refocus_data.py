@@ -33,7 +33,8 @@ def _texture(n: int = 192, seed: int = 0) -> np.ndarray:
 
 
 def _inverse(dy: float, dx: float, deg: float) -> np.ndarray:
-    """The (dy, dx, deg) that undoes ``move_image(·, dy, dx, deg)`` (rotate about the centre, then shift)."""
+    """The (dy, dx, deg) that undoes ``move_image(·, dy, dx, deg)``
+    (rotate about the centre, then shift)."""
     th = math.radians(-deg)
     rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
     return np.array([*(-(rot @ np.array([dy, dx]))), -deg])
@@ -168,7 +169,7 @@ def test_tiles_from_stack_cuts_four_tiles_with_their_pairs(stack256: FocalStack)
     np.testing.assert_array_equal(tiles.field, 7)
     assert tiles.pixel_size_um == stack256.pixel_size_um
     assert tiles.info["optics"]["objective"]["na"] == 0.95
-    for planes, d, f in zip(tiles.planes, tiles.defocus_um, tiles.focus_index):
+    for planes, d, f in zip(tiles.planes, tiles.defocus_um, tiles.focus_index, strict=True):
         assert planes.dtype == np.float32 and planes.shape[1:] == (128, 128)
         assert planes.shape[0] == d.size and d[f] == 0.0
         assert np.all(np.abs(d) <= 0.6 + 1e-6) and np.all(np.diff(d) > 0)
@@ -207,10 +208,10 @@ def test_save_load_round_trip_is_identical(tmp_path) -> None:  # type: ignore[no
         and back.pixel_size_um == tiles.pixel_size_um
         and back.info == tiles.info
     )
-    for a, b in zip(tiles.planes, back.planes):
+    for a, b in zip(tiles.planes, back.planes, strict=True):
         np.testing.assert_array_equal(a, b)
         assert b.dtype == np.float32
-    for a, b in zip(tiles.defocus_um, back.defocus_um):
+    for a, b in zip(tiles.defocus_um, back.defocus_um, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(back.focus_index, tiles.focus_index)
     np.testing.assert_array_equal(back.field, tiles.field)
@@ -240,7 +241,13 @@ def test_split_keeps_each_field_on_one_side_and_concat_renumbers() -> None:
 
 def test_simulated_tiles_are_reproducible_and_cycle_samples() -> None:
     calls: list[tuple[int, int]] = []
-    kwargs = dict(samples=("beads", "fluorescent-tissue"), z_range_um=0.4, size=96, tile=96, seed=2)
+    kwargs = {
+        "samples": ("beads", "fluorescent-tissue"),
+        "z_range_um": 0.4,
+        "size": 96,
+        "tile": 96,
+        "seed": 2,
+    }
     a = simulate_refocus_tiles(
         "deepr-40x-fluor", 2, progress=lambda i, n: calls.append((i, n)), **kwargs
     )
@@ -251,11 +258,11 @@ def test_simulated_tiles_are_reproducible_and_cycle_samples() -> None:
         np.round(np.arange(-7, 8) * 0.2, 6)
     )  # ±(0.4 + 1) µm, 15 planes
     assert [r["sample"] for r in a.info["fields"]] == ["beads", "fluorescent-tissue"]
-    for planes, d, f in zip(a.planes, a.defocus_um, a.focus_index):
+    for planes, d, f in zip(a.planes, a.defocus_um, a.focus_index, strict=True):
         assert np.all(np.abs(d) <= 0.4 + 1e-6) and d[f] == 0 and planes.shape[0] >= 3
         assert planes.min() >= 0 and planes.max() > 100  # camera counts, offset 100 ADU
     b = simulate_refocus_tiles("deepr-40x-fluor", 2, **kwargs)
-    for x, y in zip(a.planes, b.planes):
+    for x, y in zip(a.planes, b.planes, strict=True):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(ConfigError, match="fluorescent-tissue"):
         simulate_refocus_tiles("deepr-40x-fluor", 1, samples=("tissue",))

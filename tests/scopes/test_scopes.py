@@ -364,11 +364,13 @@ def test_camera_failure_mid_run_returns_the_stage_to_its_start() -> None:
         StackScope(synthetic_stack([0.0, 10.0, 20.0]), start_z_um=10.0, max_step_um=4.0),
         fail_after_snaps=2,
     )
-    with pytest.raises(ScopeError, match=r"camera failed.*returned to z=10 µm") as info:
-        with restore_on_failure(scope):
-            for z in (13.0, 16.0, 19.0):
-                scope.move_to(z)
-                scope.snap()
+    with (
+        pytest.raises(ScopeError, match=r"camera failed.*returned to z=10 µm") as info,
+        restore_on_failure(scope),
+    ):
+        for z in (13.0, 16.0, 19.0):
+            scope.move_to(z)
+            scope.snap()
     assert scope.z_um == 10.0
     assert isinstance(info.value.__cause__, ScopeError)
     assert "camera failed on exposure 3" in str(info.value.__cause__)
@@ -377,18 +379,20 @@ def test_camera_failure_mid_run_returns_the_stage_to_its_start() -> None:
 
 def test_any_error_in_the_body_is_wrapped_and_the_stage_restored() -> None:
     scope = StackScope(synthetic_stack([0.0, 10.0]), start_z_um=2.0)
-    with pytest.raises(ScopeError, match=r"ZeroDivisionError.*returned to z=2 µm"):
-        with restore_on_failure(scope):
-            scope.move_to(7.5)
-            1 / 0  # noqa: B018
+    with (
+        pytest.raises(ScopeError, match=r"ZeroDivisionError.*returned to z=2 µm"),
+        restore_on_failure(scope),
+    ):
+        scope.move_to(7.5)
+        1 / 0  # noqa: B018
     assert scope.z_um == 2.0
     with restore_on_failure(scope):  # success: the stage stays where the body left it
         scope.move_to(6.0)
     assert scope.z_um == 6.0
-    with pytest.raises(KeyboardInterrupt):  # propagates unchanged, stage restored
-        with restore_on_failure(scope):
-            scope.move_to(9.0)
-            raise KeyboardInterrupt
+    # propagates unchanged, stage restored
+    with pytest.raises(KeyboardInterrupt), restore_on_failure(scope):
+        scope.move_to(9.0)
+        raise KeyboardInterrupt
     assert scope.z_um == 6.0
 
 
@@ -396,19 +400,23 @@ def test_stage_failures_persistent_and_transient() -> None:
     broken = FaultyScope(
         StackScope(synthetic_stack([0.0, 10.0]), start_z_um=0.0), fail_after_moves=1
     )
-    with pytest.raises(ScopeError, match=r"could NOT be returned to z=0 µm.*it is at z=5 µm"):
-        with restore_on_failure(broken):
-            broken.move_to(5.0)
-            broken.move_to(6.0)  # stage failed: stays at 5, and cannot go back either
+    with (
+        pytest.raises(ScopeError, match=r"could NOT be returned to z=0 µm.*it is at z=5 µm"),
+        restore_on_failure(broken),
+    ):
+        broken.move_to(5.0)
+        broken.move_to(6.0)  # stage failed: stays at 5, and cannot go back either
     assert broken.z_um == 5.0
 
     flaky = FaultyScope(
         StackScope(synthetic_stack([0.0, 10.0]), start_z_um=0.0), fail_after_moves=1, transient=True
     )
-    with pytest.raises(ScopeError, match=r"stage failed on move 2.*returned to z=0 µm"):
-        with restore_on_failure(flaky):
-            flaky.move_to(5.0)
-            flaky.move_to(6.0)
+    with (
+        pytest.raises(ScopeError, match=r"stage failed on move 2.*returned to z=0 µm"),
+        restore_on_failure(flaky),
+    ):
+        flaky.move_to(5.0)
+        flaky.move_to(6.0)
     assert flaky.z_um == 0.0
 
 

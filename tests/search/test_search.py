@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from conftest import needs_real_data
@@ -88,7 +90,9 @@ def test_searches_never_leave_the_stage_limits(
     if max_step is not None:
         path = [start, *visited]
         assert (
-            max(abs(b - a) for a, b in zip(path, path[1:])) <= max_step + 1e-9 if visited else True
+            max(abs(b - a) for a, b in itertools.pairwise(path)) <= max_step + 1e-9
+            if visited
+            else True
         )
 
 

@@ -96,7 +96,8 @@ def test_drift_offsets_are_recorded_and_recoverable_by_registration() -> None:
     assert offsets.shape == (5, 2) and np.all(offsets[0] == 0)
     mid = 2
     for k in (0, 4):
-        # phase_cross_correlation returns the shift that registers the moving image to the reference.
+        # phase_cross_correlation returns the shift that registers the
+        # moving image to the reference.
         shift, _, _ = phase_cross_correlation(sim.data[mid], sim.data[k], upsample_factor=20)
         np.testing.assert_allclose(-shift * dx, offsets[k] - offsets[mid], atol=0.05)
     assert np.abs(offsets[4] - offsets[0]).max() > 0.8  # they really moved
@@ -167,7 +168,7 @@ def test_margin_prevents_wrap_around() -> None:
 
 
 def test_same_seed_same_stack_and_different_seed_differs() -> None:
-    kw = dict(sample="cells", size=64, z_um=[-10.0, 0.0, 10.0], photons=500)
+    kw = {"sample": "cells", "size": 64, "z_um": [-10.0, 0.0, 10.0], "photons": 500}
     a = simulate_stack("fcfnn-20x-led", seed=7, **kw)
     b = simulate_stack("fcfnn-20x-led", seed=7, **kw)
     c = simulate_stack("fcfnn-20x-led", seed=8, **kw)

@@ -189,7 +189,7 @@ def test_cell_coverage_follows_density() -> None:
         for d in (0.05, 0.15, 0.3, 0.6)
     ]
     assert covered == sorted(covered) and covered[-1] > 3 * covered[0]
-    for d, c in zip((0.05, 0.15, 0.3, 0.6), covered):
+    for d, c in zip((0.05, 0.15, 0.3, 0.6), covered, strict=True):
         assert c == pytest.approx(d, abs=0.08 + 0.2 * d)
 
 

@@ -8,19 +8,20 @@ import pytest
 from focuskit import ConfigError
 from focuskit.optics import LED, get_preset
 from focuskit.simulate import make_sample, render_stack
-from focuskit.singleshot import FourierRegion, fourier_features, split_tiles
-
-torch = pytest.importorskip("torch")
-
 from focuskit.singleshot import (
     DefocusModel,
+    FourierRegion,
     OODReference,
     TrainConfig,
     fit_fcfnn,
+    fourier_features,
     region_for,
     simulate_examples,
     split_by_field,
+    split_tiles,
 )
+
+torch = pytest.importorskip("torch")
 
 OPTICS = get_preset("fcfnn-20x-led").optics
 TILE = 256
@@ -116,7 +117,7 @@ def test_tiles_cover_the_centred_grid() -> None:
 
 
 def test_training_loss_falls_and_validation_beats_guessing(trained) -> None:  # type: ignore[no-untyped-def]
-    model, history, val = trained
+    _model, history, val = trained
     assert history.train_loss[-1] < 0.5 * history.train_loss[0]
     # The constant predictor (the mean label) scores the labels' standard deviation (~18 µm);
     # 83 µm fields hold few cells, so a tiny model beats it but not by much — the bundled
@@ -135,7 +136,7 @@ def test_model_folder_round_trip_keeps_predictions_and_statistics(trained, tmp_p
         )
     a = model.predict_features(val.features[:20])
     b = again.predict_features(val.features[:20])
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(ConfigError, match="exists"):
         model.save(tmp_path / "m")

@@ -145,7 +145,7 @@ def test_summed_single_led_images_equal_the_led_pattern_render() -> None:
     z = np.array([-10.0, 0.0, 7.0]) + spec.focus_um
     singles = render_led_images(spec, optics, leds, z, size=64)
     values, dx, defocus, crop = field_transmittance(spec, optics, leds, z, 64, 1, None)
-    pattern = LEDPattern(tuple((sx, sy, w) for (sx, sy), w in zip(leds, weights)))
+    pattern = LEDPattern(tuple((sx, sy, w) for (sx, sy), w in zip(leds, weights, strict=True)))
     reference = image_stack(
         values, optics.with_illumination(pattern), defocus, pixel_size_um=dx, crop=crop
     )

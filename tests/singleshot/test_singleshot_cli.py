@@ -427,7 +427,8 @@ def test_the_tiny_model_focuses_a_256_scope_in_few_images(tiny_model: Path) -> N
     assert 1 <= result.images <= 4
     assert all(lo <= z <= hi for z, _ in result.trace)
     assert lo <= result.z_final_um <= hi
-    # The guard: never finish where the model's verification says it is farther from focus than the start.
+    # The guard: never finish where the model's verification says it is
+    # farther from focus than the start.
     start = abs(result.predictions[0]["z_pred_um"])
     final = [p for p in result.predictions if p["z_um"] == result.z_final_um][-1]
     assert abs(final["z_pred_um"]) <= start
@@ -524,7 +525,10 @@ def test_autofocus_dispatches_singleshot_and_keeps_the_classic_methods() -> None
 
 
 def test_search_does_not_import_torch() -> None:
-    code = "import sys, focuskit.search; assert 'torch' not in sys.modules and 'focuskit.singleshot' not in sys.modules"
+    code = (
+        "import sys, focuskit.search; assert 'torch' not in sys.modules and "
+        "'focuskit.singleshot' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

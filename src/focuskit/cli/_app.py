@@ -219,7 +219,8 @@ def _check_output_free(output: Path, overwrite: bool) -> None:
 
     if not output.name.lower().endswith(SUPPORTED_SUFFIXES):
         raise ConfigError(
-            f"{output}: unknown file type '{output.suffix}' — use one of {', '.join(SUPPORTED_SUFFIXES)}"
+            f"{output}: unknown file type '{output.suffix}' — use one of "
+            f"{', '.join(SUPPORTED_SUFFIXES)}"
         )
     if output.exists() and not overwrite:
         raise ConfigError(f"{output}: already exists — pass --overwrite or choose another -o")
@@ -258,9 +259,7 @@ def score(
     measure: Annotated[
         str, typer.Option(help="Focus measure name, or 'all' (see `focuskit measures`)")
     ] = "tenengrad",
-    plot: Annotated[
-        Path | None, typer.Option(help="Write the focus curve(s) to this PNG")
-    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the focus curve(s) to this PNG")] = None,
     pixel_size: PixelSizeOpt = None,
     z_step: ZStepOpt = None,
     z_start: ZStartOpt = 0.0,
@@ -355,7 +354,7 @@ def find_focus_cmd(
     out = result.to_dict()
     if tile is not None:
         fmap = focus_map(stack, tile, measure, refine=refine)  # type: ignore[arg-type]
-        a, b, c = fmap.plane_fit()
+        _a, b, c = fmap.plane_fit()
         out["focus_map"] = {
             "tile": tile,
             "z_focus_um": fmap.z_focus_um.round(4).tolist(),
@@ -385,7 +384,8 @@ def find_focus_cmd(
     if "focus_map" in out:
         fm = out["focus_map"]
         console.print(
-            f"per-tile focus ({tile}² tiles): tilt {fm['tilt_deg_y']:+.2f}° along y, {fm['tilt_deg_x']:+.2f}° along x"
+            f"per-tile focus ({tile}² tiles): tilt {fm['tilt_deg_y']:+.2f}° along y, "
+            f"{fm['tilt_deg_x']:+.2f}° along x"
         )
 
 
@@ -426,13 +426,19 @@ def autofocus(
     tolerance: Annotated[
         float | None,
         typer.Option(
-            help="Stop when the bracket is below this (µm; default 0.5), or singleshot: when |predicted z| is (default max(σ, DOF/4))"
+            help=(
+                "Stop when the bracket is below this (µm; default 0.5), or singleshot: when "
+                "|predicted z| is (default max(σ, DOF/4))"
+            )
         ),
     ] = None,
     model: Annotated[
         str | None,
         typer.Option(
-            help="singleshot: defocus model (default builtin:singleshot-20x-led); deepfocus: blur-score model (default: the calibration's, else builtin:fewshot-widefield)"
+            help=(
+                "singleshot: defocus model (default builtin:singleshot-20x-led); deepfocus: "
+                "blur-score model (default: the calibration's, else builtin:fewshot-widefield)"
+            )
         ),
     ] = None,
     max_iterations: Annotated[
@@ -455,13 +461,19 @@ def autofocus(
         bool,
         typer.Option(
             "--paper",
-            help="deepfocus: the paper's settings (first images at ±2·FWHM, plain shift, refinement at f̂ ∓ FWHM/2)",
+            help=(
+                "deepfocus: the paper's settings (first images at ±2·FWHM, plain shift, "
+                "refinement at f̂ ∓ FWHM/2)"
+            ),
         ),
     ] = False,
     fallback: Annotated[
         str,
         typer.Option(
-            help="singleshot: classic search when a prediction is out of range (brent | gss | scan | none)"
+            help=(
+                "singleshot: classic search when a prediction is out of range "
+                "(brent | gss | scan | none)"
+            )
         ),
     ] = "brent",
     force: Annotated[
@@ -500,7 +512,8 @@ def autofocus(
             )
         if max_images < 3:
             raise ConfigError(
-                f"--max-images must be ≥ 3 for deepfocus (it starts with 3 images), got {max_images}"
+                "--max-images must be ≥ 3 for deepfocus "
+                f"(it starts with 3 images), got {max_images}"
             )
         box = _roi(roi)  # refuse bad input before the stage moves
         calib = BlurCalibration.load(calibration)
@@ -564,8 +577,9 @@ def autofocus(
     else:
         verdict = "[green]success[/]" if result.success else "[red]failed[/]"
         line = (
-            f"{method} / {measure}: z {result.z_start_um:+.2f} → [bold]{result.z_final_um:+.3f} µm[/] "
-            f"in {result.images} images ({result.elapsed_s:.2f} s of stage+camera time), {verdict}"
+            f"{method} / {measure}: z {result.z_start_um:+.2f} → [bold]{result.z_final_um:+.3f} "
+            f"µm[/] in {result.images} images ({result.elapsed_s:.2f} s of "
+            f"stage+camera time), {verdict}"
         )
         if true_z is not None:
             line += f"; true focus {true_z:+.3f} µm (error {result.z_final_um - true_z:+.3f} µm)"

@@ -54,7 +54,8 @@ def friendly_errors(func: F) -> F:
 
 @contextmanager
 def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar fed by ``callback(done, total)`` (on stderr; off when not ``enabled``)."""
+    """A rich progress bar fed by ``callback(done, total)``
+    (on stderr; off when not ``enabled``)."""
     if not enabled:
         yield lambda done, total: None
         return

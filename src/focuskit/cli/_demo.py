@@ -45,35 +45,40 @@ def run_demo(output_dir: Path, console: Console) -> None:
     console.print(table)
 
     cases = [
-        dict(
-            title="1. Single-shot training data: cells under one LED at 24° (fcfnn-20x-led)",
-            preset="fcfnn-20x-led",
-            sample="cells",
-            size=384,
-            z=(-30, 30, 5),
-            file="cells_led.ome.tif",
-            extra={},
-        ),
-        dict(
-            title="2. Refocusing data: fluorescent tissue, tilted 1.5°, drifting (deepr-40x-fluor)",
-            preset="deepr-40x-fluor",
-            sample="fluorescent-tissue",
-            size=256,
-            z=(-5, 5, 1),
-            file="tissue_fluor_tilted.ome.zarr",
-            extra=dict(
-                tilt_deg=1.5, drift=Drift(step_um=(0.05, -0.03), rotation_deg_per_plane=0.05)
+        {
+            "title": "1. Single-shot training data: cells under one LED at 24° (fcfnn-20x-led)",
+            "preset": "fcfnn-20x-led",
+            "sample": "cells",
+            "size": 384,
+            "z": (-30, 30, 5),
+            "file": "cells_led.ome.tif",
+            "extra": {},
+        },
+        {
+            "title": (
+                "2. Refocusing data: fluorescent tissue, tilted 1.5°, drifting (deepr-40x-fluor)"
             ),
-        ),
-        dict(
-            title="3. Brightfield (Abbe sum over the condenser) of a stained section (deepr-20x-bf)",
-            preset="deepr-20x-bf",
-            sample="tissue",
-            size=256,
-            z=(-8, 8, 2),
-            file="tissue_brightfield.npy",
-            extra={},
-        ),
+            "preset": "deepr-40x-fluor",
+            "sample": "fluorescent-tissue",
+            "size": 256,
+            "z": (-5, 5, 1),
+            "file": "tissue_fluor_tilted.ome.zarr",
+            "extra": {
+                "tilt_deg": 1.5,
+                "drift": Drift(step_um=(0.05, -0.03), rotation_deg_per_plane=0.05),
+            },
+        },
+        {
+            "title": (
+                "3. Brightfield (Abbe sum over the condenser) of a stained section (deepr-20x-bf)"
+            ),
+            "preset": "deepr-20x-bf",
+            "sample": "tissue",
+            "size": 256,
+            "z": (-8, 8, 2),
+            "file": "tissue_brightfield.npy",
+            "extra": {},
+        },
     ]
     from focuskit.optics import z_range
 
@@ -102,8 +107,8 @@ def run_demo(output_dir: Path, console: Console) -> None:
             pixel_size_um=stack.pixel_size_um,
         )
         console.print(
-            f"  rendered {stack.data.shape[0]} planes of {stack.data.shape[1]}² in {elapsed:.1f} s → "
-            f"[cyan]{path.name}[/] (read back identical: {same}); montage [cyan]{png.name}[/]"
+            f"  rendered {stack.data.shape[0]} planes of {stack.data.shape[1]}² in {elapsed:.1f} s "
+            f"→ [cyan]{path.name}[/] (read back identical: {same}); montage [cyan]{png.name}[/]"
         )
         console.print(f"  try: [green]focuskit info {path}[/]")
 
@@ -113,7 +118,8 @@ def run_demo(output_dir: Path, console: Console) -> None:
     _refocus(output_dir, console)
     console.rule("[bold]done")
     console.print(
-        "Next: [green]focuskit simulate --preset fcfnn-20x-led --sample cells --size 1024 -o stack.ome.tif[/]"
+        "Next: [green]focuskit simulate --preset fcfnn-20x-led --sample cells --size "
+        "1024 -o stack.ome.tif[/]"
     )
 
 
@@ -182,7 +188,8 @@ def _classic_autofocus(output_dir: Path, console: Console) -> None:
             title="scan + golden section, tenengrad",
         )
         console.print(
-            f"  trace [cyan]{png.name}[/]; try: [green]focuskit autofocus --scope sim:deepr-20x-fluor --method brent[/]"
+            f"  trace [cyan]{png.name}[/]; try: [green]focuskit autofocus --scope "
+            "sim:deepr-20x-fluor --method brent[/]"
         )
 
 
@@ -195,8 +202,9 @@ def _singleshot(output_dir: Path, console: Console) -> None:
     )
     if "singleshot-20x-led" not in builtin_models():
         console.print(
-            "  the built-in model is missing; train it with [green]python scripts/train_fcfnn.py[/] "
-            "(about 10 min), or your own with [green]focuskit singleshot train --simulate 140 -o my-model[/]"
+            "  the built-in model is missing; train it with [green]python "
+            "scripts/train_fcfnn.py[/] (about 10 min), or your own with [green]focuskit singleshot "
+            "train --simulate 140 -o my-model[/]"
         )
         return
     from focuskit import load_model
@@ -277,12 +285,13 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
     from focuskit.nn import builtin_models
 
     console.print(
-        "\n[bold]7. Few-shot autofocus (DeepFocus, builtin:fewshot-widefield) on a 10×/0.3 fluorescence "
-        "microscope[/]"
+        "\n[bold]7. Few-shot autofocus (DeepFocus, builtin:fewshot-widefield) on a 10×/0.3 "
+        "fluorescence microscope[/]"
     )
     if "fewshot-widefield" not in builtin_models():
         console.print(
-            "  the built-in blur score is missing; train it with [green]python scripts/train_blur_cnn.py[/]"
+            "  the built-in blur score is missing; train it with [green]python "
+            "scripts/train_blur_cnn.py[/]"
         )
         return
     from focuskit import load_model
@@ -352,9 +361,9 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
         last = (few, focus)
     console.print(table)
     console.print(
-        "  Far from focus contrast measures are flat and Brent must bracket first; the blur score still "
-        "says how far. Over 100 samples (bench/fewshot.py) DeepFocus reaches a median error of ~1 µm "
-        "with 3 images where Brent needs 7; for 0.3 µm both need 8–9."
+        "  Far from focus contrast measures are flat and Brent must bracket first; the blur score "
+        "still says how far. Over 100 samples (bench/fewshot.py) DeepFocus reaches a median error "
+        "of ~1 µm with 3 images where Brent needs 7; for 0.3 µm both need 8–9."
     )
     if last is not None:
         png = autofocus_trace_plot(
@@ -365,9 +374,9 @@ def _deepfocus(output_dir: Path, console: Console) -> None:
             title="DeepFocus: 3 images, blur score (lower = sharper)",
         )
         console.print(
-            f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: "
-            "[green]focuskit fewshot calibrate STACK.ome.tif -o calib.json[/], "
-            "[green]focuskit autofocus --scope sim:deepfocus-10x --method deepfocus --calibration calib.json[/]"
+            f"  trace [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s); try: [green]focuskit "
+            "fewshot calibrate STACK.ome.tif -o calib.json[/], [green]focuskit autofocus --scope "
+            "sim:deepfocus-10x --method deepfocus --calibration calib.json[/]"
         )
 
 
@@ -376,11 +385,13 @@ def _refocus(output_dir: Path, console: Console) -> None:
     from focuskit.nn import builtin_models
 
     console.print(
-        "\n[bold]8. Offline refocusing (Deep-R, builtin:refocus-40x-fluor) of one defocused image[/]"
+        "\n[bold]8. Offline refocusing (Deep-R, builtin:refocus-40x-fluor) "
+        "of one defocused image[/]"
     )
     if "refocus-40x-fluor" not in builtin_models():
         console.print(
-            "  the built-in refocusing model is missing; train it with [green]python scripts/train_deepr.py[/]"
+            "  the built-in refocusing model is missing; train it with [green]python "
+            "scripts/train_deepr.py[/]"
         )
         return
     from focuskit import load_model
@@ -422,9 +433,9 @@ def _refocus(output_dir: Path, console: Console) -> None:
             panels = (truth, image, out, rl, z)
     console.print(table)
     console.print(
-        "  Richardson–Lucy is given the true PSF at the true defocus; Deep-R knows neither. Over 6 held-out "
-        "fields and −5…+5 µm (bench/refocus.py) Deep-R's mean SSIM is 0.64 against RL's 0.56 and the "
-        "input's 0.47."
+        "  Richardson–Lucy is given the true PSF at the true defocus; Deep-R knows neither. Over 6 "
+        "held-out fields and −5…+5 µm (bench/refocus.py) Deep-R's mean SSIM is 0.64 against RL's "
+        "0.56 and the input's 0.47."
     )
     truth, image, out, rl, z = panels
     png = image_panels(
@@ -449,8 +460,10 @@ def _refocus(output_dir: Path, console: Console) -> None:
     tilt, azimuth, _ = fitted_tilt(dpm, tilted.pixel_size_um, unsigned=not model.dpm_signed)
     console.print(
         f"  a sample tilted 3.0° along y: the defocus map's plane fit says {tilt:.2f}° at azimuth "
-        f"{azimuth:.0f}° (90° = along y); montage [cyan]{png.name}[/] ({time.perf_counter() - t0:.1f} s)"
+        f"{azimuth:.0f}° (90° = along y); montage [cyan]{png.name}[/] "
+        f"({time.perf_counter() - t0:.1f} s)"
     )
     console.print(
-        "  try: [green]focuskit refocus apply IMAGE.ome.tif -o refocused.ome.tif --defocus-map dpm.ome.tif[/]"
+        "  try: [green]focuskit refocus apply IMAGE.ome.tif -o refocused.ome.tif "
+        "--defocus-map dpm.ome.tif[/]"
     )

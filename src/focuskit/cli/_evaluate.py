@@ -1,6 +1,7 @@
 """`focuskit evaluate …`: the papers' analyses, scaled down, on simulated data.
 
-Pinkard et al.'s FCFNN analyses (each command builds a :class:`~focuskit.singleshot.analyses.Setup`),
+Pinkard et al.'s FCFNN analyses (each command builds a
+:class:`~focuskit.singleshot.analyses.Setup`),
 DeepFocus' blur-score invariance (``blur-invariance``, Table 1 / Fig. 3) and few-shot
 autofocus (``fewshot-af``), and Deep-R's refocusing analyses (``refocus-quality``,
 ``training-range``, ``bead-fwhm``, ``tilted-sample``, ``nonuniform-defocus``,
@@ -24,9 +25,9 @@ from focuskit.fewshot import DEFAULT_MODEL as BLUR_MODEL
 from focuskit.refocus import DEFAULT_MODEL as REFOCUS_MODEL
 
 evaluate_app = sub_app(
-    "Reproduce the autofocus papers' analyses (Pinkard et al. 2019; DeepFocus, Shajkofci & Liebling 2020; "
-    "Deep-R, Luo et al. 2021) on simulated data, scaled down to run in minutes on a laptop CPU. Each command "
-    "prints a table and writes <name>.json and <name>.png into -o DIR."
+    "Reproduce the autofocus papers' analyses (Pinkard et al. 2019; DeepFocus, Shajkofci & "
+    "Liebling 2020; Deep-R, Luo et al. 2021) on simulated data, scaled down to run in minutes on a "
+    "laptop CPU. Each command prints a table and writes <name>.json and <name>.png into -o DIR."
 )
 
 
@@ -85,7 +86,8 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 
 
 def _report(result: dict[str, Any], output: Path, started: float, plots: dict[str, Any]) -> None:
-    """Print the result's table and write ``<name>.json`` + ``<name>.png`` (drawn by ``plots[name]``)."""
+    """Print the result's table and write ``<name>.json`` + ``<name>.png``
+    (drawn by ``plots[name]``)."""
     from focuskit.report import analysis_table, save_analysis
 
     json_path, png_path = save_analysis(result, output, plots[result["analysis"]])
@@ -141,7 +143,12 @@ class Target(str, Enum):
     dense_cells = "dense-cells"
 
 
-@evaluate_app.command()
+@evaluate_app.command(
+    help=(
+        "Trained on cells, tested on a new sample type, "
+        "then fine-tuned with a few of its fields (Fig. 3)."
+    ),
+)
 @friendly_errors
 def generalization(
     output: OutputOpt,
@@ -161,7 +168,6 @@ def generalization(
     repeats: RepeatsOpt = 3,
     quiet: QuietOpt = False,
 ) -> None:
-    """Trained on cells, tested on a new sample type, then fine-tuned with a few of its fields (Fig. 3)."""
     from focuskit.singleshot.analyses import PLOTS, analyze_generalization
 
     t0 = time.perf_counter()
@@ -278,7 +284,10 @@ def led_angle(
     oversample: Annotated[
         int,
         typer.Option(
-            help="Render on pixels this many times finer, then bin (2: exact for darkfield; 4× slower)"
+            help=(
+                "Render on pixels this many times finer, "
+                "then bin (2: exact for darkfield; 4× slower)"
+            )
         ),
     ] = 1,
     tile: TileOpt = 512,
@@ -414,7 +423,13 @@ def blur_invariance(
     _report(result, output, t0, PLOTS)
 
 
-@evaluate_app.command("fewshot-af")
+@evaluate_app.command(
+    "fewshot-af",
+    help=(
+        "Autofocus error vs number of images: DeepFocus vs Brent(Tenengrad), "
+        "Brent(HPF) (DeepFocus Fig. 4)."
+    ),
+)
 @friendly_errors
 def fewshot_af(
     output: OutputOpt,
@@ -426,7 +441,6 @@ def fewshot_af(
     ] = BLUR_MODEL,
     quiet: QuietOpt = False,
 ) -> None:
-    """Autofocus error vs number of images: DeepFocus vs Brent(Tenengrad), Brent(HPF) (DeepFocus Fig. 4)."""
     from focuskit.fewshot import BlurScorer
     from focuskit.fewshot.analyses import PLOTS, analyze_fewshot_af
 
@@ -441,7 +455,7 @@ def fewshot_af(
     _report(result, output, started, PLOTS)
 
 
-# --------------------------------------------------------------------------- Deep-R (Luo et al. 2021)
+# ------------------------------------------------------------------------- Deep-R (Luo et al. 2021)
 
 DeepRModelOpt = Annotated[
     str, typer.Option("--model", help="Deep-R model: a folder or builtin:NAME")
@@ -464,7 +478,7 @@ def _z_steps(z_max: float, z_step: float) -> list[float]:
 
     if not (math.isfinite(z_max) and z_max > 0 and math.isfinite(z_step) and z_step > 0):
         raise ConfigError(f"--z-max and --z-step must be > 0 µm, got {z_max} and {z_step}")
-    n = int(math.floor(z_max / z_step + 1e-9))
+    n = math.floor(z_max / z_step + 1e-9)
     return [round(k * z_step, 6) for k in range(-n, n + 1)]
 
 
@@ -472,7 +486,13 @@ def _names(text: str) -> list[str]:
     return [v for v in text.replace(" ", "").split(",") if v]
 
 
-@evaluate_app.command("refocus-quality")
+@evaluate_app.command(
+    "refocus-quality",
+    help=(
+        "SSIM / RMSE vs defocus: Deep-R, the input, RL and Landweber "
+        "(Deep-R Fig. 2b, 5; S4 with --no-baselines)."
+    ),
+)
 @friendly_errors
 def refocus_quality(
     output: OutputOpt,
@@ -500,7 +520,6 @@ def refocus_quality(
     ] = 10_000,
     quiet: QuietOpt = False,
 ) -> None:
-    """SSIM / RMSE vs defocus: Deep-R, the input, RL and Landweber (Deep-R Fig. 2b, 5; S4 with --no-baselines)."""
     from focuskit.refocus.analyses import PLOTS, analyze_refocus_quality
 
     t0 = time.perf_counter()
@@ -519,7 +538,13 @@ def refocus_quality(
     _report(result, output, t0, PLOTS)
 
 
-@evaluate_app.command("training-range")
+@evaluate_app.command(
+    "training-range",
+    help=(
+        "One small Deep-R per training range, same data and budget: "
+        "quality vs defocus (Deep-R Fig. S5)."
+    ),
+)
 @friendly_errors
 def training_range(
     output: OutputOpt,
@@ -544,7 +569,6 @@ def training_range(
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
-    """One small Deep-R per training range, same data and budget: quality vs defocus (Deep-R Fig. S5)."""
     from focuskit.refocus.analyses import PLOTS, analyze_training_range
 
     t0 = time.perf_counter()
@@ -597,7 +621,13 @@ def bead_fwhm(
     _report(result, output, t0, PLOTS)
 
 
-@evaluate_app.command("tilted-sample")
+@evaluate_app.command(
+    "tilted-sample",
+    help=(
+        "A tilted sample: row-wise relative sharpness vs a MIP reference, and the DPM's tilt "
+        "(Deep-R Fig. S1c, 7c)."
+    ),
+)
 @friendly_errors
 def tilted_sample(
     output: OutputOpt,
@@ -615,7 +645,6 @@ def tilted_sample(
     seed: Annotated[int, typer.Option(help="Seed of the held-out field")] = 10_200,
     quiet: QuietOpt = False,
 ) -> None:
-    """A tilted sample: row-wise relative sharpness vs a MIP reference, and the DPM's tilt (Deep-R Fig. S1c, 7c)."""
     from focuskit.refocus.analyses import PLOTS, analyze_tilted_sample
 
     t0 = time.perf_counter()
@@ -667,7 +696,13 @@ def nonuniform_defocus(
     _report(result, output, t0, PLOTS)
 
 
-@evaluate_app.command("dpm-uniform")
+@evaluate_app.command(
+    "dpm-uniform",
+    help=(
+        "The defocus-map decoder on uniformly defocused fields: "
+        "predicted vs true defocus (Deep-R Fig. 7b)."
+    ),
+)
 @friendly_errors
 def dpm_uniform(
     output: OutputOpt,
@@ -683,7 +718,6 @@ def dpm_uniform(
     seed: Annotated[int, typer.Option(help="Seed of the held-out fields")] = 10_400,
     quiet: QuietOpt = False,
 ) -> None:
-    """The defocus-map decoder on uniformly defocused fields: predicted vs true defocus (Deep-R Fig. 7b)."""
     from focuskit.refocus.analyses import PLOTS, analyze_dpm_uniform
 
     t0 = time.perf_counter()

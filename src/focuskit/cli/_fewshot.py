@@ -160,7 +160,12 @@ def score_images(
 # --- calibrate ---------------------------------------------------------------------------
 
 
-@fewshot_app.command()
+@fewshot_app.command(
+    help=(
+        "Calibrate an objective (DeepFocus §2.2): blur score along a stack → "
+        "b_calib(z), Moffat fit, FWHM."
+    ),
+)
 @friendly_errors
 def calibrate(
     stack_path: Annotated[
@@ -181,7 +186,6 @@ def calibrate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing calibration")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Calibrate an objective (DeepFocus §2.2): blur score along a stack → b_calib(z), Moffat fit, FWHM."""
     from focuskit.fewshot import BlurScorer, calibration_plot
     from focuskit.fewshot import calibrate as calibrate_stack
 
@@ -196,7 +200,8 @@ def calibrate(
     stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
     if len(stack) < 5:
         raise ConfigError(
-            f"{stack_path}: {len(stack)} planes — a calibration needs ≥ 5 (a full stack through focus)"
+            f"{stack_path}: {len(stack)} planes — a calibration needs ≥ 5 "
+            "(a full stack through focus)"
         )
     scorer = BlurScorer.load(model)
     notes = scorer.check_optics(stack.optics, stack.pixel_size_um)
@@ -210,9 +215,9 @@ def calibrate(
         )
     if calibration.depth_ratio < 2:
         notes.append(
-            f"the blur score rises only {calibration.depth_ratio:.1f}× its spread across patches along "
-            "this stack: the CNN barely sees its defocus (too small a z range, or images unlike its training); "
-            "the calibration will not focus reliably"
+            f"the blur score rises only {calibration.depth_ratio:.1f}× its spread across patches "
+            "along this stack: the CNN barely sees its defocus (too small a z range, or images "
+            "unlike its training); the calibration will not focus reliably"
         )
     calibration.save(output, overwrite=overwrite)
     calibration_plot(calibration, plot, title=f"calibration of {stack_path.name}")
@@ -231,7 +236,10 @@ def calibrate(
     how = (
         f"Moffat FWHM [bold]{calibration.fwhm_um:.2f} µm[/] (β {fit.beta:.2f}, R² {fit.r2:.3f})"
         if fit is not None
-        else f"FWHM [bold]{calibration.fwhm_um:.2f} µm[/] measured on the curve (no Moffat profile fits it)"
+        else (
+            f"FWHM [bold]{calibration.fwhm_um:.2f} µm[/] measured on the curve "
+            "(no Moffat profile fits it)"
+        )
     )
     console.print(
         f"b_calib(z) of {stack_path.name}: {len(stack)} planes × "
@@ -289,7 +297,7 @@ def train(
     if focus_z and (not stack or len(focus_z) != len(stack)):
         raise ConfigError("give one --focus-z per --stack (or none)")
     stacks = [read_stack_given(path, pixel_size, z_step, 0.0, None, gray) for path in stack or []]
-    for path, s in zip(stack or [], stacks):
+    for path, s in zip(stack or [], stacks, strict=True):
         if s.optics is None:
             raise ConfigError(
                 f"{path}: optics unknown — training labels need NA and λ; write the stack with "
@@ -357,7 +365,10 @@ def info(
         mae = t.get("validation_mae_waves")
         patches = t.get("patches", "?")
         if isinstance(patches, dict):
-            patches = f"{patches.get('train', '?')} training + {patches.get('validation', '?')} validation"
+            patches = (
+                f"{patches.get('train', '?')} training + "
+                f"{patches.get('validation', '?')} validation"
+            )
         console.print(
             f"training: {patches} patches, validation MAE "
             f"{mae if mae is None else f'{float(mae):.3f}'} waves; {t.get('command', '')}"

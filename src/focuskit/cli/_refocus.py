@@ -1,4 +1,5 @@
-"""`focuskit refocus`: Deep-R offline refocusing — apply a model to images, train one, inspect it."""
+"""`focuskit refocus`: Deep-R offline refocusing — apply a model to images,
+train one, inspect it."""
 
 from __future__ import annotations
 
@@ -52,9 +53,7 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _targets(
-    inputs: list[Path], output: Path, dpm: Path | None
-) -> list[tuple[Path, Path | None]]:
+def _targets(inputs: list[Path], output: Path, dpm: Path | None) -> list[tuple[Path, Path | None]]:
     """One output (and defocus-map) path per input: the paths themselves for one input, or
     ``<stem>.ome.tif`` / ``<stem>.dpm.ome.tif`` inside folders for several."""
     if len(inputs) == 1 and not output.is_dir():
@@ -65,7 +64,8 @@ def _targets(
         )
     if dpm is not None and not dpm.is_dir():
         raise ConfigError(
-            f"{dpm}: with several inputs, --defocus-map must be an existing folder — create it first"
+            f"{dpm}: with several inputs, --defocus-map must be an existing "
+            "folder — create it first"
         )
     stems = [_stem(p) for p in inputs]
     if len(set(stems)) != len(stems):
@@ -79,7 +79,13 @@ def _targets(
 # --- apply -------------------------------------------------------------------------------
 
 
-@refocus_app.command()
+@refocus_app.command(
+    help=(
+        "Refocus images with a Deep-R model: float32 output in the input's intensity scale, "
+        "metadata carried over.\n\n"
+        "A stack is refocused plane by plane. Outputs are written whole or not at all."
+    ),
+)
 @friendly_errors
 def apply(
     images: Annotated[
@@ -95,7 +101,10 @@ def apply(
         Path | None,
         typer.Option(
             "--defocus-map",
-            help="Also write the per-pixel defocus map (µm) here (file, or folder for several inputs)",
+            help=(
+                "Also write the per-pixel defocus map (µm) "
+                "here (file, or folder for several inputs)"
+            ),
         ),
     ] = None,
     pixel_size: PixelSizeOpt = None,
@@ -103,7 +112,9 @@ def apply(
     overlap: Annotated[
         int | None,
         typer.Option(
-            help="Tile overlap blended with a raised-cosine window (pixels; default min(64, tile/4))"
+            help=(
+                "Tile overlap blended with a raised-cosine window (pixels; default min(64, tile/4))"
+            )
         ),
     ] = None,
     force: Annotated[
@@ -115,9 +126,6 @@ def apply(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary")] = False,
 ) -> None:
-    """Refocus images with a Deep-R model: float32 output in the input's intensity scale, metadata carried over.
-
-    A stack is refocused plane by plane. Outputs are written whole or not at all."""
     from focuskit.focus import fitted_tilt
     from focuskit.io import FocalStack, check_target, read_images, write_stack
     from focuskit.refocus import Refocuser
@@ -135,11 +143,12 @@ def apply(
             check_target(target, overwrite=overwrite, protect=images)
     if defocus_map is not None and refocuser.dpm is None:
         raise ConfigError(
-            f"{model} has no defocus-map decoder — drop --defocus-map or train one with `refocus train`"
+            f"{model} has no defocus-map decoder — drop --defocus-map or train one "
+            "with `refocus train`"
         )
     summary = []
     t0 = time.perf_counter()
-    for path, (out, dpm) in zip(images, plan):
+    for path, (out, dpm) in zip(images, plan, strict=True):
         if not path.exists():
             raise StackFileError(path, "file not found", "check the path")
         # A single image or a stack without z: z does not matter for refocusing.
@@ -219,7 +228,13 @@ def apply(
 # --- train -------------------------------------------------------------------------------
 
 
-@refocus_app.command()
+@refocus_app.command(
+    help=(
+        "Train a Deep-R model (GAN, eq. 1–4) and its defocus-map decoder, on your stacks or "
+        "simulated ones.\n\n"
+        "Writes the model folder and <output>/loss_curves.png (Fig. S8)."
+    ),
+)
 @friendly_errors
 def train(
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write")],
@@ -227,7 +242,10 @@ def train(
         list[Path] | None,
         typer.Option(
             "--stack",
-            help="Your own focal stack(s) (repeat); each is registered, its focus found by SSIM to the EDOF image",
+            help=(
+                "Your own focal stack(s) (repeat); each is registered, "
+                "its focus found by SSIM to the EDOF image"
+            ),
         ),
     ] = None,
     simulate: Annotated[
@@ -245,7 +263,10 @@ def train(
     dpm_signed: Annotated[
         bool,
         typer.Option(
-            help="Train the defocus map on signed z (only if your PSF differs at ±z, e.g. with spherical aberration); default |z|"
+            help=(
+                "Train the defocus map on signed z (only if your PSF differs at ±z, e.g. with "
+                "spherical aberration); default |z|"
+            )
         ),
     ] = False,
     z_range: Annotated[
@@ -276,9 +297,6 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from --checkpoint")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder")] = False,
 ) -> None:
-    """Train a Deep-R model (GAN, eq. 1–4) and its defocus-map decoder, on your stacks or simulated ones.
-
-    Writes the model folder and <output>/loss_curves.png (Fig. S8)."""
     from focuskit.io import read_stack
     from focuskit.nn import check_model_output
     from focuskit.refocus import train as train_model

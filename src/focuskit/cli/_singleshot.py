@@ -1,4 +1,5 @@
-"""`focuskit singleshot` (alias `defocus`): single-shot defocus prediction — predict, train, info."""
+"""`focuskit singleshot` (alias `defocus`): single-shot defocus prediction
+— predict, train, info."""
 
 from __future__ import annotations
 
@@ -243,10 +244,11 @@ def train(
         print_json(summary)
         return
     console.print(
-        f"wrote [cyan]{output}[/]: best validation RMSE [bold]{summary['best_val_rmse_um']:.3f} µm[/] at step "
-        f"{summary['best_step']} ({summary['examples']['train']} train / {summary['examples']['validation']} "
-        f"validation examples, {summary['fields']['train']} / {summary['fields']['validation']} fields); "
-        f"data {summary['seconds']['data']:.1f} s + training {summary['seconds']['train']:.1f} s"
+        f"wrote [cyan]{output}[/]: best validation RMSE [bold]{summary['best_val_rmse_um']:.3f} "
+        f"µm[/] at step {summary['best_step']} ({summary['examples']['train']} train / "
+        f"{summary['examples']['validation']} validation examples, {summary['fields']['train']} / "
+        f"{summary['fields']['validation']} fields); data {summary['seconds']['data']:.1f} s + "
+        f"training {summary['seconds']['train']:.1f} s"
     )
     for note in summary["notes"]:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)

@@ -13,6 +13,7 @@ numpy/scipy only: the blur scorer itself is :class:`focuskit.fewshot.BlurScorer`
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -105,7 +106,8 @@ def _curve_arrays(
     b = np.asarray(scores, dtype=np.float64)
     if z.ndim != 1 or b.shape != z.shape:
         raise ConfigError(
-            f"{what}: z and scores must be 1-D of the same length, got shapes {z.shape} and {b.shape}"
+            f"{what}: z and scores must be 1-D of the same length, "
+            f"got shapes {z.shape} and {b.shape}"
         )
     if z.size < min_points:
         raise ConfigError(
@@ -159,7 +161,8 @@ def fit_moffat(z_um: Any, scores: Any) -> MoffatFit:
             best = (sse, p)
     if best is None:
         raise ConfigError(
-            "a Moffat fit did not converge from any start — check that the blur curve has one minimum"
+            "a Moffat fit did not converge from any start — check that the blur "
+            "curve has one minimum"
         )
     sse, (top, amplitude, x0, alpha, beta) = best
     sst = float(np.sum((y - y.mean()) ** 2))
@@ -183,7 +186,7 @@ def _empirical_fwhm(z: np.ndarray, b: np.ndarray) -> float:
     half: list[float] = []
     for side in (range(i, -1, -1), range(i, z.size)):
         idx = list(side)
-        for j, k in zip(idx, idx[1:]):
+        for j, k in itertools.pairwise(idx):
             if b[k] >= level:
                 t = (level - b[j]) / (b[k] - b[j])
                 half.append(abs(float(z[j] + t * (z[k] - z[j]) - z[i])))
@@ -223,12 +226,14 @@ class BlurCalibration:
             sd = np.asarray(self.score_sd, dtype=np.float64)
             if sd.shape != z.shape or not np.isfinite(sd).all():
                 raise ConfigError(
-                    f"a blur calibration: score_sd must be finite and of shape {z.shape}, got {sd.shape}"
+                    "a blur calibration: score_sd must be finite and of shape "
+                    f"{z.shape}, got {sd.shape}"
                 )
             self.score_sd = sd[order]
         if self.moffat is not None and not isinstance(self.moffat, MoffatFit):
             raise ConfigError(
-                f"a blur calibration: moffat must be a MoffatFit or None, got {type(self.moffat).__name__}"
+                "a blur calibration: moffat must be a MoffatFit or None, got "
+                f"{type(self.moffat).__name__}"
             )
         self.focus_z_um = float(self.focus_z_um)
         if self.pixel_size_um is not None:
@@ -512,8 +517,9 @@ def shift_by_correlation(
     ``step_um`` or ``min(0.05 µm, calibration step / 10)``, at most 20 000 candidates),
     then refined by a golden-section search of the exact cost between the best
     candidate's neighbours (kept when its cost is lower; the cost is piecewise quadratic
-    with kinks at the calibration's z, where a parabola would be off). ``scores`` is (M,) or (M, P…) — one column per patch — and the
-    result ``(f, cost)`` has shape () or (P…); a patch with a non-finite score gets NaN.
+    with kinks at the calibration's z, where a parabola would be off). ``scores`` is (M,)
+    or (M, P…) — one column per patch — and the result ``(f, cost)`` has shape () or
+    (P…); a patch with a non-finite score gets NaN.
     ``f`` is the stack z of focus: the move is ``f − z_current``.
 
     ``gain_range=(lo, hi)`` (beyond the paper) also fits a per-column gain ``α`` on the
@@ -536,11 +542,13 @@ def shift_by_correlation(
     b = np.asarray(scores, dtype=np.float64)
     if z.ndim != 1 or b.ndim < 1 or b.shape[0] != z.size:
         raise ConfigError(
-            f"shift_by_correlation: z (M,) and scores (M, …) must agree, got {z.shape} and {b.shape}"
+            "shift_by_correlation: z (M,) and scores (M, …) must agree, "
+            f"got {z.shape} and {b.shape}"
         )
     if z.size < 2 or not np.isfinite(z).all():
         raise ConfigError(
-            f"shift_by_correlation needs ≥ 2 finite z positions, got {z.tolist()} — image more planes"
+            "shift_by_correlation needs ≥ 2 finite z positions, "
+            f"got {z.tolist()} — image more planes"
         )
     out_shape = b.shape[1:]
     b = b.reshape(z.size, -1)
@@ -621,7 +629,7 @@ def _candidate_shifts(
         if not (math.isfinite(step_um) and step_um > 0):
             raise ConfigError(f"step_um must be > 0 µm, got {step_um!r}")
         step = float(step_um)
-    n = int(math.ceil((f_hi - f_lo) / step)) + 1
+    n = math.ceil((f_hi - f_lo) / step) + 1
     if n > _MAX_SHIFTS:
         raise ConfigError(f"step_um = {step:g} µm gives {n} candidate shifts — use a coarser step")
     return np.linspace(f_lo, f_hi, max(n, 2))

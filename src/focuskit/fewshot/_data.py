@@ -68,7 +68,8 @@ def waves_per_um(na: float, wavelength_um: float, immersion_index: float = 1.0) 
 
 
 def max_waves(cutoff: float) -> float:
-    """Largest trained W at cutoff ``c``: ``min(12, 32·c)`` keeps the blur radius ``2W/c`` ≤ 64 px."""
+    """Largest trained W at cutoff ``c``: ``min(12, 32·c)`` keeps the
+    blur radius ``2W/c`` ≤ 64 px."""
     return min(MAX_WAVES, _MAX_BLUR_PX * cutoff / 2)
 
 

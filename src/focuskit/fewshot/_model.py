@@ -134,8 +134,9 @@ class BlurScorer(TrainedModel):
         lo, hi = self.cutoff_range
         if not lo <= c <= hi:
             return [
-                f"NA·pixel/λ = {c:.3f} is outside the trained range [{lo:g}, {hi:g}]: "
-                "expect a less sample-invariant score (bin the image, or fine-tune with `focuskit fewshot train`)"
+                f"NA·pixel/λ = {c:.3f} is outside the trained range [{lo:g}, {hi:g}]: expect a "
+                "less sample-invariant score (bin the image, "
+                "or fine-tune with `focuskit fewshot train`)"
             ]
         return []
 
@@ -250,8 +251,8 @@ class BlurScorer(TrainedModel):
             calibration.pixel_size_um, scope.pixel_size_um, rel_tol=OPTICS_TOLERANCE
         ):
             notes.append(
-                f"the calibration was made at {calibration.pixel_size_um:g} µm pixels, this scope has "
-                f"{scope.pixel_size_um:g} µm: calibrate on this objective"
+                f"the calibration was made at {calibration.pixel_size_um:g} µm pixels, this scope "
+                f"has {scope.pixel_size_um:g} µm: calibrate on this objective"
             )
         result = deepfocus_search(
             scope,

@@ -12,6 +12,7 @@ does — the paper's explanation for its range), and a linear head with softplus
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -64,7 +65,7 @@ class BlurCNN(nn.Module):
         self.config = config or BlurCNNConfig()
         ch = self.config.channels
         layers: list[nn.Module] = [_conv_bn(1, ch[0], 5, 2)]
-        for c_in, c_out in zip(ch[:-1], ch[1:]):
+        for c_in, c_out in itertools.pairwise(ch):
             layers += [_conv_bn(c_in, c_out, 3, 2), _Residual(c_out)]
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(ch[-1], 1)

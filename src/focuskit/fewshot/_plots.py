@@ -96,7 +96,7 @@ def deepfocus_plot(
         ax.plot(zz, calibration.curve(zz - f_hat), color="0.6", label="b_calib(z − f̂)")
         ax.axvline(f_hat, color="C3", ls="--", label=f"focus found {f_hat:+.2f} µm")
     ax.plot(z, b, "o", color="C0", label="images (ROI mean)")
-    for k, (zi, bi) in enumerate(zip(z, b), start=1):
+    for k, (zi, bi) in enumerate(zip(z, b, strict=True), start=1):
         ax.annotate(str(k), (zi, bi), textcoords="offset points", xytext=(4, 4), fontsize=8)
     if true_focus_um is not None:
         ax.axvline(true_focus_um, color="k", lw=0.8, label=f"true focus {true_focus_um:+.2f} µm")

@@ -91,10 +91,7 @@ class _BlurProbe(Probe):
             self.move(z)
         image = self.scope.snap()
         m = self._checked_map(self.score_map(image), np.shape(image))
-        if self.roi_mask is not None:
-            b = float(m[self.roi_mask].mean())
-        else:
-            b = float(m.mean())
+        b = float(m[self.roi_mask].mean()) if self.roi_mask is not None else float(m.mean())
         self.maps.append(m)
         # Where the stage really is: a focus drive with finite resolution rounds targets.
         self.trace.append((float(self.scope.z_um), b))
@@ -109,12 +106,13 @@ class _BlurProbe(Probe):
             ) from None
         if m.ndim != 2 or m.size == 0:
             raise ConfigError(
-                f"score_map must return a non-empty 2-D array (one score per patch), got shape {m.shape}"
+                "score_map must return a non-empty 2-D array "
+                f"(one score per patch), got shape {m.shape}"
             )
         if not np.isfinite(m).all():
             raise ConfigError(
-                f"score_map returned NaN/Inf for {int((~np.isfinite(m)).sum())} of {m.size} patches "
-                "— check the image and the scorer"
+                f"score_map returned NaN/Inf for {int((~np.isfinite(m)).sum())} of {m.size} "
+                "patches — check the image and the scorer"
             )
         if self.maps and m.shape != self.maps[0].shape:
             raise ConfigError(
@@ -158,7 +156,8 @@ def _roi_mask(
     if isinstance(roi, np.ndarray) and roi.dtype == bool:
         if roi.shape != map_shape:
             raise ConfigError(
-                f"roi mask has shape {roi.shape}; the blur map has {map_shape} — give one value per patch"
+                f"roi mask has shape {roi.shape}; the blur map has {map_shape} — "
+                "give one value per patch"
             )
         mask = roi.copy()
     else:
@@ -176,7 +175,8 @@ def _roi_mask(
         mask = ((cy >= y0) & (cy < y1))[:, None] & ((cx >= x0) & (cx < x1))[None, :]
     if not mask.any():
         raise ConfigError(
-            f"roi {roi if not isinstance(roi, np.ndarray) else 'mask'} holds no patch centre — enlarge it"
+            f"roi {roi if not isinstance(roi, np.ndarray) else 'mask'} holds no "
+            "patch centre — enlarge it"
         )
     return mask
 
@@ -382,7 +382,8 @@ def deepfocus_search(
         calibration = BlurCalibration.load(calibration)
     if not isinstance(calibration, BlurCalibration):
         raise ConfigError(
-            f"calibration must be a BlurCalibration (or its JSON path), got {type(calibration).__name__}"
+            "calibration must be a BlurCalibration (or its JSON path), got "
+            f"{type(calibration).__name__}"
         )
     if (
         isinstance(max_images, bool)
@@ -390,7 +391,8 @@ def deepfocus_search(
         or max_images < 3
     ):
         raise ConfigError(
-            f"max_images must be an integer ≥ 3 (DeepFocus starts with three images), got {max_images!r}"
+            "max_images must be an integer ≥ 3 (DeepFocus starts with three "
+            f"images), got {max_images!r}"
         )
     if refine_step_um is not None and not (math.isfinite(refine_step_um) and refine_step_um > 0):
         raise ConfigError(

@@ -62,7 +62,8 @@ def _shift_between(reference: np.ndarray, moving: np.ndarray, upsample: int) -> 
 
         shift, _, _ = phase_cross_correlation(a, b, upsample_factor=upsample, normalization=None)
         return np.asarray(shift, dtype=np.float64)
-    # Whole pixels only (the least-squares refinement follows): the same peak, at a third of the cost.
+    # Whole pixels only (the least-squares refinement follows):
+    # the same peak, at a third of the cost.
     cc = np.fft.irfft2(np.fft.rfft2(a) * np.conj(np.fft.rfft2(b)), s=a.shape)
     peak = np.array(np.unravel_index(int(np.argmax(cc)), cc.shape), dtype=np.float64)
     size = np.array(cc.shape, dtype=np.float64)
@@ -77,7 +78,8 @@ def _refine_rigid(
     iterations: int = 5,
     sigma_px: float = 3.0,
 ) -> np.ndarray:
-    """Gauss–Newton refinement of the rigid transform ``t`` (full pixels) of ``moving`` onto ``target``.
+    """Gauss–Newton refinement of the rigid transform ``t``
+    (full pixels) of ``moving`` onto ``target``.
 
     Minimizes ``Σ (T − a·W_t − b)²`` over the central 90 % (``W_t``: ``moving`` warped by ``t``;
     both smoothed by a σ = ``sigma_px`` Gaussian, which keeps the fit in its capture range and

@@ -313,7 +313,10 @@ def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
         with _tifffile_errors() as errors, tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             for page in tif.pages:
-                end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts)), default=0)
+                end = max(
+                    (o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)),
+                    default=0,
+                )
                 if end > size:
                     raise StackFileError(
                         path,
@@ -444,7 +447,8 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
         raise StackFileError(
             path,
             f"cannot open it as Zarr ({type(exc).__name__}: {exc})",
-            "point at an OME-Zarr folder (with .zgroup or zarr.json); a damaged one must be rewritten",
+            "point at an OME-Zarr folder (with .zgroup or zarr.json); "
+            "a damaged one must be rewritten",
         ) from None
     metas: list[_Meta] = []
     index: tuple[int | slice, ...] = ()
@@ -639,7 +643,8 @@ def _to_gray(path: Path, data: Any, axis: int, rgb: Rgb) -> Any:
         raise StackFileError(
             path,
             f"has a colour axis ({n} channels, shape {tuple(data.shape)}), not a grayscale stack",
-            "pass --gray (rgb='gray' in Python) for luminance, or rgb=CHANNEL (0, 1, 2) to pick one channel",
+            "pass --gray (rgb='gray' in Python) for luminance, "
+            "or rgb=CHANNEL (0, 1, 2) to pick one channel",
         )
     data = np.moveaxis(np.asarray(data), axis, -1)
     if rgb == "gray":

@@ -6,13 +6,13 @@ import math
 import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from focuskit._errors import ConfigError
 
-Score = Union[float, np.ndarray]
+Score = float | np.ndarray
 
 # Working copies of at most this many bytes per chunk of planes (a 2048² plane in
 # float64 is 32 MiB, so large stacks go one or two planes at a time; temporaries in a

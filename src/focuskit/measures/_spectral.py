@@ -98,7 +98,7 @@ def _spectrum(d: np.ndarray, periodic: bool) -> np.ndarray:
 
 def _power(name: str, x: np.ndarray, start: int, periodic: bool) -> np.ndarray:
     """Normalized power ``|F|²/(N μ²)`` of each plane, (n, Y, X//2+1); all-zero planes → 0."""
-    n, ny, nx = x.shape
+    _n, ny, nx = x.shape
     mu, d = centered(x)
     zero = positive_mean(name, mu, d, start)
     spec = _spectrum(d, periodic)

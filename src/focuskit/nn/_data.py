@@ -38,7 +38,7 @@ def split_fields(
             "need at least two fields of view to split training from validation "
             "(one is held out) — add stacks or simulate more fields"
         )
-    n_val = min(fields.size - 1, max(1, int(round(validation_fraction * fields.size))))
+    n_val = min(fields.size - 1, max(1, round(float(validation_fraction * fields.size))))
     val_fields = np.random.default_rng(seed).choice(fields, size=n_val, replace=False)
     return np.isin(field, val_fields)
 
@@ -78,7 +78,8 @@ def patch_origins(length: int, stride: int, patch: int | None = None) -> np.ndar
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start of each tile along one axis: every ``tile − overlap`` pixels, the last flush with the end."""
+    """Start of each tile along one axis: every ``tile − overlap`` pixels,
+    the last flush with the end."""
     if length <= tile:
         return [0]
     step = tile - overlap

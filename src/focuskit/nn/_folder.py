@@ -56,7 +56,8 @@ def resolve_model(spec: str | os.PathLike[str]) -> Path:
     path = Path(text)
     if not path.is_dir():
         raise ConfigError(
-            f"{path}: model folder not found — give a folder with {CONFIG} and {WEIGHTS}, or builtin:NAME"
+            f"{path}: model folder not found — give a folder with {CONFIG} and "
+            f"{WEIGHTS}, or builtin:NAME"
         )
     for name in (CONFIG, WEIGHTS):
         if not (path / name).is_file():

@@ -176,8 +176,8 @@ class TrainedModel:
         mine = self.optics
         if optics is not None and not isinstance(optics, Optics):
             raise ConfigError(
-                f"check_optics(optics, pixel_size_um): optics must be a focuskit.optics.Optics or None, "
-                f"got {type(optics).__name__} — pass a pixel size as pixel_size_um="
+                "check_optics(optics, pixel_size_um): optics must be a focuskit.optics.Optics or "
+                f"None, got {type(optics).__name__} — pass a pixel size as pixel_size_um="
             )
         if pixel_size_um is None and optics is not None:
             pixel_size_um = optics.pixel_size_um
@@ -186,7 +186,8 @@ class TrainedModel:
             if expected is None:
                 return ["neither the image nor the model records a pixel size: nothing was checked"]
             raise ConfigError(
-                f"the image has no pixel size — pass --pixel-size UM (the model expects {expected:g} µm)"
+                "the image has no pixel size — pass --pixel-size UM "
+                f"(the model expects {expected:g} µm)"
             )
         notes: list[str] = []
         if mine is None:
@@ -199,8 +200,9 @@ class TrainedModel:
         elif optics is None:
             problems = mine.mismatches(mine, pixel_size_um=pixel_size_um)
             notes.append(
-                f"no optics metadata: assumed the model's ({mine.objective.magnification:g}×/{mine.na:g}, "
-                f"λ {mine.wavelength_um:g} µm, {describe_illumination(mine.illumination)})"
+                "no optics metadata: assumed the model's "
+                f"({mine.objective.magnification:g}×/{mine.na:g}, λ {mine.wavelength_um:g} µm, "
+                f"{describe_illumination(mine.illumination)})"
             )
         else:
             problems = mine.mismatches(optics, pixel_size_um=pixel_size_um)

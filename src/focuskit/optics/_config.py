@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from focuskit._errors import ConfigError
 
@@ -49,7 +49,8 @@ class Objective:
 
 @dataclass(frozen=True)
 class Camera:
-    """Camera: physical pixel pitch (µm), bit depth, gain (ADU per e⁻), read noise (e⁻ rms), offset (ADU)."""
+    """Camera: physical pixel pitch (µm), bit depth, gain (ADU per e⁻), read noise
+    (e⁻ rms), offset (ADU)."""
 
     pixel_um: float = 6.5
     bit_depth: int = 16
@@ -178,7 +179,7 @@ class Brightfield:
         _finite_positive("brightfield.source_step_na", self.source_step_na)
 
 
-Illumination = Union[Fluorescence, LED, LEDPattern, DPC, Brightfield]
+Illumination = Fluorescence | LED | LEDPattern | DPC | Brightfield
 _ILLUMINATIONS: dict[str, type] = {
     "fluorescence": Fluorescence,
     "led": LED,
@@ -218,7 +219,7 @@ OPTICS_TOLERANCE = 0.02
 def _same_pattern(a: LEDPattern, b: LEDPattern, na_tolerance: float) -> bool:
     return len(a.leds) == len(b.leds) and all(
         abs(p[0] - q[0]) <= na_tolerance and abs(p[1] - q[1]) <= na_tolerance
-        for p, q in zip(a.leds, b.leds)
+        for p, q in zip(a.leds, b.leds, strict=True)
     )
 
 

@@ -80,7 +80,7 @@ def source_points(
     for sy, sx, w in raw:
         if w <= 0:
             continue
-        key = (int(round(sy / wavelength_um / dfy)), int(round(sx / wavelength_um / dfx)))
+        key = (round(float(sy / wavelength_um / dfy)), round(float(sx / wavelength_um / dfx)))
         merged[key] = merged.get(key, 0.0) + w
     total = sum(merged.values())
     return [
@@ -114,7 +114,7 @@ def _extended_source(illumination: DPC | Brightfield) -> list[tuple[float, float
     if isinstance(illumination, DPC):
         half = {"right": sx > 0, "left": sx < 0, "top": sy > 0, "bottom": sy < 0}
         keep &= half[illumination.side]
-    return [(float(a), float(b), 1.0) for a, b in zip(sy[keep], sx[keep])]
+    return [(float(a), float(b), 1.0) for a, b in zip(sy[keep], sx[keep], strict=True)]
 
 
 class _PupilPlanes:
@@ -141,7 +141,8 @@ class _PupilPlanes:
         starts = np.r_[0, breaks + 1]
         stops = np.r_[breaks + 1, self.flat.size]
         self.segments = [
-            (int(self.flat[a]), int(self.flat[b - 1]) + 1, int(a)) for a, b in zip(starts, stops)
+            (int(self.flat[a]), int(self.flat[b - 1]) + 1, int(a))
+            for a, b in zip(starts, stops, strict=True)
         ]
 
     def defocus(self, z_um: np.ndarray) -> np.ndarray:

@@ -143,7 +143,9 @@ PRESETS: dict[str, Preset] = {
             z_step_um=2,
             size=512,
             default_sample="fluorescent-tissue",
-            description="few-shot AF: 10×/0.3; synthetic calibration stacks span ±120 µm (132 planes)",
+            description=(
+                "few-shot AF: 10×/0.3; synthetic calibration stacks span ±120 µm (132 planes)"
+            ),
             reference="Shajkofci & Liebling 2020 (DeepFocus)",
             extras={"synthetic_range_um": 120.0, "synthetic_planes": 132},
         ),

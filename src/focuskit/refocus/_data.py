@@ -1,4 +1,5 @@
-"""Training pairs for Deep-R refocusing from focal stacks (Luo et al. 2021, Methods "Data pre-processing").
+"""Training pairs for Deep-R refocusing from focal stacks
+(Luo et al. 2021, Methods "Data pre-processing").
 
 A focal stack of one field of view is (1) registered plane to plane for rigid stage shifts
 and rotations (the paper uses ImageJ's StackReg; :func:`focuskit.focus.register_stack`),
@@ -101,13 +102,16 @@ class RefocusTiles:
         n = len(self.planes)
         if not len(self.defocus_um) == self.focus_index.size == self.field.size == n:
             raise ConfigError(
-                f"RefocusTiles needs one entry per tile in planes, defocus_um, focus_index and field; "
-                f"got {n}, {len(self.defocus_um)}, {self.focus_index.size}, {self.field.size}"
+                "RefocusTiles needs one entry per tile in planes, defocus_um, focus_index and "
+                f"field; got {n}, {len(self.defocus_um)}, "
+                f"{self.focus_index.size}, {self.field.size}"
             )
         sizes = {p.shape[1:] for p in self.planes}
         if any(p.ndim != 3 or p.shape[1] != p.shape[2] for p in self.planes) or len(sizes) > 1:
             raise ConfigError(f"every tile must be (Z, T, T) with one T; got {sorted(sizes)}")
-        for i, (p, d, f) in enumerate(zip(self.planes, self.defocus_um, self.focus_index)):
+        for i, (p, d, f) in enumerate(
+            zip(self.planes, self.defocus_um, self.focus_index, strict=True)
+        ):
             if d.shape != (p.shape[0],) or not 0 <= f < p.shape[0]:
                 raise ConfigError(
                     f"tile {i}: {p.shape[0]} planes, {d.size} defocus values, focus index {f}"
@@ -128,7 +132,8 @@ class RefocusTiles:
         return int(self.planes[0].shape[-1]) if self.planes else 0
 
     def pairs(self, z_range_um: float) -> np.ndarray:
-        """(P, 2) int array of (tile, plane) with |defocus| ≤ ``z_range_um``, focus plane included."""
+        """(P, 2) int array of (tile, plane) with |defocus| ≤ ``z_range_um``,
+        focus plane included."""
         if not z_range_um >= 0:
             raise ConfigError(f"z_range_um must be ≥ 0 µm, got {z_range_um}")
         rows = [
@@ -193,7 +198,8 @@ class RefocusTiles:
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """One ``.npz`` (no pickles; tiles concatenated along z, ``counts`` splits them), written atomically."""
+        """One ``.npz`` (no pickles; tiles concatenated along z, ``counts`` splits them),
+        written atomically."""
         counts = np.array([p.shape[0] for p in self.planes], dtype=np.int64)
         t = self.tile
         planes = np.concatenate(self.planes) if self.planes else np.zeros((0, t, t), np.float32)
@@ -476,7 +482,8 @@ def simulate_refocus_tiles(
     if bad:
         mode = "fluorescence" if optics.is_fluorescence else optics.illumination.kind
         raise ConfigError(
-            f"unknown sample {bad[0]!r} for {mode} preset {preset!r}; use any of: {', '.join(valid)}"
+            f"unknown sample {bad[0]!r} for {mode} preset {preset!r}; "
+            f"use any of: {', '.join(valid)}"
         )
     if isinstance(n_fields, bool) or int(n_fields) != n_fields or n_fields < 1:
         raise ConfigError(f"n_fields must be an integer ≥ 1, got {n_fields}")

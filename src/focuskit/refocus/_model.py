@@ -24,16 +24,18 @@ KIND = "deepr"
 
 
 def _pad_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    pad = [(0, max(0, s - n)) for s, n in zip(shape, image.shape)]
+    pad = [(0, max(0, s - n)) for s, n in zip(shape, image.shape, strict=True)]
     return np.pad(image, pad, mode="symmetric") if any(p[1] for p in pad) else image
 
 
 def check_image(image: Any) -> np.ndarray:
-    """One finite real 2-D image as float32, or a one-line ConfigError naming the problem and the fix."""
+    """One finite real 2-D image as float32, or a one-line ConfigError
+    naming the problem and the fix."""
     img = np.asarray(image)
     if img.ndim != 2:
         raise ConfigError(
-            f"refocusing needs one 2-D image, got shape {img.shape}; pick a plane or convert RGB to grey"
+            f"refocusing needs one 2-D image, got shape {img.shape}; "
+            "pick a plane or convert RGB to grey"
         )
     if not np.issubdtype(img.dtype, np.number) or np.iscomplexobj(img):
         raise ConfigError(f"refocusing needs real-valued pixels, got dtype {img.dtype}")
@@ -44,7 +46,8 @@ def check_image(image: Any) -> np.ndarray:
     img = img.astype(np.float32, copy=False)
     if not np.isfinite(img).all():
         raise ConfigError(
-            "the image contains NaN or inf; replace them (e.g. with the background) before refocusing"
+            "the image contains NaN or inf; replace them "
+            "(e.g. with the background) before refocusing"
         )
     return img
 
@@ -127,7 +130,10 @@ class Refocuser(TrainedModel):
             "optics": self.optics.to_dict() if self.optics is not None else None,
             "pixel_size_um": self.pixel_size_um,
             "z_range_um": self.z_range_um,
-            "io": "each image standardized (zero mean, unit SD); output mapped back with the input's mean and SD",
+            "io": (
+                "each image standardized (zero mean, unit SD); "
+                "output mapped back with the input's mean and SD"
+            ),
         }
 
     @classmethod
@@ -190,7 +196,8 @@ class Refocuser(TrainedModel):
             )
         if head == "dpm" and self.dpm is None:
             raise ConfigError(
-                "this model has no defocus-map decoder — train one with `focuskit refocus train --dpm`"
+                "this model has no defocus-map decoder — train one with "
+                "`focuskit refocus train --dpm`"
             )
         h, w = img.shape
         # Standardized once with the image's own mean and SD, as each training pair was.
@@ -228,7 +235,8 @@ class Refocuser(TrainedModel):
 
     def refocus(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:
         """The in-focus estimate of one defocused image, float32, same shape and intensity scale.
-        Tiles of ``tile``² overlap by ``overlap`` pixels (default min(64, tile/4)) and are blended."""
+        Tiles of ``tile``² overlap by ``overlap`` pixels
+        (default min(64, tile/4)) and are blended."""
         return self._run(image, "generator", tile, overlap)
 
     def defocus_map(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:

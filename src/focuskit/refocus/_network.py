@@ -19,6 +19,8 @@ parameter counts and the latency per 512² tile). Inputs are standardized images
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -53,7 +55,7 @@ class _Encoder(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(1, channels[0], 3, padding=1), _act(), _ResidualConv(channels[0], channels[0])
         )
-        self.down = nn.ModuleList(_ResidualConv(a, b) for a, b in zip(channels[:-1], channels[1:]))
+        self.down = nn.ModuleList(_ResidualConv(a, b) for a, b in itertools.pairwise(channels))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features at every level, full resolution first (length 6)."""
@@ -64,7 +66,8 @@ class _Encoder(nn.Module):
 
 
 class _Decoder(nn.Module):
-    """Five upsampling blocks from the deepest feature back to full resolution, then 1×1 → 1 channel."""
+    """Five upsampling blocks from the deepest feature back to full resolution,
+    then 1×1 → 1 channel."""
 
     def __init__(self, channels: tuple[int, ...]) -> None:
         super().__init__()
@@ -81,7 +84,7 @@ class _Decoder(nn.Module):
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         x = feats[-1]
-        for block, skip in zip(self.up, reversed(feats[:-1])):
+        for block, skip in zip(self.up, reversed(feats[:-1]), strict=True):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
         return self.out(x)

@@ -164,7 +164,6 @@ def train(
     train_set, val_set = split_tiles_by_field(data, validation, seed=seed)
     t_data = time.perf_counter() - t0
     phase = progress or (lambda name: None)
-    t1 = time.perf_counter()
     generator, _, history = fit_deepr(
         train_set,
         val_set,

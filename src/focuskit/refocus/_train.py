@@ -86,10 +86,8 @@ class RefocusTrainConfig:
             raise ConfigError(
                 f"weights must be three non-negative numbers (λ, ν, ξ), got {self.weights}"
             )
-        if (
-            self.warmup_steps < 0
-            or (self.warmup_steps >= self.max_steps
-            and self.weights == "balanced")
+        if self.warmup_steps < 0 or (
+            self.warmup_steps >= self.max_steps and self.weights == "balanced"
         ):
             raise ConfigError(
                 f"warmup_steps ({self.warmup_steps}) must be ≥ 0 and below max_steps "
@@ -116,7 +114,8 @@ class RefocusTrainConfig:
 
 @dataclass
 class RefocusHistory(History):
-    """Loss curves (Fig. S8): training means over each evaluation interval, validation at its end."""
+    """Loss curves (Fig. S8): training means over each evaluation interval,
+    validation at its end."""
 
     TRAIN: ClassVar[dict[str, str]] = {
         "g": "generator_loss",

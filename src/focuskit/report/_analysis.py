@@ -33,10 +33,13 @@ def analysis_table(result: dict[str, Any]) -> str:
     cells = [[fmt(r.get(c, "")) for c in cols] for r in result["rows"]]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     lines = [
-        "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |",
+        "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)) + " |",
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
     ]
-    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in cells]
+    lines += [
+        "| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
     return "\n".join(lines)
 
 

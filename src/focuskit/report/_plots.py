@@ -62,7 +62,7 @@ def stack_montage(
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.3 * rows + 0.4), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, k, plane in zip(axes.ravel(), idx, planes):
+    for ax, k, plane in zip(axes.ravel(), idx, planes, strict=False):
         ax.imshow(plane, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(f"z = {z[k]:+.1f} µm", fontsize=9)
         if focus_z_um is not None and k == int(np.argmin(np.abs(z - focus_z_um))):
@@ -152,7 +152,7 @@ def image_panels(
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.6))
     axes = np.atleast_1d(axes)
     lo_all, hi_all = np.percentile(np.concatenate([np.ravel(p[1]) for p in panels]), [0.5, 99.8])
-    for ax, (title, image) in zip(axes, panels):
+    for ax, (title, image) in zip(axes, panels, strict=True):
         img = np.asarray(image, dtype=np.float32)
         lo, hi = (lo_all, hi_all) if shared_contrast else np.percentile(img, [0.5, 99.8])
         ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)

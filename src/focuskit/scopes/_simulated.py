@@ -206,7 +206,7 @@ class SimulatedScope(BaseScope):
     # Rendering --------------------------------------------------------------------------
     def render(self, defocus_um: float) -> np.ndarray:
         """Noise-free float32 image at ``defocus_um`` (cached to 1 nm; do not modify it)."""
-        key = int(round(float(defocus_um) / CACHE_QUANTUM_UM))
+        key = round(float(defocus_um) / CACHE_QUANTUM_UM)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)

@@ -86,7 +86,8 @@ class Probe:
         if spec.needs_optics:
             if scope.optics is None:
                 raise ConfigError(
-                    f"measure {measure!r} needs optics; this scope has none — choose another --measure"
+                    f"measure {measure!r} needs optics; this scope has none — "
+                    "choose another --measure"
                 )
             self.kwargs = {
                 "pixel_size_um": scope.pixel_size_um,
@@ -233,7 +234,7 @@ def scan_search(
     the vertex of the parabola through the best three points imaged."""
 
     def body(probe: Probe, a: float, b: float) -> str:
-        n = 11 if step_um is None else max(3, int(round((b - a) / step_um)) + 1)
+        n = 11 if step_um is None else max(3, round(float((b - a) / step_um)) + 1)
         zs = np.linspace(a, b, n)
         scores = np.array([probe(float(z)) for z in zs])
         i = int(np.argmax(scores))

@@ -239,7 +239,7 @@ def plan_render(
         step = optics.depth_of_field_um / 4
         if z.size > 1:
             step = min(step, float(np.min(np.abs(np.diff(z)))))
-        count = max(2, int(math.ceil((hi - lo) / step)) + 1)
+        count = max(2, math.ceil((hi - lo) / step) + 1)
         grid = np.linspace(lo, hi, count) if hi > lo else np.array([lo, lo + step])
 
     work = padded_shape(shape, dx, blur_margin_um(optics, float(np.max(np.abs(grid)))) + drift_um)
@@ -279,7 +279,8 @@ def render_stack(
     is reflect-padded. When the camera pixel undersamples the pupil the stack is rendered
     on finer sub-pixels and binned (:func:`oversampling`); the sample may then be given at
     the camera pixel or, with ``sample_pixel_size_um``, at the render pixel.
-    ``photons=None`` returns noise-free float32 intensities; otherwise camera counts (``apply_camera``).
+    ``photons=None`` returns noise-free float32 intensities;
+    otherwise camera counts (``apply_camera``).
     """
     z = np.asarray(z_um, dtype=np.float64).ravel()
     if z.size == 0 or not np.all(np.isfinite(z)):
@@ -319,7 +320,7 @@ def render_stack(
     if dz_map is not None:
         if k > 1:
             dz_map = np.repeat(np.repeat(dz_map, k, axis=0), k, axis=1)
-        pad = [((w - o) // 2, w - o - (w - o) // 2) for w, o in zip(keep, fine_out)]
+        pad = [((w - o) // 2, w - o - (w - o) // 2) for w, o in zip(keep, fine_out, strict=True)]
         # Odd reflection extrapolates a tilt linearly into the margin.
         dz_work = np.pad(dz_map, pad, mode="reflect", reflect_type="odd")
         g0, gstep = grid[0], (grid[-1] - grid[0]) / (grid.size - 1)

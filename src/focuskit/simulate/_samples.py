@@ -285,7 +285,7 @@ def _blur_um(image: np.ndarray, px: float, sigma_um: float) -> np.ndarray:
     s = sigma_um / px
     if s < 0.05:
         return image
-    r = int(math.ceil(4 * s + 0.5))
+    r = math.ceil(4 * s + 0.5)
     edges = (np.arange(-r, r + 2) - 0.5) / (s * math.sqrt(2))
     k = np.diff(erf(edges)) / 2
     k /= k.sum()
@@ -590,7 +590,7 @@ def cells(
     bound = np.maximum(semi_a, semi_b) * (1 + np.abs(harm).sum(axis=1))
     no_harm = np.zeros((n, 0), complex)
     for w, dy, dx, flat in _patches((ny, nx), px, cy, cx, bound):
-        f32 = lambda v: v[w].astype(np.float32)[:, None, None]  # noqa: E731
+        f32 = lambda v, w=w: v[w].astype(np.float32)[:, None, None]  # noqa: E731
         rho = _outline_rho(dy, dx, semi_a[w], semi_b[w], angle[w], harm[w])
         cell = np.sqrt(np.maximum(1 - rho * rho, 0))
         path = f32(dn * h0) * cell
@@ -827,7 +827,7 @@ def fluorescent_tissue(
     lengths_range = (8.0, 60.0)
     n_fil = int(rng.poisson(fil * area / 100 / np.mean(lengths_range)))
     f_len = rng.uniform(*lengths_range, n_fil)
-    k_max = int(math.ceil(lengths_range[1] / step))
+    k_max = math.ceil(lengths_range[1] / step)
     from_cell = (rng.uniform(0, 1, n_fil) < 0.6) & (n > 0)
     host = rng.integers(0, max(n, 1), n_fil)
     sy, sx = rng.uniform(0, ey, n_fil), rng.uniform(0, ex, n_fil)
@@ -865,7 +865,7 @@ def fluorescent_tissue(
     bound = np.maximum(semi_a, semi_b) * (1 + np.abs(harm).sum(axis=1))
     no_harm = np.zeros((n, 0), complex)
     for w, dy, dx, flat in _patches((ny, nx), px, cy, cx, bound):
-        f32 = lambda v: v[w].astype(np.float32)[:, None, None]  # noqa: E731
+        f32 = lambda v, w=w: v[w].astype(np.float32)[:, None, None]  # noqa: E731
         rho = _outline_rho(dy, dx, semi_a[w], semi_b[w], angle[w], harm[w])
         body = _smoothstep((1 - rho) / f32(0.4 / rad))
         dome = np.sqrt(np.maximum(1 - rho * rho, 0))
@@ -876,7 +876,7 @@ def fluorescent_tissue(
         _accumulate(nuc_map, flat, f32(nuc_level) * _smoothstep((1 - rho_n) / f32(0.3 / nuc_b)))
 
     # --- render filaments and puncta: points at ≤ 0.4 px spacing, then a 0.2 µm-wide blur ---
-    sub = max(1, int(math.ceil(step / (0.4 * px))))
+    sub = max(1, math.ceil(step / (0.4 * px)))
     frac = (np.arange(sub) / sub)[None, None, :]
     py_f = (vy[:, :-1, None] + frac * np.diff(vy, axis=1)[:, :, None]).reshape(n_fil, k_max * sub)
     px_f = (vx[:, :-1, None] + frac * np.diff(vx, axis=1)[:, :, None]).reshape(n_fil, k_max * sub)

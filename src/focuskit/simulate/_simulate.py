@@ -75,8 +75,9 @@ def simulate_stack(
     """Simulate a focal stack of ``preset``'s microscope.
 
     ``sample`` is a generator name (default: the preset's), or a ready :class:`Sample`
-    (e.g. from ``load_sample_image``, whose field of view is kept unless ``size`` is given). A generated sample fills the padded field, so the
-    margin holds real structure rather than a reflection. ``photons=None`` gives
+    (e.g. from ``load_sample_image``, whose field of view is kept unless ``size`` is
+    given). A generated sample fills the padded field, so the margin holds real structure
+    rather than a reflection. ``photons=None`` gives
     noise-free float32 intensities; a number gives camera counts at that mean exposure.
     """
     p = get_preset(preset) if isinstance(preset, str) else preset

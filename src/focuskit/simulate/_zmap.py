@@ -26,7 +26,8 @@ def _centred_coords(shape: Shape2D, pixel_size_um: float) -> tuple[np.ndarray, n
 def tilt_map(
     shape: Shape2D, pixel_size_um: float, angle_deg: float, azimuth_deg: float = 90.0
 ) -> np.ndarray:
-    """Planar tilt: ``dz = tan(angle) · (x·cos φ + y·sin φ)``; φ = 90° tilts along y (Deep-R S.1)."""
+    """Planar tilt: ``dz = tan(angle) · (x·cos φ + y·sin φ)``;
+    φ = 90° tilts along y (Deep-R S.1)."""
     if not abs(angle_deg) < 45:
         raise ConfigError(f"tilt angle must be within ±45°, got {angle_deg}")
     y, x = _centred_coords(shape, pixel_size_um)
@@ -39,7 +40,8 @@ def _sag(u2: np.ndarray, radius_um: float) -> np.ndarray:
     r = abs(radius_um)
     if not np.all(u2 < r**2):
         raise ConfigError(
-            f"curvature radius {radius_um} µm is smaller than the field of view; use a larger radius"
+            f"curvature radius {radius_um} µm is smaller than the field of "
+            "view; use a larger radius"
         )
     return (math.copysign(1.0, radius_um) * (r - np.sqrt(r**2 - u2))).astype(np.float32)
 

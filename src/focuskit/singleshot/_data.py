@@ -136,7 +136,7 @@ def examples_from_stacks(
         )
     feats, labels = [], []
     data = np.asarray(coherent.data)
-    for z, plane in zip(coherent.z_um, data):
+    for z, plane in zip(coherent.z_um, data, strict=True):
         tiles = split_tiles(plane, region.tile)
         feats.append(fourier_features(tiles, region))
         labels.append(np.full(len(tiles), z - focus, dtype=np.float32))
@@ -162,7 +162,8 @@ def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
     ill = optics.illumination
     if not isinstance(ill, LED):
         raise ConfigError(
-            f"single-shot features need one coherent LED (got {ill.kind}); Pinkard et al. use one LED"
+            f"single-shot features need one coherent LED (got {ill.kind}); "
+            "Pinkard et al. use one LED"
         )
     return FourierRegion(
         tile=tile,
@@ -473,16 +474,16 @@ def examples_from_folder(
         if stack_optics is None:
             if optics is None:
                 raise ConfigError(
-                    f"{path}: no optics metadata — save the stack with its optics (focuskit simulate / "
-                    "write_stack) or give the microscope's preset"
+                    f"{path}: no optics metadata — save the stack with its optics (focuskit "
+                    "simulate / write_stack) or give the microscope's preset"
                 )
             if not math.isclose(
                 optics.pixel_size_um, stack.pixel_size_um, rel_tol=OPTICS_TOLERANCE
             ):
                 raise ConfigError(
-                    f"{path}: no optics metadata and its pixel size {stack.pixel_size_um:g} µm is not "
-                    f"the expected {optics.pixel_size_um:g} µm — save the stack with its optics "
-                    "(focuskit simulate / write_stack)"
+                    f"{path}: no optics metadata and its pixel size {stack.pixel_size_um:g} µm is "
+                    f"not the expected {optics.pixel_size_um:g} µm — save the stack with its "
+                    "optics (focuskit simulate / write_stack)"
                 )
             stack_optics = optics
             notes.append(f"{path.name}: no optics metadata; assumed {describe_optics(optics)}")
@@ -499,7 +500,8 @@ def examples_from_folder(
                 raise ConfigError(f"{path}: {exc}") from None
         elif check is None and optics is not None and stack_optics.to_dict() != optics.to_dict():
             raise ConfigError(
-                f"{path}: its optics differ from {pairs[0][0].name}'s — train one model per microscope"
+                f"{path}: its optics differ from {pairs[0][0].name}'s — train one "
+                "model per microscope"
             )
         incoherent = (
             read_stack(companion, pixel_size_um=pixel_size_um) if companion is not None else None
@@ -507,8 +509,8 @@ def examples_from_folder(
         if incoherent is None and stack.focus_z_um is None:
             stem, suffix = _stem(path)
             raise ConfigError(
-                f"{path}: no ground-truth focus — put its incoherent (DPC/brightfield) stack beside it "
-                f"as {stem}.incoherent{suffix}, or store focus_z_um in its metadata"
+                f"{path}: no ground-truth focus — put its incoherent (DPC/brightfield) stack "
+                f"beside it as {stem}.incoherent{suffix}, or store focus_z_um in its metadata"
             )
         try:
             parts.append(

@@ -333,7 +333,8 @@ class DefocusModel(TrainedModel):
         in_z = lo <= z_med <= hi
         if not in_z:
             notes.append(
-                f"predicted z {z_med:+.1f} µm is outside the trained range [{lo:+.1f}, {hi:+.1f}] µm"
+                f"predicted z {z_med:+.1f} µm is outside the trained range "
+                f"[{lo:+.1f}, {hi:+.1f}] µm"
             )
         if not familiar.all():
             notes.append(

@@ -37,7 +37,7 @@ def train(
     examples: DefocusExamples | None = None,
     finetune: str | os.PathLike[str] | DefocusModel | None = None,
     preset: str = "fcfnn-20x-led",
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig | None = None,
     tile: int | None = None,
     validation: float = 0.15,
     z_um: Sequence[float] | None = None,
@@ -128,7 +128,7 @@ def train(
         raise ConfigError(f"--validation must be a fraction in (0, 1), got {validation}")
     if resume and checkpoint_dir is None:
         raise ConfigError("--resume needs --checkpoint-dir (where the checkpoint is)")
-    config = TrainConfig(**{**config.to_dict(), "seed": seed})
+    config = TrainConfig(**{**(config or TrainConfig()).to_dict(), "seed": seed})
     base = DefocusModel.load(finetune) if isinstance(finetune, (str, os.PathLike)) else finetune
     if base is not None:
         if tile is not None and tile != base.region.tile:

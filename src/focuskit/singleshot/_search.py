@@ -238,7 +238,8 @@ def singleshot_search(
             target = min(max(wanted, lo), hi)
             if target != wanted:
                 notes.append(
-                    f"the move to z = {wanted:+.2f} µm was clipped to the stage limit {target:+.2f} µm"
+                    f"the move to z = {wanted:+.2f} µm was clipped to the stage "
+                    f"limit {target:+.2f} µm"
                 )
             if abs(target - here) < 1e-9:
                 notes.append("the stage is at its limit; cannot move further")
@@ -290,7 +291,10 @@ def singleshot_search(
         score_final = final.score
         success = abs(final.z_pred_um) <= tolerance(final) and final.usable
         if converged and moves == 0:
-            message = f"already in focus (predicted z = {start.z_pred_um:+.2f} µm, tolerance {tolerance(start):.2f} µm)"
+            message = (
+                f"already in focus (predicted z = {start.z_pred_um:+.2f} µm, tolerance "
+                f"{tolerance(start):.2f} µm)"
+            )
         elif success:
             message = (
                 f"in focus after {moves} move(s): predicted z {start.z_pred_um:+.2f} → "
@@ -332,8 +336,8 @@ def _choose(
     if guard == "measure":
         if last.score < start.score:
             return start, (
-                f"the last image scored lower ({last.score:.4g}) than the start ({start.score:.4g}) "
-                "by the measure; returned to the start"
+                f"the last image scored lower ({last.score:.4g}) than the start "
+                f"({start.score:.4g}) by the measure; returned to the start"
             )
         return last, ""
     usable = [lk for lk in looks if lk.usable]

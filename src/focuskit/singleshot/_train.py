@@ -54,7 +54,8 @@ class TrainConfig:
 
 @dataclass
 class TrainHistory(History):
-    """Loss curve of one FCFNN training: mean training loss and validation RMSE (µm) per evaluation."""
+    """Loss curve of one FCFNN training: mean training loss and
+    validation RMSE (µm) per evaluation."""
 
     TRAIN: ClassVar[dict[str, str]] = {"loss": "train_loss"}
     VALIDATION: ClassVar[dict[str, str]] = {"val_rmse_um": "val_rmse_um"}
@@ -145,7 +146,8 @@ def _fit(
         net = init
         if net.config.n_features != x_train.shape[1]:
             raise ConfigError(
-                f"fine-tuning needs the model's {net.config.n_features} features, got {x_train.shape[1]}"
+                f"fine-tuning needs the model's {net.config.n_features} features, "
+                f"got {x_train.shape[1]}"
             )
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     scale = net.config.z_scale_um

@@ -195,7 +195,7 @@ def af_error_vs_images(
     seconds = dict.fromkeys(methods, 0.0)
     curve_n = list(range(1, brent_max_images + 1))
     curves = {f"brent-{m}": np.full((len(scopes), len(curve_n)), np.nan) for m in measures}
-    for i, (make, focus) in enumerate(zip(scopes, focus_um)):
+    for i, (make, focus) in enumerate(zip(scopes, focus_um, strict=True)):
         for name, settings in variants.items():
             for j, n in enumerate(budgets):
                 scope = make()
@@ -273,14 +273,17 @@ def split_stack(stack: FocalStack, axis: int = 2) -> tuple[FocalStack, FocalStac
     half = data.shape[axis] // 2
     first = np.take(data, range(half), axis=axis)
     second = np.take(data, range(half, data.shape[axis]), axis=axis)
-    make = lambda d: FocalStack(
-        d,
-        stack.z_um,
-        stack.pixel_size_um,
-        optics=stack.optics,
-        focus_z_um=stack.focus_z_um,
-        metadata=dict(stack.metadata),
-    )
+
+    def make(d: np.ndarray) -> FocalStack:
+        return FocalStack(
+            d,
+            stack.z_um,
+            stack.pixel_size_um,
+            optics=stack.optics,
+            focus_z_um=stack.focus_z_um,
+            metadata=dict(stack.metadata),
+        )
+
     return make(first), make(second)
 
 
@@ -369,10 +372,11 @@ def analyze_fewshot_af(
         "analysis": "fewshot-af",
         "figure": FIGURE,
         "note": (
-            f"deepfocus-10x SimulatedScope, {size}² images, 500 photons/pixel; {trials} samples (fluorescent "
-            f"tissue, beads, pictures the CNN never saw), focus in ±20 µm, starts within ±{start_range_um:g} µm "
-            f"of it; calibration: one fluorescent-tissue stack, −120…+120 µm every 2 µm (FWHM "
-            f"{calibration.fwhm_um:.1f} µm); Brent over ±75 µm around the start, scored after each image"
+            f"deepfocus-10x SimulatedScope, {size}² images, 500 photons/pixel; {trials} samples "
+            "(fluorescent tissue, beads, pictures the CNN never saw), focus in ±20 µm, starts "
+            f"within ±{start_range_um:g} µm of it; calibration: one fluorescent-tissue stack, "
+            f"−120…+120 µm every 2 µm (FWHM {calibration.fwhm_um:.1f} µm); Brent over ±75 µm "
+            "around the start, scored after each image"
         ),
         "config": {
             "trials": trials,

@@ -112,7 +112,8 @@ def _skimage_image(name: str) -> np.ndarray:
 def _image_density(
     name: str, shape: tuple[int, int], rng: np.random.Generator
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """A random view of a held-out image: rotation, flip, zoom, crop, inversion, gamma, background."""
+    """A random view of a held-out image: rotation, flip, zoom, crop,
+    inversion, gamma, background."""
     from scipy import ndimage
 
     src = _skimage_image(name)
@@ -630,15 +631,16 @@ def analyze_score_invariance(
         else f"{photons[0]:g}–{photons[-1]:g} e⁻/pixel (log-uniform per sample)"
     )
     note = (
-        f"simulated {p.name} ({optics.objective.magnification:g}×/{optics.na:g}, λ {optics.wavelength_um:g} µm, "
-        f"DOF {dof:.2f} µm): {n_samples} in-focus fluorescence fields ({counts['fluorescent-tissue']} tissue, "
-        f"{counts['beads']} beads, {counts['image']} held-out skimage images), {size}² pixels, {z.size} planes "
-        f"{z[0]:g}…{z[-1]:g} µm, {photons_text}; curves normalized per sample (0 sharpest, 1 blurriest), z from "
-        f"the true focus; sigma: mean across-sample SD for |z| ≤ {sd_range_um:g} µm; "
-        f"entropy: the paper's H(B|Z) (natural log, {bins} bins; max |Z|·ln|Z| = "
-        f"{z.size * math.log(z.size):.0f}), entropy_rel = H/max, entropy_dist_rel the same over |z|; "
-        f"informative: width where the mean ± SD band stays clear of its band at the end of the range. "
-        "The paper used 1000 Gaussian-blurred images: compare rankings, not values"
+        f"simulated {p.name} ({optics.objective.magnification:g}×/{optics.na:g}, λ "
+        f"{optics.wavelength_um:g} µm, DOF {dof:.2f} µm): {n_samples} in-focus fluorescence fields "
+        f"({counts['fluorescent-tissue']} tissue, {counts['beads']} beads, {counts['image']} "
+        f"held-out skimage images), {size}² pixels, {z.size} planes {z[0]:g}…{z[-1]:g} µm, "
+        f"{photons_text}; curves normalized per sample (0 sharpest, 1 blurriest), z from the true "
+        f"focus; sigma: mean across-sample SD for |z| ≤ {sd_range_um:g} µm; entropy: the paper's "
+        f"H(B|Z) (natural log, {bins} bins; max |Z|·ln|Z| = {z.size * math.log(z.size):.0f}), "
+        "entropy_rel = H/max, entropy_dist_rel the same over |z|; informative: width where the "
+        "mean ± SD band stays clear of its band at the end of the range. The paper used 1000 "
+        "Gaussian-blurred images: compare rankings, not values"
     )
     config = {
         "preset": p.name,
@@ -665,7 +667,9 @@ def analyze_score_invariance(
         "seconds": round(time.perf_counter() - t0, 1),
         "z_um": _r(z),
         "dof_um": dof,
-        "samples": [{"label": lab, "photons": ph} for lab, ph in zip(labels, exposure)],
+        "samples": [
+            {"label": lab, "photons": ph} for lab, ph in zip(labels, exposure, strict=True)
+        ],
         "curves": out_curves,
     }
 
@@ -697,12 +701,12 @@ def score_invariance_plot(result: dict[str, Any], path: str | Path) -> Path:
     rows = {r["score"]: r for r in result["rows"]}
     names = list(result["curves"])
     cols = min(4, len(names))
-    nrows = int(math.ceil(len(names) / cols))
+    nrows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(
         nrows, cols, figsize=(3.4 * cols, 2.8 * nrows), squeeze=False, sharex=True, sharey=True
     )
     sd_range = result["config"]["sd_range_um"]
-    for ax, name in zip(axes.ravel(), names):
+    for ax, name in zip(axes.ravel(), names, strict=False):
         c, r = result["curves"][name], rows[name]
         mean, sd = np.asarray(c["mean"]), np.asarray(c["sd"])
         for ex in c["examples"]:

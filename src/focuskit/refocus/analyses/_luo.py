@@ -176,7 +176,7 @@ def _centred(values: np.ndarray, work: tuple[int, int], out: tuple[int, int]) ->
     """Crop ``values`` to ``work`` so that render_stack's final centre crop to ``out`` keeps
     the same sample pixels whatever the padded size (odd paddings would shift them by one)."""
     sl = []
-    for n_in, w, o in zip(values.shape, work, out):
+    for n_in, w, o in zip(values.shape, work, out, strict=True):
         start = (n_in - o) // 2 - (w - o) // 2
         if start < 0 or start + w > n_in:
             raise ConfigError("internal: the sample is smaller than a render's padded field")
@@ -286,7 +286,7 @@ def _grid(a: np.ndarray, digits: int = 3) -> list[list[Any]]:
 def _binned(image: np.ndarray, side: int = 128) -> np.ndarray:
     """Block means so the longer side is ≤ ``side`` (a thumbnail of the whole field)."""
     a = np.asarray(image, dtype=np.float64)
-    f = max(1, int(math.ceil(max(a.shape) / side)))
+    f = max(1, math.ceil(max(a.shape) / side))
     h, w = a.shape[0] // f * f, a.shape[1] // f * f
     return a[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3))
 
@@ -426,7 +426,7 @@ def analyze_refocus_quality(
         else ("tissue" if "tissue" in kinds else kinds[0])
     )
     row = 0
-    for j in range(n_fields):
+    for _j in range(n_fields):
         for kind in kinds:
             index = row
             field = _new_field(kind, optics, size, [plan], seed, index)
@@ -470,7 +470,8 @@ def analyze_refocus_quality(
             _say(
                 progress,
                 f"  field {row}/{len(kinds) * n_fields} ({kind}): Deep-R SSIM "
-                f"{np.nanmean(ssim['deep-r'][row - 1]):.3f}, input {np.nanmean(ssim['input'][row - 1]):.3f}",
+                f"{np.nanmean(ssim['deep-r'][row - 1]):.3f}, input "
+                f"{np.nanmean(ssim['input'][row - 1]):.3f}",
             )
     rows: list[dict[str, Any]] = []
     for col, zi in enumerate(z):
@@ -509,18 +510,19 @@ def analyze_refocus_quality(
         *[f"rmse_{METHODS[m]}" for m in methods],
     ]
     base = (
-        f"; RL and Landweber ({iterations} iterations, Landweber step 0.1) given the true PSF at the true "
-        f"defocus (defocus_psf, trimmed to {psf_energy:.1%} of its energy) on counts minus the camera offset"
+        f"; RL and Landweber ({iterations} iterations, Landweber step 0.1) given the true PSF at "
+        f"the true defocus (defocus_psf, trimmed to {psf_energy:.1%} of its energy) on counts "
+        "minus the camera offset"
         if baselines
         else ""
     )
     note = (
-        f"{_FIG}: {len(field_kinds)} held-out simulated {p.name} fields ({n_fields} per sample kind: "
-        f"{', '.join(kinds)}), {size}² pixels, {photons:g} e⁻/pixel, in focus at z = 0; each plane at "
-        f"z = {z[0]:g}…{z[-1]:g} µm refocused by Deep-R{base}. SSIM (Gaussian σ 1.5) and RMSE (in units of "
-        f"the truth's SD) against the noisy z = 0 plane of the same stack, both images cropped by {BORDER_PX} px "
-        f"and standardized; mean ± SD over fields; the last row averages |z| ≤ {z_range:g} µm (the model's "
-        "training range)"
+        f"{_FIG}: {len(field_kinds)} held-out simulated {p.name} fields ({n_fields} per sample "
+        f"kind: {', '.join(kinds)}), {size}² pixels, {photons:g} e⁻/pixel, in focus at z = 0; each "
+        f"plane at z = {z[0]:g}…{z[-1]:g} µm refocused by Deep-R{base}. SSIM (Gaussian σ 1.5) and "
+        "RMSE (in units of the truth's SD) against the noisy z = 0 plane of the same stack, both "
+        f"images cropped by {BORDER_PX} px and standardized; mean ± SD over fields; the last row "
+        f"averages |z| ≤ {z_range:g} µm (the model's training range)"
     )
     config = {
         "preset": p.name,
@@ -610,7 +612,8 @@ def analyze_training_range(
     z = _z_grid(eval_z_um, np.arange(-10.0, 10.01, 1.0))
     _say(
         progress,
-        f"simulating {n_fields} training fields over ±{max(r_list) + 1:g} µm every {z_step_um:g} µm",
+        f"simulating {n_fields} training fields over ±{max(r_list) + 1:g} µm "
+        f"every {z_step_um:g} µm",
     )
     tiles = simulate_refocus_tiles(
         p.name,
@@ -651,7 +654,8 @@ def analyze_training_range(
         _say(
             progress,
             f"  ±{r:g} µm: {training[f'{r:g}']['pairs']} pairs, best validation BerHu "
-            f"{history.best_val_berhu:.3f} at step {history.best_step} ({time.perf_counter() - t:.0f} s)",
+            f"{history.best_val_berhu:.3f} at step {history.best_step} "
+            f"({time.perf_counter() - t:.0f} s)",
         )
     z_render = np.union1d(z, [0.0])
     i0 = int(np.flatnonzero(z_render == 0.0)[0])
@@ -694,13 +698,14 @@ def analyze_training_range(
         *[f"rmse_{n}" for n in names],
     ]
     note = (
-        f"{_FIG} Fig. S5, scaled down: {len(r_list)} Deep-R generators (widths {list(channels)}) trained "
-        f"with the same budget ({n_steps} steps, batch {batch_size} of {crop}² windows) on the same "
-        f"{n_fields} simulated {p.name} fields ({', '.join(kinds)}, {size}², ±{max(r_list) + 1:g} µm every "
-        f"{z_step_um:g} µm, {photons:g} e⁻/pixel), each on the pairs within its ±range "
-        f"({', '.join(f'{r:g}' for r in r_list)} µm); SSIM / RMSE to the noisy z = 0 plane ({BORDER_PX}-px "
-        f"border cropped, standardized) on {n_test} held-out fields, mean ± SD; the last rows average "
-        "each column over |z| ≤ each range. The paper's networks are far larger and trained far longer"
+        f"{_FIG} Fig. S5, scaled down: {len(r_list)} Deep-R generators (widths {list(channels)}) "
+        f"trained with the same budget ({n_steps} steps, batch {batch_size} of {crop}² windows) on "
+        f"the same {n_fields} simulated {p.name} fields ({', '.join(kinds)}, {size}², "
+        f"±{max(r_list) + 1:g} µm every {z_step_um:g} µm, {photons:g} e⁻/pixel), each on the pairs "
+        f"within its ±range ({', '.join(f'{r:g}' for r in r_list)} µm); SSIM / RMSE to the noisy z "
+        f"= 0 plane ({BORDER_PX}-px border cropped, standardized) on {n_test} held-out fields, "
+        "mean ± SD; the last rows average each column over |z| ≤ each range. The paper's networks "
+        "are far larger and trained far longer"
     )
     config = {
         "preset": p.name,
@@ -795,7 +800,7 @@ def analyze_bead_fwhm(
             fw_in[col].append(gaussian_fwhm(image, centres, box_px=int(box_px), pixel_size_um=px))
             fw_out[col].append(gaussian_fwhm(out, centres, box_px=int(box_px), pixel_size_um=px))
             if xz is None and len(centres):
-                r0, c0 = (int(round(v)) for v in centres[0])
+                r0, c0 = (round(float(v)) for v in centres[0])
                 h = int(box_px) // 2
                 sections_in.append(image[r0, c0 - h : c0 + h + 1] - offset)
                 sections_out.append(out[r0, c0 - h : c0 + h + 1] - offset)
@@ -832,11 +837,11 @@ def analyze_bead_fwhm(
     dof = optics.depth_of_field_um
     note = (
         f"{_FIG} Fig. 4b: {n_fields} held-out simulated {p.name} fields of 300 nm beads "
-        f"({density_per_100um2:g} per 100 µm²), {size}² px, {photons:g} e⁻/pixel; {n_beads} isolated beads "
-        f"found on the in-focus plane; 2-D Gaussian + offset fitted in a {box_px}×{box_px}-px box on every "
-        "input plane "
-        f"(z = {z[0]:g}…{z[-1]:g} µm) and its Deep-R output; mean ± SD over the beads whose fit converged "
-        f"inside the box (n_*). In focus: {f_mean:.3f} ± {f_sd:.3f} µm (diffraction limit 0.51 λ/NA = "
+        f"({density_per_100um2:g} per 100 µm²), {size}² px, {photons:g} e⁻/pixel; {n_beads} "
+        "isolated beads found on the in-focus plane; 2-D Gaussian + offset fitted in a "
+        f"{box_px}×{box_px}-px box on every input plane (z = {z[0]:g}…{z[-1]:g} µm) and its Deep-R "
+        "output; mean ± SD over the beads whose fit converged inside the box (n_*). In focus: "
+        f"{f_mean:.3f} ± {f_sd:.3f} µm (diffraction limit 0.51 λ/NA = "
         f"{0.51 * optics.wavelength_um / optics.na:.3f} µm; DOF {dof:.2f} µm)"
     )
     config = {
@@ -1029,19 +1034,20 @@ def analyze_tilted_sample(
         panels.append(panel)
         _say(
             progress,
-            f"  focal z {zf:+g} µm: β input {row['beta_input']:.3f}, output {row['beta_output']:.3f}",
+            f"  focal z {zf:+g} µm: β input {row['beta_input']:.3f}, output "
+            f"{row['beta_output']:.3f}",
         )
     has_dpm = getattr(model, "dpm", None) is not None
     note = (
-        f"{_FIG} Fig. S1c / 7c: one held-out simulated {p.name} {kind} field ({size}² px, {size * px:.0f} µm), "
-        f"tilted {tilt_deg:g}° (azimuth {tilt_azimuth_deg:g}°: defocus spans {span:.2f} µm), "
-        f"{photons:g} e⁻/pixel; "
-        f"reference = MIP of the {band.size} planes of the in-focus band (SSIM {ssim_ref:.3f} to the flat truth); "
-        "β: row-wise OLS slope of the Sobel sharpness of the image on the reference's (eq. 5–8), mean and SD "
-        "over rows; SSIM / RMSE against the same sample rendered flat at z = 0 "
+        f"{_FIG} Fig. S1c / 7c: one held-out simulated {p.name} {kind} field ({size}² px, "
+        f"{size * px:.0f} µm), tilted {tilt_deg:g}° (azimuth {tilt_azimuth_deg:g}°: defocus spans "
+        f"{span:.2f} µm), {photons:g} e⁻/pixel; reference = MIP of the {band.size} planes of the "
+        f"in-focus band (SSIM {ssim_ref:.3f} to the flat truth); β: row-wise OLS slope of the "
+        "Sobel sharpness of the image on the reference's (eq. 5–8), mean and SD over rows; SSIM / "
+        "RMSE against the same sample rendered flat at z = 0 "
         + (
-            "; DPM: least-squares plane through the predicted defocus map (|plane| when the map is unsigned, "
-            "|z|), RMSE to the true map (its magnitude when unsigned)"
+            "; DPM: least-squares plane through the predicted defocus map (|plane| when the map is "
+            "unsigned, |z|), RMSE to the true map (its magnitude when unsigned)"
             if has_dpm
             else "; the model has no DPM decoder: no defocus map"
         )
@@ -1205,10 +1211,11 @@ def analyze_nonuniform_defocus(
         panels[name] = panel
         _say(progress, f"  {name}: SSIM input {q_in[0]:.3f} → output {q_out[0]:.3f}")
     note = (
-        f"{_FIG} Fig. 8: one held-out simulated {p.name} {kind} field ({size}² px), {photons:g} e⁻/pixel, "
-        "imaged with non-uniform defocus z + dz(y, x) (the paper generated these with Deep-Z; here they are "
-        "rendered: every pixel interpolated between uniformly defocused planes); SSIM / RMSE against the same "
-        f"sample rendered flat at z = 0, {BORDER_PX}-px border cropped, standardized"
+        f"{_FIG} Fig. 8: one held-out simulated {p.name} {kind} field ({size}² px), {photons:g} "
+        "e⁻/pixel, imaged with non-uniform defocus z + dz(y, x) (the paper generated these with "
+        "Deep-Z; here they are rendered: every pixel interpolated between uniformly defocused "
+        f"planes); SSIM / RMSE against the same sample rendered flat at z = 0, {BORDER_PX}-px "
+        "border cropped, standardized"
         + (
             "; DPM RMSE against the true defocus map"
             if has_dpm
@@ -1324,12 +1331,11 @@ def analyze_dpm_uniform(
     overall = math.sqrt(sq_err_in / n_in) if n_in else math.nan
     rows.append({"z_um": f"|z| ≤ {z_range:g}", "rmse_um": overall})
     note = (
-        f"{_FIG} Fig. 7b: DPM decoder on {n_fields * len(kinds)} held-out simulated {p.name} fields "
-        f"({', '.join(kinds)}), {size}² px, {photons:g} e⁻/pixel, uniformly defocused at "
-        f"z = {z[0]:g}…{z[-1]:g} µm; "
-        f"per z the predicted defocus over all pixels ({BORDER_PX}-px border cropped): mean, SD over pixels, "
-        "bias and RMSE to the true z; field_mean_sd: SD of the per-field means; the last row: RMSE over "
-        f"|z| ≤ {z_range:g} µm (the training range)"
+        f"{_FIG} Fig. 7b: DPM decoder on {n_fields * len(kinds)} held-out simulated {p.name} "
+        f"fields ({', '.join(kinds)}), {size}² px, {photons:g} e⁻/pixel, uniformly defocused at z "
+        f"= {z[0]:g}…{z[-1]:g} µm; per z the predicted defocus over all pixels ({BORDER_PX}-px "
+        "border cropped): mean, SD over pixels, bias and RMSE to the true z; field_mean_sd: SD of "
+        f"the per-field means; the last row: RMSE over |z| ≤ {z_range:g} µm (the training range)"
     )
     config = {
         "preset": p.name,

@@ -38,8 +38,9 @@ def analyze_real_refocus(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Refocus the held-out rows of a real stack before and after fine-tuning ``model`` (a Refocuser)
-    on its top ``train_rows`` rows with the structural losses only (MS-SSIM + BerHu, λ = 0)."""
+    """Refocus the held-out rows of a real stack before and after fine-tuning ``model``
+    (a Refocuser) on its top ``train_rows`` rows with the structural losses only
+    (MS-SSIM + BerHu, λ = 0)."""
     from focuskit.io import FocalStack
 
     say = progress or (lambda message: None)
@@ -96,7 +97,8 @@ def analyze_real_refocus(
     import copy
 
     say(
-        f"fine-tuning for {steps} steps on {len(train)} tiles of {tile}² ({len(train.pairs(span + 1e-3))} pairs)"
+        f"fine-tuning for {steps} steps on {len(train)} tiles of {tile}² "
+        f"({len(train.pairs(span + 1e-3))} pairs)"
     )
     generator, _, history = fit_deepr(train, val, config, init=copy.deepcopy(model.generator))
     tuned = Refocuser(
@@ -139,13 +141,14 @@ def analyze_real_refocus(
         slice(max(cx - 96, 0), cx + 96),
     )  # a 192² crop keeps the JSON small
     note = (
-        f"Real light-sheet stack {stack} (documented focus plane {focus}; pixel size unknown, the model's "
-        f"{model.pixel_size_um} µm assumed). Fine-tuned {steps} steps (MS-SSIM + BerHu, lr 1e-4) on rows "
-        f"0–{train_rows}; tested on rows {train_rows + gap_rows}–{data.shape[1]}. SSIM/RMSE against the in-focus "
-        "plane after standardizing both images and cropping 10 px. Mean over the defocused planes: "
-        f"SSIM input {summary['ssim_input']:.3f}, model as is {summary['ssim_before']:.3f}, fine-tuned "
-        f"{summary['ssim_after']:.3f}. The defocus here spans only −0.95…+0.70 µm and the illumination is a "
-        "lattice pattern, far from the simulated widefield training data."
+        f"Real light-sheet stack {stack} (documented focus plane {focus}; pixel size unknown, the "
+        f"model's {model.pixel_size_um} µm assumed). Fine-tuned {steps} steps (MS-SSIM + BerHu, lr "
+        f"1e-4) on rows 0–{train_rows}; tested on rows {train_rows + gap_rows}–{data.shape[1]}. "
+        "SSIM/RMSE against the in-focus plane after standardizing both images and cropping 10 px. "
+        f"Mean over the defocused planes: SSIM input {summary['ssim_input']:.3f}, model as is "
+        f"{summary['ssim_before']:.3f}, fine-tuned {summary['ssim_after']:.3f}. The defocus here "
+        "spans only −0.95…+0.70 µm and the illumination is a lattice pattern, far from the "
+        "simulated widefield training data."
     )
     return {
         "analysis": "real-refocus",

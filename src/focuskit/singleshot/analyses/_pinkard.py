@@ -54,10 +54,10 @@ Progress = Callable[[str], None]
 
 PRESET = "fcfnn-20x-led"
 SCALED_NOTE = (
-    "scaled-down reproduction on simulated data: {size}² images ({tiles} tile(s) of {tile}², frequency cells of {bin}²), "
-    "z every {z_step:g} µm over ±{z_half:g} µm, {depth} layers × {width} units, ≤ {steps} steps; "
-    "the paper uses 2048² images (four 1024² tiles), 1 µm steps, 10 layers × 100 units and 440 stacks — "
-    "compare trends, not values"
+    "scaled-down reproduction on simulated data: {size}² images ({tiles} tile(s) of {tile}², "
+    "frequency cells of {bin}²), z every {z_step:g} µm over ±{z_half:g} µm, {depth} layers × "
+    "{width} units, ≤ {steps} steps; the paper uses 2048² images (four 1024² tiles), 1 µm steps, "
+    "10 layers × 100 units and 440 stacks — compare trends, not values"
 )
 DEFAULT_ANGLES = (0.1, 0.2, 0.3, 0.4, 0.55, 0.65)
 DEFAULT_PATTERNS: dict[str, tuple[tuple[float, float], ...]] = {
@@ -232,7 +232,8 @@ def field_transmittance(
     )
     if sample.kind != "transmittance":
         raise ConfigError(
-            f"sample {spec.sample!r} is fluorescent; LED illumination needs a transmitted-light sample"
+            f"sample {spec.sample!r} is fluorescent; LED illumination needs a "
+            "transmitted-light sample"
         )
     return sample.values, dx, defocus, (size * k, size * k)
 
@@ -288,7 +289,7 @@ def stack_features(
 ) -> FeatureSet:
     """Every tile of every plane: features, labels ``defocus`` and field id."""
     feats, labels = [], []
-    for d, plane in zip(defocus, stack):
+    for d, plane in zip(defocus, stack, strict=True):
         tiles = split_tiles(plane, region.tile)
         feats.append(fourier_features(tiles, region, phase=phase))
         labels.append(np.full(len(tiles), d, dtype=np.float32))
@@ -427,7 +428,8 @@ def _simulate(
                 )
             )
         progress(
-            f"  {label}simulated field {i + 1}/{len(specs)} ({spec.sample}, {time.perf_counter() - t0:.0f} s)"
+            f"  {label}simulated field {i + 1}/{len(specs)} ({spec.sample}, "
+            f"{time.perf_counter() - t0:.0f} s)"
         )
     return {name: FeatureSet.concatenate(p) for name, p in parts.items()}
 
@@ -677,9 +679,11 @@ def analyze_generalization(
                     k: _predict(model, data.features).tolist() for k, data in tests.items()
                 }
         progress(
-            f"  run {r + 1}/{setup.repeats}: cells only → cells {errors['before']['cells'][-1]['rmse_um']:.2f}, "
-            f"{target} {errors['before'][target][-1]['rmse_um']:.2f} µm; fine-tuned → cells "
-            f"{errors['after']['cells'][-1]['rmse_um']:.2f}, {target} {errors['after'][target][-1]['rmse_um']:.2f} µm"
+            f"  run {r + 1}/{setup.repeats}: cells only → cells "
+            f"{errors['before']['cells'][-1]['rmse_um']:.2f}, {target} "
+            f"{errors['before'][target][-1]['rmse_um']:.2f} µm; fine-tuned → cells "
+            f"{errors['after']['cells'][-1]['rmse_um']:.2f}, {target} "
+            f"{errors['after'][target][-1]['rmse_um']:.2f} µm"
         )
     rows = []
     for stage, model_name in (
@@ -776,7 +780,8 @@ def analyze_magnitude_vs_phase(
             }
         )
         progress(
-            f"  {name}: train RMSE {train_mean:.2f} µm, test RMSE {test_mean:.2f} ± {test_sd:.2f} µm"
+            f"  {name}: train RMSE {train_mean:.2f} µm, "
+            f"test RMSE {test_mean:.2f} ± {test_sd:.2f} µm"
         )
     return _result(
         "magnitude-vs-phase",
@@ -1015,7 +1020,8 @@ def analyze_led_angle(
                 data[name][part].append(stack_features(noisy, defocus, regions[name], spec.field))
             done += 1
             progress(
-                f"  simulated field {done}/{total} under {len(leds)} LEDs ({time.perf_counter() - t0:.0f} s)"
+                f"  simulated field {done}/{total} under {len(leds)} LEDs "
+                f"({time.perf_counter() - t0:.0f} s)"
             )
     rows = []
     for name, members in configs.items():
@@ -1220,7 +1226,7 @@ def _plot_saliency(result: dict[str, Any], path: Path) -> None:
             "inferno",
         ),
     ]
-    for ax, (image, title, cmap) in zip(axes, panels):
+    for ax, (image, title, cmap) in zip(axes, panels, strict=True):
         shown = np.where(mask, image, np.nan)
         finite = shown[np.isfinite(shown)]
         vmax = float(np.percentile(finite, 99.5)) if finite.size else 1.0
@@ -1253,11 +1259,12 @@ def _plot_saliency(result: dict[str, Any], path: Path) -> None:
         fig.colorbar(im, ax=ax, fraction=0.05)
     r = result["rows"][0]
     fig.suptitle(
-        f"Where the network looks (cf. Fig. 4b) — {'whole half-plane' if result['full_plane'] else 'two-disc'} input; "
-        f"dashed: pupil discs at ±s/λ; test RMSE {result['test_rmse_um']:.2f} ± {result['test_rmse_sd_um']:.2f} µm\n"
-        f"{r['share_in_discs']:.0%} of the saliency lies in the discs "
-        f"({r['area_share_discs']:.0%} of the area), {r['share_in_rims']:.0%} in their outer rims "
-        f"({r['area_share_rims']:.0%} of the area), {r['share_in_overlap']:.0%} where the discs overlap "
+        "Where the network looks (cf. Fig. 4b) — "
+        f"{'whole half-plane' if result['full_plane'] else 'two-disc'} input; dashed: pupil discs "
+        f"at ±s/λ; test RMSE {result['test_rmse_um']:.2f} ± {result['test_rmse_sd_um']:.2f} µm\n"
+        f"{r['share_in_discs']:.0%} of the saliency lies in the discs ({r['area_share_discs']:.0%} "
+        f"of the area), {r['share_in_rims']:.0%} in their outer rims ({r['area_share_rims']:.0%} "
+        f"of the area), {r['share_in_overlap']:.0%} where the discs overlap "
         f"({r['area_share_overlap']:.0%} of the area) — standardized-input saliency",
         fontsize=9,
     )
