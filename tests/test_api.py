@@ -139,3 +139,21 @@ def test_singleshot_autofocus_refuses_another_microscope_before_moving(
     with pytest.raises(ConfigError, match="does not match the model"):
         models["builtin:singleshot-20x-led"].autofocus(scope)
     assert scope.z_um == 1.0 and scope.exposures == 0
+
+
+def test_subpackages_load_on_first_use_and_builtins_are_listed() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, focuskit; focuskit.singleshot.TrainConfig; focuskit.refocus.SIZE_MULTIPLE; "
+        "assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from focuskit._api import builtin_models_info
+
+    rows = {r["name"]: r for r in builtin_models_info()}
+    assert set(rows) >= set(BUILTINS)
+    for spec, cls in BUILTINS.items():
+        assert rows[spec]["class"] == cls.__name__ and rows[spec]["parameters"] > 0
+    assert rows["builtin:singleshot-20x-led"]["old_name"] == "builtin:fcfnn-20x-led"

@@ -50,6 +50,23 @@ __all__ = [
     "simulate_stack",
     "write_stack",
 ]
+# The layers and systems, imported on first use: `focuskit.singleshot.train(...)` works after
+# a plain `import focuskit`.
+SUBPACKAGES = (
+    "optics",
+    "simulate",
+    "io",
+    "measures",
+    "focus",
+    "scopes",
+    "search",
+    "restore",
+    "report",
+    "nn",
+    "singleshot",
+    "fewshot",
+    "refocus",
+)
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
@@ -67,4 +84,5 @@ __getattr__, __dir__ = lazy_exports(
         "Refocuser": "focuskit.refocus",
     },
     __all__,
+    subpackages=SUBPACKAGES,
 )

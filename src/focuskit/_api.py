@@ -78,6 +78,40 @@ def load_model(spec: str | os.PathLike[str], **options: Any) -> Any:
     return cls.load(spec, **options)
 
 
+def builtin_models_info() -> list[dict[str, Any]]:
+    """One summary per bundled model (what ``focuskit models --json`` prints): its name, the
+    name it had before focuskit 0.2, the system and kind, trainable parameters, the
+    microscope it is for and the command that trained it."""
+    from focuskit.nn import BUILTIN_ALIASES, builtin_models
+    from focuskit.optics import describe_illumination
+
+    old_names = {new: old for old, new in BUILTIN_ALIASES.items()}
+    out = []
+    for name in builtin_models():
+        model = load_model(f"builtin:{name}")
+        optics = model.optics
+        microscope = (
+            "any (calibrated per objective)"
+            if optics is None
+            else f"{optics.objective.magnification:g}×/{optics.na:g}, "
+            f"λ {optics.wavelength_um:g} µm, {describe_illumination(optics.illumination)}"
+        )
+        training = model.metadata.get("training") or {}
+        out.append(
+            {
+                "name": f"builtin:{name}",
+                "old_name": f"builtin:{old_names[name]}" if name in old_names else None,
+                "system": type(model).__module__.split(".")[1],
+                "kind": model.kind,
+                "class": type(model).__name__,
+                "parameters": sum(model.parameter_counts().values()),
+                "microscope": microscope,
+                "trained_by": training.get("command"),
+            }
+        )
+    return out
+
+
 def autofocus(
     scope: Microscope,
     method: str = "brent",

@@ -325,3 +325,15 @@ def test_autofocus_json_on_a_stack_scope(tmp_path: Path) -> None:
 def test_autofocus_bad_input(args: list[str], needle: str) -> None:
     code, _, err = _run(*args)
     assert code == 2 and needle in err
+
+
+def test_models_lists_the_bundled_models_with_their_old_names() -> None:
+    from conftest import run_cli
+
+    code, out, err = run_cli("models", "--json")
+    assert code == 0, err
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["builtin:refocus-40x-fluor"]["class"] == "Refocuser"
+    assert rows["builtin:fewshot-widefield"]["old_name"] == "builtin:blur-cnn"
+    code, out, _ = run_cli("models")
+    assert code == 0 and "singleshot-20x-led" in out

@@ -617,6 +617,28 @@ def measures(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command()
 @friendly_errors
+def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the bundled models: one per system, named <system>-<microscope>."""
+    from focuskit._api import builtin_models_info
+
+    rows = builtin_models_info()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("model", "parameters", "microscope", "old name")
+    table.columns[0].no_wrap = True
+    for r in rows:
+        old = (r["old_name"] or "").removeprefix("builtin:")
+        table.add_row(r["name"], f"{r['parameters']:,}", r["microscope"], old)
+    console.print(table)
+    console.print(
+        "load any of them with [green]focuskit.load_model(NAME)[/]; train your own with "
+        "[green]focuskit <system> train[/]"
+    )
+
+
+@app.command()
+@friendly_errors
 def presets(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the named microscopes (OPTICS.md presets)."""
     from focuskit.optics import PRESETS

@@ -116,6 +116,7 @@ def run_demo(output_dir: Path, console: Console) -> None:
     _singleshot(output_dir, console)
     _deepfocus(output_dir, console)
     _refocus(output_dir, console)
+    _one_api(console)
     console.rule("[bold]done")
     console.print(
         "Next: [green]focuskit simulate --preset fcfnn-20x-led --sample cells --size "
@@ -466,4 +467,26 @@ def _refocus(output_dir: Path, console: Console) -> None:
     console.print(
         "  try: [green]focuskit refocus apply IMAGE.ome.tif -o refocused.ome.tif "
         "--defocus-map dpm.ome.tif[/]"
+    )
+
+
+def _one_api(console: Console) -> None:
+    """The three systems behind one model API."""
+    from focuskit._api import builtin_models_info
+
+    console.print("\n[bold]9. Three systems, one model API (focuskit.load_model)[/]")
+    table = Table("model", "Python class", "parameters", "for")
+    for r in builtin_models_info():
+        table.add_row(
+            r["name"],
+            f"focuskit.{r['system']}.{r['class']}",
+            f"{r['parameters']:,}",
+            r["microscope"],
+        )
+    console.print(table)
+    console.print(
+        "  each loads with [green]focuskit.load_model(NAME)[/] and has .save(), .info(), "
+        ".check_optics(optics, pixel_size_um), .predict(image); DefocusModel and BlurScorer also "
+        ".autofocus(scope, …); training recipes: focuskit.singleshot.train, "
+        "focuskit.fewshot.train, focuskit.refocus.train. Try: [green]focuskit models[/]"
     )
