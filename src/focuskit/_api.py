@@ -20,21 +20,25 @@ AUTOFOCUS_METHODS = (*SEARCHES, "singleshot", "deepfocus")
 
 
 def simulate_stack(preset: Any = "fcfnn-20x-led", **options: Any) -> FocalStack:
-    """Render a focal stack of a simulated microscope (:func:`focuskit.simulate.simulate_stack`)
-    as a :class:`FocalStack`, with the simulation's truth — focus, sample, seed, drift,
-    defocus map — in its ``focus_z_um`` and ``metadata``.
+    """Render a focal stack of a simulated microscope as a :class:`FocalStack`.
+
+    The stack is rendered by :func:`focuskit.simulate.simulate_stack`; the simulation's
+    truth — focus, sample, seed, drift, defocus map — is kept in the stack's
+    ``focus_z_um`` and ``metadata``.
 
     Parameters
     ----------
-    preset : str or Preset
-        A named microscope (``focuskit presets``; OPTICS.md).
+    preset : str or Preset, optional
+        A named microscope (``focuskit presets``; OPTICS.md). Default ``"fcfnn-20x-led"``.
     **options
         ``sample``, ``size``, ``z_um``, ``photons``, ``seed``, ``tilt_deg``, ``drift`` …
-        as :func:`focuskit.simulate.simulate_stack` takes them.
+        as :func:`focuskit.simulate.simulate_stack` takes them (lengths in µm).
 
     Returns
     -------
-    FocalStack
+    stack : FocalStack
+        The rendered planes with their z positions (µm), pixel size (µm), optics, true
+        focus ``focus_z_um`` (µm) and the simulation's record in ``metadata``.
     """
     from focuskit.simulate import simulate_stack as render
 
@@ -50,17 +54,23 @@ def _model_classes() -> dict[str, Any]:
 
 
 def load_model(spec: str | os.PathLike[str], **options: Any) -> Any:
-    """Load any focuskit model — ``builtin:NAME`` or a model folder — as its system's object,
-    chosen by the folder's ``kind``: :class:`~focuskit.singleshot.DefocusModel`,
+    """Load any focuskit model — ``builtin:NAME`` or a model folder — as its system's object.
+
+    The class is chosen by the folder's ``kind``: :class:`~focuskit.singleshot.DefocusModel`,
     :class:`~focuskit.fewshot.BlurScorer` or :class:`~focuskit.refocus.Refocuser`.
 
     Parameters
     ----------
-    spec : str or path
+    spec : str or path-like
         ``builtin:singleshot-20x-led``, ``builtin:fewshot-widefield``,
         ``builtin:refocus-40x-fluor`` (or their old names), or a folder.
     **options
         Passed to the class's ``load`` (e.g. ``num_threads``).
+
+    Returns
+    -------
+    model : DefocusModel, BlurScorer or Refocuser
+        The loaded model, with ``source`` (``spec``) and ``path`` (its folder) set.
 
     Raises
     ------
@@ -79,9 +89,19 @@ def load_model(spec: str | os.PathLike[str], **options: Any) -> Any:
 
 
 def builtin_models_info() -> list[dict[str, Any]]:
-    """One summary per bundled model (what ``focuskit models --json`` prints): its name, the
-    name it had before focuskit 0.2, the system and kind, trainable parameters, the
-    microscope it is for and the command that trained it."""
+    """One summary per bundled model (what ``focuskit models --json`` prints).
+
+    Each summary gives its name, the name it had before focuskit 0.2, the system and kind,
+    trainable parameters, the microscope it is for and the command that trained it.
+
+    Returns
+    -------
+    summaries : list of dict
+        One JSON-able dict per bundled model, keys ``name`` (``builtin:NAME``),
+        ``old_name`` (``builtin:OLD`` or None), ``system``, ``kind``, ``class``,
+        ``parameters`` (trainable, all networks), ``microscope`` (magnification/NA, λ in
+        µm and illumination, or "any") and ``trained_by`` (the command, or None).
+    """
     from focuskit.nn import BUILTIN_ALIASES, builtin_models
     from focuskit.optics import describe_illumination
 
@@ -129,22 +149,29 @@ def autofocus(
     ----------
     scope : Microscope
         A simulated, replayed or real microscope (``focuskit.scopes``).
-    method : str
-        ``brent``, ``gss``, ``scan`` (classic, with ``measure``); ``singleshot`` (a
-        :class:`~focuskit.singleshot.DefocusModel`, or any ``predict``); ``deepfocus`` (a
-        :class:`~focuskit.fewshot.BlurScorer`, or any ``score_map``, with the objective's
-        ``calibration``).
-    measure : str
+    method : str, optional
+        ``brent`` (default), ``gss``, ``scan`` (classic, with ``measure``); ``singleshot``
+        (a :class:`~focuskit.singleshot.DefocusModel`, or any ``predict``); ``deepfocus``
+        (a :class:`~focuskit.fewshot.BlurScorer`, or any ``score_map``, with the
+        objective's ``calibration``).
+    measure : str, optional
         The focus measure of classic searches (and of the single-shot trace and fallback).
-    model
+        Default ``"tenengrad"``.
+    model : model object, str or path-like, optional
         A model object or ``builtin:NAME`` / folder for the model-guided methods.
-    calibration
+    calibration : BlurCalibration or path-like, optional
         ``deepfocus``: a :class:`~focuskit.fewshot.BlurCalibration` or its JSON path.
-    predict, score_map
+    predict, score_map : callable, optional
         A plain predictor / blur mapper instead of a model (no optics check).
     **settings
-        The search's own settings (``range_um``, ``tolerance_um``, ``max_images``, …; for
-        ``singleshot`` ``range_um`` is the fallback's range).
+        The search's own settings (``range_um``, ``tolerance_um``, ``max_images``, …,
+        lengths in µm; for ``singleshot`` ``range_um`` is the fallback's range).
+
+    Returns
+    -------
+    result : SearchResult
+        Where the search finished (``z_final_um``, µm), whether it succeeded, the images
+        it took and its (z, score) trace.
 
     Raises
     ------

@@ -41,20 +41,102 @@ _MAX_SHIFTS = 1_000_000
 def moffat_profile(
     z: np.ndarray | float, top: float, amplitude: float, z0: float, alpha: float, beta: float
 ) -> np.ndarray:
-    """Inverted Moffat ``top − amplitude·(1 + ((z − z0)/alpha)²)^(−beta)``: a blur score
-    with its minimum ``top − amplitude`` at ``z0`` (DeepFocus §2.2 step 1, Moffat 1969)."""
+    """Inverted Moffat profile: a blur score with a single minimum at ``z0``.
+
+    ``top − amplitude·(1 + ((z − z0)/alpha)²)^(−beta)``: a blur score with its minimum
+    ``top − amplitude`` at ``z0`` (DeepFocus §2.2 step 1, Moffat 1969).
+
+    Parameters
+    ----------
+    z : float or ndarray
+        Axial positions (µm, or any unit shared with ``z0`` and ``alpha``).
+    top : float
+        The plateau far from focus (score units).
+    amplitude : float
+        Depth of the dip: the profile is ``top − amplitude`` at ``z0``.
+    z0 : float
+        Position of the minimum (same unit as ``z``).
+    alpha : float
+        Width parameter (same unit as ``z``), non-zero.
+    beta : float
+        Moffat exponent: how fast the profile returns to ``top``.
+
+    Returns
+    -------
+    profile : ndarray
+        The profile at ``z`` (float64, the shape of ``z``).
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, step 1.
+    .. [2] Moffat, A. F. J. A theoretical investigation of focal stellar images in the
+           photographic emulsion and application to photographic photometry. Astron.
+           Astrophys. 3, 455–461 (1969).
+    """
     x = (np.asarray(z, dtype=np.float64) - z0) / alpha
     return top - amplitude * (1.0 + x * x) ** (-beta)
 
 
 def moffat_fwhm(alpha: float, beta: float) -> float:
-    """Full width at half depth of the Moffat profile: ``2·alpha·sqrt(2^(1/beta) − 1)``."""
+    """Full width at half depth of the Moffat profile.
+
+    ``2·alpha·sqrt(2^(1/beta) − 1)``.
+
+    Parameters
+    ----------
+    alpha : float
+        Width parameter of :func:`moffat_profile` (µm).
+    beta : float
+        Moffat exponent (> 0).
+
+    Returns
+    -------
+    fwhm : float
+        Full width at half depth, in the unit of ``alpha`` (µm).
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, step 1.
+    .. [2] Moffat, A. F. J. A theoretical investigation of focal stellar images in the
+           photographic emulsion and application to photographic photometry. Astron.
+           Astrophys. 3, 455–461 (1969).
+    """
     return float(2.0 * alpha * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
 
 
 @dataclass(frozen=True)
 class MoffatFit:
-    """An inverted Moffat fitted to a blur curve (see :func:`moffat_profile`)."""
+    """An inverted Moffat fitted to a blur curve (see :func:`moffat_profile`).
+
+    Made by :func:`fit_moffat`; calling it evaluates the fitted profile.
+
+    Attributes
+    ----------
+    top : float
+        Plateau of the blur score far from focus (score units; waves for a BlurScorer).
+    amplitude : float
+        Depth of the dip: the lowest score is ``top − amplitude``.
+    z0_um : float
+        Position of the minimum (µm).
+    alpha_um : float
+        Moffat width parameter (µm).
+    beta : float
+        Moffat exponent (bounded to [0.2, 20] by :func:`fit_moffat`).
+    fwhm_um : float
+        Full width at half depth, ``moffat_fwhm(alpha_um, beta)`` (µm).
+    r2 : float
+        Coefficient of determination of the fit.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, step 1.
+    """
 
     top: float
     amplitude: float
@@ -65,10 +147,28 @@ class MoffatFit:
     r2: float
 
     def __call__(self, z: np.ndarray | float) -> np.ndarray:
-        """The fitted profile at ``z`` (µm)."""
+        """The fitted profile at ``z`` (µm).
+
+        Parameters
+        ----------
+        z : float or ndarray
+            Axial positions (µm).
+
+        Returns
+        -------
+        profile : ndarray
+            Blur score of the fit at ``z`` (score units).
+        """
         return moffat_profile(z, self.top, self.amplitude, self.z0_um, self.alpha_um, self.beta)
 
     def to_dict(self) -> dict[str, float]:
+        """The fit as a plain dict, for JSON.
+
+        Returns
+        -------
+        fit : dict of str to float
+            ``top``, ``amplitude``, ``z0_um``, ``alpha_um``, ``beta``, ``fwhm_um`` and ``r2``.
+        """
         return {
             "top": self.top,
             "amplitude": self.amplitude,
@@ -81,6 +181,22 @@ class MoffatFit:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MoffatFit:
+        """A fit from :meth:`to_dict`'s form (``fwhm_um`` is recomputed from alpha and beta).
+
+        Parameters
+        ----------
+        d : dict
+            ``top``, ``amplitude``, ``z0_um``, ``alpha_um`` (µm), ``beta`` and ``r2``.
+
+        Returns
+        -------
+        fit : MoffatFit
+
+        Raises
+        ------
+        ConfigError
+            When a key is missing or a value is not a number.
+        """
         try:
             alpha, beta = float(d["alpha_um"]), float(d["beta"])
             return cls(
@@ -128,7 +244,33 @@ def fit_moffat(z_um: Any, scores: Any) -> MoffatFit:
     ``scipy.optimize.curve_fit`` (trust-region, bounded: amplitude ≥ 0, alpha > 0, beta in
     [0.2, 20], z0 within one span of the data) from several starts (beta 1, 2.5, 6; z0 at
     the lowest sample; alpha from the width below half depth), on z and scores scaled to
-    unit range; the best fit wins. ConfigError on < 5 points, NaN, a flat curve or no fit.
+    unit range; the best fit wins.
+
+    Parameters
+    ----------
+    z_um : array_like
+        Axial positions, 1-D and distinct, at least 5 (µm).
+    scores : array_like
+        Blur score at each position (lower = sharper), same length as ``z_um``.
+
+    Returns
+    -------
+    fit : MoffatFit
+        The best fit in the units of the input (z in µm, scores as given), with its R².
+
+    Raises
+    ------
+    ConfigError
+        On < 5 points, NaN, repeated z, a flat curve or no fit.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, step 1.
+    .. [2] Moffat, A. F. J. A theoretical investigation of focal stellar images in the
+           photographic emulsion and application to photographic photometry. Astron.
+           Astrophys. 3, 455–461 (1969).
     """
     import scipy.optimize
 
@@ -205,6 +347,43 @@ class BlurCalibration:
     fitted to the centred curve (None when the fit failed: the FWHM is then measured
     from the curve); ``focus_z_um`` the stack z of the minimum. ``model``, ``optics``,
     ``pixel_size_um`` and ``source`` say what was calibrated; ``created`` when (ISO 8601).
+    Made by :meth:`from_scores` or :func:`calibrate`; written and read by :meth:`save` and
+    :meth:`load`.
+
+    Attributes
+    ----------
+    z_um : ndarray
+        Centred axial positions, increasing, 0 at the curve's minimum (µm).
+    score : ndarray
+        Mean blur score at each position (score units; lower = sharper).
+    moffat : MoffatFit or None
+        Inverted Moffat fitted to the centred curve (``z0_um`` = 0), or None.
+    focus_z_um : float
+        Stack z of the minimum: the offset between stack z and ``z_um`` (µm).
+    score_sd : ndarray or None
+        SD of the score over patches at each position (score units).
+    model : str
+        The scorer that made the scores (e.g. ``builtin:fewshot-widefield``).
+    optics : dict or None
+        The calibrated objective's optics (``Optics.to_dict`` form).
+    pixel_size_um : float or None
+        Camera pixel size of the calibration stack (µm).
+    source : dict
+        Provenance (stack shape, z range, patches per plane, …).
+    created : str
+        Creation time, ISO 8601 (UTC).
+
+    Raises
+    ------
+    ConfigError
+        When z and score differ in length, hold NaN, repeat a z or have < 3 points, or when
+        ``score_sd`` or ``moffat`` are malformed.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, step 1.
     """
 
     z_um: np.ndarray
@@ -259,6 +438,40 @@ class BlurCalibration:
         the inverted Moffat to the raw ``(z, b)``, centres z on its ``z0`` — or on the vertex
         of the parabola through the lowest sample and its neighbours when the fit fails
         (no convergence, R² < 0.5, z0 outside the stack, FWHM wider than twice the stack).
+
+        Parameters
+        ----------
+        z_um : array_like
+            Stack z of each plane, (N,), N ≥ 5, distinct (µm).
+        scores : array_like
+            (N,) mean blur score per plane, or (N, P) per-patch scores (lower = sharper).
+        score_sd : array_like, optional
+            (N,) SD of the score over patches (default: from ``scores`` when 2-D).
+        model : str
+            Which scorer made the scores (recorded).
+        optics : dict, optional
+            The objective's optics (``Optics.to_dict`` form), recorded.
+        pixel_size_um : float, optional
+            Camera pixel size of the stack (µm), recorded.
+        source : dict, optional
+            Extra provenance, recorded.
+
+        Returns
+        -------
+        calibration : BlurCalibration
+            With z centred on the fitted minimum and ``focus_z_um`` the stack z of it (µm).
+
+        Raises
+        ------
+        ConfigError
+            On < 5 planes, NaN, repeated z, a mis-shaped ``score_sd``, or when the lowest score
+            is at an end of the stack (the stack does not pass through focus).
+
+        References
+        ----------
+        .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+               using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+               §2.2, step 1.
         """
         b = np.asarray(scores, dtype=np.float64)
         if b.ndim == 2:
@@ -312,22 +525,54 @@ class BlurCalibration:
 
     # The curve ---------------------------------------------------------------------------
     def curve(self, z_um: Any) -> np.ndarray:
-        """``b_calib`` at centred z: linear interpolation of the measured curve, holding the
-        edge values beyond the calibrated range."""
+        """``b_calib`` at centred z.
+
+        Linear interpolation of the measured curve, holding the edge values beyond the
+        calibrated range.
+
+        Parameters
+        ----------
+        z_um : float or array_like
+            Centred axial positions, 0 at the calibration's minimum (µm).
+
+        Returns
+        -------
+        b : ndarray
+            Calibrated blur score at ``z_um`` (score units).
+
+        References
+        ----------
+        .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+               using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+               §2.2, step 6.
+        """
         return np.interp(np.asarray(z_um, dtype=np.float64), self.z_um, self.score)
 
     @property
     def fwhm_um(self) -> float:
-        """FWHM of the blur curve (µm): the Moffat fit's, else measured from the curve."""
+        """FWHM of the blur curve (µm): the Moffat fit's, else measured from the curve.
+
+        Returns
+        -------
+        float
+            Full width at half depth (µm).
+        """
         if self.moffat is not None:
             return self.moffat.fwhm_um
         return _empirical_fwhm(self.z_um, self.score)
 
     @property
     def depth_ratio(self) -> float:
-        """How much the curve rises against the spread of the score across patches:
+        """How much the curve rises against the spread of the score across patches.
+
         ``(max b − min b) / median SD``; below ~2 the score does not see this stack's
-        defocus (NaN without ``score_sd``)."""
+        defocus (NaN without ``score_sd``).
+
+        Returns
+        -------
+        float
+            The ratio (dimensionless; inf when the SD is 0).
+        """
         if self.score_sd is None:
             return math.nan
         spread = float(np.median(self.score_sd))
@@ -336,16 +581,37 @@ class BlurCalibration:
 
     @property
     def half_range_um(self) -> float:
-        """How far the calibration reaches from its minimum: ``max(−z_min, z_max)`` (µm)."""
+        """How far the calibration reaches from its minimum: ``max(−z_min, z_max)`` (µm).
+
+        Returns
+        -------
+        float
+            Half range (µm).
+        """
         return float(max(-self.z_um[0], self.z_um[-1]))
 
     @property
     def step_um(self) -> float:
-        """Median z step of the calibration (µm)."""
+        """Median z step of the calibration (µm).
+
+        Returns
+        -------
+        float
+            Median spacing of ``z_um`` (µm).
+        """
         return float(np.median(np.diff(self.z_um)))
 
     # Files -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The calibration as a JSON-able dict (what :meth:`save` writes).
+
+        Returns
+        -------
+        d : dict
+            ``kind``, ``version``, ``z_um``, ``score``, ``score_sd`` (lists), ``moffat``,
+            ``fwhm_um``, ``focus_z_um`` (µm), ``model``, ``optics``, ``pixel_size_um``, ``source``
+            and ``created``.
+        """
         return {
             "kind": KIND,
             "version": VERSION,
@@ -364,7 +630,22 @@ class BlurCalibration:
 
     @classmethod
     def from_dict(cls, d: Any) -> BlurCalibration:
-        """From :meth:`to_dict`'s form; ConfigError when it is not a calibration."""
+        """From :meth:`to_dict`'s form; ConfigError when it is not a calibration.
+
+        Parameters
+        ----------
+        d : dict
+            A dict as written by :meth:`to_dict`.
+
+        Returns
+        -------
+        calibration : BlurCalibration
+
+        Raises
+        ------
+        ConfigError
+            When ``d`` is not a calibration, is of a newer version, or is damaged.
+        """
         return cls._from_dict(d, "")
 
     @classmethod
@@ -404,7 +685,26 @@ class BlurCalibration:
             raise ConfigError(f"{prefix}damaged calibration ({problem}) — recalibrate") from None
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Write the calibration as JSON, atomically (a temporary sibling, then rename)."""
+        """Write the calibration as JSON, atomically (a temporary sibling, then rename).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write; its folder must exist.
+        overwrite : bool
+            Replace an existing file.
+
+        Returns
+        -------
+        path : Path
+            The file written.
+
+        Raises
+        ------
+        ConfigError
+            When the file exists without ``overwrite``, its folder does not exist, or the
+            calibration holds values JSON cannot store (e.g. non-finite optics).
+        """
 
         target = Path(path)
         if (target.exists() or target.is_symlink()) and not overwrite:
@@ -424,7 +724,23 @@ class BlurCalibration:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BlurCalibration:
-        """Read a calibration written by :meth:`save`; ConfigError naming the file otherwise."""
+        """Read a calibration written by :meth:`save`; ConfigError naming the file otherwise.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A JSON file written by :meth:`save` (``focuskit fewshot calibrate``).
+
+        Returns
+        -------
+        calibration : BlurCalibration
+
+        Raises
+        ------
+        ConfigError
+            When the file is missing, unreadable, not JSON, not a calibration, of a newer
+            version or damaged.
+        """
         source = Path(path)
         if not source.is_file():
             raise ConfigError(
@@ -452,26 +768,41 @@ def calibrate(
     source: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BlurCalibration:
-    """Calibrate an objective (§2.2 step 1): the blur-score map of every plane of a stack of a
-    flat textured object through focus → ``b_calib(z)`` (mean over patches, with their SD)
-    → Moffat fit (:meth:`BlurCalibration.from_scores`).
+    """Calibrate an objective from a stack through focus (§2.2 step 1).
+
+    The blur-score map of every plane of a stack of a flat textured object through focus →
+    ``b_calib(z)`` (mean over patches, with their SD) → Moffat fit
+    (:meth:`BlurCalibration.from_scores`).
 
     Parameters
     ----------
     stack : FocalStack
-        At least 5 planes, passing through focus.
-    score_map
+        At least 5 planes, passing through focus (z in µm).
+    score_map : callable
         image → 2-D blur map, lower = sharper (e.g. ``BlurScorer.score_map``).
-    model
+    model : str
         Which scorer made it (recorded; ``autofocus`` loads it by default).
-    source
+    source : dict, optional
         Extra provenance recorded with the calibration (merged over shape and z range).
-    progress
+    progress : callable, optional
         ``progress(done, total)`` per plane.
 
     Returns
     -------
-    BlurCalibration
+    calibration : BlurCalibration
+        Centred on the minimum, with the stack's optics and pixel size (µm) recorded.
+
+    Raises
+    ------
+    ConfigError
+        With fewer than 5 planes, or when :meth:`BlurCalibration.from_scores` refuses the
+        curve (e.g. the lowest score is at an end of the stack).
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, step 1.
     """
     n = len(stack)
     if n < 5:
@@ -527,6 +858,42 @@ def shift_by_correlation(
     ``b₀ = min b_calib`` and ``α`` clipped to the range: a sample whose blur score climbs
     faster or slower than the calibration sample's no longer pulls the estimate toward
     the side with more images.
+
+    Parameters
+    ----------
+    z_um : array_like
+        Stack z of the M ≥ 2 images, (M,), finite (µm).
+    scores : array_like
+        Blur scores, (M,) or (M, P…): one column per patch (lower = sharper).
+    calibration : BlurCalibration
+        The objective's calibration.
+    shifts_um : array_like, optional
+        Candidate focus positions (µm); default the grid above.
+    step_um : float, optional
+        Step of the default grid (µm, > 0).
+    gain_range : (float, float), optional
+        ``(lo, hi)`` with 0 < lo ≤ 1 ≤ hi: fit the gain ``α`` within it; None (default, the
+        paper) a plain shift.
+
+    Returns
+    -------
+    f : float or ndarray
+        Stack z of focus per column (µm), shape () or (P…); NaN for a non-finite column.
+    cost : float or ndarray
+        The residual sum of squares at ``f`` (score units squared), same shape.
+
+    Raises
+    ------
+    ConfigError
+        When z and scores disagree in shape, fewer than 2 finite z are given, the
+        calibration is not a BlurCalibration, ``gain_range`` or ``step_um`` are invalid, or
+        the grid would exceed 1 000 000 candidates.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, step 6.
     """
     if gain_range is not None:
         g_lo, g_hi = (float(v) for v in gain_range)
@@ -674,6 +1041,37 @@ def convexity(
     (score/µm²). Convex iff ``curvature > 0`` and ``r2_quadratic − r2_linear > min_gain``
     (the paper: R² quadratic > R² linear). With 3 points R²_quadratic is 1, so this reads
     "not on a straight line and opening upwards". A flat curve is not convex.
+
+    Parameters
+    ----------
+    z_um : array_like
+        Axial positions, 1-D, distinct, at least 3 (µm).
+    scores : array_like
+        Blur score at each position, same length (lower = sharper).
+    min_gain : float
+        How much R² the quadratic must gain over the line (≥ 0).
+
+    Returns
+    -------
+    is_convex : bool
+        Whether the curve opens upwards and is better fitted by the quadratic.
+    r2_quadratic : float
+        R² of the quadratic fit.
+    r2_linear : float
+        R² of the linear fit.
+    curvature : float
+        Second derivative ``b''`` of the quadratic (score/µm²).
+
+    Raises
+    ------
+    ConfigError
+        On < 3 points, NaN, repeated z or a negative ``min_gain``.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, step 2.
     """
     z, b = _curve_arrays(z_um, scores, "a convexity check", 3)
     if not (math.isfinite(min_gain) and min_gain >= 0):

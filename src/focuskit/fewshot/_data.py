@@ -62,7 +62,30 @@ HELD_OUT_IMAGES = ("coins", "cell", "retina", "hubble_deep_field", "clock", "pag
 
 
 def waves_per_um(na: float, wavelength_um: float, immersion_index: float = 1.0) -> float:
-    """``dW/dz = (n − √(n² − NA²))/λ`` (waves of edge defocus per µm of focus offset)."""
+    """Edge defocus wavefront per µm of focus offset.
+
+    ``dW/dz = (n − √(n² − NA²))/λ`` (waves of edge defocus per µm of focus offset).
+
+    Parameters
+    ----------
+    na : float
+        Numerical aperture of the objective (≤ ``immersion_index``).
+    wavelength_um : float
+        Wavelength (µm).
+    immersion_index : float
+        Refractive index ``n`` of the immersion medium (1.0: air).
+
+    Returns
+    -------
+    rate : float
+        ``dW/dz`` (waves/µm).
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10] (the defocus coefficient of the local PSF as blur score).
+    """
     n = immersion_index
     return (n - math.sqrt(n * n - na * na)) / wavelength_um
 
@@ -75,7 +98,26 @@ def max_waves(cutoff: float) -> float:
 
 @dataclass
 class BlurPatches:
-    """Standardized patches and their defocus ``W`` (waves)."""
+    """Standardized patches and their defocus ``W`` (waves).
+
+    Made by :func:`simulate_blur_patches` and :func:`blur_patches_from_stack`; the training
+    and validation sets of :func:`fit_blur_cnn`.
+
+    Attributes
+    ----------
+    images : ndarray
+        (N, 128, 128) float16 patches, each zero mean / unit SD.
+    waves : ndarray
+        (N,) float32 edge defocus ``W`` of each patch (waves).
+    cutoff : ndarray
+        (N,) float32 cutoff ``NA·p/λ`` (cycles per camera pixel).
+    field : ndarray
+        (N,) int32, one id per imaged object (hold-outs split by it).
+    content : ndarray
+        (N,) int8 index into :data:`CONTENTS` (−1: from a user stack).
+    meta : dict
+        Provenance (``source``, simulation ``config``).
+    """
 
     images: np.ndarray  # (N, 128, 128) float16, each zero mean / unit SD
     waves: np.ndarray  # (N,) float32
@@ -88,6 +130,18 @@ class BlurPatches:
         return int(self.waves.shape[0])
 
     def subset(self, mask: np.ndarray) -> BlurPatches:
+        """The patches selected by ``mask``.
+
+        Parameters
+        ----------
+        mask : ndarray
+            Boolean mask (N,) or integer indices.
+
+        Returns
+        -------
+        patches : BlurPatches
+            The selected patches, with a copy of ``meta``.
+        """
         return BlurPatches(
             self.images[mask],
             self.waves[mask],
@@ -99,6 +153,22 @@ class BlurPatches:
 
     @staticmethod
     def concatenate(parts: Sequence[BlurPatches]) -> BlurPatches:
+        """All patches of ``parts``, in order (``meta`` from the first part).
+
+        Parameters
+        ----------
+        parts : sequence of BlurPatches
+            At least one set.
+
+        Returns
+        -------
+        patches : BlurPatches
+
+        Raises
+        ------
+        ConfigError
+            When ``parts`` is empty.
+        """
         if not parts:
             raise ConfigError("no patches to concatenate")
         cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
@@ -112,6 +182,13 @@ class BlurPatches:
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the patches as one ``.npz``, atomically (a temporary sibling, then rename).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+        """
         import json
 
         target = Path(path)
@@ -129,6 +206,22 @@ class BlurPatches:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BlurPatches:
+        """Read patches written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npz`` written by :meth:`save`.
+
+        Returns
+        -------
+        patches : BlurPatches
+
+        Raises
+        ------
+        ConfigError
+            When the file is missing, unreadable or not a blur-patch cache.
+        """
         import json
 
         try:
@@ -231,8 +324,34 @@ def _zernike_extra(rho: np.ndarray, theta: np.ndarray, coeffs: np.ndarray) -> np
 
 
 def defocus_otf(n: int, cutoff: float, waves: float, extra: np.ndarray | None = None) -> np.ndarray:
-    """rfft2 of the normalized incoherent PSF on an n×n grid for a pupil of radius ``cutoff``
-    (cycles/pixel) with phase ``2π·(W·ρ² + extra)``; ``OTF(0) = 1``."""
+    """OTF of a defocused, slightly aberrated pupil on an n×n pixel grid.
+
+    rfft2 of the normalized incoherent PSF on an n×n grid for a pupil of radius ``cutoff``
+    (cycles/pixel) with phase ``2π·(W·ρ² + extra)``; ``OTF(0) = 1``.
+
+    Parameters
+    ----------
+    n : int
+        Grid side (pixels).
+    cutoff : float
+        Pupil radius ``NA·p/λ`` (cycles per pixel).
+    waves : float
+        Edge defocus ``W`` (waves).
+    extra : ndarray, optional
+        Five unnormalized Zernike coefficients (waves): astigmatism 0° and 45°, coma x and y,
+        primary spherical.
+
+    Returns
+    -------
+    otf : ndarray
+        (n, n // 2 + 1) complex OTF (``rfft2`` layout), 1 at zero frequency.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10] (the defocus coefficient of the local PSF as blur score).
+    """
     fy = sfft.fftfreq(n)[:, None]
     fx = sfft.fftfreq(n)[None, :]
     rho = np.hypot(fy, fx) / cutoff
@@ -253,7 +372,48 @@ def _bin2(image: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BlurDataConfig:
-    """What one call of :func:`simulate_blur_patches` draws."""
+    """What one call of :func:`simulate_blur_patches` draws.
+
+    Each field is one in-focus object imaged under a random objective (cutoff and pixel
+    size drawn per field) at ``waves_per_field`` defocus values, 4 patches of 128² each.
+
+    Attributes
+    ----------
+    n_fields : int
+        Objects (fields of view) to simulate, ≥ 1.
+    waves_per_field : int
+        Defocus values per field, ≥ 1 (drawn with more near focus).
+    field_size : int
+        Camera pixels per side, ≥ 256; the central 256² gives 4 patches of 128².
+    cutoff_range : (float, float)
+        Range of the cutoff ``NA·p/λ`` (cycles per camera pixel), within [0.05, 1].
+    pixel_range_um : (float, float)
+        Range of the camera pixel size setting the object's scale (µm).
+    photons_range : (float, float)
+        Range of mean photo-electrons per pixel, drawn log-uniformly.
+    read_noise_e : float
+        Camera read noise (e⁻ RMS).
+    aberration_rms_waves : float
+        SD of each extra Zernike coefficient (astigmatism, coma, spherical; waves).
+    contents : tuple of str
+        Object kinds, used in turn (from :data:`CONTENTS`).
+    images : tuple of str
+        scikit-image pictures for the ``texture`` content (default :data:`TRAIN_IMAGES`).
+    seed : int
+        Seed: the same config gives the same patches.
+
+    Raises
+    ------
+    ConfigError
+        On a count < 1, a field smaller than 256 pixels, a cutoff range outside [0.05, 1]
+        or an unknown content.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10] (the defocus coefficient of the local PSF as blur score).
+    """
 
     n_fields: int = 1000
     waves_per_field: int = 6
@@ -326,8 +486,32 @@ def _one_field(args: tuple[BlurDataConfig, int]) -> BlurPatches:
 def simulate_blur_patches(
     config: BlurDataConfig, *, workers: int = 1, progress: Callable[[int, int], None] | None = None
 ) -> BlurPatches:
-    """Patches of ``config.n_fields`` objects × ``waves_per_field`` defocus values × 4 tiles;
-    reproducible per ``config.seed`` whatever ``workers`` is."""
+    """Simulated training patches for the blur-score CNN.
+
+    Patches of ``config.n_fields`` objects × ``waves_per_field`` defocus values × 4 tiles;
+    reproducible per ``config.seed`` whatever ``workers`` is.
+
+    Parameters
+    ----------
+    config : BlurDataConfig
+        What to draw.
+    workers : int
+        Processes rendering fields (1: in this process).
+    progress : callable, optional
+        ``progress(done, total)`` after each field.
+
+    Returns
+    -------
+    patches : BlurPatches
+        ``n_fields · waves_per_field · 4`` standardized patches with their ``W`` (waves);
+        ``meta`` holds ``source="simulated"`` and the config.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10] (the defocus coefficient of the local PSF as blur score).
+    """
     jobs = [(config, i) for i in range(config.n_fields)]
     parts: list[BlurPatches] = []
 
@@ -362,8 +546,49 @@ def blur_patches_from_stack(
     stride: int = PATCH,
     field_id: int = 0,
 ) -> BlurPatches:
-    """Patches of a measured focal stack with known focus: target ``W = |z − focus|·dW/dz``
-    (fine-tuning on your own microscope)."""
+    """Training patches of a measured focal stack with known focus.
+
+    Patches of a measured focal stack with known focus: target ``W = |z − focus|·dW/dz``
+    (fine-tuning on your own microscope).
+
+    Parameters
+    ----------
+    stack : ndarray
+        (Z, Y, X) focal stack, planes at least 128² pixels, finite.
+    z_um : ndarray
+        (Z,) stage z of each plane (µm).
+    focus_z_um : float
+        The in-focus z (µm).
+    na : float
+        Numerical aperture of the objective.
+    wavelength_um : float
+        Wavelength (µm).
+    pixel_size_um : float
+        Camera pixel size (µm); sets the recorded cutoff ``NA·p/λ``.
+    immersion_index : float
+        Refractive index of the immersion medium.
+    stride : int
+        Step between patch origins (pixels; default 128, no overlap).
+    field_id : int
+        Field id given to every patch (for the validation split).
+
+    Returns
+    -------
+    patches : BlurPatches
+        Standardized patches, ``content`` −1, ``meta["source"] = "stack"``.
+
+    Raises
+    ------
+    ConfigError
+        When the stack is not 3-D, its planes are smaller than 128², it holds NaN/inf, or
+        there is not one z per plane.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10] (the defocus coefficient of the local PSF as blur score).
+    """
     data = np.asarray(stack, dtype=np.float32)
     if data.ndim != 3 or min(data.shape[1:]) < PATCH:
         raise ConfigError(

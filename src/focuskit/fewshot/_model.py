@@ -40,8 +40,9 @@ class BlurScorer(TrainedModel):
     Parameters
     ----------
     net : BlurCNN
+        The trained network: (N, 1, 128, 128) standardized patches → (N,) ``W`` (waves).
     cutoff_range : (float, float)
-        The objectives' ``NA·pixel/λ`` the network was trained for.
+        The objectives' ``NA·pixel/λ`` the network was trained for (cycles per pixel).
     metadata : dict, optional
         How it was trained (saved in config.json).
     num_threads : int
@@ -49,8 +50,9 @@ class BlurScorer(TrainedModel):
 
     References
     ----------
-    Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus using a
-    sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020), §2.2.
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2.
     """
 
     kind = "blur-cnn"
@@ -122,9 +124,32 @@ class BlurScorer(TrainedModel):
         *,
         force: bool = False,
     ) -> list[str]:
-        """Notes (never a refusal: any objective works once calibrated) when the objective
+        """Notes when the objective is outside what the CNN was trained on.
+
+        Notes (never a refusal: any objective works once calibrated) when the objective
         is outside what the CNN was trained on: its cutoff ``NA·p/λ`` should lie in
-        ``cutoff_range``; outside it the score is less sample-invariant."""
+        ``cutoff_range``; outside it the score is less sample-invariant.
+
+        Parameters
+        ----------
+        optics : Optics, optional
+            The objective and camera (None: one note saying the score is used as is).
+        pixel_size_um : float, optional
+            Camera pixel size (µm; default the optics').
+        force : bool
+            Accepted for the common model interface; there is nothing to override here.
+
+        Returns
+        -------
+        notes : list of str
+            Empty when the cutoff is inside ``cutoff_range``.
+
+        References
+        ----------
+        .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+               using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+               §2.2 and Table 1 (sample invariance).
+        """
         if optics is None:
             return [
                 "no optics given: the score is used as is (the calibration stack sets its scale)"
@@ -144,7 +169,31 @@ class BlurScorer(TrainedModel):
     def patches(
         self, image: np.ndarray, stride: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Standardized patches (ny·nx, 128, 128) and their row/column origins."""
+        """Standardized patches (ny·nx, 128, 128) and their row/column origins.
+
+        The grid of 128² patches is spread evenly so it spans the whole image.
+
+        Parameters
+        ----------
+        image : ndarray
+            One 2-D real image, at least 128² pixels, finite.
+        stride : int, optional
+            Step between patch origins (pixels, ≥ 1; default 128).
+
+        Returns
+        -------
+        tiles : ndarray
+            (ny·nx, 128, 128) float32 patches, each zero mean / unit SD.
+        ys : ndarray
+            (ny,) row origins (pixels).
+        xs : ndarray
+            (nx,) column origins (pixels).
+
+        Raises
+        ------
+        ConfigError
+            When the image is not 2-D, not real, holds NaN/inf, or ``stride`` < 1.
+        """
         img = np.asarray(image)
         if img.ndim != 2:
             raise ConfigError(
@@ -168,6 +217,26 @@ class BlurScorer(TrainedModel):
         return standardize(tiles), ys, xs
 
     def score_patches(self, patches: np.ndarray, batch: int = 128) -> np.ndarray:
+        """The blur score of standardized patches, run through the CNN in batches.
+
+        Parameters
+        ----------
+        patches : ndarray
+            (N, 128, 128) standardized patches (as :meth:`patches` cuts them).
+        batch : int
+            Patches per forward pass.
+
+        Returns
+        -------
+        w : ndarray
+            (N,) float64 defocus wavefront ``W`` (waves, lower = sharper).
+
+        References
+        ----------
+        .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+               using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+               §2.2.
+        """
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32))
@@ -181,7 +250,31 @@ class BlurScorer(TrainedModel):
         return torch.cat(out).double().numpy() if out else np.zeros(0)
 
     def score_map(self, image: np.ndarray, stride: int | None = None) -> np.ndarray:
-        """Blur score per patch, shape (n_rows, n_cols); W in waves, lower = sharper."""
+        """Blur score per patch, shape (n_rows, n_cols); W in waves, lower = sharper.
+
+        Parameters
+        ----------
+        image : ndarray
+            One 2-D real image, at least 128² pixels.
+        stride : int, optional
+            Step between patch origins (pixels; default 128).
+
+        Returns
+        -------
+        score_map : ndarray
+            (n_rows, n_cols) float64 ``W`` per patch (waves).
+
+        Raises
+        ------
+        ConfigError
+            When the image is not a finite real 2-D image.
+
+        References
+        ----------
+        .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+               using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+               §2.2.
+        """
         tiles, ys, xs = self.patches(image, stride)
         return self.score_patches(tiles).reshape(len(ys), len(xs))
 
@@ -191,8 +284,30 @@ class BlurScorer(TrainedModel):
         stride: int | None = None,
         roi: tuple[int, int, int, int] | None = None,
     ) -> float:
-        """Mean blur score over the region of interest ``(y0, y1, x0, x1)`` in pixels
-        (default: the whole image; the ROI must hold at least one 128² patch)."""
+        """Mean blur score over a region of interest.
+
+        Mean blur score over the region of interest ``(y0, y1, x0, x1)`` in pixels
+        (default: the whole image; the ROI must hold at least one 128² patch).
+
+        Parameters
+        ----------
+        image : ndarray
+            One 2-D real image.
+        stride : int, optional
+            Step between patch origins (pixels; default 128).
+        roi : (int, int, int, int), optional
+            ``(y0, y1, x0, x1)`` in pixels, ``y0 < y1`` and ``x0 < x1``.
+
+        Returns
+        -------
+        score : float
+            Mean ``W`` over the patches (waves, lower = sharper).
+
+        Raises
+        ------
+        ConfigError
+            When the ROI is malformed or the image is not a finite real 2-D image.
+        """
         if roi is not None:
             y0, y1, x0, x1 = (int(v) for v in roi)
             if not (0 <= y0 < y1 and 0 <= x0 < x1):
@@ -211,8 +326,28 @@ class BlurScorer(TrainedModel):
         force: bool = False,
         stride: int | None = None,
     ) -> np.ndarray:
-        """The blur-score map of one image (:meth:`score_map`) — every model's ``predict``;
-        the optics only give notes here (see :meth:`check_optics`)."""
+        """The blur-score map of one image (:meth:`score_map`) — every model's ``predict``.
+
+        The optics only give notes here (see :meth:`check_optics`).
+
+        Parameters
+        ----------
+        image : ndarray
+            One 2-D real image.
+        optics : Optics, optional
+            Not used: any objective works once calibrated.
+        pixel_size_um : float, optional
+            Not used (µm).
+        force : bool
+            Not used.
+        stride : int, optional
+            Step between patch origins (pixels; default 128).
+
+        Returns
+        -------
+        score_map : ndarray
+            (n_rows, n_cols) ``W`` per patch (waves, lower = sharper).
+        """
         return self.score_map(image, stride)
 
     def autofocus(
@@ -228,6 +363,7 @@ class BlurScorer(TrainedModel):
         Parameters
         ----------
         scope : Microscope
+            The microscope to focus (stage z in µm).
         calibration : BlurCalibration or path
             The objective's calibration (``focuskit fewshot calibrate``).
         max_images : int
@@ -241,6 +377,17 @@ class BlurScorer(TrainedModel):
         SearchResult
             Its ``notes`` say when the objective is outside the CNN's training range or the
             calibration was made at another pixel size.
+
+        Raises
+        ------
+        ConfigError
+            When the calibration file cannot be read or a setting is invalid.
+
+        References
+        ----------
+        .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+               using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+               §2.2 (steps 1–7) and Fig. 4.
         """
         if not isinstance(calibration, BlurCalibration):
             calibration = BlurCalibration.load(calibration)

@@ -22,14 +22,47 @@ from torch import nn
 
 @dataclass(frozen=True)
 class BlurCNNConfig:
+    """Architecture of the blur-score CNN.
+
+    Attributes
+    ----------
+    channels : tuple of int
+        Widths of the stem, then one stage per further entry.
+    waves_scale : float
+        Outputs are in units of this (waves), for well-scaled training.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10].
+    """
+
     channels: tuple[int, ...] = (16, 24, 48, 64)  # stem, then one stage per further entry
     waves_scale: float = 4.0  # outputs are in units of this, for well-scaled training
 
     def to_dict(self) -> dict[str, Any]:
+        """The architecture as a JSON-able dict.
+
+        Returns
+        -------
+        d : dict
+        """
         return {**asdict(self), "channels": list(self.channels)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BlurCNNConfig:
+        """The architecture from :meth:`to_dict`'s form.
+
+        Parameters
+        ----------
+        data : dict
+            ``channels`` and ``waves_scale``.
+
+        Returns
+        -------
+        config : BlurCNNConfig
+        """
         return cls(
             channels=tuple(int(c) for c in data["channels"]), waves_scale=float(data["waves_scale"])
         )
@@ -58,7 +91,19 @@ class _Residual(nn.Module):
 
 
 class BlurCNN(nn.Module):
-    """(N, 1, 128, 128) standardized patches → (N,) defocus W in waves."""
+    """(N, 1, 128, 128) standardized patches → (N,) defocus W in waves.
+
+    Parameters
+    ----------
+    config : BlurCNNConfig, optional
+        Architecture (default :class:`BlurCNNConfig`).
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10].
+    """
 
     def __init__(self, config: BlurCNNConfig | None = None) -> None:
         super().__init__()

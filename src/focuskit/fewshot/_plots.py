@@ -17,7 +17,23 @@ from focuskit.search import SearchResult
 def calibration_plot(
     calibration: BlurCalibration, path: str | os.PathLike[str], *, title: str = ""
 ) -> None:
-    """b_calib(z) (mean ± SD over patches) with its Moffat fit and FWHM (DeepFocus §2.2, Fig. 2)."""
+    """b_calib(z) (mean ± SD over patches) with its Moffat fit and FWHM (DeepFocus §2.2, Fig. 2).
+
+    Parameters
+    ----------
+    calibration : BlurCalibration
+        The calibration to draw (z in µm).
+    path : str or os.PathLike
+        Image file to write.
+    title : str
+        Figure title (default "DeepFocus calibration").
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and Fig. 2.
+    """
     plt = pyplot()
     fit = calibration.moffat
     z = np.asarray(calibration.z_um)
@@ -55,7 +71,25 @@ def calibration_plot(
 def score_map_plot(
     image: np.ndarray, score_map: np.ndarray, path: str | os.PathLike[str], *, title: str
 ) -> None:
-    """An image beside its blur-score map (one value per patch, waves; lower is sharper)."""
+    """An image beside its blur-score map (one value per patch, waves; lower is sharper).
+
+    Parameters
+    ----------
+    image : ndarray
+        The 2-D image.
+    score_map : ndarray
+        Its blur-score map (waves), e.g. ``BlurScorer.score_map(image)``.
+    path : str or os.PathLike
+        Image file to write.
+    title : str
+        Figure title.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2.
+    """
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     lo, hi = np.percentile(image, [0.5, 99.5])
@@ -79,8 +113,35 @@ def deepfocus_plot(
     true_focus_um: float | None = None,
     title: str = "",
 ) -> None:
-    """One DeepFocus run: the scored images on the calibration curve shifted to the focus
-    found (left), and the per-patch focus map of the last estimate (right)."""
+    """One DeepFocus run on its calibration curve, and its per-patch focus map.
+
+    One DeepFocus run: the scored images on the calibration curve shifted to the focus
+    found (left), and the per-patch focus map of the last estimate (right).
+
+    Parameters
+    ----------
+    result : SearchResult
+        A :func:`deepfocus_search` result (with ``predictions``).
+    calibration : BlurCalibration
+        The calibration it used.
+    path : str or os.PathLike
+        Image file to write.
+    true_focus_um : float, optional
+        The true focus, drawn as a line (stage z, µm).
+    title : str
+        Figure title (default from the number of images).
+
+    Raises
+    ------
+    ConfigError
+        When ``result`` holds no DeepFocus estimate.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, steps 1–7.
+    """
     plt = pyplot()
     if not result.predictions:
         raise ConfigError("this autofocus result holds no DeepFocus estimate to plot")

@@ -52,45 +52,68 @@ def train(
 ) -> BlurScorer:
     """Train a blur-score CNN on simulated patches, or fine-tune one on your own stacks.
 
+    Simulated patches under random objectives (and your own focal stacks with known focus)
+    → validation hold-out by object → blur-CNN training (:func:`fit_blur_cnn`) → a
+    :class:`BlurScorer`, saved to ``output`` when given.
+
     Parameters
     ----------
-    output
+    output : str or os.PathLike, optional
         Model folder to write (refused before any work if it exists without ``overwrite``).
-    fields
+    fields : int
         Simulated objects (each: 6 defocus values × 4 patches of 128²), under random
         objectives with cutoff ``NA·p/λ`` in 0.2–0.5; simulated unless you fine-tune
         (``init``) on ``stacks`` only.
-    stacks
+    stacks : sequence of FocalStack or path
         Your focal stacks (or their paths) with optics metadata and a known focus: the
         target of each patch is ``W = |z − focus|·(n − √(n² − NA²))/λ``.
-    focus_z_um
-        The in-focus z of each stack (default: the stack's ``focus_z_um``).
-    init
+    focus_z_um : sequence of float, optional
+        The in-focus z of each stack (µm; default: the stack's ``focus_z_um``).
+    init : str, os.PathLike or BlurScorer, optional
         A model (or ``builtin:NAME`` / folder) to fine-tune.
-    patches
+    patches : BlurPatches, optional
         Simulated patches made earlier (e.g. cached): used instead of simulating.
-    data_config
+    data_config : BlurDataConfig, optional
         What to simulate (default: ``fields`` objects with ``seed``).
-    config
+    config : BlurTrainConfig, optional
         Training settings (default: ``steps`` steps, validation every ``min(250, steps/10)``).
-    validation
+    steps : int
+        Training steps when ``config`` is not given.
+    validation : float
         Fraction of objects held out; a single fine-tuning stack holds out every fifth
         patch position instead.
-    workers
+    seed : int
+        Seed of the simulation, the split and the training.
+    workers : int
         Processes simulating patches.
-    metadata
+    checkpoint_dir : str or os.PathLike, optional
+        Folder for training checkpoints.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir``.
+    overwrite : bool
+        Replace an existing ``output`` folder.
+    metadata : dict, optional
         Extra provenance recorded in config.json under ``training``.
-    data_progress, progress
+    data_progress, progress : callable, optional
         ``data_progress(done, total)`` while simulating; ``progress(step, max_steps,
         {"val_mae_waves": …})`` while training.
 
     Returns
     -------
-    BlurScorer
+    scorer : BlurScorer
+        The trained model, its training record in ``metadata["training"]``.
+
+    Raises
+    ------
+    ConfigError
+        When ``output`` exists without ``overwrite``, ``focus_z_um`` does not give one z per
+        stack, or a stack lacks optics or a known focus.
 
     References
     ----------
-    Shajkofci & Liebling, DeepFocus (2020), §2.2 and its ref. [10].
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10].
     """
     check_model_output(output, overwrite)
     if focus_z_um is not None and len(focus_z_um) != len(stacks):

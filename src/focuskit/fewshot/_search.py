@@ -325,54 +325,75 @@ def deepfocus_search(
 ) -> SearchResult:
     """Few-shot autofocus with a blur scorer and its calibration (DeepFocus §2.2).
 
+    Steps 1–7 of the module docstring: three images at ``z1`` and ``z1 ± spread_fwhm·F``,
+    golden-section steps until the scores are convex, per-patch correlation with the
+    calibration, refinement images while the budget allows, then a move to ``f̂``.
+
     Parameters
     ----------
-    score_map
+    scope : Microscope
+        The microscope to focus; the search starts at its current z (µm).
+    score_map : BlurMapper
         image → 2-D array, one blur score per patch (lower = sharper), e.g.
         ``BlurScorer.score_map``.
-    calibration
+    calibration : BlurCalibration or path
         A :class:`~focuskit.focus.BlurCalibration` of this objective (or its JSON path).
-    max_images
+    max_images : int
         Images to take (≥ 3): three for step 1, more for steps 3–5 while the scores are
         not convex, the rest (if any) refine the estimate at ``f̂ ∓ h`` (step 6b).
-    range_um
-        Keep every image and the final move within ``z1 ± range_um/2`` (default: the
+    range_um : float, optional
+        Keep every image and the final move within ``z1 ± range_um/2`` (µm; default: the
         whole stage).
-    roi
+    roi : (int, int, int, int) or ndarray, optional
         ``(y0, y1, x0, x1)`` in pixels (the patches whose centre lies inside), a boolean
         mask of the map's shape, or None: the best-matching three quarters of the patches,
         trimmed mean.
-    refine_step_um
-        ``h`` of step 6b (default F/2).
-    min_gain
+    refine_step_um : float, optional
+        ``h`` of step 6b (µm; default F/2).
+    min_gain : float
         Convexity: R²_quadratic − R²_linear must exceed this (and the curvature be > 0).
-    spread_fwhm
+    spread_fwhm : float
         Step 1's images at ``z1 ± spread_fwhm·FWHM``. The paper says 2; with our score,
         whose curve saturates about one FWHM from focus, 2·FWHM puts both outer images on
         the plateau (median error 8–10 µm with 3 images on deepfocus-10x, against about 1 µm at
         0.5; ``bench/fewshot.py`` measures both). ``PAPER_SETTINGS`` restores the paper's.
-    combine
-        ``"mean"`` (default): match the ROI-mean score of each image; ``"patches"`` (the
-        paper): match every patch, average the per-patch focus over the ROI. The
-        per-patch map is recorded either way.
-    refine
-        Step 6b's next image: ``"mirror"`` (default) — the mirror image about f̂ of the
-        unpaired image (bias symmetric in defocus cancels); ``"pairs"`` — f̂ ∓ h in turn.
-    gain_range
+    gain_range : (float, float) or None
         ``(lo, hi)`` (default (0.5, 2)): also fit a per-patch gain on the curve's rise above
         its minimum (``shift_by_correlation``), which absorbs how much faster or slower
         this sample's score climbs than the calibration sample's. None: the paper's plain
         shift.
+    refine : {"mirror", "pairs"}
+        Step 6b's next image: ``"mirror"`` (default) — the mirror image about f̂ of the
+        unpaired image (bias symmetric in defocus cancels); ``"pairs"`` — f̂ ∓ h in turn.
+    combine : {"mean", "patches"}
+        ``"mean"`` (default): match the ROI-mean score of each image; ``"patches"`` (the
+        paper): match every patch, average the per-patch focus over the ROI. The
+        per-patch map is recorded either way.
 
-    Returns an :class:`SearchResult` (``method="deepfocus"``, ``measure="blur-cnn"``):
-    ``trace`` holds ``(z_i, b_i)`` (b the ROI-mean blur; lower = sharper);
-    ``score_start = −b_1`` and ``score_final = −b_calib`` at the final position relative to
-    ``f̂`` (larger = better, as for the classic searches); one record per estimate in
-    ``predictions`` (the per-patch focus ``map``, its ``cost_map``, the ``roi`` used, the
-    images' ``z_um`` and ``scores``, ``z_focus_um`` = f̂). ``success``: f̂ and its cost are
-    finite. The stage never leaves the window (targets are clipped, moves are made in
-    steps the stage allows) and returns to the start if the camera, the stage or the
-    scorer fails.
+    Returns
+    -------
+    result : SearchResult
+        ``method="deepfocus"``, ``measure="blur-cnn"``:
+        ``trace`` holds ``(z_i, b_i)`` (b the ROI-mean blur; lower = sharper);
+        ``score_start = −b_1`` and ``score_final = −b_calib`` at the final position relative to
+        ``f̂`` (larger = better, as for the classic searches); one record per estimate in
+        ``predictions`` (the per-patch focus ``map``, its ``cost_map``, the ``roi`` used, the
+        images' ``z_um`` and ``scores``, ``z_focus_um`` = f̂). ``success``: f̂ and its cost are
+        finite. The stage never leaves the window (targets are clipped, moves are made in
+        steps the stage allows) and returns to the start if the camera, the stage or the
+        scorer fails.
+
+    Raises
+    ------
+    ConfigError
+        On an invalid setting, a calibration that is not one (or has no finite FWHM), an
+        empty search window, or a score map that is not a finite 2-D array of one shape.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 (steps 1–7) and Fig. 4.
     """
     if not callable(score_map):
         raise ConfigError(

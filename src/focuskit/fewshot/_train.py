@@ -27,6 +27,41 @@ from focuskit.nn import (
 
 @dataclass(frozen=True)
 class BlurTrainConfig:
+    """Architecture and training settings of :func:`fit_blur_cnn`.
+
+    Attributes
+    ----------
+    channels : tuple of int
+        Widths of the stem and of each further stage (≥ 2 entries, all ≥ 1).
+    learning_rate : float
+        AdamW peak learning rate (cosine schedule).
+    weight_decay : float
+        AdamW weight decay.
+    batch_size : int
+        Patches per step.
+    max_steps : int
+        Optimizer steps at most.
+    eval_every : int
+        Steps between validations (and checkpoints).
+    patience : int
+        Evaluations without improvement before stopping early.
+    seed : int
+        Seed of the network's initialization and the batches.
+    num_threads : int
+        torch threads for training.
+
+    Raises
+    ------
+    ConfigError
+        When a count is < 1 or ``channels`` has fewer than 2 positive widths.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10].
+    """
+
     channels: tuple[int, ...] = (16, 24, 48, 64)
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
@@ -47,12 +82,36 @@ class BlurTrainConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict (``channels`` as a list).
+
+        Returns
+        -------
+        d : dict
+        """
         return {**asdict(self), "channels": list(self.channels)}
 
 
 @dataclass
 class BlurTrainHistory(History):
-    """Loss curve of one blur-CNN training: mean training loss and validation MAE (waves)."""
+    """Loss curve of one blur-CNN training: mean training loss and validation MAE (waves).
+
+    Attributes
+    ----------
+    steps : list of int
+        Step of each evaluation.
+    train_loss : list of float
+        Mean smooth-L1 training loss over each evaluation interval.
+    val_mae_waves : list of float
+        Validation mean absolute error of ``W`` (waves).
+    best_val_mae_waves : float
+        Best validation MAE (waves); the network returned is the one that reached it.
+    best_step : int
+        Step of the best validation.
+    stopped_early : bool
+        Whether training stopped on ``patience``.
+    seconds : float
+        Training time (s).
+    """
 
     TRAIN: ClassVar[dict[str, str]] = {"loss": "train_loss"}
     VALIDATION: ClassVar[dict[str, str]] = {"val_mae_waves": "val_mae_waves"}
@@ -82,20 +141,36 @@ def fit_blur_cnn(
 
     Parameters
     ----------
-    train, validation
+    train, validation : BlurPatches
         Patches of different objects.
-    config
+    config : BlurTrainConfig
         Architecture and training settings.
-    init
+    init : BlurCNN, optional
         A BlurCNN to fine-tune.
-    checkpoint_dir, resume
-        Checkpoint at every evaluation; continue from it.
-    progress
+    checkpoint_dir : str or os.PathLike, optional
+        Folder for a checkpoint at every evaluation.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir``.
+    progress : callable, optional
         ``progress(step, max_steps, {"val_mae_waves": …})`` after every evaluation.
 
     Returns
     -------
-    (BlurCNN, BlurTrainHistory)
+    net : BlurCNN
+        The network with the best validation MAE.
+    history : BlurTrainHistory
+        Its loss curves.
+
+    Raises
+    ------
+    ConfigError
+        When the training or validation set is empty.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2 and its ref. [10].
     """
     if len(train) == 0 or len(validation) == 0:
         raise ConfigError("training and validation sets must both hold patches")
@@ -179,7 +254,25 @@ def _fit(
 def split_patches_by_field(
     patches: BlurPatches, validation_fraction: float = 0.15, *, seed: int = 0
 ) -> tuple[BlurPatches, BlurPatches]:
-    """Train/validation split by imaged object, so no object is seen on both sides
-    (:func:`focuskit.nn.split_fields`)."""
+    """Train/validation split by imaged object, so no object is seen on both sides.
+
+    See :func:`focuskit.nn.split_fields`.
+
+    Parameters
+    ----------
+    patches : BlurPatches
+        The patches, with their ``field`` ids.
+    validation_fraction : float
+        Fraction of objects held out.
+    seed : int
+        Seed of the split.
+
+    Returns
+    -------
+    train : BlurPatches
+        Patches of the training objects.
+    validation : BlurPatches
+        Patches of the held-out objects.
+    """
     is_val = split_fields(patches.field, validation_fraction, seed=seed)
     return patches.subset(~is_val), patches.subset(is_val)

@@ -23,7 +23,29 @@ Refinement = Literal["parabola", "gaussian", "none"]
 
 @dataclass
 class FocusResult:
-    """Where a stack is in focus, and how sure we are."""
+    """Where a stack is in focus, and how sure we are.
+
+    Attributes
+    ----------
+    z_focus_um : float
+        Best-focus z, in µm, refined below the z step.
+    plane : int
+        Index of the sharpest plane.
+    measure : str
+        Registry name of the focus measure.
+    confidence : float
+        ``snr / (snr + 10)``, in [0, 1].
+    snr : float
+        Peak prominence over the curve's noise (:func:`curve_snr`).
+    z_um : (Z,) ndarray
+        z of each plane, in µm.
+    curve : (Z,) ndarray
+        Focus score of each plane (larger = sharper).
+    refinement : str
+        ``"parabola"``, ``"gaussian"`` or ``"none"``.
+    notes : list of str, optional
+        Warnings about the result (peak at the end of the stack, coherent LED stack).
+    """
 
     z_focus_um: float
     plane: int
@@ -36,6 +58,19 @@ class FocusResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self, *, with_curve: bool = False) -> dict[str, Any]:
+        """The result as plain JSON types.
+
+        Parameters
+        ----------
+        with_curve : bool, optional
+            Also include ``z_um`` (µm) and ``score`` per plane (default False).
+
+        Returns
+        -------
+        d : dict
+            ``z_focus_um`` (µm), ``plane``, ``measure``, ``confidence``, ``snr``, ``refinement``,
+            and ``notes`` when there are any.
+        """
         d: dict[str, Any] = {
             "z_focus_um": self.z_focus_um,
             "plane": self.plane,
@@ -68,17 +103,49 @@ def _optics_kwargs(stack: FocalStack, measure: str) -> dict[str, float]:
 
 
 def focus_curve(stack: FocalStack, measure: str = "tenengrad") -> np.ndarray:
-    """Score of every plane (larger = sharper, the registry's orientation)."""
+    """Score of every plane (larger = sharper, the registry's orientation).
+
+    Parameters
+    ----------
+    stack : FocalStack
+        The stack; its optics are passed to measures that need them.
+    measure : str, optional
+        Registry name of the focus measure (default ``"tenengrad"``).
+
+    Returns
+    -------
+    curve : (Z,) ndarray of float64
+        Focus score of each plane.
+
+    Raises
+    ------
+    ConfigError
+        If the measure is unknown, needs optics the stack lacks, or rejects the data.
+    """
     data = np.asarray(stack.data)
     return np.asarray(score(data, measure, **_optics_kwargs(stack, measure)), dtype=np.float64)
 
 
 def parabola_vertex(z3: np.ndarray, s3: np.ndarray) -> float | None:
-    """Vertex of the parabola through three (z, s) points, or None when the points do not
-    bracket a maximum (two z equal, collinear, or the parabola opens upwards).
+    """Vertex of the parabola through three (z, s) points, or None.
+
+    None when the points do not bracket a maximum (two z equal, collinear, or the
+    parabola opens upwards).
 
     Written out (Lagrange form) rather than with ``np.polyfit``, which warns on the
     nearly coincident points a finite-resolution stage can produce.
+
+    Parameters
+    ----------
+    z3 : (3,) array_like
+        Positions of the three points (e.g. in µm).
+    s3 : (3,) array_like
+        Values at those positions.
+
+    Returns
+    -------
+    vertex : float or None
+        Position of the maximum, in the units of ``z3``, or None.
     """
     z0, z1, z2 = (float(v) for v in z3)
     s0, s1, s2 = (float(v) for v in s3)
@@ -105,6 +172,27 @@ def refine_peak(
     to the parabola). At either end of the stack, or if the fit does not open
     downwards, the grid point is returned unchanged. The vertex is clipped to the
     bracket [z_{i−1}, z_{i+1}].
+
+    Parameters
+    ----------
+    z_um : (Z,) array_like
+        z of each sample, in µm.
+    curve : (Z,) array_like
+        Focus score of each sample.
+    index : int
+        Index of the grid maximum.
+    method : {'parabola', 'gaussian', 'none'}, optional
+        Refinement (default 'parabola'; 'none' returns ``z_um[index]``).
+
+    Returns
+    -------
+    z_peak : float
+        Refined peak position, in µm.
+
+    Raises
+    ------
+    ConfigError
+        If ``method`` is not one of the three names.
     """
     z = np.asarray(z_um, dtype=np.float64)
     s = np.asarray(curve, dtype=np.float64)
@@ -128,6 +216,18 @@ def curve_snr(curve: np.ndarray, index: int) -> float:
     Prominence = peak − median of the curve; noise = robust σ of the curve's second
     differences (MAD / 0.6745 / √6, as white noise on s gives Var(Δ²s) = 6σ²), which a
     smooth focus curve barely has.
+
+    Parameters
+    ----------
+    curve : (Z,) array_like
+        Focus score of each plane.
+    index : int
+        Index of the peak.
+
+    Returns
+    -------
+    snr : float
+        Prominence / noise, ≥ 0; ``inf`` for a prominent peak on fewer than 5 planes.
     """
     s = np.asarray(curve, dtype=np.float64)
     prominence = float(s[index] - np.median(s))
@@ -152,6 +252,30 @@ def find_focus(
     the curve's median. A stack of phase objects under one coherent LED has its *least*
     contrast in focus (Pinkard et al. use a companion incoherent stack for ground
     truth); such stacks get a note.
+
+    Parameters
+    ----------
+    stack : FocalStack
+        The stack.
+    measure : str, optional
+        Registry name of the focus measure (default ``"tenengrad"``).
+    refine : {'parabola', 'gaussian', 'none'}, optional
+        Sub-step refinement of the peak (default 'parabola'; see :func:`refine_peak`).
+
+    Returns
+    -------
+    result : FocusResult
+        Best-focus z (µm), plane, confidence, SNR, the curve and notes.
+
+    Raises
+    ------
+    ConfigError
+        If the measure is unknown, needs optics the stack lacks, or gives non-finite scores.
+
+    References
+    ----------
+    .. [1] H. Pinkard, Z. Phillips, A. Babakhani, D. A. Fletcher and L. Waller, "Deep learning
+           for single-shot autofocus microscopy", Optica 6, 794 (2019), Fig. 1a.
     """
     curve = focus_curve(stack, measure)
     if not np.all(np.isfinite(curve)):
@@ -183,7 +307,19 @@ def find_focus(
 
 @dataclass
 class FocusMap:
-    """Best-focus z per tile (a coarse defocus map of a tilted or curved sample)."""
+    """Best-focus z per tile (a coarse defocus map of a tilted or curved sample).
+
+    Attributes
+    ----------
+    z_focus_um : (tiles_y, tiles_x) ndarray
+        Best-focus z of each tile, in µm.
+    confidence : (tiles_y, tiles_x) ndarray
+        Confidence of each tile, in [0, 1] (see :class:`FocusResult`).
+    tile : int
+        Tile side, in pixels.
+    centres_yx_um : tuple of ndarray
+        (y, x) tile centres relative to the image centre, in µm.
+    """
 
     z_focus_um: np.ndarray  # (tiles_y, tiles_x)
     confidence: np.ndarray  # (tiles_y, tiles_x)
@@ -191,7 +327,19 @@ class FocusMap:
     centres_yx_um: tuple[np.ndarray, np.ndarray]
 
     def plane_fit(self) -> tuple[float, float, float]:
-        """Least-squares plane z = a + b·y + c·x (µm) through confident tiles: (a, b, c)."""
+        """Least-squares plane z = a + b·y + c·x (µm) through confident tiles: (a, b, c).
+
+        Tiles with confidence > 0.3 are used (all tiles when fewer than 3 are).
+
+        Returns
+        -------
+        a : float
+            z at the image centre, in µm.
+        b : float
+            Slope along y (µm of z per µm).
+        c : float
+            Slope along x (µm of z per µm).
+        """
         yy, xx = np.meshgrid(*self.centres_yx_um, indexing="ij")
         ok = self.confidence > 0.3
         if ok.sum() < 3:
@@ -208,7 +356,29 @@ def focus_map(
     *,
     refine: Refinement = "parabola",
 ) -> FocusMap:
-    """Per-tile :func:`find_focus` over non-overlapping ``tile``² tiles."""
+    """Per-tile :func:`find_focus` over non-overlapping ``tile``² tiles.
+
+    Parameters
+    ----------
+    stack : FocalStack
+        The stack.
+    tile : int, optional
+        Tile side, in pixels, between 8 and the image size (default 128).
+    measure : str, optional
+        Registry name of the focus measure (default ``"tenengrad"``).
+    refine : {'parabola', 'gaussian', 'none'}, optional
+        Sub-step refinement of each tile's peak (default 'parabola').
+
+    Returns
+    -------
+    focus_map : FocusMap
+        Best-focus z (µm) and confidence per tile, with the tile centres (µm).
+
+    Raises
+    ------
+    ConfigError
+        If ``tile`` is out of range, or :func:`find_focus` fails on a tile.
+    """
     data = np.asarray(stack.data)
     _, ny, nx = data.shape
     if tile < 8 or tile > min(ny, nx):

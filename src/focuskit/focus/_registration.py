@@ -23,7 +23,25 @@ from focuskit.simulate import move_image
 
 
 def check_stack(data: Any, what: str = "stack") -> np.ndarray:
-    """A finite real (Z, Y, X) array as float32, or a one-line ConfigError naming the problem."""
+    """A finite real (Z, Y, X) array as float32, or a one-line ConfigError naming the problem.
+
+    Parameters
+    ----------
+    data : array_like
+        The stack.
+    what : str, optional
+        Name of the array in error messages (default ``"stack"``).
+
+    Returns
+    -------
+    stack : (Z, Y, X) ndarray of float32
+        The data (not copied when already float32).
+
+    Raises
+    ------
+    ConfigError
+        If the data is not 3-D, empty, not real numeric, or holds NaN/Inf.
+    """
     a = np.asarray(data)
     if a.ndim != 3:
         raise ConfigError(
@@ -160,6 +178,40 @@ def register_stack(
     ``(dy_px, dx_px, rotation_deg)``: plane k is rotated by ``rotation_deg`` about the image
     centre (counter-clockwise on screen, as ``skimage.transform.rotate``), then shifted by
     ``(dy, dx)`` — the convention of :class:`focuskit.simulate.Drift`.
+
+    Parameters
+    ----------
+    data : (Z, Y, X) ndarray
+        The stack, real and finite, planes at least 48×48 pixels.
+    reference : int, optional
+        Index of the reference plane (default the middle plane).
+    rotation : bool, optional
+        Also estimate rotation (default True); False registers translations only.
+    upsample : int, optional
+        Subpixel precision ``1/upsample`` px of the cross-correlation, ≥ 1 (default 10).
+
+    Returns
+    -------
+    registered : (Z, Y, X) ndarray of float32
+        The registered planes.
+    transforms : (Z, 3) ndarray of float64
+        ``(dy_px, dx_px, rotation_deg)`` of each plane; zero for the reference.
+
+    Raises
+    ------
+    ConfigError
+        If the stack is invalid, the reference is out of range, ``upsample`` < 1, or the
+        planes are smaller than 48×48.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods, "Data
+           pre-processing".
+    .. [2] P. Thévenaz, U. E. Ruttimann and M. Unser, "A pyramid approach to subpixel
+           registration based on intensity", IEEE Trans. Image Process. 7, 27 (1998) (StackReg).
+    .. [3] M. Guizar-Sicairos, S. T. Thurman and J. R. Fienup, "Efficient subpixel image
+           registration algorithms", Opt. Lett. 33, 156 (2008).
     """
     stack = check_stack(data)
     n = stack.shape[0]
@@ -215,6 +267,29 @@ def edof_image(data: np.ndarray, *, window_px: int = 5) -> np.ndarray:
     Per pixel the plane of highest local sharpness, the variance of the Laplacian of Gaussian
     (σ = 1 px) in a ``window_px`` square; the depth map is median-filtered over the same
     window (no salt-and-pepper), and each pixel takes its value from its plane. float32 (Y, X).
+
+    Parameters
+    ----------
+    data : (Z, Y, X) ndarray
+        The (registered) stack, real and finite.
+    window_px : int, optional
+        Side of the sharpness and median window, in pixels, ≥ 1 (default 5).
+
+    Returns
+    -------
+    edof : (Y, X) ndarray of float32
+        The extended-depth-of-field image.
+
+    Raises
+    ------
+    ConfigError
+        If the stack is invalid or ``window_px`` < 1.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods, "Data
+           pre-processing".
     """
     stack = check_stack(data)
     if int(window_px) < 1:
@@ -227,6 +302,33 @@ def focus_plane_by_ssim(data: np.ndarray, edof: np.ndarray) -> int:
     """Index of the plane with the highest SSIM to the EDOF image (Luo et al., Methods).
 
     ``skimage.metrics.structural_similarity`` with ``data_range = max − min`` of the EDOF image.
+
+    Parameters
+    ----------
+    data : (Z, Y, X) ndarray
+        The (registered) stack, real and finite.
+    edof : (Y, X) ndarray
+        The EDOF image (:func:`edof_image`), the plane shape, at least 7×7.
+
+    Returns
+    -------
+    plane : int
+        Index of the in-focus plane.
+
+    Raises
+    ------
+    ConfigError
+        If the stack is invalid, the EDOF shape differs from the planes', or the planes are
+        smaller than 7×7.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods, "Data
+           pre-processing".
+    .. [2] Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image quality assessment:
+           from error visibility to structural similarity", IEEE Trans. Image Process. 13,
+           600 (2004).
     """
     from skimage.metrics import structural_similarity
 

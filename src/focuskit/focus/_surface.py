@@ -10,12 +10,39 @@ import numpy as np
 def fitted_tilt(
     defocus_map_um: np.ndarray, pixel_size_um: float, *, unsigned: bool = False
 ) -> tuple[float, float, float]:
-    """Least-squares plane ``z = a·y + b·x + c`` through a defocus map; returns
-    (tilt in degrees = atan(|∇z|), azimuth in degrees = atan2(a, b), RMS residual in µm).
+    """Least-squares plane ``z = a·y + b·x + c`` through a defocus map.
+
+    Returns (tilt in degrees = atan(|∇z|), azimuth in degrees = atan2(a, b), RMS residual in
+    µm).
 
     ``unsigned``: the map holds |z| (a V where a tilted sample crosses focus), so
     ``|a·y + b·x + c|`` is fitted instead, from several starts; the azimuth is then known
-    modulo 180° and is reported in [0°, 180°)."""
+    modulo 180° and is reported in [0°, 180°).
+
+    Parameters
+    ----------
+    defocus_map_um : (Y, X) array_like
+        Defocus per pixel, in µm.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    unsigned : bool, optional
+        The map holds ``|z|`` (default False).
+
+    Returns
+    -------
+    tilt_deg : float
+        Tilt angle ``atan(|∇z|)``, in degrees.
+    azimuth_deg : float
+        Direction of the slope ``atan2(a, b)``, in degrees from +x (in [0, 180) when
+        ``unsigned``).
+    rms_um : float
+        RMS residual of the fit, in µm.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Fig. 7c.
+    """
     dz = np.asarray(defocus_map_um, dtype=np.float64)
     yy, xx = np.mgrid[0 : dz.shape[0], 0 : dz.shape[1]] * pixel_size_um
     a = np.column_stack([yy.ravel(), xx.ravel(), np.ones(dz.size)])

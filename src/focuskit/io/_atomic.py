@@ -30,6 +30,21 @@ def check_target(
 
     ``protect`` lists the command's inputs: writing onto one of them (or onto a directory
     that holds one) is refused even with ``overwrite=True``.
+
+    Parameters
+    ----------
+    target : pathlib.Path
+        The path to be written.
+    overwrite : bool
+        Allow replacing an existing ``target``.
+    protect : iterable of str or os.PathLike, optional
+        The command's inputs, never overwritten.
+
+    Raises
+    ------
+    StackFileError
+        If ``target`` is (or holds) a protected input, its directory does not exist, or it
+        exists and ``overwrite`` is False.
     """
     resolved = target.resolve()
     for p in protect:
@@ -68,6 +83,27 @@ def atomic_output(target: Path, *, overwrite: bool, directory: bool = False) -> 
     On any exception the temporary output is removed and ``target`` is left as it was.
     A directory target (``directory=True``, e.g. OME-Zarr) that already exists is moved
     aside first, replaced by the new one, then deleted.
+
+    Parameters
+    ----------
+    target : pathlib.Path
+        The final path.
+    overwrite : bool
+        Allow replacing an existing ``target``.
+    directory : bool, optional
+        The output is a directory (e.g. OME-Zarr) rather than a file (default False).
+
+    Returns
+    -------
+    context : contextlib.AbstractContextManager of pathlib.Path
+        A context manager; ``with atomic_output(...) as tmp`` gives the hidden temporary
+        sibling path to write.
+
+    Raises
+    ------
+    StackFileError
+        If the writer produced nothing, ``target`` exists and ``overwrite`` is False, or
+        ``target`` is a file where a directory is written (or the reverse).
     """
     tmp = _temp_sibling(target, "tmp")
     try:

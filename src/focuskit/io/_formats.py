@@ -72,7 +72,19 @@ Rgb = Literal["error", "gray"] | int
 
 
 def stack_json(stack: FocalStack) -> dict[str, Any]:
-    """The focuskit metadata block stored with a stack in every format (plain JSON)."""
+    """The focuskit metadata block stored with a stack in every format (plain JSON).
+
+    Parameters
+    ----------
+    stack : FocalStack
+        The stack.
+
+    Returns
+    -------
+    block : dict
+        ``focuskit_version``, ``pixel_size_um`` (µm), ``z_um`` (µm, one per plane),
+        ``optics`` (or None), ``focus_z_um`` (µm or None) and ``metadata``.
+    """
     return {
         "focuskit_version": __version__,
         "pixel_size_um": stack.pixel_size_um,
@@ -692,6 +704,36 @@ def read_stack(
     alpha ignored), an int picks that channel (dtype kept). ``lazy`` (OME-Zarr only):
     True keeps a Dask array over the chunks, False loads it, None loads up to 512 MiB.
     Lazy data is not checked for NaN/Inf. Every problem raises ``StackFileError``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.ome.tif``, ``.tif``, ``.ome.zarr``, ``.zarr`` or ``.npy`` path.
+    pixel_size_um : float, optional
+        Pixel size at the sample, in µm, overriding the file's.
+    z_um : sequence of float or ndarray, optional
+        One z position per plane, in µm, overriding the file's.
+    z_step_um : float, optional
+        z step, in µm, building ``z = z_start + k·z_step``.
+    z_start_um : float, optional
+        z of the first plane, in µm, with ``z_step_um`` (default 0).
+    optics : Optics, optional
+        The microscope, overriding the file's.
+    rgb : {'error', 'gray'} or int, optional
+        What to do with a colour axis (default 'error').
+    lazy : bool or None, optional
+        OME-Zarr only: keep a Dask array (True), load (False) or load up to 512 MiB (None).
+
+    Returns
+    -------
+    stack : FocalStack
+        The stack with z positions and pixel size in µm.
+
+    Raises
+    ------
+    StackFileError
+        If the file is missing, unreadable or corrupt, its suffix is unsupported, its pixel
+        size or z positions are missing or invalid, or it holds NaN/Inf.
     """
     p = Path(path)
     read = _read(
@@ -716,9 +758,26 @@ def read_stack(
 
 @dataclass
 class Images:
-    """The planes of one image file, for work that does not need their z positions
-    (prediction, scoring, refocusing): ``planes`` (N, Y, X) NumPy or Dask; ``z_um``,
-    ``pixel_size_um`` and ``optics`` None where the file does not say."""
+    """The planes of one image file, for work that does not need their z positions.
+
+    For prediction, scoring and refocusing: ``planes`` (N, Y, X) NumPy or Dask; ``z_um``,
+    ``pixel_size_um`` and ``optics`` None where the file does not say.
+
+    Attributes
+    ----------
+    planes : (N, Y, X) ndarray or dask.array.Array
+        The planes.
+    pixel_size_um : float or None
+        Pixel size at the sample, in µm, when known.
+    optics : Optics or None, optional
+        The microscope, when known.
+    z_um : list of float or None, optional
+        z position of each plane, in µm, when known.
+    focus_z_um : float or None, optional
+        True in-focus z, in µm, when known.
+    metadata : dict, optional
+        The file's focuskit metadata.
+    """
 
     planes: Any
     pixel_size_um: float | None
@@ -731,11 +790,33 @@ class Images:
         return int(self.planes.shape[0])
 
     def plane(self, i: int) -> np.ndarray:
-        """Plane ``i`` as a NumPy (Y, X) array."""
+        """Plane ``i`` as a NumPy (Y, X) array.
+
+        Parameters
+        ----------
+        i : int
+            Plane index.
+
+        Returns
+        -------
+        plane : (Y, X) ndarray
+            The plane.
+        """
         return np.asarray(self.planes[i])
 
     def as_stack(self) -> FocalStack:
-        """A :class:`FocalStack` (z = 0, 1, 2, … µm where the file gives none)."""
+        """A :class:`FocalStack` (z = 0, 1, 2, … µm where the file gives none).
+
+        Returns
+        -------
+        stack : FocalStack
+            The planes as a stack.
+
+        Raises
+        ------
+        ConfigError
+            If the pixel size is unknown, or the z positions are invalid for a stack.
+        """
         z = self.z_um if self.z_um is not None else [float(k) for k in range(len(self))]
         if self.pixel_size_um is None:
             raise ConfigError("the image has no pixel size — pass --pixel-size UM")
@@ -749,8 +830,30 @@ PLAIN_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 def read_plain_image(path: str | os.PathLike[str], *, rgb: Rgb = "error") -> np.ndarray:
-    """One 2-D grey image from a PNG / JPEG / BMP / GIF / WebP (``rgb="gray"``: BT.709
-    luminance of a colour image). Such files carry no pixel size or z."""
+    """One 2-D grey image from a PNG / JPEG / BMP / GIF / WebP.
+
+    With ``rgb="gray"``, the BT.709 luminance of a colour image. Such files carry no pixel
+    size or z.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file.
+    rgb : {'error', 'gray'} or int, optional
+        What to do with a colour image: refuse (default), luminance, or one channel.
+
+    Returns
+    -------
+    image : (Y, X) ndarray
+        The grey image.
+
+    Raises
+    ------
+    StackFileError
+        If the file is missing, unreadable, coloured with ``rgb="error"``, or not 2-D.
+    ConfigError
+        If ``rgb`` is not a valid choice.
+    """
     p = Path(path)
     if not p.is_file():
         raise StackFileError(p, "file not found", "check the path")
@@ -778,9 +881,32 @@ def read_images(
     rgb: Rgb = "error",
     need_pixel_size: bool = True,
 ) -> Images:
-    """Read an image or a stack whose z positions do not matter: a plain PNG/JPEG/…, a
-    single 2-D TIFF, or a stack with or without z. What the file says is kept; a missing
-    pixel size is an error unless given or ``need_pixel_size=False``."""
+    """Read an image or a stack whose z positions do not matter.
+
+    A plain PNG/JPEG/…, a single 2-D TIFF, or a stack with or without z. What the file
+    says is kept; a missing pixel size is an error unless given or ``need_pixel_size=False``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A plain image or a stack file.
+    pixel_size_um : float, optional
+        Pixel size at the sample, in µm, overriding the file's.
+    rgb : {'error', 'gray'} or int, optional
+        What to do with a colour axis (default 'error').
+    need_pixel_size : bool, optional
+        Refuse a file without a pixel size (default True).
+
+    Returns
+    -------
+    images : Images
+        The planes and what the file says about them.
+
+    Raises
+    ------
+    StackFileError
+        If the file cannot be read or the pixel size is missing when needed.
+    """
     p = Path(path)
     if p.name.lower().endswith(PLAIN_IMAGE_SUFFIXES):
         data = read_plain_image(p, rgb=rgb)
@@ -962,6 +1088,32 @@ def write_stack(
     target needs ``overwrite=True``; a target that is one of ``protect`` (the command's
     inputs) is always refused. ``compression`` is zlib or None (NPY is never compressed).
     Returns the path written.
+
+    Parameters
+    ----------
+    stack : FocalStack
+        The stack to write.
+    path : str or os.PathLike
+        Target; the suffix picks the format (``.ome.tif``, ``.tif``, ``.ome.zarr``, ``.zarr``,
+        ``.npy``).
+    overwrite : bool, optional
+        Allow replacing an existing target (default False).
+    protect : iterable of str or os.PathLike, optional
+        The command's inputs, never overwritten.
+    compression : {'zlib', None}, optional
+        Compression of TIFF and Zarr (default 'zlib').
+
+    Returns
+    -------
+    path : pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ConfigError
+        If ``stack`` is not a FocalStack or ``compression`` is invalid.
+    StackFileError
+        If the suffix is unsupported, the target may not be written, or the data hold NaN/Inf.
     """
     if not isinstance(stack, FocalStack):
         raise ConfigError(f"write_stack needs a FocalStack, got {type(stack).__name__}")

@@ -32,6 +32,23 @@ def plain_json(value: Any, where: str = "metadata") -> Any:
 
     NumPy scalars and arrays become Python numbers and lists, tuples become lists.
     Non-string keys, non-finite floats and other objects raise ``ConfigError``.
+
+    Parameters
+    ----------
+    value : object
+        The value to convert.
+    where : str, optional
+        Name of the value in error messages (default ``"metadata"``).
+
+    Returns
+    -------
+    plain : dict, list, str, int, float, bool or None
+        ``value`` in plain JSON types.
+
+    Raises
+    ------
+    ConfigError
+        For a non-string key, a non-finite float or a type JSON cannot store.
     """
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -97,6 +114,26 @@ class FocalStack:
     sample; ``focus_z_um`` the true in-focus z when known (e.g. simulated); ``metadata``
     plain-JSON extras (sample, seed, drift, provenance ...). Invalid values raise
     ``focuskit.ConfigError``.
+
+    Attributes
+    ----------
+    data : (Z, Y, X) ndarray or dask.array.Array
+        The planes, real numeric (uint/int/float), not empty.
+    z_um : (Z,) ndarray of float64
+        Focal-plane position of each plane, in µm, strictly monotonic; read-only.
+    pixel_size_um : float
+        Pixel size at the sample, in µm (finite, > 0).
+    optics : Optics or None, optional
+        The microscope, when known.
+    focus_z_um : float or None, optional
+        True in-focus z, in µm, when known.
+    metadata : dict, optional
+        Plain-JSON extras.
+
+    Raises
+    ------
+    ConfigError
+        If any value is invalid.
     """
 
     data: Any
@@ -162,9 +199,27 @@ class FocalStack:
 
     @classmethod
     def from_simulation(cls, simulated: Any) -> FocalStack:
-        """The stack of a :class:`focuskit.simulate.SimulatedStack` (or anything with its
-        ``data``, ``z_um``, ``pixel_size_um``, ``optics``, ``focus_z_um`` and ``metadata``):
-        the simulation's truth — focus, sample, seed, drift — travels in the stack."""
+        """The stack of a :class:`focuskit.simulate.SimulatedStack`.
+
+        Also anything with its ``data``, ``z_um``, ``pixel_size_um``, ``optics``, ``focus_z_um``
+        and ``metadata``: the simulation's truth — focus, sample, seed, drift — travels in the
+        stack.
+
+        Parameters
+        ----------
+        simulated : SimulatedStack
+            The rendered stack (z and pixel size in µm).
+
+        Returns
+        -------
+        stack : FocalStack
+            The same data, z positions, pixel size, optics, focus and metadata.
+
+        Raises
+        ------
+        ConfigError
+            If a value is invalid for a stack.
+        """
         return cls(
             simulated.data,
             simulated.z_um,
@@ -177,11 +232,13 @@ class FocalStack:
     # Shape and planes -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int, int]:
+        """(Z, Y, X) in planes and pixels."""
         z, y, x = (int(n) for n in self.data.shape)
         return z, y, x
 
     @property
     def dtype(self) -> np.dtype[Any]:
+        """NumPy dtype of the data."""
         return np.dtype(self.data.dtype)
 
     @property
@@ -193,20 +250,67 @@ class FocalStack:
         return self.shape[0]
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        """The planes as a NumPy (Z, Y, X) array, so array functions (focus measures, …)
-        take a stack directly (a lazy stack is computed)."""
+        """The planes as a NumPy (Z, Y, X) array.
+
+        Lets array functions (focus measures, …) take a stack directly (a lazy stack is
+        computed).
+
+        Parameters
+        ----------
+        dtype : dtype, optional
+            Data type of the result; default the stack's.
+        copy : bool, optional
+            Return a copy when True.
+
+        Returns
+        -------
+        data : (Z, Y, X) ndarray
+            The planes.
+        """
         data = np.asarray(self.data, dtype=dtype)
         return data.copy() if copy else data
 
     def plane(self, i: int) -> np.ndarray:
-        """Plane ``i`` as a NumPy (Y, X) array (computed when the data is lazy)."""
+        """Plane ``i`` as a NumPy (Y, X) array (computed when the data is lazy).
+
+        Parameters
+        ----------
+        i : int
+            Plane index; negative indices count from the end.
+
+        Returns
+        -------
+        plane : (Y, X) ndarray
+            The plane.
+
+        Raises
+        ------
+        IndexError
+            If ``i`` is out of range.
+        """
         n = len(self)
         if not -n <= i < n:
             raise IndexError(f"plane {i} out of range for a stack of {n} planes")
         return np.asarray(self.data[i])
 
     def nearest_plane(self, z: float) -> int:
-        """Index of the plane whose z is closest to ``z`` (µm); the first one on a tie."""
+        """Index of the plane whose z is closest to ``z`` (µm); the first one on a tie.
+
+        Parameters
+        ----------
+        z : float
+            Focal-plane position, in µm.
+
+        Returns
+        -------
+        index : int
+            Index of the nearest plane.
+
+        Raises
+        ------
+        ConfigError
+            If ``z`` is not finite.
+        """
         if not math.isfinite(z):
             raise ConfigError(f"z must be finite, got {z!r}")
         return int(np.argmin(np.abs(self.z_um - z)))
@@ -220,7 +324,14 @@ class FocalStack:
 
     # Metadata ---------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        """The JSON of ``focuskit info --json`` (plain Python types only)."""
+        """The JSON of ``focuskit info --json`` (plain Python types only).
+
+        Returns
+        -------
+        info : dict
+            ``shape``, ``dtype``, ``z_um`` (µm), ``z_step_um`` (µm), ``pixel_size_um`` (µm),
+            ``optics``, ``focus_z_um`` (µm) and ``metadata``.
+        """
         return {
             "shape": list(self.shape),
             "dtype": str(self.dtype),

@@ -59,6 +59,22 @@ def read_z_file(path: str | os.PathLike[str]) -> np.ndarray:
     only column whose name has the word ``z`` or ``defocus`` (``defocus_um``,
     ``z_offset_um``). A ``nm`` or ``mm`` unit in the column name is converted to µm.
     Returns a float64 array; it does not check monotonicity (``read_stack`` does).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The text or CSV/TSV file.
+
+    Returns
+    -------
+    z_um : (Z,) ndarray of float64
+        The z positions, in µm, in file order.
+
+    Raises
+    ------
+    StackFileError
+        If the file is missing, unreadable or empty, no single z column can be found, or a
+        value is not a finite number.
     """
     p = Path(path)
     try:

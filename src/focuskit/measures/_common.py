@@ -22,9 +22,26 @@ _CHUNK_BYTES = 32 * 2**20
 
 @contextmanager
 def chunk_budget(nbytes: int) -> Iterator[None]:
-    """Score stacks in chunks of planes of at most ``nbytes`` working memory inside the
-    ``with`` block (default 32 MiB; one plane at a time at least). Results do not depend
-    on it."""
+    """Score stacks in chunks of planes of at most ``nbytes`` working memory.
+
+    Applies inside the ``with`` block (default 32 MiB; one plane at a time at least).
+    Results do not depend on it.
+
+    Parameters
+    ----------
+    nbytes : int
+        Working memory per chunk of planes, in bytes, ≥ 1.
+
+    Returns
+    -------
+    context : contextlib.AbstractContextManager
+        A context manager; the previous budget is restored on exit.
+
+    Raises
+    ------
+    ConfigError
+        If ``nbytes`` is below 1.
+    """
     global _CHUNK_BYTES
     if int(nbytes) < 1:
         raise ConfigError(f"chunk budget must be ≥ 1 byte, got {nbytes}")

@@ -37,8 +37,33 @@ def _pair(image: np.ndarray, truth: np.ndarray, name: str) -> tuple[np.ndarray, 
 
 
 def crop_border(image: np.ndarray, px: int = 10) -> np.ndarray:
-    """The image without ``px`` pixels on each edge (Deep-R crops 10 px: deconvolution
-    edge artefacts). Works on (..., Y, X)."""
+    """The image without ``px`` pixels on each edge.
+
+    Deep-R crops 10 px (deconvolution edge artefacts). Works on (..., Y, X).
+
+    Parameters
+    ----------
+    image : ndarray
+        An image (Y, X) or a batch (..., Y, X).
+    px : int, optional
+        Pixels to remove from each edge, ≥ 0 (default 10).
+
+    Returns
+    -------
+    cropped : ndarray
+        A view of ``image`` without the border.
+
+    Raises
+    ------
+    ConfigError
+        If ``px`` is not an integer ≥ 0 or the image is too small to crop.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods, "Image quality
+           analysis".
+    """
     a = np.asarray(image)
     if isinstance(px, bool) or not isinstance(px, (int, np.integer)) or px < 0:
         raise ConfigError(f"crop_border: px must be an integer ≥ 0, got {px!r}")
@@ -64,6 +89,35 @@ def ssim_to_truth(image: np.ndarray, truth: np.ndarray, *, border_px: int = 10) 
     window σ = 1.5, ``use_sample_covariance=False``, K1 = 0.01, K2 = 0.03) and
     ``data_range`` = max − min of the standardized truth. Invariant to ``a·x + b``
     (a > 0) of either image.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        The image to assess, real and finite.
+    truth : (Y, X) ndarray
+        The ground truth, same shape.
+    border_px : int, optional
+        Pixels cropped from each edge before comparing (default 10).
+
+    Returns
+    -------
+    ssim : float
+        Structural similarity, at most 1.
+
+    Raises
+    ------
+    ConfigError
+        If the images are not 2-D, real and finite, differ in shape, are too small to crop,
+        or the truth is constant after cropping.
+
+    References
+    ----------
+    .. [1] Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image quality assessment:
+           from error visibility to structural similarity", IEEE Trans. Image Process. 13,
+           600 (2004).
+    .. [2] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods, "Image quality
+           analysis".
     """
     from skimage.metrics import structural_similarity
 
@@ -86,8 +140,35 @@ def ssim_to_truth(image: np.ndarray, truth: np.ndarray, *, border_px: int = 10) 
 
 
 def rmse_to_truth(image: np.ndarray, truth: np.ndarray, *, border_px: int = 10) -> float:
-    """``sqrt(mean((x̂ − t̂)²))`` of the standardized images after cropping ``border_px``
-    (in units of the truth's SD)."""
+    """``sqrt(mean((x̂ − t̂)²))`` of the standardized images after cropping ``border_px``.
+
+    In units of the truth's SD.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        The image to assess, real and finite.
+    truth : (Y, X) ndarray
+        The ground truth, same shape.
+    border_px : int, optional
+        Pixels cropped from each edge before comparing (default 10).
+
+    Returns
+    -------
+    rmse : float
+        Root-mean-square difference of the standardized images.
+
+    Raises
+    ------
+    ConfigError
+        If the images are not 2-D, real and finite, differ in shape, or are too small to crop.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods, "Image quality
+           analysis".
+    """
     x, t = _pair(image, truth, "rmse_to_truth")
     d = _standardized(crop_border(x, border_px)) - _standardized(crop_border(t, border_px))
     return float(np.sqrt(np.mean(d * d)))
@@ -103,6 +184,31 @@ def find_beads(
     another component (neighbours would fall into the fitting box); components whose area
     is > 3× the median area, and elongated ones (major/minor axis > 1.5), which are
     clusters of touching beads or dirt — as Deep-R excludes clusters and dirt.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        Fluorescence image of beads, real and finite.
+    box_px : int, optional
+        Side of the fitting box, in pixels, ≥ 3 (default 15).
+    threshold : float, optional
+        Intensity threshold; default Otsu's.
+
+    Returns
+    -------
+    centres : (N, 2) ndarray of float64
+        (row, col) centroids of the kept beads, in pixels; empty for a constant image.
+
+    Raises
+    ------
+    ConfigError
+        If the image is not 2-D, real and finite, or ``box_px`` is not an integer ≥ 3.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods, "Estimation of
+           the lateral FWHM values for PSF analysis".
     """
     from skimage.filters import threshold_otsu
     from skimage.measure import label, regionprops
@@ -162,6 +268,33 @@ def gaussian_fwhm(
     (``scipy.optimize.curve_fit``, bounded) to the ``box_px`` × ``box_px`` box centred on
     the rounded centre (Deep-R: lsqcurvefit, mean of the x and y FWHM). NaN where the box
     leaves the image, the fit fails, the centre leaves the box, or σ ≥ box_px / 2.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        Fluorescence image of beads, real and finite.
+    centres : (N, 2) array_like
+        (row, col) bead centres, in pixels (e.g. from :func:`find_beads`).
+    box_px : int, optional
+        Side of the fitting box, in pixels, ≥ 5 (default 15).
+    pixel_size_um : float, optional
+        Pixel size at the sample, in µm (default 1: FWHM in pixels).
+
+    Returns
+    -------
+    fwhm : (N,) ndarray of float64
+        FWHM of each bead, in µm; NaN where the fit is rejected.
+
+    Raises
+    ------
+    ConfigError
+        If the image is invalid, ``box_px`` is not an integer ≥ 5, or ``pixel_size_um`` ≤ 0.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods, "Estimation of
+           the lateral FWHM values for PSF analysis".
     """
     a = _image(image, "gaussian_fwhm")
     c = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
@@ -215,6 +348,31 @@ def relative_sharpness(image: np.ndarray, reference: np.ndarray) -> tuple[np.nda
     with ``N`` the number of pixels in a row (the regression's sample size; the paper's
     text calls it the number of rows). Rows where the reference has no edges give NaN.
     Returns ``(β, std)``, float64, one value per row.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        The image ``x`` to assess, real and finite.
+    reference : (Y, X) ndarray
+        The reference ``y`` (e.g. :func:`mip_reference`), same shape.
+
+    Returns
+    -------
+    beta : (Y,) ndarray of float64
+        Relative sharpness β_i of each row; NaN where the reference row has no edges.
+    std : (Y,) ndarray of float64
+        Standard error Std(β_i) of each row.
+
+    Raises
+    ------
+    ConfigError
+        If the images are invalid, differ in shape, or rows have fewer than 2 pixels.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), eq. 5–8 and
+           Supplementary S1.
     """
     x, y = _image(image, "relative_sharpness"), _image(reference, "relative_sharpness", "reference")
     if x.shape != y.shape:
@@ -238,8 +396,30 @@ def relative_sharpness(image: np.ndarray, reference: np.ndarray) -> tuple[np.nda
 
 
 def mip_reference(planes: np.ndarray) -> np.ndarray:
-    """Maximum-intensity projection along z of (Z, Y, X) planes: Deep-R's reference for
-    tilted samples (10 planes over z = 0…1.8 µm)."""
+    """Maximum-intensity projection along z of (Z, Y, X) planes.
+
+    Deep-R's reference for tilted samples (10 planes over z = 0…1.8 µm).
+
+    Parameters
+    ----------
+    planes : (Z, Y, X) ndarray
+        Non-empty stack of planes, finite.
+
+    Returns
+    -------
+    mip : (Y, X) ndarray
+        The maximum over z, the planes' dtype.
+
+    Raises
+    ------
+    ConfigError
+        If ``planes`` is not a non-empty 3-D stack or holds NaN/Inf.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Supplementary S1.
+    """
     p = np.asarray(planes)
     if p.ndim != 3 or p.shape[0] == 0:
         raise ConfigError(

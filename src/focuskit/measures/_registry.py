@@ -34,6 +34,23 @@ class FocusMeasure:
     larger = sharper. ``brightness_power``: ``k`` with ``f(c·I) = c**k · f(I)`` for
     ``c > 0`` (0 = invariant), with the function's default parameters.
     ``needs_optics``: the function takes ``pixel_size_um``, ``na`` and ``wavelength_um``.
+
+    Attributes
+    ----------
+    name : str
+        Registry (CLI) name, e.g. ``"vollath4"``.
+    function : callable
+        ``function(image, **params)``: float for a (Y, X) image, (Z,) float64 for a stack.
+    maximize : bool
+        True when a sharper image gives a larger value.
+    brightness_power : int
+        ``k`` with ``f(c·I) = c**k · f(I)`` (0 = invariant).
+    needs_optics : bool
+        The function needs ``pixel_size_um`` (µm), ``na`` and ``wavelength_um`` (µm).
+    description : str
+        One-line description.
+    reference : str
+        The paper (and equation) it comes from.
     """
 
     name: str
@@ -169,7 +186,23 @@ MEASURES: dict[str, FocusMeasure] = {m.name: m for m in _ALL}
 
 
 def get_measure(name: str) -> FocusMeasure:
-    """The registry entry for ``name``; ConfigError listing the valid names otherwise."""
+    """The registry entry for ``name``; ConfigError listing the valid names otherwise.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MEASURES` (e.g. ``"brenner"``, ``"spectral-highband"``).
+
+    Returns
+    -------
+    measure : FocusMeasure
+        The registry entry.
+
+    Raises
+    ------
+    ConfigError
+        If the name is unknown.
+    """
     try:
         return MEASURES[name]
     except (KeyError, TypeError):
@@ -194,6 +227,30 @@ def score(
     are ignored for the others, and missing ones raise ConfigError for those that need
     them. Each measure runs with its default parameters; call its function directly for
     others.
+
+    Parameters
+    ----------
+    image_or_stack : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+    name : str
+        Registry name of the measure (see :data:`MEASURES`).
+    pixel_size_um : float, optional
+        Pixel size at the sample, in µm (measures with ``needs_optics``).
+    na : float, optional
+        Numerical aperture (measures with ``needs_optics``).
+    wavelength_um : float, optional
+        Wavelength, in µm (measures with ``needs_optics``).
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        One value per image; larger = sharper.
+
+    Raises
+    ------
+    ConfigError
+        If the name is unknown, the optics a measure needs are missing, or the image is
+        invalid for the measure.
     """
     measure = get_measure(name)
     kwargs: dict[str, Any] = {}

@@ -74,6 +74,30 @@ def vollath_f4(image: Any) -> Score:
 
     Brightness: ``I → c·I`` scales F4 by ``c²`` (k = 2). Constant image → 0.
     Needs X ≥ 3.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers (bool, integer or float).
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        F4 of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is not 2-D/3-D real numbers, holds NaN/Inf, or has X < 3.
+
+    References
+    ----------
+    .. [1] D. Vollath, "Automatic focusing by correlative methods", J. Microsc. 147, 279
+           (1987).
+    .. [2] D. Vollath, "The influence of the scene parameters and of noise on the behaviour
+           of automatic focusing algorithms", J. Microsc. 151, 133 (1988).
+    .. [3] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), eq. 9.
     """
     return reduce_planes(image, "vollath_f4", _vollath4_chunk, min_yx=(1, 3), **_FLOAT64_INSIDE)
 
@@ -91,6 +115,28 @@ def vollath_f5(image: Any) -> Score:
     form differs by ``−μ²/X``).
 
     Brightness: k = 2. Constant image → 0. Needs X ≥ 2.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        F5 of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is not 2-D/3-D real numbers, holds NaN/Inf, or has X < 2.
+
+    References
+    ----------
+    .. [1] D. Vollath, "The influence of the scene parameters and of noise on the behaviour
+           of automatic focusing algorithms", J. Microsc. 151, 133 (1988).
+    .. [2] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), eq. 10.
     """
     return reduce_planes(image, "vollath_f5", _vollath5_chunk, min_yx=(1, 2), **_FLOAT64_INSIDE)
 
@@ -113,6 +159,26 @@ def std(image: Any) -> Score:
     keep the plain standard deviation; divide by the mean yourself for OughtaFocus' form.
 
     Brightness: k = 1. Constant image → 0.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        Standard deviation of the image, or of each plane of a stack (intensity units).
+
+    Raises
+    ------
+    ConfigError
+        If the image is not 2-D/3-D real numbers or holds NaN/Inf.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), eq. 11.
     """
     return reduce_planes(
         image, "std", lambda x, start: np.sqrt(_variance(centered(x)[1])), **_FLOAT64_INSIDE
@@ -125,6 +191,28 @@ def normalized_variance(image: Any) -> Score:
     Variance divided by the mean intensity (not by the mean², so it is *not*
     brightness-invariant): ``I → c·I`` scales it by ``c`` (k = 1). Needs a positive
     mean (an intensity image; ConfigError otherwise). Constant image → 0 (also all-zero).
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers, mean > 0.
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        Normalized variance of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is invalid, holds NaN/Inf, or a plane (not all zero) has a mean ≤ 0.
+
+    References
+    ----------
+    .. [1] F. C. A. Groen, I. T. Young and G. Ligthart, "A comparison of different focus
+           functions for use in autofocus algorithms", Cytometry 6, 81 (1985).
+    .. [2] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), eq. 12.
     """
 
     def chunk(x: np.ndarray, start: int) -> np.ndarray:
@@ -151,6 +239,27 @@ def brenner(image: Any) -> Score:
     pixels apart along ``x`` (the last axis), without Brenner's optional threshold.
 
     Brightness: k = 2. Constant image → 0. Needs X ≥ 3.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        Brenner gradient of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is not 2-D/3-D real numbers, holds NaN/Inf, or has X < 3.
+
+    References
+    ----------
+    .. [1] J. F. Brenner, B. S. Dew, J. B. Horton, T. King, P. W. Neurath and W. D. Selles,
+           "An automated microscope for cytologic research: a preliminary evaluation",
+           J. Histochem. Cytochem. 24, 100 (1976).
     """
     return reduce_planes(image, "brenner", _brenner_chunk, min_yx=(1, 3), allow_float32=True)
 
@@ -179,6 +288,33 @@ def tenengrad(image: Any, *, threshold: float = 0.0) -> Score:
 
     Brightness: k = 2 with ``threshold = 0``; a fixed non-zero threshold breaks the power
     law (scale the threshold by ``c`` too). Constant image → 0. Needs 3×3.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+    threshold : float, optional
+        Gradient magnitude ``T`` below which a pixel contributes 0, in intensity per pixel,
+        ≥ 0 (default 0).
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        Tenengrad of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is invalid, holds NaN/Inf, is smaller than 3×3, or ``threshold`` < 0.
+
+    References
+    ----------
+    .. [1] J. M. Tenenbaum, "Accommodation in computer vision", PhD thesis, Stanford
+           University (1970).
+    .. [2] E. Krotkov, "Focusing", Int. J. Comput. Vis. 1, 223 (1988).
+    .. [3] A. Shajkofci and M. Liebling, "DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function", ISBI 2020,
+           arXiv:2001.00667 (2020), Table 1 and ref. [13].
     """
     t = check_nonnegative("tenengrad", "threshold", threshold)
 
@@ -213,6 +349,30 @@ def laplacian_variance(image: Any) -> Score:
     ``skimage.filters.laplace`` that the DeepFocus code uses).
 
     Brightness: k = 2. Constant image → 0. Needs 3×3.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        Variance of the Laplacian of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is invalid, holds NaN/Inf, or is smaller than 3×3.
+
+    References
+    ----------
+    .. [1] J. L. Pech-Pacheco, G. Cristóbal, J. Chamorro-Martínez and J. Fernández-Valdivia,
+           "Diatom autofocusing in brightfield microscopy: a comparative study", Proc. ICPR
+           2000, vol. 3, 314.
+    .. [2] A. Shajkofci and M. Liebling, "DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function", ISBI 2020,
+           arXiv:2001.00667 (2020), Table 1.
     """
 
     def chunk(x: np.ndarray, start: int) -> np.ndarray:
@@ -234,6 +394,34 @@ def sum_modified_laplacian(image: Any, *, step: int = 1, threshold: float = 0.0)
     the sum over a window; this is its per-pixel mean over the whole image.
 
     Brightness: k = 1 with ``threshold = 0``. Constant image → 0. Needs (2s+1)×(2s+1).
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+    step : int, optional
+        Step ``s`` of the second differences, in pixels, ≥ 1 (default 1).
+    threshold : float, optional
+        ``T``, in intensity units, ≥ 0 (default 0).
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        SML of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is invalid, holds NaN/Inf, is smaller than (2s+1)×(2s+1), or ``step``
+        or ``threshold`` is out of range.
+
+    References
+    ----------
+    .. [1] S. K. Nayar and Y. Nakagawa, "Shape from focus", IEEE Trans. Pattern Anal. Mach.
+           Intell. 16, 824 (1994).
+    .. [2] A. Shajkofci and M. Liebling, "DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function", ISBI 2020,
+           arXiv:2001.00667 (2020), Table 1.
     """
     s = check_int("sum_modified_laplacian", "step", step, 1)
     t = check_nonnegative("sum_modified_laplacian", "threshold", threshold)
@@ -284,6 +472,28 @@ def high_pass_filter(image: Any) -> Score:
     pixels apart), so HPF ≈ Brenner; they differ only by the border terms and the
     normalization (``Y·X`` here, ``Y·(X−2)`` for Brenner). Kept separately to reproduce
     DeepFocus' Table 1. Brightness: k = 2. Constant image → 0. Needs X ≥ 2.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        HPF of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is not 2-D/3-D real numbers, holds NaN/Inf, or has X < 2.
+
+    References
+    ----------
+    .. [1] A. Shajkofci and M. Liebling, "DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function", ISBI 2020,
+           arXiv:2001.00667 (2020), Table 1; code idiap/deepfocus,
+           ``calibration_fit.get_hpf_image``.
     """
     return reduce_planes(image, "high_pass_filter", _hpf_chunk, min_yx=(1, 2), allow_float32=True)
 
@@ -303,6 +513,26 @@ def sobel_sharpness_map(image: Any) -> np.ndarray:
     Returns an array of the input's shape ((Y, X) or (Z, Y, X); each plane separately,
     no smoothing across z): float32 for float32 / ≤16-bit integer input, else float64.
     Brightness: k = 1 (the map scales with ``c``).
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+
+    Returns
+    -------
+    sharpness : ndarray of float32 or float64
+        The map, the input's shape, in intensity per pixel.
+
+    Raises
+    ------
+    ConfigError
+        If the image is not 2-D/3-D real numbers or holds NaN/Inf.
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), eq. 5.
     """
     name = "sobel_sharpness_map"
     stack, single = as_stack(image, name)

@@ -164,6 +164,34 @@ def spectral_highband(
 
     Brightness: k = 0 (invariant). Constant image → ln(1e-20) ≈ −46.05 (:data:`LOG_FLOOR`).
     Needs a positive mean (ConfigError otherwise) and at least 4×4 pixels.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers, mean > 0.
+    band : tuple of float, optional
+        (lo, hi) fractions of the Nyquist frequency, ``0 ≤ lo < hi ≤ 1`` (default (0.25, 1)).
+    periodic : bool, optional
+        Use the periodic component of each plane (Moisan 2011; default True) or the raw FFT.
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        Mean log normalized power in the band (dimensionless).
+
+    Raises
+    ------
+    ConfigError
+        If the image is invalid, holds NaN/Inf, is smaller than 4×4, a plane's mean is ≤ 0,
+        the band is invalid, or no frequency ring falls in the band.
+
+    References
+    ----------
+    .. [1] H. Pinkard, Z. Phillips, A. Babakhani, D. A. Fletcher and L. Waller, "Deep learning
+           for single-shot autofocus microscopy", Optica 6, 794 (2019); code
+           Waller-Lab/DeepAutofocus, ``calc_focal_plane``.
+    .. [2] L. Moisan, "Periodic plus smooth image decomposition", J. Math. Imaging Vis. 39,
+           161 (2011).
     """
     name = "spectral_highband"
     lo, hi = check_band(name, band)
@@ -221,9 +249,9 @@ def spectral_midband(
     mean², not by the total power: a blur that keeps the mean (any normalized, non-negative
     PSF, whose |OTF| ≤ 1) can only lower it, up to border effects, and ``I → c·I`` leaves
     it unchanged; normalized by the total power it could *rise* with blur when power
-    leaves the frequencies above the band first). The default band (0.25–0.75 of the cut-off) avoids
-    the lowest frequencies (slow illumination gradients, edge leakage) and the band edge
-    near the cut-off where the OTF and the signal-to-noise vanish. ``periodic`` as in
+    leaves the frequencies above the band first). The default band (0.25–0.75 of the cut-off)
+    avoids the lowest frequencies (slow illumination gradients, edge leakage) and the band
+    edge near the cut-off where the OTF and the signal-to-noise vanish. ``periodic`` as in
     the module docstring. A focuskit measure (no paper defines it).
 
     ``pixel_size_um`` (at the sample), ``na`` and ``wavelength_um`` (emission wavelength
@@ -231,6 +259,37 @@ def spectral_midband(
 
     Brightness: k = 0. Constant image → 0. Needs a positive mean (ConfigError otherwise),
     and an annulus containing at least one frequency sample (ConfigError otherwise).
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers, mean > 0.
+    pixel_size_um : float
+        Pixel size at the sample, in µm (required).
+    na : float
+        Numerical aperture of the objective (required).
+    wavelength_um : float
+        Wavelength λ, in µm (0.53, not 530; required).
+    band : tuple of float, optional
+        (lo, hi) fractions of the cut-off ``f_c``, ``0 ≤ lo < hi ≤ 1`` (default (0.25, 0.75)).
+    periodic : bool, optional
+        Use the periodic component of each plane (Moisan 2011; default True) or the raw FFT.
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        Mean normalized power in the annulus (dimensionless).
+
+    Raises
+    ------
+    ConfigError
+        If an optics value is missing or invalid, the image is invalid, a plane's mean is
+        ≤ 0, the band is invalid, or no frequency sample lies in the annulus.
+
+    References
+    ----------
+    .. [1] L. Moisan, "Periodic plus smooth image decomposition", J. Math. Imaging Vis. 39,
+           161 (2011).
     """
     name = "spectral_midband"
     given = {"pixel_size_um": pixel_size_um, "na": na, "wavelength_um": wavelength_um}

@@ -38,6 +38,9 @@ def standardize(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(x − mean) / max(SD, floor·max(|mean|, 1))`` over ``axes``.
 
+    Zero mean, unit SD: how every learned model here sees an image, and how Deep-R compares
+    images (Luo et al., Methods "Image quality analysis").
+
     Parameters
     ----------
     image : array
@@ -56,6 +59,13 @@ def standardize(
     Returns
     -------
     standardized : array of ``dtype``, or ``(standardized, mean, sd)``
+        The standardized image(s), the shape of ``image``; with ``return_stats``, also the
+        mean and floored SD with the reduced axes kept (size 1).
+
+    References
+    ----------
+    .. [1] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods.
     """
     x = np.asarray(image, dtype=dtype)
     mean = x.mean(axis=axes, keepdims=True)

@@ -50,6 +50,32 @@ def wavelet_sum(image: Any, *, level: int = 1) -> Score:
     ``2**level`` (trailing rows/columns dropped).
 
     Brightness: k = 1. Constant image → 0. Needs ``2**level`` pixels per side.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+    level : int, optional
+        Number of DWT levels, ≥ 1 (default 1).
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        WS of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is invalid, holds NaN/Inf, is smaller than ``2**level`` per side, or
+        ``level`` < 1.
+
+    References
+    ----------
+    .. [1] G. Yang and B. J. Nelson, "Wavelet-based autofocusing and unsupervised
+           segmentation of microscopic images", Proc. IEEE/RSJ IROS 2003 (M_W1).
+    .. [2] A. Shajkofci and M. Liebling, "DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function", ISBI 2020,
+           arXiv:2001.00667 (2020), Table 1 and ref. [15].
     """
     lv = check_int("wavelet_sum", "level", level, 1)
 
@@ -77,6 +103,32 @@ def wavelet_energy(image: Any, *, level: int = 1) -> Score:
     Y and X are cropped to multiples of ``2**level``.
 
     Brightness: k = 2. Constant image → 0. Needs ``2**level`` pixels per side.
+
+    Parameters
+    ----------
+    image : array_like
+        A (Y, X) image or a (Z, Y, X) stack of real numbers.
+    level : int, optional
+        Number of DWT levels, ≥ 1 (default 1).
+
+    Returns
+    -------
+    score : float or (Z,) ndarray of float64
+        EWC of the image, or of each plane of a stack.
+
+    Raises
+    ------
+    ConfigError
+        If the image is invalid, holds NaN/Inf, is smaller than ``2**level`` per side, or
+        ``level`` < 1.
+
+    References
+    ----------
+    .. [1] A. Shajkofci and M. Liebling, "DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function", ISBI 2020,
+           arXiv:2001.00667 (2020), Table 1 and ref. [14].
+    .. [2] Q. Wu, F. A. Merchant and K. R. Castleman, *Microscope Image Processing*,
+           Academic Press (2008), eq. 16.11.
     """
     lv = check_int("wavelet_energy", "level", level, 1)
 

@@ -13,21 +13,30 @@ from focuskit._errors import ConfigError
 def split_fields(
     field: np.ndarray, validation_fraction: float = 0.15, *, seed: int = 0
 ) -> np.ndarray:
-    """Which examples are held out for validation: whole fields of view, never planes or
-    tiles of a field on both sides (no leakage). ``round(fraction · n_fields)`` fields, at
-    least one and at most all but one, drawn with ``default_rng(seed)``.
+    """Choose which examples are held out for validation, by whole fields of view.
+
+    Never planes or tiles of a field on both sides (no leakage). ``round(fraction ·
+    n_fields)`` fields, at least one and at most all but one, drawn with
+    ``default_rng(seed)``.
 
     Parameters
     ----------
     field : (N,) int array
         The field of view of each example.
-    validation_fraction : float
-        In (0, 1).
-    seed : int
+    validation_fraction : float, optional
+        The fraction of fields held out, in (0, 1). Default 0.15.
+    seed : int, optional
+        Seed of the draw. Default 0.
 
     Returns
     -------
-    (N,) bool array, True for validation examples.
+    is_validation : (N,) bool array
+        True for validation examples.
+
+    Raises
+    ------
+    ConfigError
+        ``validation_fraction`` outside (0, 1), or fewer than two fields of view.
     """
     if not 0 < validation_fraction < 1:
         raise ConfigError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
@@ -44,10 +53,31 @@ def split_fields(
 
 
 def split_one_field(field: np.ndarray, every: int = 5, position: int = 4) -> np.ndarray:
-    """With a single field of view: new field ids that set every ``every``-th example (by
-    position, from ``position``) apart as a second field, so :func:`split_fields` holds those
-    out. Neighbouring tiles of one stack are not independent, but the held-out ones were
-    still never trained on."""
+    """Split a single field of view into two, so :func:`split_fields` can hold one out.
+
+    New field ids set every ``every``-th example (by position, from ``position``) apart as a
+    second field, so :func:`split_fields` holds those out. Neighbouring tiles of one stack
+    are not independent, but the held-out ones were still never trained on.
+
+    Parameters
+    ----------
+    field : (N,) int array
+        The field id of each example (all the same).
+    every : int, optional
+        Period of the examples set apart. Default 5.
+    position : int, optional
+        Index of the first example set apart (at most ``N − 1``). Default 4.
+
+    Returns
+    -------
+    field : (N,) int array
+        The new field ids: ``field + 1`` for the examples set apart, ``field`` otherwise.
+
+    Raises
+    ------
+    ConfigError
+        Fewer than two examples.
+    """
     field = np.asarray(field)
     n = field.size
     if n < 2:
@@ -57,8 +87,22 @@ def split_one_field(field: np.ndarray, every: int = 5, position: int = 4) -> np.
 
 
 def augment_d4(batch: Any, k: int) -> Any:
-    """One of the 8 symmetries of the square (k = 0…7) of a torch batch (…, Y, X):
-    rotate by k·90°, then flip along x for k ≥ 4."""
+    """Apply one of the 8 symmetries of the square (k = 0…7) to a torch batch (…, Y, X).
+
+    Rotate by k·90°, then flip along x for k ≥ 4.
+
+    Parameters
+    ----------
+    batch : torch.Tensor, shape (..., Y, X)
+        Images, the last two axes y and x.
+    k : int
+        Which symmetry, 0…7 (0: the identity).
+
+    Returns
+    -------
+    out : torch.Tensor
+        The transformed batch (Y and X swapped by odd rotations).
+    """
     import torch
 
     out = torch.rot90(batch, k % 4, dims=(-2, -1))
@@ -67,9 +111,31 @@ def augment_d4(batch: Any, k: int) -> Any:
 
 # ----------------------------------------------------------------------------- tiling
 def patch_origins(length: int, stride: int, patch: int | None = None) -> np.ndarray:
-    """Top-left corners along one axis: ``ceil((L − patch)/stride) + 1`` patches spread
-    evenly from 0 to ``L − patch`` (the last patch ends at the border); ``patch`` defaults
-    to ``stride`` (patches that just touch)."""
+    """Top-left corners of patches along one axis.
+
+    ``ceil((L − patch)/stride) + 1`` patches spread evenly from 0 to ``L − patch`` (the
+    last patch ends at the border); ``patch`` defaults to ``stride`` (patches that just
+    touch).
+
+    Parameters
+    ----------
+    length : int
+        ``L``, the image's length along the axis (pixels).
+    stride : int
+        The largest distance between neighbouring corners (pixels).
+    patch : int, optional
+        The patch length (pixels). Default: ``stride``.
+
+    Returns
+    -------
+    origins : (n,) int array
+        The corners, from 0 to ``L − patch``.
+
+    Raises
+    ------
+    ConfigError
+        The image is shorter than one patch.
+    """
     patch = stride if patch is None else patch
     if length < patch:
         raise ConfigError(f"the image is {length} pixels along one side; this needs ≥ {patch}")
@@ -78,8 +144,23 @@ def patch_origins(length: int, stride: int, patch: int | None = None) -> np.ndar
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start of each tile along one axis: every ``tile − overlap`` pixels,
-    the last flush with the end."""
+    """Start of each tile along one axis: every ``tile − overlap`` pixels, the last flush
+    with the end.
+
+    Parameters
+    ----------
+    length : int
+        The image's length along the axis (pixels).
+    tile : int
+        The tile length (pixels).
+    overlap : int
+        Pixels shared by neighbouring tiles.
+
+    Returns
+    -------
+    starts : list of int
+        The first pixel of each tile (``[0]`` when the image is at most one tile long).
+    """
     if length <= tile:
         return [0]
     step = tile - overlap
@@ -88,9 +169,24 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 
 
 def blend_ramp(tile: int, overlap: int) -> np.ndarray:
-    """Raised-cosine weights along one tile side: 1 inside, ramping over ``overlap`` pixels
-    to a small floor at the edge (so an image's own borders still count). The 2-D blending
-    window of overlapping tiles is the outer product of two ramps."""
+    """Raised-cosine weights along one tile side.
+
+    1 inside, ramping over ``overlap`` pixels to a small floor at the edge (so an image's
+    own borders still count). The 2-D blending window of overlapping tiles is the outer
+    product of two ramps.
+
+    Parameters
+    ----------
+    tile : int
+        The tile length (pixels).
+    overlap : int
+        Length of the ramp at each end (pixels); 0 gives all ones.
+
+    Returns
+    -------
+    ramp : (tile,) float64 array
+        The weights, in [1e-3, 1].
+    """
     ramp = np.ones(tile, dtype=np.float64)
     if overlap > 0:
         t = (np.arange(overlap) + 0.5) / overlap

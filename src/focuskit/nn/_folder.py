@@ -30,7 +30,14 @@ BUILTIN_ALIASES = {
 
 
 def builtin_models() -> list[str]:
-    """Names of the bundled model folders (without their old aliases)."""
+    """Names of the bundled model folders (without their old aliases).
+
+    Returns
+    -------
+    names : list of str
+        The folder names under :data:`BUILTIN_DIR` holding a ``config.json``, sorted (empty
+        when the package ships none).
+    """
     if not BUILTIN_DIR.is_dir():
         return []
     return sorted(p.name for p in BUILTIN_DIR.iterdir() if (p / CONFIG).is_file())
@@ -38,6 +45,16 @@ def builtin_models() -> list[str]:
 
 def resolve_model(spec: str | os.PathLike[str]) -> Path:
     """The model folder of ``spec``: a path, or ``builtin:NAME`` (current or old name).
+
+    Parameters
+    ----------
+    spec : str or path-like
+        ``builtin:NAME`` (a current name or one of :data:`BUILTIN_ALIASES`) or a folder.
+
+    Returns
+    -------
+    folder : Path
+        The model folder, which holds ``config.json`` and ``weights.safetensors``.
 
     Raises
     ------
@@ -70,8 +87,25 @@ def check_model_output(
     overwrite: bool,
     inputs: Iterable[str | os.PathLike[str] | None] = (),
 ) -> None:
-    """Refuse a model folder that cannot be written — it exists (without ``overwrite``), its
-    parent is missing, or it is one of the training's ``inputs`` — before minutes of work."""
+    """Refuse a model folder that cannot be written, before minutes of work.
+
+    It cannot be written when it exists (without ``overwrite``), its parent is missing, or
+    it is one of the training's ``inputs``.
+
+    Parameters
+    ----------
+    output : str, path-like or None
+        The model folder to be written; None checks nothing.
+    overwrite : bool
+        Whether an existing folder may be replaced.
+    inputs : iterable of str, path-like or None, optional
+        The training's input paths (None entries are skipped).
+
+    Raises
+    ------
+    ConfigError
+        The folder exists (without ``overwrite``), its parent is missing, or it is an input.
+    """
     if output is None:
         return
     out = Path(output)
@@ -91,8 +125,32 @@ def write_model_folder(
     *,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``config.json`` + ``weights.safetensors`` as one folder, atomically (a hidden
-    sibling renamed into place: a reader sees the old folder or the new one, never half)."""
+    """Write ``config.json`` + ``weights.safetensors`` as one folder, atomically.
+
+    A hidden sibling is renamed into place: a reader sees the old folder or the new one,
+    never half.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model folder.
+    config : dict
+        JSON-able configuration, written as ``config.json``.
+    tensors : dict of str to ndarray
+        The weights, written as ``weights.safetensors`` (no pickles).
+    overwrite : bool, optional
+        Replace an existing folder. Default False.
+
+    Returns
+    -------
+    folder : Path
+        The written folder.
+
+    Raises
+    ------
+    ConfigError
+        The folder exists and ``overwrite`` is False, or its parent does not exist.
+    """
     from safetensors.numpy import save_file
 
     target = Path(path)
@@ -110,7 +168,27 @@ def write_model_folder(
 def read_model_folder(
     spec: str | os.PathLike[str],
 ) -> tuple[Path, dict[str, Any], dict[str, np.ndarray]]:
-    """``(folder, config, tensors)`` of a model folder or ``builtin:NAME``."""
+    """Read a model folder or ``builtin:NAME``.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        ``builtin:NAME`` or a model folder (:func:`resolve_model`).
+
+    Returns
+    -------
+    folder : Path
+        The resolved model folder.
+    config : dict
+        The parsed ``config.json``.
+    tensors : dict of str to ndarray
+        The arrays of ``weights.safetensors``, by their full names (``net.body.0.weight``).
+
+    Raises
+    ------
+    ConfigError
+        No such model, or a file that cannot be read or is not a JSON object.
+    """
     from safetensors.numpy import load_file
 
     path = resolve_model(spec)

@@ -31,7 +31,18 @@ Progress = Callable[[int, int, dict[str, float]], None]
 
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Run the body with ``n`` torch intra-op threads, then restore the previous count."""
+    """Run the body with ``n`` torch intra-op threads, then restore the previous count.
+
+    Parameters
+    ----------
+    n : int
+        Intra-op threads inside the ``with`` block.
+
+    Returns
+    -------
+    context : context manager
+        Use as ``with torch_threads(1): ...``; it yields None.
+    """
     import torch
 
     previous = torch.get_num_threads()
@@ -43,18 +54,54 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def cosine_learning_rate(base: float, step: int, max_steps: int) -> float:
-    """``base · (0.01 + 0.99 · ½(1 + cos(π·step/max_steps)))``: a cosine decay from ``base``
-    to 1 % of it; a function of the step, so a resumed run continues on the same schedule."""
+    """The learning rate at ``step`` of a cosine decay from ``base`` to 1 % of it.
+
+    ``base · (0.01 + 0.99 · ½(1 + cos(π·step/max_steps)))``: a cosine decay from ``base``
+    to 1 % of it; a function of the step, so a resumed run continues on the same schedule.
+
+    Parameters
+    ----------
+    base : float
+        The rate at step 0.
+    step : int
+        Steps done (clipped to ``max_steps``).
+    max_steps : int
+        Steps of the whole run.
+
+    Returns
+    -------
+    rate : float
+        The learning rate, from ``base`` down to ``0.01 · base``.
+    """
     return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(step, max_steps) / max_steps)))
 
 
 def state_to_numpy(net: Any) -> dict[str, np.ndarray]:
-    """A copy of a torch module's state as numpy arrays."""
+    """A copy of a torch module's state as numpy arrays.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The module (parameters and buffers are copied).
+
+    Returns
+    -------
+    state : dict of str to ndarray
+        Its ``state_dict``, each tensor detached, on the CPU, copied.
+    """
     return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
 
 
 def numpy_to_state(net: Any, state: Mapping[str, np.ndarray]) -> None:
-    """Load numpy arrays (from :func:`state_to_numpy` or a file) into a torch module."""
+    """Load numpy arrays (from :func:`state_to_numpy` or a file) into a torch module.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The module, changed in place.
+    state : mapping of str to ndarray
+        Its ``state_dict`` entries as arrays (all of them: the load is strict).
+    """
     import torch
 
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
@@ -94,8 +141,24 @@ def save_training_state(
     extra: Mapping[str, Mapping[str, np.ndarray]],
     meta: dict[str, Any],
 ) -> None:
-    """Networks, Adam moments and extra arrays in ``checkpoint.safetensors``; counters, RNG
-    state and ``meta`` in ``checkpoint.json`` (each written to a temporary name, then renamed)."""
+    """Save a training checkpoint: tensors in safetensors, the rest in JSON (no pickles).
+
+    Networks, Adam moments and extra arrays in ``checkpoint.safetensors``; counters, RNG
+    state and ``meta`` in ``checkpoint.json`` (each written to a temporary name, then renamed).
+
+    Parameters
+    ----------
+    path : Path
+        The checkpoint folder (created if missing).
+    nets : mapping of str to torch.nn.Module
+        The networks, saved under ``<name>.<parameter>``.
+    optimizers : mapping of str to torch.optim.Adam
+        Their optimizers, whose moments are saved under ``adam_<name>.*``.
+    extra : mapping of str to mapping of str to ndarray
+        More arrays by group (e.g. ``{"best": state}``), saved under ``<group>.<key>``.
+    meta : dict
+        JSON-able counters and state (step, history, RNG state …).
+    """
     from safetensors.numpy import save_file
 
     tensors: dict[str, np.ndarray] = {}
@@ -123,7 +186,31 @@ def load_training_state(
     optimizers: Mapping[str, Any],
     extra: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
-    """Restore what :func:`save_training_state` wrote; returns ``(meta, extra arrays)``."""
+    """Restore what :func:`save_training_state` wrote; returns ``(meta, extra arrays)``.
+
+    Parameters
+    ----------
+    path : Path or None
+        The checkpoint folder.
+    nets : mapping of str to torch.nn.Module
+        The networks, loaded in place.
+    optimizers : mapping of str to torch.optim.Adam
+        Their optimizers, whose Adam moments are restored in place.
+    extra : tuple of str, optional
+        Groups of extra arrays to read back.
+
+    Returns
+    -------
+    meta : dict
+        The JSON part of the checkpoint (with ``adam_steps``).
+    arrays : dict of str to dict of str to ndarray
+        The extra arrays of each group in ``extra``.
+
+    Raises
+    ------
+    ConfigError
+        No checkpoint in ``path``.
+    """
     from safetensors.numpy import load_file
 
     if path is None or not (path / "checkpoint.json").is_file():
@@ -149,6 +236,19 @@ class History:
     Subclasses add list fields and map the loop's keys to them: ``TRAIN`` maps the keys of
     ``step``'s result (means over each evaluation interval), ``VALIDATION`` those of
     ``validate``'s, and ``BEST`` names the field holding the best validation value.
+
+    Attributes
+    ----------
+    steps : list of int
+        The step of each evaluation.
+    best_step : int
+        The step whose network was kept (best validation value).
+    stopped_early : bool
+        Whether early stopping ended the run.
+    seconds : float
+        Training time (s), summed over resumed runs.
+    best : float
+        The best validation value (the field ``BEST`` names).
     """
 
     TRAIN: ClassVar[dict[str, str]] = {}
@@ -162,6 +262,7 @@ class History:
 
     @property
     def best(self) -> float:
+        """The best validation value so far (the field named by ``BEST``)."""
         return float(getattr(self, self.BEST))
 
     @best.setter
@@ -171,6 +272,17 @@ class History:
     def record(
         self, step: int, train: Mapping[str, float], validation: Mapping[str, float]
     ) -> None:
+        """Append one evaluation.
+
+        Parameters
+        ----------
+        step : int
+            Steps done.
+        train : mapping of str to float
+            Mean training terms since the last evaluation (a missing key records NaN).
+        validation : mapping of str to float
+            Validation values (every key of ``VALIDATION`` must be present).
+        """
         self.steps.append(step)
         for key, name in self.TRAIN.items():
             getattr(self, name).append(float(train.get(key, math.nan)))
@@ -178,10 +290,29 @@ class History:
             getattr(self, name).append(float(validation[key]))
 
     def to_dict(self) -> dict[str, Any]:
+        """The history as a JSON-able dict (for checkpoints and model metadata).
+
+        Returns
+        -------
+        data : dict
+            One entry per field.
+        """
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> History:
+        """Rebuild a history from :meth:`to_dict` (unknown keys are ignored).
+
+        Parameters
+        ----------
+        data : mapping
+            A dict written by :meth:`to_dict`.
+
+        Returns
+        -------
+        history : History
+            An instance of this class.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -190,11 +321,25 @@ class History:
 class Schedule:
     """How long to train and how to choose the result.
 
-    ``patience``: evaluations without improvement before stopping (None: never stop
-    early). ``select_after``: the best network is chosen among evaluations from this step
-    on (earlier ones are recorded, not kept: e.g. before an uncertainty head is trained).
-    ``learning_rates``: the base rate of each optimizer on the cosine schedule (optimizers
-    not named keep their rate).
+    Attributes
+    ----------
+    max_steps : int
+        Training steps (≥ 1).
+    eval_every : int
+        Steps between evaluations (≥ 1; the last step is always evaluated).
+    learning_rates : mapping of str to float
+        The base rate of each optimizer on the cosine schedule (optimizers not named keep
+        their rate).
+    patience : int or None
+        Evaluations without improvement before stopping (None: never stop early).
+    select_after : int
+        The best network is chosen among evaluations from this step on (earlier ones are
+        recorded, not kept: e.g. before an uncertainty head is trained).
+
+    Raises
+    ------
+    ConfigError
+        ``max_steps`` or ``eval_every`` below 1.
     """
 
     max_steps: int
@@ -227,33 +372,52 @@ def run_training(
     restore: Callable[[dict[str, Any]], None] | None = None,
     on_evaluate: Callable[[], None] | None = None,
 ) -> History:
-    """Train until ``schedule.max_steps`` (or early stopping); leave ``nets[keep]`` at its
-    best validation state and every network in eval mode.
+    """Train until ``schedule.max_steps`` (or early stopping).
+
+    Leaves ``nets[keep]`` at its best validation state and every network in eval mode.
 
     Parameters
     ----------
-    nets, optimizers
+    nets, optimizers : mapping of str to torch.nn.Module / torch.optim.Optimizer
         The modules and optimizers, by name (checkpointed under these names).
-    step
+    step : callable
         ``step(k, rng)``: update ``k`` (0, 1, …), its batch drawn from ``rng``; returns its
         loss terms (each averaged over the steps since the last evaluation; a term missing
         from a step is not counted for it).
-    validate
-        Validation values; ``metric`` among them is minimized.
-    keep
+    validate : callable
+        ``validate()``: validation values; ``metric`` among them is minimized.
+    metric : str
+        The validation value that chooses the best network.
+    keep : str
         The network whose best state is kept (and returned to at the end).
-    history
+    history : History
         Filled in place (and restored from the checkpoint on resume).
-    rng, seed
-        The run's generator and its seed (on resume torch is reseeded with ``seed + step``).
-    checkpoint_dir, resume
-        Save a checkpoint at every evaluation; continue from it.
-    progress
+    schedule : Schedule
+        Steps, evaluation interval, learning rates, patience and ``select_after``.
+    rng : numpy.random.Generator
+        The run's generator.
+    seed : int
+        Its seed (on resume torch is reseeded with ``seed + step``).
+    checkpoint_dir : str or path-like, optional
+        Save a checkpoint at every evaluation.
+    resume : bool, optional
+        Continue from the checkpoint in ``checkpoint_dir``.
+    progress : callable, optional
         ``progress(step, max_steps, validation values)`` after every evaluation.
-    state, restore
+    state, restore : callable, optional
         Extra JSON state of the system's step (e.g. loss weights) to checkpoint and restore.
-    on_evaluate
+    on_evaluate : callable, optional
         Called after each evaluation is recorded, before progress and checkpoint.
+
+    Returns
+    -------
+    history : History
+        ``history``, filled in.
+
+    Raises
+    ------
+    ConfigError
+        ``resume`` without a checkpoint folder, or no checkpoint in it.
     """
     import torch
 

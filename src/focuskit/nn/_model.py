@@ -25,7 +25,20 @@ M = TypeVar("M", bound="TrainedModel")
 
 
 def group_tensors(tensors: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """``{"net.body.0.weight": …}`` → ``{"net": {"body.0.weight": …}}`` (split at the first dot)."""
+    """Group a model folder's tensors by prefix (split at the first dot).
+
+    ``{"net.body.0.weight": …}`` → ``{"net": {"body.0.weight": …}}``.
+
+    Parameters
+    ----------
+    tensors : dict of str to ndarray
+        Arrays by full name, as :func:`~focuskit.nn.read_model_folder` returns them.
+
+    Returns
+    -------
+    groups : dict of str to dict of str to ndarray
+        The arrays of each prefix (``net``, ``ood`` …), by the rest of their names.
+    """
     groups: dict[str, dict[str, np.ndarray]] = {}
     for key, value in tensors.items():
         prefix, _, rest = key.partition(".")
@@ -97,6 +110,18 @@ class TrainedModel:
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the model folder (``config.json`` + ``weights.safetensors``) atomically.
 
+        Parameters
+        ----------
+        path : str or path-like
+            The model folder to write.
+        overwrite : bool, optional
+            Replace an existing folder. Default False.
+
+        Returns
+        -------
+        folder : Path
+            The written folder (also the model's ``source`` if it had none).
+
         Raises
         ------
         ConfigError
@@ -120,8 +145,19 @@ class TrainedModel:
 
     @classmethod
     def load(cls: type[M], spec: str | os.PathLike[str], **options: Any) -> M:
-        """Load ``builtin:NAME`` or a model folder saved by :meth:`save` (``options`` go to
-        :meth:`from_folder`, e.g. ``num_threads``).
+        """Load ``builtin:NAME`` or a model folder saved by :meth:`save`.
+
+        Parameters
+        ----------
+        spec : str or path-like
+            ``builtin:NAME`` (current or old name) or a model folder.
+        **options
+            Passed to :meth:`from_folder` (e.g. ``num_threads``).
+
+        Returns
+        -------
+        model : TrainedModel
+            An instance of this class, with ``source``, ``path`` and ``saved_by`` set.
 
         Raises
         ------
@@ -152,8 +188,7 @@ class TrainedModel:
         *,
         force: bool = False,
     ) -> list[str]:
-        """Refuse an image from another microscope (unless ``force``); return notes on what
-        was assumed or forced.
+        """Refuse an image from another microscope (unless ``force``).
 
         One rule for every model (:meth:`Optics.mismatches`: 2 % on pixel size, NA and λ;
         the same illumination). An image with only a pixel size (a plain TIFF) is checked
@@ -164,9 +199,14 @@ class TrainedModel:
         optics : Optics, optional
             The image's (or the microscope's) optics.
         pixel_size_um : float, optional
-            The image's pixel size (default: ``optics.pixel_size_um``).
-        force : bool
-            Accept a mismatch, with a note saying so.
+            The image's pixel size in µm (default: ``optics.pixel_size_um``).
+        force : bool, optional
+            Accept a mismatch, with a note saying so. Default False.
+
+        Returns
+        -------
+        notes : list of str
+            What was assumed or forced (empty when the image simply matches).
 
         Raises
         ------
@@ -220,14 +260,27 @@ class TrainedModel:
 
     # ------------------------------------------------------------------------ summary
     def parameter_counts(self) -> dict[str, int]:
-        """Trainable parameters per network."""
+        """Trainable parameters per network.
+
+        Returns
+        -------
+        counts : dict of str to int
+            The number of parameters of each network, by role (``net``, ``generator`` …).
+        """
         return {
             role: sum(p.numel() for p in net.parameters()) for role, net in self.networks().items()
         }
 
     def info(self) -> dict[str, Any]:
-        """What the model is (plain JSON): kind, source, parameters, architecture, optics
-        and how it was trained — what ``focuskit <system> info --json`` prints."""
+        """What the model is, as plain JSON — what ``focuskit <system> info --json`` prints.
+
+        Returns
+        -------
+        info : dict
+            Kind, source (``model``), folder (``path``), the focuskit version that saved it,
+            parameters per network, architecture, optics (None if any) and how it was
+            trained.
+        """
         optics = self.optics
         return {
             **self.metadata,

@@ -28,7 +28,24 @@ def _finite_positive(name: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class Objective:
-    """Microscope objective: numerical aperture, magnification, immersion index."""
+    """Microscope objective: numerical aperture, magnification, immersion index.
+
+    Validated on construction.
+
+    Attributes
+    ----------
+    na : float
+        Numerical aperture, finite, > 0 and below ``immersion_index``.
+    magnification : float
+        Lateral magnification (dimensionless, > 0).
+    immersion_index : float, optional
+        Refractive index ``n`` of the immersion medium, >= 1 (air = 1.0, the default).
+
+    Raises
+    ------
+    ConfigError
+        If a value is out of range.
+    """
 
     na: float
     magnification: float
@@ -49,8 +66,27 @@ class Objective:
 
 @dataclass(frozen=True)
 class Camera:
-    """Camera: physical pixel pitch (µm), bit depth, gain (ADU per e⁻), read noise
-    (e⁻ rms), offset (ADU)."""
+    """Camera: pixel pitch (µm), bit depth, gain (ADU per e⁻), read noise (e⁻ rms), offset (ADU).
+
+    Attributes
+    ----------
+    pixel_um : float, optional
+        Physical pixel pitch on the sensor, in µm (default 6.5). The pixel at the sample is
+        ``pixel_um / magnification`` (see :attr:`Optics.pixel_size_um`).
+    bit_depth : int, optional
+        Bits per pixel, an integer in 1..16 (default 16).
+    gain_adu_per_e : float, optional
+        Conversion gain in ADU per photo-electron (e⁻), > 0 (default 1.0).
+    read_noise_e : float, optional
+        Read noise in e⁻ rms, >= 0 (default 1.5).
+    offset_adu : float, optional
+        Dark offset in ADU, within ``0 .. 2**bit_depth - 1`` (default 100).
+
+    Raises
+    ------
+    ConfigError
+        If a value is out of range.
+    """
 
     pixel_um: float = 6.5
     bit_depth: int = 16
@@ -75,6 +111,7 @@ class Camera:
 
     @property
     def max_adu(self) -> int:
+        """Largest pixel value, ``2**bit_depth - 1`` (ADU)."""
         return 2**self.bit_depth - 1
 
 
@@ -83,7 +120,21 @@ class Camera:
 
 @dataclass(frozen=True)
 class Fluorescence:
-    """Incoherent emission: image = emitter map ⊛ |IFFT(P_z)|² (OPTICS.md, Illumination)."""
+    """Incoherent emission: image = emitter map ⊛ |IFFT(P_z)|² (OPTICS.md, Illumination).
+
+    Attributes
+    ----------
+    kind : {'fluorescence'}
+        Tag of the illumination in its dict form.
+    psf_model : {'scalar', 'vectorial'}, optional
+        PSF used by the simulator: the scalar ``|IFFT(P_z)|²`` (default) or the vectorial
+        Richards–Wolf / Aguet PSF of :func:`vectorial_psf`.
+
+    Raises
+    ------
+    ConfigError
+        If ``psf_model`` is not one of the two names.
+    """
 
     kind: Literal["fluorescence"] = "fluorescence"
     psf_model: Literal["scalar", "vectorial"] = "scalar"
@@ -97,7 +148,22 @@ class Fluorescence:
 
 @dataclass(frozen=True)
 class LED:
-    """One spatially coherent LED at illumination NA (sx, sy); sx = sin θ for angle θ in x–z."""
+    """One spatially coherent LED at illumination NA (sx, sy); sx = sin θ for angle θ in x–z.
+
+    Attributes
+    ----------
+    sx : float
+        Illumination NA along x, ``sin θ`` for the angle θ in the x–z plane (dimensionless).
+    sy : float, optional
+        Illumination NA along y (default 0). ``sx² + sy²`` must be below 1.
+    kind : {'led'}
+        Tag of the illumination in its dict form.
+
+    Raises
+    ------
+    ConfigError
+        If ``sx² + sy² >= 1``.
+    """
 
     sx: float
     sy: float = 0.0
@@ -111,7 +177,20 @@ class LED:
 
     @classmethod
     def at_angle(cls, theta_deg: float, azimuth_deg: float = 0.0) -> LED:
-        """LED at polar angle θ from the optical axis, azimuth φ from +x."""
+        """LED at polar angle θ from the optical axis, azimuth φ from +x.
+
+        Parameters
+        ----------
+        theta_deg : float
+            Polar angle θ from the optical axis, in degrees.
+        azimuth_deg : float, optional
+            Azimuth φ from +x, in degrees (default 0: the LED lies in the x–z plane).
+
+        Returns
+        -------
+        led : LED
+            The LED with ``sx = sin θ cos φ`` and ``sy = sin θ sin φ``.
+        """
         s = math.sin(math.radians(theta_deg))
         phi = math.radians(azimuth_deg)
         return cls(sx=s * math.cos(phi), sy=s * math.sin(phi))
@@ -119,7 +198,22 @@ class LED:
 
 @dataclass(frozen=True)
 class LEDPattern:
-    """Several mutually incoherent LEDs: I = Σ w_k · I_k (Abbe)."""
+    """Several mutually incoherent LEDs: I = Σ w_k · I_k (Abbe).
+
+    Attributes
+    ----------
+    leds : tuple of (float, float, float)
+        One ``(sx, sy, weight)`` triple per LED: its illumination NA along x and y
+        (``sx² + sy² < 1``) and its weight (>= 0; not all zero). Stored as tuples of floats.
+    kind : {'led_pattern'}
+        Tag of the illumination in its dict form.
+
+    Raises
+    ------
+    ConfigError
+        If the pattern is empty, an LED lies outside the unit NA disc, or the weights are
+        negative or all zero.
+    """
 
     leds: tuple[tuple[float, float, float], ...]  # (sx, sy, weight)
     kind: Literal["led_pattern"] = "led_pattern"
@@ -141,7 +235,30 @@ class DPC:
     """Differential-phase-contrast half annulus of source NAs in [na_inner, na_outer].
 
     ``side`` is the half-plane that is lit: 'right' (sx > 0), 'left', 'top' (sy > 0), 'bottom'.
-    Pinkard et al. use a half annulus of NA 0.35–0.48 for the ground-truth stacks.
+    Pinkard et al. use a half annulus of NA 0.35–0.48 for the ground-truth stacks [1]_.
+
+    Attributes
+    ----------
+    na_inner : float
+        Inner illumination NA of the annulus, ``0 <= na_inner < na_outer``.
+    na_outer : float
+        Outer illumination NA of the annulus, below 1.
+    side : {'right', 'left', 'top', 'bottom'}, optional
+        The half-plane that is lit (default 'right').
+    source_step_na : float, optional
+        Pitch, in NA units, of the grid of source points that samples the annulus (default 0.04).
+    kind : {'dpc'}
+        Tag of the illumination in its dict form.
+
+    Raises
+    ------
+    ConfigError
+        If the NAs or the side are invalid.
+
+    References
+    ----------
+    .. [1] H. Pinkard, Z. Phillips, A. Babakhani, D. A. Fletcher and L. Waller, "Deep learning
+           for single-shot autofocus microscopy", Optica 6, 794 (2019), Fig. 1a.
     """
 
     na_inner: float
@@ -163,7 +280,24 @@ class DPC:
 
 @dataclass(frozen=True)
 class Brightfield:
-    """Köhler brightfield: Abbe sum over source points filling the condenser disc s ≤ NA_c."""
+    """Köhler brightfield: Abbe sum over source points filling the condenser disc s ≤ NA_c.
+
+    Attributes
+    ----------
+    na_condenser : float
+        Condenser NA ``NA_c``, in [0, 1). ``NA_c → 0`` is coherent on-axis illumination.
+    source_step_na : float, optional
+        Source grid pitch in NA units (default 0.08: ~150 points fill a 0.55 condenser). Each
+        point costs one FFT per plane; finer steps only matter far from focus (ghosting of
+        z·Δs/n).
+    kind : {'brightfield'}
+        Tag of the illumination in its dict form.
+
+    Raises
+    ------
+    ConfigError
+        If ``na_condenser`` is out of range or ``source_step_na`` is not > 0.
+    """
 
     na_condenser: float
     # Source grid pitch in NA units: ~150 points fill a 0.55 condenser. Each point costs
@@ -190,7 +324,24 @@ _ILLUMINATIONS: dict[str, type] = {
 
 
 def illumination_from_dict(d: dict[str, Any]) -> Illumination:
-    """Build an illumination from its dict form ``{"kind": ..., ...}``."""
+    """Build an illumination from its dict form ``{"kind": ..., ...}``.
+
+    Parameters
+    ----------
+    d : dict
+        The dict form: ``"kind"`` (one of ``fluorescence``, ``led``, ``led_pattern``, ``dpc``,
+        ``brightfield``) plus the fields of that class (NAs dimensionless).
+
+    Returns
+    -------
+    illumination : Fluorescence, LED, LEDPattern, DPC or Brightfield
+        The validated illumination.
+
+    Raises
+    ------
+    ConfigError
+        If the kind is unknown or a field is missing, unexpected or out of range.
+    """
     kind = d.get("kind")
     cls = _ILLUMINATIONS.get(kind)  # type: ignore[arg-type]
     if cls is None:
@@ -224,7 +375,18 @@ def _same_pattern(a: LEDPattern, b: LEDPattern, na_tolerance: float) -> bool:
 
 
 def describe_illumination(illumination: Illumination) -> str:
-    """A short human description: ``led at (0.407, 0)``, ``dpc 0.35–0.48 right``, …"""
+    """A short human description: ``led at (0.407, 0)``, ``dpc 0.35–0.48 right``, …
+
+    Parameters
+    ----------
+    illumination : Illumination
+        Any illumination config.
+
+    Returns
+    -------
+    description : str
+        One short phrase, as used in :meth:`Optics.mismatches` messages.
+    """
     if isinstance(illumination, LED):
         return f"led at ({illumination.sx:g}, {illumination.sy:g})"
     if isinstance(illumination, DPC):
@@ -245,6 +407,22 @@ class Optics:
 
     ``wavelength_um`` is the emission wavelength for fluorescence, the illumination
     wavelength otherwise.
+
+    Attributes
+    ----------
+    objective : Objective
+        The objective (NA, magnification, immersion index).
+    wavelength_um : float
+        Wavelength λ in µm (0.53, not 530): finite, > 0 and below 5.
+    camera : Camera, optional
+        The camera (default ``Camera()``: 6.5 µm pixels, 16 bit).
+    illumination : Illumination, optional
+        How the sample is lit (default ``Fluorescence()``).
+
+    Raises
+    ------
+    ConfigError
+        If ``wavelength_um`` is not a finite number in (0, 5) µm.
     """
 
     objective: Objective
@@ -267,10 +445,12 @@ class Optics:
 
     @property
     def na(self) -> float:
+        """Numerical aperture of the objective."""
         return self.objective.na
 
     @property
     def n(self) -> float:
+        """Refractive index of the immersion medium."""
         return self.objective.immersion_index
 
     @property
@@ -291,9 +471,22 @@ class Optics:
 
     @property
     def is_fluorescence(self) -> bool:
+        """True when the illumination is :class:`Fluorescence`."""
         return isinstance(self.illumination, Fluorescence)
 
     def with_illumination(self, illumination: Illumination) -> Optics:
+        """The same microscope under another illumination.
+
+        Parameters
+        ----------
+        illumination : Illumination
+            The new illumination.
+
+        Returns
+        -------
+        optics : Optics
+            A copy with the same objective, wavelength and camera.
+        """
         return Optics(self.objective, self.wavelength_um, self.camera, illumination)
 
     # Comparison -------------------------------------------------------------------------
@@ -316,12 +509,15 @@ class Optics:
         Parameters
         ----------
         other : Optics
+            The microscope to compare with this one.
         pixel_size_um : float, optional
-        tolerance : float
+            Pixel size at the sample, in µm, to use instead of ``other.pixel_size_um``.
+        tolerance : float, optional
+            Relative tolerance (default :data:`OPTICS_TOLERANCE`, 2 %).
 
         Returns
         -------
-        list of str
+        differences : list of str
             One phrase per difference, ``"<quantity> <other's> ≠ <this one's>"``.
         """
         out: list[str] = []
@@ -357,11 +553,34 @@ class Optics:
         pixel_size_um: float | None = None,
         tolerance: float = OPTICS_TOLERANCE,
     ) -> bool:
-        """True when :meth:`mismatches` finds no difference."""
+        """True when :meth:`mismatches` finds no difference.
+
+        Parameters
+        ----------
+        other : Optics
+            The microscope to compare with this one.
+        pixel_size_um : float, optional
+            Pixel size at the sample, in µm, to use instead of ``other.pixel_size_um``.
+        tolerance : float, optional
+            Relative tolerance (default :data:`OPTICS_TOLERANCE`, 2 %).
+
+        Returns
+        -------
+        match : bool
+            True when pixel size, NA, wavelength and illumination all agree.
+        """
         return not self.mismatches(other, pixel_size_um=pixel_size_um, tolerance=tolerance)
 
     # Serialization ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The JSON-able dict form stored in focal-stack files and model folders.
+
+        Returns
+        -------
+        d : dict
+            ``objective``, ``wavelength_um`` (µm), ``camera`` and ``illumination`` as nested dicts,
+            plus the informative ``pixel_size_um`` (µm at the sample; recomputed on load).
+        """
         d = asdict(self)
         if isinstance(self.illumination, LEDPattern):
             d["illumination"]["leds"] = [list(led) for led in self.illumination.leds]
@@ -370,6 +589,24 @@ class Optics:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Optics:
+        """Rebuild optics from :meth:`to_dict`'s form.
+
+        Parameters
+        ----------
+        d : dict
+            Needs ``objective`` and ``wavelength_um`` (µm); ``camera`` and ``illumination``
+            default to ``Camera()`` and fluorescence. ``pixel_size_um`` is ignored.
+
+        Returns
+        -------
+        optics : Optics
+            The validated microscope.
+
+        Raises
+        ------
+        ConfigError
+            If a required key is missing or a value is malformed or out of range.
+        """
         try:
             return cls(
                 objective=Objective(**d["objective"]),
@@ -388,5 +625,24 @@ class Optics:
 def depth_of_field_um(
     wavelength_um: float, na: float, n: float, camera_pixel_um: float, magnification: float
 ) -> float:
-    """Depth of field ``λ·n/NA² + n·e/(M·NA)`` (wave-optical + geometric term)."""
+    """Depth of field ``λ·n/NA² + n·e/(M·NA)`` (wave-optical + geometric term).
+
+    Parameters
+    ----------
+    wavelength_um : float
+        Wavelength λ, in µm.
+    na : float
+        Numerical aperture of the objective.
+    n : float
+        Refractive index of the immersion medium.
+    camera_pixel_um : float
+        Physical camera pixel ``e``, in µm (not the pixel at the sample).
+    magnification : float
+        Objective magnification ``M``.
+
+    Returns
+    -------
+    dof : float
+        Depth of field, in µm.
+    """
     return wavelength_um * n / na**2 + n * camera_pixel_um / (magnification * na)

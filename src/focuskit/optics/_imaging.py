@@ -51,6 +51,17 @@ class SourcePoint:
 
     ``shift`` is the (y, x) roll, in frequency samples, of the sample spectrum;
     ``sy``, ``sx`` the illumination NA it actually represents after snapping.
+
+    Attributes
+    ----------
+    shift : tuple of int
+        (y, x) roll of the sample spectrum, in frequency samples.
+    sy : float
+        Illumination NA along y after snapping.
+    sx : float
+        Illumination NA along x after snapping.
+    weight : float
+        Weight in the Abbe sum; the weights of one illumination sum to 1.
     """
 
     shift: tuple[int, int]
@@ -62,7 +73,32 @@ class SourcePoint:
 def source_points(
     illumination: Illumination, wavelength_um: float, shape: Shape2D, pixel_size_um: float
 ) -> list[SourcePoint]:
-    """Discretize an illumination into grid-snapped source points with weights summing to 1."""
+    """Discretize an illumination into grid-snapped source points with weights summing to 1.
+
+    Each source NA ``s`` is snapped to the nearest FFT frequency ``s/λ``; points that land on
+    the same frequency are merged and their weights added.
+
+    Parameters
+    ----------
+    illumination : LED, LEDPattern, DPC or Brightfield
+        A transmitted-light illumination.
+    wavelength_um : float
+        Wavelength λ, in µm.
+    shape : tuple of int
+        (Y, X) shape of the field the FFT is taken over.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+
+    Returns
+    -------
+    points : list of SourcePoint
+        The source points, sorted by shift, with weights summing to 1.
+
+    Raises
+    ------
+    ConfigError
+        For fluorescence, which has no coherent source points.
+    """
     if isinstance(illumination, Fluorescence):
         raise ConfigError("fluorescence has no coherent source points; it is rendered with a PSF")
     if isinstance(illumination, LED):
@@ -202,6 +238,38 @@ def coherent_stack(
     One source point is the coherent image. Only pupil pixels are filled per plane,
     so each (source, plane) costs one complex inverse FFT. ``crop`` keeps only the
     central ``crop`` pixels of each plane (the padded margin never reaches memory).
+
+    Parameters
+    ----------
+    transmittance : (Y, X) ndarray
+        Complex transmittance ``T = A·e^(iφ)`` of the thin sample.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    na : float
+        Numerical aperture of the objective.
+    wavelength_um : float
+        Wavelength λ, in µm.
+    z_um : sequence of float or ndarray
+        Focal-plane positions relative to the in-focus plane, in µm.
+    sources : sequence of SourcePoint
+        Source points from :func:`source_points`.
+    n : float, optional
+        Refractive index of the immersion medium (default 1).
+    crop : tuple of int, optional
+        (Y, X) size of the central region to keep; default the whole field.
+    progress : callable, optional
+        Called as ``progress(done, total)``, one unit per plane of one source.
+
+    Returns
+    -------
+    stack : (Z, Y, X) ndarray of float32
+        Intensity per plane (the cropped size if ``crop`` is given).
+
+    Raises
+    ------
+    ConfigError
+        If the transmittance is not 2-D, the pixel cannot sample the pupil, or ``crop`` is
+        larger than the field.
     """
     t = np.asarray(transmittance)
     if t.ndim != 2:
@@ -249,6 +317,38 @@ def fluorescence_stack(
     """Incoherent images ``emitters ⊛ PSF_z`` (FFT convolution, PSF at the origin), float32.
 
     ``crop`` keeps only the central ``crop`` pixels of each plane.
+
+    Parameters
+    ----------
+    emitters : (Y, X) ndarray
+        Emitter density map (real, >= 0).
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    na : float
+        Numerical aperture of the objective.
+    wavelength_um : float
+        Emission wavelength λ, in µm.
+    z_um : sequence of float or ndarray
+        Focal-plane positions relative to the in-focus plane, in µm.
+    n : float, optional
+        Refractive index of the immersion medium (default 1).
+    psf_model : {'scalar', 'vectorial'}, optional
+        Scalar ``|IFFT(P_z)|²`` PSF (default) or :func:`vectorial_psf`.
+    crop : tuple of int, optional
+        (Y, X) size of the central region to keep; default the whole field.
+    progress : callable, optional
+        Called as ``progress(done, total)`` in planes.
+
+    Returns
+    -------
+    stack : (Z, Y, X) ndarray of float32
+        Intensity per plane, clipped at 0 (FFT round-off can give tiny negatives).
+
+    Raises
+    ------
+    ConfigError
+        If the emitter map is not 2-D, ``psf_model`` is unknown, the pixel cannot sample
+        the pupil, or ``crop`` is larger than the field.
     """
     e = np.asarray(emitters, dtype=np.float32)
     if e.ndim != 2:
@@ -300,6 +400,32 @@ def image_stack(
     ``sample`` is an emitter map (float, fluorescence) or a complex transmittance
     (everything else). ``pixel_size_um`` defaults to the optics' pixel at the sample;
     ``crop`` keeps the central pixels of each plane (render a padded field, keep the view).
+
+    Parameters
+    ----------
+    sample : (Y, X) ndarray
+        Emitter map (real) for fluorescence, complex transmittance otherwise.
+    optics : Optics
+        The microscope.
+    z_um : sequence of float or ndarray
+        Focal-plane positions relative to the in-focus plane, in µm.
+    pixel_size_um : float, optional
+        Pixel size of ``sample``, in µm; default ``optics.pixel_size_um``.
+    crop : tuple of int, optional
+        (Y, X) size of the central region to keep; default the whole field.
+    progress : callable, optional
+        Called as ``progress(done, total)``.
+
+    Returns
+    -------
+    stack : (Z, Y, X) ndarray of float32
+        Noise-free intensity per plane.
+
+    Raises
+    ------
+    ConfigError
+        If the sample type does not fit the illumination (complex for fluorescence, real for
+        transmitted light), or the sampling or crop is invalid.
     """
     dx = optics.pixel_size_um if pixel_size_um is None else pixel_size_um
     o, lam = optics.objective, optics.wavelength_um

@@ -24,7 +24,31 @@ from focuskit.optics._config import (
 
 @dataclass(frozen=True)
 class Preset:
-    """A named microscope plus the stack geometry its paper uses."""
+    """A named microscope plus the stack geometry its paper uses.
+
+    Attributes
+    ----------
+    name : str
+        Preset name, e.g. ``"fcfnn-20x-led"``.
+    optics : Optics
+        The microscope.
+    z_min_um, z_max_um : float
+        Ends of the z range, in µm, both included.
+    z_step_um : float
+        z step, in µm.
+    size : int
+        Image side, in pixels.
+    default_sample : str
+        Name of the sample kind simulated by default.
+    description : str
+        One-line description.
+    reference : str
+        The paper (and section) the values come from.
+    ground_truth_illumination : Illumination or None, optional
+        Illumination of the companion stack that gives ground-truth focus (Pinkard Fig. 1a).
+    extras : dict, optional
+        Further paper-specific settings (tile size, training range in µm, …).
+    """
 
     name: str
     optics: Optics
@@ -40,12 +64,38 @@ class Preset:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def z_positions(self) -> np.ndarray:
-        """The preset's z positions (µm), endpoints included."""
+        """The preset's z positions (µm), endpoints included.
+
+        Returns
+        -------
+        z : ndarray
+            ``z_range(z_min_um, z_max_um, z_step_um)``, in µm.
+        """
         return z_range(self.z_min_um, self.z_max_um, self.z_step_um)
 
 
 def z_range(z_min_um: float, z_max_um: float, z_step_um: float) -> np.ndarray:
-    """Evenly spaced z positions from ``z_min`` to ``z_max`` inclusive, rounded to 1 nm."""
+    """Evenly spaced z positions from ``z_min`` to ``z_max`` inclusive, rounded to 1 nm.
+
+    Parameters
+    ----------
+    z_min_um : float
+        First position, in µm.
+    z_max_um : float
+        Last position, in µm (included when it lies on the grid).
+    z_step_um : float
+        Step, in µm, > 0.
+
+    Returns
+    -------
+    z : ndarray of float64
+        The positions, in µm.
+
+    Raises
+    ------
+    ConfigError
+        If the step is not > 0 or ``z_max_um < z_min_um``.
+    """
     if not z_step_um > 0:
         raise ConfigError(f"z step must be > 0 µm, got {z_step_um}")
     if z_max_um < z_min_um:
@@ -154,7 +204,23 @@ PRESETS: dict[str, Preset] = {
 
 
 def get_preset(name: str) -> Preset:
-    """Look up a preset by name; the error lists the valid names."""
+    """Look up a preset by name; the error lists the valid names.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PRESETS`.
+
+    Returns
+    -------
+    preset : Preset
+        The named preset.
+
+    Raises
+    ------
+    ConfigError
+        If the name is unknown.
+    """
     try:
         return PRESETS[name]
     except KeyError:

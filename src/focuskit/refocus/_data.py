@@ -63,6 +63,29 @@ def tile_origins(shape: tuple[int, int], tile: int) -> list[tuple[int, int]]:
 
     The grid is centred, so leftover pixels (and registration's mirrored borders) are split
     evenly between the edges.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image shape (pixels).
+    tile : int
+        Tile side (pixels, ≥ 1, at most the image's smaller side).
+
+    Returns
+    -------
+    origins : list of (int, int)
+        ``(y0, x0)`` of each tile (pixels).
+
+    Raises
+    ------
+    ConfigError
+        When ``tile`` < 1 or larger than the image.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Data pre-processing".
     """
     ny, nx = int(shape[0]), int(shape[1])
     t = int(tile)
@@ -85,6 +108,33 @@ class RefocusTiles:
     """Registered tile stacks and their chosen in-focus planes: the training set.
 
     A pair is (tile i, plane k): input ``planes[i][k]``, target ``planes[i][focus_index[i]]``.
+
+    Attributes
+    ----------
+    planes : list of ndarray
+        Each (Z_i, T, T) float32: the registered raw intensities of one tile.
+    defocus_um : list of ndarray
+        Each (Z_i,): z of plane k minus z of the chosen focus plane (µm).
+    focus_index : ndarray
+        (n_tiles,) int: the in-focus plane of each tile.
+    field : ndarray
+        (n_tiles,) int: field-of-view id (tiles of one FOV share it).
+    pixel_size_um : float
+        Pixel size (µm).
+    info : dict
+        Provenance: optics, preset, samples, seed, sources, per-field records…
+
+    Raises
+    ------
+    ConfigError
+        When the lists differ in length, tiles are not (Z, T, T) with one T, a focus index
+        is out of range, or the pixel size is not a positive number.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Data pre-processing".
     """
 
     planes: list[np.ndarray]  # each (Z_i, T, T) float32, registered raw intensities of one tile
@@ -128,12 +178,39 @@ class RefocusTiles:
 
     @property
     def tile(self) -> int:
-        """Tile side T in pixels (0 when there are no tiles)."""
+        """Tile side T in pixels (0 when there are no tiles).
+
+        Returns
+        -------
+        int
+            T (pixels).
+        """
         return int(self.planes[0].shape[-1]) if self.planes else 0
 
     def pairs(self, z_range_um: float) -> np.ndarray:
-        """(P, 2) int array of (tile, plane) with |defocus| ≤ ``z_range_um``,
-        focus plane included."""
+        """(P, 2) int array of (tile, plane) with |defocus| ≤ ``z_range_um``, focus plane included.
+
+        Parameters
+        ----------
+        z_range_um : float
+            Largest |defocus| of an input plane (µm, ≥ 0).
+
+        Returns
+        -------
+        pairs : ndarray
+            (P, 2) int64 rows ``(tile, plane)``.
+
+        Raises
+        ------
+        ConfigError
+            When ``z_range_um`` < 0.
+
+        References
+        ----------
+        .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+               microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+               Methods "Data pre-processing".
+        """
         if not z_range_um >= 0:
             raise ConfigError(f"z_range_um must be ≥ 0 µm, got {z_range_um}")
         rows = [
@@ -144,7 +221,18 @@ class RefocusTiles:
         return np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 2), np.int64)
 
     def subset(self, tiles: Sequence[int] | np.ndarray) -> RefocusTiles:
-        """The tiles at the given indices (a boolean mask works too)."""
+        """The tiles at the given indices (a boolean mask works too).
+
+        Parameters
+        ----------
+        tiles : sequence of int or ndarray
+            Tile indices or a boolean mask over the tiles.
+
+        Returns
+        -------
+        subset : RefocusTiles
+            Those tiles, their per-field records in ``info["fields"]`` kept.
+        """
         idx = np.arange(len(self))[np.asarray(tiles)] if len(self) else np.zeros(0, np.int64)
         info = dict(self.info)
         if isinstance(info.get("fields"), list):
@@ -161,7 +249,24 @@ class RefocusTiles:
 
     @classmethod
     def concat(cls, parts: Sequence[RefocusTiles]) -> RefocusTiles:
-        """All tiles of ``parts``; field ids renumbered 0, 1, … so no two parts share one."""
+        """All tiles of ``parts``; field ids renumbered 0, 1, … so no two parts share one.
+
+        Parameters
+        ----------
+        parts : sequence of RefocusTiles
+            Tile sets of one pixel size and one tile size.
+
+        Returns
+        -------
+        tiles : RefocusTiles
+            ``info`` holds the common optics (or None), the renumbered field records and each
+            part's info.
+
+        Raises
+        ------
+        ConfigError
+            When ``parts`` is empty or the parts differ in pixel size or tile size.
+        """
         if not parts:
             raise ConfigError("no tile sets to concatenate")
         px = parts[0].pixel_size_um
@@ -198,8 +303,16 @@ class RefocusTiles:
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """One ``.npz`` (no pickles; tiles concatenated along z, ``counts`` splits them),
-        written atomically."""
+        """Write the tiles as one ``.npz``, atomically.
+
+        One ``.npz`` (no pickles; tiles concatenated along z, ``counts`` splits them),
+        written atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced if it exists).
+        """
         counts = np.array([p.shape[0] for p in self.planes], dtype=np.int64)
         t = self.tile
         planes = np.concatenate(self.planes) if self.planes else np.zeros((0, t, t), np.float32)
@@ -221,6 +334,22 @@ class RefocusTiles:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RefocusTiles:
+        """Read tiles written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npz`` written by :meth:`save`.
+
+        Returns
+        -------
+        tiles : RefocusTiles
+
+        Raises
+        ------
+        ConfigError
+            When the file is missing, unreadable or not a refocus tile file.
+        """
         try:
             with np.load(path, allow_pickle=False) as z:
                 if str(z["format"]) != _FORMAT:
@@ -259,6 +388,37 @@ def tiles_from_stack(
     non-overlapping tiles (:func:`tile_origins`); per tile the focus is the plane of highest
     SSIM to the EDOF tile (the paper picks the ground truth per 512² patch), and the planes
     with ``|z − z_focus| ≤ z_range_um`` (all if None) are kept, in increasing z.
+
+    Parameters
+    ----------
+    stack : FocalStack
+        One field of view, at least 2 planes (z in µm).
+    tile : int
+        Tile side (pixels; the paper's 512).
+    z_range_um : float, optional
+        Keep planes within ±this of each tile's focus (µm); None: all planes.
+    register : bool
+        Register the planes for rigid shifts and rotations first.
+    field : int
+        Field-of-view id given to every tile.
+
+    Returns
+    -------
+    tiles : RefocusTiles
+        The tiles; ``info["fields"]`` records origins, chosen focus z (µm) and the largest
+        registration shift (pixels) and rotation (degrees).
+
+    Raises
+    ------
+    ConfigError
+        When ``stack`` is not a FocalStack, has fewer than 2 planes or invalid data,
+        ``z_range_um`` < 0, or the tile does not fit.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Data pre-processing".
     """
     if not isinstance(stack, FocalStack):
         raise ConfigError(
@@ -332,6 +492,32 @@ def field_sample(
     density (:func:`focuskit.simulate.stain_density`); other kinds as the simulator makes
     them. Brightfield: absorbing beads, phase cells, stained tissue. The bead density,
     size and background are drawn from ``rng``.
+
+    Parameters
+    ----------
+    kind : str
+        Sample kind (:data:`FLUORESCENCE_SAMPLES` or :data:`BRIGHTFIELD_SAMPLES`).
+    optics : Optics
+        The microscope (fluorescence or brightfield).
+    shape : (int, int)
+        Sample grid (pixels).
+    px : float
+        Render pixel size (µm).
+    seed : int
+        Seed of the sample generator.
+    rng : numpy.random.Generator
+        Draws the bead density, size and background.
+
+    Returns
+    -------
+    sample : Sample
+        The in-focus object at pixel size ``px``.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Data pre-processing".
     """
     if optics.is_fluorescence:
         if (
@@ -467,6 +653,50 @@ def simulate_refocus_tiles(
     brightfield ones absorbing ``beads``, phase ``cells`` and stained ``tissue``. The planes
     within ±z_range of each tile's SSIM-chosen focus are kept. Seeded and reproducible,
     whatever the number of ``workers`` (processes rendering fields).
+
+    Parameters
+    ----------
+    preset : str
+        Microscope preset.
+    n_fields : int
+        Fields of view (≥ 1).
+    samples : sequence of str, optional
+        Sample kinds in turn (default all the preset's modality allows).
+    z_range_um : float
+        Defocus range kept around each tile's focus (± µm, > 0).
+    z_step_um : float, optional
+        Plane spacing (µm; default the preset's).
+    size : int
+        Field side (pixels, ≥ 16).
+    tile : int
+        Tile side (pixels, ≤ ``size``).
+    photons : float or None
+        Mean photo-electrons per pixel; None: no noise.
+    drift : bool
+        Simulate stage drift between planes.
+    seed : int
+        Seed.
+    workers : int
+        Processes rendering fields.
+    progress : callable, optional
+        ``progress(done, total)`` after each field.
+
+    Returns
+    -------
+    tiles : RefocusTiles
+        ``info`` records the preset, optics, samples, z grid (µm) and settings.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown sample for the preset's modality, ``n_fields`` < 1, a non-positive
+        range, step or photon count, a size < 16 or a tile larger than the field.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Data pre-processing".
     """
     p = get_preset(preset)
     optics = p.optics
@@ -545,7 +775,31 @@ def simulate_refocus_tiles(
 def split_tiles_by_field(
     tiles: RefocusTiles, validation_fraction: float = 0.15, *, seed: int = 0
 ) -> tuple[RefocusTiles, RefocusTiles]:
-    """Train/validation split (default 0.85 : 0.15, Luo et al.) with no field of view on both
-    sides (:func:`focuskit.nn.split_fields`)."""
+    """Train/validation split with no field of view on both sides.
+
+    Default 0.85 : 0.15, as Luo et al. (:func:`focuskit.nn.split_fields`).
+
+    Parameters
+    ----------
+    tiles : RefocusTiles
+        The tiles, with their ``field`` ids.
+    validation_fraction : float
+        Fraction of fields held out.
+    seed : int
+        Seed of the split.
+
+    Returns
+    -------
+    train : RefocusTiles
+        Tiles of the training fields.
+    validation : RefocusTiles
+        Tiles of the held-out fields.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Data pre-processing".
+    """
     is_val = split_fields(tiles.field, validation_fraction, seed=seed)
     return tiles.subset(np.flatnonzero(~is_val)), tiles.subset(np.flatnonzero(is_val))

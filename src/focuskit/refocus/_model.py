@@ -29,8 +29,25 @@ def _pad_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def check_image(image: Any) -> np.ndarray:
-    """One finite real 2-D image as float32, or a one-line ConfigError
-    naming the problem and the fix."""
+    """One finite real 2-D image as float32, or a one-line ConfigError naming the problem.
+
+    The error message names the problem and the fix.
+
+    Parameters
+    ----------
+    image : array_like
+        A 2-D real image, at least 8×8 pixels, finite.
+
+    Returns
+    -------
+    image : ndarray
+        The image as float32 (not copied when it already is).
+
+    Raises
+    ------
+    ConfigError
+        When the image is not 2-D, not real, smaller than 8×8 or holds NaN/inf.
+    """
     img = np.asarray(image)
     if img.ndim != 2:
         raise ConfigError(
@@ -55,15 +72,19 @@ def check_image(image: Any) -> np.ndarray:
 class Refocuser(TrainedModel):
     """Deep-R inference (Luo et al.): ``refocus(image)`` and ``defocus_map(image)``.
 
+    Any image size is processed through overlapping tiles blended with a raised-cosine
+    window; the image is standardized with its own mean and SD and the output mapped back.
+
     Parameters
     ----------
     generator : DeepRGenerator
+        The trained U-Net generator.
     dpm : DPMDecoder, optional
         The defocus-map decoder (Fig. 7a) on the generator's encoder.
     optics : Optics, optional
         The microscope the model was trained for.
     pixel_size_um : float, optional
-        Its pixel size (default: the optics').
+        Its pixel size (µm; default: the optics').
     z_range_um : float
         The defocus range it was trained on (±µm).
     metadata : dict, optional
@@ -75,8 +96,9 @@ class Refocuser(TrainedModel):
 
     References
     ----------
-    Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of microscopy
-    images using deep learning. ACS Photonics 8, 625–638 (2021), Methods.
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Network structure, training and validation", Fig. 2 and Fig. 7a.
     """
 
     kind = KIND
@@ -111,11 +133,24 @@ class Refocuser(TrainedModel):
 
     @property
     def pixel_size_um(self) -> float | None:
+        """Pixel size the model was trained for (µm), or None when unknown.
+
+        Returns
+        -------
+        float or None
+            Pixel size (µm).
+        """
         return self._pixel_size_um
 
     @property
     def size_multiple(self) -> int:
-        """Tile sides must be multiples of this (the U-Net's 2 ** poolings)."""
+        """Tile sides must be multiples of this (the U-Net's 2 ** poolings).
+
+        Returns
+        -------
+        int
+            The multiple (pixels; 32 for the 5-level U-Net).
+        """
         return int(self.generator.config.size_multiple)
 
     # --------------------------------------------------------------------------- files
@@ -235,13 +270,68 @@ class Refocuser(TrainedModel):
 
     def refocus(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:
         """The in-focus estimate of one defocused image, float32, same shape and intensity scale.
-        Tiles of ``tile``² overlap by ``overlap`` pixels
-        (default min(64, tile/4)) and are blended."""
+
+        Tiles of ``tile``² overlap by ``overlap`` pixels (default min(64, tile/4)) and are
+        blended.
+
+        Parameters
+        ----------
+        image : array_like
+            One finite real 2-D image, at least 8×8 pixels.
+        tile : int
+            Tile side (pixels), a multiple of :attr:`size_multiple`.
+        overlap : int, optional
+            Overlap of neighbouring tiles (pixels, 0 … tile/2).
+
+        Returns
+        -------
+        refocused : ndarray
+            float32, the shape and intensity scale of ``image``.
+
+        Raises
+        ------
+        ConfigError
+            On an invalid image, tile or overlap.
+
+        References
+        ----------
+        .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+               microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+               Fig. 2 and Fig. 5.
+        """
         return self._run(image, "generator", tile, overlap)
 
     def defocus_map(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:
-        """Per-pixel defocus (µm) from the DPM decoder (Fig. 7a), float32: signed as OPTICS.md
-        when ``dpm_signed``, else its magnitude |z| (an aberration-free PSF is the same at ±z)."""
+        """Per-pixel defocus (µm) from the DPM decoder (Fig. 7a), float32.
+
+        Signed as OPTICS.md when ``dpm_signed``, else its magnitude |z| (an aberration-free PSF
+        is the same at ±z).
+
+        Parameters
+        ----------
+        image : array_like
+            One finite real 2-D image, at least 8×8 pixels.
+        tile : int
+            Tile side (pixels), a multiple of :attr:`size_multiple`.
+        overlap : int, optional
+            Overlap of neighbouring tiles (pixels, 0 … tile/2; default min(64, tile/4)).
+
+        Returns
+        -------
+        defocus : ndarray
+            float32 defocus per pixel (µm), the shape of ``image``.
+
+        Raises
+        ------
+        ConfigError
+            When the model has no DPM decoder, or on an invalid image, tile or overlap.
+
+        References
+        ----------
+        .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+               microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+               Fig. 7.
+        """
         return self._run(image, "dpm", tile, overlap)
 
     def predict(
@@ -254,8 +344,35 @@ class Refocuser(TrainedModel):
         tile: int = 512,
         overlap: int | None = None,
     ) -> np.ndarray:
-        """The refocused image (:meth:`refocus`) after checking the image's optics
-        (:meth:`check_optics`) — every model's ``predict``."""
+        """The refocused image (:meth:`refocus`) after checking the image's optics.
+
+        See :meth:`check_optics` — every model's ``predict``.
+
+        Parameters
+        ----------
+        image : array_like
+            One finite real 2-D image.
+        optics : Optics, optional
+            The microscope that took it, checked against the model's.
+        pixel_size_um : float, optional
+            Its pixel size (µm).
+        force : bool
+            Run even when the optics do not match the model's.
+        tile : int
+            Tile side (pixels), a multiple of :attr:`size_multiple`.
+        overlap : int, optional
+            Overlap of neighbouring tiles (pixels).
+
+        Returns
+        -------
+        refocused : ndarray
+            float32, the shape and intensity scale of ``image``.
+
+        Raises
+        ------
+        ConfigError
+            When the optics do not match (without ``force``) or the image is invalid.
+        """
         self.check_optics(optics, pixel_size_um, force=force)
         return self.refocus(image, tile=tile, overlap=overlap)
 

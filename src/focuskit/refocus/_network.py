@@ -101,7 +101,21 @@ def _check_input(x: torch.Tensor) -> None:
 
 
 class DeepRGenerator(nn.Module):
-    """Standardized defocused image (N, 1, H, W) → standardized in-focus estimate (N, 1, H, W)."""
+    """Standardized defocused image (N, 1, H, W) → standardized in-focus estimate (N, 1, H, W).
+
+    H and W must be multiples of 32 (5 poolings).
+
+    Parameters
+    ----------
+    config : DeepRConfig, optional
+        Architecture (default :class:`DeepRConfig`).
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Network structure, training and validation" and Fig. S9.
+    """
 
     def __init__(self, config: DeepRConfig | None = None) -> None:
         super().__init__()
@@ -119,9 +133,23 @@ class DeepRGenerator(nn.Module):
 
 
 class DPMDecoder(nn.Module):
-    """Defocus-map decoder (Fig. 7a): the generator's up-sampling path on its frozen encoder's
-    features → per-pixel defocus (µm). The encoder is held, not owned: it is not saved with the
-    decoder's weights and never receives gradients."""
+    """Defocus-map decoder (Fig. 7a) on the generator's frozen encoder.
+
+    The generator's up-sampling path on its frozen encoder's features → per-pixel defocus
+    (µm). The encoder is held, not owned: it is not saved with the decoder's weights and
+    never receives gradients.
+
+    Parameters
+    ----------
+    channels : tuple of int
+        The generator's widths (:attr:`DeepRConfig.channels`).
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. 7a.
+    """
 
     def __init__(self, channels: tuple[int, ...]) -> None:
         super().__init__()
@@ -135,7 +163,19 @@ class DPMDecoder(nn.Module):
 
 
 class DeepRDiscriminator(nn.Module):
-    """Image (N, 1, H, W) → probability that it is a real in-focus image, (N,)."""
+    """Image (N, 1, H, W) → probability that it is a real in-focus image, (N,).
+
+    Parameters
+    ----------
+    config : DiscriminatorConfig, optional
+        Architecture (default :class:`DiscriminatorConfig`).
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Network structure, training and validation", eq. 1–2 and Fig. S9.
+    """
 
     def __init__(self, config: DiscriminatorConfig | None = None) -> None:
         super().__init__()

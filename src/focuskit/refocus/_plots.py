@@ -10,8 +10,31 @@ from focuskit.report import pyplot, save_figure
 
 
 def loss_curve_plot(history: Any, dpm_history: Any | None, path: str | os.PathLike[str]) -> Path:
-    """Fig. S8: the generator's loss terms (unweighted training means), the discriminator's
-    loss and the validation BerHu / MS-SSIM against step; the DPM decoder's RMSE if trained."""
+    """Fig. S8: Deep-R's loss curves, and the DPM decoder's RMSE if trained.
+
+    The generator's loss terms (unweighted training means), the discriminator's loss and the
+    validation BerHu / MS-SSIM against step; the DPM decoder's RMSE if trained.
+
+    Parameters
+    ----------
+    history : RefocusHistory
+        The GAN's history (:func:`fit_deepr`).
+    dpm_history : DPMHistory or None
+        The decoder's history (:func:`fit_dpm`), or None: no third panel.
+    path : str or os.PathLike
+        Image file to write.
+
+    Returns
+    -------
+    path : Path
+        The file written.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. S8 and eq. 1–4.
+    """
     plt = pyplot()
     panels = 3 if dpm_history is not None else 2
     fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 3.6))

@@ -58,54 +58,80 @@ def train(
     data_progress: Callable[[str, int, int], None] | None = None,
     progress: Callable[[str], Progress] | None = None,
 ) -> Refocuser:
-    """Train a Deep-R model (GAN, eq. 1–4) and its defocus-map decoder, on your focal stacks
-    or simulated ones, and save it (with ``loss_curves.png``, Fig. S8) when ``output`` is given.
+    """Train a Deep-R model (GAN, eq. 1–4) and its defocus-map decoder.
+
+    On your focal stacks or simulated ones: registered stacks → tiles with their in-focus
+    plane → hold-out by field → GAN training (:func:`fit_deepr`) → the defocus-map decoder
+    (:func:`fit_dpm`) → a :class:`Refocuser`, saved (with ``loss_curves.png``, Fig. S8) when
+    ``output`` is given.
 
     Parameters
     ----------
-    output
+    output : str or os.PathLike, optional
         Model folder to write (refused before any work if it exists without ``overwrite``).
-    stacks
+    stacks : sequence of FocalStack or path
         Your focal stacks (or their paths): each is registered, its EDOF image computed
         and each tile's in-focus plane chosen by SSIM to it (:func:`tiles_from_stack`).
-    simulate
+    simulate : int, optional
         Simulated fields of ``preset`` (default 24 when there are no stacks or tiles).
-    tiles
+    tiles : RefocusTiles, optional
         Training tiles made earlier (e.g. cached), used as they are.
-    init
+    preset : str
+        Microscope preset of the simulated fields (and of the model's optics).
+    init : str, os.PathLike or Refocuser, optional
         A model (or ``builtin:NAME`` / folder) to fine-tune; its architecture is kept.
-    config
+    config : RefocusTrainConfig, optional
         GAN settings (default: ``steps`` generator updates, warm-up ``min(500, steps/4)``,
         ``crop``, ``z_range_um``, validation every ``min(100, steps/20)``).
-    dpm_steps
+    steps : int
+        Generator updates when ``config`` is not given.
+    dpm_steps : int
         Defocus-map decoder updates (0: no decoder).
-    dpm_signed
+    dpm_signed : bool
         Train the defocus map on signed z (only if your PSF differs at ±z); default |z|.
-    z_range_um
+    z_range_um : float
         Train on planes within ±this of focus (µm).
-    tile, field_size
-        Tiles cut from each field; simulated field size.
-    generator_channels
+    tile, field_size : int
+        Tiles cut from each field; simulated field size (pixels).
+    generator_channels : sequence of int, optional
         The U-Net's widths (6: stem + 5 levels) of a new model.
-    validation
+    crop : int
+        Training window side (pixels, a multiple of 32).
+    validation : float
         Fraction of fields held out; a single field holds out every fifth tile instead.
-    workers, threads
+    seed : int
+        Seed of the simulation, the split and the training.
+    workers, threads : int
         Processes rendering simulated fields; torch threads for training.
-    metadata
+    checkpoint_dir : str or os.PathLike, optional
+        Folder for training checkpoints.
+    resume : bool
+        Continue from the checkpoints in ``checkpoint_dir``.
+    overwrite : bool
+        Replace an existing ``output`` folder.
+    metadata : dict, optional
         Extra provenance recorded in config.json under ``training``.
-    data_progress, progress
+    data_progress, progress : callable, optional
         ``data_progress(what, done, total)`` while stacks are registered or fields
         simulated; ``progress(phase)`` gives the step callback of each training phase
         ("Deep-R GAN", "defocus-map decoder").
 
     Returns
     -------
-    Refocuser
+    model : Refocuser
+        The trained model, its training record in ``metadata["training"]``.
+
+    Raises
+    ------
+    ConfigError
+        When ``output`` exists without ``overwrite``, ``dpm_steps`` < 0, or the data or
+        settings are invalid.
 
     References
     ----------
-    Luo et al., ACS Photonics 8, 625 (2021), Methods "Data pre-processing" and "Network
-    structure, training and validation".
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Data pre-processing" and "Network structure, training and validation".
     """
     check_model_output(output, overwrite)
     if dpm_steps < 0:

@@ -41,6 +41,58 @@ SIZE_MULTIPLE = 2**LEVELS  # crops and tiles the U-Net accepts
 # ----------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class RefocusTrainConfig:
+    """Settings of the Deep-R GAN training (:func:`fit_deepr`).
+
+    Attributes
+    ----------
+    generator_channels : tuple of int
+        U-Net widths (6: stem + 5 levels).
+    discriminator_channels : tuple of int
+        Discriminator widths.
+    z_range_um : float
+        Train on input planes with |z| ≤ this (µm, > 0).
+    crop : int
+        Training window side (pixels, a multiple of :data:`SIZE_MULTIPLE`).
+    batch_size : int
+        Pairs per generator update.
+    max_steps : int
+        Generator updates.
+    generator_lr : float
+        Adam learning rate of the generator (the paper's 5e-4).
+    discriminator_lr : float
+        Adam learning rate of the discriminator (the paper's 1e-6 is for its far larger
+        discriminator).
+    d_every : int
+        Generator updates per discriminator update (the paper 6 : 3).
+    weights : (float, float, float) or "balanced"
+        ``(λ adversarial, ν MS-SSIM, ξ BerHu)`` of eq. 1, or ``"balanced"``: set after the
+        warm-up so that the three terms contribute equally.
+    warmup_steps : int
+        Steps on the structural terms only before balancing the weights.
+    berhu_c_fraction : float
+        BerHu threshold as a fraction of each target's SD (eq. 4).
+    eval_every : int
+        Steps between validations.
+    validation_pairs : int
+        Fixed held-out pairs scored at each validation.
+    seed : int
+        Seed.
+    num_threads : int
+        torch threads.
+
+    Raises
+    ------
+    ConfigError
+        On a crop that is not a multiple of :data:`SIZE_MULTIPLE`, a count < 1, a
+        non-positive ``z_range_um``, invalid weights, or a warm-up not below ``max_steps``.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Network structure, training and validation", eq. 1–4.
+    """
+
     generator_channels: tuple[int, ...] = (16, 32, 64, 96, 128, 192)
     discriminator_channels: tuple[int, ...] = (16, 32, 48, 64, 96)
     z_range_um: float = 5.0  # train on input planes with |z| ≤ this
@@ -95,6 +147,12 @@ class RefocusTrainConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict (tuples as lists).
+
+        Returns
+        -------
+        d : dict
+        """
         d = asdict(self)
         d["generator_channels"] = list(self.generator_channels)
         d["discriminator_channels"] = list(self.discriminator_channels)
@@ -103,6 +161,17 @@ class RefocusTrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RefocusTrainConfig:
+        """The settings from :meth:`to_dict`'s form.
+
+        Parameters
+        ----------
+        data : dict
+            Field names and values.
+
+        Returns
+        -------
+        config : RefocusTrainConfig
+        """
         d = dict(data)
         for key in ("generator_channels", "discriminator_channels"):
             if key in d:
@@ -114,8 +183,43 @@ class RefocusTrainConfig:
 
 @dataclass
 class RefocusHistory(History):
-    """Loss curves (Fig. S8): training means over each evaluation interval,
-    validation at its end."""
+    """Loss curves (Fig. S8): training means over each evaluation interval, validation at its end.
+
+    Attributes
+    ----------
+    steps : list of int
+        Generator step of each evaluation.
+    generator_loss : list of float
+        Weighted generator loss, eq. 1.
+    discriminator_loss : list of float
+        Discriminator loss, eq. 2.
+    adversarial : list of float
+        ``(1 − D(G(x)))²``, unweighted.
+    ms_ssim_loss : list of float
+        ``1 − MS-SSIM``, unweighted.
+    berhu : list of float
+        BerHu, unweighted.
+    val_berhu : list of float
+        Validation BerHu.
+    val_ms_ssim : list of float
+        Validation MS-SSIM.
+    weights : list of float
+        ``(λ, ν, ξ)`` in use at the end.
+    best_val_berhu : float
+        Best validation BerHu; the generator returned is the one that reached it.
+    best_step : int
+        Step of the best validation.
+    stopped_early : bool
+        Whether training stopped early.
+    seconds : float
+        Training time (s).
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. S8.
+    """
 
     TRAIN: ClassVar[dict[str, str]] = {
         "g": "generator_loss",
@@ -140,9 +244,46 @@ class RefocusHistory(History):
 
 @dataclass(frozen=True)
 class DPMTrainConfig:
-    """``signed=False`` trains on |z|: with a PSF symmetric in ±z (an aberration-free
+    """Settings of the defocus-map decoder training (:func:`fit_dpm`).
+
+    ``signed=False`` trains on |z|: with a PSF symmetric in ±z (an aberration-free
     objective, as simulated here) the image does not hold the sign, and an L2 fit to the
-    signed z collapses to 0. Real objectives with spherical aberration can be ``signed``."""
+    signed z collapses to 0. Real objectives with spherical aberration can be ``signed``.
+
+    Attributes
+    ----------
+    z_range_um : float
+        Train on input planes with |z| ≤ this (µm).
+    signed : bool
+        Target the signed defocus z (else |z|).
+    crop : int
+        Training window side (pixels, a multiple of :data:`SIZE_MULTIPLE`).
+    batch_size : int
+        Pairs per update.
+    max_steps : int
+        Decoder updates.
+    learning_rate : float
+        Adam learning rate (the paper's 1e-4 with its 100 k steps; ours trains far fewer).
+    eval_every : int
+        Steps between validations.
+    validation_pairs : int
+        Fixed held-out pairs scored at each validation.
+    seed : int
+        Seed.
+    num_threads : int
+        torch threads.
+
+    Raises
+    ------
+    ConfigError
+        On a crop that is not a multiple of :data:`SIZE_MULTIPLE` or a count < 1.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. 7a.
+    """
 
     z_range_um: float = 5.0
     signed: bool = False
@@ -165,12 +306,36 @@ class DPMTrainConfig:
             raise ConfigError("batch_size, max_steps, eval_every and validation_pairs must be ≥ 1")
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict.
+
+        Returns
+        -------
+        d : dict
+        """
         return asdict(self)
 
 
 @dataclass
 class DPMHistory(History):
-    """Defocus-map decoder training: mean training MSE (µm²) and validation RMSE (µm)."""
+    """Defocus-map decoder training: mean training MSE (µm²) and validation RMSE (µm).
+
+    Attributes
+    ----------
+    steps : list of int
+        Step of each evaluation.
+    train_mse_um2 : list of float
+        Mean training MSE over each evaluation interval (µm²).
+    val_rmse_um : list of float
+        Validation RMSE of the per-pixel defocus (µm).
+    best_val_rmse_um : float
+        Best validation RMSE (µm); the decoder returned is the one that reached it.
+    best_step : int
+        Step of the best validation.
+    stopped_early : bool
+        Whether training stopped early.
+    seconds : float
+        Training time (s).
+    """
 
     TRAIN: ClassVar[dict[str, str]] = {"mse": "train_mse_um2"}
     VALIDATION: ClassVar[dict[str, str]] = {"val_rmse_um": "val_rmse_um"}
@@ -187,7 +352,29 @@ class PairSampler:
 
     ``pairs`` are (tile, plane) with ``|defocus| ≤ z_range_um``; a window is a random
     ``crop``² square at the same place in both images. ``fixed`` draws a reproducible set
-    spread evenly over the pairs with centred windows (validation)."""
+    spread evenly over the pairs with centred windows (validation).
+
+    Parameters
+    ----------
+    tiles : RefocusTiles
+        The tiles to draw from.
+    z_range_um : float
+        Largest |defocus| of an input plane (µm).
+    crop : int
+        Window side (pixels, ≤ the tile side).
+
+    Raises
+    ------
+    ConfigError
+        When there are no tiles, the tiles are smaller than ``crop``, or no plane lies
+        within ``z_range_um`` of focus.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Network structure, training and validation".
+    """
 
     def __init__(self, tiles: RefocusTiles, z_range_um: float, crop: int) -> None:
         if len(tiles) == 0:
@@ -213,12 +400,46 @@ class PairSampler:
         return x, y, float(self.tiles.defocus_um[t][k])
 
     def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` random pairs: random (tile, plane), random window position.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The random source.
+        n : int
+            Number of pairs.
+
+        Returns
+        -------
+        x : ndarray
+            (n, crop, crop) standardized inputs.
+        y : ndarray
+            (n, crop, crop) standardized in-focus targets.
+        defocus_um : ndarray
+            (n,) float32 defocus of each input (µm).
+        """
         picks = self.pairs[rng.integers(0, len(self.pairs), n)]
         span = self.tiles.tile - self.crop + 1
         out = [self._window(p, int(rng.integers(span)), int(rng.integers(span))) for p in picks]
         return self._stack(out)
 
     def fixed(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A reproducible set of up to ``n`` pairs spread evenly over the pairs, centred windows.
+
+        Parameters
+        ----------
+        n : int
+            Number of pairs at most.
+
+        Returns
+        -------
+        x : ndarray
+            (m, crop, crop) standardized inputs, m ≤ n.
+        y : ndarray
+            (m, crop, crop) standardized in-focus targets.
+        defocus_um : ndarray
+            (m,) float32 defocus of each input (µm).
+        """
         idx = np.unique(
             np.linspace(0, len(self.pairs) - 1, min(n, len(self.pairs))).round().astype(int)
         )
@@ -255,8 +476,49 @@ def fit_deepr(
     resume: bool = False,
     progress: Progress | None = None,
 ) -> tuple[Any, Any, RefocusHistory]:
-    """Train the Deep-R GAN (or fine-tune generator ``init``); returns (best generator by
-    validation BerHu, discriminator, history). ``progress(step, max_steps, last_values)``."""
+    """Train the Deep-R GAN (or fine-tune generator ``init``).
+
+    Returns (best generator by validation BerHu, discriminator, history).
+    ``progress(step, max_steps, last_values)``. Generator loss eq. 1, discriminator loss
+    eq. 2, MS-SSIM eq. 3 and BerHu eq. 4 (see the module docstring).
+
+    Parameters
+    ----------
+    train : RefocusTiles
+        Training tiles.
+    validation : RefocusTiles
+        Held-out tiles (other fields).
+    config : RefocusTrainConfig
+        Settings.
+    init : DeepRGenerator, optional
+        A generator to fine-tune.
+    checkpoint_dir : str or os.PathLike, optional
+        Folder for a checkpoint at every evaluation.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir``.
+    progress : callable, optional
+        ``progress(step, max_steps, last_values)`` after every evaluation.
+
+    Returns
+    -------
+    generator : DeepRGenerator
+        The generator with the best validation BerHu.
+    discriminator : DeepRDiscriminator
+        The discriminator at the end.
+    history : RefocusHistory
+        The loss curves (Fig. S8).
+
+    Raises
+    ------
+    ConfigError
+        When there are no tiles or no pairs within the range, or the crop exceeds the tiles.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Methods "Network structure, training and validation", eq. 1–4.
+    """
     with torch_threads(config.num_threads):
         return _fit_deepr(train, validation, config, init, checkpoint_dir, resume, progress)
 
@@ -406,10 +668,42 @@ def fit_dpm(
     *,
     progress: Progress | None = None,
 ) -> tuple[Any, DPMHistory]:
-    """Train the defocus-map decoder of Fig. 7a on the frozen generator's encoder features:
-    target = the pair's uniform defocus (µm; its magnitude unless ``config.signed``) at
-    every pixel, L2 loss. Returns the best decoder
-    by validation RMSE and the history."""
+    """Train the defocus-map decoder of Fig. 7a on the frozen generator's encoder features.
+
+    Target = the pair's uniform defocus (µm; its magnitude unless ``config.signed``) at every
+    pixel, L2 loss. Returns the best decoder by validation RMSE and the history.
+
+    Parameters
+    ----------
+    generator : DeepRGenerator
+        The trained generator; its encoder is frozen.
+    train : RefocusTiles
+        Training tiles.
+    validation : RefocusTiles
+        Held-out tiles.
+    config : DPMTrainConfig
+        Settings.
+    progress : callable, optional
+        ``progress(step, max_steps, last_values)`` after every evaluation.
+
+    Returns
+    -------
+    decoder : DPMDecoder
+        The decoder with the best validation RMSE.
+    history : DPMHistory
+        Its loss curves (MSE in µm², RMSE in µm).
+
+    Raises
+    ------
+    ConfigError
+        When there are no tiles or no pairs within the range, or the crop exceeds the tiles.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. 7a and Methods.
+    """
     with torch_threads(config.num_threads):
         return _fit_dpm(generator, train, validation, config, progress)
 

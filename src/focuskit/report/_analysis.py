@@ -20,7 +20,20 @@ AnalysisPlot = Callable[[dict[str, Any], Path], Any]
 
 
 def analysis_table(result: dict[str, Any]) -> str:
-    """The result's table in markdown (3 decimals; integers and words as they are)."""
+    """The result's table in markdown (3 decimals; integers and words as they are).
+
+    Floats of magnitude ≥ 100 are printed without decimals, booleans as yes / no.
+
+    Parameters
+    ----------
+    result : dict
+        An analysis result with ``columns`` (list of str) and ``rows`` (list of dict).
+
+    Returns
+    -------
+    table : str
+        A markdown table, one line per row after the header and its rule.
+    """
     cols = result["columns"]
 
     def fmt(v: Any) -> str:
@@ -46,8 +59,28 @@ def analysis_table(result: dict[str, Any]) -> str:
 def save_analysis(
     result: dict[str, Any], outdir: str | os.PathLike[str], plot: AnalysisPlot
 ) -> tuple[Path, Path]:
-    """Write ``<name>.json`` and ``<name>.png`` (drawn by ``plot``) into ``outdir``, each
-    atomically; returns both paths."""
+    """Write ``<name>.json`` and ``<name>.png`` (drawn by ``plot``) into ``outdir``.
+
+    Each file is written atomically; ``<name>`` is the result's ``analysis``.
+
+    Parameters
+    ----------
+    result : dict
+        A JSON-able analysis result (``analysis``, ``figure``, ``note``, ``config``,
+        ``columns``, ``rows`` …).
+    outdir : str or path-like
+        The output folder (created if missing).
+    plot : callable
+        ``plot(result, png_path)``: draws the figure (e.g.
+        ``focuskit.singleshot.analyses.PLOTS[name]``).
+
+    Returns
+    -------
+    json_path : Path
+        ``<outdir>/<name>.json``.
+    png_path : Path
+        ``<outdir>/<name>.png``.
+    """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     name = result["analysis"]
@@ -60,6 +93,21 @@ def save_analysis(
 
 
 def finish_figure(fig: Any, result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Put the result's ``note`` (how the analysis was scaled down) under the figure, save it."""
+    """Put the result's ``note`` (how the analysis was scaled down) under the figure, save it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The drawn figure (closed after saving).
+    result : dict
+        The analysis result, whose ``note`` is printed under the figure.
+    path : str or path-like
+        The PNG to write.
+
+    Returns
+    -------
+    path : Path
+        The written PNG.
+    """
     fig.text(0.5, -0.01, result["note"], ha="center", va="top", fontsize=7, wrap=True, color="0.3")
     return save_figure(fig, path)

@@ -12,7 +12,13 @@ from focuskit.io import atomic_output
 
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the non-interactive Agg backend (no screen needed)."""
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (no screen needed).
+
+    Returns
+    -------
+    plt : module
+        ``matplotlib.pyplot``, with the backend switched to Agg.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,8 +28,24 @@ def pyplot() -> Any:
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
-    """Save a figure as PNG atomically (a temporary sibling renamed into place: no partial
-    PNG is ever left) and close it."""
+    """Save a figure as PNG atomically and close it.
+
+    A temporary sibling is renamed into place: no partial PNG is ever left.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (closed even if saving fails).
+    path : str or path-like
+        The PNG to write (replaced if it exists).
+    dpi : int, optional
+        Resolution. Default 110.
+
+    Returns
+    -------
+    path : Path
+        The written PNG.
+    """
     target = Path(path)
     try:
         with atomic_output(target, overwrite=True) as tmp:
@@ -47,6 +69,28 @@ def stack_montage(
 
     Each panel uses the 0.5–99.5 % percentiles of the whole shown set, so contrast
     changes between planes stay visible.
+
+    Parameters
+    ----------
+    data : (Z, Y, X) array
+        The focal stack.
+    z_um : (Z,) array
+        The z of each plane (µm).
+    path : str or path-like
+        The PNG to write.
+    title : str, optional
+        Figure title.
+    focus_z_um : float, optional
+        The in-focus z (µm): the nearest plane is always shown, framed in orange.
+    max_planes : int, optional
+        Most planes shown. Default 12.
+    pixel_size_um : float, optional
+        Pixel size (µm); the field's width is added to the title.
+
+    Returns
+    -------
+    path : Path
+        The written PNG.
     """
     plt = pyplot()
     z = np.asarray(z_um, dtype=float)
@@ -90,7 +134,26 @@ def focus_curve_plot(
     focus_z_um: float | None = None,
     title: str = "",
 ) -> Path:
-    """Focus curves (each normalized to its own min–max) against z; true focus dashed."""
+    """Focus curves (each normalized to its own min–max) against z; true focus dashed.
+
+    Parameters
+    ----------
+    z_um : (Z,) array
+        The z of each plane (µm).
+    curves : dict of str to (Z,) array
+        Score per plane of each focus measure, by name (the legend).
+    path : str or path-like
+        The PNG to write.
+    focus_z_um : float, optional
+        The true focus (µm), drawn as a dashed line.
+    title : str, optional
+        Plot title (default "focus curves").
+
+    Returns
+    -------
+    path : Path
+        The written PNG.
+    """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     z = np.asarray(z_um, dtype=float)
@@ -117,7 +180,26 @@ def autofocus_trace_plot(
     true_focus_um: float | None = None,
     title: str = "",
 ) -> Path:
-    """Where a search imaged, in order: z and score per image."""
+    """Where a search imaged, in order: z and score per image.
+
+    Parameters
+    ----------
+    trace : list of (float, float)
+        ``(z_um, score)`` of each image, in the order taken.
+    path : str or path-like
+        The PNG to write.
+    z_final_um : float
+        Where the search finished (µm).
+    true_focus_um : float, optional
+        The true focus (µm), drawn dashed.
+    title : str, optional
+        Figure title (default "autofocus trace").
+
+    Returns
+    -------
+    path : Path
+        The written PNG.
+    """
     plt = pyplot()
     fig, (ax_z, ax_s) = plt.subplots(1, 2, figsize=(9, 3.4))
     k = np.arange(1, len(trace) + 1)
@@ -146,8 +228,24 @@ def image_panels(
     *,
     shared_contrast: bool = False,
 ) -> Path:
-    """Images side by side with titles (e.g. truth, input, Deep-R, RL), each on its own
-    0.5–99.8 % percentile grey scale unless ``shared_contrast``."""
+    """Images side by side with titles (e.g. truth, input, Deep-R, RL).
+
+    Each is shown on its own 0.5–99.8 % percentile grey scale unless ``shared_contrast``.
+
+    Parameters
+    ----------
+    panels : list of (str, (Y, X) array)
+        Title and image of each panel, left to right.
+    path : str or path-like
+        The PNG to write.
+    shared_contrast : bool, optional
+        One grey scale (the percentiles of all images together). Default False.
+
+    Returns
+    -------
+    path : Path
+        The written PNG.
+    """
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.6))
     axes = np.atleast_1d(axes)

@@ -44,6 +44,28 @@ def defocus_psf(
     ``shape`` is made odd and grown to ≥ 3× the geometric blur diameter
     ``2·|z|·tan(asin(NA/n))`` when smaller. Fluorescence only: partially coherent
     (transmitted-light) imaging has no intensity PSF.
+
+    Parameters
+    ----------
+    optics : Optics
+        Fluorescence optics (NA, emission wavelength, immersion index, PSF model).
+    z_um : float
+        Defocus, in µm.
+    shape : tuple of int, optional
+        (Y, X) size of the PSF window, in camera pixels (default (65, 65)).
+    pixel_size_um : float, optional
+        Camera pixel at the sample, in µm; default ``optics.pixel_size_um``.
+
+    Returns
+    -------
+    psf : (Y, X) ndarray of float64
+        The PSF, centred, summing to 1.
+
+    Raises
+    ------
+    ConfigError
+        If the optics are not fluorescence, ``z_um`` is not finite, or the shape or pixel
+        size is invalid.
     """
     if not optics.is_fluorescence:
         raise ConfigError(
@@ -142,6 +164,35 @@ def richardson_lucy(image: np.ndarray, psf: np.ndarray, iterations: int = 100) -
     after offset subtraction) and scaled to [0, 1] by its max; the result is returned in
     the input's scale, lift removed, float32. The PSF is normalized to sum 1; zero
     iterations return the input.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        The blurred intensity image, real and finite.
+    psf : (Y, X) ndarray
+        The PSF (e.g. :func:`defocus_psf`), finite, ≥ 0, not all zero.
+    iterations : int, optional
+        Number of iterations, ≥ 0 (default 100).
+
+    Returns
+    -------
+    restored : (Y, X) ndarray of float32
+        The deconvolved image, in the input's intensity scale.
+
+    Raises
+    ------
+    ConfigError
+        If the image or PSF is invalid, or ``iterations`` is not an integer ≥ 0.
+
+    References
+    ----------
+    .. [1] W. H. Richardson, "Bayesian-based iterative method of image restoration",
+           J. Opt. Soc. Am. 62, 55 (1972).
+    .. [2] L. B. Lucy, "An iterative technique for the rectification of observed
+           distributions", Astron. J. 79, 745 (1974).
+    .. [3] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods,
+           "Implementation of RL and Landweber image deconvolution algorithms".
     """
     from skimage.restoration import richardson_lucy as _skimage_rl
 
@@ -176,6 +227,40 @@ def landweber(
     iteration); without it the whole iteration runs in Fourier space. The image is
     scaled by its max and unscaled at the end (the update is linear, so only round-off
     sees the scale). Returns float32 of the input's shape.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        The blurred intensity image, real and finite.
+    psf : (Y, X) ndarray
+        The PSF (e.g. :func:`defocus_psf`), finite, ≥ 0, not all zero.
+    iterations : int, optional
+        Number of iterations, ≥ 0 (default 100).
+    step : float, optional
+        Step τ, in (0, 2) (default 0.1).
+    nonnegative : bool, optional
+        Project onto ``x ≥ 0`` after every step (default True).
+
+    Returns
+    -------
+    restored : (Y, X) ndarray of float32
+        The deconvolved image, in the input's intensity scale.
+
+    Raises
+    ------
+    ConfigError
+        If the image or PSF is invalid, ``iterations`` is not an integer ≥ 0, or τ is
+        outside (0, 2).
+
+    References
+    ----------
+    .. [1] L. Landweber, "An iteration formula for Fredholm integral equations of the first
+           kind", Amer. J. Math. 73, 615 (1951).
+    .. [2] D. Sage et al., "DeconvolutionLab2: an open-source software for deconvolution
+           microscopy", Methods 115, 28 (2017).
+    .. [3] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Methods,
+           "Implementation of RL and Landweber image deconvolution algorithms".
     """
     y = _image(image, "landweber")
     h = _psf(psf, "landweber")

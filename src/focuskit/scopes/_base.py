@@ -37,6 +37,27 @@ class Microscope(Protocol):
     ``snap`` returns one 2-D image at the current z and counts one exposure.
     ``elapsed_s`` is simulated wall time:
     ``exposures·exposure_time_s + moves·move_overhead_s + travel_um/stage_speed_um_s``.
+
+    Attributes
+    ----------
+    z_um : float
+        Current focus-drive position, in µm.
+    z_limits_um : tuple of float
+        (min, max) z the drive may go to, in µm.
+    max_step_um : float or None
+        Largest single move, in µm; None for no limit.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    optics : Optics or None
+        The microscope's optics, when known.
+    exposures : int
+        Images taken since the last reset.
+    moves : int
+        Accepted moves since the last reset.
+    travel_um : float
+        Focus-drive travel Σ|Δz| since the last reset, in µm.
+    elapsed_s : float
+        Simulated wall time since the last reset, in s.
     """
 
     @property
@@ -94,6 +115,32 @@ class BaseScope:
     move included: the command still costs its overhead), ``travel_um`` (Σ|Δz|);
     ``elapsed_s`` follows from them. ``reset_counters`` zeroes them; ``clock_s`` (the
     simulated time since the scope was made) keeps running across resets.
+
+    Parameters
+    ----------
+    z_limits_um : tuple of float
+        (min, max) stage travel, in µm.
+    start_z_um : float
+        Stage position at start, in µm, within the limits.
+    pixel_size_um : float
+        Pixel size at the sample, in µm (> 0).
+    optics : Optics, optional
+        The microscope's optics, when known.
+    max_step_um : float, optional
+        Largest single move, in µm (> 0); None (default) for no limit.
+    exposure_time_s : float, optional
+        Time per exposure, in s (default 0.05).
+    move_overhead_s : float, optional
+        Command latency per move, in s (default 0.02).
+    stage_speed_um_s : float, optional
+        Travel speed of the focus drive, in µm/s (default 1000).
+    stage_resolution_um : float, optional
+        Step of the focus drive, in µm; targets snap to it (None: continuous).
+
+    Raises
+    ------
+    ConfigError
+        If a value is not finite, out of range, or the start lies outside the limits.
     """
 
     def __init__(
@@ -176,7 +223,25 @@ class BaseScope:
         return self._optics
 
     def check_move(self, z_um: float) -> float:
-        """The target as a float if ``move_to(z_um)`` would be accepted; else StageLimitError."""
+        """The target as a float if ``move_to(z_um)`` would be accepted; else StageLimitError.
+
+        Parameters
+        ----------
+        z_um : float
+            Target focus-drive position, in µm.
+
+        Returns
+        -------
+        z : float
+            The position the drive would go to, in µm (snapped to ``stage_resolution_um`` and
+            clipped to the limits).
+
+        Raises
+        ------
+        StageLimitError
+            If the target is not a finite number, lies outside the limits, or is farther than
+            ``max_step_um``.
+        """
         try:
             z = float(z_um)
         except (TypeError, ValueError):
@@ -219,7 +284,20 @@ class BaseScope:
         return min(max(z, lo), hi)
 
     def move_to(self, z_um: float) -> None:
-        """Move the focus drive to ``z_um`` (µm); refused moves raise StageLimitError."""
+        """Move the focus drive to ``z_um`` (µm); refused moves raise StageLimitError.
+
+        Counts one move and its travel.
+
+        Parameters
+        ----------
+        z_um : float
+            Target focus-drive position, in µm.
+
+        Raises
+        ------
+        StageLimitError
+            If the move is refused (see :meth:`check_move`); the stage stays where it was.
+        """
         z = self.check_move(z_um)
         self._travel += abs(z - self._z)
         self._moves += 1
@@ -227,7 +305,13 @@ class BaseScope:
 
     # Camera -----------------------------------------------------------------------------
     def snap(self) -> np.ndarray:
-        """One 2-D image at the current z (counts one exposure)."""
+        """One 2-D image at the current z (counts one exposure).
+
+        Returns
+        -------
+        image : (Y, X) ndarray
+            The camera image.
+        """
         image = self._image_at(self._z)
         self._exposures += 1
         self._total_exposures += 1
@@ -254,8 +338,10 @@ class BaseScope:
 
     @property
     def elapsed_s(self) -> float:
-        """Simulated wall time since the last reset (s):
-        ``exposures·exposure_time_s + moves·move_overhead_s + travel_um/stage_speed_um_s``."""
+        """Simulated wall time since the last reset (s).
+
+        ``exposures·exposure_time_s + moves·move_overhead_s + travel_um/stage_speed_um_s``.
+        """
         return (
             self._exposures * self.exposure_time_s
             + self._moves * self.move_overhead_s
@@ -275,7 +361,13 @@ class BaseScope:
         self._travel = 0.0
 
     def counters(self) -> dict[str, float]:
-        """The counters as a JSON-able dict (for benchmark reports)."""
+        """The counters as a JSON-able dict (for benchmark reports).
+
+        Returns
+        -------
+        counters : dict
+            ``exposures``, ``moves``, ``travel_um`` (µm) and ``elapsed_s`` (s).
+        """
         return {
             "exposures": self._exposures,
             "moves": self._moves,

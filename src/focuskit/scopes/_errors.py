@@ -10,6 +10,22 @@ class StageLimitError(FocuskitError, ValueError):
 
     Raised when the target is not a finite number, lies outside the stage's z limits,
     or is farther than the largest single step allowed. The stage stays where it was.
+
+    Parameters
+    ----------
+    message : str
+        What was refused and why.
+    target_z_um : object, optional
+        The refused target (µm, or whatever was given).
+    z_um : float, optional
+        Where the stage stays, in µm.
+
+    Attributes
+    ----------
+    target_z_um : object
+        The refused target.
+    z_um : float or None
+        Where the stage stays, in µm.
     """
 
     def __init__(

@@ -23,6 +23,26 @@ def open_scope(spec: str, **kwargs: Any) -> SimulatedScope | StackScope:
     ``sim:PRESET`` → :class:`SimulatedScope`; ``stack:PATH`` → :class:`StackScope` (read
     options such as ``pixel_size_um``, ``z_step_um``, ``rgb`` included); ``real:NAME`` →
     a :class:`StackScope` over :func:`real_stack` (``data_dir`` goes to ``real_stack``).
+
+    Parameters
+    ----------
+    spec : str
+        ``sim:PRESET``, ``stack:PATH`` or ``real:NAME`` (see :data:`SCOPE_FORMS`).
+    **kwargs
+        Constructor options (z and pixel sizes in µm); for ``real:``, ``data_dir`` and
+        ``pixel_size_um`` go to :func:`real_stack`.
+
+    Returns
+    -------
+    scope : SimulatedScope or StackScope
+        The opened scope.
+
+    Raises
+    ------
+    ConfigError
+        If the spec is not one of the three forms, or an option is invalid.
+    StackFileError
+        If a stack file or the real-data folder cannot be read.
     """
     kind, sep, arg = str(spec).partition(":")
     kind = kind.strip().lower()

@@ -24,7 +24,35 @@ _RELATIVE = Path("shared") / "data" / "real"
 
 @dataclass(frozen=True)
 class RealStackInfo:
-    """What SOURCE.md says about one real stack (and how to read it)."""
+    """What SOURCE.md says about one real stack (and how to read it).
+
+    Attributes
+    ----------
+    name : str
+        Folder name under ``shared/data/real``.
+    file : str
+        The stack file in that folder.
+    pixel_size_um : float
+        Pixel size at the sample, in µm (an assumed value when not known).
+    pixel_size_known : bool
+        Whether SOURCE.md documents the pixel size.
+    focus : float or {'brightest'}
+        Documented in-focus z, in µm, or the brightest plane.
+    focus_plane : int
+        The plane SOURCE.md names as in focus.
+    focus_quote : str
+        SOURCE.md's words about the focus.
+    z_file : str or None, optional
+        File of the z positions (µm), read with :func:`focuskit.io.read_z_file`.
+    z_step_um : float or None, optional
+        z step, in µm, when there is no z file (z starts at 0).
+    rgb : {'error', 'gray'}, optional
+        How a colour axis is read.
+    modality : str, optional
+        Imaging modality.
+    extras : tuple of (str, object), optional
+        Further documented facts (source, licence, NA, wavelength in µm, …).
+    """
 
     name: str
     file: str
@@ -112,6 +140,21 @@ def real_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     ``data_dir`` if given, else ``$FOCUSKIT_REAL_DATA``, else the first ``shared/data/real``
     found walking up from the current directory, then from this package (a clone at
     ``<dir>/main`` finds ``<dir>/shared``).
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The folder, overriding the search.
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The real-data folder.
+
+    Raises
+    ------
+    StackFileError
+        If the given folder does not exist, or none is found.
     """
     if data_dir is None and os.environ.get(ENV_VAR):
         data_dir = os.environ[ENV_VAR]
@@ -142,6 +185,27 @@ def real_stack(
     plane, computed from the data). ``metadata["real"]`` records the source, the
     documented focus plane and its quote, and whether the pixel size is known;
     ``pixel_size_um`` overrides the encoded one (the light-sheet stack's is unknown).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REAL_STACKS`.
+    data_dir : str or os.PathLike, optional
+        The real-data folder (see :func:`real_data_dir`).
+    pixel_size_um : float, optional
+        Pixel size at the sample, in µm, overriding the encoded one.
+
+    Returns
+    -------
+    stack : FocalStack
+        The stack, z in µm, with ``focus_z_um`` and ``metadata["real"]`` set.
+
+    Raises
+    ------
+    ConfigError
+        If the name is unknown.
+    StackFileError
+        If the folder or a file cannot be read.
     """
     info = REAL_STACKS.get(name)
     if info is None:

@@ -22,6 +22,23 @@ def move_in_steps(scope: Microscope, z_um: float) -> int:
     drive that rounds targets to its ``stage_resolution_um`` may land up to that much past
     an intermediate target, so steps are planned that much shorter and from where the
     stage really is.
+
+    Parameters
+    ----------
+    scope : Microscope
+        The scope to move.
+    z_um : float
+        Target focus-drive position, in µm.
+
+    Returns
+    -------
+    moves : int
+        Number of moves made.
+
+    Raises
+    ------
+    StageLimitError
+        If the target is not finite or lies outside the limits (before any move).
     """
     target = float(z_um)
     if target == scope.z_um:
@@ -52,6 +69,24 @@ class restore_on_failure:
     non-``Exception`` errors also return the stage and then propagate unchanged. If the
     stage cannot be returned, the ScopeError says so and where the stage is.
     ``with restore_on_failure(scope) as s:`` gives the scope back.
+
+    Parameters
+    ----------
+    scope : Microscope
+        The scope whose stage to protect.
+
+    Attributes
+    ----------
+    scope : Microscope
+        The protected scope.
+    start_z_um : float or None
+        Stage position at entry, in µm (None before entry).
+
+    Raises
+    ------
+    ScopeError
+        On exit, when the body raised an ``Exception`` (whether or not the stage could be
+        returned).
     """
 
     def __init__(self, scope: Microscope) -> None:
@@ -102,6 +137,22 @@ class FaultyScope:
     before the wrapped scope acts, so a failed move leaves the stage where it was. With
     ``transient=True`` only that one operation fails and later ones work again;
     otherwise the part stays broken. Everything else is delegated to the wrapped scope.
+
+    Parameters
+    ----------
+    scope : Microscope
+        The scope to wrap.
+    fail_after_snaps : int, optional
+        Number of snaps that work before the camera fails, ≥ 0 (None: never fails).
+    fail_after_moves : int, optional
+        Number of moves that work before the stage fails, ≥ 0 (None: never fails).
+    transient : bool, optional
+        Only the one operation fails (default False: the part stays broken).
+
+    Raises
+    ------
+    ConfigError
+        If a count is not an integer ≥ 0 or None.
     """
 
     def __init__(
@@ -129,6 +180,20 @@ class FaultyScope:
         return attempts == limit + 1 if self.transient else attempts > limit
 
     def move_to(self, z_um: float) -> None:
+        """Move the wrapped scope's stage, unless the stage is set to fail now.
+
+        Parameters
+        ----------
+        z_um : float
+            Target focus-drive position, in µm.
+
+        Raises
+        ------
+        ScopeError
+            When this move is set to fail (the stage stays where it was).
+        StageLimitError
+            If the wrapped scope refuses the move.
+        """
         self.move_attempts += 1
         if self._fails(self.move_attempts, self.fail_after_moves):
             raise ScopeError(
@@ -138,6 +203,18 @@ class FaultyScope:
         self.scope.move_to(z_um)
 
     def snap(self) -> np.ndarray:
+        """Snap an image with the wrapped scope, unless the camera is set to fail now.
+
+        Returns
+        -------
+        image : (Y, X) ndarray
+            The wrapped scope's image.
+
+        Raises
+        ------
+        ScopeError
+            When this exposure is set to fail.
+        """
         self.snap_attempts += 1
         if self._fails(self.snap_attempts, self.fail_after_snaps):
             raise ScopeError(

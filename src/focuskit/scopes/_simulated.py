@@ -45,37 +45,46 @@ class SimulatedScope(BaseScope):
 
     Parameters
     ----------
-    preset
-        Preset name (``focuskit.optics.PRESETS``) or a :class:`Preset`.
-    sample
+    preset : str or Preset, optional
+        Preset name (``focuskit.optics.PRESETS``) or a :class:`Preset` (default
+        ``"fcfnn-20x-led"``).
+    sample : str or Sample, optional
         Generator name (default: the preset's) or a ready :class:`Sample` at the image
         pixel or its render sub-pixel. ``sample_options`` go to the generator.
-    size
-        Image size in pixels (int or (ny, nx)).
-    focus_z_um
-        Hidden stage position of the sample's in-focus plane at time 0. None draws it
+    sample_options : dict, optional
+        Further parameters of the sample generator.
+    size : int or tuple of int, optional
+        Image size in pixels (int or (ny, nx)), at least 16 (default 256).
+    focus_z_um : float, optional
+        Hidden stage position of the sample's in-focus plane at time 0, in µm. None draws it
         uniformly from ``[z_min/2, z_max/2]`` of the preset's z range with ``seed``.
-    start_z_um
-        Stage position at start.
-    z_limits_um
-        Stage travel limits; default: the preset's z range around 0 extended to hold the
+    start_z_um : float, optional
+        Stage position at start, in µm (default 0).
+    z_limits_um : tuple of float, optional
+        Stage travel limits, in µm; default: the preset's z range around 0 extended to hold the
         same range around the focus, ``[min(z_min, f + z_min), max(z_max, f + z_max)]``.
-    drift_um_per_s
-        Focus drift: the true focus is ``focus_z_um + drift_um_per_s · clock_s`` where
-        ``clock_s`` is the simulated time (moves, travel and exposures; see ``elapsed_s``)
-        at the start of each exposure.
-    photons
-        Mean photo-electrons per pixel of the in-focus image; the exposure is fixed, so
-        an image that loses light with defocus is darker. None: noise-free float32.
-    seed
+    drift_um_per_s : float, optional
+        Focus drift, in µm/s: the true focus is ``focus_z_um + drift_um_per_s · clock_s``
+        where ``clock_s`` is the simulated time (moves, travel and exposures; see
+        ``elapsed_s``) at the start of each exposure.
+    photons : float or None, optional
+        Mean photo-electrons per pixel of the in-focus image (default 1000); the exposure is
+        fixed, so an image that loses light with defocus is darker. None: noise-free float32.
+    seed : int, optional
         Seeds the focus draw, the sample and the camera noise (fresh per exposure, from
         the seed and the number of exposures since construction).
-    illumination
+    illumination : Illumination, optional
         Overrides the preset's illumination (e.g. its DPC ``ground_truth_illumination``).
-    max_step_um, exposure_time_s, move_overhead_s, stage_speed_um_s
-        Stage safety and timing model (:class:`BaseScope`).
-    cache_mb
-        Bound on the cache of noise-free renders (least recently used evicted).
+    max_step_um, exposure_time_s, move_overhead_s, stage_speed_um_s, stage_resolution_um : float
+        Stage safety and timing model (:class:`BaseScope`; µm, s, s, µm/s, µm).
+    cache_mb : float, optional
+        Bound on the cache of noise-free renders, in MiB (least recently used evicted).
+
+    Raises
+    ------
+    ConfigError
+        If the preset, sample, size, seed, photons, drift or stage settings are invalid, or
+        the sample is empty or does not fit the illumination.
     """
 
     def __init__(
@@ -195,17 +204,41 @@ class SimulatedScope(BaseScope):
 
     # Hidden truth -----------------------------------------------------------------------
     def true_focus_um(self) -> float:
-        """Stage z of the in-focus plane now. For benchmarks and tests only: an autofocus
-        method must not call it."""
+        """Stage z of the in-focus plane now (µm).
+
+        For benchmarks and tests only: an autofocus method must not call it.
+
+        Returns
+        -------
+        z_um : float
+            ``focus_z_um + drift_um_per_s · clock_s``, in µm.
+        """
         return self._focus0 + self.drift_um_per_s * self.clock_s
 
     def defocus_um(self) -> float:
-        """Defocus of the current stage position now (``z − true focus``). Benchmarks/tests only."""
+        """Defocus of the current stage position now (``z − true focus``). Benchmarks/tests only.
+
+        Returns
+        -------
+        defocus_um : float
+            Defocus, in µm.
+        """
         return self._z - self.true_focus_um()
 
     # Rendering --------------------------------------------------------------------------
     def render(self, defocus_um: float) -> np.ndarray:
-        """Noise-free float32 image at ``defocus_um`` (cached to 1 nm; do not modify it)."""
+        """Noise-free float32 image at ``defocus_um`` (cached to 1 nm; do not modify it).
+
+        Parameters
+        ----------
+        defocus_um : float
+            Defocus ``z − true focus``, in µm.
+
+        Returns
+        -------
+        image : (Y, X) ndarray of float32
+            The read-only noise-free image.
+        """
         key = round(float(defocus_um) / CACHE_QUANTUM_UM)
         cached = self._cache.get(key)
         if cached is not None:

@@ -29,16 +29,34 @@ class StackScope(BaseScope):
 
     Parameters
     ----------
-    stack
+    stack : FocalStack or str or os.PathLike
         A :class:`FocalStack`, or a path read with ``focuskit.io.read_stack``
         (``read_options`` such as ``pixel_size_um``, ``z_um``, ``z_step_um``,
         ``rgb="gray"`` pass through).
-    start_z_um
-        Start position; default: the middle of the z range.
-    noise
+    interpolate : bool, optional
+        Blend the two bracketing planes (default True) or take the nearest one.
+    start_z_um : float, optional
+        Start position, in µm; default: the middle of the z range.
+    max_step_um : float, optional
+        Largest single move, in µm (None: no limit).
+    noise : float, optional
         None (replay exactly), or the standard deviation of Gaussian noise added fresh to
         each snap, in the stack's intensity units (the output is then float32); seeded
         from ``seed`` and the exposure count.
+    seed : int, optional
+        Seed of the noise, ≥ 0 (default 0).
+    exposure_time_s, move_overhead_s, stage_speed_um_s, stage_resolution_um : float
+        Timing model and drive step (:class:`BaseScope`; s, s, µm/s, µm).
+    **read_options
+        Options of :func:`focuskit.io.read_stack` when ``stack`` is a path.
+
+    Raises
+    ------
+    ConfigError
+        If ``stack`` is not a FocalStack or a path, read options come with a FocalStack, or
+        ``noise``, ``seed`` or a stage setting is invalid.
+    StackFileError
+        If the stack file cannot be read.
     """
 
     def __init__(
@@ -92,11 +110,30 @@ class StackScope(BaseScope):
 
     def true_focus_um(self) -> float | None:
         """The stack's documented in-focus z (``stack.focus_z_um``; may be None).
-        For benchmarks and tests only."""
+
+        For benchmarks and tests only.
+
+        Returns
+        -------
+        z_um : float or None
+            In-focus z, in µm, or None when the stack does not say.
+        """
         return self.stack.focus_z_um
 
     def plane_weights(self, z_um: float) -> list[tuple[int, float]]:
-        """The planes (stack indices) and weights that make the image at ``z_um``."""
+        """The planes (stack indices) and weights that make the image at ``z_um``.
+
+        Parameters
+        ----------
+        z_um : float
+            Focus-drive position, in µm.
+
+        Returns
+        -------
+        weights : list of (int, float)
+            ``(plane index, weight)`` pairs, weights summing to 1 (one pair for the nearest
+            plane when ``interpolate`` is False).
+        """
         zs = self._z_sorted
         if not self.interpolate or zs.size == 1:
             return [(self.stack.nearest_plane(z_um), 1.0)]

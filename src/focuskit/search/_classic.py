@@ -33,7 +33,39 @@ GOLDEN = (math.sqrt(5) - 1) / 2  # 0.618…
 
 @dataclass
 class SearchResult:
-    """What a search did: where it ended, how sharp, every (z, score) it imaged."""
+    """What a search did: where it ended, how sharp, every (z, score) it imaged.
+
+    Attributes
+    ----------
+    method : str
+        Search name (``brent``, ``gss``, ``scan``, or a model-guided one).
+    measure : str
+        Registry name of the focus measure.
+    z_start_um : float
+        Stage position at the start, in µm.
+    z_final_um : float
+        Stage position at the end, in µm.
+    score_start : float
+        Focus score at the start.
+    score_final : float
+        Focus score at the end.
+    images : int
+        Exposures taken.
+    success : bool
+        The search ended at least as sharp as it began and did not fail.
+    trace : list of (float, float), optional
+        Every ``(z_um, score)`` imaged, in order (z in µm).
+    message : str, optional
+        Why the search stopped early or stayed, empty otherwise.
+    elapsed_s : float, optional
+        Simulated microscope time, in s.
+    compute_s : float, optional
+        Wall-clock time of the computation, in s.
+    predictions : list of dict, optional
+        Model-guided searches (single-shot, few-shot): one record per prediction made.
+    notes : list of str, optional
+        What was assumed or forced before the search ran (e.g. a model's optics check).
+    """
 
     method: str
     measure: str
@@ -53,6 +85,15 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON types (for reports and ``--json``).
+
+        Returns
+        -------
+        d : dict
+            ``method``, ``measure``, ``z_start_um`` and ``z_final_um`` (µm), ``score_start``,
+            ``score_final``, ``images``, ``success``, ``message``, ``elapsed_s`` (s), ``trace``
+            as ``{"z_um", "score"}`` records, plus ``predictions`` and ``notes`` when present.
+        """
         out = {
             "method": self.method,
             "measure": self.measure,
@@ -74,9 +115,36 @@ class SearchResult:
 
 
 class Probe:
-    """What every search does to the microscope: move (in steps the stage allows, never
-    outside its limits), snap, score with a focus measure, and remember every ``(z, score)``
-    imaged in :attr:`trace` (z where the stage really is). ``probe(z)`` does all three."""
+    """Move, snap and score: what every search does to the microscope.
+
+    Moves go in steps the stage allows, never outside its limits; each image is scored
+    with a focus measure, and every ``(z, score)`` imaged is remembered in :attr:`trace`
+    (z where the stage really is). ``probe(z)`` does all three.
+
+    Parameters
+    ----------
+    scope : Microscope
+        The microscope.
+    measure : str
+        Registry name of the focus measure; its optics come from the scope.
+
+    Attributes
+    ----------
+    scope : Microscope
+        The microscope.
+    measure : str
+        Registry name of the focus measure.
+    kwargs : dict
+        Optics passed to the measure (``pixel_size_um`` in µm, ``na``, ``wavelength_um`` in
+        µm), empty when it needs none.
+    trace : list of (float, float)
+        Every ``(z_um, score)`` imaged, in order.
+
+    Raises
+    ------
+    ConfigError
+        If the measure is unknown, or needs optics the scope lacks.
+    """
 
     def __init__(self, scope: Microscope, measure: str) -> None:
         self.scope = scope
@@ -97,6 +165,21 @@ class Probe:
         self.trace: list[tuple[float, float]] = []
 
     def move(self, z: float) -> None:
+        """Move the stage to ``z`` (µm) in steps the stage allows; no image is taken.
+
+        Parameters
+        ----------
+        z : float
+            Target focus-drive position, in µm.
+
+        Raises
+        ------
+        ConfigError
+            If ``z`` lies outside the stage limits (the searches clip first; this is the last
+            line of defence).
+        StageLimitError
+            If the scope refuses a move.
+        """
         lo, hi = self.scope.z_limits_um
         if not lo <= z <= hi:  # the searches clip first; this is the last line of defence
             raise ConfigError(
@@ -105,6 +188,26 @@ class Probe:
         move_in_steps(self.scope, z)
 
     def __call__(self, z: float) -> float:
+        """Move to ``z`` (µm), snap, score, and record ``(z, score)`` in :attr:`trace`.
+
+        The recorded z is where the stage really is (a focus drive with finite resolution
+        rounds targets).
+
+        Parameters
+        ----------
+        z : float
+            Target focus-drive position, in µm.
+
+        Returns
+        -------
+        score : float
+            Focus score of the image (larger = sharper).
+
+        Raises
+        ------
+        ConfigError
+            If ``z`` lies outside the stage limits.
+        """
         self.move(z)
         value = float(score(self.scope.snap(), self.measure, **self.kwargs))
         # Where the stage really is: a focus drive with finite resolution rounds targets.
@@ -112,6 +215,15 @@ class Probe:
         return value
 
     def best(self) -> tuple[float, float]:
+        """The sharpest ``(z, score)`` imaged so far.
+
+        Returns
+        -------
+        z_um : float
+            Its position, in µm.
+        score : float
+            Its score.
+        """
         return max(self.trace, key=lambda t: t[1])
 
 
@@ -172,7 +284,47 @@ def brent_search(
     tolerance_um: float = 0.5,
     max_images: int = 40,
 ) -> SearchResult:
-    """Bounded Brent search (Micro-Manager OughtaFocus) of ``[z0 − range/2, z0 + range/2]``."""
+    """Bounded Brent search (Micro-Manager OughtaFocus) of ``[z0 − range/2, z0 + range/2]``.
+
+    Minimizes −score with ``scipy.optimize.minimize_scalar`` (method "bounded"), as
+    OughtaFocus does with Apache Commons' BrentOptimizer (Deep-R Table S2). The start is
+    scored first and the search ends at the best position imaged, so it never ends blurrier
+    than it began. If the camera or stage fails, the stage goes back to the start.
+
+    Parameters
+    ----------
+    scope : Microscope
+        The microscope; ``z0`` is its current position.
+    measure : str, optional
+        Registry name of the focus measure (default ``"tenengrad"``).
+    range_um : float, optional
+        Width of the search interval around the start, in µm (default 20), clipped to the
+        stage limits.
+    tolerance_um : float, optional
+        Absolute tolerance in z, in µm (default 0.5).
+    max_images : int, optional
+        Budget of images (default 40).
+
+    Returns
+    -------
+    result : SearchResult
+        Where the search ended, its score and every (z, score) imaged.
+
+    Raises
+    ------
+    ConfigError
+        If the range is not > 0, the interval is empty within the stage limits, or the
+        measure is unknown or needs optics the scope lacks.
+    ScopeError
+        If the camera or stage failed (the stage is returned to the start).
+
+    References
+    ----------
+    .. [1] R. P. Brent, *Algorithms for Minimization without Derivatives*, Prentice-Hall
+           (1973), ch. 5.
+    .. [2] Y. Luo, L. Huang, Y. Rivenson and A. Ozcan, "Single-shot autofocusing of microscopy
+           images using deep learning", ACS Photonics 8, 625 (2021), Table S2.
+    """
 
     def body(probe: Probe, a: float, b: float) -> str:
         result = scipy.optimize.minimize_scalar(
@@ -194,7 +346,42 @@ def golden_section_search(
     tolerance_um: float = 0.5,
     max_images: int = 40,
 ) -> SearchResult:
-    """Golden-section search: shrink [a, b] by 0.618 per image until it is < tolerance."""
+    """Golden-section search: shrink [a, b] by 0.618 per image until it is < tolerance.
+
+    The interval is ``[z0 − range/2, z0 + range/2]`` within the stage limits. The start is
+    scored first and the search ends at the best position imaged.
+
+    Parameters
+    ----------
+    scope : Microscope
+        The microscope; ``z0`` is its current position.
+    measure : str, optional
+        Registry name of the focus measure (default ``"tenengrad"``).
+    range_um : float, optional
+        Width of the search interval around the start, in µm (default 20).
+    tolerance_um : float, optional
+        Final bracket width, in µm (default 0.5).
+    max_images : int, optional
+        Budget of images (default 40).
+
+    Returns
+    -------
+    result : SearchResult
+        Where the search ended, its score and every (z, score) imaged.
+
+    Raises
+    ------
+    ConfigError
+        If the range is not > 0, the interval is empty within the stage limits, or the
+        measure is unknown or needs optics the scope lacks.
+    ScopeError
+        If the camera or stage failed (the stage is returned to the start).
+
+    References
+    ----------
+    .. [1] J. Kiefer, "Sequential minimax search for a maximum", Proc. Amer. Math. Soc. 4,
+           502 (1953).
+    """
 
     def body(probe: Probe, a: float, b: float) -> str:
         return _golden(probe, a, b, tolerance_um, max_images)
@@ -229,9 +416,40 @@ def scan_search(
     tolerance_um: float = 0.5,
     max_images: int = 40,
 ) -> SearchResult:
-    """Coarse scan of the interval (default 11 points), then a fine golden-section search
+    """Coarse scan, fine golden-section search, then one image at a parabola's vertex.
+
+    Coarse scan of the interval (default 11 points), then a fine golden-section search
     within ±1 coarse step of the best point down to ``tolerance_um``, then one image at
-    the vertex of the parabola through the best three points imaged."""
+    the vertex of the parabola through the best three points imaged.
+
+    Parameters
+    ----------
+    scope : Microscope
+        The microscope; ``z0`` is its current position.
+    measure : str, optional
+        Registry name of the focus measure (default ``"tenengrad"``).
+    range_um : float, optional
+        Width of the search interval around the start, in µm (default 20).
+    step_um : float, optional
+        Coarse step, in µm (default: 11 points over the interval; at least 3 points).
+    tolerance_um : float, optional
+        Final bracket width of the fine search, in µm (default 0.5).
+    max_images : int, optional
+        Budget of images (default 40).
+
+    Returns
+    -------
+    result : SearchResult
+        Where the search ended, its score and every (z, score) imaged.
+
+    Raises
+    ------
+    ConfigError
+        If the range is not > 0, the interval is empty within the stage limits, or the
+        measure is unknown or needs optics the scope lacks.
+    ScopeError
+        If the camera or stage failed (the stage is returned to the start).
+    """
 
     def body(probe: Probe, a: float, b: float) -> str:
         n = 11 if step_um is None else max(3, round(float((b - a) / step_um)) + 1)
@@ -272,6 +490,27 @@ def autofocus(
 
     The model-guided searches (``singleshot``, ``deepfocus``) are run from their models,
     or by name with :func:`focuskit.autofocus`.
+
+    Parameters
+    ----------
+    scope : Microscope
+        The microscope.
+    method : str, optional
+        A key of :data:`SEARCHES` (default ``"brent"``).
+    measure : str, optional
+        Registry name of the focus measure (default ``"tenengrad"``).
+    **kwargs
+        Options of the search (``range_um``, ``tolerance_um`` in µm, ``max_images``, …).
+
+    Returns
+    -------
+    result : SearchResult
+        What the search did.
+
+    Raises
+    ------
+    ConfigError
+        If the method is unknown, or the search rejects its options.
     """
     if method in SEARCHES:
         return SEARCHES[method](scope, measure, **kwargs)

@@ -24,6 +24,28 @@ def apply_camera(
     ``ADU = round(gain · e⁻ + offset)`` clipped to ``[0, 2^bits − 1]``; uint8 for ≤ 8 bits,
     uint16 above. The mean is taken over the whole array, so the intensity changes
     between planes of a stack (light lost outside the pupil, say) are kept.
+
+    Parameters
+    ----------
+    intensity : ndarray
+        Noise-free intensity, an image (Y, X) or a stack (Z, Y, X).
+    camera : Camera
+        Bit depth, gain (ADU per e⁻), read noise (e⁻ rms) and offset (ADU).
+    photons : float
+        Mean photo-electrons per pixel over the whole array, > 0.
+    seed : int or numpy.random.Generator, optional
+        Seed or generator of the noise; each plane draws from its own child generator, so
+        the result does not depend on the number of threads.
+
+    Returns
+    -------
+    counts : ndarray of uint8 or uint16
+        Camera counts (ADU), the shape of ``intensity``.
+
+    Raises
+    ------
+    ConfigError
+        If ``photons`` is not a finite number > 0 or the mean intensity is 0.
     """
     if not (np.isfinite(photons) and photons > 0):
         raise ConfigError(f"photons (mean photo-electrons per pixel) must be > 0, got {photons}")
@@ -76,6 +98,7 @@ def expose(
     intensity : array
         Noise-free intensity, image or stack.
     camera : Camera
+        The camera (bit depth, gain, read noise, offset).
     photons : float
         Mean photo-electrons per pixel; with ``unscattered``, the photo-electrons per pixel
         that an intensity of ``unscattered`` collects (a fixed exposure: a dim darkfield
@@ -88,6 +111,7 @@ def expose(
         full well ``(max_adu − offset)/gain`` (sparse bright beads: the mean is mostly
         background). Negative intensities (spline ringing) are clipped to 0 first.
     seed : int or Generator, optional
+        Seed or generator of the noise, as in :func:`apply_camera`.
 
     Returns
     -------
@@ -95,6 +119,11 @@ def expose(
         The camera's counts (uint8 / uint16), as :func:`apply_camera`.
     photons : float
         The mean photo-electrons per pixel used.
+
+    Raises
+    ------
+    ConfigError
+        If the resulting exposure is not > 0 (see :func:`apply_camera`).
     """
     level = float(photons)
     if headroom is not None:

@@ -38,6 +38,20 @@ class Drift:
     Plane ``k`` is displaced by ``k · step + random walk(jitter)`` (µm, (dy, dx)) and
     rotated by ``k · rotation_deg_per_plane`` about the field centre (counter-clockwise
     as displayed with y down, as ``skimage.transform.rotate``). Plane 0 is the reference.
+
+    Attributes
+    ----------
+    step_um : tuple of float, optional
+        Steady (dy, dx) displacement per plane, in µm (default (0, 0)).
+    jitter_um : float, optional
+        Standard deviation of each step of the random walk, in µm, >= 0 (default 0).
+    rotation_deg_per_plane : float, optional
+        Rotation per plane, in degrees, within ±5 (default 0).
+
+    Raises
+    ------
+    ConfigError
+        If ``jitter_um`` is negative or the rotation exceeds ±5° per plane.
     """
 
     step_um: tuple[float, float] = (0.0, 0.0)
@@ -53,7 +67,20 @@ class Drift:
             )
 
     def offsets(self, n_planes: int, seed: int | np.random.Generator | None = None) -> np.ndarray:
-        """Per-plane ``(dy_um, dx_um, rotation_deg)``, shape (n_planes, 3)."""
+        """Per-plane ``(dy_um, dx_um, rotation_deg)``, shape (n_planes, 3).
+
+        Parameters
+        ----------
+        n_planes : int
+            Number of planes.
+        seed : int or numpy.random.Generator, optional
+            Seed or generator of the random walk.
+
+        Returns
+        -------
+        offsets : (n_planes, 3) ndarray
+            Displacement (dy, dx) in µm and rotation in degrees of each plane; row 0 is zero.
+        """
         rng = np.random.default_rng(seed)
         k = np.arange(n_planes, dtype=np.float64)[:, None]
         walk = np.cumsum(rng.normal(0.0, self.jitter_um, size=(n_planes, 2)), axis=0)
@@ -65,7 +92,24 @@ class Drift:
 
 @dataclass
 class SimulatedStack:
-    """A rendered focal stack and everything known about it (becomes an io.FocalStack)."""
+    """A rendered focal stack and everything known about it (becomes an io.FocalStack).
+
+    Attributes
+    ----------
+    data : (Z, Y, X) ndarray
+        Noise-free float32 intensities, or camera counts (uint8 / uint16).
+    z_um : (Z,) ndarray
+        Focal-plane position of each plane, in µm.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    optics : Optics
+        The microscope that imaged it.
+    focus_z_um : float or None
+        z of the in-focus plane, in µm (with a defocus map: where the field's median pixel
+        is in focus).
+    metadata : dict
+        Render settings (``render``), drift offsets (``drift``) and other provenance.
+    """
 
     data: np.ndarray
     z_um: np.ndarray
@@ -94,6 +138,18 @@ def blur_margin_um(optics: Optics, max_abs_defocus_um: float) -> float:
 
     Geometric cone radius ``|z|·tan(asin(NA/n))`` plus the lateral walk of an oblique
     source ``|z|·tan(asin(s/n))`` plus four Airy radii of diffraction ringing.
+
+    Parameters
+    ----------
+    optics : Optics
+        The microscope (NA, immersion index, wavelength, illumination NA ``s``).
+    max_abs_defocus_um : float
+        Largest ``|z|`` rendered, in µm.
+
+    Returns
+    -------
+    margin : float
+        Margin, in µm, to pad on every side of the field.
     """
     n = optics.n
     cone = max_abs_defocus_um * math.tan(math.asin(min(optics.na / n, 0.999)))
@@ -104,7 +160,24 @@ def blur_margin_um(optics: Optics, max_abs_defocus_um: float) -> float:
 def padded_shape(
     shape: Shape2D, pixel_size_um: float, margin_um: float, *, max_factor: float = 3.0
 ) -> Shape2D:
-    """FFT-friendly shape holding ``shape`` plus ``margin_um`` on every side (capped)."""
+    """FFT-friendly shape holding ``shape`` plus ``margin_um`` on every side (capped).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (Y, X) shape of the field of view.
+    pixel_size_um : float
+        Pixel size, in µm.
+    margin_um : float
+        Margin to add on every side, in µm.
+    max_factor : float, optional
+        Cap: no side grows beyond ``max_factor`` × its size (default 3).
+
+    Returns
+    -------
+    shape : tuple of int
+        Padded (Y, X) shape, each side a fast FFT length.
+    """
     out = []
     for n in shape:
         m = min(math.ceil(margin_um / pixel_size_um), int(n * (max_factor - 1) / 2))
@@ -118,6 +191,18 @@ def oversampling(optics: Optics, pixel_size_um: float | None = None) -> int:
     A camera pixel coarser than λ/(2·NA) cannot hold the coherent field; we then render
     on pixels ``k`` times finer and integrate each camera pixel over its k × k sub-pixels
     (which also gives the camera's pixel-integration blur and its aliasing).
+
+    Parameters
+    ----------
+    optics : Optics
+        The microscope.
+    pixel_size_um : float, optional
+        Image pixel at the sample, in µm; default ``optics.pixel_size_um``.
+
+    Returns
+    -------
+    k : int
+        Sub-pixels per pixel along each axis, >= 1.
     """
     dx = optics.pixel_size_um if pixel_size_um is None else pixel_size_um
     return max(1, math.ceil(optics.na / optics.wavelength_um * 2 * dx / 0.98))
@@ -154,13 +239,16 @@ def _crop(a: np.ndarray, shape: Shape2D) -> np.ndarray:
 def move_image(
     image: np.ndarray, dy_px: float, dx_px: float, rotation_deg: float, *, order: int = 3
 ) -> np.ndarray:
-    """Content rotated by ``rotation_deg`` about the image centre (counter-clockwise on
+    """Rotate the content about the image centre, then move it by ``(dy, dx)`` pixels.
+
+    Content rotated by ``rotation_deg`` about the image centre (counter-clockwise on
     screen, as ``skimage.transform.rotate``), then moved by ``(dy, dx)`` pixels; a spline
     of ``order`` (3: cubic) with mirrored edges. The convention of :class:`Drift`.
 
     Parameters
     ----------
     image : (Y, X) array
+        The image to move.
     dy_px, dx_px : float
         Shift of the content, pixels (rows down, columns right).
     rotation_deg : float
@@ -170,7 +258,8 @@ def move_image(
 
     Returns
     -------
-    (Y, X) array, the image's dtype.
+    moved : (Y, X) array
+        The moved image, the image's dtype.
     """
     c = (np.asarray(image.shape, dtype=np.float64) - 1) / 2
     th = math.radians(rotation_deg)
@@ -189,6 +278,25 @@ class RenderPlan:
     ``grid`` holds the uniform defocus planes to render (the stack's own defocus, or a
     fine grid to interpolate a defocus map from); ``render_shape`` is the padded field at
     the render pixel, which a generated sample should fill.
+
+    Attributes
+    ----------
+    defocus : (Z,) ndarray
+        Defocus ``z − focus_z`` of each plane of the stack, in µm.
+    grid : ndarray
+        Uniform defocus planes to render, in µm.
+    offsets : (Z, 3) ndarray or None
+        Drift per plane, ``(dy_um, dx_um, rotation_deg)`` (see :meth:`Drift.offsets`).
+    defocus_map_um : (Y, X) ndarray of float32 or None
+        Extra defocus per pixel, in µm.
+    oversampling : int
+        Sub-pixels per camera pixel per axis (:func:`oversampling`).
+    work_shape : tuple of int
+        Padded (Y, X) field at the image pixel.
+    render_shape : tuple of int
+        Padded (Y, X) field at the render pixel, ``work_shape × oversampling``.
+    noise_rng : numpy.random.Generator
+        Generator of the camera noise.
     """
 
     defocus: np.ndarray
@@ -212,7 +320,40 @@ def plan_render(
     drift: Drift | None = None,
     seed: int | None = 0,
 ) -> RenderPlan:
-    """Decide the defocus grid, drift offsets, margin and render shape of a stack."""
+    """Decide the defocus grid, drift offsets, margin and render shape of a stack.
+
+    With a defocus map the grid spans every pixel's defocus with a step ≤ DOF/4 and ≤ the
+    stack step; the margin is :func:`blur_margin_um` of the largest defocus plus the drift.
+
+    Parameters
+    ----------
+    optics : Optics
+        The microscope.
+    z_um : ndarray
+        Focal-plane positions, in µm.
+    shape : tuple of int
+        (Y, X) shape of the output images.
+    pixel_size_um : float, optional
+        Image pixel at the sample, in µm; default ``optics.pixel_size_um``.
+    focus_z_um : float, optional
+        z of the in-focus plane, in µm (default 0).
+    defocus_map_um : (Y, X) ndarray, optional
+        Extra defocus per pixel, in µm.
+    drift : Drift, optional
+        Drift between planes.
+    seed : int or None, optional
+        Seed of the drift and noise generators (default 0).
+
+    Returns
+    -------
+    plan : RenderPlan
+        The render plan.
+
+    Raises
+    ------
+    ConfigError
+        If the defocus map's shape differs from ``shape``.
+    """
     z = np.asarray(z_um, dtype=np.float64).ravel()
     dx = optics.pixel_size_um if pixel_size_um is None else float(pixel_size_um)
     k = oversampling(optics, dx)
@@ -281,6 +422,44 @@ def render_stack(
     the camera pixel or, with ``sample_pixel_size_um``, at the render pixel.
     ``photons=None`` returns noise-free float32 intensities;
     otherwise camera counts (``apply_camera``).
+
+    Parameters
+    ----------
+    sample_values : (Y, X) ndarray
+        Emitter map (fluorescence) or complex transmittance (transmitted light).
+    optics : Optics
+        The microscope.
+    z_um : sequence of float or ndarray
+        Focal-plane positions, in µm; non-empty and finite.
+    shape : tuple of int, optional
+        (Y, X) shape of the output; default the sample's shape at the image pixel.
+    pixel_size_um : float, optional
+        Image pixel at the sample, in µm; default ``optics.pixel_size_um``.
+    sample_pixel_size_um : float, optional
+        Pixel of ``sample_values``, in µm: the image pixel or the render pixel.
+    focus_z_um : float, optional
+        z of the in-focus plane, in µm (default 0).
+    defocus_map_um : (Y, X) ndarray, optional
+        Extra defocus per pixel, in µm (see :mod:`focuskit.simulate` z-maps).
+    drift : Drift, optional
+        Drift between planes.
+    photons : float, optional
+        Mean photo-electrons per pixel; None (default) for noise-free intensities.
+    seed : int or None, optional
+        Seed of drift and noise (default 0).
+    progress : callable, optional
+        Called as ``progress(done, total)``.
+
+    Returns
+    -------
+    stack : SimulatedStack
+        The rendered stack with its z positions (µm), pixel size (µm), focus and metadata.
+
+    Raises
+    ------
+    ConfigError
+        If the z positions are empty or not finite, the sample pixel is neither the image
+        nor the render pixel, or the defocus map has the wrong shape.
     """
     z = np.asarray(z_um, dtype=np.float64).ravel()
     if z.size == 0 or not np.all(np.isfinite(z)):

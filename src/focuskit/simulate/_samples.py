@@ -59,6 +59,22 @@ class Sample:
     (complex64, ``|t| ≤ 1``) for coherent / partially coherent imaging.
     ``kind == "fluorescence"``: ``values`` is a non-negative emitter map (float32).
     ``description`` is JSON-able (generator, parameters, seed) and goes into file metadata.
+
+    Attributes
+    ----------
+    kind : {'transmittance', 'fluorescence'}
+        What ``values`` holds.
+    values : (Y, X) ndarray of complex64 or float32
+        Complex transmittance (``|t| ≤ 1``) or non-negative emitter map; finite.
+    pixel_size_um : float
+        Pixel size at the sample, in µm (> 0).
+    description : dict, optional
+        JSON-able provenance: generator, parameters, seed.
+
+    Raises
+    ------
+    ConfigError
+        If the kind, shape, dtype, values, pixel size or description is invalid.
     """
 
     kind: SampleKind
@@ -474,6 +490,33 @@ def beads(
     spread as the anti-aliased projection of a sphere (thickness ∝ sqrt(R² − r²)); a bead
     smaller than a pixel is a bilinear point. ``as_="absorption"`` turns that map into an
     absorbance ``a`` (clipped to ≤ 0.9) and returns ``t = sqrt(1 − a)`` (φ = 0).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (Y, X) in pixels, each ≥ 4.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    density_per_100um2 : float, optional
+        Mean number of beads per 100 µm² (default 0.5).
+    diameter_um : float, optional
+        Bead diameter, in µm (default 0.1).
+    brightness : float, optional
+        Signal of a 0.1 µm bead (default 1).
+    as_ : {'fluorescence', 'absorption'}, optional
+        Emitter map (default) or absorbing transmittance.
+    seed : int or None, optional
+        Seed of the scene (default 0); the same seed gives the same beads at any pixel size.
+
+    Returns
+    -------
+    sample : Sample
+        A fluorescence sample, or a transmittance one with ``as_="absorption"``.
+
+    Raises
+    ------
+    ConfigError
+        If a parameter is out of range.
     """
     ny, nx = _check_shape(shape)
     px = _check_pixel_size(pixel_size_um)
@@ -537,6 +580,33 @@ def cells(
     (band-passed noise, ~10 % of the optical path). Phase ``φ = 2π·Σ Δn·h / λ`` (overlaps
     add), ~1–3 rad at a cell's peak. Intensity transmission ``|t|² = exp(−absorption·φ)``.
     ``density`` is roughly the fraction of the field covered by cells.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (Y, X) in pixels, each ≥ 4.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    wavelength_um : float, optional
+        Illumination wavelength λ, in µm (default 0.53).
+    density : float, optional
+        Approximate fraction of the field covered by cells (default 0.3).
+    diameter_um : tuple of float, optional
+        (min, max) cell diameter, in µm (default (8, 20)).
+    absorption : float, optional
+        Absorption per radian of phase (default 0.02).
+    seed : int or None, optional
+        Seed of the scene (default 0).
+
+    Returns
+    -------
+    sample : Sample
+        A transmittance sample.
+
+    Raises
+    ------
+    ConfigError
+        If a parameter is out of range.
     """
     ny, nx = _check_shape(shape)
     px = _check_pixel_size(pixel_size_um)
@@ -645,6 +715,33 @@ def tissue(
     ``A = sqrt(1 − a)``. A mounted section retards slightly: ``φ = 2π·Δn·h·(a/0.9)/λ``
     with ``Δn = index_contrast`` and ``h = thickness_um`` (≈ 0.14 rad at most;
     ``index_contrast=0`` → pure absorber).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (Y, X) in pixels, each ≥ 4.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    wavelength_um : float, optional
+        Illumination wavelength λ, in µm (default 0.55).
+    stain_strength : float, optional
+        Absorbed fraction of the nuclei (default 0.7).
+    thickness_um : float, optional
+        Section thickness ``h``, in µm (default 4).
+    index_contrast : float, optional
+        Refractive-index contrast Δn (default 0.003; 0 gives a pure absorber).
+    seed : int or None, optional
+        Seed of the scene (default 0).
+
+    Returns
+    -------
+    sample : Sample
+        A transmittance sample.
+
+    Raises
+    ------
+    ConfigError
+        If a parameter is out of range.
     """
     ny, nx = _check_shape(shape)
     px = _check_pixel_size(pixel_size_um)
@@ -789,6 +886,35 @@ def fluorescent_tissue(
     limited puncta, and smooth autofluorescence background (``background`` relative to the
     maximum: dynamic range ~1:50). Normalized so the maximum is 1. ``density`` is roughly
     the fraction of the field covered by cells.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (Y, X) in pixels, each ≥ 4.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    density : float, optional
+        Approximate fraction of the field covered by cells, in [0, 0.95] (default 0.55).
+    diameter_um : tuple of float, optional
+        (min, max) cell diameter, in µm (default (10, 22)).
+    filament_um_per_100um2 : float, optional
+        Filament length, in µm per 100 µm² of field (default 15).
+    puncta_per_100um2 : float, optional
+        Mean number of puncta per 100 µm² (default 4).
+    background : float, optional
+        Autofluorescence relative to the maximum, in [0, 1] (default 0.02).
+    seed : int or None, optional
+        Seed of the scene (default 0).
+
+    Returns
+    -------
+    sample : Sample
+        A fluorescence sample with maximum 1.
+
+    Raises
+    ------
+    ConfigError
+        If a parameter is out of range.
     """
     ny, nx = _check_shape(shape)
     px = _check_pixel_size(pixel_size_um)
@@ -935,6 +1061,30 @@ def from_image(
     ``as_="phase"``: ``t = exp(i·strength·img)`` (strength in rad);
     ``"absorption"``: ``t = sqrt(1 − strength·img)`` (strength ∈ [0, 1]);
     ``"fluorescence"``: emitters ``= strength·img`` (strength ≥ 0).
+
+    Parameters
+    ----------
+    image : (Y, X) or (Y, X, 3 or 4) ndarray
+        Real-valued image, grey or RGB(A); not constant, finite.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    as_ : {'phase', 'absorption', 'fluorescence'}, optional
+        How the image becomes a sample (default 'phase').
+    strength : float, optional
+        Peak phase (rad), absorbed fraction, or emitter scale (default 1).
+    description : dict, optional
+        Extra JSON-able provenance merged into the sample's description.
+
+    Returns
+    -------
+    sample : Sample
+        A transmittance sample (phase, absorption) or a fluorescence sample.
+
+    Raises
+    ------
+    ConfigError
+        If the image is not 2-D/RGB, not real, not finite or constant, or ``as_`` or
+        ``strength`` is invalid.
     """
     px = _check_pixel_size(pixel_size_um)
     img = np.asarray(image)
@@ -981,7 +1131,29 @@ def load_sample_image(
     as_: Literal["phase", "absorption", "fluorescence"] = "phase",
     strength: float = 1.0,
 ) -> Sample:
-    """Read a TIFF (tifffile) or PNG/JPEG (scikit-image) and make a sample (see ``from_image``)."""
+    """Read a TIFF (tifffile) or PNG/JPEG (scikit-image) and make a sample (see ``from_image``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.tif``, ``.tiff``, ``.png``, ``.jpg`` or ``.jpeg`` file.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    as_ : {'phase', 'absorption', 'fluorescence'}, optional
+        How the image becomes a sample (default 'phase').
+    strength : float, optional
+        Peak phase (rad), absorbed fraction, or emitter scale (default 1).
+
+    Returns
+    -------
+    sample : Sample
+        The sample; its description records the source path.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, of an unsupported type, unreadable, or not a valid image.
+    """
     p = Path(path)
     suffix = p.suffix.lower()
     if not p.is_file():
@@ -1033,9 +1205,33 @@ def stain_density(
     generator: str = "cells",
     wavelength_um: float = 0.5,
 ) -> np.ndarray:
-    """A phase sample's phase map used as a stain density (an emitter or absorber map):
+    """A phase sample's phase map used as a stain density (an emitter or absorber map).
+
     ``φ − min φ + 0.02`` of the named transmittance generator (cell bodies, nuclei and
     granules become bright, the background faint but not empty). float64 (Y, X).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (Y, X) in pixels.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    seed : int or None, optional
+        Seed of the scene (default 0).
+    generator : str, optional
+        Name of a transmittance generator in :data:`SAMPLE_GENERATORS` (default 'cells').
+    wavelength_um : float, optional
+        Wavelength λ given to the generator, in µm (default 0.5).
+
+    Returns
+    -------
+    density : (Y, X) ndarray of float64
+        The stain density, ≥ 0.02.
+
+    Raises
+    ------
+    ConfigError
+        If the generator is unknown or a parameter is out of range.
     """
     t = make_sample(generator, shape, pixel_size_um, seed=seed, wavelength_um=wavelength_um).values
     phase = np.angle(t)
@@ -1062,9 +1258,28 @@ def _picture(name: str, channel: int | None) -> np.ndarray:
 
 
 def picture(name: str, *, channel: int | None = None) -> np.ndarray:
-    """A scikit-image example picture (``skimage.data.<name>``) as a grey float64 image:
-    colour images give their BT.709 luminance ``0.2126·R + 0.7152·G + 0.0722·B``, or one
-    ``channel``. Read-only (cached); values as stored (0–255 for 8-bit pictures)."""
+    """A scikit-image example picture (``skimage.data.<name>``) as a grey float64 image.
+
+    Colour images give their BT.709 luminance ``0.2126·R + 0.7152·G + 0.0722·B``, or one
+    ``channel``. Read-only (cached); values as stored (0–255 for 8-bit pictures).
+
+    Parameters
+    ----------
+    name : str
+        Name of a loader in ``skimage.data`` (e.g. ``"camera"``).
+    channel : int, optional
+        Colour channel to take instead of the luminance.
+
+    Returns
+    -------
+    image : (Y, X) ndarray of float64
+        The read-only grey picture.
+
+    Raises
+    ------
+    ConfigError
+        If ``skimage.data`` has no such picture.
+    """
     return _picture(str(name), None if channel is None else int(channel))
 
 
@@ -1077,7 +1292,34 @@ def make_sample(
     wavelength_um: float | None = None,
     **kwargs: Any,
 ) -> Sample:
-    """Generate the named sample; ``wavelength_um`` goes only to generators that use it."""
+    """Generate the named sample; ``wavelength_um`` goes only to generators that use it.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SAMPLE_GENERATORS` (``beads``, ``cells``, ``tissue``,
+        ``fluorescent-tissue``; case and ``_``/``-`` are ignored).
+    shape : tuple of int
+        (Y, X) in pixels.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    seed : int or None, optional
+        Seed of the scene (default 0).
+    wavelength_um : float, optional
+        Wavelength λ, in µm, for generators that take one.
+    **kwargs
+        Further parameters of the generator.
+
+    Returns
+    -------
+    sample : Sample
+        The generated sample.
+
+    Raises
+    ------
+    ConfigError
+        If the name is unknown or a parameter is not one the generator takes.
+    """
     key = str(name).strip().lower().replace("_", "-")
     if key not in SAMPLE_GENERATORS:
         raise ConfigError(f"unknown sample {name!r}; choose one of: {', '.join(SAMPLE_GENERATORS)}")

@@ -29,7 +29,35 @@ def defocus_map(
     cylinder_azimuth_deg: float = 0.0,
     sphere_radius_um: float | None = None,
 ) -> np.ndarray | None:
-    """Sum of the requested tilt / cylinder / sphere maps, or None for a flat sample."""
+    """Sum of the requested tilt / cylinder / sphere maps, or None for a flat sample.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (Y, X) in pixels.
+    pixel_size_um : float
+        Pixel size at the sample, in µm.
+    tilt_deg : float, optional
+        Tilt angle, in degrees (0, the default: no tilt); see :func:`tilt_map`.
+    tilt_azimuth_deg : float, optional
+        Direction of the tilt, in degrees from +x (default 90: along y).
+    cylinder_radius_um : float, optional
+        Radius of a cylindrical bend, in µm (< 0: concave); see :func:`cylinder_map`.
+    cylinder_azimuth_deg : float, optional
+        Direction across which the cylinder bends, in degrees from +x (default 0).
+    sphere_radius_um : float, optional
+        Radius of a spherical cap, in µm (< 0: concave); see :func:`sphere_map`.
+
+    Returns
+    -------
+    dz : (Y, X) ndarray of float32 or None
+        Defocus per pixel, in µm, or None when no map is requested.
+
+    Raises
+    ------
+    ConfigError
+        If the tilt exceeds ±45° or a radius is smaller than the field of view.
+    """
     parts = []
     if tilt_deg:
         parts.append(tilt_map(shape, pixel_size_um, tilt_deg, tilt_azimuth_deg))
@@ -41,7 +69,20 @@ def defocus_map(
 
 
 def check_sample_matches(sample: Sample, optics: Optics) -> None:
-    """Refuse a sample the illumination cannot image (emitters vs a transmittance)."""
+    """Refuse a sample the illumination cannot image (emitters vs a transmittance).
+
+    Parameters
+    ----------
+    sample : Sample
+        The sample to check.
+    optics : Optics
+        The microscope that will image it.
+
+    Raises
+    ------
+    ConfigError
+        If a fluorescence microscope gets a transmittance, or transmitted light an emitter map.
+    """
     if optics.is_fluorescence and sample.kind != "fluorescence":
         raise ConfigError(
             "a fluorescence microscope needs a fluorescent sample (beads, fluorescent-tissue, "
@@ -79,6 +120,52 @@ def simulate_stack(
     given). A generated sample fills the padded field, so the margin holds real structure
     rather than a reflection. ``photons=None`` gives
     noise-free float32 intensities; a number gives camera counts at that mean exposure.
+
+    Parameters
+    ----------
+    preset : str or Preset, optional
+        Preset name or object (default ``"fcfnn-20x-led"``).
+    sample : str or Sample, optional
+        Generator name or ready sample; default the preset's sample.
+    sample_options : dict, optional
+        Further parameters of the generator.
+    size : int or tuple of int, optional
+        Image side or (Y, X) in pixels, at least 16; default the preset's size (or a ready
+        sample's own shape).
+    z_um : sequence of float or ndarray, optional
+        Focal-plane positions, in µm; default the preset's.
+    illumination : Illumination, optional
+        Illumination replacing the preset's.
+    focus_z_um : float, optional
+        z of the in-focus plane, in µm (default 0).
+    tilt_deg : float, optional
+        Sample tilt, in degrees (default 0).
+    tilt_azimuth_deg : float, optional
+        Direction of the tilt, in degrees from +x (default 90).
+    cylinder_radius_um : float, optional
+        Radius of a cylindrical bend, in µm.
+    sphere_radius_um : float, optional
+        Radius of a spherical cap, in µm.
+    drift : Drift, optional
+        Lateral drift and rotation between planes.
+    photons : float, optional
+        Mean photo-electrons per pixel; None (default) for noise-free intensities.
+    seed : int, optional
+        Seed of sample, drift and noise (default 0).
+    progress : callable, optional
+        Called as ``progress(done, total)``.
+
+    Returns
+    -------
+    stack : SimulatedStack
+        The stack, its z positions (µm), pixel size (µm), focus and metadata (preset, sample,
+        seed, render settings, defocus map).
+
+    Raises
+    ------
+    ConfigError
+        If the preset is unknown, the size is below 16 pixels, the sample does not fit the
+        illumination, or another setting is out of range.
     """
     p = get_preset(preset) if isinstance(preset, str) else preset
     optics = p.optics if illumination is None else p.optics.with_illumination(illumination)

@@ -37,7 +37,27 @@ from focuskit.singleshot._features import FourierRegion, fourier_features, split
 
 @dataclass
 class DefocusExamples:
-    """Feature vectors, defocus labels (µm) and the field each came from."""
+    """Feature vectors, defocus labels (µm) and the field each came from.
+
+    Attributes
+    ----------
+    features : (N, F) float32 array
+        One Fourier feature vector per example (:func:`fourier_features`).
+    z_um : (N,) float32 array
+        The defocus label of each example, ``z_plane − z_focus`` (µm, OPTICS.md sign).
+    field : (N,) int64 array
+        The field of view each example came from (splits are by field).
+    fields : list of dict
+        One record per field: ``field``, ``focus_um`` (µm), ``true_focus_um`` (µm or
+        None) and, for simulated or read fields, how they were made (``density``,
+        ``photons``, ``seed``, ``file`` …).
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. 1a and Note S3.
+    """
 
     features: np.ndarray  # (N, F) float32
     z_um: np.ndarray  # (N,) float32
@@ -48,6 +68,18 @@ class DefocusExamples:
         return int(self.z_um.size)
 
     def subset(self, mask: np.ndarray) -> DefocusExamples:
+        """The examples selected by ``mask``, with the records of their fields.
+
+        Parameters
+        ----------
+        mask : (N,) bool array
+            Which examples to keep.
+
+        Returns
+        -------
+        examples : DefocusExamples
+            The selected examples.
+        """
         keep = set(np.unique(self.field[mask]).tolist())
         return DefocusExamples(
             self.features[mask],
@@ -58,6 +90,23 @@ class DefocusExamples:
 
     @staticmethod
     def concatenate(parts: Sequence[DefocusExamples]) -> DefocusExamples:
+        """Join example sets (their field ids are kept as they are).
+
+        Parameters
+        ----------
+        parts : sequence of DefocusExamples
+            At least one set.
+
+        Returns
+        -------
+        examples : DefocusExamples
+            All examples and field records, in order.
+
+        Raises
+        ------
+        ConfigError
+            ``parts`` is empty.
+        """
         if not parts:
             raise ConfigError("no examples to concatenate")
         return DefocusExamples(
@@ -68,7 +117,13 @@ class DefocusExamples:
         )
 
     def save(self, path: str | Path) -> None:
-        """Arrays in an ``.npz`` (no pickles) plus the field records as JSON inside it."""
+        """Arrays in an ``.npz`` (no pickles) plus the field records as JSON inside it.
+
+        Parameters
+        ----------
+        path : str or Path
+            The ``.npz`` file to write (numpy adds the suffix if it is missing).
+        """
         np.savez(
             path,
             features=self.features,
@@ -79,10 +134,31 @@ class DefocusExamples:
 
     @classmethod
     def load(cls, path: str | Path) -> DefocusExamples:
+        """Read examples written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The ``.npz`` file.
+
+        Returns
+        -------
+        examples : DefocusExamples
+            The saved arrays and field records.
+        """
         with np.load(path, allow_pickle=False) as d:
             return cls(d["features"], d["z_um"], d["field"], json.loads(str(d["fields"])))
 
     def summary(self) -> dict[str, Any]:
+        """A JSON-able description of the examples (recorded in a model's metadata).
+
+        Returns
+        -------
+        summary : dict
+            ``examples``, ``fields`` and ``z_range_um`` (µm, None when empty); with fields
+            whose true and incoherent focus are both known, ``incoherent_focus_bias_um``:
+            the median and largest |incoherent − true focus| (µm) over them.
+        """
         gt = [
             f
             for f in self.fields
@@ -106,8 +182,31 @@ class DefocusExamples:
 def split_by_field(
     examples: DefocusExamples, validation_fraction: float = 0.15, seed: int = 0
 ) -> tuple[DefocusExamples, DefocusExamples]:
-    """Train/validation split by field of view, never by plane (no leakage between them;
-    :func:`focuskit.nn.split_fields`)."""
+    """Train/validation split by field of view, never by plane.
+
+    There is no leakage between them (:func:`focuskit.nn.split_fields`).
+
+    Parameters
+    ----------
+    examples : DefocusExamples
+        Examples of at least two fields of view.
+    validation_fraction : float, optional
+        Fraction of fields held out, in (0, 1). Default 0.15.
+    seed : int, optional
+        Seed of the draw. Default 0.
+
+    Returns
+    -------
+    train : DefocusExamples
+        The examples of the other fields.
+    validation : DefocusExamples
+        The examples of the held-out fields.
+
+    Raises
+    ------
+    ConfigError
+        A fraction outside (0, 1), or fewer than two fields.
+    """
     is_val = split_fields(examples.field, validation_fraction, seed=seed)
     return examples.subset(~is_val), examples.subset(is_val)
 
@@ -123,7 +222,38 @@ def examples_from_stacks(
     """Examples from one field: every tile of every coherent plane, labelled z − focus.
 
     Focus comes from the incoherent companion stack (its ``focus_measure`` maximum,
-    sub-step refined), else from ``coherent.focus_z_um`` when known.
+    sub-step refined), else from ``coherent.focus_z_um`` when known [1]_.
+
+    Parameters
+    ----------
+    coherent : FocalStack
+        The field under the model's LED (the network's input).
+    region : FourierRegion
+        Which tile size and frequency cells are features.
+    incoherent : FocalStack, optional
+        The DPC / brightfield companion stack over the same z, whose sharpest plane is the
+        ground-truth focus.
+    field_id : int, optional
+        The field id of every example. Default 0.
+    focus_measure : str, optional
+        The measure maximized on ``incoherent``. Default ``"spectral-highband"``.
+
+    Returns
+    -------
+    examples : DefocusExamples
+        One example per tile and plane, labelled ``z_plane − focus`` (µm), with one field
+        record (``focus_um``, ``true_focus_um``).
+
+    Raises
+    ------
+    ConfigError
+        No ground-truth focus, or an image the features cannot use.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. 1a and Note S3.
     """
     if incoherent is not None:
         focus = find_focus(incoherent, focus_measure).z_focus_um
@@ -158,7 +288,35 @@ def examples_from_stacks(
 
 
 def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
-    """The feature region of a single-LED microscope."""
+    """The feature region of a single-LED microscope.
+
+    The two pupil discs at ±s/λ of its LED [1]_.
+
+    Parameters
+    ----------
+    optics : Optics
+        A microscope under one coherent LED.
+    tile : int
+        Tile side (pixels).
+    bin : int, optional
+        Frequency cells of ``bin × bin`` FFT samples. Default 4.
+
+    Returns
+    -------
+    region : FourierRegion
+        The region of ``optics``' pixel size (µm), NA, wavelength (µm) and LED.
+
+    Raises
+    ------
+    ConfigError
+        The illumination is not one LED.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3 and Fig. S2.
+    """
     ill = optics.illumination
     if not isinstance(ill, LED):
         raise ConfigError(
@@ -178,7 +336,29 @@ def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One simulated field of view: what varies between fields (Note S3)."""
+    """One simulated field of view: what varies between fields (Note S3) [1]_.
+
+    Attributes
+    ----------
+    field : int
+        The field id.
+    seed : int
+        Seed of the sample (and, offset, of its noise).
+    sample : str
+        The sample generator (``"cells"``, ``"tissue"`` …).
+    density : float
+        Cell density (used by ``"cells"``).
+    photons : float
+        Exposure: mean photons per pixel (hence the noise).
+    focus_um : float
+        Focus offset of the field (µm): plane ``z`` has defocus ``z − focus_um``.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
+    """
 
     field: int
     seed: int
@@ -188,6 +368,13 @@ class FieldSpec:
     focus_um: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The field as a JSON-able dict.
+
+        Returns
+        -------
+        data : dict
+            One entry per attribute.
+        """
         return {
             "field": self.field,
             "seed": self.seed,
@@ -208,8 +395,39 @@ def draw_fields(
     photons_range: tuple[float, float] = (200.0, 3000.0),
     focus_range_um: tuple[float, float] = (-5.0, 5.0),
 ) -> list[FieldSpec]:
-    """``n`` random fields: per field a sample seed, a density (uniform), an exposure
-    (log-uniform photons per pixel) and a focus offset (uniform), drawn in that order."""
+    """Draw ``n`` random fields of view, varied as Note S3 recommends [1]_.
+
+    Per field a sample seed, a density (uniform), an exposure (log-uniform photons per
+    pixel) and a focus offset (uniform), drawn in that order.
+
+    Parameters
+    ----------
+    n : int
+        Number of fields.
+    rng : numpy.random.Generator
+        The generator drawn from.
+    sample : str, optional
+        The sample generator of every field. Default ``"cells"``.
+    first_field : int, optional
+        Field id of the first field (the others follow). Default 0.
+    density_range : (float, float), optional
+        Range of the uniform cell density. Default (0.1, 0.6).
+    photons_range : (float, float), optional
+        Range of the log-uniform photons per pixel. Default (200, 3000).
+    focus_range_um : (float, float), optional
+        Range of the uniform focus offset (µm). Default (−5, 5).
+
+    Returns
+    -------
+    specs : list of FieldSpec
+        The ``n`` fields.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
+    """
     return [
         FieldSpec(
             field=first_field + i,
@@ -338,13 +556,68 @@ def simulate_examples(
     """Simulate ``n_fields`` random fields and turn them into examples.
 
     Fields vary in cell density, exposure (photons, hence noise) and focus offset, as
-    Note S3 recommends. ``labels="truth"`` labels planes with the simulator's sample
+    Note S3 recommends [1]_. ``labels="truth"`` labels planes with the simulator's sample
     plane, the ``z`` of OPTICS.md; ``labels="incoherent"`` with the spectral maximum of a
     DPC companion stack, as Pinkard et al. do on real data. That proxy is biased for
     weakly absorbing phase cells (their absorption × defocus-phase cross term shifts the
     high-frequency power peak by about +1 µm at 20×/0.5), so the companion is rendered
     for every ``incoherent_every``-th field to measure the bias, on the central
     ``gt_size``² of the same field (enough for a focus curve, far cheaper than 1024²).
+
+    Parameters
+    ----------
+    n_fields : int
+        Number of fields of view.
+    preset : str or Preset, optional
+        The microscope. Default ``"fcfnn-20x-led"``.
+    size : int, optional
+        Image side (pixels). Default 1024.
+    tile : int, optional
+        Tile side of the features (pixels). Default 1024.
+    z_um : sequence of float, optional
+        Plane positions (µm). Default: the preset's z range and step.
+    sample : str, optional
+        The sample generator. Default ``"cells"``.
+    density_range, photons_range, focus_range_um : (float, float), optional
+        Ranges of cell density, photons per pixel and focus offset (µm), as
+        :func:`draw_fields` draws them.
+    illumination : LED, optional
+        Another LED than the preset's.
+    labels : {"truth", "incoherent"}, optional
+        Where the labels' focus comes from. Default ``"truth"``.
+    incoherent_every : int, optional
+        Render the incoherent companion for every this-many-th field (0: never, unless
+        ``labels="incoherent"``). Default 10.
+    gt_size : int, optional
+        Side of the companion stack (pixels). Default 256.
+    gt_source_step : float, optional
+        Source sampling of the DPC companion (illumination NA). Default 0.08.
+    seed : int, optional
+        Seed of the fields. Default 0.
+    first_field : int, optional
+        Field id of the first field. Default 0.
+    workers : int, optional
+        Processes rendering fields. Default 1.
+    progress : callable, optional
+        ``progress(done, total)`` after every field.
+
+    Returns
+    -------
+    examples : DefocusExamples
+        Every tile of every plane of every field, labelled ``z − focus`` (µm); the field
+        records add ``density``, ``photons``, ``sample``, ``seed``, ``labels`` and, where
+        the companion was rendered, ``incoherent_focus_um``.
+
+    Raises
+    ------
+    ConfigError
+        ``labels`` is neither ``"truth"`` nor ``"incoherent"``.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
     """
     if labels not in ("truth", "incoherent"):
         raise ConfigError(f"labels must be 'truth' or 'incoherent', got {labels!r}")
@@ -402,8 +675,20 @@ def _stem(path: Path) -> tuple[str, str]:
 
 
 def stack_pairs(folder: str | Path) -> list[tuple[Path, Path | None]]:
-    """The coherent focal stacks in ``folder``, each with its ``<stem>.incoherent.<ext>``
-    companion (the DPC / brightfield stack whose sharpest plane is the ground truth) or None.
+    """The coherent focal stacks in ``folder``, each with its incoherent companion or None.
+
+    The companion is ``<stem>.incoherent.<ext>``: the DPC / brightfield stack whose
+    sharpest plane is the ground truth.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder of focal stacks (hidden files are skipped).
+
+    Returns
+    -------
+    pairs : list of (Path, Path or None)
+        Each coherent stack with its companion (None when it has none), sorted by name.
 
     Raises
     ------
@@ -449,22 +734,45 @@ def examples_from_folder(
 
     Parameters
     ----------
-    folder
+    folder : str or Path
         Coherent LED focal stacks with their ground truth: a ``<stem>.incoherent.<ext>``
         companion, or ``focus_z_um`` in their metadata.
-    tile
-        Tile size of a new model's features.
-    optics, region
+    tile : int, optional
+        Tile size of a new model's features (pixels). Default 1024.
+    optics : Optics, optional
+    region : FourierRegion, optional
         A model's optics and features (fine-tuning): every stack is checked against them
         with ``check(pixel_size_um, optics)``; else the first stack's optics define them and
         every other stack must have the same. ``optics`` also stands in for stacks saved
         without optics metadata when their pixel size matches.
-    pixel_size_um
-        For stacks whose files lack it.
+    check : callable, optional
+        ``check(pixel_size_um, optics)``: raises ConfigError for a stack that does not fit.
+    pixel_size_um : float, optional
+        For stacks whose files lack it (µm).
+    progress : callable, optional
+        ``progress(done, total)`` after every stack.
 
     Returns
     -------
-    (examples, region, optics, notes)
+    examples : DefocusExamples
+        One field id per stack; each field record names its ``file``.
+    region : FourierRegion
+        The features (``region``, or the first stack's).
+    optics : Optics
+        The microscope.
+    notes : list of str
+        What was assumed (e.g. optics of stacks saved without them).
+
+    Raises
+    ------
+    ConfigError
+        A stack without optics or ground truth, of another microscope, or fewer than two.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. 1a and Note S3.
     """
     pairs = stack_pairs(folder)
     parts, notes = [], []
@@ -531,7 +839,18 @@ def examples_from_folder(
 
 
 def describe_optics(optics: Optics) -> str:
-    """``20×/0.5, λ 0.53 µm, led at (0.407, 0)``."""
+    """Describe a microscope in one line: ``20×/0.5, λ 0.53 µm, led at (0.407, 0)``.
+
+    Parameters
+    ----------
+    optics : Optics
+        The microscope.
+
+    Returns
+    -------
+    text : str
+        Magnification/NA, wavelength (µm) and illumination.
+    """
     return (
         f"{optics.objective.magnification:g}×/{optics.na:g}, λ {optics.wavelength_um:g} µm, "
         f"{describe_illumination(optics.illumination)}"

@@ -20,7 +20,40 @@ from focuskit._errors import ConfigError
 
 @dataclass(frozen=True)
 class FourierRegion:
-    """Which frequencies of a ``tile``² image are features (all lengths in µm)."""
+    """Which frequencies of a ``tile``² image are features (all lengths in µm).
+
+    The cells of the binned ``rfft2`` half-plane inside two discs of radius
+    ``margin · NA/λ`` centred at ±s/λ, where the coherent LED's singly scattered light
+    lies [1]_.
+
+    Attributes
+    ----------
+    tile : int
+        Tile side (pixels): ≥ 32 and a multiple of ``bin``.
+    pixel_size_um : float
+        Image pixel size at the sample (µm).
+    na : float
+        Objective numerical aperture.
+    wavelength_um : float
+        Illumination wavelength λ (µm).
+    sx, sy : float
+        The LED's illumination NA along x and y (``s``; ``sy`` defaults to 0).
+    bin : int
+        Frequency cells are ``bin × bin`` FFT samples (≥ 1). Default 4.
+    margin : float
+        Disc radius as a multiple of NA/λ (1 = the pupil exactly), in (0, 1.5]. Default 1.
+
+    Raises
+    ------
+    ConfigError
+        A tile, bin or margin outside those ranges.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3 and Fig. S2.
+    """
 
     tile: int
     pixel_size_um: float
@@ -42,10 +75,29 @@ class FourierRegion:
             raise ConfigError(f"margin must be in (0, 1.5], got {self.margin}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The region as a JSON-able dict (saved in a model's config.json).
+
+        Returns
+        -------
+        data : dict
+            One entry per field.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FourierRegion:
+        """Rebuild a region from :meth:`to_dict`.
+
+        Parameters
+        ----------
+        d : dict
+            The fields, by name.
+
+        Returns
+        -------
+        region : FourierRegion
+            An instance of this class.
+        """
         return cls(**d)
 
     @property
@@ -55,7 +107,15 @@ class FourierRegion:
         return self.tile // self.bin, -(-nx // self.bin)
 
     def frequencies(self) -> tuple[np.ndarray, np.ndarray]:
-        """(fy, fx) in cycles/µm at the centre of each binned cell (fftshifted along y)."""
+        """(fy, fx) in cycles/µm at the centre of each binned cell (fftshifted along y).
+
+        Returns
+        -------
+        fy : (by, 1) float array
+            Frequency along y of each binned row (cycles/µm).
+        fx : (1, bx) float array
+            Frequency along x of each binned column (cycles/µm, ≥ 0).
+        """
         df = 1.0 / (self.tile * self.pixel_size_um)
         by, bx = self.binned_shape
         fy = (np.arange(by) * self.bin + (self.bin - 1) / 2 - self.tile / 2) * df
@@ -63,7 +123,13 @@ class FourierRegion:
         return fy[:, None], fx[None, :]
 
     def mask(self) -> np.ndarray:
-        """Boolean (binned) mask: cells inside either disc of radius margin·NA/λ at ±s/λ."""
+        """Boolean (binned) mask: cells inside either disc of radius margin·NA/λ at ±s/λ.
+
+        Returns
+        -------
+        mask : bool array of shape :attr:`binned_shape`
+            True for the feature cells.
+        """
         fy, fx = self.frequencies()
         r = self.margin * self.na / self.wavelength_um
         cx, cy = self.sx / self.wavelength_um, self.sy / self.wavelength_um
@@ -71,11 +137,39 @@ class FourierRegion:
 
     @property
     def n_features(self) -> int:
+        """The length of a feature vector: the number of cells in :meth:`mask`."""
         return int(self.mask().sum())
 
 
 def split_tiles(image: np.ndarray, tile: int) -> np.ndarray:
-    """Non-overlapping ``tile``² tiles of the centred grid that fits: (n, tile, tile)."""
+    """Non-overlapping ``tile``² tiles of the centred grid that fits: (n, tile, tile).
+
+    An image is predicted tile by tile (the median over its tiles [1]_).
+
+    Parameters
+    ----------
+    image : (Y, X) array
+        One image.
+    tile : int
+        Tile side (pixels).
+
+    Returns
+    -------
+    tiles : (n, tile, tile) array
+        The ``(Y // tile) · (X // tile)`` tiles in row-major order; the margins left over
+        are split evenly on both sides.
+
+    Raises
+    ------
+    ConfigError
+        Not a 2-D image, or smaller than one tile.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
+    """
     image = np.asarray(image)
     if image.ndim != 2:
         raise ConfigError(f"expected one 2-D image, got shape {image.shape}")
@@ -94,8 +188,34 @@ def fourier_features(
     """Feature vectors of one tile (Y, X) or many (N, Y, X): float32 (N, n_features).
 
     ``|rfft2(tile − mean)|`` fftshifted along y, block-averaged over ``bin × bin``,
-    masked to the two discs, divided by its mean (unit mean, Note S3). ``phase=True``
-    gives the FFT phase on the same cells instead (Fig. 4a comparison; not normalized).
+    masked to the two discs, divided by its mean (unit mean, Note S3) [1]_.
+    ``phase=True`` gives the FFT phase on the same cells instead (Fig. 4a comparison;
+    not normalized).
+
+    Parameters
+    ----------
+    tiles : (Y, X) or (N, Y, X) array
+        Tiles of ``region.tile``² pixels (e.g. from :func:`split_tiles`).
+    region : FourierRegion
+        Which frequency cells are features.
+    phase : bool, optional
+        Return the FFT phase (radians) instead of the normalized magnitude. Default False.
+
+    Returns
+    -------
+    features : (N, region.n_features) float32 array
+        One feature vector per tile (unit mean unless ``phase``).
+
+    Raises
+    ------
+    ConfigError
+        Tiles of the wrong size, with NaN or Inf, or constant (no spectrum).
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3, Fig. S2 and Fig. 4a.
     """
     t = np.asarray(tiles, dtype=np.float32)
     if t.ndim == 2:

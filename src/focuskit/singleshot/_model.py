@@ -28,7 +28,22 @@ OOD_QUANTILE = 99.5
 
 @dataclass
 class DefocusPrediction:
-    """Defocus of one image: ``z_um`` (OPTICS.md sign; move the focus drive by −z)."""
+    """Defocus of one image: ``z_um`` (OPTICS.md sign; move the focus drive by −z).
+
+    Attributes
+    ----------
+    z_um : float
+        Predicted defocus (µm): the median over the image's tiles.
+    sigma_um : float
+        Its uncertainty (µm); without a σ head, the tiles' spread alone.
+    in_range : bool
+        False when ``z_um`` lies outside the trusted range or a tile looks unlike the
+        training data.
+    tiles_z_um : list of float
+        The prediction of each tile (µm).
+    notes : list of str
+        What was assumed, forced or found unusual.
+    """
 
     z_um: float
     sigma_um: float
@@ -37,6 +52,13 @@ class DefocusPrediction:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The prediction as a JSON-able dict.
+
+        Returns
+        -------
+        data : dict
+            One entry per attribute.
+        """
         return {
             "z_um": self.z_um,
             "sigma_um": self.sigma_um,
@@ -52,6 +74,19 @@ class OODReference:
 
     A tile is unfamiliar when its Mahalanobis distance inside the subspace, or the share
     of its (standardized) energy outside it, exceeds the training set's 99.5th percentile.
+
+    Attributes
+    ----------
+    mean : (F,) float32 array
+        Mean of the standardized training features.
+    components : (k, F) float32 array
+        The leading principal directions (k ≤ 16).
+    scales : (k,) float32 array
+        The standard deviation along each direction.
+    distance_limit : float
+        Largest familiar RMS Mahalanobis distance in the subspace.
+    residual_limit : float
+        Largest familiar share of energy outside the subspace (0–1).
     """
 
     mean: np.ndarray  # (F,)
@@ -64,10 +99,26 @@ class OODReference:
     def fit(
         cls, standardized: np.ndarray, seed: int = 0, limits_from: np.ndarray | None = None
     ) -> OODReference:
-        """PCA of ``standardized``; the limits are percentiles over ``limits_from``
-        (default: the same examples). Fields the PCA never saw sit further out than the
-        ones it was fitted on, so limits taken on validation fields do not flag new
-        fields of the familiar kind."""
+        """Fit the reference: PCA of ``standardized``, limits at the 99.5th percentile.
+
+        The limits are percentiles over ``limits_from`` (default: the same examples).
+        Fields the PCA never saw sit further out than the ones it was fitted on, so limits
+        taken on validation fields do not flag new fields of the familiar kind.
+
+        Parameters
+        ----------
+        standardized : (N, F) array
+            Standardized training features (up to 3000 of them, drawn at random, are used).
+        seed : int, optional
+            Seed of that draw. Default 0.
+        limits_from : (M, F) array, optional
+            Standardized features the limits are taken on (e.g. validation fields).
+
+        Returns
+        -------
+        reference : OODReference
+            The fitted reference.
+        """
         rng = np.random.default_rng(seed)
         x = standardized[rng.permutation(len(standardized))[:3000]].astype(np.float64)
         mean = x.mean(0)
@@ -86,6 +137,20 @@ class OODReference:
         return ref
 
     def scores(self, standardized: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """How far each feature vector lies from the training features.
+
+        Parameters
+        ----------
+        standardized : (N, F) array
+            Standardized feature vectors.
+
+        Returns
+        -------
+        distance : (N,) array
+            RMS Mahalanobis distance inside the subspace.
+        residual : (N,) array
+            Share of each vector's (centred) energy outside the subspace, 0–1.
+        """
         centred = standardized - self.mean
         # einsum, not a BLAS matmul: OpenBLAS's threads spin on a busy 2-core PC (436 ms
         # instead of well under 1 ms for these few rows).
@@ -95,6 +160,18 @@ class OODReference:
         return distance, residual
 
     def familiar(self, standardized: np.ndarray) -> np.ndarray:
+        """Whether each feature vector is within both limits.
+
+        Parameters
+        ----------
+        standardized : (N, F) array
+            Standardized feature vectors.
+
+        Returns
+        -------
+        familiar : (N,) bool array
+            True when distance and residual are both at most their limits.
+        """
         d, r = self.scores(standardized)
         return (d <= self.distance_limit) & (r <= self.residual_limit)
 
@@ -124,8 +201,9 @@ class DefocusModel(TrainedModel):
 
     References
     ----------
-    Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep learning for
-    single-shot autofocus microscopy. Optica 6, 794–797 (2019), Methods and Note S3.
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Methods and Note S3.
     """
 
     kind = KIND
@@ -164,14 +242,47 @@ class DefocusModel(TrainedModel):
         trusted_range_um: tuple[float, float] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> DefocusModel:
-        """Wrap a trained net. With ``validation`` (fields the net did not train on), σ is
-        recalibrated by one factor ``s² = mean((z − ẑ)²/σ²)`` (variance recalibration,
-        Levi et al. 2019): the NLL head fits the training fields' errors, which are smaller
-        than those on new fields.
+        """Wrap a trained net as a model, with its out-of-distribution reference.
+
+        With ``validation`` (fields the net did not train on), σ is recalibrated by one
+        factor ``s² = mean((z − ẑ)²/σ²)`` (variance recalibration, Levi et al. 2019 [2]_):
+        the NLL head fits the training fields' errors, which are smaller than those on new
+        fields.
 
         ``trusted_range_um`` (default: the training labels' range) is where predictions
         count as in range. Training on a wider range than is trusted lets the network say
         "beyond" instead of folding far images into the range it knows.
+
+        Parameters
+        ----------
+        net : FCFNN
+            The trained network (:func:`fit_fcfnn`).
+        region : FourierRegion
+            Its features.
+        optics : Optics
+            The microscope (and LED) it was trained for.
+        train : DefocusExamples
+            Its training examples (the out-of-distribution PCA is fitted on them).
+        validation : DefocusExamples, optional
+            Held-out fields: σ is recalibrated and the out-of-distribution limits taken on
+            them.
+        trusted_range_um : (float, float), optional
+            Where predictions count as in range (µm).
+        metadata : dict, optional
+            How it was trained (saved in config.json).
+
+        Returns
+        -------
+        model : DefocusModel
+            The model, unsaved.
+
+        References
+        ----------
+        .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+           learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+           Note S3.
+        .. [2] Levi, D., Gispan, L., Giladi, N. & Fetaya, E. Evaluating and calibrating
+           uncertainty prediction in regression tasks. arXiv:1905.11659 (2019).
         """
         standardized = cls._standardize(net, train.features)
         held_out = None if validation is None else cls._standardize(net, validation.features)
@@ -268,7 +379,22 @@ class DefocusModel(TrainedModel):
 
     # Prediction -------------------------------------------------------------------------
     def predict_features(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(z, σ, familiar) per feature vector."""
+        """(z, σ, familiar) per feature vector.
+
+        Parameters
+        ----------
+        features : (N, F) array
+            Raw feature vectors (:func:`fourier_features` of this model's region).
+
+        Returns
+        -------
+        z : (N,) float64 array
+            Predicted defocus (µm, OPTICS.md sign).
+        sigma : (N,) float64 array
+            Its recalibrated uncertainty (µm); NaN without a σ head.
+        familiar : (N,) bool array
+            Whether each vector lies within the out-of-distribution limits.
+        """
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
@@ -294,16 +420,18 @@ class DefocusModel(TrainedModel):
         pixel_size_um: float | None = None,
         force: bool = False,
     ) -> DefocusPrediction:
-        """Defocus of one image: the median over its tiles (Note S3, item 3).
+        """Defocus of one image: the median over its tiles (Note S3, item 3) [1]_.
 
         Parameters
         ----------
         image : (Y, X) array
             One image under the model's LED, at least one tile.
-        optics, pixel_size_um
-            What the image's file or microscope says (checked: :meth:`check_optics`).
-        force : bool
-            Predict even if they differ from the model's (noted).
+        optics : Optics, optional
+        pixel_size_um : float, optional
+            What the image's file or microscope says (pixel size in µm; checked:
+            :meth:`check_optics`).
+        force : bool, optional
+            Predict even if they differ from the model's (noted). Default False.
 
         Returns
         -------
@@ -311,6 +439,18 @@ class DefocusModel(TrainedModel):
             ``z_um``: the tiles' median; ``sigma_um`` combines their median predicted σ
             with their spread (1.4826·MAD/√n); ``in_range`` is False when z lies outside
             the trusted range or any tile looks unlike the training data.
+
+        Raises
+        ------
+        ConfigError
+            Not one 2-D image, an image from another microscope (without ``force``), or
+            one the features cannot use (smaller than a tile, NaN, constant).
+
+        References
+        ----------
+        .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+           learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+           Note S3, item 3.
         """
         image = np.asarray(image)
         if image.ndim != 2:
@@ -349,14 +489,16 @@ class DefocusModel(TrainedModel):
         )
 
     def autofocus(self, scope: Microscope, *, force: bool = False, **settings: Any) -> SearchResult:
-        """Single-shot autofocus on ``scope`` with this model (:func:`singleshot_search`):
-        snap → predict → move by −z → verify; a classic search when a prediction is not in
+        """Single-shot autofocus on ``scope`` with this model (:func:`singleshot_search`).
+
+        Snap → predict → move by −z → verify; a classic search when a prediction is not in
         range. The scope's optics are checked before the stage moves.
 
         Parameters
         ----------
         scope : Microscope
-        force : bool
+            The microscope to focus (its optics and pixel size are checked).
+        force : bool, optional
             Use the model even if the scope's optics differ (noted in the result).
         **settings
             Passed to :func:`singleshot_search` (``max_iterations``, ``tolerance_um``,
@@ -364,7 +506,20 @@ class DefocusModel(TrainedModel):
 
         Returns
         -------
-        SearchResult
+        result : SearchResult
+            ``method="singleshot"``: the final z (µm), success, the trace and one record
+            per prediction; the optics check's notes come first in ``notes``.
+
+        Raises
+        ------
+        ConfigError
+            The scope's optics differ from the model's (without ``force``), or bad settings.
+
+        References
+        ----------
+        .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+           learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+           Note S3.
         """
         notes = self.check_optics(scope.optics, scope.pixel_size_um, force=force)
         px, optics = scope.pixel_size_um, scope.optics

@@ -22,6 +22,30 @@ from torch import nn
 
 @dataclass(frozen=True)
 class FCFNNConfig:
+    """The architecture of an :class:`FCFNN` (saved in a model's config.json).
+
+    Attributes
+    ----------
+    n_features : int
+        Length of the input feature vector (``FourierRegion.n_features``).
+    width : int
+        Units per hidden layer. Default 100, the paper's.
+    depth : int
+        Hidden fully connected ReLU layers. Default 10, the paper's.
+    input_dropout : float
+        Dropout rate on the input only. Default 0.1.
+    predict_sigma : bool
+        Add the detached σ head (Gaussian NLL; beyond the paper). Default True.
+    z_scale_um : float
+        Outputs are in units of this (µm), for well-scaled training. Default 30.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
+    """
+
     n_features: int
     width: int = 100
     depth: int = 10
@@ -30,14 +54,52 @@ class FCFNNConfig:
     z_scale_um: float = 30.0  # outputs are in units of this, for well-scaled training
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as a JSON-able dict.
+
+        Returns
+        -------
+        data : dict
+            One entry per field.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FCFNNConfig:
+        """Rebuild a configuration from :meth:`to_dict`.
+
+        Parameters
+        ----------
+        data : dict
+            The fields, by name.
+
+        Returns
+        -------
+        config : FCFNNConfig
+            An instance of this class.
+        """
         return cls(**data)
 
 
 class FCFNN(nn.Module):
+    """The fully connected Fourier neural network: feature vector → defocus z (µm) [1]_.
+
+    Standardizes its input with the buffers ``feature_mean`` and ``feature_std``, applies
+    input dropout, ``depth`` ReLU layers of ``width`` units, and a scalar head (the
+    defocus, µm); with ``predict_sigma`` a second head on the detached features gives
+    log σ.
+
+    Parameters
+    ----------
+    config : FCFNNConfig
+        The architecture.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
+    """
+
     def __init__(self, config: FCFNNConfig) -> None:
         super().__init__()
         self.config = config
@@ -58,12 +120,33 @@ class FCFNN(nn.Module):
         )
 
     def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Per-feature statistics of the training set (std floored to avoid division by 0)."""
+        """Per-feature statistics of the training set (std floored to avoid division by 0).
+
+        Parameters
+        ----------
+        mean : (F,) torch.Tensor
+            Mean of each raw feature over the training set.
+        std : (F,) torch.Tensor
+            Its standard deviation (floored at 1e-6 × the largest).
+        """
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(torch.clamp(std, min=1e-6 * float(std.max())))
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(z in µm, log σ in µm or None) for a batch of raw feature vectors."""
+        """(z in µm, log σ in µm or None) for a batch of raw feature vectors.
+
+        Parameters
+        ----------
+        features : (N, F) torch.Tensor
+            Raw (unstandardized) feature vectors.
+
+        Returns
+        -------
+        z : (N,) torch.Tensor
+            Predicted defocus (µm, OPTICS.md sign).
+        log_sigma : (N,) torch.Tensor or None
+            log of the predicted σ (σ in µm); None without a σ head.
+        """
         x = (features - self.feature_mean) / self.feature_std
         hidden = self.body(self.input_dropout(x))
         z = self.head(hidden)[:, 0] * self.config.z_scale_um
@@ -73,12 +156,31 @@ class FCFNN(nn.Module):
         return z, log_sigma
 
     def parameter_count(self) -> int:
+        """The number of trainable parameters.
+
+        Returns
+        -------
+        count : int
+            Parameters with ``requires_grad``.
+        """
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def training_bytes_per_example(self) -> int:
         """Activations kept for backprop per example (float32): input + every layer output.
 
-        Comparable to Pinkard et al. Table S1 (which counts activation memory per example).
+        Comparable to Pinkard et al. Table S1 (which counts activation memory per example)
+        [1]_.
+
+        Returns
+        -------
+        nbytes : int
+            Bytes per training example.
+
+        References
+        ----------
+        .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+           learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+           Table S1.
         """
         c = self.config
         return 4 * (c.n_features * 2 + c.depth * c.width * 2 + (2 if c.predict_sigma else 1))

@@ -54,68 +54,84 @@ def train(
     data_progress: Callable[[int, int], None] | None = None,
     progress: Progress | None = None,
 ) -> DefocusModel:
-    """Train a single-shot defocus model (or fine-tune one) on your focal stacks or on
-    simulated fields, and save it when ``output`` is given.
+    """Train a single-shot defocus model (or fine-tune one), and save it when asked.
+
+    The data are your focal stacks or simulated fields; the model is saved when
+    ``output`` is given [1]_.
 
     Parameters
     ----------
-    output
+    output : str or path-like, optional
         Model folder to write (refused before any work if it exists without ``overwrite``).
-    data
+    data : str or path-like, optional
         A folder of coherent LED focal stacks, each with ground truth: a companion
         ``<stem>.incoherent.<ext>`` (DPC / brightfield) stack, or ``focus_z_um`` in its
         metadata (:func:`examples_from_folder`).
-    simulate
+    simulate : int, optional
         Instead: this many simulated fields of ``preset`` (phase cells at random density,
         exposure and focus offset; :func:`simulate_examples`).
-    examples
+    examples : DefocusExamples, optional
         Instead: examples made earlier (e.g. cached), with the features of ``preset``'s
         optics at ``tile``.
-    finetune
+    finetune : DefocusModel, str or path-like, optional
         A model (or ``builtin:NAME`` / folder) to start from; its features, optics and
         input standardization are kept.
-    preset
+    preset : str, optional
         The microscope of simulated fields, and of stacks saved without optics.
-    config
+    config : TrainConfig, optional
         Network and training settings (``seed`` is replaced by ``seed``).
-    tile
-        Tile size of a new model (default 1024, the paper's; a fine-tuned model's own).
-    validation
+    tile : int, optional
+        Tile size of a new model in pixels (default 1024, the paper's; a fine-tuned
+        model's own).
+    validation : float, optional
         Fraction of fields of view held out for validation (never tiles of a field on both
         sides).
-    z_um
-        Simulated planes (default: the preset's z range and step).
-    trusted_range_um
-        Where predictions count as in range (default: the training labels' range).
-    calibrate_on_validation
+    z_um : sequence of float, optional
+        Simulated planes in µm (default: the preset's z range and step).
+    trusted_range_um : (float, float), optional
+        Where predictions count as in range, in µm (default: the training labels' range).
+    calibrate_on_validation : bool, optional
         Recalibrate σ and take the out-of-distribution limits on the validation fields
         (:meth:`DefocusModel.from_training`), as the bundled model is.
-    pixel_size_um
-        For stacks whose files lack it.
-    workers
+    pixel_size_um : float, optional
+        For stacks whose files lack it (µm).
+    workers : int, optional
         Processes rendering simulated fields.
-    seed
+    seed : int, optional
         Seed of the simulation, the split and the training.
-    checkpoint_dir, resume
-        Checkpoint at every validation; continue from it.
-    metadata
+    checkpoint_dir : str or path-like, optional
+        Checkpoint at every validation.
+    resume : bool, optional
+        Continue from the checkpoint in ``checkpoint_dir``.
+    overwrite : bool, optional
+        Replace an existing ``output`` folder.
+    metadata : dict, optional
         Extra provenance recorded in the model's config.json under ``training`` (e.g. the
         command).
-    data_info
+    data_info : dict, optional
         Extra description of the data recorded under ``data``.
-    data_progress, progress
+    data_progress, progress : callable, optional
         ``data_progress(done, total)`` while fields are read or simulated;
         ``progress(step, max_steps, {"val_rmse_um": …})`` while training.
 
     Returns
     -------
-    DefocusModel
+    model : DefocusModel
         Its ``metadata`` records the training (config, history, timing, fine-tuned from)
         and the data (fields, examples, notes on assumed optics).
 
+    Raises
+    ------
+    ConfigError
+        Not exactly one data source, an output folder that cannot be written, too few
+        fields, a fraction outside (0, 1), ``resume`` without a checkpoint folder, or data
+        that do not fit the fine-tuned model.
+
     References
     ----------
-    Pinkard et al., Optica 6, 794 (2019), Note S3.
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
     """
     if sum(x is not None for x in (data, simulate, examples)) != 1:
         raise ConfigError("give exactly one of --data DIR or --simulate N (or examples)")

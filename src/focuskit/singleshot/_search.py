@@ -36,7 +36,17 @@ from focuskit.search import SEARCHES, Probe, SearchResult
 
 @runtime_checkable
 class DefocusEstimate(Protocol):
-    """What a single-shot predictor says about one image (e.g. :class:`DefocusPrediction`)."""
+    """What a single-shot predictor says about one image (e.g. :class:`DefocusPrediction`).
+
+    Attributes
+    ----------
+    z_um : float
+        Defocus (µm), OPTICS.md sign: move the focus drive by −z.
+    sigma_um : float
+        Its uncertainty (µm; NaN if unknown).
+    in_range : bool
+        Whether the prediction can be trusted (False hands over to the fallback).
+    """
 
     z_um: float  # defocus, OPTICS.md sign: move the focus drive by −z
     sigma_um: float
@@ -44,7 +54,11 @@ class DefocusEstimate(Protocol):
 
 
 class DefocusPredictor(Protocol):
-    """image → :class:`DefocusEstimate` (optionally with ``notes``)."""
+    """image → :class:`DefocusEstimate` (optionally with ``notes``).
+
+    Any callable taking one (Y, X) image and returning an object with ``z_um`` (µm),
+    ``sigma_um`` (µm) and ``in_range``, e.g. a bound :meth:`DefocusModel.predict`.
+    """
 
     def __call__(self, image: np.ndarray, /) -> DefocusEstimate: ...
 
@@ -139,30 +153,37 @@ def singleshot_search(
 ) -> SearchResult:
     """Focus with a single-shot defocus predictor; a classic search is the fallback.
 
+    Snap → predict → move the focus drive by −z → verify, as in Pinkard et al. [1]_.
+
     Parameters
     ----------
-    predict
+    scope : Microscope
+        The microscope to focus (simulated, replayed or real).
+    predict : DefocusPredictor
         image → object with ``z_um`` (defocus, OPTICS.md sign), ``sigma_um`` and
         ``in_range`` (and optionally ``notes``); e.g. ``lambda im: model.predict(im,
         pixel_size_um=scope.pixel_size_um, optics=scope.optics)``.
-    max_iterations
+    max_iterations : int, optional
         Most moves (each followed by one verification image when ``verify``): at most
         ``max_iterations + 1`` images unless the fallback runs.
-    tolerance_um
+    tolerance_um : float, optional
         Stop when ``|z| ≤ tolerance``. Default: ``max(σ, DOF/4)`` of each prediction
         (DOF from ``scope.optics``; 0.5 µm when neither is known) — closer than the
         model's own uncertainty it cannot tell focus apart.
-    verify
+    verify : bool, optional
         False: the paper's pure single shot — one image, one move, no verification
         (``score_final`` is NaN: nothing was imaged at the end).
-    fallback
+    fallback : {"brent", "gss", "scan"} or None, optional
         Classic search (``brent``, ``gss``, ``scan``) run when a prediction is not
         ``in_range``, from the start position, over ``fallback_range_um`` (default: the
         whole stage); None: stop at the start instead, unsuccessful.
-    measure
+    fallback_range_um : float, optional
+        The range the fallback searches (µm, > 0), centred on the start. Default: the
+        whole stage.
+    measure : str, optional
         Focus measure scored on every image for the trace (and used by the fallback and
         ``guard="measure"``).
-    guard
+    guard : {"prediction", "measure", "none"}, optional
         How "not worse than the start" is judged with ``verify``:
         ``"prediction"`` — finish at the visited position whose verification predicts
         the smallest ``|z|`` (the start if the model says every move made it worse);
@@ -170,10 +191,26 @@ def singleshot_search(
         start (the classic rule; right where contrast peaks in focus, wrong for phase
         cells under one LED); ``"none"`` — finish at the last position.
 
-    Returns an :class:`SearchResult` with ``method="singleshot"``, the (z, score)
-    trace of every image, and one record per prediction in ``predictions``. The stage
-    never leaves its limits (moves are clipped to them and made in allowed steps) and
-    goes back to the start if the camera, the stage or the predictor fails.
+    Returns
+    -------
+    result : SearchResult
+        ``method="singleshot"``, the (z, score) trace of every image, and one record per
+        prediction in ``predictions``. The stage never leaves its limits (moves are clipped
+        to them and made in allowed steps) and goes back to the start if the camera, the
+        stage or the predictor fails.
+
+    Raises
+    ------
+    ConfigError
+        ``predict`` not callable, a prediction without ``z_um``, or a bad
+        ``max_iterations``, ``tolerance_um``, ``fallback``, ``fallback_range_um``,
+        ``guard`` or measure.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       the method as a whole (one image → defocus → one move).
     """
     if not callable(predict):
         raise ConfigError(

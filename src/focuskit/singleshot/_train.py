@@ -24,6 +24,49 @@ from focuskit.singleshot._data import DefocusExamples
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Network and training settings of :func:`fit_fcfnn` (Note S3 [1]_, and beyond).
+
+    Attributes
+    ----------
+    width : int
+        Units per hidden layer. Default 100.
+    depth : int
+        Hidden layers. Default 10.
+    input_dropout : float
+        Dropout rate on the input, in [0, 1). Default 0.1.
+    predict_sigma : bool
+        Train a σ head by the Gaussian NLL after the warm-up. Default True.
+    z_scale_um : float
+        Outputs are in units of this (µm). Default 30.
+    learning_rate : float
+        Adam's start rate (cosine decay to 1 % of it). Default 1e-3.
+    batch_size : int
+        Examples per step (≥ 1). Default 64.
+    max_steps : int
+        Training steps (≥ 1). Default 4000.
+    eval_every : int
+        Steps between validations (≥ 1). Default 100.
+    patience : int
+        Evaluations without improvement before stopping. Default 10.
+    mse_warmup : float
+        Fraction of ``max_steps`` trained on MSE before the NLL, in [0, 1]. Default 0.3.
+    seed : int
+        Seed of initialization, batches and dropout. Default 0.
+    num_threads : int
+        Torch intra-op threads while training. Default 1.
+
+    Raises
+    ------
+    ConfigError
+        A setting outside its range.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
+    """
+
     width: int = 100
     depth: int = 10
     input_dropout: float = 0.1
@@ -49,13 +92,33 @@ class TrainConfig:
             raise ConfigError(f"mse_warmup must be in [0, 1], got {self.mse_warmup}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict (recorded in a model's metadata).
+
+        Returns
+        -------
+        data : dict
+            One entry per field.
+        """
         return asdict(self)
 
 
 @dataclass
 class TrainHistory(History):
     """Loss curve of one FCFNN training: mean training loss and
-    validation RMSE (µm) per evaluation."""
+    validation RMSE (µm) per evaluation.
+
+    Attributes
+    ----------
+    train_loss : list of float
+        Mean training loss since the previous evaluation (MSE in units of
+        ``z_scale_um``, plus the NLL after the warm-up).
+    val_rmse_um : list of float
+        Validation RMSE (µm) at each evaluation.
+    best_val_rmse_um : float
+        The best validation RMSE (µm) among the evaluations the network was chosen from.
+    steps, best_step, stopped_early, seconds
+        As in :class:`focuskit.nn.History`.
+    """
 
     TRAIN: ClassVar[dict[str, str]] = {"loss": "train_loss"}
     VALIDATION: ClassVar[dict[str, str]] = {"val_rmse_um": "val_rmse_um"}
@@ -86,21 +149,38 @@ def fit_fcfnn(
 
     Parameters
     ----------
-    train, validation
+    train, validation : DefocusExamples
         Examples of different fields of view.
-    config
+    config : TrainConfig, optional
         Network and training settings.
-    init
+    init : FCFNN, optional
         An FCFNN to fine-tune; its standardization statistics are kept (so the model's
         input convention does not move), else they come from ``train``.
-    checkpoint_dir, resume
-        Checkpoint at every evaluation; continue from it.
-    progress
+    checkpoint_dir : str or path-like, optional
+        Checkpoint at every evaluation.
+    resume : bool, optional
+        Continue from the checkpoint in ``checkpoint_dir``.
+    progress : callable, optional
         ``progress(step, max_steps, {"val_rmse_um": …})`` after every evaluation.
 
     Returns
     -------
-    (FCFNN, TrainHistory)
+    net : FCFNN
+        The network at its best validation RMSE, in eval mode (``init`` itself when given).
+    history : TrainHistory
+        The loss curves.
+
+    Raises
+    ------
+    ConfigError
+        An empty training or validation set, features that do not fit ``init``, or
+        ``resume`` without a checkpoint.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
     """
     if len(train) == 0 or len(validation) == 0:
         raise ConfigError("training and validation sets must both hold examples")

@@ -40,7 +40,21 @@ ScoreMap = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Trial:
-    """One autofocus trial on a simulated scope: sample, hidden focus, start."""
+    """One autofocus trial on a simulated scope: sample, hidden focus, start.
+
+    Attributes
+    ----------
+    index : int
+        Trial number (also picks the held-out picture of an ``image`` trial).
+    kind : str
+        Sample kind, one of :data:`SAMPLE_KINDS`.
+    focus_z_um : float
+        The hidden in-focus stage z (µm).
+    start_z_um : float
+        Stage z where the search starts (µm).
+    seed : int
+        Seed of the sample and the camera noise.
+    """
 
     index: int
     kind: str
@@ -49,6 +63,12 @@ class Trial:
     seed: int
 
     def to_dict(self) -> dict[str, Any]:
+        """The trial as a JSON-able dict of its fields.
+
+        Returns
+        -------
+        d : dict
+        """
         return {
             "index": self.index,
             "kind": self.kind,
@@ -59,7 +79,27 @@ class Trial:
 
 
 def simulated_trials(n: int, *, start_range_um: float = 60.0, seed: int = 0) -> list[Trial]:
-    """``n`` trials: sample kinds in turn, focus uniform in ±20 µm, start within ±range of it."""
+    """``n`` trials: sample kinds in turn, focus uniform in ±20 µm, start within ±range of it.
+
+    Parameters
+    ----------
+    n : int
+        Number of trials.
+    start_range_um : float
+        Starts are drawn uniformly within ±this of the focus (µm).
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    trials : list of Trial
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.3 and Fig. 4 (autofocus error against the number of images).
+    """
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
@@ -84,7 +124,32 @@ def trial_scope(
     photons: float = 500.0,
     z_margin_um: float = 140.0,
 ) -> SimulatedScope:
-    """The simulated microscope of one trial; stage limits ±``z_margin_um`` around focus."""
+    """The simulated microscope of one trial; stage limits ±``z_margin_um`` around focus.
+
+    Parameters
+    ----------
+    trial : Trial
+        Sample kind, focus, start and seed.
+    preset : str
+        Microscope preset (default the paper's 10×/0.3, ``deepfocus-10x``).
+    size : int
+        Image side (pixels).
+    photons : float
+        Mean photo-electrons per pixel.
+    z_margin_um : float
+        Stage limits around the focus (± µm).
+
+    Returns
+    -------
+    scope : SimulatedScope
+        At ``trial.start_z_um``, stage resolution 0.05 µm.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.3 and Fig. 4 (autofocus error against the number of images).
+    """
     p = get_preset(preset)
     limits = (trial.focus_z_um - z_margin_um, trial.focus_z_um + z_margin_um)
     common: dict[str, Any] = {
@@ -122,7 +187,37 @@ def calibrate_simulated(
     seed: int = 12345,
     model: str = "",
 ) -> BlurCalibration:
-    """b_calib(z) of one simulated flat textured object (a stack through focus at z = 0)."""
+    """b_calib(z) of one simulated flat textured object (a stack through focus at z = 0).
+
+    Parameters
+    ----------
+    score_map : callable
+        image → 2-D blur map, lower = sharper (e.g. ``BlurScorer.score_map``).
+    preset : str
+        Microscope preset.
+    sample : str
+        Sample kind of the calibration object.
+    z_um : ndarray, optional
+        Planes of the calibration stack (µm; default −120…+120 every 2 µm).
+    size : int
+        Image side (pixels).
+    photons : float
+        Mean photo-electrons per pixel.
+    seed : int
+        Seed of the sample and the noise.
+    model : str
+        Which scorer made it (recorded).
+
+    Returns
+    -------
+    calibration : BlurCalibration
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §2.2, step 1.
+    """
     z = np.arange(-120.0, 120.01, 2.0) if z_um is None else np.asarray(z_um, dtype=float)
     scope = SimulatedScope(
         preset,
@@ -183,6 +278,50 @@ def af_error_vs_images(
 
     ``scopes[i]()`` makes a fresh scope at its start position (so every method starts alike).
     Returns ``{"errors": {method: (trials, budgets) array}, "images": …, "seconds": …}``.
+
+    Parameters
+    ----------
+    scopes : sequence of callable
+        ``scopes[i]()`` → a fresh scope at trial ``i``'s start.
+    focus_um : sequence of float
+        True focus of each trial (stage z, µm).
+    score_map : callable
+        image → 2-D blur map (lower = sharper).
+    calibration : BlurCalibration
+        The objective's calibration.
+    budgets : sequence of int
+        Image budgets, each ≥ 3.
+    measures : sequence of str
+        Focus measures of the Brent baselines.
+    brent_range_um : float
+        Brent's bracket around the start (µm).
+    brent_tolerance_um : float
+        Brent's tolerance (µm).
+    brent_max_images : int
+        Brent's image budget.
+    variants : dict, optional
+        DeepFocus variants: name → :func:`deepfocus_search` settings.
+    progress : callable, optional
+        ``progress(done, total)`` after each trial.
+
+    Returns
+    -------
+    result : dict
+        ``budgets``, ``methods``, ``errors`` (method → (trials, budgets) array of |error|,
+        µm), ``images`` (images used, same shape), ``seconds`` (per method),
+        ``brent_curves`` (method → (trials, brent_max_images) error after each image, µm)
+        and ``brent_curve_images``.
+
+    Raises
+    ------
+    ConfigError
+        When there is not one focus per scope (or no scope), or a budget is below 3.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.3 and Fig. 4 (autofocus error against the number of images).
     """
     if len(scopes) != len(focus_um) or not scopes:
         raise ConfigError("give one true focus per scope (and at least one scope)")
@@ -234,7 +373,25 @@ def af_error_vs_images(
 
 
 def error_table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Median, 90th percentile and mean ± SD of |error| per method and budget."""
+    """Median, 90th percentile and mean ± SD of |error| per method and budget.
+
+    Parameters
+    ----------
+    result : dict
+        The output of :func:`af_error_vs_images`.
+
+    Returns
+    -------
+    rows : list of dict
+        One per method and budget: ``method``, ``images``, ``median_um``, ``p90_um``,
+        ``mean_um``, ``sd_um`` (µm) and ``trials``.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.3 and Fig. 4 (autofocus error against the number of images).
+    """
     rows = []
     for m in result["methods"]:
         e = result["errors"][m]
@@ -255,8 +412,30 @@ def error_table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def images_for_error(result: dict[str, Any], method: str, error_um: float) -> int | None:
-    """Fewest images after which the median |error| of ``method`` is ≤ ``error_um``
-    (Brent: its whole per-image curve; DeepFocus: its budgets). None: never reached."""
+    """Fewest images after which the median |error| of ``method`` is ≤ ``error_um``.
+
+    Brent: its whole per-image curve; DeepFocus: its budgets. None: never reached.
+
+    Parameters
+    ----------
+    result : dict
+        The output of :func:`af_error_vs_images`.
+    method : str
+        One of ``result["methods"]``.
+    error_um : float
+        Target median |error| (µm).
+
+    Returns
+    -------
+    images : int or None
+        The fewest images, or None when the target is never reached.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.3 and Fig. 4 (autofocus error against the number of images).
+    """
     if method in result.get("brent_curves", {}):
         ns, errors = result["brent_curve_images"], result["brent_curves"][method]
     else:
@@ -268,7 +447,22 @@ def images_for_error(result: dict[str, Any], method: str, error_um: float) -> in
 
 
 def split_stack(stack: FocalStack, axis: int = 2) -> tuple[FocalStack, FocalStack]:
-    """Two halves of a stack's field (calibrate on one, focus the other)."""
+    """Two halves of a stack's field (calibrate on one, focus the other).
+
+    Parameters
+    ----------
+    stack : FocalStack
+        The stack; z, pixel size, optics, focus and metadata are shared by both halves.
+    axis : int
+        Axis of the data split in two (2: columns, 1: rows).
+
+    Returns
+    -------
+    first : FocalStack
+        The first half.
+    second : FocalStack
+        The second half.
+    """
     data = np.asarray(stack.data)
     half = data.shape[axis] // 2
     first = np.take(data, range(half), axis=axis)
@@ -290,7 +484,29 @@ def split_stack(stack: FocalStack, axis: int = 2) -> tuple[FocalStack, FocalStac
 def stack_trials(
     stack: FocalStack, n: int, *, seed: int = 0
 ) -> tuple[list[Callable[[], StackScope]], list[float]]:
-    """``n`` StackScope replays of ``stack`` from random starts over its z range."""
+    """``n`` StackScope replays of ``stack`` from random starts over its z range.
+
+    Parameters
+    ----------
+    stack : FocalStack
+        A stack with a known ``focus_z_um``.
+    n : int
+        Number of trials.
+    seed : int
+        Seed of the starts (uniform over the stack's z range).
+
+    Returns
+    -------
+    makers : list of callable
+        ``makers[i]()`` → a fresh :class:`StackScope` at trial ``i``'s start.
+    focus : list of float
+        The stack's focus for every trial (µm).
+
+    Raises
+    ------
+    ConfigError
+        When the stack's in-focus z is unknown.
+    """
     if stack.focus_z_um is None:
         raise ConfigError("the stack's in-focus z is unknown; it cannot score an autofocus")
     rng = np.random.default_rng(seed)
@@ -301,7 +517,23 @@ def stack_trials(
 
 
 def af_error_plot(result: dict[str, Any], path: Any, *, title: str = "") -> None:
-    """Fig. 4: median |error| (and the 25–75 % band) against the number of images."""
+    """Fig. 4: median |error| (and the 25–75 % band) against the number of images.
+
+    Parameters
+    ----------
+    result : dict
+        The output of :func:`af_error_vs_images` (errors as arrays, µm).
+    path : str or os.PathLike
+        Image file to write.
+    title : str
+        Figure title.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.3 and Fig. 4 (autofocus error against the number of images).
+    """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     n = np.asarray(result["budgets"])
@@ -335,8 +567,50 @@ def analyze_fewshot_af(
     model: str = "",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Fig. 4 on the deepfocus-10x SimulatedScope: calibrate once on a flat fluorescent-tissue
-    stack, then ``trials`` samples with hidden focus; |error| after each image budget."""
+    """Fig. 4 on the deepfocus-10x SimulatedScope.
+
+    Calibrate once on a flat fluorescent-tissue stack, then ``trials`` samples with hidden
+    focus; |error| after each image budget.
+
+    Parameters
+    ----------
+    score_map : callable
+        image → 2-D blur map, lower = sharper (e.g. ``BlurScorer.score_map``).
+    trials : int
+        Number of samples (≥ 1).
+    size : int
+        Image side (pixels).
+    budgets : sequence of int
+        Image budgets of DeepFocus, each ≥ 3.
+    measures : sequence of str
+        Focus measures of the Brent baselines.
+    start_range_um : float
+        Starts within ±this of the focus (µm).
+    seed : int
+        Seed of the trials.
+    model : str
+        Which scorer it is (recorded).
+    progress : callable, optional
+        ``progress(done, total)`` after each trial.
+
+    Returns
+    -------
+    result : dict
+        ``analysis`` ("fewshot-af"), ``figure``, ``note``, ``config``, ``columns``, ``rows``
+        (:func:`error_table_rows`, µm), ``seconds``, ``errors``, ``budgets``, ``methods``,
+        ``brent_images_for_deepfocus_4_error`` and ``calibration``.
+
+    Raises
+    ------
+    ConfigError
+        When ``trials`` < 1.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.3 and Fig. 4 (autofocus error against the number of images).
+    """
     if trials < 1:
         raise ConfigError(f"trials must be ≥ 1, got {trials}")
     t0 = time.perf_counter()
@@ -399,7 +673,21 @@ def analyze_fewshot_af(
 
 
 def plot_fewshot_af(result: dict[str, Any], path: Any) -> None:
-    """The ``fewshot-af`` analysis' figure (Fig. 4)."""
+    """The ``fewshot-af`` analysis' figure (Fig. 4).
+
+    Parameters
+    ----------
+    result : dict
+        The output of :func:`analyze_fewshot_af`.
+    path : str or os.PathLike
+        Image file to write.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.3 and Fig. 4 (autofocus error against the number of images).
+    """
     arrays = {
         **result,
         "errors": {m: np.asarray(v, dtype=float) for m, v in result["errors"].items()},

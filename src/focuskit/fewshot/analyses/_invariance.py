@@ -79,7 +79,31 @@ StackProgress = Callable[[int, int], None]
 
 
 def default_z_um(planes: int = 132, z_max_um: float = 120.0) -> np.ndarray:
-    """The paper's synthetic grid: ``planes`` points evenly over [−z_max, +z_max] µm."""
+    """The paper's synthetic grid: ``planes`` points evenly over [−z_max, +z_max] µm.
+
+    Parameters
+    ----------
+    planes : int
+        Number of planes (≥ 3; the paper's synthetic set has 132).
+    z_max_um : float
+        Half range (µm, > 0).
+
+    Returns
+    -------
+    z_um : ndarray
+        (planes,) z from focus (µm).
+
+    Raises
+    ------
+    ConfigError
+        When ``planes`` < 3 or ``z_max_um`` is not a positive distance.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1–3.2, Table 1 and Fig. 3 (sample invariance).
+    """
     if planes < 3:
         raise ConfigError(f"need at least 3 planes, got {planes} — give more planes")
     if not (math.isfinite(z_max_um) and z_max_um > 0):
@@ -162,9 +186,37 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
 def invariance_sample(
     kind: str, index: int, shape: tuple[int, int], px: float, seed: int
 ) -> tuple[str, Sample]:
-    """In-focus fluorescence sample ``index`` of kind ``kind`` (fluorescent tissue of random
-    density and content, beads of random size and density, or a random view of a picture
-    the blur CNN never saw), reproducible from ``(seed, index)``; returns (label, sample)."""
+    """In-focus fluorescence sample ``index`` of kind ``kind``, reproducible from ``(seed, index)``.
+
+    Fluorescent tissue of random density and content, beads of random size and density, or a
+    random view of a picture the blur CNN never saw; returns (label, sample).
+
+    Parameters
+    ----------
+    kind : str
+        ``"fluorescent-tissue"``, ``"beads"`` or ``"image"``.
+    index : int
+        Sample number (also picks the held-out picture of an ``image`` sample).
+    shape : (int, int)
+        Sample grid (pixels).
+    px : float
+        Sample pixel size (µm).
+    seed : int
+        Seed; the sample depends only on ``(seed, index)``.
+
+    Returns
+    -------
+    label : str
+        ``kind``, or ``"image:<name>"`` for a picture.
+    sample : Sample
+        The in-focus fluorescence sample.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1–3.2, Table 1 and Fig. 3 (sample invariance).
+    """
     rng = np.random.default_rng([int(seed), int(index), 0xDF])
     sub_seed = int(rng.integers(0, 2**31 - 1))
     if kind == "fluorescent-tissue":
@@ -213,6 +265,35 @@ def invariance_samples(
     ``(seed, i)``. Each is generated on the padded render grid of a ``size``² field over
     ``z_um`` (default :func:`default_z_um`), so :func:`render_invariance_stack` needs no
     padding.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples (≥ 1).
+    seed : int
+        Seed.
+    size : int
+        Image side of the field (pixels).
+    z_um : array_like, optional
+        Planes the samples will be imaged at (µm from focus).
+    preset : str
+        A fluorescence microscope preset.
+
+    Returns
+    -------
+    samples : iterator of (str, Sample)
+        ``(label, sample)`` pairs, made one at a time.
+
+    Raises
+    ------
+    ConfigError
+        When ``n`` is not a positive integer or the preset is not fluorescence.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1–3.2, Table 1 and Fig. 3 (sample invariance).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ConfigError(f"number of samples must be a positive integer, got {n!r}")
@@ -242,6 +323,37 @@ def render_invariance_stack(
     Camera counts (ADU, offset included) of ``optics.camera`` at ``photons`` mean
     photo-electrons per pixel over the stack (Poisson + read noise, ``apply_camera``);
     ``photons=None``: noise-free intensities. Default z: :func:`default_z_um`.
+
+    Parameters
+    ----------
+    sample : Sample
+        A fluorescence sample (e.g. from :func:`invariance_samples`).
+    optics : Optics
+        The microscope.
+    z_um : array_like, optional
+        Planes (µm from focus).
+    size : int
+        Image side (pixels, ≥ 16).
+    photons : float or None
+        Mean photo-electrons per pixel; None: no noise.
+    seed : int or None
+        Noise seed.
+
+    Returns
+    -------
+    stack : ndarray
+        (Z, size, size) float32 camera counts (ADU) or intensities.
+
+    Raises
+    ------
+    ConfigError
+        When the sample is not fluorescence or ``size`` < 16.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1–3.2, Table 1 and Fig. 3 (sample invariance).
     """
     if sample.kind != "fluorescence":
         raise ConfigError("the invariance analysis images fluorescence; give a fluorescence sample")
@@ -267,6 +379,22 @@ class MeasureBlur:
     """A classic focus measure as a blur score: ``−focuskit.measures.score(image, name)``.
 
     Callable on one image (→ float); :meth:`score_stack` scores a (Z, Y, X) stack at once.
+
+    Parameters
+    ----------
+    name : str
+        A focus measure that needs no optics (e.g. one of :data:`DEFAULT_CLASSIC`).
+
+    Raises
+    ------
+    ConfigError
+        When the measure needs the optics.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1–3.2, Table 1 and Fig. 3 (sample invariance).
     """
 
     def __init__(self, name: str) -> None:
@@ -285,6 +413,18 @@ class MeasureBlur:
         return -float(score(image, self.name))
 
     def score_stack(self, stack: np.ndarray) -> np.ndarray:
+        """The blur score of every plane of a stack.
+
+        Parameters
+        ----------
+        stack : ndarray
+            (Z, Y, X) images.
+
+        Returns
+        -------
+        scores : ndarray
+            (Z,) negated focus measure (lower = sharper).
+        """
         from focuskit.measures import score
 
         return -np.asarray(score(stack, self.name), dtype=np.float64)
@@ -299,6 +439,22 @@ class ModelBlur:
     Callable on one image: ``model.score(image)`` (mean over its patches).
     :meth:`score_stack` cuts the patches of every plane (``model.patches``) and scores
     them in one batched call (``model.score_patches``): the same numbers, fewer calls.
+
+    Parameters
+    ----------
+    model : BlurScorer
+        Anything with ``score``, ``patches`` and ``score_patches`` methods.
+
+    Raises
+    ------
+    ConfigError
+        When one of those methods is missing.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1–3.2, Table 1 and Fig. 3 (sample invariance).
     """
 
     def __init__(self, model: Any) -> None:
@@ -313,6 +469,23 @@ class ModelBlur:
         return float(self.model.score(image))
 
     def score_stack(self, stack: np.ndarray) -> np.ndarray:
+        """The mean patch blur score of every plane of a stack, in one batched call.
+
+        Parameters
+        ----------
+        stack : ndarray
+            (Z, Y, X) images, each at least one model patch.
+
+        Returns
+        -------
+        scores : ndarray
+            (Z,) mean ``W`` over each plane's patches (waves, lower = sharper).
+
+        Raises
+        ------
+        ConfigError
+            When an image is smaller than one model patch.
+        """
         cut = [self.model.patches(plane)[0] for plane in stack]
         counts = [len(c) for c in cut]
         if not all(counts):
@@ -325,7 +498,28 @@ class ModelBlur:
 
 
 def classic_scorers(names: Sequence[str] = DEFAULT_CLASSIC) -> dict[str, MeasureBlur]:
-    """Classic focus measures (Table 1's rows) as blur scores (lower = sharper), by name."""
+    """Classic focus measures (Table 1's rows) as blur scores (lower = sharper), by name.
+
+    Parameters
+    ----------
+    names : sequence of str or str
+        Focus measure names (default :data:`DEFAULT_CLASSIC`).
+
+    Returns
+    -------
+    scorers : dict of str to MeasureBlur
+
+    Raises
+    ------
+    ConfigError
+        When no name is given or a measure needs the optics.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1–3.2, Table 1 and Fig. 3 (sample invariance).
+    """
     if isinstance(names, str):
         names = [names]
     if not names:
@@ -355,6 +549,29 @@ def normalize_curves(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(normalized, flat)``; a flat row (max = min: no information) becomes all 1,
     and ``flat`` marks it.
+
+    Parameters
+    ----------
+    curves : ndarray
+        (samples, planes) raw blur scores, finite, ≥ 2 planes.
+
+    Returns
+    -------
+    normalized : ndarray
+        (samples, planes) curves scaled to [0, 1].
+    flat : ndarray
+        (samples,) bool: rows without information.
+
+    Raises
+    ------
+    ConfigError
+        When ``curves`` is not 2-D with ≥ 2 planes or holds NaN/inf.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1 (normalized scores).
     """
     c = np.asarray(curves, dtype=np.float64)
     if c.ndim != 2 or c.shape[1] < 2:
@@ -383,6 +600,31 @@ def conditional_entropy(
     samples in bin ``b`` of ``bins`` equal bins on [0, 1] at plane ``z`` (1.0 in the last
     bin). ``groups`` (one label per plane) pools planes into one z value each (e.g. |z|).
     Range [0, |Z|·ln|Z|].
+
+    Parameters
+    ----------
+    normalized : ndarray
+        (samples, planes) scores in [0, 1] (:func:`normalize_curves`).
+    bins : int
+        Number of equal bins on [0, 1] (≥ 2).
+    groups : ndarray, optional
+        One label per plane; planes with one label count as one z.
+
+    Returns
+    -------
+    entropy : float
+        H (nats), ≥ 0.
+
+    Raises
+    ------
+    ConfigError
+        When ``normalized`` is not 2-D, ``bins`` < 2, or there is not one group per plane.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.2 and Table 1 (H).
     """
     v = np.asarray(normalized, dtype=np.float64)
     if v.ndim != 2 or v.size == 0:
@@ -408,11 +650,41 @@ def conditional_entropy(
 def informative_range(
     z_um: np.ndarray, mean: np.ndarray, sd: np.ndarray, dof_um: float
 ) -> tuple[float, float]:
-    """(lo, hi) µm around focus where the mean score is still distinguishable from its
-    plateau: ``m_end − m(z) > s(z) + s_end`` with ``end`` that side's outermost plane.
+    """(lo, hi) µm around focus where the mean score is still distinguishable from its plateau.
+
+    ``m_end − m(z) > s(z) + s_end`` with ``end`` that side's outermost plane.
 
     On each side: from the first plane at |z| ≥ DOF/2 outwards, the last plane of the
     unbroken run of passing planes (0 if the first fails).
+
+    Parameters
+    ----------
+    z_um : ndarray
+        (planes,) z from focus, strictly increasing (µm).
+    mean : ndarray
+        (planes,) mean normalized score.
+    sd : ndarray
+        (planes,) its SD across samples.
+    dof_um : float
+        Depth of field (µm, > 0).
+
+    Returns
+    -------
+    lo : float
+        Lower edge of the informative range (µm, ≤ 0).
+    hi : float
+        Upper edge (µm, ≥ 0).
+
+    Raises
+    ------
+    ConfigError
+        On mismatched or too short arrays, z not increasing, or a DOF that is not positive.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.2 (depth-informative range).
     """
     z = np.asarray(z_um, dtype=np.float64)
     m = np.asarray(mean, dtype=np.float64)
@@ -455,6 +727,35 @@ def invariance_statistics(
     ``entropy_dist_rel``), ``informative_lo_um``/``hi_um``/``um``/``dof``, ``min_z_um``,
     ``min_z_sd_um``, ``flat`` (count) and the arrays ``normalized``, ``mean``, ``sd``.
     See the module docstring for the definitions.
+
+    Parameters
+    ----------
+    z_um : array_like
+        (planes,) z from the true focus (µm).
+    curves : ndarray
+        (samples, planes) raw blur scores (lower = sharper).
+    dof_um : float
+        Depth of field (µm).
+    sd_range_um : float
+        ``sigma`` averages the SD over |z| ≤ this (µm; the paper's 100 µm range).
+    bins : int
+        Bins of the conditional entropy.
+
+    Returns
+    -------
+    stats : dict
+        The numbers above (lengths in µm, entropies in nats) and the arrays.
+
+    Raises
+    ------
+    ConfigError
+        When ``curves`` does not match ``z_um``, or no plane lies within ``sd_range_um``.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1–3.2, Table 1 and Fig. 3 (sample invariance).
     """
     z = np.asarray(z_um, dtype=np.float64)
     c = np.asarray(curves, dtype=np.float64)
@@ -558,6 +859,49 @@ def analyze_score_invariance(
     ``note``, ``config``, ``columns``, ``rows``, ``seconds``) plus ``z_um``, ``dof_um``,
     ``samples`` (labels) and ``curves`` (per scorer: ``mean``, ``sd``, ``examples`` — the
     first ``examples`` normalized curves).
+
+    Parameters
+    ----------
+    scorers : mapping of str to callable
+        Name → image → blur score (e.g. :func:`classic_scorers`, :class:`ModelBlur`).
+    n_samples : int
+        Number of samples (≥ 1).
+    z_um : array_like, optional
+        Planes, ≥ 3, strictly increasing, spanning 0 (µm from focus; default
+        :func:`default_z_um`).
+    size : int
+        Image side (pixels).
+    seed : int
+        Seed of the samples and the noise.
+    photons : float or (float, float) or None
+        Mean photo-electrons per pixel, a (min, max) range, or None for no noise.
+    sd_range_um : float
+        ``sigma`` over |z| ≤ this (µm).
+    bins : int
+        Bins of the conditional entropy (≥ 2).
+    examples : int
+        Normalized curves kept per scorer for the figure.
+    preset : str
+        A fluorescence microscope preset.
+    progress : callable, optional
+        ``progress(done, total)`` after each sample.
+
+    Returns
+    -------
+    result : dict
+        The analysis result described above (``analysis`` = "blur-invariance").
+
+    Raises
+    ------
+    ConfigError
+        On no scorer, a scorer that is not callable or returns non-finite scores, or an
+        invalid number of samples, photons, bins or z grid.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1–3.2, Table 1 and Fig. 3 (sample invariance).
     """
     t0 = time.perf_counter()
     if not scorers:
@@ -695,7 +1039,26 @@ def _round(x: Any) -> Any:
 
 
 def score_invariance_plot(result: dict[str, Any], path: str | Path) -> Path:
-    """Fig. 3: per scorer, mean ± SD of the normalized curves vs z, a few samples faint."""
+    """Fig. 3: per scorer, mean ± SD of the normalized curves vs z, a few samples faint.
+
+    Parameters
+    ----------
+    result : dict
+        The output of :func:`analyze_score_invariance`.
+    path : str or Path
+        Image file to write.
+
+    Returns
+    -------
+    path : Path
+        The file written.
+
+    References
+    ----------
+    .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+           using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+           §3.1 and Fig. 3.
+    """
     plt = pyplot()
     z = np.asarray(result["z_um"])
     rows = {r["score"]: r for r in result["rows"]}

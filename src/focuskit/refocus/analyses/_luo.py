@@ -319,8 +319,21 @@ def _u8(images: Mapping[str, np.ndarray], reference: str) -> dict[str, dict[str,
 
 
 def image_from_json(image: Any) -> np.ndarray:
-    """An image kept in a result: an 8-bit ``{"shape", "uint8_base64"}`` record → uint8
-    (Y, X), or a nested list of numbers (None = NaN) → float64."""
+    """An image kept in a result, back as an array.
+
+    An 8-bit ``{"shape", "uint8_base64"}`` record → uint8 (Y, X), or a nested list of
+    numbers (None = NaN) → float64.
+
+    Parameters
+    ----------
+    image : dict or list of list
+        A record as the analyses store thumbnails, or nested lists of numbers.
+
+    Returns
+    -------
+    image : ndarray
+        uint8 (Y, X) for a record, float64 (Y, X) for nested lists.
+    """
     import base64
 
     if isinstance(image, Mapping):
@@ -371,9 +384,10 @@ def analyze_refocus_quality(
     seed: int = 10_000,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """SSIM and RMSE to the in-focus truth vs defocus, Deep-R against the input and against
-    Richardson–Lucy and Landweber with the true PSF (Fig. 2b, 5; Fig. S4 for a brightfield
-    preset with ``baselines=False``).
+    """SSIM and RMSE to the in-focus truth vs defocus, Deep-R against the input and baselines.
+
+    Deep-R against the input and against Richardson–Lucy and Landweber with the true PSF
+    (Fig. 2b, 5; Fig. S4 for a brightfield preset with ``baselines=False``).
 
     ``fields_per_sample`` held-out fields of each sample kind (``samples``; None: all the
     preset's kinds), each a noisy stack at ``z_um`` (default −5…+5 µm every 1 µm) plus z = 0;
@@ -382,6 +396,54 @@ def analyze_refocus_quality(
     trimmed to ``psf_energy`` of its energy. Rows per z: mean ± SD over fields of SSIM and
     RMSE per method, then one row averaging |z| ≤ the model's training range; ``by_sample``
     gives the in-range means per sample kind.
+
+    Parameters
+    ----------
+    model : Refocuser
+        The Deep-R model under test (``refocus``; ``z_range_um`` its training range, µm).
+    preset : str
+        Microscope preset of the held-out fields.
+    samples : sequence of str, optional
+        Sample kinds (None: all the preset's).
+    fields_per_sample : int
+        Held-out fields per sample kind (≥ 1).
+    z_um : array_like, optional
+        Defocus of the input planes (µm).
+    size : int
+        Field side (pixels).
+    iterations : int
+        Richardson–Lucy and Landweber iterations (≥ 0).
+    baselines : bool
+        Also run the deconvolution baselines (fluorescence only).
+    photons : float
+        Mean photo-electrons per pixel.
+    psf_energy : float
+        Fraction of the PSF's energy kept for the baselines, in [0.9, 1].
+    seed : int
+        Seed of the held-out fields (≥ 10 000 keeps them apart from training).
+    progress : callable, optional
+        ``progress(message)`` with a line of news at each stage.
+
+    Returns
+    -------
+    result : dict
+        The standard analysis result: ``analysis`` ("refocus-quality"), ``figure``, ``note``,
+        ``config``, ``columns``, ``rows``, ``seconds``; ``rows`` hold ``ssim_<method>``,
+        ``rmse_<method>`` (in units of the truth's SD) with their ``_sd`` and
+        ``ssim_clean_<method>``, plus ``methods``, ``method_seconds``, ``z_range_um``,
+        ``by_sample``, ``per_field`` and a ``montage`` of thumbnails.
+
+    Raises
+    ------
+    ConfigError
+        On invalid counts, an unknown sample, ``psf_energy`` outside [0.9, 1], or baselines
+        asked of a brightfield preset.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. 2b, Fig. 5 and Fig. S4; Methods "Image quality analysis".
     """
     t0 = time.perf_counter()
     p, optics = _optics_for(model, preset)
@@ -588,6 +650,58 @@ def analyze_training_range(
     generator updates on ``crop``² windows of the pairs within its ±range. All are scored on
     ``test_fields`` held-out fields (seeds ≥ 10 000) at ``eval_z_um`` (default −10…+10 µm
     every 1 µm). A scaled-down reproduction: far smaller networks and data than the paper's.
+
+    Parameters
+    ----------
+    preset : str
+        Microscope preset.
+    ranges_um : sequence of float
+        Training ranges, one network each (± µm, > 0).
+    fields : int
+        Simulated training fields (≥ 2).
+    steps : int
+        Generator updates per network.
+    channels : sequence of int
+        U-Net widths of every network (6 entries).
+    samples : sequence of str, optional
+        Sample kinds (default the preset's tissue).
+    size : int
+        Field and tile side (pixels).
+    crop : int
+        Training window side (pixels, a multiple of 32).
+    batch_size : int
+        Pairs per generator update.
+    z_step_um : float
+        Plane spacing of the training stacks (µm).
+    eval_z_um : array_like, optional
+        Defocus of the test planes (µm).
+    test_fields : int
+        Held-out test fields.
+    photons : float
+        Mean photo-electrons per pixel.
+    seed : int
+        Seed of the training data and networks.
+    progress : callable, optional
+        ``progress(message)`` with a line of news at each stage.
+
+    Returns
+    -------
+    result : dict
+        The standard analysis result: ``analysis`` ("training-range"), ``figure``, ``note``,
+        ``config``, ``columns``, ``rows``, ``seconds``; ``rows`` hold ``ssim_<model>`` and
+        ``rmse_<model>`` (with ``_sd``) per z, then one row per range window; plus
+        ``models`` and ``training`` (each network's history).
+
+    Raises
+    ------
+    ConfigError
+        On a non-positive range, fewer than 2 fields, or an invalid count or sample.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. S5.
     """
     t0 = time.perf_counter()
     p, optics = _optics_for(None, preset)
@@ -752,8 +866,10 @@ def analyze_bead_fwhm(
     seed: int = 10_100,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Fig. 4b: lateral FWHM of isolated 300 nm beads in the input stack and in Deep-R's
-    output, against defocus.
+    """Fig. 4b: lateral FWHM of isolated beads in the input and in Deep-R's output vs defocus.
+
+    Lateral FWHM of isolated 300 nm beads in the input stack and in Deep-R's output, against
+    defocus.
 
     ``fields`` sparse bead fields (``density_per_100um2``) as noisy stacks at ``z_um``
     (default −5…+5 µm every 0.5 µm) plus z = 0. Beads are found on the in-focus plane
@@ -763,6 +879,48 @@ def analyze_bead_fwhm(
     Rows per z: mean ± SD over beads (fits that failed or outgrew the box are left out, and
     counted), and the output/in-focus FWHM ratio. ``xz``: the x–z section of one bead
     through both stacks (Fig. 4a).
+
+    Parameters
+    ----------
+    model : Refocuser
+        The Deep-R model under test (``refocus``; ``z_range_um`` its training range, µm).
+    preset : str
+        A fluorescence microscope preset.
+    fields : int
+        Bead fields (≥ 1).
+    z_um : array_like, optional
+        Defocus of the input planes (µm).
+    size : int
+        Field side (pixels).
+    density_per_100um2 : float
+        Bead density (per 100 µm², > 0).
+    box_px : int
+        Side of the fitting box, and the least distance between beads kept (pixels).
+    photons : float
+        Mean photo-electrons per pixel.
+    seed : int
+        Seed of the held-out fields.
+    progress : callable, optional
+        ``progress(message)`` with a line of news at each stage.
+
+    Returns
+    -------
+    result : dict
+        The standard analysis result: ``analysis`` ("bead-fwhm"), ``figure``, ``note``,
+        ``config``, ``columns``, ``rows``, ``seconds``; ``rows`` hold ``fwhm_input_um``,
+        ``fwhm_output_um`` (µm, with SD and fit counts) and ``output_to_focus``; plus
+        ``beads``, ``in_focus_fwhm_um``, ``diffraction_fwhm_um``, ``z_range_um`` and ``xz``.
+
+    Raises
+    ------
+    ConfigError
+        When the preset is not fluorescence, or on an invalid count or density.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. 4.
     """
     t0 = time.perf_counter()
     p, optics = _optics_for(model, preset)
@@ -924,6 +1082,48 @@ def analyze_tilted_sample(
     to the flat in-focus truth (simulation has one); with a DPM decoder, the fitted plane of
     the predicted defocus map (:func:`focuskit.focus.fitted_tilt`) vs the true tilt and
     azimuth, and the DPM RMSE vs the true map (10-px border cropped).
+
+    Parameters
+    ----------
+    model : Refocuser
+        The Deep-R model under test (``refocus``; ``z_range_um`` its training range, µm).
+    preset : str
+        Microscope preset.
+    sample : str
+        Sample kind.
+    tilt_deg : float
+        Tilt of the sample (degrees, non-zero, within ±45°).
+    tilt_azimuth_deg : float
+        Direction of the tilt (degrees; 90: along y).
+    focal_z_um : sequence of float, optional
+        Focal positions (µm; default 0 and −δz/2).
+    size : int
+        Field side (pixels).
+    photons : float
+        Mean photo-electrons per pixel.
+    seed : int
+        Seed of the held-out field.
+    progress : callable, optional
+        ``progress(message)`` with a line of news at each stage.
+
+    Returns
+    -------
+    result : dict
+        The standard analysis result: ``analysis`` ("tilted-sample"), ``figure``, ``note``,
+        ``config``, ``columns``, ``rows``, ``seconds``; one row per focal position (β, SSIM, RMSE,
+        fitted tilt); plus ``true_tilt_deg``, ``true_azimuth_deg``, ``defocus_span_um``,
+        ``reference_planes``, ``reference_ssim``, ``pixel_size_um`` (µm) and ``panels``.
+
+    Raises
+    ------
+    ConfigError
+        On an invalid tilt, no focal position, or an unknown sample.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. S1c and Fig. 7c.
     """
     t0 = time.perf_counter()
     p, optics = _optics_for(model, preset)
@@ -1096,9 +1296,33 @@ def analyze_tilted_sample(
 def default_shapes(
     size: int = 512, pixel_size_um: float = 0.1625, *, amplitude_um: float = 4.0
 ) -> dict[str, dict[str, float]]:
-    """Tilted, cylindrical and spherical surfaces (Fig. 8) whose defocus spans about
-    ``amplitude_um`` over a ``size``² field, centred on the focal plane (``z_um`` = the focal
-    position, the rest :func:`focuskit.simulate.defocus_map` keywords)."""
+    """Tilted, cylindrical and spherical surfaces (Fig. 8), about ``amplitude_um`` of defocus.
+
+    Surfaces whose defocus spans about ``amplitude_um`` over a ``size``² field, centred on the
+    focal plane (``z_um`` = the focal position, the rest :func:`focuskit.simulate.defocus_map`
+    keywords).
+
+    Parameters
+    ----------
+    size : int
+        Field side (pixels).
+    pixel_size_um : float
+        Pixel size (µm).
+    amplitude_um : float
+        Defocus span across the field (µm).
+
+    Returns
+    -------
+    shapes : dict of str to dict
+        ``"tilt"``, ``"cylinder"`` and ``"sphere"`` → keywords (angles in degrees, radii and
+        ``z_um`` in µm).
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. 8.
+    """
     half = (size - 1) / 2 * pixel_size_um
     a = float(amplitude_um)
     corner = math.hypot(half, half)
@@ -1131,6 +1355,44 @@ def analyze_nonuniform_defocus(
     centred on focus). A pixel's defocus is ``z + dz(y, x)``. Per shape: SSIM / RMSE of the
     input and of Deep-R's output against the same sample rendered flat in focus, and with a
     DPM decoder the defocus-map RMSE against the true map (10-px border cropped).
+
+    Parameters
+    ----------
+    model : Refocuser
+        The Deep-R model under test (``refocus``; ``z_range_um`` its training range, µm).
+    preset : str
+        Microscope preset.
+    sample : str
+        Sample kind.
+    shapes : mapping of str to mapping, optional
+        Name → :func:`focuskit.simulate.defocus_map` keywords plus ``z_um`` (µm).
+    size : int
+        Field side (pixels).
+    photons : float
+        Mean photo-electrons per pixel.
+    seed : int
+        Seed of the held-out field.
+    progress : callable, optional
+        ``progress(message)`` with a line of news at each stage.
+
+    Returns
+    -------
+    result : dict
+        The standard analysis result: ``analysis`` ("nonuniform-defocus"), ``figure``, ``note``,
+        ``config``, ``columns``, ``rows``, ``seconds``; one row per shape (focal z and
+        defocus span in µm, SSIM and RMSE of input and output, DPM RMSE in µm); plus
+        ``panels``.
+
+    Raises
+    ------
+    ConfigError
+        On no shape, unknown shape keywords, or an unknown sample.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. 8.
     """
     t0 = time.perf_counter()
     p, optics = _optics_for(model, preset)
@@ -1275,6 +1537,46 @@ def analyze_dpm_uniform(
     the predicted defocus over all pixels of all fields (10-px border cropped) — mean, SD
     over pixels, bias and RMSE to the true z; plus one row over |z| ≤ the model's training
     range.
+
+    Parameters
+    ----------
+    model : Refocuser
+        A Deep-R model with a DPM decoder.
+    preset : str
+        Microscope preset.
+    samples : sequence of str, optional
+        Sample kinds (None: all the preset's).
+    fields_per_sample : int
+        Held-out fields per sample kind.
+    z_um : array_like, optional
+        Defocus of the input planes (µm).
+    size : int
+        Field side (pixels).
+    photons : float
+        Mean photo-electrons per pixel.
+    seed : int
+        Seed of the held-out fields.
+    progress : callable, optional
+        ``progress(message)`` with a line of news at each stage.
+
+    Returns
+    -------
+    result : dict
+        The standard analysis result: ``analysis`` ("dpm-uniform"), ``figure``, ``note``,
+        ``config``, ``columns``, ``rows``, ``seconds``; ``rows`` hold ``dpm_mean_um``,
+        ``dpm_sd_um``, ``bias_um``, ``rmse_um`` and ``field_mean_sd_um`` (µm); plus
+        ``rmse_in_range_um``, ``z_range_um``, ``example`` and ``signed``.
+
+    Raises
+    ------
+    ConfigError
+        When the model has no DPM decoder, or on an invalid count or sample.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Fig. 7b.
     """
     t0 = time.perf_counter()
     p, optics = _optics_for(model, preset)

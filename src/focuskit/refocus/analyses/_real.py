@@ -38,9 +38,50 @@ def analyze_real_refocus(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Refocus the held-out rows of a real stack before and after fine-tuning ``model``
-    (a Refocuser) on its top ``train_rows`` rows with the structural losses only
-    (MS-SSIM + BerHu, λ = 0)."""
+    """Refocus the held-out rows of a real stack before and after fine-tuning ``model``.
+
+    ``model`` (a Refocuser) is fine-tuned on the stack's top ``train_rows`` rows with the
+    structural losses only (MS-SSIM + BerHu, λ = 0).
+
+    Parameters
+    ----------
+    model : Refocuser
+        The model to test and fine-tune (left unchanged; a copy is fine-tuned).
+    stack : str
+        Name of a bundled real stack.
+    data_dir : str, optional
+        The real-data folder (default: see :func:`focuskit.scopes.real_data_dir`).
+    train_rows : int
+        Top rows used for fine-tuning (pixels).
+    gap_rows : int
+        Rows skipped between the training and test rows (pixels).
+    tile : int
+        Tile side for fine-tuning and inference (pixels).
+    steps : int
+        Fine-tuning generator updates.
+    seed : int
+        Seed of the split and the fine-tuning.
+    progress : callable, optional
+        ``progress(message)`` with a line of news at each stage.
+
+    Returns
+    -------
+    result : dict
+        ``analysis`` ("real-refocus"), ``figure``, ``note``, ``config``, ``columns``,
+        ``rows`` (per plane: ``z_um``, SSIM and RMSE of input, before and after), ``summary``
+        (means over the defocused planes) and ``images`` (192² crops).
+
+    Raises
+    ------
+    ValueError
+        When fewer than 32 rows are left for testing.
+
+    References
+    ----------
+    .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
+           microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
+           Discussion (transfer learning to a new system).
+    """
     from focuskit.io import FocalStack
 
     say = progress or (lambda message: None)
@@ -185,7 +226,15 @@ def analyze_real_refocus(
 
 
 def plot_real_refocus(result: dict[str, Any], path: Path) -> None:
-    """The ``real-refocus`` analysis' figure: SSIM vs z, and the images before/after."""
+    """The ``real-refocus`` analysis' figure: SSIM vs z, and the images before/after.
+
+    Parameters
+    ----------
+    result : dict
+        The output of :func:`analyze_real_refocus`.
+    path : Path
+        Image file to write.
+    """
     plt = pyplot()
     fig = plt.figure(figsize=(13, 6.5))
     rows = result["rows"]

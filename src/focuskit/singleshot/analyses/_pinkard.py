@@ -84,15 +84,46 @@ class LEDRegion(FourierRegion):
     of radius 2·NA/λ around the origin. Several LEDs: the union. ``full_plane``: every
     cell of the binned half-plane (the paper's saliency network, Fig. 4b).
     ``sx``/``sy`` (the base class's) are ignored when ``leds`` is given.
+
+    Attributes
+    ----------
+    leds : tuple of (float, float)
+        The LEDs' illumination NA ``(sx, sy)``; empty: the single LED ``(sx, sy)``.
+    full_plane : bool
+        Every cell of the binned half-plane is a feature.
+    tile, pixel_size_um, na, wavelength_um, sx, sy, bin, margin
+        As in :class:`~focuskit.singleshot.FourierRegion` (lengths in µm).
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. S2, Fig. S1 and Fig. 4b.
     """
 
     leds: tuple[tuple[float, float], ...] = ()
     full_plane: bool = False
 
     def led_list(self) -> tuple[tuple[float, float], ...]:
+        """The LEDs: ``leds``, or the single ``(sx, sy)`` when it is empty.
+
+        Returns
+        -------
+        leds : tuple of (float, float)
+            Illumination NA ``(sx, sy)`` of each LED.
+        """
         return self.leds or ((self.sx, self.sy),)
 
     def mask(self) -> np.ndarray:
+        """Boolean (binned) mask of the feature cells: the union over the LEDs.
+
+        Returns
+        -------
+        mask : bool array of shape ``binned_shape``
+            The two discs of radius margin·NA/λ at ±s/λ of each brightfield LED, the disc
+            of radius 2·margin·NA/λ around the origin for a darkfield one, or every cell
+            (``full_plane``).
+        """
         if self.full_plane:
             return np.ones(self.binned_shape, dtype=bool)
         fy, fx = self.frequencies()
@@ -117,7 +148,37 @@ def led_region(
     full_plane: bool = False,
     bin: int = 4,
 ) -> LEDRegion:
-    """The feature region of ``optics`` for the given LEDs (default: its own single LED)."""
+    """The feature region of ``optics`` for the given LEDs (default: its own single LED).
+
+    Parameters
+    ----------
+    optics : Optics
+        The microscope (its pixel size in µm, NA and wavelength in µm).
+    tile : int
+        Tile side (pixels).
+    leds : sequence of (float, float), optional
+        Illumination NA ``(sx, sy)`` of each LED. Default: the optics' own LED.
+    full_plane : bool, optional
+        Every cell of the binned half-plane (Fig. 4b). Default False.
+    bin : int, optional
+        Frequency cells of ``bin × bin`` FFT samples. Default 4.
+
+    Returns
+    -------
+    region : LEDRegion
+        The region.
+
+    Raises
+    ------
+    ConfigError
+        No ``leds`` and the optics' illumination is not one LED.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. S2, Fig. S1 and Fig. 4b.
+    """
     if leds is None:
         ill = optics.illumination
         if not isinstance(ill, LED):
@@ -151,8 +212,39 @@ def field_specs(
     photons_range: tuple[float, float] = (200.0, 3000.0),
     focus_range_um: tuple[float, float] = (-5.0, 5.0),
 ) -> list[FieldSpec]:
-    """``n`` random fields (:func:`~focuskit.singleshot.draw_fields`); ``(seed, role)``
-    keeps training, validation and test fields disjoint."""
+    """``n`` random fields (:func:`~focuskit.singleshot.draw_fields`).
+
+    The generator is seeded with ``(seed, role)``, which keeps training, validation and
+    test fields disjoint.
+
+    Parameters
+    ----------
+    n : int
+        Number of fields.
+    seed : int
+        The analysis' seed.
+    role : int, optional
+        0 training, 1 validation, 2 test … (a different stream each). Default 0.
+    sample : str, optional
+        The sample generator. Default ``"cells"``.
+    first_field : int, optional
+        Field id of the first field. Default 0.
+    density_range, photons_range : (float, float), optional
+        Ranges of cell density (uniform) and photons per pixel (log-uniform).
+    focus_range_um : (float, float), optional
+        Range of the focus offset (µm, uniform). Default (−5, 5).
+
+    Returns
+    -------
+    specs : list of FieldSpec
+        The ``n`` fields.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
+    """
     return draw_fields(
         n,
         np.random.default_rng([int(seed), int(role)]),
@@ -188,6 +280,39 @@ def render_led_images(
     (:func:`synthesize_led_pattern`). Plane ``k`` is at defocus ``z_k − focus``.
     ``oversample`` renders on pixels that many times finer and bins (the camera's pixel
     integration), for oblique LEDs whose scattered light reaches beyond the sampling.
+
+    Parameters
+    ----------
+    spec : FieldSpec
+        The field (sample, seed, density, focus offset in µm).
+    optics : Optics
+        The microscope; its illumination is replaced by each LED in turn.
+    leds : sequence of (float, float)
+        Illumination NA ``(sx, sy)`` of each LED (at least one).
+    z_um : sequence of float or ndarray
+        Plane positions (µm).
+    size : int
+        Image side (camera pixels).
+    oversample : int, optional
+        Render on pixels this many times finer, then bin (≥ 1). Default 1.
+    sample_options : dict, optional
+        Extra options of the sample generator.
+
+    Returns
+    -------
+    images : (n_leds, Z, size, size) float32 array
+        Noise-free intensity of each plane under each LED alone.
+
+    Raises
+    ------
+    ConfigError
+        No LED, ``oversample`` below 1, or a fluorescent sample.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S2 and Fig. S1.
     """
     if not leds:
         raise ConfigError("give at least one LED (sx, sy)")
@@ -215,10 +340,45 @@ def field_transmittance(
     k: int = 1,
     sample_options: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, tuple[int, int]]:
-    """The sample of one field on the grid :func:`render_led_images` renders it on:
-    (transmittance on the padded render grid, render pixel µm, defocus per plane µm, crop),
-    the grid wide enough for the most oblique LED at the largest defocus, pixels ``k``×
-    finer than the camera's."""
+    """The sample of one field on the grid :func:`render_led_images` renders it on.
+
+    Gives (transmittance on the padded render grid, render pixel µm, defocus per plane µm,
+    crop), the grid wide enough for the most oblique LED at the largest defocus, pixels ``k``×
+    finer than the camera's.
+
+    Parameters
+    ----------
+    spec : FieldSpec
+        The field.
+    optics : Optics
+        The microscope.
+    leds : sequence of (float, float)
+        Illumination NA ``(sx, sy)`` of each LED (the most oblique sets the padding).
+    z_um : sequence of float or ndarray
+        Plane positions (µm).
+    size : int
+        Image side (camera pixels).
+    k : int, optional
+        Oversampling factor. Default 1.
+    sample_options : dict, optional
+        Extra options of the sample generator.
+
+    Returns
+    -------
+    transmittance : 2-D complex array
+        The sample on the padded render grid.
+    pixel_size_um : float
+        The render pixel (µm): the camera pixel / ``k``.
+    defocus : (Z,) float64 array
+        Defocus of each plane, ``z − focus`` (µm).
+    crop : (int, int)
+        The rendered region, ``(size · k, size · k)``.
+
+    Raises
+    ------
+    ConfigError
+        The sample is fluorescent (LED illumination needs a transmitted-light sample).
+    """
     dx = optics.pixel_size_um / k
     defocus = np.asarray(z_um, dtype=np.float64) - spec.focus_um
     widest = max(leds, key=lambda s: math.hypot(*s))
@@ -244,8 +404,31 @@ def synthesize_led_pattern(
     """``Σ w_i · I_i`` over the first axis: the image under all LEDs at once (Abbe).
 
     LEDs are mutually incoherent, so recorded single-LED images add in intensity
-    (Pinkard et al. Note S2). A :class:`~focuskit.optics.LEDPattern` normalizes its
+    (Pinkard et al. Note S2) [1]_. A :class:`~focuskit.optics.LEDPattern` normalizes its
     weights to sum 1: its render equals this divided by ``Σ w``.
+
+    Parameters
+    ----------
+    single_images : (n, ...) array
+        The image (or stack) under each LED alone.
+    weights : sequence of float, optional
+        One weight per LED. Default: all 1.
+
+    Returns
+    -------
+    image : (...) float32 array
+        The weighted sum.
+
+    Raises
+    ------
+    ConfigError
+        Not one weight per image.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S2 and Fig. S1c.
     """
     images = np.asarray(single_images, dtype=np.float32)
     w = np.ones(len(images)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -256,7 +439,17 @@ def synthesize_led_pattern(
 
 @dataclass
 class FeatureSet:
-    """Feature vectors, labels (defocus, µm) and field ids of some fields."""
+    """Feature vectors, labels (defocus, µm) and field ids of some fields.
+
+    Attributes
+    ----------
+    features : (N, F) array
+        One feature vector per example.
+    z_um : (N,) array
+        Defocus label of each example (µm).
+    field : (N,) int array
+        The field each example came from.
+    """
 
     features: np.ndarray
     z_um: np.ndarray
@@ -266,12 +459,31 @@ class FeatureSet:
         return int(self.z_um.size)
 
     def examples(self):  # type: ignore[no-untyped-def]
+        """The set as :class:`~focuskit.singleshot.DefocusExamples` (for :func:`fit_fcfnn`).
+
+        Returns
+        -------
+        examples : DefocusExamples
+            The same arrays, with one ``{"field": id}`` record per field.
+        """
         return DefocusExamples(
             self.features, self.z_um, self.field, [{"field": int(f)} for f in np.unique(self.field)]
         )
 
     @staticmethod
     def concatenate(parts: Sequence[FeatureSet]) -> FeatureSet:
+        """Join feature sets.
+
+        Parameters
+        ----------
+        parts : sequence of FeatureSet
+            The sets, in order.
+
+        Returns
+        -------
+        features : FeatureSet
+            All their examples.
+        """
         return FeatureSet(
             np.concatenate([p.features for p in parts]),
             np.concatenate([p.z_um for p in parts]),
@@ -287,7 +499,32 @@ def stack_features(
     *,
     phase: bool = False,
 ) -> FeatureSet:
-    """Every tile of every plane: features, labels ``defocus`` and field id."""
+    """Every tile of every plane: features, labels ``defocus`` and field id.
+
+    Parameters
+    ----------
+    stack : (Z, Y, X) array
+        The images.
+    defocus : (Z,) array
+        Defocus of each plane (µm), the label of its tiles.
+    region : FourierRegion
+        Tile size and feature cells.
+    field_id : int
+        The field id of every example.
+    phase : bool, optional
+        FFT phase instead of magnitude (Fig. 4a). Default False.
+
+    Returns
+    -------
+    features : FeatureSet
+        One example per tile and plane.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3 and Fig. 4a.
+    """
     feats, labels = [], []
     for d, plane in zip(defocus, stack, strict=True):
         tiles = split_tiles(plane, region.tile)
@@ -299,7 +536,38 @@ def stack_features(
 
 @dataclass(frozen=True)
 class Setup:
-    """What every analysis shares: microscope, stack geometry, network and training."""
+    """What every analysis shares: microscope, stack geometry, network and training.
+
+    The microscope is always the ``fcfnn-20x-led`` preset.
+
+    Attributes
+    ----------
+    tile : int
+        Tile side (pixels, ≥ 32). Default 512.
+    size : int or None
+        Image side (pixels, a multiple of ``tile``); default one tile.
+    bin : int or None
+        Frequency cells of ``bin × bin`` samples; default tile / 64.
+    z_step_um : float
+        Plane spacing (µm). Default 2.
+    z_half_um : float
+        Planes from ``−z_half_um`` to ``+z_half_um`` (µm). Default 30.
+    width : int
+        Units per hidden layer. Default 100.
+    depth : int
+        Hidden layers. Default 4.
+    steps : int
+        Training steps per network. Default 2000.
+    seed : int
+        Seed of fields and training. Default 0.
+    repeats : int
+        Trainings per network, different seeds, same data. Default 3.
+
+    Raises
+    ------
+    ConfigError
+        A setting outside its range, or sizes that are not multiples of each other.
+    """
 
     tile: int = 512
     size: int | None = None  # image size; default one tile
@@ -338,20 +606,56 @@ class Setup:
     def region(
         self, leds: Sequence[tuple[float, float]] | None = None, *, full_plane: bool = False
     ) -> LEDRegion:
+        """The feature region of this setup for ``leds`` (default: the preset's LED).
+
+        Parameters
+        ----------
+        leds : sequence of (float, float), optional
+            Illumination NA ``(sx, sy)`` of each LED.
+        full_plane : bool, optional
+            Every cell of the binned half-plane. Default False.
+
+        Returns
+        -------
+        region : LEDRegion
+            At ``tile`` and ``feature_bin``.
+        """
         return led_region(self.optics, self.tile, leds, full_plane=full_plane, bin=self.feature_bin)
 
     @property
     def image_size(self) -> int:
+        """Image side (pixels): ``size``, or one tile."""
         return self.tile if self.size is None else int(self.size)
 
     @property
     def optics(self) -> Optics:
+        """The microscope: the ``fcfnn-20x-led`` preset's optics."""
         return get_preset(PRESET).optics
 
     def z_um(self) -> np.ndarray:
+        """The plane positions (µm).
+
+        Returns
+        -------
+        z_um : (Z,) array
+            From ``−z_half_um`` to ``+z_half_um`` every ``z_step_um``.
+        """
         return z_range(-self.z_half_um, self.z_half_um, self.z_step_um)
 
     def train_config(self, seed_offset: int = 0):  # type: ignore[no-untyped-def]
+        """The :class:`~focuskit.singleshot.TrainConfig` of one training.
+
+        Parameters
+        ----------
+        seed_offset : int, optional
+            Added to ``seed`` (one per repeat). Default 0.
+
+        Returns
+        -------
+        config : TrainConfig
+            ``width``, ``depth``, ``steps``; validation every ``min(100, steps // 10)``
+            steps, patience 8.
+        """
         return TrainConfig(
             width=self.width,
             depth=self.depth,
@@ -362,6 +666,14 @@ class Setup:
         )
 
     def note(self) -> str:
+        """How this setup scales the paper down, for the result's ``note``.
+
+        Returns
+        -------
+        note : str
+            Image and tile sizes, frequency cells, z range (µm), network and steps, against
+            the paper's.
+        """
         return SCALED_NOTE.format(
             size=self.image_size,
             tiles=(self.image_size // self.tile) ** 2,
@@ -375,6 +687,13 @@ class Setup:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The setup as a JSON-able dict (the result's ``config``).
+
+        Returns
+        -------
+        data : dict
+            The preset and every setting (with ``image_size`` and ``feature_bin``).
+        """
         return {
             "preset": PRESET,
             "tile": self.tile,
@@ -522,10 +841,45 @@ def analyze_training_size(
     test_fields: int = 8,
     progress: Progress = _quiet,
 ) -> dict[str, Any]:
-    """Held-out RMSE vs number of training fields (Pinkard et al. Fig. 2).
+    """Held-out RMSE vs number of training fields (Pinkard et al. Fig. 2) [1]_.
 
     Training sets are nested (the first n of one list of fields); validation fields
     (early stopping) and test fields (reported) are fixed and disjoint from them.
+
+    Parameters
+    ----------
+    setup : Setup, optional
+        Microscope, stack geometry, network and training (default: ``Setup()``).
+    field_counts : sequence of int, optional
+        Training-set sizes (fields, each ≥ 1). Default (2, 4, 8, 16, 32, 64).
+    val_fields : int, optional
+        Validation fields (early stopping). Default 4.
+    test_fields : int, optional
+        Test fields (reported). Default 8.
+    progress : callable, optional
+        ``progress(message)`` after every simulated field and trained configuration.
+
+    Returns
+    -------
+    result : dict
+        JSON-able: ``analysis``, ``figure``, ``note`` (how it was scaled down), ``config``
+        (``setup.to_dict()``), ``columns``, ``rows`` (the table; RMSE columns are the mean
+        over ``setup.repeats`` trainings, ``*_sd`` their standard deviation) and
+        ``seconds``, plus ``test_fields``, ``val_fields``, ``features``
+        and ``dof_um`` (µm). One row per training-set size: training fields and examples,
+        training and test RMSE (µm), the 90th percentile of the test |error| (µm) and the
+        best step of each training.
+
+    Raises
+    ------
+    ConfigError
+        No field count, or one below 1.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. 2.
     """
     t0 = time.perf_counter()
     counts = sorted({int(c) for c in field_counts})
@@ -628,7 +982,50 @@ def analyze_generalization(
     """Train on cells, test on cells and on ``target`` (Fig. 3b, c); then fine-tune each
     network (``fit_fcfnn(init=net)``) on the cell fields plus ``finetune_fields`` target
     fields and test both again (Fig. 3d: 130 tissue stacks added to 440 of cells, the
-    cell data kept). The default 16 target fields to 48 of cells is the paper's ratio."""
+    cell data kept). The default 16 target fields to 48 of cells is the paper's ratio [1]_.
+
+    Parameters
+    ----------
+    setup : Setup, optional
+        Microscope, stack geometry, network and training (default: ``Setup()``).
+    train_fields : int, optional
+        Cell fields to train on. Default 48.
+    target : str, optional
+        The other sample, a key of :data:`TARGETS` (``"tissue"``, ``"stained-tissue"``,
+        ``"dense-cells"``). Default ``"tissue"``.
+    finetune_fields : int, optional
+        Target fields added for fine-tuning. Default 16.
+    val_fields : int, optional
+        Validation fields of each sample. Default 3.
+    test_fields : int, optional
+        Test fields of each sample. Default 6.
+    finetune_steps : int, optional
+        Fine-tuning steps (default: ``setup.steps``).
+    progress : callable, optional
+        ``progress(message)`` after every simulated field and trained configuration.
+
+    Returns
+    -------
+    result : dict
+        JSON-able: ``analysis``, ``figure``, ``note`` (how it was scaled down), ``config``
+        (``setup.to_dict()``), ``columns``, ``rows`` (the table; RMSE columns are the mean
+        over ``setup.repeats`` trainings, ``*_sd`` their standard deviation) and
+        ``seconds``, plus ``target``, ``target_description``,
+        ``target_options``, ``train_fields``, ``finetune_fields`` and ``scatter`` (the
+        test labels and the first training's predictions, µm). One row per model (before /
+        after fine-tuning) and test sample: RMSE and the 90th percentile of |error| (µm).
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``target``.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. 3.
+    """
     if target not in TARGETS:
         raise ConfigError(f"unknown target sample {target!r}; choose one of {', '.join(TARGETS)}")
     t0 = time.perf_counter()
@@ -729,7 +1126,40 @@ def analyze_magnitude_vs_phase(
     test_fields: int = 8,
     progress: Progress = _quiet,
 ) -> dict[str, Any]:
-    """The same images, the same cells of the spectrum: |FFT| vs FFT phase as input (Fig. 4a)."""
+    """The same images, the same cells of the spectrum: |FFT| vs FFT phase as input (Fig. 4a).
+
+    Both feature sets are taken from the same noisy images [1]_.
+
+    Parameters
+    ----------
+    setup : Setup, optional
+        Microscope, stack geometry, network and training (default: ``Setup()``).
+    train_fields : int, optional
+        Training fields. Default 48.
+    val_fields : int, optional
+        Validation fields. Default 4.
+    test_fields : int, optional
+        Test fields. Default 8.
+    progress : callable, optional
+        ``progress(message)`` after every simulated field and trained configuration.
+
+    Returns
+    -------
+    result : dict
+        JSON-able: ``analysis``, ``figure``, ``note`` (how it was scaled down), ``config``
+        (``setup.to_dict()``), ``columns``, ``rows`` (the table; RMSE columns are the mean
+        over ``setup.repeats`` trainings, ``*_sd`` their standard deviation) and
+        ``seconds``, plus ``features``, ``curves`` (validation RMSE in
+        µm per step of the first training of each input) and ``scatter`` (test labels and
+        predictions, µm). One row per input: training and test RMSE and the test 90th
+        percentile of |error| (µm).
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. 4a.
+    """
     t0 = time.perf_counter()
     region = setup.region()
     regions = {"magnitude": region, "phase": region}
@@ -816,6 +1246,28 @@ def saliency_map(
     with respect to the network's standardized input (= raw gradient × the feature's
     spread across training images): how much a typical change of that |FFT| cell moves
     the prediction. The second is the paper's literal gradient with respect to |FFT|.
+
+    Parameters
+    ----------
+    net : FCFNN
+        A trained network (put in eval mode).
+    features : (N, F) array
+        Raw feature vectors of ``region``.
+    region : FourierRegion
+        Where the features lie on the binned half-plane.
+
+    Returns
+    -------
+    standardized : array of shape ``region.binned_shape``
+        Mean |∂z/∂x| with respect to the standardized input (µm per standard deviation).
+    raw : array of shape ``region.binned_shape``
+        Mean |∂z/∂|FFT|| with respect to the raw features (the paper's).
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. 4b.
     """
     import torch
 
@@ -861,7 +1313,40 @@ def analyze_saliency(
     inside the two pupil discs, in their outer rims (0.8–1 of the radius: the highest
     scattering angles) and where they overlap (both scattered copies interfere there:
     for a weak phase object the |FFT| elsewhere in the discs does not depend on z at
-    all), each against the share of the plane's area it covers.
+    all), each against the share of the plane's area it covers [1]_.
+
+    Parameters
+    ----------
+    setup : Setup, optional
+        Microscope, stack geometry, network and training (default: ``Setup()``).
+    train_fields : int, optional
+        Training fields. Default 48.
+    val_fields : int, optional
+        Validation fields. Default 4.
+    test_fields : int, optional
+        Test fields (saliency is averaged over their examples). Default 8.
+    full_plane : bool, optional
+        Train on the whole binned half-plane, as the paper does. Default True.
+    progress : callable, optional
+        ``progress(message)`` after every simulated field and trained configuration.
+
+    Returns
+    -------
+    result : dict
+        JSON-able: ``analysis``, ``figure``, ``note`` (how it was scaled down), ``config``
+        (``setup.to_dict()``), ``columns``, ``rows`` (the table; RMSE columns are the mean
+        over ``setup.repeats`` trainings, ``*_sd`` their standard deviation) and
+        ``seconds``, plus ``full_plane``, ``test_rmse_um``,
+        ``test_rmse_sd_um``, ``features``, the maps ``saliency``, ``saliency_raw``,
+        ``mean_log10_input`` and ``mask`` on the binned half-plane, its frequencies ``fy``
+        and ``fx`` (cycles/µm), ``led``, ``na`` and ``wavelength_um`` (µm). One row per
+        gradient: the shares of saliency and of area in the discs, rims and overlap.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. 4b.
     """
     t0 = time.perf_counter()
     region = setup.region(full_plane=full_plane)
@@ -977,6 +1462,49 @@ def analyze_led_angle(
     twice finer (then bins), for the most oblique LEDs whose scattered light reaches
     past the camera pixel's Nyquist frequency; checked at sx 0.65, z −20…+10 µm, the
     camera-pixel render correlates ≥ 0.97 with it (≥ 0.997 at sx ≤ 0.55), at ¼ the cost.
+
+    Parameters
+    ----------
+    setup : Setup, optional
+        Microscope, stack geometry, network and training (default: ``Setup()``).
+    train_fields : int, optional
+        Training fields. Default 20.
+    val_fields : int, optional
+        Validation fields. Default 3.
+    test_fields : int, optional
+        Test fields. Default 5.
+    angles : sequence of float, optional
+        Illumination NA ``sx`` of the single LEDs (``sy`` = 0). Default
+        :data:`DEFAULT_ANGLES`.
+    patterns : dict of str to sequence of (float, float), optional
+        Multi-LED patterns by name, each LED's illumination NA ``(sx, sy)``. Default
+        :data:`DEFAULT_PATTERNS`.
+    oversample : int, optional
+        Render on pixels this many times finer, then bin. Default 1.
+    progress : callable, optional
+        ``progress(message)`` after every simulated field and trained configuration.
+
+    Returns
+    -------
+    result : dict
+        JSON-able: ``analysis``, ``figure``, ``note`` (how it was scaled down), ``config``
+        (``setup.to_dict()``), ``columns``, ``rows`` (the table; RMSE columns are the mean
+        over ``setup.repeats`` trainings, ``*_sd`` their standard deviation) and
+        ``seconds``, plus ``objective_na``, ``oversample`` and
+        ``patterns`` (the LEDs of every illumination). One row per illumination: LEDs,
+        largest illumination NA, darkfield or not, features, test RMSE and the 90th
+        percentile of |error| (µm).
+
+    Raises
+    ------
+    ConfigError
+        No angle and no pattern.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Fig. S1 and Note S2.
     """
     t0 = time.perf_counter()
     patterns = dict(DEFAULT_PATTERNS if patterns is None else patterns)
