@@ -350,6 +350,7 @@ def info(
         "parameters": scorer.net.parameter_count(),
         "architecture": scorer.net.config.to_dict(),
         "cutoff_range": list(scorer.cutoff_range),
+        "focuskit_version": scorer.saved_by,
         **scorer.metadata,
     }
     if as_json:

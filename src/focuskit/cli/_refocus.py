@@ -376,6 +376,7 @@ def info(
         "pixel_size_um": r.pixel_size_um,
         "z_range_um": r.z_range_um,
         "defocus_map": r.dpm is not None,
+        "focuskit_version": r.saved_by,
         **{k: v for k, v in r.metadata.items() if k != "training"},
     }
     t = dict(r.metadata.get("training", {}))
