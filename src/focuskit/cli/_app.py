@@ -95,7 +95,18 @@ def simulate(
     ] = "fcfnn-20x-led",
     sample: Annotated[
         str | None,
-        typer.Option(help="beads | cells | tissue | fluorescent-tissue (default: the preset's)"),
+        typer.Option(
+            help="A sample family (see `focuskit samples`) or beads | cells | tissue | "
+            "fluorescent-tissue (default: the preset's)"
+        ),
+    ] = None,
+    sample_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sample-param",
+            help="Fix a parameter of the sample, NAME=VALUE (repeatable); "
+            "a family draws the others from --seed",
+        ),
     ] = None,
     sample_image: Annotated[
         Path | None, typer.Option(help="Use this image (TIFF/PNG) as the sample")
@@ -179,7 +190,9 @@ def simulate(
         )
     else:
         sample_obj = sample
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = _sample_params(sample_param)
+    if options and sample_image is not None:
+        raise ConfigError("--sample-param applies to --sample, not to --sample-image")
     if density is not None:
         name = sample or p.default_sample
         options["density_per_100um2" if name == "beads" else "density"] = density
@@ -211,6 +224,19 @@ def simulate(
         print_json({"file": str(written), **stack.info()})
     else:
         console.print(info_table(stack, str(written)))
+
+
+def _sample_params(pairs: list[str] | None) -> dict[str, Any]:
+    """``["diameter_um=0.2", …]`` → ``{"diameter_um": "0.2"}`` (the sample checks values)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(
+                f"--sample-param {pair!r}: write NAME=VALUE, e.g. --sample-param diameter_um=0.2"
+            )
+        out[name.strip()] = value.strip()
+    return out
 
 
 def _check_output_free(output: Path, overwrite: bool) -> None:
@@ -635,6 +661,61 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         "load any of them with [green]focuskit.load_model(NAME)[/]; train your own with "
         "[green]focuskit <system> train[/]"
     )
+
+
+@app.command()
+@friendly_errors
+def samples(
+    modality: Annotated[
+        str | None,
+        typer.Option(help="Only families with this contrast: fluorescence, phase, absorption"),
+    ] = None,
+    montage: Annotated[
+        Path | None,
+        typer.Option(help="Also render every family at −DOF, 0, +DOF into this PNG"),
+    ] = None,
+    size: Annotated[int, typer.Option(help="Image size of the montage (pixels)")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the montage's scenes")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing montage")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Families with parameters and measured statistics")
+    ] = False,
+) -> None:
+    """List the sample families: content to simulate, train and test on."""
+    from focuskit.simulate import family_statistics, get_family, sample_families
+
+    names = sample_families(modality)
+    if montage is not None:
+        check_png(montage)
+        if montage.exists() and not overwrite:
+            raise ConfigError(f"{montage}: already exists — pass --overwrite or choose another")
+    if as_json:
+        print_json([{**get_family(n).to_dict(), "statistics": family_statistics(n)} for n in names])
+    else:
+        table = Table("family", "modality", "split", "description", "parameters")
+        for n in names:
+            fam = get_family(n)
+            table.add_row(
+                n,
+                ", ".join(fam.modality),
+                fam.split,
+                fam.description,
+                ", ".join(fam.parameters),
+            )
+        console.print(table)
+        console.print(
+            "Use one with `focuskit simulate --sample NAME [--sample-param NAME=VALUE]`; "
+            "'unseen' families are never used to train a bundled model."
+        )
+    if montage is not None:
+        from focuskit.report import family_montage
+        from focuskit.simulate import family_views
+
+        with progress_bar("rendering families", enabled=not as_json) as update:
+            views = family_views(names, size=size, seed=seed, progress=update)
+        family_montage(views, montage)
+        if not as_json:
+            console.print(f"montage: {montage}")
 
 
 @app.command()

@@ -6,8 +6,10 @@ Each system's analyses give their own plot functions (``focuskit.singleshot.anal
 """
 
 from focuskit.report._analysis import AnalysisPlot, analysis_table, finish_figure, save_analysis
+from focuskit.report._families import FamilyTable, evaluate_families, leave_one_family_out
 from focuskit.report._plots import (
     autofocus_trace_plot,
+    family_montage,
     focus_curve_plot,
     image_panels,
     pyplot,
@@ -17,11 +19,15 @@ from focuskit.report._plots import (
 
 __all__ = [
     "AnalysisPlot",
+    "FamilyTable",
     "analysis_table",
     "autofocus_trace_plot",
+    "evaluate_families",
+    "family_montage",
     "finish_figure",
     "focus_curve_plot",
     "image_panels",
+    "leave_one_family_out",
     "pyplot",
     "save_analysis",
     "save_figure",

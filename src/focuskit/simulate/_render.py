@@ -408,6 +408,7 @@ def render_stack(
     defocus_map_um: np.ndarray | None = None,
     drift: Drift | None = None,
     photons: float | None = None,
+    overexposure: float | None = None,
     seed: int | None = 0,
     progress: ProgressCallback | None = None,
 ) -> SimulatedStack:
@@ -445,6 +446,10 @@ def render_stack(
         Drift between planes.
     photons : float, optional
         Mean photo-electrons per pixel; None (default) for noise-free intensities.
+    overexposure : float, optional
+        With ``photons``: expose instead so that the brightest pixel of the stack collects
+        this many times the camera's full well (> 1 saturates it, as sparse bright beads
+        do at focus).
     seed : int or None, optional
         Seed of drift and noise (default 0).
     progress : callable, optional
@@ -520,7 +525,15 @@ def render_stack(
             rendered[i] = move_image(rendered[i], dy * k / dx, dxu * k / dx, rot)
 
     data = np.ascontiguousarray(_bin(_crop(rendered, fine_out), k))
+    if overexposure is not None and not (np.isfinite(overexposure) and overexposure > 0):
+        raise ConfigError(f"overexposure must be a number > 0, got {overexposure!r}")
     if photons is not None:
+        if overexposure is not None:
+            # The brightest pixel (in focus) collects `overexposure` × the full well.
+            cam = optics.camera
+            full_well = (cam.max_adu - cam.offset_adu) / cam.gain_adu_per_e
+            peak = max(float(data.max()), 1e-30)
+            photons = overexposure * full_well * float(data.mean(dtype=np.float64)) / peak
         data = apply_camera(data, optics.camera, photons, seed=plan.noise_rng)
 
     metadata: dict[str, Any] = {
@@ -531,6 +544,7 @@ def render_stack(
             "padded_shape": list(work_shape),
             "oversampling": k,
             "noise": photons is not None,
+            "overexposure": overexposure,
         }
     }
     if offsets is not None:

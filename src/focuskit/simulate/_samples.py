@@ -1298,7 +1298,9 @@ def make_sample(
     ----------
     name : str
         A key of :data:`SAMPLE_GENERATORS` (``beads``, ``cells``, ``tissue``,
-        ``fluorescent-tissue``; case and ``_``/``-`` are ignored).
+        ``fluorescent-tissue``) or a sample family (``focuskit samples``, e.g.
+        ``point-emitters``, whose unset parameters are drawn from the seed); case and
+        ``_``/``-`` are ignored.
     shape : tuple of int
         (Y, X) in pixels.
     pixel_size_um : float
@@ -1322,7 +1324,17 @@ def make_sample(
     """
     key = str(name).strip().lower().replace("_", "-")
     if key not in SAMPLE_GENERATORS:
-        raise ConfigError(f"unknown sample {name!r}; choose one of: {', '.join(SAMPLE_GENERATORS)}")
+        from focuskit.simulate._families import FAMILIES, _load
+
+        _load()
+        if key in FAMILIES:
+            _check_seed(seed)
+            lam = {} if wavelength_um is None else {"wavelength_um": wavelength_um}
+            return FAMILIES[key](shape, pixel_size_um, seed, **lam, **kwargs)
+        raise ConfigError(
+            f"unknown sample {name!r}; choose a generator ({', '.join(SAMPLE_GENERATORS)}) "
+            f"or a family ({', '.join(FAMILIES)}) — see `focuskit samples`"
+        )
     gen = SAMPLE_GENERATORS[key]
     params = inspect.signature(gen).parameters
     allowed = [p for p in params if p not in ("shape", "pixel_size_um", "seed")]

@@ -85,13 +85,15 @@ def check_sample_matches(sample: Sample, optics: Optics) -> None:
     """
     if optics.is_fluorescence and sample.kind != "fluorescence":
         raise ConfigError(
-            "a fluorescence microscope needs a fluorescent sample (beads, fluorescent-tissue, "
-            "or an image used as fluorescence); or override the illumination"
+            "a fluorescence microscope needs a fluorescent sample (a fluorescence family — "
+            "`focuskit samples --modality fluorescence` —, beads, fluorescent-tissue, or an "
+            "image used as fluorescence); or override the illumination"
         )
     if not optics.is_fluorescence and sample.kind == "fluorescence":
         raise ConfigError(
             f"{optics.illumination.kind} illumination needs a transmitted-light sample "
-            "(cells, tissue, beads, or an image used as phase or absorption)"
+            "(a phase or absorption family — `focuskit samples --modality phase` —, cells, "
+            "tissue, beads, or an image used as phase or absorption)"
         )
 
 
@@ -219,6 +221,8 @@ def simulate_stack(
         sample_obj = sample
     check_sample_matches(sample_obj, optics)
 
+    desc = sample_obj.description
+    over = float(desc["overexposure"]) if desc.get("saturate") and "overexposure" in desc else None
     stack = render_stack(
         sample_obj.values,
         optics,
@@ -229,6 +233,7 @@ def simulate_stack(
         defocus_map_um=dz_map,
         drift=drift,
         photons=photons,
+        overexposure=over,
         seed=render_seed,
         progress=progress,
     )
