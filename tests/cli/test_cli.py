@@ -226,8 +226,10 @@ def test_demo_runs_and_writes_its_files(tmp_path: Path) -> None:
         "cells_led.png",
         "tissue_fluor_tilted.ome.zarr",
         "tissue_brightfield.npy",
+        "sample_families.png",
     } <= names
     assert "read back identical: True" in " ".join(stdout.split())
+    assert "Sample families" in stdout
 
 
 def test_console_script_is_installed() -> None:

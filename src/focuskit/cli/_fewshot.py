@@ -262,6 +262,13 @@ def train(
         int, typer.Option(help="Simulated objects (each: 6 defocus values × 4 patches)")
     ] = 200,
     steps: Annotated[int, typer.Option(help="Training steps (batches of 64)")] = 2000,
+    sample: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What simulated objects show: a sample family or built-in content "
+            "(repeatable; see `focuskit samples`)"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option()] = 0,
     stack: Annotated[
         list[Path] | None,
@@ -312,6 +319,7 @@ def train(
         scorer = train_model(
             output,
             fields=fields,
+            samples=sample,
             stacks=stacks,
             focus_z_um=focus_z or None,
             init=init,

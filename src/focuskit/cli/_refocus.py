@@ -253,6 +253,13 @@ def train(
         typer.Option(help="Train on N simulated fields of --preset (default when no --stack)"),
     ] = None,
     preset: Annotated[str, typer.Option(help="Microscope for --simulate")] = "deepr-40x-fluor",
+    sample: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="--simulate: a sample family of the preset's modality or built-in kind "
+            "(repeatable; see `focuskit samples`)"
+        ),
+    ] = None,
     init: Annotated[
         str | None, typer.Option(help="Fine-tune this model (folder or builtin:NAME)")
     ] = None,
@@ -320,6 +327,7 @@ def train(
             output,
             stacks=stacks,
             simulate=simulate,
+            samples=sample,
             preset=preset,
             init=init,
             steps=steps,

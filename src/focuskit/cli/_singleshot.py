@@ -130,6 +130,13 @@ def train(
     simulate: Annotated[
         int | None, typer.Option(help="Train on N simulated fields of view instead")
     ] = None,
+    sample: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="--simulate: a transmitted-light sample family or generator to draw fields "
+            "from (repeatable; see `focuskit samples`). Default: cells"
+        ),
+    ] = None,
     finetune: Annotated[
         str | None,
         typer.Option(
@@ -203,6 +210,7 @@ def train(
             output,
             data=data,
             simulate=simulate,
+            samples=sample,
             finetune=finetune,
             preset=preset,
             config=config,

@@ -33,7 +33,7 @@ from scipy import ndimage
 
 from focuskit._errors import ConfigError
 from focuskit.measures import standardize
-from focuskit.simulate import make_sample, picture, stain_density
+from focuskit.simulate import FAMILIES, get_family, make_sample, picture, stain_density
 
 PATCH = 128
 # Cutoff NA·p/λ (cycles per camera pixel) drawn for training: 10×/0.3 at 0.65 µm and
@@ -114,7 +114,7 @@ class BlurPatches:
     field : ndarray
         (N,) int32, one id per imaged object (hold-outs split by it).
     content : ndarray
-        (N,) int8 index into :data:`CONTENTS` (−1: from a user stack).
+        (N,) int8 index into :func:`content_names` (−1: from a user stack).
     meta : dict
         Provenance (``source``, simulation ``config``).
     """
@@ -123,7 +123,7 @@ class BlurPatches:
     waves: np.ndarray  # (N,) float32
     cutoff: np.ndarray  # (N,) float32, NA·p/λ
     field: np.ndarray  # (N,) int32, one id per imaged object
-    content: np.ndarray  # (N,) int8, index into CONTENTS (−1: from a user stack)
+    content: np.ndarray  # (N,) int8, index into content_names() (−1: from a user stack)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -305,7 +305,55 @@ def _content(
         return _texture(rng, n, images)
     if kind == "noise":
         return _power_law_noise(rng, n)
-    raise ConfigError(f"unknown content {kind!r}; use one of {', '.join(CONTENTS)}")
+    if kind in FAMILIES:
+        return family_intensity(kind, n, pixel_um, seed)
+    raise ConfigError(f"unknown content {kind!r}; use one of {', '.join(content_names())}")
+
+
+def content_names() -> tuple[str, ...]:
+    """Every content a blur-score training field may show: :data:`CONTENTS`, then the
+    sample families (``focuskit samples``), in a fixed order (their index is recorded).
+
+    Returns
+    -------
+    names : tuple of str
+        Content names.
+    """
+    return CONTENTS + tuple(FAMILIES)
+
+
+def family_intensity(name: str, n: int, pixel_um: float, seed: int) -> np.ndarray:
+    """A sample family as an in-focus, non-negative intensity object for the blur score.
+
+    Fluorescence families: the emitter map. Families that absorb: the transmitted
+    intensity ``|t|²``. Pure phase families: the phase used as a stain density
+    ``φ − min φ + 0.02`` (as the ``cells`` content), since a widefield image of a pure
+    phase object in focus has no contrast.
+
+    Parameters
+    ----------
+    name : str
+        Family name.
+    n : int
+        Side of the object, in pixels.
+    pixel_um : float
+        Its pixel size, in µm.
+    seed : int
+        Seed of the scene.
+
+    Returns
+    -------
+    obj : (n, n) ndarray of float64
+        The object, ≥ 0.
+    """
+    fam = get_family(name)
+    values = fam((n, n), pixel_um, seed).values
+    if fam.kind == "fluorescence":
+        return np.asarray(values, np.float64)
+    if fam.pure_phase:
+        phase = np.angle(values).astype(np.float64)
+        return phase - float(phase.min()) + 0.02
+    return np.abs(values).astype(np.float64) ** 2
 
 
 # ------------------------------------------------------------------------------ optics
@@ -396,7 +444,8 @@ class BlurDataConfig:
     aberration_rms_waves : float
         SD of each extra Zernike coefficient (astigmatism, coma, spherical; waves).
     contents : tuple of str
-        Object kinds, used in turn (from :data:`CONTENTS`).
+        Object kinds, used in turn: :data:`CONTENTS` or sample families
+        (``focuskit samples``; see :func:`family_intensity`).
     images : tuple of str
         scikit-image pictures for the ``texture`` content (default :data:`TRAIN_IMAGES`).
     seed : int
@@ -437,9 +486,11 @@ class BlurDataConfig:
             raise ConfigError(
                 f"cutoff_range must satisfy 0.05 ≤ lo ≤ hi ≤ 1, got {self.cutoff_range}"
             )
-        bad = set(self.contents) - set(CONTENTS)
+        bad = set(self.contents) - set(content_names())
         if bad:
-            raise ConfigError(f"unknown contents {sorted(bad)}; use any of {', '.join(CONTENTS)}")
+            raise ConfigError(
+                f"unknown contents {sorted(bad)}; use any of {', '.join(content_names())}"
+            )
 
 
 def _one_field(args: tuple[BlurDataConfig, int]) -> BlurPatches:
@@ -479,7 +530,7 @@ def _one_field(args: tuple[BlurDataConfig, int]) -> BlurPatches:
         np.asarray(targets, np.float32),
         np.full(k, cutoff, np.float32),
         np.full(k, index, np.int32),
-        np.full(k, CONTENTS.index(kind), np.int8),
+        np.full(k, content_names().index(kind), np.int8),
     )
 
 

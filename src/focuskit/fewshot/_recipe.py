@@ -33,6 +33,7 @@ def train(
     output: str | os.PathLike[str] | None = None,
     *,
     fields: int = 200,
+    samples: Sequence[str] | None = None,
     stacks: Sequence[FocalStack | str | os.PathLike[str]] = (),
     focus_z_um: Sequence[float] | None = None,
     init: str | os.PathLike[str] | BlurScorer | None = None,
@@ -64,6 +65,10 @@ def train(
         Simulated objects (each: 6 defocus values × 4 patches of 128²), under random
         objectives with cutoff ``NA·p/λ`` in 0.2–0.5; simulated unless you fine-tune
         (``init``) on ``stacks`` only.
+    samples : sequence of str, optional
+        What the simulated objects show, used in turn: sample families
+        (``focuskit samples``) and/or the built-in contents (:data:`CONTENTS`, the
+        default).
     stacks : sequence of FocalStack or path
         Your focal stacks (or their paths) with optics metadata and a known focus: the
         target of each patch is ``W = |z − focus|·(n − √(n² − NA²))/λ``.
@@ -116,6 +121,8 @@ def train(
            §2.2 and its ref. [10].
     """
     check_model_output(output, overwrite)
+    if samples is not None and (data_config is not None or patches is not None):
+        raise ConfigError("give samples, or a data_config / patches that already say what to show")
     if focus_z_um is not None and len(focus_z_um) != len(stacks):
         raise ConfigError("give one --focus-z per --stack (or none)")
     t0 = time.perf_counter()
@@ -146,7 +153,8 @@ def train(
     if patches is not None:
         parts.append(patches)
     elif not parts or init is None:
-        data_config = data_config or BlurDataConfig(n_fields=fields, seed=seed)
+        contents = {} if not samples else {"contents": tuple(_key(x) for x in samples)}
+        data_config = data_config or BlurDataConfig(n_fields=fields, seed=seed, **contents)
         parts.append(simulate_blur_patches(data_config, workers=workers, progress=data_progress))
     data = BlurPatches.concatenate(parts)
     if len(np.unique(data.field)) == 1:
@@ -195,3 +203,7 @@ def train(
     if output is not None:
         scorer.save(output, overwrite=overwrite)
     return scorer
+
+
+def _key(name: str) -> str:
+    return str(name).strip().lower().replace("_", "-")

@@ -33,6 +33,7 @@ from focuskit.simulate import (
     Drift,
     Sample,
     check_sample_matches,
+    check_sample_names,
     expose,
     make_sample,
     plan_render,
@@ -661,7 +662,8 @@ def simulate_refocus_tiles(
     n_fields : int
         Fields of view (≥ 1).
     samples : sequence of str, optional
-        Sample kinds in turn (default all the preset's modality allows).
+        Sample kinds in turn: the generators above (the default) and/or sample families of
+        the preset's modality (``focuskit samples``).
     z_range_um : float
         Defocus range kept around each tile's focus (± µm, > 0).
     z_step_um : float, optional
@@ -701,20 +703,15 @@ def simulate_refocus_tiles(
     p = get_preset(preset)
     optics = p.optics
     valid = FLUORESCENCE_SAMPLES if optics.is_fluorescence else BRIGHTFIELD_SAMPLES
-    kinds = list(
-        valid if samples is None else [str(s).strip().lower().replace("_", "-") for s in samples]
+    if isinstance(samples, str):
+        raise ConfigError(f"samples must be a list of sample names, got the string {samples!r}")
+    mode = "fluorescence" if optics.is_fluorescence else optics.illumination.kind
+    kinds = check_sample_names(
+        valid if samples is None else samples,
+        fluorescence=optics.is_fluorescence,
+        generators=valid,
+        what=f"samples for {mode} preset {preset!r}",
     )
-    if isinstance(samples, str) or not kinds:
-        raise ConfigError(
-            f"samples must be a non-empty list of sample names from: {', '.join(valid)}"
-        )
-    bad = [k for k in kinds if k not in valid]
-    if bad:
-        mode = "fluorescence" if optics.is_fluorescence else optics.illumination.kind
-        raise ConfigError(
-            f"unknown sample {bad[0]!r} for {mode} preset {preset!r}; "
-            f"use any of: {', '.join(valid)}"
-        )
     if isinstance(n_fields, bool) or int(n_fields) != n_fields or n_fields < 1:
         raise ConfigError(f"n_fields must be an integer ≥ 1, got {n_fields}")
     if not (math.isfinite(z_range_um) and z_range_um > 0):

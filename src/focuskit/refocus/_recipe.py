@@ -35,6 +35,7 @@ def train(
     *,
     stacks: Sequence[FocalStack | str | os.PathLike[str]] = (),
     simulate: int | None = None,
+    samples: Sequence[str] | None = None,
     tiles: RefocusTiles | None = None,
     preset: str = "deepr-40x-fluor",
     init: str | os.PathLike[str] | Refocuser | None = None,
@@ -74,6 +75,9 @@ def train(
         and each tile's in-focus plane chosen by SSIM to it (:func:`tiles_from_stack`).
     simulate : int, optional
         Simulated fields of ``preset`` (default 24 when there are no stacks or tiles).
+    samples : sequence of str, optional
+        What the simulated fields show, in turn: sample families of the preset's modality
+        (``focuskit samples``) and/or the built-in kinds (the default).
     tiles : RefocusTiles, optional
         Training tiles made earlier (e.g. cached), used as they are.
     preset : str
@@ -174,6 +178,7 @@ def train(
             simulate_refocus_tiles(
                 preset,
                 n,
+                samples=samples,
                 z_range_um=z_range_um,
                 tile=tile,
                 size=max(tile, field_size),

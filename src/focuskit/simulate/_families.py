@@ -39,6 +39,7 @@ __all__ = [
     "Conditions",
     "Family",
     "Param",
+    "check_sample_names",
     "draw_conditions",
     "family_statistics",
     "get_family",
@@ -136,8 +137,9 @@ class Param:
 Renderer = Callable[..., np.ndarray]
 
 #: Added to every fluorescence family: a smooth, uneven background (autofluorescence,
-#: out-of-focus haze), as a fraction of the brightest emitter.
-BACKGROUND = Param(0.0, 0.1, "", "Uneven background as a fraction of the peak emitter", log=False)
+#: out-of-focus haze), as a multiple of the mean emitter signal (so sparse beads stay bright
+#: spots over a dim background, and dense tissue gets a proportionate haze).
+BACKGROUND = Param(0.0, 1.0, "× mean signal", "Uneven background relative to the mean emitter")
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,7 @@ class Family:
 def _finish_emitters(
     emit: np.ndarray, background: float, rng: np.random.Generator, px: float
 ) -> np.ndarray:
-    """Scale an emitter map to a peak of 1 and add a smooth uneven background (≥ 0)."""
+    """Scale an emitter map to a peak of 1 and add ``background`` × its mean, unevenly (≥ 0)."""
     from focuskit.simulate._samples import _Noise
 
     e = np.maximum(np.asarray(emit, np.float32), 0)
@@ -299,7 +301,8 @@ def _finish_emitters(
     if background > 0:
         noise = _Noise(rng, e.shape, px)
         uneven = noise.field(noise.gauss(0.15 * max(e.shape) * px))
-        e += np.float32(background) * np.clip(1 + 0.3 * uneven, 0.2, None)
+        level = np.float32(background * float(e.mean(dtype=np.float64)))
+        e += level * np.clip(1 + 0.3 * uneven, 0.2, None)
     return e
 
 
@@ -620,4 +623,57 @@ def family_statistics(
         for key, x in rows.items()
     }
     out["field_um"] = round(size * pixel_size_um, 2)
+    return out
+
+
+def check_sample_names(
+    names: Iterable[str],
+    *,
+    fluorescence: bool,
+    generators: Iterable[str] = (),
+    what: str = "samples",
+) -> list[str]:
+    """Normalized sample names a microscope can image: given generators, or matching families.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Requested samples (case and ``_``/``-`` ignored); at least one.
+    fluorescence : bool
+        True for a fluorescence microscope (needs fluorescence families), False for
+        transmitted light (phase or absorption families).
+    generators : iterable of str, optional
+        Other names the caller accepts (its own generators or contents).
+    what : str, optional
+        What the names are for, in messages.
+
+    Returns
+    -------
+    names : list of str
+        The normalized names, in order.
+
+    Raises
+    ------
+    ConfigError
+        If none is given, or a name is neither an accepted generator nor a family the
+        microscope can image (the message lists the valid ones).
+    """
+    _load()
+    if isinstance(names, str):
+        names = [names]
+    out = [_key(n) for n in names]
+    extra = [_key(g) for g in generators]
+    fams = [n for n, f in FAMILIES.items() if (f.kind == "fluorescence") == fluorescence]
+    if not out:
+        raise ConfigError(f"{what}: give at least one sample")
+    for n in out:
+        if n in extra or n in fams:
+            continue
+        light = "a fluorescence" if fluorescence else "a transmitted-light"
+        why = (
+            f"{n!r} is a {FAMILIES[n].kind} family, which {light} microscope cannot image"
+            if n in FAMILIES
+            else f"unknown sample {n!r}"
+        )
+        raise ConfigError(f"{what}: {why}; use one of: {', '.join(extra + fams)}")
     return out

@@ -13,7 +13,7 @@ from focuskit.simulate._samples import _smoothstep
 Shape = tuple[int, int]
 
 #: Families a mixture draws from (not the mixture itself, not the unseen ones).
-_MIXABLE = ("point-emitters", "nuclei", "filaments", "membranes", "vesicles", "smooth-texture")
+_MIXABLE = ("point-emitters", "nuclei", "filaments", "membranes", "smooth-texture")
 
 
 def _count(rng: np.random.Generator, per_100um2: float, shape: Shape, px: float) -> int:
@@ -395,19 +395,20 @@ def _smooth_texture(
 @register(
     "fluorescence-mixture",
     modality=("fluorescence",),
-    description="Two or three fluorescence families overlaid (multi-label samples)",
+    description="Two fluorescence families overlaid (multi-label samples)",
     parameters={
-        "n_components": Param(2, 3, "", "How many families to overlay", integer=True),
+        "balance": Param(0.2, 1.0, "", "Brightness of the second label relative to the first"),
     },
 )
 def _fluorescence_mixture(
-    shape: Shape, px: float, rng: np.random.Generator, *, wavelength_um: float, n_components: int
+    shape: Shape, px: float, rng: np.random.Generator, *, wavelength_um: float, balance: float
 ) -> np.ndarray:
-    names = rng.choice(_MIXABLE, size=n_components, replace=False)
     out = np.zeros(shape, np.float64)
-    for name in names:
+    for weight, name in zip(
+        (1.0, balance), rng.choice(_MIXABLE, size=2, replace=False), strict=True
+    ):
         fam = FAMILIES[str(name)]
         params = {k: v for k, v in fam.resolve(rng, {}).items() if k != "background"}
         part = np.asarray(fam.render(shape, px, rng, wavelength_um=wavelength_um, **params))
-        out += rng.uniform(0.3, 1.0) * part / max(float(part.max()), 1e-12)
+        out += weight * part / max(float(part.max()), 1e-12)
     return out

@@ -31,7 +31,7 @@ from focuskit.optics import (
     describe_illumination,
     get_preset,
 )
-from focuskit.simulate import make_sample, plan_render, render_stack
+from focuskit.simulate import check_sample_names, make_sample, plan_render, render_stack
 from focuskit.singleshot._features import FourierRegion, fourier_features, split_tiles
 
 
@@ -389,7 +389,7 @@ def draw_fields(
     n: int,
     rng: np.random.Generator,
     *,
-    sample: str = "cells",
+    sample: str | Sequence[str] = "cells",
     first_field: int = 0,
     density_range: tuple[float, float] = (0.1, 0.6),
     photons_range: tuple[float, float] = (200.0, 3000.0),
@@ -406,8 +406,10 @@ def draw_fields(
         Number of fields.
     rng : numpy.random.Generator
         The generator drawn from.
-    sample : str, optional
-        The sample generator of every field. Default ``"cells"``.
+    sample : str or sequence of str, optional
+        The sample generator or family of every field (default ``"cells"``); with several,
+        each field draws one at random (families draw their own parameters from the
+        field's seed).
     first_field : int, optional
         Field id of the first field (the others follow). Default 0.
     density_range : (float, float), optional
@@ -428,17 +430,17 @@ def draw_fields(
        learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
        Note S3.
     """
-    return [
-        FieldSpec(
-            field=first_field + i,
-            seed=int(rng.integers(0, 2**31 - 1)),
-            sample=sample,
-            density=float(rng.uniform(*density_range)),
-            photons=float(np.exp(rng.uniform(np.log(photons_range[0]), np.log(photons_range[1])))),
-            focus_um=float(rng.uniform(*focus_range_um)),
-        )
-        for i in range(n)
-    ]
+    names = [sample] if isinstance(sample, str) else list(sample)
+    specs = []
+    for i in range(n):
+        seed = int(rng.integers(0, 2**31 - 1))
+        density = float(rng.uniform(*density_range))
+        photons = float(np.exp(rng.uniform(np.log(photons_range[0]), np.log(photons_range[1]))))
+        focus = float(rng.uniform(*focus_range_um))
+        # One name keeps the stream of the single-sample fields (and their seeds) unchanged.
+        name = names[0] if len(names) == 1 else str(names[int(rng.integers(len(names)))])
+        specs.append(FieldSpec(first_field + i, seed, name, density, photons, focus))
+    return specs
 
 
 def _simulate_field(
@@ -539,7 +541,7 @@ def simulate_examples(
     size: int = 1024,
     tile: int = 1024,
     z_um: Sequence[float] | None = None,
-    sample: str = "cells",
+    sample: str | Sequence[str] = "cells",
     density_range: tuple[float, float] = (0.1, 0.6),
     photons_range: tuple[float, float] = (200.0, 3000.0),
     focus_range_um: tuple[float, float] = (-5.0, 5.0),
@@ -576,8 +578,9 @@ def simulate_examples(
         Tile side of the features (pixels). Default 1024.
     z_um : sequence of float, optional
         Plane positions (µm). Default: the preset's z range and step.
-    sample : str, optional
-        The sample generator. Default ``"cells"``.
+    sample : str or sequence of str, optional
+        The sample generator or transmitted-light families (``focuskit samples``); with
+        several, each field draws one. Default ``"cells"``.
     density_range, photons_range, focus_range_um : (float, float), optional
         Ranges of cell density, photons per pixel and focus offset (µm), as
         :func:`draw_fields` draws them.
@@ -622,6 +625,11 @@ def simulate_examples(
     if labels not in ("truth", "incoherent"):
         raise ConfigError(f"labels must be 'truth' or 'incoherent', got {labels!r}")
     p = get_preset(preset) if isinstance(preset, str) else preset
+    sample = check_sample_names(
+        [sample] if isinstance(sample, str) else sample,
+        fluorescence=False,
+        generators=("cells", "tissue", "beads"),
+    )
     z = tuple(float(v) for v in (p.z_positions() if z_um is None else z_um))
     specs = draw_fields(
         n_fields,

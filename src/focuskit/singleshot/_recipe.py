@@ -34,6 +34,7 @@ def train(
     *,
     data: str | os.PathLike[str] | None = None,
     simulate: int | None = None,
+    samples: Sequence[str] | None = None,
     examples: DefocusExamples | None = None,
     finetune: str | os.PathLike[str] | DefocusModel | None = None,
     preset: str = "fcfnn-20x-led",
@@ -70,6 +71,9 @@ def train(
     simulate : int, optional
         Instead: this many simulated fields of ``preset`` (phase cells at random density,
         exposure and focus offset; :func:`simulate_examples`).
+    samples : sequence of str, optional
+        With ``simulate``: the sample generators or transmitted-light families
+        (``focuskit samples``) the fields are drawn from (default phase ``cells``).
     examples : DefocusExamples, optional
         Instead: examples made earlier (e.g. cached), with the features of ``preset``'s
         optics at ``tile``.
@@ -144,6 +148,8 @@ def train(
         raise ConfigError(f"--validation must be a fraction in (0, 1), got {validation}")
     if resume and checkpoint_dir is None:
         raise ConfigError("--resume needs --checkpoint-dir (where the checkpoint is)")
+    if samples is not None and simulate is None:
+        raise ConfigError("--sample chooses what --simulate renders; it needs --simulate N")
     config = TrainConfig(**{**(config or TrainConfig()).to_dict(), "seed": seed})
     base = DefocusModel.load(finetune) if isinstance(finetune, (str, os.PathLike)) else finetune
     if base is not None:
@@ -177,6 +183,7 @@ def train(
             tile=tile,
             z_um=z_um,
             illumination=ill,
+            sample=list(samples) if samples else "cells",
             seed=seed,
             workers=workers,
             progress=data_progress,
@@ -190,6 +197,7 @@ def train(
         zs = np.asarray(z_um if z_um is not None else p.z_positions(), dtype=float)
         source: dict[str, Any] = {
             "simulated_fields": simulate,
+            "samples": list(samples) if samples else ["cells"],
             "preset": p.name,
             "seed": seed,
             "z_um": [float(zs.min()), float(zs.max())],
