@@ -9,7 +9,13 @@ and is scored after each number of images (its best position so far). Then Stack
 replays of the real stacks (calibrated on one half of the field, focused on the other),
 and the latency of one blur-score map of a 2048² image on 2 cores against one rfft2.
 
-    python bench/fewshot.py [--trials 100] [--model builtin:fewshot-widefield] [--json out.json]
+First, out of family ("Sample families"): stacks of every fluorescence family; how well
+the bundled blur CNN and Tenengrad (the baseline, same stacks) locate focus from one score
+(through a texture calibration) and by a full scan, and the across-stack SD (Table 1);
+then leave-one-family-out CNNs trained here and the unseen families.
+
+    python bench/fewshot.py [--trials 100] [--model builtin:fewshot-widefield]
+                            [--family-stacks 3] [--lofo-steps 400] [--json out.json]
 
 Summary: DeepFocus's median error with 4 images, the images Brent(Tenengrad) needs for
 the same median error, and their ratio.
@@ -68,6 +74,137 @@ def _one_trial(trial_dict: dict[str, Any]) -> dict[str, Any]:
         measures=MEASURES,
         variants=_variants(),
     )
+
+
+FAMILY_Z_UM = np.arange(-60.0, 60.01, 4.0)
+
+
+def family_stacks(families: list[str], stacks: int, size: int) -> dict[str, np.ndarray]:
+    """``stacks`` noisy deepfocus-10x stacks (in focus at z = 0) of each family."""
+    from focuskit.simulate import simulate_stack
+
+    out = {}
+    for k, fam in enumerate(families):
+        out[fam] = np.stack(
+            [
+                simulate_stack(
+                    "deepfocus-10x",
+                    sample=fam,
+                    size=size,
+                    z_um=FAMILY_Z_UM,
+                    photons=1000.0,
+                    seed=7000 + 31 * k + j,
+                ).data.astype(np.float32)
+                for j in range(stacks)
+            ]
+        )
+    return out
+
+
+def family_metrics(score_plane: Any, calibration: Any, data: np.ndarray) -> dict[str, float]:
+    """How well one blur score locates focus on a family's stacks (z in µm from focus).
+
+    scan_error: |z| of each stack's score minimum (a full scan's error), median;
+    abs_z_error: median |ẑ − |z|| over planes with |z| ≤ 40 µm, ẑ read off the calibration
+    curve's z ≥ 0 branch (how DeepFocus turns one score into a distance); sigma: SD across
+    stacks of the min–max normalized curves within ±50 µm (Table 1).
+    """
+    from focuskit.fewshot.analyses import invariance_statistics
+
+    curves = np.array([[float(score_plane(p)) for p in stack] for stack in data])
+    scan = np.abs(FAMILY_Z_UM[np.argmin(curves, axis=1)])
+    zc = calibration.z_um[calibration.z_um >= 0]
+    branch = np.maximum.accumulate(calibration.curve(zc))  # monotone: a score ↦ one |z|
+    near = np.abs(FAMILY_Z_UM) <= 40
+    est = np.interp(curves[:, near], branch, zc)
+    abs_err = np.abs(est - np.abs(FAMILY_Z_UM[near])[None, :])
+    stats = invariance_statistics(FAMILY_Z_UM, curves, dof_um=7.94, sd_range_um=50.0)
+    return {
+        "scan_error_um": float(np.median(scan)),
+        "abs_z_error_um": float(np.median(abs_err)),
+        "sigma": float(stats["sigma"]),
+    }
+
+
+def family_section(
+    model: str, stacks: int, size: int, lofo_fields: int, lofo_steps: int, workers: int
+) -> dict[str, Any]:
+    """The out-of-family protocol for the blur score: the bundled CNN and Tenengrad on every
+    fluorescence family, leave-one-family-out CNNs, and the unseen families."""
+    from focuskit.fewshot import BlurScorer
+    from focuskit.fewshot import train as train_blur
+    from focuskit.fewshot.analyses import calibrate_simulated, classic_scorers
+    from focuskit.report import evaluate_families, leave_one_family_out
+    from focuskit.simulate import sample_families
+
+    train_fams = sample_families("fluorescence", split="train")
+    unseen = sample_families("fluorescence", split="unseen")
+    t0 = time.perf_counter()
+    data = family_stacks(train_fams + unseen, stacks, size)
+    t_data = time.perf_counter() - t0
+    units = {"scan_error_um": "µm", "abs_z_error_um": "µm"}
+
+    def mean_score(scorer: Any) -> Any:
+        return lambda image: float(np.mean(scorer.score_map(image)))
+
+    def calibrated(score_map: Any, name: str) -> Any:
+        # One calibration stack per scorer, of a texture (as the paper calibrates).
+        return calibrate_simulated(
+            score_map,
+            sample="smooth-texture",
+            z_um=np.arange(-80.0, 80.01, 2.0),
+            size=size,
+            model=name,
+        )
+
+    out: dict[str, Any] = {"seconds": {"data": t_data}}
+    bundled = BlurScorer.load(model)
+    cal = calibrated(bundled.score_map, model)
+    out["bundled"] = evaluate_families(
+        train_fams + unseen,
+        lambda f: family_metrics(mean_score(bundled), cal, data[f]),
+        title=f"bundled blur CNN ({model}) on every fluorescence family "
+        f"({stacks} stacks each, −60…+60 µm)",
+        units=units,
+    )
+    ten = classic_scorers(["tenengrad"])["tenengrad"]
+    ten_cal = calibrated(lambda im: np.full((2, 2), ten(im)), "tenengrad")
+    out["tenengrad"] = evaluate_families(
+        train_fams + unseen,
+        lambda f: family_metrics(ten, ten_cal, data[f]),
+        title="baseline: Tenengrad as a blur score (same stacks and calibration recipe)",
+        units=units,
+    )
+    if lofo_steps > 0:
+        t1 = time.perf_counter()
+
+        def train_on(fams: list[str]) -> Any:
+            return train_blur(
+                fields=lofo_fields, samples=fams, steps=lofo_steps, seed=0, workers=workers
+            )
+
+        def evaluate(scorer: Any, fam: str) -> dict[str, float]:
+            return family_metrics(
+                mean_score(scorer), calibrated(scorer.score_map, "lofo"), data[fam]
+            )
+
+        out["lofo"] = leave_one_family_out(
+            train_fams,
+            train_on,
+            evaluate,
+            title=f"leave one family out: blur CNN trained here on the other families "
+            f"({lofo_fields} objects, {lofo_steps} steps), measured on the held-out one",
+            units=units,
+        )
+        all_model = train_on(train_fams)
+        out["unseen"] = evaluate_families(
+            unseen,
+            lambda f: evaluate(all_model, f),
+            title="unseen families: blur CNN trained here on all fluorescence families",
+            units=units,
+        )
+        out["seconds"]["training"] = time.perf_counter() - t1
+    return out
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -187,7 +324,41 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
+    parser.add_argument(
+        "--family-stacks", type=int, default=3, help="stacks per sample family (0: skip)"
+    )
+    parser.add_argument("--family-size", type=int, default=256, help="family stack image size")
+    parser.add_argument(
+        "--lofo-fields", type=int, default=60, help="simulated objects per leave-one-out fold"
+    )
+    parser.add_argument(
+        "--lofo-steps", type=int, default=400, help="CNN steps per fold (0: skip the folds)"
+    )
     args = parser.parse_args()
+
+    fam = None
+    if args.family_stacks > 0:
+        t_f = time.perf_counter()
+        fam = family_section(
+            args.model,
+            args.family_stacks,
+            args.family_size,
+            args.lofo_fields,
+            args.lofo_steps,
+            args.workers,
+        )
+        print(
+            f"out-of-family: {args.family_stacks} stacks × {len(FAMILY_Z_UM)} planes per family, "
+            f"{args.family_size}² ({time.perf_counter() - t_f:.0f} s). scan_error: |z| of the "
+            "score minimum; abs_z_error: |z| read off the calibration (texture stack) vs truth "
+            "over |z| ≤ 40 µm; sigma: across-stack SD of normalized curves (Table 1)"
+        )
+        for key in ("bundled", "tenengrad", "lofo", "unseen"):
+            if key in fam:
+                print()
+                print(fam[key].format())
+                print(fam[key].summary("abs_z_error_um"))
+        print(flush=True)
 
     t0 = time.perf_counter()
     scorer = BlurScorer.load(args.model)
@@ -285,9 +456,23 @@ def main() -> None:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1, default=float)
     ratio = f"{4 / n_brent:.2f}" if n_brent else "n/a (Brent never reached it)"
+    fam_line = ""
+    if fam is not None:
+        report["families"] = {k: v.to_dict() for k, v in fam.items() if k != "seconds"}
+        f_b, e_b = fam["bundled"].worst("abs_z_error_um")
+        e_t = dict(fam["tenengrad"].rows)[f_b]["abs_z_error_um"]
+        fam_line = (
+            f"out-of-family: bundled CNN worst family {f_b} |z| error {e_b:.1f} µm = "
+            f"{e_b / e_t:.2f}× Tenengrad's {e_t:.1f} µm on it"
+        )
+        if "lofo" in fam:
+            f_l, e_l = fam["lofo"].worst("abs_z_error_um")
+            fam_line += f"; leave-one-family-out worst {f_l} {e_l:.1f} µm"
+        fam_line += "; then the legacy samples: "
     print()
     print(
-        f"SUMMARY: DeepFocus median |error| {e3:.3f} µm with 3 images, {e4:.3f} µm with 4 (target "
+        f"SUMMARY: {fam_line}DeepFocus median |error| {e3:.3f} µm with 3 images, "
+        f"{e4:.3f} µm with 4 (target "
         f"≤ 0.3 µm); Brent(Tenengrad) needs {n_brent} images and Brent(HPF) {n_brent_hpf} for the "
         f"same median error → images ratio DeepFocus/Brent(Tenengrad) = {ratio}; for a median ≤ "
         f"0.3 µm DeepFocus needs {n_df_target or f'more than {max(BUDGETS)}'} images and "

@@ -13,9 +13,12 @@ cells and fluorescent tissue), defocus −5…+5 µm:
    paper's OughtaFocus setting) and the scope's stage-move model. Target ≤ 0.3 s per tile.
 4. the defocus-map decoder: RMSE on uniformly defocused and on tilted fields.
 5. the real light-sheet stack: SSIM before/after fine-tuning on part of its field.
+0. first, out of family ("Sample families"): the bundled model, RL and Landweber on every
+   fluorescence family (the bundled model never saw any of them), and with --lofo-steps N
+   a leave-one-family-out Deep-R trained here per fold.
 
     python bench/refocus.py [--model builtin:refocus-40x-fluor] [--fields-per-sample 2]
-                            [--quick] [--json out.json]
+                            [--family-fields 1] [--lofo-steps 0] [--quick] [--json out.json]
 
 Summary: output SSIM − RL SSIM, and Deep-R's time per field / Brent's (both with exposure).
 """
@@ -109,6 +112,76 @@ def brent_baseline(starts: int = 8, size: int = 512, seed: int = 1) -> dict[str,
     }
 
 
+def family_quality(model: Any, families: list[str], fields: int, z_um: np.ndarray, say: Any) -> Any:
+    """SSIM of the input, Deep-R, RL and Landweber (true PSF) family by family."""
+    from focuskit.refocus.analyses import analyze_refocus_quality
+    from focuskit.report import evaluate_families
+
+    def one(fam: str) -> dict[str, float]:
+        q = analyze_refocus_quality(model, samples=[fam], fields_per_sample=fields, z_um=z_um)
+        v = q["by_sample"][fam]
+        say(f"{fam}: SSIM input {v['input']['ssim']:.3f}, Deep-R {v['deep-r']['ssim']:.3f}")
+        return {
+            "ssim_input": v["input"]["ssim"],
+            "ssim_deepr": v["deep-r"]["ssim"],
+            "ssim_rl": v["rl"]["ssim"],
+            "ssim_landweber": v["landweber"]["ssim"],
+            "deepr_minus_input": v["deep-r"]["ssim"] - v["input"]["ssim"],
+            "deepr_minus_rl": v["deep-r"]["ssim"] - v["rl"]["ssim"],
+        }
+
+    higher = dict.fromkeys(("ssim_input", "ssim_deepr", "ssim_rl", "ssim_landweber"), False)
+    higher |= {"deepr_minus_input": False, "deepr_minus_rl": False}
+    return evaluate_families(
+        families,
+        one,
+        title=(
+            f"the bundled Deep-R on every fluorescence family ({fields} field(s) each, "
+            f"z = {', '.join(f'{z:+g}' for z in z_um)} µm; SSIM to the in-focus plane; RL and "
+            "Landweber with the true PSF)"
+        ),
+        lower_is_better=higher,
+    )
+
+
+def lofo_refocus(steps: int, fields: int, say: Any) -> Any:
+    """Leave one fluorescence family out: a Deep-R trained here on the others, measured on it."""
+    from focuskit.refocus import train
+    from focuskit.refocus.analyses import analyze_refocus_quality
+    from focuskit.report import leave_one_family_out
+    from focuskit.simulate import sample_families
+
+    fams = sample_families("fluorescence", split="train")
+    z = np.array([-4.0, -2.5, -1.0, 1.0, 2.5, 4.0])
+
+    def train_on(others: list[str]) -> Any:
+        say(f"training Deep-R on {len(others)} families ({steps} steps)")
+        return train(simulate=3 * len(others), samples=others, steps=steps, dpm_steps=0, seed=0)
+
+    def evaluate(m: Any, fam: str) -> dict[str, float]:
+        v = analyze_refocus_quality(m, samples=[fam], fields_per_sample=fields, z_um=z)
+        b = v["by_sample"][fam]
+        return {
+            "ssim_input": b["input"]["ssim"],
+            "ssim_deepr": b["deep-r"]["ssim"],
+            "ssim_rl": b["rl"]["ssim"],
+            "deepr_minus_input": b["deep-r"]["ssim"] - b["input"]["ssim"],
+        }
+
+    table = leave_one_family_out(
+        fams,
+        train_on,
+        evaluate,
+        title=f"leave one family out: Deep-R trained here ({steps} steps) without the family",
+        lower_is_better=dict.fromkeys(("ssim_input", "ssim_deepr", "ssim_rl"), False)
+        | {"deepr_minus_input": False},
+    )
+    print()
+    print(table.format())
+    print(table.summary("deepr_minus_input"))
+    return table
+
+
 def _table(header: list[str], rows: list[list[str]]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("-" * (len(h) + 2) for h in header) + "|")
@@ -133,6 +206,15 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="fewer fields and z values (a smoke run)"
     )
+    parser.add_argument(
+        "--family-fields", type=int, default=1, help="fields per sample family (0: skip)"
+    )
+    parser.add_argument(
+        "--lofo-steps",
+        type=int,
+        default=0,
+        help="GAN steps per leave-one-family-out fold (0: skip; each fold trains a Deep-R)",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     model = Refocuser.load(args.model)
@@ -140,6 +222,28 @@ def main() -> None:
     z_step = 2.5 if args.quick else 1.0
     fields = 1 if args.quick else args.fields_per_sample
     out: dict[str, Any] = {"model": args.model}
+
+    # 0. out of family: every fluorescence family (the bundled model was trained on the
+    # legacy beads / cells / fluorescent-tissue generators, so each family is new to it).
+    fam_table = None
+    if args.family_fields > 0:
+        from focuskit.simulate import sample_families
+
+        fams = sample_families("fluorescence")
+        fam_table = family_quality(
+            model, fams, args.family_fields, np.array([-4.0, -2.5, -1.0, 1.0, 2.5, 4.0]), say
+        )
+        out["families"] = fam_table.to_dict()
+        print()
+        print(fam_table.format())
+        print(fam_table.summary("deepr_minus_input"))
+    if args.lofo_steps > 0:
+        out["lofo"] = lofo_refocus(args.lofo_steps, args.family_fields or 1, say).to_dict()
+    else:
+        print(
+            "\nleave-one-family-out Deep-R training: skipped (each fold trains a GAN; run with "
+            "--lofo-steps N, e.g. 2000 on a GPU)"
+        )
 
     # 1. quality
     q = analyze_refocus_quality(
@@ -304,8 +408,20 @@ def main() -> None:
         f"{'met' if ssim_out - ssim_rl >= 0.10 else 'MISSED'}, FWHM within 20 % at {within:.0%} of "
         f"z, ≤ 0.3 s/tile {'met' if lat['s_per_tile'] <= 0.3 else 'MISSED'}"
     )
+    fam_line = ""
+    if fam_table is not None:
+        fam, worst = fam_table.worst("deepr_minus_input")
+        row = dict(fam_table.rows)[fam]
+        fam_line = (
+            f"out-of-family: worst family {fam} — Deep-R SSIM {row['ssim_deepr']:.3f} vs input "
+            f"{row['ssim_input']:.3f} (Δ {worst:+.3f}) and RL {row['ssim_rl']:.3f}; mean Deep-R "
+            f"{fam_table.mean('ssim_deepr'):.3f} = "
+            f"{fam_table.mean('ssim_deepr') / fam_table.mean('ssim_input'):.2f}× the input's "
+            f"{fam_table.mean('ssim_input'):.3f} over {len(fam_table.rows)} families; then "
+            "the legacy generators: "
+        )
     print(
-        f"\nsummary: over |z| ≤ 5 µm Deep-R SSIM {ssim_out:.3f} vs RL {ssim_rl:.3f} (Δ "
+        f"\nsummary: {fam_line}over |z| ≤ 5 µm Deep-R SSIM {ssim_out:.3f} vs RL {ssim_rl:.3f} (Δ "
         f"{ssim_out - ssim_rl:+.3f}), input {s['ssim_input']:.3f}; time per field Deep-R / Brent = "
         f"{deepr_field / brent['with_exposure_s']:.3f} ({deepr_field:.2f} s vs "
         f"{brent['with_exposure_s']:.2f} s); {targets}"

@@ -21,7 +21,12 @@
    needs DPC images (a DPC twin of the scope: same seed, focus and starts; 256² images
    by default — an Abbe sum over ~50 source points per image is costly at 1024²).
 
-    python bench/singleshot.py [--fields 4] [--starts 10] [--json out.json]
+5. Out-of-family generalization first (the "Sample families" protocol): the bundled
+   model on every phase family and the unseen transmitted families; leave-one-family-out
+   FCFNNs trained here on the other phase families; a model trained on all phase families
+   measured on the unseen ones (RMSE, p90, sign errors, silent large errors).
+
+    python bench/singleshot.py [--fields 4] [--starts 10] [--family-fields 3] [--json out.json]
 
 Summary: RMSE against the 1.0 µm target, latency against 50 ms and 3× one FFT, and the
 closed loop's images and final error relative to the classic search.
@@ -289,6 +294,106 @@ def summarize_loop(rows: list[dict[str, Any]], dof: float) -> list[dict[str, Any
     return out
 
 
+FAMILY_Z_UM = np.arange(-30.0, 30.1, 2.0)
+
+
+def family_metrics(model: Any, ex: Any, dof: float) -> dict[str, float]:
+    """RMSE, p90, sign errors and unflagged large errors of ``model`` on examples ``ex``.
+
+    sign_error: share of planes with |z| > DOF whose predicted sign is wrong;
+    unflagged_large: share of all planes with |error| > DOF/2 that the model reports in range
+    (a silent failure); in_range: share reported in range; within_2sigma: coverage of ±2σ.
+    """
+    z, sigma, familiar = model.predict_features(ex.features)
+    truth = np.asarray(ex.z_um, dtype=float)
+    err = z - truth
+    lo, hi = model.z_range_um
+    in_range = familiar & (z >= lo) & (z <= hi)
+    far = np.abs(truth) > dof
+    return {
+        "rmse_um": float(np.sqrt(np.mean(err**2))),
+        "p90_um": float(np.percentile(np.abs(err), 90)),
+        "sign_error": float(np.mean(np.sign(z[far]) != np.sign(truth[far]))) if far.any() else 0.0,
+        "unflagged_large": float(np.mean((np.abs(err) > dof / 2) & in_range)),
+        "in_range": float(np.mean(in_range)),
+        "within_2sigma": float(np.mean(np.abs(err) <= 2 * sigma)),
+    }
+
+
+def family_generalization(
+    model: Any, fields: int, steps: int, workers: int, dof: float
+) -> dict[str, Any]:
+    """The out-of-family protocol: the bundled model per family, leave-one-family-out
+    FCFNNs trained here on the phase families, and the fixed unseen families."""
+    from focuskit.report import evaluate_families, leave_one_family_out
+    from focuskit.simulate import sample_families
+    from focuskit.singleshot import DefocusExamples, TrainConfig, simulate_examples
+    from focuskit.singleshot import train as train_model
+
+    train_fams = sample_families("phase", split="train")
+    unseen = sample_families("transmitted", split="unseen")
+    examples: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    for k, fam in enumerate(train_fams + unseen):
+        examples[fam] = simulate_examples(
+            fields,
+            size=model.region.tile,
+            tile=model.region.tile,
+            z_um=FAMILY_Z_UM,
+            sample=[fam],
+            incoherent_every=0,
+            seed=9000 + k,
+            first_field=100 * k,
+            workers=workers,
+        )
+    t_data = time.perf_counter() - t0
+    units = {"rmse_um": "µm", "p90_um": "µm"}
+    better = {"in_range": False, "within_2sigma": False}
+
+    bundled = evaluate_families(
+        train_fams + unseen,
+        lambda fam: family_metrics(model, examples[fam], dof),
+        title="bundled model (trained on the legacy cells generator) on every family",
+        units=units,
+        lower_is_better=better,
+    )
+
+    def train_on(fams: list[str]) -> Any:
+        return train_model(
+            examples=DefocusExamples.concatenate([examples[f] for f in fams]),
+            preset=PRESET,
+            tile=model.region.tile,
+            config=TrainConfig(max_steps=steps, eval_every=100, patience=5),
+            seed=0,
+        )
+
+    t1 = time.perf_counter()
+    lofo = leave_one_family_out(
+        train_fams,
+        train_on,
+        lambda m, fam: family_metrics(m, examples[fam], dof),
+        title=f"leave one family out: FCFNN trained here on the other {len(train_fams) - 1} "
+        f"phase families ({steps} steps), measured on the held-out one",
+        units=units,
+        lower_is_better=better,
+    )
+    all_model = train_on(train_fams)
+    unseen_table = evaluate_families(
+        unseen,
+        lambda fam: family_metrics(all_model, examples[fam], dof),
+        title="unseen families (never trained on): FCFNN trained here on all phase families",
+        units=units,
+        lower_is_better=better,
+    )
+    return {
+        "bundled": bundled,
+        "lofo": lofo,
+        "unseen": unseen_table,
+        "seconds": {"data": t_data, "training": time.perf_counter() - t1},
+        "fields": fields,
+    }
+
+
 def main() -> None:
     from focuskit.optics import get_preset
     from focuskit.singleshot import DefocusModel
@@ -302,6 +407,13 @@ def main() -> None:
     parser.add_argument(
         "--classic-size", type=int, default=256, help="image size of the classic (DPC) scope"
     )
+    parser.add_argument(
+        "--family-fields", type=int, default=3, help="fields per sample family (0: skip)"
+    )
+    parser.add_argument(
+        "--lofo-steps", type=int, default=1500, help="training steps per leave-one-out fold"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="processes rendering fields")
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--json", help="also write everything to this JSON file")
     parser.add_argument("--latency-only", metavar="IMAGE_NPY", help=argparse.SUPPRESS)
@@ -318,6 +430,21 @@ def main() -> None:
         f"seed {HELD_OUT_SEED} (training: seed 2019); DOF {dof:.2f} µm",
         flush=True,
     )
+
+    gen = None
+    if args.family_fields > 0:
+        gen = family_generalization(model, args.family_fields, args.lofo_steps, args.workers, dof)
+        print(
+            f"\nout-of-family generalization: {args.family_fields} fields × "
+            f"{len(FAMILY_Z_UM)} planes (−30…+30 µm) per family, {model.region.tile}² images; "
+            f"data {gen['seconds']['data']:.0f} s, training {gen['seconds']['training']:.0f} s. "
+            "sign_error: wrong sign where |z| > DOF; unflagged_large: |error| > DOF/2 while "
+            "reported in range (silent failures)"
+        )
+        for key in ("bundled", "lofo", "unseen"):
+            print()
+            print(gen[key].format())
+            print(gen[key].summary("rmse_um"))
 
     t0 = time.perf_counter()
     rows, image = held_out_accuracy(model, args.fields, args.size)
@@ -404,8 +531,20 @@ def main() -> None:
 
     ss, cl = loop[0], loop[1]
     overall = acc[0]
+    family_line = ""
+    if gen is not None:
+        fam, worst = gen["lofo"].worst("rmse_um")
+        bundled_on = dict(gen["bundled"].rows)[fam]["rmse_um"]
+        u_fam, u_worst = gen["unseen"].worst("rmse_um")
+        family_line = (
+            f"out-of-family: leave-one-family-out worst {fam} RMSE {worst:.2f} µm = "
+            f"{worst / bundled_on:.2f}× the bundled model's {bundled_on:.2f} µm on it, mean "
+            f"{gen['lofo'].mean('rmse_um'):.2f} µm; unseen worst {u_fam} {u_worst:.2f} µm; "
+            f"bundled model worst {gen['bundled'].worst('rmse_um')[0]} "
+            f"{gen['bundled'].worst('rmse_um')[1]:.2f} µm; then seeds: "
+        )
     print(
-        f"\nsummary: held-out RMSE {overall['rmse_um']:.2f} µm (target ≤ 1.0: "
+        f"\nsummary: {family_line}held-out RMSE {overall['rmse_um']:.2f} µm (target ≤ 1.0: "
         f"{'met' if overall['rmse_um'] <= 1.0 else 'NOT met'}), p90 "
         f"{overall['p90_abs_um']:.2f} µm, {overall['within_dof2']:.0%} within DOF/2; latency "
         f"{lat['predict_ms']:.0f} ms per 2048² image (target ≤ 50: "
@@ -425,6 +564,9 @@ def main() -> None:
                     "latency_default_threads": lat_default,
                     "training": {"data_seconds": data_s, "train_seconds": train_s},
                     "closed_loop": loop,
+                    "families": None
+                    if gen is None
+                    else {k: gen[k].to_dict() for k in ("bundled", "lofo", "unseen")},
                     "closed_loop_rows": loop_rows,
                     "predictions": [
                         {k: v for k, v in r.items() if k != "tiles_z_um"} for r in rows

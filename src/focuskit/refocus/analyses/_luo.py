@@ -55,7 +55,15 @@ from focuskit.refocus._model import Refocuser
 from focuskit.refocus._train import RefocusTrainConfig, fit_deepr
 from focuskit.report import finish_figure, pyplot
 from focuskit.restore import defocus_psf, landweber, richardson_lucy
-from focuskit.simulate import Sample, defocus_map, expose, make_sample, plan_render, render_stack
+from focuskit.simulate import (
+    Sample,
+    check_sample_names,
+    defocus_map,
+    expose,
+    make_sample,
+    plan_render,
+    render_stack,
+)
 
 Progress = Callable[[str], None]
 
@@ -117,16 +125,13 @@ def _sample_kinds(samples: Sequence[str] | None, optics: Optics) -> list[str]:
     valid = FLUORESCENCE_SAMPLES if optics.is_fluorescence else BRIGHTFIELD_SAMPLES
     if isinstance(samples, str):
         samples = [samples]
-    kinds = list(
-        valid if samples is None else [str(s).strip().lower().replace("_", "-") for s in samples]
+    mode = "fluorescence" if optics.is_fluorescence else optics.illumination.kind
+    kinds = check_sample_names(
+        valid if samples is None else samples,
+        fluorescence=optics.is_fluorescence,
+        generators=valid,
+        what=f"samples for a {mode} microscope",
     )
-    bad = [k for k in kinds if k not in valid]
-    if not kinds or bad:
-        mode = "fluorescence" if optics.is_fluorescence else optics.illumination.kind
-        raise ConfigError(
-            f"unknown sample {bad[0] if bad else ''!r} for a {mode} microscope; "
-            f"use any of: {', '.join(valid)}"
-        )
     return kinds
 
 
