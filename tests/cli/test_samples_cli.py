@@ -85,3 +85,28 @@ def test_simulate_bad_sample_parameter_is_one_line(tmp_path: Path) -> None:
     )
     one_line_error(code, err, "NAME=VALUE")
     assert not out.exists()
+
+
+def test_autofocus_on_a_simulated_scope_of_a_family() -> None:
+    code, out, err = run_cli(
+        "autofocus",
+        "--scope",
+        "sim:deepr-20x-fluor",
+        "--method",
+        "scan",
+        "--sample",
+        "nuclei",
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["images"] > 0
+    code, _, err = run_cli(
+        "autofocus",
+        "--scope",
+        "sim:deepr-20x-fluor",
+        "--method",
+        "scan",
+        "--sample",
+        "cells-sparse",
+    )
+    one_line_error(code, err, "fluorescence family")

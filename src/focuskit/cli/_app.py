@@ -511,6 +511,13 @@ def autofocus(
     seed: Annotated[
         int, typer.Option(help="Seed of a simulated scope (sample, hidden focus, noise)")
     ] = 0,
+    sample: Annotated[
+        str | None,
+        typer.Option(
+            help="sim: scopes: the sample (a family from `focuskit samples`, or a generator; "
+            "default the preset's)"
+        ),
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the search trace to this PNG")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -525,6 +532,10 @@ def autofocus(
             f"unknown autofocus method {method!r}; use one of {', '.join(AUTOFOCUS_METHODS)}"
         )
     scope_kwargs: dict[str, Any] = {"seed": seed} if scope.startswith("sim:") else {}
+    if sample is not None:
+        if not scope.startswith("sim:"):
+            raise ConfigError("--sample chooses what a sim: scope shows; a stack has its own")
+        scope_kwargs["sample"] = sample
     settings: dict[str, Any] = {}
     loaded: Any = None
     calib: Any = None
