@@ -19,6 +19,7 @@ from focuskit.cli._common import (
     ZStepOpt,
     check_png,
     console,
+    err_console,
     friendly_errors,
     info_table,
     print_json,
@@ -398,6 +399,17 @@ def find_focus_cmd(
             focus_z_um=result.z_focus_um,
             title=f"{stack_path.name}: focus at {result.z_focus_um:+.3f} µm",
         )
+    if not result.has_signal:
+        if as_json:
+            print_json({**out, "z_focus_um": None, "plane": None})
+        else:
+            err_console.print(
+                f"[bold red]no focus signal:[/] every plane of {stack_path.name} scores the "
+                f"same with {measure} (a constant or empty stack?); no focus reported",
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(code=1)
     if as_json:
         print_json(out)
         return

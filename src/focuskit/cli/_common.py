@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -37,8 +43,34 @@ def fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+#: Exit codes: the command ran and did not succeed (a search that did not converge, a stack
+#: without a focus signal); refused input or usage; an internal error (a bug: report it).
+EXIT_NOT_SUCCEEDED, EXIT_REFUSED, EXIT_INTERNAL = 1, 2, 3
+
+
+def log_dir() -> Path:
+    """Where internal-error tracebacks are written: ``$FOCUSKIT_LOG_DIR`` or
+    ``<tmp>/focuskit-logs``."""
+    return Path(os.environ.get("FOCUSKIT_LOG_DIR") or Path(tempfile.gettempdir()) / "focuskit-logs")
+
+
+def _log_internal_error(exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected exception to a log file; its path, or None."""
+    try:
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = folder / f"focuskit-{stamp}-{os.getpid()}.log"
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        path.write_text(f"focuskit {' '.join(sys.argv[1:])}\n\n{text}")
+        return path
+    except OSError:
+        return None
+
+
 def friendly_errors(func: F) -> F:
-    """Turn focuskit's errors into one line on stderr and exit code 2."""
+    """Turn errors into one line on stderr: focuskit's (refused input) exit 2; anything else
+    is an internal error — one line naming where its traceback was logged, exit 3."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -48,6 +80,19 @@ def friendly_errors(func: F) -> F:
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted; nothing was written")
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except Exception as exc:  # a bug: never show a traceback, keep it for the report
+            where = _log_internal_error(exc)
+            kept = f"; the traceback is in {where}" if where else ""
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            err_console.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {first}{kept} — "
+                "please report it with that file",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(code=EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -104,8 +149,37 @@ def training_bar(
         yield update
 
 
+def json_safe(obj: Any) -> tuple[Any, list[str]]:
+    """``obj`` with every non-finite float replaced by None (JSON has no NaN or inf), and
+    the paths of the replaced values."""
+    where: list[str] = []
+
+    def clean(x: Any, path: str) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            where.append(path or "(root)")
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v, f"{path}[{i}]") for i, v in enumerate(x)]
+        if hasattr(x, "item") and getattr(x, "ndim", 1) == 0:  # numpy scalars
+            return clean(x.item(), path)
+        return x
+
+    return clean(obj, ""), where
+
+
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    """Print ``obj`` as strict JSON: NaN/inf become null, with a note on stderr naming them."""
+    safe, where = json_safe(obj)
+    sys.stdout.write(json.dumps(safe, indent=2, allow_nan=False, default=str) + "\n")
+    if where:
+        shown = ", ".join(where[:5]) + (f" (+{len(where) - 5} more)" if len(where) > 5 else "")
+        err_console.print(
+            f"[yellow]note:[/] not a number, written as null: {shown}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def print_notes(notes: list[str], prefix: str = "") -> None:

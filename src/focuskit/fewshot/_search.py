@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from focuskit._errors import ConfigError
+from focuskit._errors import ConfigError, FocuskitError
 from focuskit.fewshot._calibration import BlurCalibration, convexity, shift_by_correlation
 from focuskit.scopes import Microscope, restore_on_failure
 from focuskit.search import GOLDEN, Probe, SearchResult
@@ -90,7 +90,16 @@ class _BlurProbe(Probe):
         if z != self.scope.z_um:
             self.move(z)
         image = self.scope.snap()
-        m = self._checked_map(self.score_map(image), np.shape(image))
+        try:
+            raw = self.score_map(image)
+        except FocuskitError:
+            raise
+        except Exception as exc:  # a user's scorer: one line, not its traceback
+            raise ConfigError(
+                f"the blur scorer failed on the image at z = {self.scope.z_um:.3f} µm "
+                f"({type(exc).__name__}: {exc}); check score_map on a plain image"
+            ) from None
+        m = self._checked_map(raw, np.shape(image))
         b = float(m[self.roi_mask].mean()) if self.roi_mask is not None else float(m.mean())
         self.maps.append(m)
         # Where the stage really is: a focus drive with finite resolution rounds targets.

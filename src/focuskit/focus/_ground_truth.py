@@ -57,6 +57,16 @@ class FocusResult:
     refinement: str
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def has_signal(self) -> bool:
+        """False when every plane scores the same (a constant or empty stack): there is no
+        focus to find, whatever ``z_focus_um`` says."""
+        c = np.asarray(self.curve, dtype=np.float64)
+        if c.size < 2:
+            return False
+        scale = max(float(np.max(np.abs(c))), 1e-300)
+        return float(np.ptp(c)) > 1e-9 * scale
+
     def to_dict(self, *, with_curve: bool = False) -> dict[str, Any]:
         """The result as plain JSON types.
 
@@ -69,7 +79,7 @@ class FocusResult:
         -------
         d : dict
             ``z_focus_um`` (µm), ``plane``, ``measure``, ``confidence``, ``snr``, ``refinement``,
-            and ``notes`` when there are any.
+            ``has_signal``, and ``notes`` when there are any.
         """
         d: dict[str, Any] = {
             "z_focus_um": self.z_focus_um,
@@ -78,6 +88,7 @@ class FocusResult:
             "confidence": self.confidence,
             "snr": self.snr,
             "refinement": self.refinement,
+            "has_signal": self.has_signal,
         }
         if self.notes:
             d["notes"] = list(self.notes)
@@ -265,7 +276,8 @@ def find_focus(
     Returns
     -------
     result : FocusResult
-        Best-focus z (µm), plane, confidence, SNR, the curve and notes.
+        Best-focus z (µm), plane, confidence, SNR, the curve and notes; ``has_signal`` is
+        False (confidence 0, a note) when every plane scores the same.
 
     Raises
     ------
@@ -292,7 +304,7 @@ def find_focus(
             "coherent LED stack: phase objects show least contrast in focus; use a DPC, "
             "brightfield or fluorescence stack for ground truth (Pinkard et al. Fig. 1a)"
         )
-    return FocusResult(
+    result = FocusResult(
         z_focus_um=z_focus,
         plane=index,
         measure=measure,
@@ -303,6 +315,13 @@ def find_focus(
         refinement=refine,
         notes=notes,
     )
+    if not result.has_signal:
+        result.confidence, result.snr = 0.0, 0.0
+        result.notes = [
+            f"no focus signal: every plane scores the same with {measure!r} "
+            "(a constant or empty stack?)"
+        ]
+    return result
 
 
 @dataclass

@@ -221,6 +221,11 @@ class Refocuser(TrainedModel):
         import torch
 
         img = check_image(image)
+        if float(np.ptp(img)) == 0.0:
+            raise ConfigError(
+                f"the image is constant ({float(img.flat[0]):g} everywhere): there is nothing "
+                "to refocus — check the file or the channel"
+            )
         multiple = self.size_multiple
         if tile % multiple or tile < multiple:
             raise ConfigError(f"tile must be a multiple of {multiple} pixels, got {tile}")

@@ -281,6 +281,9 @@ class BaseScope:
                 z += q
             elif z > hi + _TOL_UM:
                 z -= q
+            if self._max_step is not None and abs(z - self._z) > self._max_step + _TOL_UM:
+                # Rounding pushed the move past the step limit: round toward the stage instead.
+                z -= math.copysign(q, z - self._z)
         return min(max(z, lo), hi)
 
     def move_to(self, z_um: float) -> None:

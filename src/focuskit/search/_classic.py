@@ -163,6 +163,8 @@ class Probe:
                 "wavelength_um": scope.optics.wavelength_um,
             }
         self.trace: list[tuple[float, float]] = []
+        #: Hard image budget: a search never takes more (None: no limit).
+        self.max_images: int | None = None
 
     def move(self, z: float) -> None:
         """Move the stage to ``z`` (µm) in steps the stage allows; no image is taken.
@@ -208,6 +210,8 @@ class Probe:
         ConfigError
             If ``z`` lies outside the stage limits.
         """
+        if self.max_images is not None and len(self.trace) >= self.max_images:
+            raise BudgetSpent
         self.move(z)
         value = float(score(self.scope.snap(), self.measure, **self.kwargs))
         # Where the stage really is: a focus drive with finite resolution rounds targets.
@@ -225,6 +229,58 @@ class Probe:
             Its score.
         """
         return max(self.trace, key=lambda t: t[1])
+
+
+class BudgetSpent(Exception):
+    """Raised inside a search when its image budget is used up (caught by the search)."""
+
+
+def check_search_options(
+    *,
+    tolerance_um: float | None = None,
+    max_images: int | None = None,
+    step_um: float | None = None,
+    min_images: int = 3,
+) -> None:
+    """Validate the options every search shares, at the edge (one line each).
+
+    Parameters
+    ----------
+    tolerance_um : float, optional
+        Must be a finite number > 0 (µm).
+    max_images : int, optional
+        Must be an integer ≥ ``min_images``.
+    step_um : float, optional
+        Must be a finite number > 0 (µm).
+    min_images : int, optional
+        The fewest images the method can work with (default 3).
+
+    Raises
+    ------
+    ConfigError
+        If an option is out of range.
+    """
+
+    def positive(name: str, v: Any) -> None:
+        try:
+            ok = math.isfinite(float(v)) and float(v) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{name} must be a finite number > 0 µm, got {v!r}")
+
+    if tolerance_um is not None:
+        positive("tolerance_um (--tolerance)", tolerance_um)
+    if step_um is not None:
+        positive("step_um (--step)", step_um)
+    if max_images is not None and (
+        isinstance(max_images, bool)
+        or not isinstance(max_images, (int, np.integer))
+        or max_images < min_images
+    ):
+        raise ConfigError(
+            f"max_images (--max-images) must be an integer ≥ {min_images}, got {max_images!r}"
+        )
 
 
 def _interval(scope: Microscope, z0: float, range_um: float) -> tuple[float, float]:
@@ -245,19 +301,24 @@ def _run(
     measure: str,
     range_um: float,
     body: Callable[[Probe, float, float], str],
+    max_images: int,
 ) -> SearchResult:
     t_compute = time.perf_counter()
     elapsed0, exposures0 = scope.elapsed_s, scope.exposures
     z0 = float(scope.z_um)
     a, b = _interval(scope, z0, range_um)
     probe = Probe(scope, measure)
+    probe.max_images = int(max_images)
     with restore_on_failure(scope):
         s0 = probe(z0)
-        message = body(probe, a, b)
+        try:
+            message = body(probe, a, b)
+        except BudgetSpent:
+            message = f"stopped at the budget of {max_images} images without converging"
         z_best, s_best = probe.best()
         if z_best != scope.z_um:
             probe.move(z_best)  # no new image: the best one is already known
-    success = s_best >= s0 and not message.startswith("failed")
+    success = s_best >= s0 and not message.startswith(("failed", "stopped"))
     if s_best == s0 and z_best == z0 and not message:
         message = "no sharper position found in range; stayed at the start"
     return SearchResult(
@@ -313,8 +374,9 @@ def brent_search(
     Raises
     ------
     ConfigError
-        If the range is not > 0, the interval is empty within the stage limits, or the
-        measure is unknown or needs optics the scope lacks.
+        If the range, tolerance or step is not a finite number > 0, ``max_images`` is not
+        an integer ≥ 3, the interval is empty within the stage limits, or the measure is
+        unknown or needs optics the scope lacks.
     ScopeError
         If the camera or stage failed (the stage is returned to the start).
 
@@ -335,7 +397,8 @@ def brent_search(
         )
         return "" if result.success else f"stopped after {max_images} images without converging"
 
-    return _run("brent", scope, measure, range_um, body)
+    check_search_options(tolerance_um=tolerance_um, max_images=max_images)
+    return _run("brent", scope, measure, range_um, body, max_images)
 
 
 def golden_section_search(
@@ -372,8 +435,9 @@ def golden_section_search(
     Raises
     ------
     ConfigError
-        If the range is not > 0, the interval is empty within the stage limits, or the
-        measure is unknown or needs optics the scope lacks.
+        If the range, tolerance or step is not a finite number > 0, ``max_images`` is not
+        an integer ≥ 3, the interval is empty within the stage limits, or the measure is
+        unknown or needs optics the scope lacks.
     ScopeError
         If the camera or stage failed (the stage is returned to the start).
 
@@ -386,7 +450,8 @@ def golden_section_search(
     def body(probe: Probe, a: float, b: float) -> str:
         return _golden(probe, a, b, tolerance_um, max_images)
 
-    return _run("gss", scope, measure, range_um, body)
+    check_search_options(tolerance_um=tolerance_um, max_images=max_images)
+    return _run("gss", scope, measure, range_um, body, max_images)
 
 
 def _golden(probe: Probe, a: float, b: float, tolerance_um: float, max_images: int) -> str:
@@ -445,14 +510,24 @@ def scan_search(
     Raises
     ------
     ConfigError
-        If the range is not > 0, the interval is empty within the stage limits, or the
-        measure is unknown or needs optics the scope lacks.
+        If the range, tolerance or step is not a finite number > 0, ``max_images`` is not
+        an integer ≥ 3, the interval is empty within the stage limits, or the measure is
+        unknown or needs optics the scope lacks.
     ScopeError
         If the camera or stage failed (the stage is returned to the start).
     """
 
     def body(probe: Probe, a: float, b: float) -> str:
         n = 11 if step_um is None else max(3, round(float((b - a) / step_um)) + 1)
+        note = ""
+        # The coarse scan may use at most half the budget (the start image is the first).
+        cap = max(3, (max_images - 1) // 2)
+        if n > cap:
+            note = (
+                f"coarse step widened to {(b - a) / (cap - 1):.3g} µm to fit the budget of "
+                f"{max_images} images; "
+            )
+            n = cap
         zs = np.linspace(a, b, n)
         scores = np.array([probe(float(z)) for z in zs])
         i = int(np.argmax(scores))
@@ -470,9 +545,10 @@ def scan_search(
                 vertex = float(np.clip(vertex, zv[j - 1], zv[j + 1]))
                 if min(abs(vertex - zv[j - 1 : j + 2])) > tolerance_um / 10:
                     probe(vertex)
-        return message
+        return note + message if message else note.rstrip("; ")
 
-    return _run("scan", scope, measure, range_um, body)
+    check_search_options(tolerance_um=tolerance_um, max_images=max_images, step_um=step_um)
+    return _run("scan", scope, measure, range_um, body, max_images)
 
 
 # The classic searches: each needs only a scope and a focus measure.
