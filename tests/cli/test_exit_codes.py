@@ -94,3 +94,22 @@ def test_json_has_no_nan() -> None:
     assert safe == {"a": None, "b": [1.0, None], "c": 2.0}
     assert where == ["a", "b[1]"]
     json.dumps(safe, allow_nan=False)
+
+
+def test_singleshot_budget_covers_its_fallback() -> None:
+    from types import SimpleNamespace
+
+    from focuskit.scopes import open_scope
+    from focuskit.singleshot import singleshot_search
+
+    def lost(image: np.ndarray) -> SimpleNamespace:
+        return SimpleNamespace(z_um=90.0, sigma_um=1.0, in_range=False, notes=[])
+
+    scope = open_scope("sim:deepr-40x-fluor", size=64, photons=None)
+    r = singleshot_search(scope, lost, max_images=8)
+    assert r.images <= 8 and "fell back" in r.message
+    scope = open_scope("sim:deepr-40x-fluor", size=64, photons=None)
+    r = singleshot_search(scope, lost, max_images=3)
+    assert r.images <= 3 and not r.success and "too few for the fallback" in r.message
+    with pytest.raises(ConfigError, match="max_images"):
+        singleshot_search(scope, lost, max_images=1)

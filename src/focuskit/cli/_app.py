@@ -487,8 +487,12 @@ def autofocus(
         typer.Option(help="deepfocus: calibration JSON from `focuskit fewshot calibrate`"),
     ] = None,
     max_images: Annotated[
-        int, typer.Option(help="deepfocus: image budget (3 = the paper's few-shot search)")
-    ] = 3,
+        int | None,
+        typer.Option(
+            help="Hard image budget of the search (default: deepfocus 3, the paper's "
+            "few-shot search; classic 40; singleshot its moves + 1, plus the fallback's)"
+        ),
+    ] = None,
     roi: Annotated[
         str | None,
         typer.Option(
@@ -559,6 +563,7 @@ def autofocus(
                 "--method deepfocus needs --calibration CALIB.json (make one with "
                 "`focuskit fewshot calibrate STACK -o CALIB.json`)"
             )
+        max_images = 3 if max_images is None else max_images
         if max_images < 3:
             raise ConfigError(
                 "--max-images must be ≥ 3 for deepfocus "
@@ -583,6 +588,7 @@ def autofocus(
             "max_iterations": max_iterations,
             "force": force,
             "fallback": None if fallback == "none" else fallback,
+            "max_images": max_images,
         }
     microscope = open_scope(scope, **scope_kwargs)
     if start is not None:
@@ -592,6 +598,8 @@ def autofocus(
         settings["range_um"] = range_um if range_um is not None else (hi - lo)
         if method in ("brent", "gss"):
             settings["tolerance_um"] = 0.5 if tolerance is None else tolerance
+        if max_images is not None:
+            settings["max_images"] = max_images
     elif range_um is not None:
         settings["range_um"] = range_um
     result = run_autofocus(microscope, method, measure, model=loaded, calibration=calib, **settings)

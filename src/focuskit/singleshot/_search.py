@@ -31,7 +31,7 @@ import numpy as np
 from focuskit._errors import ConfigError
 from focuskit.measures import score
 from focuskit.scopes import Microscope, restore_on_failure
-from focuskit.search import SEARCHES, Probe, SearchResult
+from focuskit.search import SEARCHES, Probe, SearchResult, check_search_options
 
 
 @runtime_checkable
@@ -150,6 +150,7 @@ def singleshot_search(
     fallback_range_um: float | None = None,
     measure: str = "tenengrad",
     guard: str = "prediction",
+    max_images: int | None = None,
 ) -> SearchResult:
     """Focus with a single-shot defocus predictor; a classic search is the fallback.
 
@@ -190,6 +191,10 @@ def singleshot_search(
         ``"measure"`` — if the last image scores lower than the start's, go back to the
         start (the classic rule; right where contrast peaks in focus, wrong for phase
         cells under one LED); ``"none"`` — finish at the last position.
+    max_images : int, optional
+        Hard budget of images for the whole search, the fallback included (≥ 2 with
+        ``verify``; None: ``max_iterations + 1`` plus the fallback's own budget). The
+        fallback gets what is left, and does not run with fewer than 3.
 
     Returns
     -------
@@ -238,6 +243,8 @@ def singleshot_search(
         math.isfinite(fallback_range_um) and fallback_range_um > 0
     ):
         raise ConfigError(f"fallback_range_um must be > 0 µm, got {fallback_range_um!r}")
+    if max_images is not None:
+        check_search_options(max_images=max_images, min_images=2 if verify else 1)
 
     t_compute = time.perf_counter()
     elapsed0, exposures0 = scope.elapsed_s, scope.exposures
@@ -269,6 +276,9 @@ def singleshot_search(
                 converged = True
                 break
             if moves >= max_iterations:
+                break
+            if max_images is not None and verify and len(run.looks) >= max_images:
+                notes.append(f"stopped at the budget of {max_images} images")
                 break
             here = float(scope.z_um)
             wanted = here - last.z_pred_um  # the focus drive moves by −z (OPTICS.md)
@@ -309,6 +319,7 @@ def singleshot_search(
             elapsed0,
             exposures0,
             t_compute,
+            None if max_images is None else max_images - len(run.looks),
         )
 
     if not verify:
@@ -401,9 +412,13 @@ def _fall_back(
     elapsed0: float,
     exposures0: int,
     t_compute: float,
+    budget: int | None = None,
 ) -> SearchResult:
     """A prediction was not usable: run the classic search from the start (or stop there)."""
     reason = f"the prediction at stage z = {unusable.z_um:+.2f} µm is not usable ({unusable.why})"
+    if fallback is not None and budget is not None and budget < 3:
+        reason += f"; only {budget} image(s) of the budget left, too few for the fallback"
+        fallback = None
     if fallback is None:
         return SearchResult(
             method="singleshot",
@@ -423,7 +438,8 @@ def _fall_back(
     lo, hi = scope.z_limits_um
     if range_um is None:  # the whole stage: [z0 − r/2, z0 + r/2] clipped to the limits is [lo, hi]
         range_um = 2 * max(z0 - lo, hi - z0) or 1.0
-    classic = SEARCHES[fallback](scope, measure, range_um=range_um)
+    limit = {} if budget is None else {"max_images": budget}
+    classic = SEARCHES[fallback](scope, measure, range_um=range_um, **limit)
     message = f"{reason}; fell back to {fallback}"
     if classic.message:
         message += f": {classic.message}"
