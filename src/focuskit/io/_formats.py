@@ -905,8 +905,10 @@ def read_plain_image(path: str | os.PathLike[str], *, rgb: Rgb = "error") -> np.
     import skimage.io
 
     try:
-        with library_messages():
-            data = np.asarray(skimage.io.imread(p))
+        # Our own handle, closed here even when a plugin fails half-way (imageio left it
+        # to the garbage collector, which warned "unclosed file" later).
+        with library_messages(), open(p, "rb") as f:
+            data = np.asarray(skimage.io.imread(f))
     except Exception as exc:  # Pillow, imageio and their plugins raise many kinds
         raise StackFileError(
             p, f"cannot read the image ({image_problem(p, exc)})", "export it again as TIFF or PNG"

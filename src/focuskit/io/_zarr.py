@@ -10,9 +10,11 @@ are let finish before the error is raised, or they end, at exit, in pages of asy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import os
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,8 @@ _FIX_NGFF = "fix the NGFF metadata (.zattrs / zarr.json) or export the image aga
 _FIX_CORRUPT = "the file is corrupt or truncated; copy or export it again"
 # Seconds to wait for zarr's leftover chunk reads after a failed read.
 _SETTLE_S = 30.0
+# The settle() tasks running on zarr's event loop (touched only from that loop's thread).
+_SETTLING: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
 
 @dataclass
@@ -280,17 +284,20 @@ def settle_zarr_tasks() -> None:
 
     async def settle() -> None:
         me = asyncio.current_task()
-        while True:
-            pending = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-            if not pending:
-                return
-            await asyncio.gather(*pending, return_exceptions=True)
+        _SETTLING.add(me)  # other threads' settle() calls must not wait for each other
+        try:
+            while True:
+                pending = [t for t in asyncio.all_tasks() if t not in _SETTLING and not t.done()]
+                if not pending:
+                    return
+                await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            _SETTLING.discard(me)
 
     future = asyncio.run_coroutine_threadsafe(settle(), loop)
-    try:
+    # Past the timeout the reads are left to zarr: the read's own error matters more.
+    with contextlib.suppress(Exception):
         future.result(_SETTLE_S)
-    except Exception:  # a timeout leaves the rest to zarr; the read's error is what matters
-        future.cancel()
 
 
 def read_pixels(path: Path, array: Any, index: Any, *, in_thread: bool = False) -> np.ndarray:

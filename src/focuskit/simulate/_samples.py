@@ -1173,7 +1173,8 @@ def load_sample_image(
             else:
                 from skimage import io as skio
 
-                image = skio.imread(p)
+                with open(p, "rb") as f:  # closed even when a plugin fails half-way
+                    image = skio.imread(f)
         if said.errors:  # tifffile logs, rather than raises, on broken page chains
             raise ValueError(said.errors[0])
     except Exception as exc:
