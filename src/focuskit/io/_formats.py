@@ -748,7 +748,10 @@ def read_stack(
     to float32 luminance 0.2125·R + 0.7154·G + 0.0721·B (BT.709; intensity scale kept,
     alpha ignored), an int picks that channel (dtype kept). ``lazy`` (OME-Zarr only):
     True keeps a Dask array over the chunks, False loads it, None loads up to 512 MiB.
-    Lazy data is not checked for NaN/Inf. Every problem raises ``StackFileError``.
+    Lazy data is not checked for NaN/Inf; a chunk that cannot be decoded raises
+    ``StackFileError`` when it is computed. An OME-Zarr must have every chunk (every
+    shard) on disk: zarr would read a missing one as the fill value. Every problem raises
+    ``StackFileError``, its message one line.
 
     Parameters
     ----------
@@ -777,7 +780,8 @@ def read_stack(
     Raises
     ------
     StackFileError
-        If the file is missing, unreadable or corrupt, its suffix is unsupported, its pixel
+        If the file is missing, unreadable or corrupt (an OME-Zarr chunk missing or
+        undecodable, NGFF metadata of the wrong type), its suffix is unsupported, its pixel
         size or z positions are missing or invalid, or it holds NaN/Inf.
     """
     p = Path(path)
@@ -933,6 +937,8 @@ def read_images(
 
     A plain PNG/JPEG/…, a single 2-D TIFF, or a stack with or without z. What the file
     says is kept; a missing pixel size is an error unless given or ``need_pixel_size=False``.
+    z positions the file gives must fit its planes (one each, strictly monotonic), as for
+    ``read_stack``: a file whose z list does not fit is refused, not renumbered.
 
     Parameters
     ----------
@@ -953,7 +959,8 @@ def read_images(
     Raises
     ------
     StackFileError
-        If the file cannot be read or the pixel size is missing when needed.
+        If the file cannot be read, its z positions do not fit its planes, or the pixel
+        size is missing when needed.
     """
     p = Path(path)
     if p.name.lower().endswith(PLAIN_IMAGE_SUFFIXES):
