@@ -29,7 +29,7 @@ LAYERS = [
 ]
 SYSTEMS = ["singleshot", "fewshot", "refocus"]
 # Root modules every package may use; the facade (_api) and the CLI sit above everything.
-ROOT_MODULES = {"_errors", "_version", "_lazy"}
+ROOT_MODULES = {"_errors", "_version", "_lazy", "_quiet"}
 TOP = {"_api", "cli"}
 # io and simulate are siblings under optics: neither imports the other.
 SIBLINGS = {("io", "simulate"), ("simulate", "io")}

@@ -9,12 +9,10 @@ in the group attribute ``focuskit``, NPY in the sidecar ``<file>.npy.json``.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,9 +20,17 @@ from typing import Any, Literal
 import numpy as np
 
 from focuskit._errors import ConfigError, FocuskitError, StackFileError
+from focuskit._quiet import describe, image_problem, library_messages
 from focuskit._version import __version__
 from focuskit.io._atomic import atomic_output, check_target
 from focuskit.io._stack import FocalStack, as_z_list, is_real_numeric, z_problem
+from focuskit.io._zarr import (
+    NgffImage,
+    check_chunks,
+    checked_dask_array,
+    ngff_image,
+    read_pixels,
+)
 from focuskit.optics import Optics
 
 __all__ = ["SUPPORTED_SUFFIXES", "read_stack", "stack_json", "write_stack"]
@@ -119,11 +125,24 @@ class _Raw:
 def _number_or_none(path: Path, source: str, key: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    number = _finite(value)
+    if number is None:
         raise StackFileError(
-            path, f"{source}: {key!r} is {value!r}, not a finite number", _FIX_JSON
+            path, f"{source}: {key!r} is {value!r:.40}, not a finite number", _FIX_JSON
         )
-    return float(value)
+    return number
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None when it is not a finite int/float (bool, str,
+    NaN, or an int too large for a float, as JSON allows)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _meta_from_block(path: Path, block: Any, source: str) -> _Meta:
@@ -136,7 +155,7 @@ def _meta_from_block(path: Path, block: Any, source: str) -> _Meta:
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in z
         ):
             raise StackFileError(path, f"{source}: 'z_um' is not a list of numbers", _FIX_JSON)
-        z = np.array(z, dtype=np.float64)
+        z = np.array([v if _finite(v) is not None else math.nan for v in z], dtype=np.float64)
     optics = block.get("optics")  # checked by Optics.from_dict when it is used
     metadata = block.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
@@ -169,9 +188,9 @@ def _sidecar_meta(path: Path) -> _Meta | None:
         if sidecar.is_file():
             try:
                 block = json.loads(sidecar.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
                 raise StackFileError(
-                    sidecar, f"sidecar metadata is not valid JSON ({exc})", _FIX_JSON
+                    sidecar, f"sidecar metadata is not valid JSON ({describe(exc)})", _FIX_JSON
                 ) from None
             return _meta_from_block(path, block, f"sidecar {sidecar.name}")
     return None
@@ -197,27 +216,6 @@ def _unknown_suffix(path: Path) -> StackFileError:
 
 
 # --- OME-TIFF -----------------------------------------------------------------------------
-
-
-class _ErrorLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@contextmanager
-def _tifffile_errors() -> Iterator[list[str]]:
-    """Collect what tifffile logs as errors (it logs, not raises, on broken page chains)."""
-    handler = _ErrorLog()
-    logger = logging.getLogger("tifffile")
-    logger.addHandler(handler)
-    try:
-        yield handler.messages
-    finally:
-        logger.removeHandler(handler)
 
 
 def _local(tag: str) -> str:
@@ -274,9 +272,11 @@ def _ome_metas(path: Path, xml: str, leading_axis: str, n_planes: int) -> list[_
             if _local(m.tag) == "M" and m.get("K") == _ANNOTATION_KEY:
                 try:
                     block = json.loads(m.text or "")
-                except json.JSONDecodeError as exc:
+                except (json.JSONDecodeError, RecursionError) as exc:
                     raise StackFileError(
-                        path, f"its focuskit OME annotation is not valid JSON ({exc})", _FIX_JSON
+                        path,
+                        f"its focuskit OME annotation is not valid JSON ({describe(exc)})",
+                        _FIX_JSON,
                     ) from None
                 metas.append(_meta_from_block(path, block, "focuskit OME annotation"))
                 return metas
@@ -309,11 +309,9 @@ def _shaped_meta(shaped: Any) -> _Meta | None:
     d = shaped[0]
     meta = _Meta("tifffile description")
     z = d.get("z_um")
-    if isinstance(z, list) and z and all(isinstance(v, (int, float)) for v in z):
+    if isinstance(z, list) and z and all(_finite(v) is not None for v in z):
         meta.z_um = np.array(z, dtype=np.float64)
-    px = d.get("pixel_size_um")
-    if isinstance(px, (int, float)) and not isinstance(px, bool):
-        meta.pixel_size_um = float(px)
+    meta.pixel_size_um = _finite(d.get("pixel_size_um"))
     return meta if meta.z_um is not None or meta.pixel_size_um is not None else None
 
 
@@ -322,7 +320,7 @@ def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
 
     size = path.stat().st_size
     try:
-        with _tifffile_errors() as errors, tifffile.TiffFile(path) as tif:
+        with library_messages() as said, tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             for page in tif.pages:
                 end = max(
@@ -341,8 +339,9 @@ def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
             imagej = tif.imagej_metadata
             shaped = tif.shaped_metadata
             page0 = tif.pages.first
-            if errors:
-                raise StackFileError(path, f"corrupt TIFF ({errors[0]})", _FIX_CORRUPT)
+            # tifffile logs, rather than raises, on broken page chains and tags.
+            if said.errors:
+                raise StackFileError(path, f"corrupt TIFF ({said.errors[0]})", _FIX_CORRUPT)
             colour_axis = (
                 axes.index("S") if "S" in axes and data.shape[axes.index("S")] in (3, 4) else None
             )
@@ -363,7 +362,7 @@ def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
         raise
     except Exception as exc:
         raise StackFileError(
-            path, f"cannot read it as TIFF ({type(exc).__name__}: {exc})", _FIX_CORRUPT
+            path, f"cannot read it as TIFF ({describe(exc)})", _FIX_CORRUPT
         ) from None
     # A sidecar fills in after the OME-XML fields (before ImageJ / description metadata),
     # and only when the file has no focuskit OME annotation.
@@ -417,35 +416,36 @@ def _write_tiff(
 # --- OME-Zarr -----------------------------------------------------------------------------
 
 
-def _ngff_meta(
-    ms: dict[str, Any], ds: dict[str, Any], keep: list[int], shape: tuple[int, ...]
-) -> _Meta:
+def _ngff_meta(image: NgffImage, keep: list[int], shape: tuple[int, ...]) -> _Meta:
     """z and pixel size from NGFF scale/translation (dataset, then multiscale level)."""
     ndim = len(shape)
     scale = np.ones(ndim)
     translation = np.zeros(ndim)
-    for transforms in (
-        ds.get("coordinateTransformations", []),
-        ms.get("coordinateTransformations", []),
-    ):
-        for t in transforms or []:
-            if t.get("type") == "scale" and len(t.get("scale", [])) == ndim:
-                s = np.asarray(t["scale"], dtype=np.float64)
-                scale, translation = scale * s, translation * s
-            elif t.get("type") == "translation" and len(t.get("translation", [])) == ndim:
-                translation = translation + np.asarray(t["translation"], dtype=np.float64)
-    axes = ms.get("axes") or []
-    units = [(a.get("unit") if isinstance(a, dict) else None) for a in axes] or [None] * ndim
+    for kind, values, _ in image.transforms:
+        if len(values) != ndim:
+            continue  # checked by the caller
+        v = np.asarray(values, dtype=np.float64)
+        if kind == "scale":
+            scale, translation = scale * v, translation * v
+        else:
+            translation = translation + v
+    units: list[str | None] = (
+        image.axis_units if image.axis_units and len(image.axis_units) == ndim else [None] * ndim
+    )
     meta = _Meta("NGFF coordinateTransformations")
+    if not keep:  # a 0-D array, refused later as not a stack
+        return meta
     if len(keep) == 3:
         zi, xi = keep[0], keep[2]
-        zu = _length_um("1", units[zi] if zi < len(units) else None)
+        zu = _length_um("1", units[zi])
         if zu is not None:
-            meta.z_um = (translation[zi] + scale[zi] * np.arange(shape[zi])) * zu
+            z = (translation[zi] + scale[zi] * np.arange(shape[zi])) * zu
+            if np.all(np.isfinite(z)):
+                meta.z_um = z
     else:
         xi = keep[-1]
-    xu = _length_um("1", units[xi] if xi < len(units) else None)
-    if xu is not None and scale[xi] > 0:
+    xu = _length_um("1", units[xi])
+    if xu is not None and scale[xi] > 0 and math.isfinite(scale[xi] * xu):
         meta.pixel_size_um = float(scale[xi] * xu)
     return meta
 
@@ -454,11 +454,12 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
     import zarr
 
     try:
-        node = zarr.open(str(path), mode="r")
+        with library_messages():
+            node = zarr.open(str(path), mode="r")
     except Exception as exc:
         raise StackFileError(
             path,
-            f"cannot open it as Zarr ({type(exc).__name__}: {exc})",
+            f"cannot open it as Zarr ({describe(exc)})",
             "point at an OME-Zarr folder (with .zgroup or zarr.json); "
             "a damaged one must be rewritten",
         ) from None
@@ -468,51 +469,62 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
         array = node
     else:
         attrs = dict(node.attrs)
-        ome = attrs.get("ome", attrs)
-        multiscales = ome.get("multiscales") if isinstance(ome, dict) else None
-        if not multiscales:
+        image = ngff_image(path, attrs)
+        try:
+            with library_messages():
+                array = node[image.dataset_path]
+        except KeyError:
             raise StackFileError(
                 path,
-                "Zarr group has no NGFF 'multiscales' metadata",
-                "point at an OME-Zarr image or its array",
-            )
-        try:
-            ms = multiscales[0]
-            ds = ms["datasets"][0]
-            array = node[ds["path"]]
+                f"the NGFF dataset {image.dataset_path!r} is not in the Zarr group",
+                "copy the dataset again completely, or fix multiscales[0].datasets[0].path",
+            ) from None
         except Exception as exc:
             raise StackFileError(
-                path, f"NGFF metadata names no readable dataset ({exc})", _FIX_CORRUPT
+                path,
+                f"NGFF dataset {image.dataset_path!r} cannot be opened ({describe(exc)})",
+                _FIX_CORRUPT,
             ) from None
-        # Drop singleton non-space axes (t, c of a tczyx image).
-        axes = ms.get("axes") or []
-        types = [
-            (a.get("type") if isinstance(a, dict) else None)
-            or ("space" if str(a) in "zyx" else "other")
-            for a in axes
-        ]
-        if len(types) != array.ndim:
+        if not isinstance(array, zarr.Array):
+            raise StackFileError(
+                path,
+                f"NGFF dataset {image.dataset_path!r} is a group, not an array",
+                "fix the NGFF metadata or export the image again",
+            )
+        for _, values, where in image.transforms:
+            if len(values) != array.ndim:
+                raise StackFileError(
+                    path,
+                    f"NGFF metadata: {where} has {len(values)} values for the "
+                    f"{array.ndim}-D array {image.dataset_path!r}",
+                    "give one value per axis (fix .zattrs / zarr.json)",
+                )
+        types = image.axis_types
+        if types is not None and len(types) != array.ndim:
+            raise StackFileError(
+                path,
+                f"NGFF metadata: multiscales[0].axes names {len(types)} axes for the "
+                f"{array.ndim}-D array {image.dataset_path!r}",
+                "give one axis per array dimension (fix .zattrs / zarr.json)",
+            )
+        if types is None:
             types = ["space"] * array.ndim
+        # Drop singleton non-space axes (t, c of a tczyx image).
         keep = [i for i, t in enumerate(types) if t == "space" or array.shape[i] != 1]
         index = tuple(slice(None) if i in keep else 0 for i in range(array.ndim))
         if "focuskit" in attrs:
             metas.append(_meta_from_block(path, attrs["focuskit"], "focuskit Zarr attribute"))
-        metas.append(_ngff_meta(ms, ds, keep, tuple(array.shape)))
-    nbytes = int(np.prod(array.shape)) * np.dtype(array.dtype).itemsize
+        metas.append(_ngff_meta(image, keep, tuple(array.shape)))
+    # A chunk missing from disk reads as the fill value: refuse before reading anything.
+    check_chunks(path, array)
+    nbytes = math.prod(array.shape) * np.dtype(array.dtype).itemsize
     if lazy is None:
         lazy = nbytes > _LAZY_ABOVE_BYTES
-    try:
-        if lazy:
-            import dask.array as da
-
-            data = da.from_zarr(array)[index] if index else da.from_zarr(array)
-        else:
-            data = array[index] if index else array[...]
-            data = np.asarray(data)
-    except Exception as exc:
-        raise StackFileError(
-            path, f"cannot read its pixels ({type(exc).__name__}: {exc})", _FIX_CORRUPT
-        ) from None
+    if lazy:
+        data = checked_dask_array(path, array)
+        data = data[index] if index else data
+    else:
+        data = read_pixels(path, array, index if index else ...)
     return _Raw(data, None, metas)
 
 
@@ -554,6 +566,9 @@ def _write_zarr(
             compressors=numcodecs.Zlib(level=6) if compression else None,
             chunk_key_encoding={"name": "v2", "separator": "/"},
             fill_value=0,
+            # Every chunk on disk, even an all-zero one: the reader refuses missing chunks
+            # (a half-copied dataset) rather than reading them as zeros.
+            config={"write_empty_chunks": True},
         )
         for i in range(z):
             array[i] = _checked_plane(stack, i, target)
@@ -563,18 +578,48 @@ def _write_zarr(
 # --- NPY + sidecar ------------------------------------------------------------------------
 
 
-def _read_npy(path: Path, lazy: bool | None) -> _Raw:
+def _npy_size_problem(path: Path) -> str | None:
+    """Why an NPY file is shorter than its header says, or None (checked before loading,
+    so that a damaged header is not met with a huge allocation)."""
     try:
-        data = np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                return None  # np.load judges other versions
+            start = f.tell()
+    except Exception:
+        return None  # np.load says what is wrong with the header
+    if dtype.hasobject:
+        return None
+    need = math.prod(shape) * dtype.itemsize
+    have = path.stat().st_size - start
+    if have < need:
+        return f"its pixel data is cut short ({have} of {need} bytes)"
+    return None
+
+
+def _read_npy(path: Path, lazy: bool | None) -> _Raw:
+    problem = _npy_size_problem(path)
+    if problem:
+        raise StackFileError(path, problem, _FIX_CORRUPT)
+    try:
+        with library_messages():
+            data = np.load(path, allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise StackFileError(
                 path, "holds Python objects, not real numeric pixels", "save a uint/int/float array"
             ) from None
-        raise StackFileError(path, f"cannot read it as NPY ({exc})", _FIX_CORRUPT) from None
+        raise StackFileError(
+            path, f"cannot read it as NPY ({describe(exc)})", _FIX_CORRUPT
+        ) from None
     except Exception as exc:
         raise StackFileError(
-            path, f"cannot read it as NPY ({type(exc).__name__}: {exc})", _FIX_CORRUPT
+            path, f"cannot read it as NPY ({describe(exc)})", _FIX_CORRUPT
         ) from None
     if not isinstance(data, np.ndarray):
         raise StackFileError(path, "is not a single NPY array", "save one array with np.save")
@@ -703,7 +748,10 @@ def read_stack(
     to float32 luminance 0.2125·R + 0.7154·G + 0.0721·B (BT.709; intensity scale kept,
     alpha ignored), an int picks that channel (dtype kept). ``lazy`` (OME-Zarr only):
     True keeps a Dask array over the chunks, False loads it, None loads up to 512 MiB.
-    Lazy data is not checked for NaN/Inf. Every problem raises ``StackFileError``.
+    Lazy data is not checked for NaN/Inf; a chunk that cannot be decoded raises
+    ``StackFileError`` when it is computed. An OME-Zarr must have every chunk (every
+    shard) on disk: zarr would read a missing one as the fill value. Every problem raises
+    ``StackFileError``, its message one line.
 
     Parameters
     ----------
@@ -732,7 +780,8 @@ def read_stack(
     Raises
     ------
     StackFileError
-        If the file is missing, unreadable or corrupt, its suffix is unsupported, its pixel
+        If the file is missing, unreadable or corrupt (an OME-Zarr chunk missing or
+        undecodable, NGFF metadata of the wrong type), its suffix is unsupported, its pixel
         size or z positions are missing or invalid, or it holds NaN/Inf.
     """
     p = Path(path)
@@ -860,10 +909,13 @@ def read_plain_image(path: str | os.PathLike[str], *, rgb: Rgb = "error") -> np.
     import skimage.io
 
     try:
-        data = np.asarray(skimage.io.imread(p))
-    except (OSError, ValueError) as exc:
+        # Our own handle, closed here even when a plugin fails half-way (imageio left it
+        # to the garbage collector, which warned "unclosed file" later).
+        with library_messages(), open(p, "rb") as f:
+            data = np.asarray(skimage.io.imread(f))
+    except Exception as exc:  # Pillow, imageio and their plugins raise many kinds
         raise StackFileError(
-            p, f"cannot read the image ({exc})", "export it again as TIFF or PNG"
+            p, f"cannot read the image ({image_problem(p, exc)})", "export it again as TIFF or PNG"
         ) from None
     if data.ndim == 3 and data.shape[-1] in (3, 4):
         data = _to_gray(p, data, data.ndim - 1, rgb)
@@ -885,6 +937,8 @@ def read_images(
 
     A plain PNG/JPEG/…, a single 2-D TIFF, or a stack with or without z. What the file
     says is kept; a missing pixel size is an error unless given or ``need_pixel_size=False``.
+    z positions the file gives must fit its planes (one each, strictly monotonic), as for
+    ``read_stack``: a file whose z list does not fit is refused, not renumbered.
 
     Parameters
     ----------
@@ -905,7 +959,8 @@ def read_images(
     Raises
     ------
     StackFileError
-        If the file cannot be read or the pixel size is missing when needed.
+        If the file cannot be read, its z positions do not fit its planes, or the pixel
+        size is missing when needed.
     """
     p = Path(path)
     if p.name.lower().endswith(PLAIN_IMAGE_SUFFIXES):
@@ -1013,7 +1068,9 @@ def _read(
     z: Any
     if z_step_um is not None:
         z, z_source = z_start_um + z_step_um * np.arange(n, dtype=np.float64), "given"
-    elif z_found is not None and (len(z_found[0]) == n or need_z):
+    elif z_found is not None:
+        # Even where z does not matter, a file whose z list does not fit its planes is
+        # refused: the caller would otherwise number the planes 0, 1, 2 ... unsaid.
         z, z_source = z_found
     elif not need_z:
         z, z_source = None, ""
@@ -1025,17 +1082,16 @@ def _read(
         )
     else:
         raise StackFileError(p, f"z positions of its {n} planes are missing", _FIX_Z)
+    fix_z = (
+        "give exactly one strictly increasing or decreasing z per plane"
+        if need_z or z_source == "given"
+        else f"fix or remove the z positions in the {z_source}"
+    )
     if z is not None and len(z) != n:
-        raise StackFileError(
-            p,
-            f"has {n} planes but {len(z)} z positions ({z_source})",
-            "give exactly one z per plane",
-        )
+        raise StackFileError(p, f"has {n} planes but {len(z)} z positions ({z_source})", fix_z)
     problem = z_problem(np.asarray(z)) if z is not None else None
     if problem:
-        raise StackFileError(
-            p, f"{problem} ({z_source})", "give one strictly increasing or decreasing z per plane"
-        )
+        raise StackFileError(p, f"{problem} ({z_source})", fix_z)
 
     px: float | None = None
     if px_found is None:

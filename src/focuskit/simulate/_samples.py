@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 from scipy.special import erf
 
 from focuskit._errors import ConfigError
+from focuskit._quiet import image_problem, library_messages
 
 SampleKind = Literal["transmittance", "fluorescence"]
 
@@ -1164,16 +1165,22 @@ def load_sample_image(
             "convert it to TIFF, PNG or JPEG"
         )
     try:
-        if suffix in _TIFF:
-            import tifffile
+        with library_messages() as said:  # tifffile / Pillow say more than one error line
+            if suffix in _TIFF:
+                import tifffile
 
-            image = tifffile.imread(p)
-        else:
-            from skimage import io as skio
+                image = tifffile.imread(p)
+            else:
+                from skimage import io as skio
 
-            image = skio.imread(p)
+                with open(p, "rb") as f:  # closed even when a plugin fails half-way
+                    image = skio.imread(f)
+        if said.errors:  # tifffile logs, rather than raises, on broken page chains
+            raise ValueError(said.errors[0])
     except Exception as exc:
-        raise ConfigError(f"{p}: cannot read the sample image ({exc}) — re-save it") from None
+        raise ConfigError(
+            f"{p}: cannot read the sample image ({image_problem(p, exc)}) — re-save it"
+        ) from None
     image = np.squeeze(np.asarray(image))
     try:
         return from_image(
