@@ -107,6 +107,28 @@ def numpy_to_state(net: Any, state: Mapping[str, np.ndarray]) -> None:
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
 
 
+def state_layout(net: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The shape and numpy dtype kind of each entry of a torch module's state.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The module.
+
+    Returns
+    -------
+    layout : dict of str to (shape, kind)
+        For each ``state_dict`` entry: its shape and ``"f"`` (floating point), ``"b"``
+        (boolean) or ``"i"`` (integer) — what :func:`~focuskit.nn.check_arrays` expects.
+    """
+    import torch
+
+    def kind(t: Any) -> str:
+        return "f" if t.is_floating_point() else "b" if t.dtype == torch.bool else "i"
+
+    return {k: (tuple(v.shape), kind(v)) for k, v in net.state_dict().items()}
+
+
 # ------------------------------------------------------------------------ checkpoints
 def _adam_tensors(prefix: str, optimizer: Any) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     tensors, steps = {}, {}
