@@ -126,7 +126,7 @@ def test_a_torch_save_zip_is_named_as_a_pickle(tmp_path: Path) -> None:
 
     folder = _copy("fewshot", tmp_path)
     torch.save({"w": torch.zeros(2)}, folder / "weights.safetensors")
-    _refused("fewshot", folder, "weights.safetensors", "pickle", "focuskit never loads")
+    _refused("fewshot", folder, "weights.safetensors", "a pickle", "focuskit never loads pickles")
 
 
 # ------------------------------------------------------------------------- config.json
@@ -309,3 +309,17 @@ def test_bundled_models_load_bit_identically(system: str) -> None:
     for name, value in saved.items():
         assert np.array_equal(np.asarray(loaded[name]).reshape(value.shape), value), name
     assert set(loaded) == set(saved)
+
+
+def test_a_safetensors_header_that_starts_like_a_pickle_still_loads(tmp_path: Path) -> None:
+    # A header of 0x280 bytes makes the file start 80 02, as a protocol-2 pickle does.
+    from safetensors.numpy import save_file
+
+    file = tmp_path / "weights.safetensors"
+    for pad in range(700):
+        save_file({"net.w": np.arange(3, dtype=np.float32)}, str(file), metadata={"p": "x" * pad})
+        if file.read_bytes()[:2] == b"\x80\x02":
+            break
+    else:
+        pytest.fail("no padding gave a header of 0x280 bytes")
+    assert read_weights(file)["net.w"].tolist() == [0, 1, 2]

@@ -277,19 +277,24 @@ def check_safetensors_head(file: Path, *, fix: str = DAMAGED_FIX) -> None:
         The file cannot be read, is empty, or is a pickle.
     """
     try:
+        size = file.stat().st_size
         with file.open("rb") as f:
-            head = f.read(8)
+            head = f.read(9)
     except OSError as exc:
         raise ModelFileError(
             file, f"cannot be read ({exc.strerror or exc})", "check that you may read it"
         ) from None
     if not head:
         raise ModelFileError(file, "is empty", fix)
-    if head.startswith(_PICKLE_MAGIC):
+    # safetensors: an 8-byte header length, then the JSON header. Its first bytes can look
+    # like a pickle's (a header of 0x280 bytes starts 80 02), so that is ruled out first.
+    header = int.from_bytes(head[:8], "little")
+    looks_safe = len(head) == 9 and head[8:] == b"{" and 8 + header <= size
+    if not looks_safe and head.startswith(_PICKLE_MAGIC):
         raise ModelFileError(
             file,
             "is a pickle (torch.save / pickle.dump), not safetensors; focuskit never loads pickles",
-            "save models with focuskit (model.save), or retrain the model",
+            fix,
         )
 
 
