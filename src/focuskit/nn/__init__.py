@@ -25,9 +25,11 @@ from focuskit.nn._folder import (
     write_model_folder,
 )
 from focuskit.nn._loop import (
+    RESUME_FIX,
     History,
     Progress,
     Schedule,
+    check_training_state,
     cosine_learning_rate,
     load_training_state,
     numpy_to_state,
@@ -59,6 +61,7 @@ __all__ = [
     "BUILTIN_DIR",
     "DAMAGED_FIX",
     "OPTICS_SECTION",
+    "RESUME_FIX",
     "Flag",
     "History",
     "Nullable",
@@ -77,6 +80,7 @@ __all__ = [
     "check_arrays",
     "check_config",
     "check_model_output",
+    "check_training_state",
     "cosine_learning_rate",
     "group_tensors",
     "load_training_state",
