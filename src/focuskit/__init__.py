@@ -28,7 +28,7 @@ import os
 # it must be set before torch loads its OpenMP runtime. A user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from focuskit._errors import ConfigError, FocuskitError, StackFileError
+from focuskit._errors import ConfigError, FocuskitError, ModelFileError, StackFileError
 from focuskit._lazy import lazy_exports
 from focuskit._version import __version__
 
@@ -39,6 +39,7 @@ __all__ = [
     "DefocusModel",
     "FocalStack",
     "FocuskitError",
+    "ModelFileError",
     "Refocuser",
     "StackFileError",
     "__version__",

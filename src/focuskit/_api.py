@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from focuskit._errors import ConfigError
+from focuskit._errors import ConfigError, ModelFileError
 from focuskit.io import FocalStack
-from focuskit.nn import read_model_folder
+from focuskit.nn import read_model_config
 from focuskit.scopes import Microscope
 from focuskit.search import SEARCHES, SearchResult
 from focuskit.search import autofocus as classic_autofocus
@@ -75,15 +75,20 @@ def load_model(spec: str | os.PathLike[str], **options: Any) -> Any:
     Raises
     ------
     ConfigError
-        Not a model folder, or of a kind this focuskit does not know.
+        Not a model folder.
+    ModelFileError
+        (a ConfigError) A damaged folder, or one of a kind this focuskit does not know;
+        the message names the file, the entry and the fix.
     """
-    path, config, _ = read_model_folder(spec)
+    path, config = read_model_config(spec)
     classes = _model_classes()
-    cls = classes.get(config.get("kind"))
+    kind = config.get("kind")
+    cls = classes.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ConfigError(
-            f"{path}: unknown model kind {config.get('kind')!r}; this focuskit reads "
-            f"{', '.join(sorted(classes))} — is it a focuskit model folder?"
+        raise ModelFileError(
+            path / "config.json",
+            'has no "kind" entry' if kind is None else f"unknown model kind {kind!r}",
+            f"give a focuskit model folder (this focuskit reads {', '.join(sorted(classes))})",
         )
     return cls.load(spec, **options)
 

@@ -354,17 +354,17 @@ def info(
 
     scorer = BlurScorer.load(model)
     summary = {
+        **scorer.metadata,  # provenance first: what the model is wins
         "model": model,
         "parameters": scorer.net.parameter_count(),
         "architecture": scorer.net.config.to_dict(),
         "cutoff_range": list(scorer.cutoff_range),
         "focuskit_version": scorer.saved_by,
-        **scorer.metadata,
     }
     if as_json:
         print_json(summary)
         return
-    t = summary.get("training", {})
+    t = summary.get("training") if isinstance(summary.get("training"), dict) else {}
     console.print(
         f"[bold]{model}[/]: blur-score CNN, {summary['parameters']:,} parameters, channels "
         f"{summary['architecture']['channels']}; trained for objectives with NA·pixel/λ in "
@@ -380,13 +380,17 @@ def info(
             )
         console.print(
             f"training: {patches} patches, validation MAE "
-            f"{mae if mae is None else f'{float(mae):.3f}'} waves; {t.get('command', '')}"
+            f"{f'{mae:.3f}' if isinstance(mae, (int, float)) else mae} waves; "
+            f"{t.get('command', '')}"
         )
         for key in ("validation_mae_by_content", "validation_mae_by_waves"):
-            if key in t:
+            if isinstance(t.get(key), dict):
                 console.print(
                     f"  {key.replace('_', ' ')}: "
-                    + ", ".join(f"{k} {v:.3f}" for k, v in t[key].items())
+                    + ", ".join(
+                        f"{k} {v:.3f}" if isinstance(v, (int, float)) else f"{k} {v}"
+                        for k, v in t[key].items()
+                    )
                 )
 
 

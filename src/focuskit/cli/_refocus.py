@@ -377,6 +377,7 @@ def info(
     r = Refocuser.load(model)
     o = r.optics
     summary = {
+        **{k: v for k, v in r.metadata.items() if k != "training"},  # what the model is wins
         "model": model,
         "parameters": r.parameter_counts(),
         "architecture": r.generator.config.to_dict(),
@@ -385,9 +386,9 @@ def info(
         "z_range_um": r.z_range_um,
         "defocus_map": r.dpm is not None,
         "focuskit_version": r.saved_by,
-        **{k: v for k, v in r.metadata.items() if k != "training"},
     }
-    t = dict(r.metadata.get("training", {}))
+    training = r.metadata.get("training")
+    t = dict(training) if isinstance(training, dict) else {}
     for key in ("history", "dpm_history"):
         t.pop(key, None)
     summary["training"] = t

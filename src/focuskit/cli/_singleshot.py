@@ -271,9 +271,11 @@ def model_summary(spec: str) -> dict[str, Any]:
     from focuskit.singleshot import DefocusModel
 
     model = DefocusModel.load(spec)
-    config = {**model.config(), **model.metadata}
-    training = config.get("training") or {}
-    history = training.get("history") or {}
+    config = {**model.metadata, **model.config()}  # what the model is wins over provenance
+    # Provenance is free-form JSON: shown as far as it has the expected shape.
+    training = config.get("training") if isinstance(config.get("training"), dict) else {}
+    history = training.get("history") if isinstance(training.get("history"), dict) else {}
+    steps = history.get("steps")
     return {
         "model": spec,
         "path": str(model.path),
@@ -290,7 +292,7 @@ def model_summary(spec: str) -> dict[str, Any]:
         "training": {
             "best_val_rmse_um": history.get("best_val_rmse_um"),
             "best_step": history.get("best_step"),
-            "steps": (history.get("steps") or [None])[-1],
+            "steps": steps[-1] if isinstance(steps, list) and steps else None,
             "stopped_early": history.get("stopped_early"),
             "seconds": training.get("train_seconds", history.get("seconds")),
             "config": training.get("config"),

@@ -21,11 +21,36 @@ from focuskit.fewshot._calibration import BlurCalibration
 from focuskit.fewshot._data import CUTOFF_RANGE, PATCH
 from focuskit.fewshot._search import deepfocus_search
 from focuskit.measures import standardize
-from focuskit.nn import TrainedModel, numpy_to_state, patch_origins, torch_threads
+from focuskit.nn import (
+    Number,
+    Numbers,
+    Section,
+    Text,
+    TrainedModel,
+    build_entry,
+    patch_origins,
+    torch_threads,
+)
 from focuskit.optics import OPTICS_TOLERANCE, Optics
 from focuskit.scopes import Microscope
 from focuskit.search import SearchResult
 
+# What a blur-CNN model folder's config.json holds (checked before anything is built).
+SCHEMA = Section(
+    required={
+        "architecture": Section(
+            required={
+                "channels": Numbers(item=Number(lo=1, hi=4096, whole=True), max_length=16),
+                "waves_scale": Number(lo=0, lo_open=True),
+            }
+        )
+    },
+    optional={
+        "patch": Number(lo=PATCH, hi=PATCH, whole=True),
+        "score": Text(),
+        "cutoff_range": Numbers(item=Number(lo=0, lo_open=True), length=2, increasing=True),
+    },
+)
 SCORE = "defocus wavefront at the pupil edge W = z·(n − √(n² − NA²))/λ, in waves (lower is sharper)"
 
 
@@ -58,6 +83,7 @@ class BlurScorer(TrainedModel):
     kind = "blur-cnn"
     title = "blur-score CNN"
     cli = "fewshot"
+    schema = SCHEMA
 
     def __init__(
         self,
@@ -99,14 +125,13 @@ class BlurScorer(TrainedModel):
 
         from focuskit.fewshot._network import BlurCNN, BlurCNNConfig
 
-        net = BlurCNN(BlurCNNConfig.from_dict(config["architecture"]))
+        arch = build_entry(config, "architecture", BlurCNNConfig.from_dict)
         # Folders saved before focuskit 0.2 kept the network's parameters unprefixed.
-        state = (
-            tensors["net"]
-            if "net" in tensors
-            else {f"{k}.{n}": v for k, group in tensors.items() for n, v in group.items()}
-        )
-        numpy_to_state(net, state)
+        if "net" not in tensors:
+            tensors = {
+                "net": {f"{k}.{n}": v for k, group in tensors.items() for n, v in group.items()}
+            }
+        net = cls.load_network(lambda: BlurCNN(arch), tensors, "net", path)
         net = net.eval().to(memory_format=torch.channels_last)
         skip = {"kind", "focuskit_version", "architecture", "patch", "score", "cutoff_range"}
         return cls(

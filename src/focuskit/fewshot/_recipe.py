@@ -20,9 +20,14 @@ from focuskit.fewshot._data import (
     simulate_blur_patches,
 )
 from focuskit.fewshot._model import BlurScorer
-from focuskit.fewshot._train import BlurTrainConfig, fit_blur_cnn, split_patches_by_field
+from focuskit.fewshot._train import (
+    BlurTrainConfig,
+    _resume_settings,
+    fit_blur_cnn,
+    split_patches_by_field,
+)
 from focuskit.io import FocalStack, read_stack
-from focuskit.nn import Progress, check_model_output, split_one_field
+from focuskit.nn import Progress, check_model_output, check_training_state, split_one_field
 
 DEFAULT_MODEL = "builtin:fewshot-widefield"
 # Field ids of patches from user stacks: far above any simulated object's.
@@ -112,7 +117,10 @@ def train(
     ------
     ConfigError
         When ``output`` exists without ``overwrite``, ``focus_z_um`` does not give one z per
-        stack, or a stack lacks optics or a known focus.
+        stack, a stack lacks optics or a known focus, or ``resume`` has no checkpoint.
+    ModelFileError
+        ``resume`` from a damaged checkpoint or one of other settings (refused before the
+        data are made).
 
     References
     ----------
@@ -125,6 +133,15 @@ def train(
         raise ConfigError("give samples, or a data_config / patches that already say what to show")
     if focus_z_um is not None and len(focus_z_um) != len(stacks):
         raise ConfigError("give one --focus-z per --stack (or none)")
+    base = BlurScorer.load(init) if isinstance(init, (str, os.PathLike)) else init
+    config = config or BlurTrainConfig(
+        max_steps=steps, seed=seed, eval_every=max(10, min(250, steps // 10))
+    )
+    config = replace(config, seed=seed)
+    if resume:  # a damaged or mismatched checkpoint is refused before minutes of data
+        check_training_state(
+            checkpoint_dir, _resume_settings(config, base.net if base is not None else None)
+        )
     t0 = time.perf_counter()
     parts: list[BlurPatches] = []
     for k, given in enumerate(stacks):
@@ -160,11 +177,6 @@ def train(
     if len(np.unique(data.field)) == 1:
         data.field = split_one_field(data.field)
     train_set, val_set = split_patches_by_field(data, validation, seed=seed)
-    base = BlurScorer.load(init) if isinstance(init, (str, os.PathLike)) else init
-    config = config or BlurTrainConfig(
-        max_steps=steps, seed=seed, eval_every=max(10, min(250, steps // 10))
-    )
-    config = replace(config, seed=seed)
     t1 = time.perf_counter()
     net, history = fit_blur_cnn(
         train_set,

@@ -122,6 +122,11 @@ class BlurTrainHistory(History):
     best_val_mae_waves: float = math.inf
 
 
+def _resume_settings(config: BlurTrainConfig, init: Any | None = None) -> dict[str, Any]:
+    """What a resumed training must share with its checkpoint: the network's widths."""
+    return {"channels": list(init.config.channels if init is not None else config.channels)}
+
+
 def fit_blur_cnn(
     train: BlurPatches,
     validation: BlurPatches,
@@ -165,6 +170,8 @@ def fit_blur_cnn(
     ------
     ConfigError
         When the training or validation set is empty.
+    ModelFileError
+        ``resume`` from a damaged checkpoint, or one of other widths.
 
     References
     ----------
@@ -247,6 +254,7 @@ def _fit(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         progress=progress,
+        settings=_resume_settings(config, init),
     )
     return net, history
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from focuskit._errors import ConfigError
+from focuskit._errors import ConfigError, ModelFileError
 from focuskit.io import atomic_output
 
 CONFIG = "config.json"
@@ -165,6 +165,139 @@ def write_model_folder(
     return target
 
 
+# Ends the message when a folder's files are damaged or do not belong together.
+DAMAGED_FIX = "restore the folder as focuskit saved it, or retrain the model"
+# The first bytes of what torch.save (a zip) and pickle.dump (protocol 2+) write.
+_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_model_config(spec: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
+    """Read only the ``config.json`` of a model folder or ``builtin:NAME``.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        ``builtin:NAME`` or a model folder (:func:`resolve_model`).
+
+    Returns
+    -------
+    folder : Path
+        The resolved model folder.
+    config : dict
+        The parsed ``config.json`` (a JSON object; its entries are not checked here).
+
+    Raises
+    ------
+    ConfigError
+        No such model.
+    ModelFileError
+        ``config.json`` cannot be read, is not JSON, or is not a JSON object.
+    """
+    path = resolve_model(spec)
+    file = path / CONFIG
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelFileError(file, "is not text (UTF-8 JSON)", DAMAGED_FIX) from None
+    except OSError as exc:
+        raise ModelFileError(
+            file, f"cannot be read ({exc.strerror or exc})", "check that you may read it"
+        ) from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(
+            file,
+            f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+            DAMAGED_FIX,
+        ) from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, nesting 1000 deep
+        raise ModelFileError(
+            file, f"is not a focuskit config ({_first_line(exc)})", DAMAGED_FIX
+        ) from None
+    if not isinstance(config, dict):
+        kind = "a list" if isinstance(config, list) else f"a single {type(config).__name__}"
+        raise ModelFileError(file, f"holds {kind}, not a JSON object", DAMAGED_FIX)
+    return path, config
+
+
+def read_weights(file: str | os.PathLike[str], *, fix: str = DAMAGED_FIX) -> dict[str, np.ndarray]:
+    """Read a safetensors file of a model folder or checkpoint, never unpickling anything.
+
+    Parameters
+    ----------
+    file : str or path-like
+        The ``.safetensors`` file.
+    fix : str, optional
+        What the user can do when it is damaged (ends the message).
+
+    Returns
+    -------
+    tensors : dict of str to ndarray
+        Its arrays by full name.
+
+    Raises
+    ------
+    ModelFileError
+        The file is empty, a pickle (``torch.save``), not safetensors, truncated, or holds
+        a data type numpy has no type for (bfloat16).
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    file = Path(file)
+    check_safetensors_head(file, fix=fix)
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            file, f"is not a complete safetensors file ({_first_line(exc)})", fix
+        ) from None
+
+
+def check_safetensors_head(file: Path, *, fix: str = DAMAGED_FIX) -> None:
+    """Refuse a file that cannot be safetensors before a parser sees it: unreadable, empty,
+    or a pickle (what ``torch.save`` and ``pickle.dump`` write), never unpickled.
+
+    Parameters
+    ----------
+    file : Path
+        The ``.safetensors`` file.
+    fix : str, optional
+        What the user can do when it is damaged (ends the message).
+
+    Raises
+    ------
+    ModelFileError
+        The file cannot be read, is empty, or is a pickle.
+    """
+    try:
+        size = file.stat().st_size
+        with file.open("rb") as f:
+            head = f.read(9)
+    except OSError as exc:
+        raise ModelFileError(
+            file, f"cannot be read ({exc.strerror or exc})", "check that you may read it"
+        ) from None
+    if not head:
+        raise ModelFileError(file, "is empty", fix)
+    # safetensors: an 8-byte header length, then the JSON header. Its first bytes can look
+    # like a pickle's (a header of 0x280 bytes starts 80 02), so that is ruled out first.
+    header = int.from_bytes(head[:8], "little")
+    looks_safe = len(head) == 9 and head[8:] == b"{" and 8 + header <= size
+    if not looks_safe and head.startswith(_PICKLE_MAGIC):
+        raise ModelFileError(
+            file,
+            "is a pickle (torch.save / pickle.dump), not safetensors; focuskit never loads pickles",
+            fix,
+        )
+
+
 def read_model_folder(
     spec: str | os.PathLike[str],
 ) -> tuple[Path, dict[str, Any], dict[str, np.ndarray]]:
@@ -180,25 +313,18 @@ def read_model_folder(
     folder : Path
         The resolved model folder.
     config : dict
-        The parsed ``config.json``.
+        The parsed ``config.json`` (a JSON object; its entries are checked by the model
+        class that loads it).
     tensors : dict of str to ndarray
         The arrays of ``weights.safetensors``, by their full names (``net.body.0.weight``).
 
     Raises
     ------
     ConfigError
-        No such model, or a file that cannot be read or is not a JSON object.
+        No such model.
+    ModelFileError
+        A file that cannot be read, ``config.json`` not a JSON object, or
+        ``weights.safetensors`` not a complete safetensors file (a pickle is never loaded).
     """
-    from safetensors.numpy import load_file
-
-    path = resolve_model(spec)
-    try:
-        config = json.loads((path / CONFIG).read_text())
-        tensors = load_file(str(path / WEIGHTS))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"{path}: cannot read the model ({exc}) — is the folder complete?"
-        ) from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: {CONFIG} is not a JSON object — is the folder complete?")
-    return path, config, tensors
+    path, config = read_model_config(spec)
+    return path, config, read_weights(path / WEIGHTS)

@@ -11,17 +11,40 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from focuskit._errors import ConfigError
+from focuskit._errors import ConfigError, ModelFileError
 from focuskit._version import __version__
-from focuskit.nn._folder import read_model_folder, write_model_folder
+from focuskit.nn._folder import (
+    CONFIG,
+    WEIGHTS,
+    read_model_config,
+    read_weights,
+    write_model_folder,
+)
+from focuskit.nn._loop import numpy_to_state, state_layout
+from focuskit.nn._schema import ANY_OBJECT, Nullable, Section, Text, check_arrays, check_config
 from focuskit.optics import OPTICS_TOLERANCE, Optics, describe_illumination
 
 M = TypeVar("M", bound="TrainedModel")
+T = TypeVar("T")
+
+# What every model folder's config.json may hold besides its kind's own entries: the
+# version that saved it and free-form provenance (how, on what it was trained).
+BASE_SCHEMA = Section(
+    required={"kind": Text()},
+    optional={
+        "focuskit_version": Text(),
+        "preset": Nullable(Text()),
+        "training": Nullable(ANY_OBJECT),
+        "data": Nullable(ANY_OBJECT),
+    },
+    others=True,
+)
 
 
 def group_tensors(tensors: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -44,6 +67,35 @@ def group_tensors(tensors: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndar
         prefix, _, rest = key.partition(".")
         groups.setdefault(prefix, {})[rest] = value
     return groups
+
+
+def build_entry(config: dict[str, Any], name: str, build: Callable[[Any], T]) -> T:
+    """Build an object from one config.json entry; a failure names the entry.
+
+    Parameters
+    ----------
+    config : dict
+        The parsed config.json (already checked against the model's schema).
+    name : str
+        The entry (``features``, ``optics`` …).
+    build : callable
+        ``build(config[name])`` → the object (e.g. ``Optics.from_dict``).
+
+    Returns
+    -------
+    value : object
+        What ``build`` returned.
+
+    Raises
+    ------
+    ConfigError
+        ``"name": what build refused`` (the model's ``load`` adds the file and the fix).
+    """
+    try:
+        return build(config[name])
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f'"{name}" is not valid: {text}') from None
 
 
 class TrainedModel:
@@ -70,6 +122,8 @@ class TrainedModel:
     kind: ClassVar[str] = ""
     title: ClassVar[str] = "model"  # "single-shot defocus model", … for messages
     cli: ClassVar[str] = ""  # the CLI group that trains it, for messages
+    # The config.json entries of this kind (checked before anything is built from them).
+    schema: ClassVar[Section] = Section(others=True)
 
     optics: Optics | None
     metadata: dict[str, Any]
@@ -105,6 +159,110 @@ class TrainedModel:
     def pixel_size_um(self) -> float | None:
         """The image pixel size the model expects (µm), None if it does not care."""
         return None if self.optics is None else self.optics.pixel_size_um
+
+    # ----------------------------------------------------------- building from a folder
+    @classmethod
+    def damaged_fix(cls) -> str:
+        """What to do about a damaged folder of this kind (ends the error messages).
+
+        Returns
+        -------
+        fix : str
+            "restore the folder …, or retrain it (`focuskit <system> train`)".
+        """
+        return (
+            f"restore the folder as focuskit saved it, or retrain it (`focuskit {cls.cli} train`)"
+        )
+
+    @classmethod
+    def load_network(
+        cls,
+        build: Callable[[], Any],
+        tensors: dict[str, dict[str, np.ndarray]],
+        role: str,
+        path: Path,
+    ) -> Any:
+        """Build a network and load the weights saved under ``role``, after checking them.
+
+        The network is first built on torch's ``meta`` device (no memory) to learn its
+        tensors' shapes, so an architecture in config.json that the weights do not have is
+        refused before anything is allocated.
+
+        Parameters
+        ----------
+        build : callable
+            ``build()`` → the torch module, from config.json's architecture.
+        tensors : dict of str to dict of str to ndarray
+            The folder's tensors grouped by prefix (:func:`group_tensors`).
+        role : str
+            The prefix of this network's tensors (``net``, ``generator`` …).
+        path : Path
+            The model folder (named in messages).
+
+        Returns
+        -------
+        net : torch.nn.Module
+            The network with the folder's weights.
+
+        Raises
+        ------
+        ModelFileError
+            A tensor missing, unexpected, of another shape or data type than the
+            architecture's, or holding NaN or infinity.
+        """
+        import torch
+
+        file = path / WEIGHTS
+        if role not in tensors:
+            raise ModelFileError(file, f'has no "{role}.*" tensors', cls.damaged_fix())
+        try:
+            with torch.device("meta"):
+                layout = state_layout(build())
+        except (RuntimeError, ValueError) as exc:  # e.g. a size torch cannot even describe
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(
+                path / CONFIG, f'"architecture" cannot be built ({text})', cls.damaged_fix()
+            ) from None
+        check_arrays(tensors[role], layout, file, cls.damaged_fix(), prefix=f"{role}.")
+        net = build()
+        numpy_to_state(net, tensors[role])
+        return net
+
+    @classmethod
+    def check_tensors(
+        cls,
+        tensors: dict[str, dict[str, np.ndarray]],
+        group: str,
+        expected: dict[str, tuple[tuple[int, ...], str]],
+        path: Path,
+    ) -> dict[str, np.ndarray]:
+        """Check a group of extra arrays (e.g. ``ood.*``) and return it.
+
+        Parameters
+        ----------
+        tensors : dict of str to dict of str to ndarray
+            The folder's tensors grouped by prefix.
+        group : str
+            The prefix (``ood``).
+        expected : dict of str to (shape, kind)
+            Each array's shape and numpy dtype kind (``"f"``, ``"i"``).
+        path : Path
+            The model folder (named in messages).
+
+        Returns
+        -------
+        arrays : dict of str to ndarray
+            The group's arrays, by name without the prefix.
+
+        Raises
+        ------
+        ModelFileError
+            An array missing, unexpected, of another shape or type, or not finite.
+        """
+        file = path / WEIGHTS
+        arrays = tensors.get(group, {})
+        check_arrays(arrays, expected, file, cls.damaged_fix(), prefix=f"{group}.")
+        return arrays
 
     # ------------------------------------------------------------------------- files
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -162,21 +320,44 @@ class TrainedModel:
         Raises
         ------
         ConfigError
-            Not a folder of this kind, or weights that do not fit the architecture.
+            Not a folder of this kind.
+        ModelFileError
+            (a ConfigError) A damaged folder: a file that cannot be read, a config.json
+            entry missing, unknown or of the wrong type, or weights that do not fit the
+            architecture; the message names the file, the entry and the fix.
         """
-        path, config, tensors = read_model_folder(spec)
+        path, config = read_model_config(spec)
         if config.get("kind") != cls.kind:
             raise ConfigError(
                 f"{path}: a {config.get('kind')!r} model, not a {cls.title} — give a folder "
                 f"saved by `focuskit {cls.cli} train` or a builtin:NAME of that kind"
             )
+        file, fix = path / CONFIG, cls.damaged_fix()
+        check_config(config, BASE_SCHEMA.merged(cls.schema), file, fix)
+        groups = group_tensors(read_weights(path / WEIGHTS))
         try:
-            model = cls.from_folder(path, config, group_tensors(tensors), **options)
+            model = cls.from_folder(path, config, groups, **options)
+        except ModelFileError:
+            raise
+        except ConfigError as exc:  # a value the architecture or the optics refuse
+            raise ModelFileError(file, str(exc), fix) from None
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(
                 f"{path}: weights do not fit this focuskit's {cls.title} (saved by focuskit "
-                f"{config.get('focuskit_version', '?')}: {exc}) — retrain it with this version"
+                f"{config.get('focuskit_version', '?')}: {text}) — retrain it with this version"
             ) from None
+        # Tensors the model does not use mean config.json and the weights disagree (e.g. a
+        # decoder's weights with "dpm": false). Folders from before 0.2 had no prefixes.
+        used = set(model.networks()) | {k.partition(".")[0] for k in model.arrays()}
+        unused = sorted(set(groups) - used) if used & set(groups) else []
+        if unused:
+            raise ModelFileError(
+                path / WEIGHTS,
+                f'holds "{unused[0]}.*" tensors that this {cls.title} does not use '
+                "(config.json and the weights disagree)",
+                fix,
+            )
         model.source, model.path, model.saved_by = str(spec), path, config.get("focuskit_version")
         return model
 

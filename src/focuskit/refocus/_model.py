@@ -17,10 +17,44 @@ import numpy as np
 
 from focuskit._errors import ConfigError
 from focuskit.measures import standardize
-from focuskit.nn import TrainedModel, blend_ramp, numpy_to_state, tile_starts, torch_threads
+from focuskit.nn import (
+    OPTICS_SECTION,
+    Flag,
+    Nullable,
+    Number,
+    Numbers,
+    Section,
+    Text,
+    TrainedModel,
+    blend_ramp,
+    build_entry,
+    tile_starts,
+    torch_threads,
+)
 from focuskit.optics import Optics
+from focuskit.refocus._config import LEVELS
 
 KIND = "deepr"
+_POSITIVE = Number(lo=0, lo_open=True)
+# What a Deep-R model folder's config.json holds (checked before anything is built).
+SCHEMA = Section(
+    required={
+        "architecture": Section(
+            required={
+                "channels": Numbers(item=Number(lo=1, hi=4096, whole=True), length=LEVELS + 1)
+            },
+            optional={"global_residual": Flag()},
+        )
+    },
+    optional={
+        "dpm": Flag(),
+        "dpm_signed": Flag(),
+        "optics": Nullable(OPTICS_SECTION),
+        "pixel_size_um": Nullable(_POSITIVE),
+        "z_range_um": _POSITIVE,
+        "io": Text(),
+    },
+)
 
 
 def _pad_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -104,6 +138,7 @@ class Refocuser(TrainedModel):
     kind = KIND
     title = "Deep-R refocusing model"
     cli = "refocus"
+    schema = SCHEMA
 
     def __init__(
         self,
@@ -184,16 +219,14 @@ class Refocuser(TrainedModel):
 
         from focuskit.refocus._network import DeepRConfig, DeepRGenerator, DPMDecoder
 
-        gen = DeepRGenerator(DeepRConfig.from_dict(config["architecture"]))
-        numpy_to_state(gen, tensors["generator"])
+        arch = build_entry(config, "architecture", DeepRConfig.from_dict)
+        optics = build_entry(config, "optics", Optics.from_dict) if config.get("optics") else None
+        gen = cls.load_network(lambda: DeepRGenerator(arch), tensors, "generator", path)
+        gen = gen.eval().to(memory_format=torch.channels_last)
         dpm = None
         if config.get("dpm"):
-            dpm = DPMDecoder(gen.config.channels)
-            numpy_to_state(dpm, tensors["dpm"])
-        gen = gen.eval().to(memory_format=torch.channels_last)
-        if dpm is not None:
+            dpm = cls.load_network(lambda: DPMDecoder(arch.channels), tensors, "dpm", path)
             dpm = dpm.eval().to(memory_format=torch.channels_last)
-        optics = Optics.from_dict(config["optics"]) if config.get("optics") else None
         skip = {
             "kind",
             "focuskit_version",

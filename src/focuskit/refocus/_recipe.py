@@ -14,7 +14,7 @@ import numpy as np
 
 from focuskit._errors import ConfigError
 from focuskit.io import FocalStack, read_stack
-from focuskit.nn import Progress, check_model_output, split_one_field
+from focuskit.nn import Progress, check_model_output, check_training_state, split_one_field
 from focuskit.optics import get_preset
 from focuskit.refocus._data import (
     RefocusTiles,
@@ -24,7 +24,13 @@ from focuskit.refocus._data import (
 )
 from focuskit.refocus._model import Refocuser
 from focuskit.refocus._plots import loss_curve_plot
-from focuskit.refocus._train import DPMTrainConfig, RefocusTrainConfig, fit_deepr, fit_dpm
+from focuskit.refocus._train import (
+    DPMTrainConfig,
+    RefocusTrainConfig,
+    _resume_settings,
+    fit_deepr,
+    fit_dpm,
+)
 
 DEFAULT_MODEL = "builtin:refocus-40x-fluor"
 DEFAULT_SIMULATED_FIELDS = 24
@@ -130,6 +136,9 @@ def train(
     ConfigError
         When ``output`` exists without ``overwrite``, ``dpm_steps`` < 0, or the data or
         settings are invalid.
+    ModelFileError
+        ``resume`` from a damaged checkpoint or one of other settings (refused before the
+        data are made).
 
     References
     ----------
@@ -158,6 +167,8 @@ def train(
         config = RefocusTrainConfig.from_dict(
             {**config.to_dict(), "generator_channels": list(base.generator.config.channels)}
         )
+    if resume:  # a damaged or mismatched checkpoint is refused before minutes of data
+        check_training_state(checkpoint_dir, _resume_settings(config))
     say = data_progress or (lambda what, done, total: None)
     t0 = time.perf_counter()
     parts: list[RefocusTiles] = []

@@ -512,6 +512,8 @@ def fit_deepr(
     ------
     ConfigError
         When there are no tiles or no pairs within the range, or the crop exceeds the tiles.
+    ModelFileError
+        ``resume`` from a damaged checkpoint, or one of other widths.
 
     References
     ----------
@@ -521,6 +523,15 @@ def fit_deepr(
     """
     with torch_threads(config.num_threads):
         return _fit_deepr(train, validation, config, init, checkpoint_dir, resume, progress)
+
+
+def _resume_settings(config: RefocusTrainConfig, init: Any | None = None) -> dict[str, Any]:
+    """What a resumed training must share with its checkpoint: the networks' widths."""
+    generator = init.config.channels if init is not None else config.generator_channels
+    return {
+        "generator_channels": list(generator),
+        "discriminator_channels": list(config.discriminator_channels),
+    }
 
 
 def _fit_deepr(
@@ -655,6 +666,7 @@ def _fit_deepr(
         state=state,
         restore=restore,
         on_evaluate=record_weights,
+        settings=_resume_settings(config, init),
     )
     return gen, disc, history
 
@@ -697,6 +709,8 @@ def fit_dpm(
     ------
     ConfigError
         When there are no tiles or no pairs within the range, or the crop exceeds the tiles.
+    ModelFileError
+        ``resume`` from a damaged checkpoint, or one of other widths.
 
     References
     ----------

@@ -13,7 +13,16 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.nn import TrainedModel, numpy_to_state, torch_threads
+from focuskit.nn import (
+    OPTICS_SECTION,
+    Flag,
+    Number,
+    Numbers,
+    Section,
+    TrainedModel,
+    build_entry,
+    torch_threads,
+)
 from focuskit.optics import Optics
 from focuskit.scopes import Microscope
 from focuskit.search import SearchResult
@@ -24,6 +33,49 @@ from focuskit.singleshot._search import singleshot_search
 KIND = "fcfnn-defocus"
 OOD_COMPONENTS = 16
 OOD_QUANTILE = 99.5
+
+_WHOLE = Number(lo=1, whole=True)
+_POSITIVE = Number(lo=0, lo_open=True)
+# What a single-shot model folder's config.json holds (checked before anything is built).
+SCHEMA = Section(
+    required={
+        "architecture": Section(
+            required={"n_features": Number(lo=1, hi=2**24, whole=True)},
+            optional={
+                "width": Number(lo=1, hi=2**16, whole=True),
+                "depth": Number(lo=0, hi=1000, whole=True),
+                "input_dropout": Number(lo=0, hi=1, hi_open=True),
+                "predict_sigma": Flag(),
+                "z_scale_um": _POSITIVE,
+            },
+        ),
+        "features": Section(
+            required={
+                "tile": Number(lo=32, hi=4096, whole=True),
+                "pixel_size_um": _POSITIVE,
+                "na": _POSITIVE,
+                "wavelength_um": _POSITIVE,
+                "sx": Number(),
+            },
+            optional={
+                "sy": Number(),
+                "bin": Number(lo=1, hi=1024, whole=True),
+                "margin": Number(lo=0, hi=1.5, lo_open=True),
+            },
+        ),
+        "optics": OPTICS_SECTION,
+        "z_range_um": Numbers(length=2, increasing=True),
+        "ood": Section(
+            required={"distance_limit": Number(lo=0), "residual_limit": Number(lo=0)},
+            optional={"components": _WHOLE, "quantile": Number(lo=0, hi=100)},
+        ),
+    },
+    optional={
+        "sigma_scale": _POSITIVE,
+        "parameters": Number(lo=0, whole=True),
+        "training_bytes_per_example": Number(lo=0, whole=True),
+    },
+)
 
 
 @dataclass
@@ -209,6 +261,7 @@ class DefocusModel(TrainedModel):
     kind = KIND
     title = "single-shot defocus model"
     cli = "singleshot"
+    schema = SCHEMA
 
     def __init__(
         self,
@@ -340,10 +393,26 @@ class DefocusModel(TrainedModel):
     ) -> DefocusModel:
         from focuskit.singleshot._network import FCFNN, FCFNNConfig
 
-        net = FCFNN(FCFNNConfig.from_dict(config["architecture"]))
-        numpy_to_state(net, tensors["net"])
+        arch = build_entry(config, "architecture", FCFNNConfig.from_dict)
+        region = build_entry(config, "features", FourierRegion.from_dict)
+        if region.n_features != arch.n_features:
+            raise ConfigError(
+                f'"architecture" has {arch.n_features} features but "features" (the Fourier '
+                f"region) gives {region.n_features}"
+            )
+        optics = build_entry(config, "optics", Optics.from_dict)
+        net = cls.load_network(lambda: FCFNN(arch), tensors, "net", path)
         net.eval()
-        ood_arrays = tensors["ood"]
+        # k principal directions of n features; k is read off the scales (checked below).
+        n = arch.n_features
+        scales = tensors.get("ood", {}).get("scales")
+        k = scales.shape[0] if scales is not None and scales.ndim == 1 and scales.size else 1
+        ood_arrays = cls.check_tensors(
+            tensors,
+            "ood",
+            {"mean": ((n,), "f"), "components": ((k, n), "f"), "scales": ((k,), "f")},
+            path,
+        )
         ood = OODReference(
             ood_arrays["mean"],
             ood_arrays["components"],
@@ -365,8 +434,8 @@ class DefocusModel(TrainedModel):
         }
         return cls(
             net,
-            FourierRegion.from_dict(config["features"]),
-            Optics.from_dict(config["optics"]),
+            region,
+            optics,
             ood=ood,
             z_range_um=tuple(config["z_range_um"]),  # type: ignore[arg-type]
             sigma_scale=float(config.get("sigma_scale", 1.0)),

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.nn import Progress, check_model_output
+from focuskit.nn import Progress, check_model_output, check_training_state
 from focuskit.optics import OPTICS_TOLERANCE, get_preset
 from focuskit.singleshot._data import (
     DefocusExamples,
@@ -23,7 +23,7 @@ from focuskit.singleshot._data import (
     split_by_field,
 )
 from focuskit.singleshot._model import DefocusModel
-from focuskit.singleshot._train import TrainConfig, fit_fcfnn
+from focuskit.singleshot._train import TrainConfig, _resume_settings, fit_fcfnn
 
 DEFAULT_MODEL = "builtin:singleshot-20x-led"
 DEFAULT_TILE = 1024
@@ -130,6 +130,9 @@ def train(
         Not exactly one data source, an output folder that cannot be written, too few
         fields, a fraction outside (0, 1), ``resume`` without a checkpoint folder, or data
         that do not fit the fine-tuned model.
+    ModelFileError
+        ``resume`` from a damaged checkpoint or one of other settings (refused before the
+        data are made).
 
     References
     ----------
@@ -160,6 +163,17 @@ def train(
         tile = base.region.tile
     tile = DEFAULT_TILE if tile is None else tile
     p = get_preset(preset)
+    if resume:  # a damaged or mismatched checkpoint is refused before minutes of data
+        n_features = (
+            base.net.config.n_features
+            if base is not None
+            else region_for(p.optics, tile).n_features
+            if data is None
+            else None  # the stacks' optics decide (checked when the checkpoint is loaded)
+        )
+        check_training_state(
+            checkpoint_dir, _resume_settings(config, base.net if base else None, n_features)
+        )
 
     t0 = time.perf_counter()
     notes: list[str] = []

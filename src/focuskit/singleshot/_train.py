@@ -129,6 +129,21 @@ class TrainHistory(History):
     best_val_rmse_um: float = math.inf
 
 
+def _resume_settings(
+    config: TrainConfig, init: Any | None = None, n_features: int | None = None
+) -> dict[str, Any]:
+    """What a resumed training must share with its checkpoint: the network's shape."""
+    arch = init.config if init is not None else config
+    settings: dict[str, Any] = {
+        "width": arch.width,
+        "depth": arch.depth,
+        "predict_sigma": arch.predict_sigma,
+    }
+    if n_features is not None:
+        settings["n_features"] = int(n_features)
+    return settings
+
+
 def fit_fcfnn(
     train: DefocusExamples,
     validation: DefocusExamples,
@@ -175,6 +190,8 @@ def fit_fcfnn(
     ConfigError
         An empty training or validation set, features that do not fit ``init``, or
         ``resume`` without a checkpoint.
+    ModelFileError
+        ``resume`` from a damaged checkpoint, or one of another architecture.
 
     References
     ----------
@@ -282,5 +299,6 @@ def _fit(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         progress=progress,
+        settings=_resume_settings(config, init, x_train.shape[1]),
     )
     return net, history
