@@ -27,6 +27,7 @@ from focuskit.mmcore._autofocus import (
 )
 from focuskit.mmcore._deps import INSTALL_HINT, MMCoreUnavailableError, require_pymmcore_plus
 from focuskit.mmcore._open import CORE_FORMS, load_config, open_core
+from focuskit.mmcore._plots import timelapse_plot
 from focuskit.mmcore._scope import AutofocusCancelledError, MMCoreScope, device_limits_um
 from focuskit.mmcore._timelapse import TimelapseResult, run_timelapse, timelapse_sequence
 
@@ -47,6 +48,7 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the ones that need pymm
     "open_core",
     "require_pymmcore_plus",
     "run_timelapse",
+    "timelapse_plot",
     "timelapse_sequence",
     "AutofocusFailedError",
     "FocuskitEngine",

@@ -46,7 +46,7 @@ _SCOPE_KEYS = (
     "move_overhead_s",
     "stage_speed_um_s",
 )
-_RUN_KEYS = ("config", "keep_shutter_open")
+_RUN_KEYS = ("config", "fallback_config", "keep_shutter_open")
 
 
 @dataclass
@@ -170,6 +170,12 @@ class Autofocuser:
     config : (str, str), optional
         ``(group, preset)``: the configuration to focus in (e.g. an autofocus channel such
         as ``("Channel", "DPC")``), set before the search and put back after it.
+    fallback_config : (str, str), optional
+        ``singleshot``: run its classic fallback (``fallback``, default ``brent``, over
+        ``fallback_range_um`` or the whole stage, tolerance DOF/4) in this configuration
+        instead of the single-shot one. On a microscope whose single-shot illumination has
+        no contrast peak at focus (one LED: phase cells are least visible in focus), a
+        fallback there walks away from focus; under DPC or brightfield it finds it.
     keep_shutter_open : bool, optional
         With auto-shutter on, open the shutter once for the whole search and close it after
         (default True), as OughtaFocus does, instead of once per image.
@@ -196,6 +202,7 @@ class Autofocuser:
         model: Any = None,
         calibration: Any = None,
         config: tuple[str, str] | None = None,
+        fallback_config: tuple[str, str] | None = None,
         keep_shutter_open: bool = True,
         **settings: Any,
     ) -> None:
@@ -215,6 +222,17 @@ class Autofocuser:
             )
         self.search_settings = settings
         self.config = _check_config(config)
+        self.fallback_config = _check_config(fallback_config)
+        if self.fallback_config is not None:
+            if method != "singleshot":
+                raise ConfigError("fallback_config applies to method 'singleshot' only")
+            fallback = settings.get("fallback", "brent")
+            if fallback is None or str(fallback).lower() == "none":
+                raise ConfigError("fallback_config needs a fallback search (fallback='brent' …)")
+            if fallback not in SEARCHES:
+                raise ConfigError(
+                    f"fallback must be one of {', '.join(SEARCHES)} or None, got {fallback!r}"
+                )
         self.keep_shutter_open = bool(keep_shutter_open)
         self.model: Any = None
         self.calibration: Any = None
@@ -357,6 +375,14 @@ class Autofocuser:
                 z_after=z_before, succeeded=False, cancelled=True, message="cancelled before start"
             )
         t0 = time.perf_counter()
+        fallback = None
+        if self.fallback_config is not None:
+            fallback = settings.pop("fallback", "brent")
+            settings["fallback"] = None  # ours runs instead, in the fallback configuration
+            fallback_range = settings.pop("fallback_range_um", None)
+            if fallback_range is None:
+                fallback_range = settings.pop("range_um", None)
+            settings.pop("range_um", None)
         try:
             with _focus_state(core, self.config, self.keep_shutter_open):
                 search = focus_scope(
@@ -367,6 +393,8 @@ class Autofocuser:
                     calibration=self.calibration,
                     **settings,
                 )
+            if fallback is not None and _unusable(search):
+                search = self._fall_back(scope, search, fallback, fallback_range)
         except ScopeError as exc:
             cancelled = isinstance(exc, AutofocusCancelledError) or isinstance(
                 exc.__cause__, AutofocusCancelledError
@@ -392,6 +420,48 @@ class Autofocuser:
             notes=list(search.notes),
             search=search,
         )
+
+    def _fall_back(
+        self, scope: MMCoreScope, first: SearchResult, method: str, range_um: float | None
+    ) -> SearchResult:
+        """The classic fallback in the fallback configuration, from where single shot left."""
+        assert self.fallback_config is not None
+        lo, hi = scope.z_limits_um
+        z0 = float(scope.z_um)
+        if range_um is None:  # the whole stage, as single shot's own fallback
+            range_um = 2 * max(z0 - lo, hi - z0) or 1.0
+        optics = scope.optics
+        tolerance = optics.depth_of_field_um / 4 if optics is not None else 0.5
+        with _focus_state(scope.core, self.fallback_config, self.keep_shutter_open):
+            classic = SEARCHES[method](
+                scope, self.measure, range_um=range_um, tolerance_um=tolerance
+            )
+        group, preset = self.fallback_config
+        reason = first.message.removeprefix("failed: ").split("; no fallback")[0]
+        message = f"{reason}; fell back to {method} in {group} {preset}"
+        if classic.message:
+            message += f": {classic.message}"
+        return SearchResult(
+            method=first.method,
+            measure=first.measure,
+            z_start_um=first.z_start_um,
+            z_final_um=classic.z_final_um,
+            score_start=first.score_start,
+            score_final=classic.score_final,
+            images=first.images + classic.images,
+            success=classic.success,
+            trace=first.trace + classic.trace,
+            message=message,
+            elapsed_s=first.elapsed_s + classic.elapsed_s,
+            compute_s=first.compute_s + classic.compute_s,
+            predictions=first.predictions,
+            notes=first.notes,
+        )
+
+
+def _unusable(search: SearchResult) -> bool:
+    """Single shot stopped because a prediction could not be used (its fallback's cue)."""
+    return not search.success and any(not p.get("in_range", True) for p in search.predictions)
 
 
 def _position(scope: MMCoreScope) -> float:

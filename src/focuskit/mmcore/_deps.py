@@ -45,8 +45,11 @@ def require_pymmcore_plus() -> Any:
         import pymmcore_plus
         import useq  # noqa: F401 - the acquisitions' schema; pymmcore-plus needs it too
     except ImportError as exc:
+        missing = {"pymmcore_plus": "pymmcore-plus", "useq": "useq-schema"}.get(
+            str(exc.name), str(exc.name)
+        )
         raise MMCoreUnavailableError(
-            f"Micro-Manager support needs pymmcore-plus and useq-schema ({exc.name} is not "
+            f"Micro-Manager support needs pymmcore-plus and useq-schema ({missing} is not "
             f"installed): {INSTALL_HINT}"
         ) from None
     version = getattr(pymmcore_plus, "__version__", "0")

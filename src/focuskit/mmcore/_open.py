@@ -56,7 +56,7 @@ def load_config(path: str | Path) -> Any:
     except Exception as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         hint = ""
-        if not installation:
+        if not installation and "adapter" in reason.lower():
             hint = (
                 " — no Micro-Manager installation was found for its C++ device adapters: run "
                 "`mmcore install` or set MICROMANAGER_PATH (a configuration of Python devices, "

@@ -42,7 +42,8 @@ from focuskit.scopes import (
 
 require_pymmcore_plus()
 
-from pymmcore_plus.experimental.unicore import (  # noqa: E402 - after the install hint
+from pymmcore_plus import FocusDirection  # noqa: E402 - after the install hint
+from pymmcore_plus.experimental.unicore import (  # noqa: E402
     GenericDevice,
     ShutterDevice,
     SimpleCameraDevice,
@@ -496,6 +497,9 @@ class SimCamera(SimpleCameraDevice):
     def get_exposure(self) -> float:
         return self._sim.exposure_ms
 
+    def get_camera_name(self) -> str:
+        return f"focuskit {self._sim.preset.name}"
+
     def set_exposure(self, exposure: float) -> None:
         if not (math.isfinite(exposure) and exposure > 0):
             raise ValueError(f"exposure must be > 0 ms, got {exposure}")
@@ -522,6 +526,15 @@ class SimFocusStage(StageDevice):
 
     def set_position_um(self, val: float) -> None:
         self._sim.command_z(val)
+
+    # A configuration file saved from this core records the focus direction; keep it.
+    _direction = FocusDirection.Unknown
+
+    def get_focus_direction(self) -> FocusDirection:
+        return self._direction
+
+    def set_focus_direction(self, sign: int) -> None:
+        self._direction = FocusDirection(int(sign))
 
     def get_position_um(self) -> float:
         return self._sim.z_um
