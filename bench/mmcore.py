@@ -11,18 +11,22 @@ and travel at 1 mm/s per move), fallbacks or failures, and the real time the run
 - ``fcfnn-20x-led`` (1024² camera, an LED array: one LED at 24° for single shot, a DPC half
   annulus as the autofocus channel of the classic searches, as OughtaFocus would be set
   up on it): Brent, golden section and scan in DPC; Brent in the single-LED channel (what
-  goes wrong without an autofocus channel); single shot (its fallback in DPC); DeepFocus
-  calibrated in DPC on another field of the slide.
+  goes wrong without an autofocus channel); single shot (one image, a move, one
+  verification image; a classic fallback in DPC when a prediction is out of range); the
+  paper's pure single shot (no verification image); DeepFocus calibrated in DPC on
+  another field of the slide.
 - ``deepfocus-10x`` (512² fluorescence): Brent, golden section, scan and DeepFocus
   (4 images, calibrated on another field).
 
-Classic searches cover ±10 µm around the last focus with a tolerance of DOF/4. Then the
+Classic searches cover ±10 µm around the last focus with a tolerance of DOF/4. Then single
+shot without a fallback on ``--fields`` (10) fields of the slide: how often its check image
+confirms focus, and how often the model rejects that image as unlike its training data. Then the
 engine's own cost: per autofocus event, its time beyond the search's (from every event
 above), and per acquisition event, FocuskitEngine against pymmcore-plus's MDAEngine on the
 same frames (a 64² camera, so that the engine, not the camera, is timed).
 
-    python bench/mmcore.py [--timepoints 20] [--drift 3] [--seed 11] [--only fcfnn|deepfocus]
-                           [--json out.json]
+    python bench/mmcore.py [--timepoints 20] [--drift 3] [--seed 11] [--fields 10]
+                           [--only fcfnn|deepfocus|fields] [--json out.json]
 
 About 15 minutes on 2 cores (the DPC images of the classic searches take ~1 s each).
 Summary: single shot's and DeepFocus's images per time point against Brent's (DPC on the
@@ -92,6 +96,10 @@ def _runs(setup: str, args: argparse.Namespace) -> list[tuple[str, dict[str, Any
             ("brent (LED)", {"method": "brent", **classic}),
             ("singleshot", {"method": "singleshot", "fallback_config": dpc, "range_um": 20.0}),
             (
+                "singleshot, no check",
+                {"method": "singleshot", "verify": False, "fallback_config": dpc, "range_um": 20.0},
+            ),
+            (
                 "deepfocus (DPC)",
                 {"method": "deepfocus", "config": dpc, "max_images": 4, "calibrate": dpc},
             ),
@@ -153,7 +161,45 @@ def run_setup(setup: str, args: argparse.Namespace) -> dict[str, Any]:
     return {"preset": preset, "dof_um": dof, "drift_um": args.drift, "rows": rows}
 
 
-def image_event_overhead(repeats: int = 5, frames: int = 60) -> dict[str, float]:
+def singleshot_fields(args: argparse.Namespace, fields: int) -> dict[str, Any]:
+    """Single shot without a fallback on many fields: how often a time point is verified."""
+    from focuskit.mmcore import run_timelapse
+    from focuskit.optics import get_preset
+
+    dof = get_preset("fcfnn-20x-led").optics.depth_of_field_um
+    core = _core("fcfnn-20x-led", args.seed + 1, args.drift, args.timepoints)
+    positions = [(1000.0 * i, 0.0, 0.0) for i in range(fields)]  # a field of its own each
+    t0 = time.perf_counter()
+    result = run_timelapse(
+        core, "singleshot", timepoints=args.timepoints, positions=positions, fallback=None
+    )
+    ok = [r for r in result.autofocus if r["succeeded"]]
+    rejected = [r for r in result.autofocus if "not usable" in r["message"]]
+    by_frame = {(f["t"], f["p"]): abs(f["error_um"]) for f in result.frames}
+    ok_errors = [by_frame[(r["index"]["t"], r["index"]["p"])] for r in ok]
+    out = {
+        "fields": fields,
+        "events": len(result.autofocus),
+        "verified": len(ok),
+        "verified_images_max": max((r["n_images"] for r in ok), default=0),
+        "verified_two_images": sum(r["n_images"] <= 2 for r in ok),
+        "verified_error_max_um": max(ok_errors, default=float("nan")),
+        "verified_within_quarter_dof": sum(e <= dof / 4 for e in ok_errors),
+        "rejected_near_focus": len(rejected),
+        "fields_with_a_rejection": len({r["index"]["p"] for r in rejected}),
+        "wall_s": time.perf_counter() - t0,
+        "overhead_ms": [r["overhead_ms"] for r in result.autofocus],
+        "commands_outside_limits": core.simulation.commands_outside_limits,
+    }
+    print(
+        f"  single shot on {fields} fields: {out['verified']}/{out['events']} verified, "
+        f"{out['rejected_near_focus']} rejected ({out['wall_s']:.0f} s)",
+        flush=True,
+    )
+    return out
+
+
+def image_event_overhead(repeats: int = 5, frames: int = 150) -> dict[str, float]:
     """Per acquisition event: FocuskitEngine − MDAEngine on the same frames (ms)."""
     import useq
     from pymmcore_plus.mda import MDAEngine
@@ -216,7 +262,8 @@ def main() -> None:
     parser.add_argument("--timepoints", type=int, default=20)
     parser.add_argument("--drift", type=float, default=3.0, help="µm per time point")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--only", choices=sorted(SETUPS), default=None)
+    parser.add_argument("--only", choices=[*sorted(SETUPS), "fields"], default=None)
+    parser.add_argument("--fields", type=int, default=10, help="fields for the single-shot sweep")
     parser.add_argument("--json", default=None, help="write the full report here")
     args = parser.parse_args()
 
@@ -226,10 +273,28 @@ def main() -> None:
         if args.only in (None, setup):
             print(f"{SETUPS[setup]} …", flush=True)
             reports[setup] = run_setup(setup, args)
+    sweep = None
+    if args.only in (None, "fields"):
+        print(f"single shot on {args.fields} fields …", flush=True)
+        sweep = singleshot_fields(args, args.fields)
     af_overhead = [o for rep in reports.values() for r in rep["rows"] for o in r["overhead_ms"]]
+    af_overhead += sweep["overhead_ms"] if sweep is not None else []
     events = image_event_overhead()
     for report in reports.values():
         _table(report)
+    if sweep is not None:
+        n = sweep["events"]
+        print(
+            f"\nfcfnn-20x-led, single shot without a fallback on {sweep['fields']} fields × "
+            f"{args.timepoints} time points ({n} autofocus events, drift {args.drift:g} µm):\n"
+            f"| verified in focus | of which with ≤ 2 images | max |error| verified (µm) "
+            f"| within DOF/4 | verification rejected as out of range | fields with a rejection |\n"
+            f"|---|---|---|---|---|---|\n"
+            f"| {sweep['verified']}/{n} | {sweep['verified_two_images']}/{sweep['verified']} | "
+            f"{sweep['verified_error_max_um']:.2f} | {sweep['verified_within_quarter_dof']}/"
+            f"{sweep['verified']} | {sweep['rejected_near_focus']}/{n} | "
+            f"{sweep['fields_with_a_rejection']}/{sweep['fields']} |"
+        )
     print(
         "\nengine overhead beyond the method's own work: per autofocus event median "
         f"{np.median(af_overhead):.2f} ms (max {max(af_overhead):.2f} ms, {len(af_overhead)} "
@@ -238,6 +303,7 @@ def main() -> None:
         f"{events['mdaengine_ms']:.2f} ms, {events['events']} events, best of 5); target ≤ 5 ms"
     )
     outside = sum(r["commands_outside_limits"] for rep in reports.values() for r in rep["rows"])
+    outside += sweep["commands_outside_limits"] if sweep is not None else 0
     print(f"stage commands outside the limits: {outside}")
     print(f"({time.perf_counter() - t0:.0f} s)")
 
@@ -261,6 +327,13 @@ def main() -> None:
             f"max |error| {df['error_max_um']:.2f} µm (Brent {brent['error_max_um']:.2f} µm, DOF "
             f"{rep['dof_um']:.1f} µm) on deepfocus-10x"
         )
+    if sweep is not None:
+        parts.append(
+            f"over {sweep['fields']} fields single shot verified focus at "
+            f"{sweep['verified']}/{sweep['events']} time points "
+            f"({sweep['verified_two_images']} with 2 images or fewer) and the model rejected "
+            f"its own near-focus check image at {sweep['rejected_near_focus']}"
+        )
     parts.append(
         f"engine overhead {np.median(af_overhead):.2f} ms per autofocus event and "
         f"{events['overhead_ms']:+.2f} ms per acquisition event"
@@ -270,7 +343,7 @@ def main() -> None:
     )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"setups": reports, "image_events": events}, fh, indent=1)
+            json.dump({"setups": reports, "fields": sweep, "image_events": events}, fh, indent=1)
 
 
 if __name__ == "__main__":
