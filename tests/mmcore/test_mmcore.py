@@ -38,10 +38,10 @@ from focuskit.mmcore import (
     SimulatedCore,
     autofocus,
     calibrate_deepfocus,
+    quiet_discovery,
     run_timelapse,
     timelapse_sequence,
 )
-from focuskit.mmcore._deps import quiet_discovery
 from focuskit.nn import builtin_models
 from focuskit.optics import get_preset
 from focuskit.scopes import StageLimitError

@@ -18,8 +18,7 @@ FLUOR = get_preset("deepr-20x-fluor").optics
 # Python devices a Micro-Manager configuration file loads by module and class name (`#py`
 # lines): focuskit's simulated camera and focus drive, sharing one simulation.
 DEVICES = """
-from focuskit.mmcore import MicroscopeSimulation
-from focuskit.mmcore._sim import SimCamera, SimFocusStage
+from focuskit.mmcore import MicroscopeSimulation, SimCamera, SimFocusStage
 
 SIM = MicroscopeSimulation("deepr-20x-fluor", size=64, focus_z_um=4.0, seed=2)
 
@@ -130,7 +129,7 @@ def test_a_configuration_of_cpp_devices_without_micromanager_says_what_is_missin
 ) -> None:
     import pymmcore_plus
 
-    from focuskit.mmcore._deps import quiet_discovery
+    from focuskit.mmcore import quiet_discovery
 
     with quiet_discovery():
         if pymmcore_plus.find_micromanager():

@@ -35,6 +35,23 @@ def parse_config(text: str | None) -> tuple[str, str] | None:
     return group.strip(), preset.strip()
 
 
+def led_channel_note(core: Any, method: str, af_config: Any) -> list[str]:
+    """On the simulated LED-array microscope, say why a classic search wants the DPC channel."""
+    simulation = getattr(core, "simulation", None)
+    if (
+        simulation is None
+        or method not in ("brent", "gss", "scan")
+        or af_config is not None
+        or "DPC" not in simulation.illuminations
+        or simulation.illumination != "LED"
+    ):
+        return []
+    return [
+        "phase cells under one LED are least visible in focus, so a classic search in this "
+        "channel walks away from focus; focus in DPC with --af-config Illumination:DPC"
+    ]
+
+
 def focus_core(
     scope: Any,
     method: str,
@@ -49,6 +66,7 @@ def focus_core(
     from focuskit.mmcore import Autofocuser, calibrate_deepfocus
 
     config = parse_config(af_config)
+    print_notes(led_channel_note(scope.core, method, config))
     if method == "deepfocus" and calibration is None:
         assert calibrate_range is not None
         console.print(
@@ -138,6 +156,15 @@ def timelapse(
         str | None,
         typer.Option(help="Focus in this configuration, GROUP:PRESET (e.g. Illumination:DPC)"),
     ] = None,
+    fallback_config: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "singleshot: run its classic fallback in this configuration, GROUP:PRESET "
+                "(mmcore-sim:fcfnn-20x-led: Illumination:DPC unless given)"
+            )
+        ),
+    ] = None,
     limits: Annotated[
         tuple[float, float] | None,
         typer.Option(
@@ -184,6 +211,9 @@ def timelapse(
     drift = 0.0 if drift is None else drift
     positions = 1 if positions is None else positions
     config = parse_config(af_config)
+    fallback = parse_config(fallback_config)
+    if fallback is not None and method != "singleshot":
+        raise ConfigError("--fallback-config applies to --method singleshot only")
     settings: dict[str, Any] = {"config": config}
     if limits is not None:
         settings["limits_um"] = tuple(limits)
@@ -229,7 +259,13 @@ def timelapse(
         elif loaded is not None and method == "singleshot":
             options["size"] = loaded.region.tile
     core = open_core(scope, **options)
-    optics = getattr(getattr(core, "simulation", None), "preset", None)
+    notes = led_channel_note(core, method, config)
+    simulation = getattr(core, "simulation", None)
+    if method == "singleshot":
+        if fallback is None and simulation is not None and "DPC" in simulation.illuminations:
+            fallback = ("Illumination", "DPC")  # the LED array's channel with a focus peak
+        settings["fallback_config"] = fallback
+    optics = getattr(simulation, "preset", None)
     dof = optics.optics.depth_of_field_um if optics is not None else None
     if method in ("brent", "gss", "scan"):
         settings["range_um"] = 20.0 if range_um is None else range_um
@@ -264,11 +300,15 @@ def timelapse(
                 highlight=False,
             )
 
+    print_notes(notes)
     if not as_json:
         console.print(
             f"time-lapse on {scope}: {timepoints} time points × {len(where or [None])} "
             f"position(s), {method}"
-            + (f", drift {drift:+g} µm per time point" if simulated else "")
+            + (f" (fallback in {' '.join(fallback)})" if fallback else "")
+            + (f" in {' '.join(config)}" if config else "")
+            + (f", drift {drift:+g} µm per time point" if simulated else ""),
+            highlight=False,
         )
     result = run_timelapse(
         core,

@@ -13,7 +13,9 @@ package imports without it and names the fix on first use.
   events with focuskit, keeping a z correction per position; :func:`run_timelapse`;
 - :class:`SimulatedCore` — Micro-Manager's core with focuskit's simulator as Python
   devices (camera, focus drive with limits, XY stage, shutter), for trying all of it
-  without a microscope; :func:`open_core` opens ``mmcore:CONFIG.cfg`` or ``mmcore-sim:PRESET``;
+  without a microscope; the devices themselves (:class:`SimCamera`, :class:`SimFocusStage`
+  … over one :class:`MicroscopeSimulation`) for configuration files of your own;
+  :func:`open_core` opens ``mmcore:CONFIG.cfg`` or ``mmcore-sim:PRESET``;
 - :func:`calibrate_deepfocus` — the DeepFocus calibration stack taken on the microscope.
 """
 
@@ -25,7 +27,12 @@ from focuskit.mmcore._autofocus import (
     autofocus,
     calibrate_deepfocus,
 )
-from focuskit.mmcore._deps import INSTALL_HINT, MMCoreUnavailableError, require_pymmcore_plus
+from focuskit.mmcore._deps import (
+    INSTALL_HINT,
+    MMCoreUnavailableError,
+    quiet_discovery,
+    require_pymmcore_plus,
+)
 from focuskit.mmcore._open import CORE_FORMS, load_config, open_core
 from focuskit.mmcore._plots import timelapse_plot
 from focuskit.mmcore._scope import AutofocusCancelledError, MMCoreScope, device_limits_um
@@ -46,6 +53,7 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the ones that need pymm
     "device_limits_um",
     "load_config",
     "open_core",
+    "quiet_discovery",
     "require_pymmcore_plus",
     "run_timelapse",
     "timelapse_plot",
@@ -53,6 +61,11 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the ones that need pymm
     "AutofocusFailedError",
     "FocuskitEngine",
     "MicroscopeSimulation",
+    "SimCamera",
+    "SimFocusStage",
+    "SimIllumination",
+    "SimShutter",
+    "SimXYStage",
     "SimulatedCore",
 ]
 # These subclass pymmcore-plus's classes, so they load it (or name the fix) on first use.
@@ -62,6 +75,11 @@ __getattr__, __dir__ = lazy_exports(
         "AutofocusFailedError": "focuskit.mmcore._engine",
         "FocuskitEngine": "focuskit.mmcore._engine",
         "MicroscopeSimulation": "focuskit.mmcore._sim",
+        "SimCamera": "focuskit.mmcore._sim",
+        "SimFocusStage": "focuskit.mmcore._sim",
+        "SimIllumination": "focuskit.mmcore._sim",
+        "SimShutter": "focuskit.mmcore._sim",
+        "SimXYStage": "focuskit.mmcore._sim",
         "SimulatedCore": "focuskit.mmcore._sim",
     },
     __all__,
