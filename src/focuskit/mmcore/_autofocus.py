@@ -82,7 +82,8 @@ class AutofocusResult:
     elapsed_s : float
         Stage and camera time of the run (exposures + moves), in s.
     compute_s : float
-        Wall time of the search itself (images, moves and computation), in s.
+        Wall time of the method's own work — its search (images, moves, predictions) and its
+        model's checks — in s; switching configurations and the shutter is not counted.
     notes : list of str
         What was assumed or forced (e.g. a model's optics check).
     search : SearchResult or None
@@ -374,7 +375,7 @@ class Autofocuser:
             return result(
                 z_after=z_before, succeeded=False, cancelled=True, message="cancelled before start"
             )
-        t0 = time.perf_counter()
+        spent = [0.0]  # wall time inside the method itself (what the engine's overhead excludes)
         fallback = None
         if self.fallback_config is not None:
             fallback = settings.pop("fallback", "brent")
@@ -384,7 +385,7 @@ class Autofocuser:
                 fallback_range = settings.pop("range_um", None)
             settings.pop("range_um", None)
         try:
-            with _focus_state(core, self.config, self.keep_shutter_open):
+            with _focus_state(core, self.config, self.keep_shutter_open), _timed(spent):
                 search = focus_scope(
                     scope,
                     self.method,
@@ -394,7 +395,7 @@ class Autofocuser:
                     **settings,
                 )
             if fallback is not None and _unusable(search):
-                search = self._fall_back(scope, search, fallback, fallback_range)
+                search = self._fall_back(scope, search, fallback, fallback_range, spent)
         except ScopeError as exc:
             cancelled = isinstance(exc, AutofocusCancelledError) or isinstance(
                 exc.__cause__, AutofocusCancelledError
@@ -405,7 +406,7 @@ class Autofocuser:
                 succeeded=False,
                 cancelled=cancelled,
                 message=("cancelled: " if cancelled else "failed: ") + str(exc),
-                compute_s=time.perf_counter() - t0,
+                compute_s=spent[0],
             )
         z_after = _position(scope)
         message = search.message or (
@@ -416,13 +417,18 @@ class Autofocuser:
             succeeded=bool(search.success),
             message=message,
             scores=[(float(z), float(s)) for z, s in search.trace],
-            compute_s=search.compute_s,
+            compute_s=spent[0],
             notes=list(search.notes),
             search=search,
         )
 
     def _fall_back(
-        self, scope: MMCoreScope, first: SearchResult, method: str, range_um: float | None
+        self,
+        scope: MMCoreScope,
+        first: SearchResult,
+        method: str,
+        range_um: float | None,
+        spent: list[float],
     ) -> SearchResult:
         """The classic fallback in the fallback configuration, from where single shot left."""
         assert self.fallback_config is not None
@@ -432,7 +438,7 @@ class Autofocuser:
             range_um = 2 * max(z0 - lo, hi - z0) or 1.0
         optics = scope.optics
         tolerance = optics.depth_of_field_um / 4 if optics is not None else 0.5
-        with _focus_state(scope.core, self.fallback_config, self.keep_shutter_open):
+        with _focus_state(scope.core, self.fallback_config, self.keep_shutter_open), _timed(spent):
             classic = SEARCHES[method](
                 scope, self.measure, range_um=range_um, tolerance_um=tolerance
             )
@@ -457,6 +463,16 @@ class Autofocuser:
             predictions=first.predictions,
             notes=first.notes,
         )
+
+
+@contextmanager
+def _timed(spent: list[float]) -> Iterator[None]:
+    """Add the wall time of the block to ``spent[0]`` (also when it raises)."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        spent[0] += time.perf_counter() - t0
 
 
 def _unusable(search: SearchResult) -> bool:
