@@ -28,9 +28,10 @@ LAYERS = [
     "nn",
 ]
 SYSTEMS = ["singleshot", "fewshot", "refocus"]
-# Root modules every package may use; the facade (_api) and the CLI sit above everything.
+# Root modules every package may use; the facade (_api), the Micro-Manager bridge (mmcore,
+# which runs any method on a real core) and the CLI sit above everything.
 ROOT_MODULES = {"_errors", "_version", "_lazy", "_quiet"}
-TOP = {"_api", "cli"}
+TOP = {"_api", "cli", "mmcore"}
 # io and simulate are siblings under optics: neither imports the other.
 SIBLINGS = {("io", "simulate"), ("simulate", "io")}
 
@@ -127,6 +128,7 @@ def test_torch_is_imported_at_module_level_only_by_the_networks() -> None:
         "import focuskit.singleshot, focuskit.fewshot, focuskit.refocus",
         "import focuskit.singleshot.analyses, focuskit.fewshot.analyses, focuskit.refocus.analyses",
         "import focuskit.cli",
+        "import focuskit.mmcore",
     ],
 )
 def test_importing_does_not_load_torch(statement: str) -> None:

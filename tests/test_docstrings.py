@@ -26,6 +26,7 @@ PACKAGES = [
     "focuskit.fewshot.analyses",
     "focuskit.refocus",
     "focuskit.refocus.analyses",
+    "focuskit.mmcore",
 ]
 
 

@@ -29,6 +29,7 @@ from focuskit.cli._common import (
 )
 from focuskit.cli._evaluate import evaluate_app
 from focuskit.cli._fewshot import fewshot_app
+from focuskit.cli._mmcore import timelapse
 from focuskit.cli._refocus import refocus_app
 from focuskit.cli._singleshot import singleshot_app
 
@@ -46,6 +47,8 @@ app.add_typer(refocus_app, name="refocus")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(singleshot_app, name="defocus", hidden=True)
 app.add_typer(fewshot_app, name="blur", hidden=True)
+# Micro-Manager: a time-lapse kept in focus by focuskit's MDA engine.
+app.command(name="timelapse")(friendly_errors(timelapse))
 
 
 # --- simulate ---------------------------------------------------------------------------
@@ -442,7 +445,15 @@ def _roi(roi: str | None) -> tuple[int, ...] | None:
 @app.command()
 @friendly_errors
 def autofocus(
-    scope: Annotated[str, typer.Option(help="sim:PRESET or stack:PATH")] = "sim:deepr-20x-fluor",
+    scope: Annotated[
+        str,
+        typer.Option(
+            help=(
+                "sim:PRESET, stack:PATH, real:NAME, mmcore:CONFIG.cfg (a Micro-Manager "
+                "configuration) or mmcore-sim:PRESET (the simulator inside Micro-Manager's core)"
+            )
+        ),
+    ] = "sim:deepr-20x-fluor",
     method: Annotated[
         str, typer.Option(help="brent | gss | scan | singleshot | deepfocus")
     ] = "brent",
@@ -534,20 +545,63 @@ def autofocus(
             "default the preset's)"
         ),
     ] = None,
+    limits: Annotated[
+        tuple[float, float] | None,
+        typer.Option(
+            help="mmcore: stage limits MIN MAX (µm; default: the focus device's own)",
+            show_default=False,
+        ),
+    ] = None,
+    max_step: Annotated[
+        float | None, typer.Option(help="mmcore: largest single stage move (µm)")
+    ] = None,
+    focus_device: Annotated[
+        str | None, typer.Option(help="mmcore: the stage to focus with (default: the core's)")
+    ] = None,
+    af_config: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "mmcore: focus in this configuration, GROUP:PRESET (e.g. Illumination:DPC), "
+                "put back after"
+            )
+        ),
+    ] = None,
+    calibrate_range: Annotated[
+        float | None,
+        typer.Option(
+            help=(
+                "deepfocus on mmcore: calibrate on this microscope first, a stack this high "
+                "(µm) around the start (put a flat textured sample in focus)"
+            )
+        ),
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the search trace to this PNG")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Focus a (virtual) microscope with a classic search, a single-shot model or DeepFocus."""
     from focuskit._api import AUTOFOCUS_METHODS
     from focuskit._api import autofocus as run_autofocus
-    from focuskit.scopes import open_scope
+    from focuskit.scopes import move_in_steps, open_scope
 
     check_png(plot)
     if method not in AUTOFOCUS_METHODS:
         raise ConfigError(
             f"unknown autofocus method {method!r}; use one of {', '.join(AUTOFOCUS_METHODS)}"
         )
-    scope_kwargs: dict[str, Any] = {"seed": seed} if scope.startswith("sim:") else {}
+    on_core = scope.split(":", 1)[0].strip().lower() in ("mmcore", "mmcore-sim")
+    mm_options = {
+        "--limits": limits,
+        "--max-step": max_step,
+        "--focus-device": focus_device,
+        "--af-config": af_config,
+        "--calibrate-range": calibrate_range,
+    }
+    if not on_core and any(v is not None for v in mm_options.values()):
+        given = ", ".join(k for k, v in mm_options.items() if v is not None)
+        raise ConfigError(f"{given} apply to mmcore:CONFIG.cfg and mmcore-sim:PRESET scopes only")
+    simulated = scope.startswith(("sim:", "mmcore-sim:"))
+    scope_kwargs: dict[str, Any] = {"seed": seed} if simulated else {}
     if sample is not None:
         if not scope.startswith("sim:"):
             raise ConfigError("--sample chooses what a sim: scope shows; a stack has its own")
@@ -558,10 +612,17 @@ def autofocus(
     if method == "deepfocus":
         from focuskit.fewshot import DEFAULT_MODEL, PAPER_SETTINGS, BlurCalibration, BlurScorer
 
-        if calibration is None:
+        if calibration is not None and calibrate_range is not None:
+            raise ConfigError("give --calibration or --calibrate-range, not both")
+        if calibration is None and calibrate_range is None:
             raise ConfigError(
                 "--method deepfocus needs --calibration CALIB.json (make one with "
-                "`focuskit fewshot calibrate STACK -o CALIB.json`)"
+                "`focuskit fewshot calibrate STACK -o CALIB.json`"
+                + (
+                    "; or --calibrate-range R to calibrate on this microscope first)"
+                    if on_core
+                    else ")"
+                )
             )
         max_images = 3 if max_images is None else max_images
         if max_images < 3:
@@ -570,18 +631,18 @@ def autofocus(
                 f"(it starts with 3 images), got {max_images}"
             )
         box = _roi(roi)  # refuse bad input before the stage moves
-        calib = BlurCalibration.load(calibration)
-        loaded = BlurScorer.load(model or calib.model or DEFAULT_MODEL)
+        calib = None if calibration is None else BlurCalibration.load(calibration)
+        loaded = BlurScorer.load(model or (calib.model if calib else None) or DEFAULT_MODEL)
         settings = {"max_images": max_images, "roi": box, **(dict(PAPER_SETTINGS) if paper else {})}
         measure = "blur-cnn"
-    elif calibration is not None:
-        raise ConfigError("--calibration applies to --method deepfocus only")
+    elif calibration is not None or calibrate_range is not None:
+        raise ConfigError("--calibration and --calibrate-range apply to --method deepfocus only")
     if method == "singleshot":
         from focuskit.singleshot import DEFAULT_MODEL as DEFOCUS_MODEL
         from focuskit.singleshot import DefocusModel
 
         loaded = DefocusModel.load(model or DEFOCUS_MODEL)
-        if scope.startswith("sim:"):
+        if simulated:
             scope_kwargs["size"] = loaded.region.tile  # at least one model tile per image
         settings = {
             "tolerance_um": tolerance,
@@ -590,9 +651,16 @@ def autofocus(
             "fallback": None if fallback == "none" else fallback,
             "max_images": max_images,
         }
-    microscope = open_scope(scope, **scope_kwargs)
+    core: Any = None
+    if on_core:
+        from focuskit.mmcore import MMCoreScope, open_core
+
+        core = open_core(scope, **scope_kwargs)
+        microscope: Any = MMCoreScope(core, focus_device, limits, max_step)
+    else:
+        microscope = open_scope(scope, **scope_kwargs)
     if start is not None:
-        microscope.move_to(start)
+        move_in_steps(microscope, start)
     lo, hi = microscope.z_limits_um
     if method in ("brent", "gss", "scan"):
         settings["range_um"] = range_um if range_um is not None else (hi - lo)
@@ -602,7 +670,18 @@ def autofocus(
             settings["max_images"] = max_images
     elif range_um is not None:
         settings["range_um"] = range_um
-    result = run_autofocus(microscope, method, measure, model=loaded, calibration=calib, **settings)
+    on_mm: Any = None
+    if on_core:
+        from focuskit.cli._mmcore import focus_core
+
+        on_mm = focus_core(
+            microscope, method, measure, loaded, calib, settings, af_config, calibrate_range
+        )
+        result, calib = on_mm.search, calib or on_mm.calibration
+    else:
+        result = run_autofocus(
+            microscope, method, measure, model=loaded, calibration=calib, **settings
+        )
     print_notes(result.notes)
     out = {
         "z_final_um": result.z_final_um,
@@ -610,7 +689,9 @@ def autofocus(
         "success": result.success,
         **result.to_dict(),
     }
-    truth = getattr(microscope, "true_focus_um", None)
+    if on_mm is not None:  # the Micro-Manager registry's record of the same run
+        out["autofocus_result"] = on_mm.result.to_dict()
+    truth = getattr(getattr(core, "simulation", microscope), "true_focus_um", None)
     true_z = truth() if callable(truth) else None
     if true_z is not None:
         out["true_focus_um"] = true_z

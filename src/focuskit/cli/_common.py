@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -39,7 +40,8 @@ def sub_app(help: str) -> typer.Typer:
 
 def fail(message: str) -> None:
     """Print one ``error:`` line on stderr and exit with code 2."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message is text, not markup: `pip install "focuskit[mm]"` keeps its brackets.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
