@@ -519,6 +519,9 @@ def _families(output_dir: Path, console: Console) -> None:
     console.print(
         "  try: [green]focuskit samples[/], [green]focuskit simulate --preset deepr-40x-fluor "
         "--sample point-emitters --sample-param saturate=true -o beads.ome.tif[/]"
+    )
+
+
 def _micromanager(output_dir: Path, console: Console) -> None:
     """Micro-Manager: autofocus on the real core (simulated devices) and a focused time-lapse."""
     from focuskit.mmcore import MMCoreUnavailableError, require_pymmcore_plus
