@@ -254,11 +254,6 @@ class Refocuser(TrainedModel):
         import torch
 
         img = check_image(image)
-        if float(np.ptp(img)) == 0.0:
-            raise ConfigError(
-                f"the image is constant ({float(img.flat[0]):g} everywhere): there is nothing "
-                "to refocus — check the file or the channel"
-            )
         multiple = self.size_multiple
         if tile % multiple or tile < multiple:
             raise ConfigError(f"tile must be a multiple of {multiple} pixels, got {tile}")
@@ -271,6 +266,11 @@ class Refocuser(TrainedModel):
             raise ConfigError(
                 "this model has no defocus-map decoder — train one with "
                 "`focuskit refocus train --dpm`"
+            )
+        if float(np.ptp(img)) == 0.0:
+            raise ConfigError(
+                f"the image is constant ({float(img.flat[0]):g} everywhere): there is nothing "
+                "to refocus — check the file or the channel"
             )
         h, w = img.shape
         # Standardized once with the image's own mean and SD, as each training pair was.
