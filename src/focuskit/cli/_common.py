@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -38,18 +40,46 @@ def fail(message: str) -> None:
 
 
 def friendly_errors(func: F) -> F:
-    """Turn focuskit's errors into one line on stderr and exit code 2."""
+    """Turn focuskit's errors into one line on stderr and exit code 2; an interrupt (SIGINT,
+    or SIGTERM, handled alike) says what was written before it."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FocuskitError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            fail("interrupted; nothing was written")
+        from focuskit.io import record_writes
+
+        with _sigterm_interrupts(), record_writes() as written:
+            try:
+                return func(*args, **kwargs)
+            except FocuskitError as exc:
+                fail(str(exc))
+            except KeyboardInterrupt:
+                fail(_interrupted(written))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _interrupted(written: list[Path]) -> str:
+    if not written:
+        return "interrupted; nothing was written"
+    names = ", ".join(str(p) for p in dict.fromkeys(written))
+    return f"interrupted after writing {names}; nothing else was written"
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (kill, a batch system's timeout) interrupts like Ctrl-C: writes clean up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
 
 
 @contextmanager
@@ -121,6 +151,28 @@ def check_png(path: Path | None) -> None:
         raise ConfigError(f"{path}: plots are written as PNG — use a .png name")
     if not path.parent.exists():
         raise ConfigError(f"{path}: folder {path.parent} does not exist — create it first")
+
+
+def check_outputs(
+    outputs: dict[str, Path | None] | list[tuple[str, Path | None]],
+    *,
+    overwrite: bool,
+    inputs: Iterable[Path | str | None] = (),
+    make_parents: bool = False,
+) -> None:
+    """Refuse, before any work, outputs that collide, touch an input, exist without
+    ``--overwrite`` or cannot be written (:func:`focuskit.io.check_outputs`); print what
+    was cleaned up from interrupted earlier runs."""
+    from focuskit.io import check_outputs as check
+
+    print_notes(check(outputs, overwrite=overwrite, inputs=inputs, make_parents=make_parents))
+
+
+def model_input(spec: str | Path | None) -> Path | None:
+    """The folder a model option reads (None for ``builtin:NAME``): an input to protect."""
+    if spec is None or str(spec).startswith("builtin:"):
+        return None
+    return Path(spec)
 
 
 # Options that fill in what a stack file lacks (shared by info, score, find-focus, …).

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from focuskit._errors import ConfigError
-from focuskit.cli._common import console, friendly_errors, progress_bar, sub_app
+from focuskit.cli._common import check_outputs, console, friendly_errors, progress_bar, sub_app
 from focuskit.fewshot import DEFAULT_MODEL as BLUR_MODEL
 from focuskit.refocus import DEFAULT_MODEL as REFOCUS_MODEL
 
@@ -48,6 +48,9 @@ BinOpt = Annotated[
     int | None, typer.Option(help="Frequency cell size in FFT samples (default tile/64)")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on stderr")]
+OverwriteOpt = Annotated[
+    bool, typer.Option(help="Replace an existing <name>.json and <name>.png in -o")
+]
 RepeatsOpt = Annotated[
     int, typer.Option(help="Train each network this many times (different seeds): mean ± sd")
 ]
@@ -85,6 +88,15 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     return lambda message: typer.echo(message, err=True)
 
 
+def _check_output(output: Path, name: str, overwrite: bool) -> None:
+    """Refuse, before minutes of work, a folder or result files that cannot be written."""
+    check_outputs(
+        [("-o", output / f"{name}.json"), ("-o", output / f"{name}.png")],
+        overwrite=overwrite,
+        make_parents=True,
+    )
+
+
 def _report(result: dict[str, Any], output: Path, started: float, plots: dict[str, Any]) -> None:
     """Print the result's table and write ``<name>.json`` + ``<name>.png``
     (drawn by ``plots[name]``)."""
@@ -117,9 +129,11 @@ def training_size(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 3,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Held-out RMSE vs number of training focal stacks (Fig. 2)."""
+    _check_output(output, "training-size", overwrite)
     from focuskit.singleshot.analyses import PLOTS, analyze_training_size
 
     if fields < 1:
@@ -166,8 +180,10 @@ def generalization(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 3,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
+    _check_output(output, "generalization", overwrite)
     from focuskit.singleshot.analyses import PLOTS, analyze_generalization
 
     t0 = time.perf_counter()
@@ -196,9 +212,11 @@ def magnitude_vs_phase(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 3,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """|FFT| vs FFT phase of the same images as network input (Fig. 4a)."""
+    _check_output(output, "magnitude-vs-phase", overwrite)
     from focuskit.singleshot.analyses import PLOTS, analyze_magnitude_vs_phase
 
     t0 = time.perf_counter()
@@ -235,9 +253,11 @@ def saliency(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 3,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Saliency of the prediction on the Fourier plane (Fig. 4b)."""
+    _check_output(output, "saliency", overwrite)
     from focuskit.singleshot.analyses import PLOTS, analyze_saliency
 
     t0 = time.perf_counter()
@@ -298,9 +318,11 @@ def led_angle(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 2,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Single-LED illumination angle and multi-LED patterns (Fig. S1)."""
+    _check_output(output, "led-angle", overwrite)
     from focuskit.singleshot.analyses import DEFAULT_PATTERNS, PLOTS, analyze_led_angle
 
     t0 = time.perf_counter()
@@ -383,9 +405,11 @@ def blur_invariance(
     bins: Annotated[
         int, typer.Option(help="Score bins on [0, 1] for the conditional entropy")
     ] = 20,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """How sample-invariant and depth-informative each blur score is (DeepFocus Table 1, Fig. 3)."""
+    _check_output(output, "blur-invariance", overwrite)
     from focuskit.fewshot.analyses import (
         PLOTS,
         analyze_score_invariance,
@@ -439,8 +463,10 @@ def fewshot_af(
     model: Annotated[
         str, typer.Option(help="Blur CNN: a model folder or builtin:NAME")
     ] = BLUR_MODEL,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
+    _check_output(output, "fewshot-af", overwrite)
     from focuskit.fewshot import BlurScorer
     from focuskit.fewshot.analyses import PLOTS, analyze_fewshot_af
 
@@ -518,8 +544,10 @@ def refocus_quality(
     seed: Annotated[
         int, typer.Option(help="Seed of the held-out fields (≥ 10000: never trained on)")
     ] = 10_000,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
+    _check_output(output, "refocus-quality", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_refocus_quality
 
     t0 = time.perf_counter()
@@ -567,8 +595,10 @@ def training_range(
     z_max: Annotated[float, typer.Option(help="Scored defocus from −z-max to +z-max (µm)")] = 10.0,
     z_step: Annotated[float, typer.Option(help="Scored defocus step (µm)")] = 1.0,
     seed: SeedOpt = 0,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
+    _check_output(output, "training-range", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_training_range
 
     t0 = time.perf_counter()
@@ -602,9 +632,11 @@ def bead_fwhm(
     z_step: Annotated[float, typer.Option(help="Defocus step (µm)")] = 0.5,
     size: SizeOpt = 512,
     seed: Annotated[int, typer.Option(help="Seed of the held-out fields")] = 10_100,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Lateral FWHM of isolated beads vs defocus, input and Deep-R output (Deep-R Fig. 4b)."""
+    _check_output(output, "bead-fwhm", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_bead_fwhm
 
     t0 = time.perf_counter()
@@ -643,8 +675,10 @@ def tilted_sample(
     ] = "",
     size: SizeOpt = 512,
     seed: Annotated[int, typer.Option(help="Seed of the held-out field")] = 10_200,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
+    _check_output(output, "tilted-sample", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_tilted_sample
 
     t0 = time.perf_counter()
@@ -674,9 +708,11 @@ def nonuniform_defocus(
     ] = 4.0,
     size: SizeOpt = 512,
     seed: Annotated[int, typer.Option(help="Seed of the held-out field")] = 10_300,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Tilted, cylindrical and spherical defocus maps, refocused in one pass (Deep-R Fig. 8)."""
+    _check_output(output, "nonuniform-defocus", overwrite)
     from focuskit.optics import get_preset
     from focuskit.refocus.analyses import PLOTS, analyze_nonuniform_defocus, default_shapes
 
@@ -716,8 +752,10 @@ def dpm_uniform(
     z_step: Annotated[float, typer.Option(help="Defocus step (µm)")] = 1.0,
     size: SizeOpt = 512,
     seed: Annotated[int, typer.Option(help="Seed of the held-out fields")] = 10_400,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
+    _check_output(output, "dpm-uniform", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_dpm_uniform
 
     t0 = time.perf_counter()
