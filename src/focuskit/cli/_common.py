@@ -169,10 +169,12 @@ def check_outputs(
 
 
 def model_input(spec: str | Path | None) -> Path | None:
-    """The folder a model option reads (None for ``builtin:NAME``): an input to protect."""
+    """The model folder a model option reads, an input to protect: None for ``builtin:NAME``
+    or for a path that holds no model (loading it fails with its own message)."""
     if spec is None or str(spec).startswith("builtin:"):
         return None
-    return Path(spec)
+    folder = Path(spec)
+    return folder if (folder / "config.json").is_file() else None
 
 
 # Options that fill in what a stack file lacks (shared by info, score, find-focus, …).

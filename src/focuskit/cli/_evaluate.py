@@ -133,7 +133,6 @@ def training_size(
     quiet: QuietOpt = False,
 ) -> None:
     """Held-out RMSE vs number of training focal stacks (Fig. 2)."""
-    _check_output(output, "training-size", overwrite)
     from focuskit.singleshot.analyses import PLOTS, analyze_training_size
 
     if fields < 1:
@@ -142,6 +141,7 @@ def training_size(
     counts = sorted(
         {min(2**k, fields) for k in range(1, max(1, fields).bit_length() + 1)} | {fields}
     )
+    _check_output(output, "training-size", overwrite)
     result = analyze_training_size(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         field_counts=counts,
@@ -183,10 +183,10 @@ def generalization(
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    _check_output(output, "generalization", overwrite)
     from focuskit.singleshot.analyses import PLOTS, analyze_generalization
 
     t0 = time.perf_counter()
+    _check_output(output, "generalization", overwrite)
     result = analyze_generalization(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         train_fields=fields,
@@ -216,10 +216,10 @@ def magnitude_vs_phase(
     quiet: QuietOpt = False,
 ) -> None:
     """|FFT| vs FFT phase of the same images as network input (Fig. 4a)."""
-    _check_output(output, "magnitude-vs-phase", overwrite)
     from focuskit.singleshot.analyses import PLOTS, analyze_magnitude_vs_phase
 
     t0 = time.perf_counter()
+    _check_output(output, "magnitude-vs-phase", overwrite)
     result = analyze_magnitude_vs_phase(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         train_fields=fields,
@@ -257,10 +257,10 @@ def saliency(
     quiet: QuietOpt = False,
 ) -> None:
     """Saliency of the prediction on the Fourier plane (Fig. 4b)."""
-    _check_output(output, "saliency", overwrite)
     from focuskit.singleshot.analyses import PLOTS, analyze_saliency
 
     t0 = time.perf_counter()
+    _check_output(output, "saliency", overwrite)
     result = analyze_saliency(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         train_fields=fields,
@@ -322,7 +322,6 @@ def led_angle(
     quiet: QuietOpt = False,
 ) -> None:
     """Single-LED illumination angle and multi-LED patterns (Fig. S1)."""
-    _check_output(output, "led-angle", overwrite)
     from focuskit.singleshot.analyses import DEFAULT_PATTERNS, PLOTS, analyze_led_angle
 
     t0 = time.perf_counter()
@@ -330,6 +329,7 @@ def led_angle(
     for a in values:
         if not 0 <= a < 1:
             raise ConfigError(f"--angles are illumination NAs in [0, 1), got {a}")
+    _check_output(output, "led-angle", overwrite)
     result = analyze_led_angle(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         train_fields=fields,
@@ -409,7 +409,6 @@ def blur_invariance(
     quiet: QuietOpt = False,
 ) -> None:
     """How sample-invariant and depth-informative each blur score is (DeepFocus Table 1, Fig. 3)."""
-    _check_output(output, "blur-invariance", overwrite)
     from focuskit.fewshot.analyses import (
         PLOTS,
         analyze_score_invariance,
@@ -430,6 +429,7 @@ def blur_invariance(
     scorers.update(classic_scorers(names) if names else {})
     if not scorers:
         raise ConfigError("nothing to score: give --measures or drop --no-model")
+    _check_output(output, "blur-invariance", overwrite)
     with progress_bar(f"rendering and scoring {samples} stacks", enabled=not quiet) as update:
         result = analyze_score_invariance(
             scorers,
@@ -466,7 +466,6 @@ def fewshot_af(
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    _check_output(output, "fewshot-af", overwrite)
     from focuskit.fewshot import BlurScorer
     from focuskit.fewshot.analyses import PLOTS, analyze_fewshot_af
 
@@ -474,6 +473,7 @@ def fewshot_af(
         raise ConfigError(f"--size must be ≥ 128 pixels (one blur-score patch), got {size}")
     started = time.perf_counter()
     scorer = BlurScorer.load(model)
+    _check_output(output, "fewshot-af", overwrite)
     with progress_bar("trials", not quiet) as update:
         result = analyze_fewshot_af(
             scorer.score_map, trials=trials, size=size, seed=seed, model=model, progress=update
@@ -547,10 +547,10 @@ def refocus_quality(
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    _check_output(output, "refocus-quality", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_refocus_quality
 
     t0 = time.perf_counter()
+    _check_output(output, "refocus-quality", overwrite)
     result = analyze_refocus_quality(
         _refocuser(model),
         preset=preset,
@@ -598,10 +598,10 @@ def training_range(
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    _check_output(output, "training-range", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_training_range
 
     t0 = time.perf_counter()
+    _check_output(output, "training-range", overwrite)
     result = analyze_training_range(
         preset=preset,
         ranges_um=_floats(ranges, "--ranges"),
@@ -636,10 +636,10 @@ def bead_fwhm(
     quiet: QuietOpt = False,
 ) -> None:
     """Lateral FWHM of isolated beads vs defocus, input and Deep-R output (Deep-R Fig. 4b)."""
-    _check_output(output, "bead-fwhm", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_bead_fwhm
 
     t0 = time.perf_counter()
+    _check_output(output, "bead-fwhm", overwrite)
     result = analyze_bead_fwhm(
         _refocuser(model),
         preset=preset,
@@ -678,10 +678,10 @@ def tilted_sample(
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    _check_output(output, "tilted-sample", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_tilted_sample
 
     t0 = time.perf_counter()
+    _check_output(output, "tilted-sample", overwrite)
     result = analyze_tilted_sample(
         _refocuser(model),
         preset=preset,
@@ -712,7 +712,6 @@ def nonuniform_defocus(
     quiet: QuietOpt = False,
 ) -> None:
     """Tilted, cylindrical and spherical defocus maps, refocused in one pass (Deep-R Fig. 8)."""
-    _check_output(output, "nonuniform-defocus", overwrite)
     from focuskit.optics import get_preset
     from focuskit.refocus.analyses import PLOTS, analyze_nonuniform_defocus, default_shapes
 
@@ -720,6 +719,7 @@ def nonuniform_defocus(
         raise ConfigError(f"--amplitude must be > 0 µm, got {amplitude}")
     t0 = time.perf_counter()
     shapes = default_shapes(size, get_preset(preset).optics.pixel_size_um, amplitude_um=amplitude)
+    _check_output(output, "nonuniform-defocus", overwrite)
     result = analyze_nonuniform_defocus(
         _refocuser(model),
         preset=preset,
@@ -755,10 +755,10 @@ def dpm_uniform(
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    _check_output(output, "dpm-uniform", overwrite)
     from focuskit.refocus.analyses import PLOTS, analyze_dpm_uniform
 
     t0 = time.perf_counter()
+    _check_output(output, "dpm-uniform", overwrite)
     result = analyze_dpm_uniform(
         _refocuser(model),
         preset=preset,
