@@ -36,8 +36,9 @@ def test_examples_from_families_record_them_and_refuse_fluorescence() -> None:
 
 
 def test_cli_sample_needs_simulate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "data").mkdir()  # (a model folder is never written inside its --data)
     code, _, err = run_cli(
-        "singleshot", "train", "-o", tmp_path / "m", "--data", tmp_path, "--sample", "rods"
+        "singleshot", "train", "-o", tmp_path / "m", "--data", tmp_path / "data", "--sample", "rods"
     )
     one_line_error(code, err, "--sample", "--simulate")
     assert not (tmp_path / "m").exists()

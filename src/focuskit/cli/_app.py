@@ -17,11 +17,13 @@ from focuskit.cli._common import (
     ZFileOpt,
     ZStartOpt,
     ZStepOpt,
+    check_outputs,
     check_png,
     console,
     err_console,
     friendly_errors,
     info_table,
+    model_input,
     print_json,
     print_notes,
     progress_bar,
@@ -49,6 +51,8 @@ app.add_typer(singleshot_app, name="defocus", hidden=True)
 app.add_typer(fewshot_app, name="blur", hidden=True)
 # Micro-Manager: a time-lapse kept in focus by focuskit's MDA engine.
 app.command(name="timelapse")(friendly_errors(timelapse))
+
+OverwritePlotOpt = Annotated[bool, typer.Option(help="Replace an existing --plot file")]
 
 
 # --- simulate ---------------------------------------------------------------------------
@@ -180,7 +184,7 @@ def simulate(
     from focuskit.simulate import Drift, load_sample_image, simulate_stack
 
     p = get_preset(preset)
-    _check_output_free(output, overwrite)
+    _check_output_free(output, overwrite, sample_image)
     z = None
     if z_range is not None or z_step is not None:
         lo, hi = z_range if z_range is not None else (p.z_min_um, p.z_max_um)
@@ -243,7 +247,7 @@ def _sample_params(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _check_output_free(output: Path, overwrite: bool) -> None:
+def _check_output_free(output: Path, overwrite: bool, sample_image: Path | None) -> None:
     """Fail before minutes of rendering rather than after."""
     from focuskit.io import SUPPORTED_SUFFIXES
 
@@ -252,10 +256,7 @@ def _check_output_free(output: Path, overwrite: bool) -> None:
             f"{output}: unknown file type '{output.suffix}' — use one of "
             f"{', '.join(SUPPORTED_SUFFIXES)}"
         )
-    if output.exists() and not overwrite:
-        raise ConfigError(f"{output}: already exists — pass --overwrite or choose another -o")
-    if not output.parent.exists():
-        raise ConfigError(f"{output}: folder {output.parent} does not exist — create it first")
+    check_outputs({"-o": output}, overwrite=overwrite, inputs=[sample_image])
 
 
 # --- info -------------------------------------------------------------------------------
@@ -295,6 +296,7 @@ def score(
     z_start: ZStartOpt = 0.0,
     z_file: ZFileOpt = None,
     gray: GrayOpt = False,
+    overwrite: OverwritePlotOpt = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Score every plane of a stack with a focus measure (larger = sharper)."""
@@ -302,6 +304,7 @@ def score(
     from focuskit.measures import MEASURES, get_measure
 
     check_png(plot)
+    check_outputs({"--plot": plot}, overwrite=overwrite, inputs=[stack_path, z_file])
     stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
     names = (
         [n for n, m in MEASURES.items() if not m.needs_optics or stack.optics is not None]
@@ -371,6 +374,7 @@ def find_focus_cmd(
     z_start: ZStartOpt = 0.0,
     z_file: ZFileOpt = None,
     gray: GrayOpt = False,
+    overwrite: OverwritePlotOpt = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Find the in-focus z of a stack (sub-step refined), with a confidence."""
@@ -379,6 +383,7 @@ def find_focus_cmd(
     if refine not in ("parabola", "gaussian", "none"):
         raise ConfigError(f"--refine must be parabola, gaussian or none, got {refine!r}")
     check_png(plot)
+    check_outputs({"--plot": plot}, overwrite=overwrite, inputs=[stack_path, z_file])
     stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
     result = find_focus(stack, measure, refine=refine)  # type: ignore[arg-type]
     out = result.to_dict()
@@ -577,6 +582,7 @@ def autofocus(
         ),
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the search trace to this PNG")] = None,
+    overwrite: OverwritePlotOpt = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Focus a (virtual) microscope with a classic search, a single-shot model or DeepFocus."""
@@ -585,6 +591,12 @@ def autofocus(
     from focuskit.scopes import move_in_steps, open_scope
 
     check_png(plot)
+    replayed = scope.split(":", 1)[1] if scope.startswith("stack:") else None
+    check_outputs(
+        {"--plot": plot},
+        overwrite=overwrite,
+        inputs=[replayed, calibration, model_input(model)],
+    )
     if method not in AUTOFOCUS_METHODS:
         raise ConfigError(
             f"unknown autofocus method {method!r}; use one of {', '.join(AUTOFOCUS_METHODS)}"
@@ -799,8 +811,7 @@ def samples(
     names = sample_families(modality)
     if montage is not None:
         check_png(montage)
-        if montage.exists() and not overwrite:
-            raise ConfigError(f"{montage}: already exists — pass --overwrite or choose another")
+        check_outputs({"--montage": montage}, overwrite=overwrite)
     if as_json:
         print_json([{**get_family(n).to_dict(), "statistics": family_statistics(n)} for n in names])
     else:
@@ -876,7 +887,9 @@ def demo(
 ) -> None:
     """Run everything focuskit can do on embedded defaults, in about a minute."""
     from focuskit.cli._demo import run_demo
+    from focuskit.io import check_output_folder
 
+    check_output_folder(output_dir)  # before a minute of work, not after
     run_demo(output_dir, console)
 
 

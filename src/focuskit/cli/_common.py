@@ -7,11 +7,13 @@ import functools
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -71,32 +73,60 @@ def _log_internal_error(exc: BaseException) -> Path | None:
 
 
 def friendly_errors(func: F) -> F:
-    """Turn errors into one line on stderr: focuskit's (refused input) exit 2; anything else
-    is an internal error — one line naming where its traceback was logged, exit 3."""
+    """Turn errors into one line on stderr: focuskit's (refused input) exit 2; an interrupt
+    (SIGINT, or SIGTERM, handled alike) says what was written before it; anything else is an
+    internal error — one line naming where its traceback was logged, exit 3."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FocuskitError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            fail("interrupted; nothing was written")
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
-            raise
-        except Exception as exc:  # a bug: never show a traceback, keep it for the report
-            where = _log_internal_error(exc)
-            kept = f"; the traceback is in {where}" if where else ""
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            err_console.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {first}{kept} — "
-                "please report it with that file",
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(code=EXIT_INTERNAL) from None
+        from focuskit.io import record_writes
+
+        with _sigterm_interrupts(), record_writes() as written:
+            try:
+                return func(*args, **kwargs)
+            except FocuskitError as exc:
+                fail(str(exc))
+            except KeyboardInterrupt:
+                fail(_interrupted(written))
+            except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+                raise
+            except Exception as exc:  # a bug: never show a traceback, keep it for the report
+                where = _log_internal_error(exc)
+                kept = f"; the traceback is in {where}" if where else ""
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                err_console.print(
+                    f"[bold red]internal error:[/] {type(exc).__name__}: {first}{kept} — "
+                    "please report it with that file",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                raise typer.Exit(code=EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _interrupted(written: list[Path]) -> str:
+    if not written:
+        return "interrupted; nothing was written"
+    names = ", ".join(str(p) for p in dict.fromkeys(written))
+    return f"interrupted after writing {names}; nothing else was written"
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (kill, a batch system's timeout) interrupts like Ctrl-C: writes clean up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
 
 
 @contextmanager
@@ -197,6 +227,30 @@ def check_png(path: Path | None) -> None:
         raise ConfigError(f"{path}: plots are written as PNG — use a .png name")
     if not path.parent.exists():
         raise ConfigError(f"{path}: folder {path.parent} does not exist — create it first")
+
+
+def check_outputs(
+    outputs: dict[str, Path | None] | list[tuple[str, Path | None]],
+    *,
+    overwrite: bool,
+    inputs: Iterable[Path | str | None] = (),
+    make_parents: bool = False,
+) -> None:
+    """Refuse, before any work, outputs that collide, touch an input, exist without
+    ``--overwrite`` or cannot be written (:func:`focuskit.io.check_outputs`); print what
+    was cleaned up from interrupted earlier runs."""
+    from focuskit.io import check_outputs as check
+
+    print_notes(check(outputs, overwrite=overwrite, inputs=inputs, make_parents=make_parents))
+
+
+def model_input(spec: str | Path | None) -> Path | None:
+    """The model folder a model option reads, an input to protect: None for ``builtin:NAME``
+    or for a path that holds no model (loading it fails with its own message)."""
+    if spec is None or str(spec).startswith("builtin:"):
+        return None
+    folder = Path(spec)
+    return folder if (folder / "config.json").is_file() else None
 
 
 # Options that fill in what a stack file lacks (shared by info, score, find-focus, …).

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from focuskit._errors import ConfigError
-from focuskit.cli._common import console, friendly_errors, progress_bar, sub_app
+from focuskit.cli._common import check_outputs, console, friendly_errors, progress_bar, sub_app
 from focuskit.fewshot import DEFAULT_MODEL as BLUR_MODEL
 from focuskit.refocus import DEFAULT_MODEL as REFOCUS_MODEL
 
@@ -48,6 +48,9 @@ BinOpt = Annotated[
     int | None, typer.Option(help="Frequency cell size in FFT samples (default tile/64)")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on stderr")]
+OverwriteOpt = Annotated[
+    bool, typer.Option(help="Replace an existing <name>.json and <name>.png in -o")
+]
 RepeatsOpt = Annotated[
     int, typer.Option(help="Train each network this many times (different seeds): mean ± sd")
 ]
@@ -85,6 +88,15 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     return lambda message: typer.echo(message, err=True)
 
 
+def _check_output(output: Path, name: str, overwrite: bool) -> None:
+    """Refuse, before minutes of work, a folder or result files that cannot be written."""
+    check_outputs(
+        [("-o", output / f"{name}.json"), ("-o", output / f"{name}.png")],
+        overwrite=overwrite,
+        make_parents=True,
+    )
+
+
 def _report(result: dict[str, Any], output: Path, started: float, plots: dict[str, Any]) -> None:
     """Print the result's table and write ``<name>.json`` + ``<name>.png``
     (drawn by ``plots[name]``)."""
@@ -117,6 +129,7 @@ def training_size(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 3,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Held-out RMSE vs number of training focal stacks (Fig. 2)."""
@@ -128,6 +141,7 @@ def training_size(
     counts = sorted(
         {min(2**k, fields) for k in range(1, max(1, fields).bit_length() + 1)} | {fields}
     )
+    _check_output(output, "training-size", overwrite)
     result = analyze_training_size(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         field_counts=counts,
@@ -166,11 +180,13 @@ def generalization(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 3,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     from focuskit.singleshot.analyses import PLOTS, analyze_generalization
 
     t0 = time.perf_counter()
+    _check_output(output, "generalization", overwrite)
     result = analyze_generalization(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         train_fields=fields,
@@ -196,12 +212,14 @@ def magnitude_vs_phase(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 3,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """|FFT| vs FFT phase of the same images as network input (Fig. 4a)."""
     from focuskit.singleshot.analyses import PLOTS, analyze_magnitude_vs_phase
 
     t0 = time.perf_counter()
+    _check_output(output, "magnitude-vs-phase", overwrite)
     result = analyze_magnitude_vs_phase(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         train_fields=fields,
@@ -235,12 +253,14 @@ def saliency(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 3,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Saliency of the prediction on the Fourier plane (Fig. 4b)."""
     from focuskit.singleshot.analyses import PLOTS, analyze_saliency
 
     t0 = time.perf_counter()
+    _check_output(output, "saliency", overwrite)
     result = analyze_saliency(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         train_fields=fields,
@@ -298,6 +318,7 @@ def led_angle(
     depth: DepthOpt = 4,
     bin: BinOpt = None,
     repeats: RepeatsOpt = 2,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Single-LED illumination angle and multi-LED patterns (Fig. S1)."""
@@ -308,6 +329,7 @@ def led_angle(
     for a in values:
         if not 0 <= a < 1:
             raise ConfigError(f"--angles are illumination NAs in [0, 1), got {a}")
+    _check_output(output, "led-angle", overwrite)
     result = analyze_led_angle(
         _setup(tile, z_step, width, depth, steps, seed, bin, repeats),
         train_fields=fields,
@@ -383,6 +405,7 @@ def blur_invariance(
     bins: Annotated[
         int, typer.Option(help="Score bins on [0, 1] for the conditional entropy")
     ] = 20,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """How sample-invariant and depth-informative each blur score is (DeepFocus Table 1, Fig. 3)."""
@@ -406,6 +429,7 @@ def blur_invariance(
     scorers.update(classic_scorers(names) if names else {})
     if not scorers:
         raise ConfigError("nothing to score: give --measures or drop --no-model")
+    _check_output(output, "blur-invariance", overwrite)
     with progress_bar(f"rendering and scoring {samples} stacks", enabled=not quiet) as update:
         result = analyze_score_invariance(
             scorers,
@@ -439,6 +463,7 @@ def fewshot_af(
     model: Annotated[
         str, typer.Option(help="Blur CNN: a model folder or builtin:NAME")
     ] = BLUR_MODEL,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     from focuskit.fewshot import BlurScorer
@@ -448,6 +473,7 @@ def fewshot_af(
         raise ConfigError(f"--size must be ≥ 128 pixels (one blur-score patch), got {size}")
     started = time.perf_counter()
     scorer = BlurScorer.load(model)
+    _check_output(output, "fewshot-af", overwrite)
     with progress_bar("trials", not quiet) as update:
         result = analyze_fewshot_af(
             scorer.score_map, trials=trials, size=size, seed=seed, model=model, progress=update
@@ -518,11 +544,13 @@ def refocus_quality(
     seed: Annotated[
         int, typer.Option(help="Seed of the held-out fields (≥ 10000: never trained on)")
     ] = 10_000,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     from focuskit.refocus.analyses import PLOTS, analyze_refocus_quality
 
     t0 = time.perf_counter()
+    _check_output(output, "refocus-quality", overwrite)
     result = analyze_refocus_quality(
         _refocuser(model),
         preset=preset,
@@ -567,11 +595,13 @@ def training_range(
     z_max: Annotated[float, typer.Option(help="Scored defocus from −z-max to +z-max (µm)")] = 10.0,
     z_step: Annotated[float, typer.Option(help="Scored defocus step (µm)")] = 1.0,
     seed: SeedOpt = 0,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     from focuskit.refocus.analyses import PLOTS, analyze_training_range
 
     t0 = time.perf_counter()
+    _check_output(output, "training-range", overwrite)
     result = analyze_training_range(
         preset=preset,
         ranges_um=_floats(ranges, "--ranges"),
@@ -602,12 +632,14 @@ def bead_fwhm(
     z_step: Annotated[float, typer.Option(help="Defocus step (µm)")] = 0.5,
     size: SizeOpt = 512,
     seed: Annotated[int, typer.Option(help="Seed of the held-out fields")] = 10_100,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Lateral FWHM of isolated beads vs defocus, input and Deep-R output (Deep-R Fig. 4b)."""
     from focuskit.refocus.analyses import PLOTS, analyze_bead_fwhm
 
     t0 = time.perf_counter()
+    _check_output(output, "bead-fwhm", overwrite)
     result = analyze_bead_fwhm(
         _refocuser(model),
         preset=preset,
@@ -643,11 +675,13 @@ def tilted_sample(
     ] = "",
     size: SizeOpt = 512,
     seed: Annotated[int, typer.Option(help="Seed of the held-out field")] = 10_200,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     from focuskit.refocus.analyses import PLOTS, analyze_tilted_sample
 
     t0 = time.perf_counter()
+    _check_output(output, "tilted-sample", overwrite)
     result = analyze_tilted_sample(
         _refocuser(model),
         preset=preset,
@@ -674,6 +708,7 @@ def nonuniform_defocus(
     ] = 4.0,
     size: SizeOpt = 512,
     seed: Annotated[int, typer.Option(help="Seed of the held-out field")] = 10_300,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Tilted, cylindrical and spherical defocus maps, refocused in one pass (Deep-R Fig. 8)."""
@@ -684,6 +719,7 @@ def nonuniform_defocus(
         raise ConfigError(f"--amplitude must be > 0 µm, got {amplitude}")
     t0 = time.perf_counter()
     shapes = default_shapes(size, get_preset(preset).optics.pixel_size_um, amplitude_um=amplitude)
+    _check_output(output, "nonuniform-defocus", overwrite)
     result = analyze_nonuniform_defocus(
         _refocuser(model),
         preset=preset,
@@ -716,11 +752,13 @@ def dpm_uniform(
     z_step: Annotated[float, typer.Option(help="Defocus step (µm)")] = 1.0,
     size: SizeOpt = 512,
     seed: Annotated[int, typer.Option(help="Seed of the held-out fields")] = 10_400,
+    overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     from focuskit.refocus.analyses import PLOTS, analyze_dpm_uniform
 
     t0 = time.perf_counter()
+    _check_output(output, "dpm-uniform", overwrite)
     result = analyze_dpm_uniform(
         _refocuser(model),
         preset=preset,

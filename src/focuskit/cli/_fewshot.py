@@ -17,9 +17,11 @@ from focuskit.cli._common import (
     ZFileOpt,
     ZStartOpt,
     ZStepOpt,
+    check_outputs,
     check_png,
     console,
     friendly_errors,
+    model_input,
     print_json,
     progress_bar,
     read_stack_given,
@@ -74,12 +76,14 @@ def score_images(
     plot: Annotated[
         Path | None, typer.Option(help="PNG of the first plane with its score map")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --map file")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace existing --map and --plot files")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Blur score of each image (defocus W in waves per 128² patch; lower is sharper)."""
     from focuskit.fewshot import BlurScorer, score_map_plot
-    from focuskit.io import atomic_output, check_target, read_images
+    from focuskit.io import atomic_output, read_images
 
     check_png(plot)
     if map_output is not None:
@@ -87,7 +91,11 @@ def score_images(
             raise ConfigError("--map writes one file: give one input")
         if map_output.suffix.lower() not in (".tif", ".tiff"):
             raise ConfigError(f"{map_output}: score maps are written as TIFF — use a .tif name")
-        check_target(map_output, overwrite=overwrite, protect=images)
+    check_outputs(
+        {"--map": map_output, "--plot": plot},
+        overwrite=overwrite,
+        inputs=[*images, model_input(model)],
+    )
     scorer = BlurScorer.load(model)
     out: list[dict[str, Any]] = []
     first: tuple[np.ndarray, np.ndarray] | None = None
@@ -183,7 +191,9 @@ def calibrate(
         Path | None,
         typer.Option(help="PNG of b_calib(z) and its Moffat fit (default: next to -o)"),
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing calibration")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing calibration and its plot")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     from focuskit.fewshot import BlurScorer, calibration_plot
@@ -191,12 +201,13 @@ def calibrate(
 
     if output.suffix.lower() != ".json":
         raise ConfigError(f"{output}: a calibration is written as JSON — use a .json name")
-    if output.exists() and not overwrite:
-        raise ConfigError(f"{output}: already exists — pass --overwrite or choose another -o")
-    if not output.parent.exists():
-        raise ConfigError(f"{output}: folder {output.parent} does not exist — create it first")
     plot = plot if plot is not None else output.with_suffix(".png")
     check_png(plot)
+    check_outputs(
+        {"-o": output, "--plot": plot},
+        overwrite=overwrite,
+        inputs=[stack_path, z_file, model_input(model)],
+    )
     stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
     if len(stack) < 5:
         raise ConfigError(
@@ -300,7 +311,7 @@ def train(
     from focuskit.fewshot import train as train_model
     from focuskit.nn import check_model_output
 
-    check_model_output(output, overwrite)
+    check_model_output(output, overwrite, [*(stack or []), model_input(init)], checkpoint)
     if focus_z and (not stack or len(focus_z) != len(stack)):
         raise ConfigError("give one --focus-z per --stack (or none)")
     stacks = [read_stack_given(path, pixel_size, z_step, 0.0, None, gray) for path in stack or []]

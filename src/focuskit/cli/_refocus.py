@@ -16,9 +16,11 @@ from focuskit.cli._common import (
     GrayOpt,
     PixelSizeOpt,
     ZStepOpt,
+    check_outputs,
     console,
     err_console,
     friendly_errors,
+    model_input,
     print_json,
     progress_bar,
     sub_app,
@@ -53,16 +55,24 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
+def _is_folder(path: Path) -> bool:
+    """A folder to write into, not an OME-Zarr stack (itself a folder) to write or replace."""
+    return path.is_dir() and not (
+        path.name.lower().endswith(".zarr")
+        or any((path / n).exists() for n in (".zgroup", ".zarray", "zarr.json"))
+    )
+
+
 def _targets(inputs: list[Path], output: Path, dpm: Path | None) -> list[tuple[Path, Path | None]]:
     """One output (and defocus-map) path per input: the paths themselves for one input, or
     ``<stem>.ome.tif`` / ``<stem>.dpm.ome.tif`` inside folders for several."""
-    if len(inputs) == 1 and not output.is_dir():
+    if len(inputs) == 1 and not _is_folder(output):
         return [(output, dpm)]
-    if not output.is_dir():
+    if not _is_folder(output):
         raise ConfigError(
             f"{output}: with {len(inputs)} inputs, -o must be an existing folder — create it first"
         )
-    if dpm is not None and not dpm.is_dir():
+    if dpm is not None and not _is_folder(dpm):
         raise ConfigError(
             f"{dpm}: with several inputs, --defocus-map must be an existing "
             "folder — create it first"
@@ -127,20 +137,22 @@ def apply(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary")] = False,
 ) -> None:
     from focuskit.focus import fitted_tilt
-    from focuskit.io import FocalStack, check_target, read_images, write_stack
+    from focuskit.io import FocalStack, read_images, write_stack
     from focuskit.refocus import Refocuser
 
-    refocuser = Refocuser.load(model)
     plan = _targets(list(images), output, defocus_map)
     for out, dpm in plan:  # fail before any work if a target is taken or unsupported
         for target in (out, dpm):
-            if target is None:
-                continue
-            if not target.name.lower().endswith(_OUT_SUFFIXES):
+            if target is not None and not target.name.lower().endswith(_OUT_SUFFIXES):
                 raise StackFileError(
                     target, "unsupported output format", "use .ome.tif, .ome.zarr or .npy"
                 )
-            check_target(target, overwrite=overwrite, protect=images)
+    check_outputs(
+        [(label, p) for out, dpm in plan for label, p in (("-o", out), ("--defocus-map", dpm))],
+        overwrite=overwrite,
+        inputs=[*images, model_input(model)],
+    )
+    refocuser = Refocuser.load(model)
     if defocus_map is not None and refocuser.dpm is None:
         raise ConfigError(
             f"{model} has no defocus-map decoder — drop --defocus-map or train one "
@@ -308,7 +320,7 @@ def train(
     from focuskit.nn import check_model_output
     from focuskit.refocus import train as train_model
 
-    check_model_output(output, overwrite)
+    check_model_output(output, overwrite, [*(stack or []), model_input(init)], checkpoint)
     widths = None
     if channels is not None:
         try:

@@ -14,6 +14,7 @@ from focuskit._errors import ConfigError, FocuskitError
 from focuskit.cli._common import (
     console,
     friendly_errors,
+    model_input,
     print_json,
     progress_bar,
     sub_app,
@@ -182,11 +183,13 @@ def train(
     ] = False,
 ) -> None:
     """Train a single-shot defocus model (or fine-tune one) and save it as a model folder."""
+    from focuskit.nn import check_model_output
     from focuskit.optics import get_preset
     from focuskit.optics import z_range as make_z
     from focuskit.singleshot import TrainConfig
     from focuskit.singleshot import train as train_model
 
+    check_model_output(output, overwrite, [data, model_input(finetune)], checkpoint_dir)
     config = TrainConfig(
         width=width,
         depth=depth,

@@ -1,11 +1,18 @@
 """Focal-stack files: the FocalStack model, OME-TIFF / OME-Zarr / NPY read and write,
-plain images, z files and atomic writes.
+plain images, z files, atomic writes and the rules every output follows.
 
 numpy, tifffile and zarr only: no torch, and nothing from ``focuskit.simulate``
 (io and simulate are siblings under optics in the one-way flow, docs/architecture.md).
 """
 
-from focuskit.io._atomic import atomic_output, check_target
+from focuskit.io._atomic import (
+    atomic_output,
+    atomic_outputs,
+    check_output_folder,
+    check_target,
+    record_writes,
+    signals_held,
+)
 from focuskit.io._formats import (
     PLAIN_IMAGE_SUFFIXES,
     SUPPORTED_SUFFIXES,
@@ -16,6 +23,7 @@ from focuskit.io._formats import (
     stack_json,
     write_stack,
 )
+from focuskit.io._outputs import check_outputs, input_files, output_files
 from focuskit.io._stack import FocalStack, plain_json
 from focuskit.io._zfile import read_z_file
 
@@ -25,12 +33,19 @@ __all__ = [
     "FocalStack",
     "Images",
     "atomic_output",
+    "atomic_outputs",
+    "check_output_folder",
+    "check_outputs",
     "check_target",
+    "input_files",
+    "output_files",
     "plain_json",
     "read_images",
     "read_plain_image",
     "read_stack",
     "read_z_file",
+    "record_writes",
+    "signals_held",
     "stack_json",
     "write_stack",
 ]

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 from focuskit._errors import ConfigError, FocuskitError, StackFileError
 from focuskit._quiet import describe, image_problem, library_messages
 from focuskit._version import __version__
-from focuskit.io._atomic import atomic_output, check_target
+from focuskit.io._atomic import atomic_output, atomic_outputs, signals_held
 from focuskit.io._stack import FocalStack, as_z_list, is_real_numeric, z_problem
 from focuskit.io._zarr import (
     NgffImage,
@@ -54,6 +55,7 @@ _FORMAT_OF_SUFFIX = {
     ".npy": "npy",
 }
 _ANNOTATION_KEY = "focuskit"
+_NPY_ARRAY_KEY = "npy_array"  # in an NPY sidecar: the array it was written with
 _OME_TIFF_DTYPES = ("int8", "int16", "int32", "uint8", "uint16", "uint32", "float32", "float64")
 # Stacks at most this big are loaded into memory when read from OME-Zarr (lazy=None).
 _LAZY_ABOVE_BYTES = 512 * 2**20
@@ -556,23 +558,30 @@ def _write_zarr(
             ],
         }
     ]
+    # Zarr writes chunks from its own event-loop thread: an interrupt that reached this thread
+    # mid-call would leave that writer filling the temporary folder while it is removed.
+    # Interrupts are held during each Zarr call and acted on between them.
     with atomic_output(target, overwrite=overwrite, directory=True) as tmp:
-        root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-        array = root.create_array(
-            "0",
-            shape=(z, y, x),
-            dtype=stack.dtype,
-            chunks=(1, min(y, 1024), min(x, 1024)),
-            compressors=numcodecs.Zlib(level=6) if compression else None,
-            chunk_key_encoding={"name": "v2", "separator": "/"},
-            fill_value=0,
-            # Every chunk on disk, even an all-zero one: the reader refuses missing chunks
-            # (a half-copied dataset) rather than reading them as zeros.
-            config={"write_empty_chunks": True},
-        )
+        with signals_held():
+            root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+            array = root.create_array(
+                "0",
+                shape=(z, y, x),
+                dtype=stack.dtype,
+                chunks=(1, min(y, 1024), min(x, 1024)),
+                compressors=numcodecs.Zlib(level=6) if compression else None,
+                chunk_key_encoding={"name": "v2", "separator": "/"},
+                fill_value=0,
+                # Every chunk on disk, even an all-zero one: the reader refuses missing
+                # chunks (a half-copied dataset) rather than reading them as zeros.
+                config={"write_empty_chunks": True},
+            )
         for i in range(z):
-            array[i] = _checked_plane(stack, i, target)
-        root.attrs.update({"multiscales": multiscales, "focuskit": stack_json(stack)})
+            plane = _checked_plane(stack, i, target)
+            with signals_held():
+                array[i] = plane
+        with signals_held():
+            root.attrs.update({"multiscales": multiscales, "focuskit": stack_json(stack)})
 
 
 # --- NPY + sidecar ------------------------------------------------------------------------
@@ -623,6 +632,7 @@ def _read_npy(path: Path, lazy: bool | None) -> _Raw:
         ) from None
     if not isinstance(data, np.ndarray):
         raise StackFileError(path, "is not a single NPY array", "save one array with np.save")
+    _check_npy_pair(path, data)
     colour_axis = 3 if data.ndim == 4 and data.shape[3] in (3, 4) else None
     sidecar = _sidecar_meta(path)
     return _Raw(data, colour_axis, [sidecar] if sidecar else [])
@@ -633,12 +643,44 @@ def _write_npy(
 ) -> None:
     data = _checked_array(stack, target)
     sidecar = _sidecar_paths(target)[0]
-    text = json.dumps(stack_json(stack), indent=1, allow_nan=False)
-    with atomic_output(target, overwrite=overwrite) as tmp:
+    # The sidecar names the array it describes, so that a pair split by a crash (the array
+    # renamed, the process killed before the sidecar) is refused on reading, never mixed.
+    block = {**stack_json(stack), _NPY_ARRAY_KEY: _npy_fingerprint(data)}
+    text = json.dumps(block, indent=1, allow_nan=False)
+    with atomic_outputs([target, sidecar], overwrite=overwrite) as (tmp, tmp_json):
         with open(tmp, "wb") as f:
             np.save(f, data, allow_pickle=False)
-        with atomic_output(sidecar, overwrite=True) as tmp_json:
-            tmp_json.write_text(text, encoding="utf-8")
+        tmp_json.write_text(text, encoding="utf-8")
+
+
+def _npy_fingerprint(data: np.ndarray) -> dict[str, Any]:
+    """Shape, dtype and CRC-32 of the pixels (C order) of an NPY array."""
+    return {
+        "shape": list(data.shape),
+        "dtype": data.dtype.str,
+        "crc32": zlib.crc32(np.ascontiguousarray(data).data),
+    }
+
+
+def _check_npy_pair(path: Path, data: np.ndarray) -> None:
+    """Refuse an array whose own sidecar was written for another array."""
+    sidecar = _sidecar_paths(path)[0]
+    if not sidecar.is_file():
+        return
+    try:
+        block = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return  # reported by the metadata reader
+    expected = block.get(_NPY_ARRAY_KEY) if isinstance(block, dict) else None
+    if not isinstance(expected, dict):
+        return  # written by hand or by focuskit < 0.3: nothing to compare
+    if expected != _npy_fingerprint(data):
+        raise StackFileError(
+            path,
+            f"its sidecar {sidecar.name} was written for another array (an interrupted or "
+            "outside write)",
+            "write the stack again, or delete the sidecar to read the pixels without it",
+        )
 
 
 # --- Shared checks ------------------------------------------------------------------------
@@ -1179,8 +1221,8 @@ def write_stack(
     fmt = _format_of(target)
     if fmt is None:
         raise _unknown_suffix(target)
-    check_target(target, overwrite=overwrite, protect=protect)
-    if fmt == "npy":  # the sidecar is rewritten with the array
-        check_target(_sidecar_paths(target)[0], overwrite=True, protect=protect)
+    from focuskit.io._outputs import check_outputs  # (it builds on this module)
+
+    check_outputs({"-o": target}, overwrite=overwrite, inputs=protect)
     _WRITERS[fmt](stack, target, overwrite=overwrite, compression=compression)
     return target

@@ -86,11 +86,15 @@ def check_model_output(
     output: str | os.PathLike[str] | None,
     overwrite: bool,
     inputs: Iterable[str | os.PathLike[str] | None] = (),
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> None:
     """Refuse a model folder that cannot be written, before minutes of work.
 
-    It cannot be written when it exists (without ``overwrite``), its parent is missing, or
-    it is one of the training's ``inputs``.
+    It cannot be written when it exists (without ``overwrite``), its parent is missing or
+    not writable, it is, holds or lies inside one of the training's ``inputs``, or it
+    overlaps the ``checkpoint`` folder (replacing the model folder would delete the
+    checkpoints, or they would make it exist). A ``checkpoint`` folder must be writable
+    (created if missing).
 
     Parameters
     ----------
@@ -100,22 +104,35 @@ def check_model_output(
         Whether an existing folder may be replaced.
     inputs : iterable of str, path-like or None, optional
         The training's input paths (None entries are skipped).
+    checkpoint : str, path-like or None, optional
+        The checkpoint folder of the training, if any.
 
     Raises
     ------
     ConfigError
-        The folder exists (without ``overwrite``), its parent is missing, or it is an input.
+        The folder exists (without ``overwrite``), its parent is missing or not writable, it
+        touches an input, or it overlaps ``checkpoint``.
     """
-    if output is None:
-        return
-    out = Path(output)
-    if out.exists() and not overwrite:
-        raise ConfigError(f"{out}: already exists — pass --overwrite or choose another -o")
-    if not out.parent.is_dir():
-        raise ConfigError(f"{out}: folder {out.parent} does not exist — create it first")
-    for given in inputs:
-        if given is not None and out.resolve() == Path(given).resolve():
-            raise ConfigError(f"{out}: is an input of this training; write the model elsewhere")
+    from focuskit._errors import StackFileError
+    from focuskit.io import check_output_folder, check_target, input_files
+
+    protect = [file for given in inputs if given is not None for file in input_files(given)]
+    try:
+        if checkpoint is not None:
+            check_output_folder(Path(checkpoint), label="checkpoint folder")
+        if output is None:
+            return
+        out = Path(output)
+        if checkpoint is not None:
+            a, b = out.resolve(), Path(checkpoint).resolve()
+            if a == b or a in b.parents or b in a.parents:
+                raise ConfigError(
+                    f"{out}: the model folder and the checkpoint folder {checkpoint} overlap "
+                    "— give them separate paths"
+                )
+        check_target(out, overwrite=overwrite, protect=protect, directory=True)
+    except StackFileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def write_model_folder(
