@@ -669,7 +669,7 @@ def _check_npy_pair(path: Path, data: np.ndarray) -> None:
         return
     try:
         block = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return  # reported by the metadata reader
     expected = block.get(_NPY_ARRAY_KEY) if isinstance(block, dict) else None
     if not isinstance(expected, dict):
