@@ -28,6 +28,7 @@ from focuskit.fewshot._train import (
 )
 from focuskit.io import FocalStack, read_stack
 from focuskit.nn import Progress, check_model_output, check_training_state, split_one_field
+from focuskit.simulate import sample_key
 
 DEFAULT_MODEL = "builtin:fewshot-widefield"
 # Field ids of patches from user stacks: far above any simulated object's.
@@ -170,7 +171,7 @@ def train(
     if patches is not None:
         parts.append(patches)
     elif not parts or init is None:
-        contents = {} if not samples else {"contents": tuple(_key(x) for x in samples)}
+        contents = {} if not samples else {"contents": tuple(sample_key(x) for x in samples)}
         data_config = data_config or BlurDataConfig(n_fields=fields, seed=seed, **contents)
         parts.append(simulate_blur_patches(data_config, workers=workers, progress=data_progress))
     data = BlurPatches.concatenate(parts)
@@ -215,7 +216,3 @@ def train(
     if output is not None:
         scorer.save(output, overwrite=overwrite)
     return scorer
-
-
-def _key(name: str) -> str:
-    return str(name).strip().lower().replace("_", "-")

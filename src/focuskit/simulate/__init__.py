@@ -20,6 +20,7 @@ from focuskit.simulate._families import (
     family_statistics,
     get_family,
     sample_families,
+    sample_key,
 )
 from focuskit.simulate._gallery import GALLERY_PRESETS, FamilyView, family_views
 from focuskit.simulate._render import (
@@ -87,6 +88,7 @@ __all__ = [
     "plan_render",
     "render_stack",
     "sample_families",
+    "sample_key",
     "simulate_stack",
     "sphere_map",
     "stain_density",

@@ -44,6 +44,7 @@ __all__ = [
     "family_statistics",
     "get_family",
     "sample_families",
+    "sample_key",
 ]
 
 
@@ -361,8 +362,23 @@ def register(
     return deco
 
 
-def _key(name: str) -> str:
+def sample_key(name: str) -> str:
+    """A sample or family name as the registries spell it (lower case, ``-`` separated).
+
+    Parameters
+    ----------
+    name : str
+        Name as a user typed it (``Point_Emitters``).
+
+    Returns
+    -------
+    key : str
+        The registry spelling (``point-emitters``).
+    """
     return str(name).strip().lower().replace("_", "-")
+
+
+_key = sample_key
 
 
 def get_family(name: str) -> Family:

@@ -29,6 +29,30 @@ from focuskit.simulate._samples import (
 SPHERE_SIGMA_PER_DIAMETER = 1 / (2 * math.sqrt(5))
 
 
+def disc_area_um2(diameter_um: float) -> float:
+    """Area π·d²/4 of a disc of diameter ``d`` (µm²)."""
+    return math.pi / 4 * diameter_um**2
+
+
+def count_for_coverage(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    px: float,
+    coverage: float,
+    mean_area_um2: float,
+) -> int:
+    """How many objects of mean area ``mean_area_um2`` cover about ``coverage`` of the field
+    (a Poisson draw)."""
+    return int(rng.poisson(coverage * shape[0] * shape[1] * px * px / mean_area_um2))
+
+
+def count_per_area(
+    rng: np.random.Generator, shape: tuple[int, int], px: float, per_100um2: float
+) -> int:
+    """How many objects at ``per_100um2`` per 100 µm² of the field (a Poisson draw)."""
+    return count_for_coverage(rng, shape, px, per_100um2, 100.0)
+
+
 def spots(
     shape: tuple[int, int],
     px: float,

@@ -16,16 +16,11 @@ Shape = tuple[int, int]
 _MIXABLE = ("point-emitters", "nuclei", "filaments", "membranes", "smooth-texture")
 
 
-def _count(rng: np.random.Generator, per_100um2: float, shape: Shape, px: float) -> int:
-    return int(rng.poisson(per_100um2 * shape[0] * shape[1] * px * px / 100.0))
-
-
 def _cell_regions(
     rng: np.random.Generator, shape: Shape, px: float, diameter_um: float, coverage: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Random cells (centres, semi-axes, angle) covering about ``coverage`` of the field."""
-    area = shape[0] * shape[1] * px * px
-    n = int(rng.poisson(coverage * area / (math.pi / 4 * diameter_um**2)))
+    n = zb.count_for_coverage(rng, shape, px, coverage, zb.disc_area_um2(diameter_um))
     d = diameter_um * rng.uniform(0.7, 1.3, n)
     cy, cx = zb.positions(rng, (shape[0] * px, shape[1] * px), n)
     a, b, ang, _ = zb.random_outlines(rng, n, d)
@@ -65,7 +60,7 @@ def _point_emitters(
     ``saturate``/``overexposure`` do not change the map: they tell the renderer
     (:func:`simulate_stack`) to expose the brightest pixel past the camera's full well.
     """
-    n = max(1, _count(rng, density_per_100um2, shape, px))
+    n = max(1, zb.count_per_area(rng, shape, px, density_per_100um2))
     y, x = zb.positions(rng, (shape[0] * px, shape[1] * px), n)
     d = np.clip(diameter_um * np.exp(rng.normal(0, size_spread, n)), 0.05, 2.0)
     w = (d / 0.1) ** 3 * np.exp(rng.normal(0, brightness_spread, n))
@@ -96,8 +91,7 @@ def _nuclei(
     texture: float,
     brightness_spread: float,
 ) -> np.ndarray:
-    area = shape[0] * shape[1] * px * px
-    n = max(1, int(rng.poisson(coverage * area / (math.pi / 4 * diameter_um**2))))
+    n = max(1, zb.count_for_coverage(rng, shape, px, coverage, zb.disc_area_um2(diameter_um)))
     d = diameter_um * rng.uniform(0.75, 1.25, n)
     cy, cx = zb.positions(
         rng,
@@ -202,7 +196,7 @@ def _mitochondria(
     clustering: float,
 ) -> np.ndarray:
     extent = (shape[0] * px, shape[1] * px)
-    n = max(1, _count(rng, density_per_100um2, shape, px))
+    n = max(1, zb.count_per_area(rng, shape, px, density_per_100um2))
     start = zb.positions(rng, extent, n, clustering=clustering, cluster_radius_um=15.0)
     lengths = rng.gamma(2.0, length_um / 2, n) + 0.3
     step = min(px / 2, 0.1)
@@ -275,8 +269,7 @@ def _tissue_section(
     fibre_um: float,
     stroma: float,
 ) -> np.ndarray:
-    area = shape[0] * shape[1] * px * px
-    n = int(rng.poisson(cellularity * area / (math.pi / 4 * nucleus_diameter_um**2)))
+    n = zb.count_for_coverage(rng, shape, px, cellularity, zb.disc_area_um2(nucleus_diameter_um))
     d = nucleus_diameter_um * rng.uniform(0.7, 1.3, n)
     cy, cx = zb.positions(rng, (shape[0] * px, shape[1] * px), n, clustering=0.5)
     a, b, ang, harm = zb.random_outlines(rng, n, d, elongation=0.6)

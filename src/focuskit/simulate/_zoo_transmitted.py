@@ -103,8 +103,7 @@ def _cells_phase(
     spread: float = 0.3,
 ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Dome-shaped cells (optical path ∝ thickness); returns the map and the outlines."""
-    area = shape[0] * shape[1] * px * px
-    n = max(1, int(rng.poisson(coverage * area / (math.pi / 4 * diameter_um**2))))
+    n = max(1, zb.count_for_coverage(rng, shape, px, coverage, zb.disc_area_um2(diameter_um)))
     d = diameter_um * np.exp(rng.normal(0, spread, n))
     cy, cx = zb.positions(
         rng,
@@ -249,7 +248,7 @@ def _rods(
     peak_phase: float,
 ) -> np.ndarray:
     extent = (shape[0] * px, shape[1] * px)
-    n = max(1, int(rng.poisson(density_per_100um2 * extent[0] * extent[1] / 100)))
+    n = max(1, zb.count_per_area(rng, shape, px, density_per_100um2))
     cy, cx = zb.positions(rng, extent, n, clustering=clustering, cluster_radius_um=10.0)
     length = length_um * rng.uniform(0.7, 1.3, n)
     a = np.maximum(length / 2, width_um / 2)
@@ -282,8 +281,7 @@ def _tissue_unstained(
     theta = rng.uniform(0, np.pi)
     fib = zb.oriented(rng, shape, px, fibre_um, 0.5, theta)
     fib += 0.6 * zb.texture(rng, shape, px, 0.5, 3.0)
-    area = shape[0] * shape[1] * px * px
-    n = int(rng.poisson(cellularity * area / (math.pi / 4 * 7.0**2)))
+    n = zb.count_for_coverage(rng, shape, px, cellularity, zb.disc_area_um2(7.0))
     cy, cx = zb.positions(rng, (shape[0] * px, shape[1] * px), n, clustering=0.4)
     a, b, ang, harm = zb.random_outlines(rng, n, rng.uniform(4, 10, n), elongation=0.8)
     nuc = zb.outlined(shape, px, cy, cx, a, b, ang, harmonics=harm, profile="dome")
@@ -315,7 +313,7 @@ def _debris(
     extent = (shape[0] * px, shape[1] * px)
     # log-uniform diameters on [0.5, 20] µm: mean area π/4·E[d²] = π/4·(20² − 0.5²)/(2 ln 40)
     mean_area = math.pi / 4 * (20.0**2 - 0.5**2) / (2 * math.log(40.0))
-    n = max(1, int(rng.poisson(coverage * extent[0] * extent[1] / mean_area)))
+    n = max(1, zb.count_for_coverage(rng, shape, px, coverage, mean_area))
     cy, cx = zb.positions(rng, extent, n)
     d = np.exp(rng.uniform(math.log(0.5), math.log(20.0), n))
     a, b, ang, harm = zb.random_outlines(rng, n, d, elongation=1.0, irregularity=2.0)
@@ -413,8 +411,7 @@ def _stained_tissue(
     eosin: float,
     fibre_um: float,
 ) -> np.ndarray:
-    area = shape[0] * shape[1] * px * px
-    n = int(rng.poisson(cellularity * area / (math.pi / 4 * 7.0**2)))
+    n = zb.count_for_coverage(rng, shape, px, cellularity, zb.disc_area_um2(7.0))
     cy, cx = zb.positions(rng, (shape[0] * px, shape[1] * px), n, clustering=0.5)
     a, b, ang, harm = zb.random_outlines(rng, n, rng.uniform(4, 11, n), elongation=0.6)
     nuc = (
@@ -485,7 +482,7 @@ def _opaque_particles(
     extent = (shape[0] * px, shape[1] * px)
     # ln d ~ Normal(ln D, 0.5): E[d²] = D²·e^{2·0.5²}
     mean_area = math.pi / 4 * diameter_um**2 * math.exp(0.5)
-    n = max(1, int(rng.poisson(coverage * extent[0] * extent[1] / mean_area)))
+    n = max(1, zb.count_for_coverage(rng, shape, px, coverage, mean_area))
     cy, cx = zb.positions(rng, extent, n)
     d = diameter_um * np.exp(rng.normal(0, 0.5, n))
     a, b, ang, harm = zb.random_outlines(rng, n, d, elongation=0.5, irregularity=1.0)
