@@ -505,8 +505,9 @@ def autofocus(
     max_images: Annotated[
         int | None,
         typer.Option(
-            help="Hard image budget of the search (default: deepfocus 3, the paper's "
-            "few-shot search; classic 40; singleshot its moves + 1, plus the fallback's)"
+            help="Hard image budget of the search (default: deepfocus 4, three for the "
+            "estimate and one to verify it; classic 40; singleshot its moves + 1, plus "
+            "the fallback's)"
         ),
     ] = None,
     roi: Annotated[
@@ -622,7 +623,13 @@ def autofocus(
     loaded: Any = None
     calib: Any = None
     if method == "deepfocus":
-        from focuskit.fewshot import DEFAULT_MODEL, PAPER_SETTINGS, BlurCalibration, BlurScorer
+        from focuskit.fewshot import (
+            DEFAULT_MAX_IMAGES,
+            DEFAULT_MODEL,
+            PAPER_SETTINGS,
+            BlurCalibration,
+            BlurScorer,
+        )
 
         if calibration is not None and calibrate_range is not None:
             raise ConfigError("give --calibration or --calibrate-range, not both")
@@ -636,7 +643,7 @@ def autofocus(
                     else ")"
                 )
             )
-        max_images = 3 if max_images is None else max_images
+        max_images = DEFAULT_MAX_IMAGES if max_images is None else max_images
         if max_images < 3:
             raise ConfigError(
                 "--max-images must be ≥ 3 for deepfocus "

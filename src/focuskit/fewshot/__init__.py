@@ -42,7 +42,12 @@ from focuskit.fewshot._data import (
 from focuskit.fewshot._model import BlurScorer
 from focuskit.fewshot._plots import calibration_plot, deepfocus_plot, score_map_plot
 from focuskit.fewshot._recipe import DEFAULT_MODEL, train
-from focuskit.fewshot._search import PAPER_SETTINGS, BlurMapper, deepfocus_search
+from focuskit.fewshot._search import (
+    DEFAULT_MAX_IMAGES,
+    PAPER_SETTINGS,
+    BlurMapper,
+    deepfocus_search,
+)
 from focuskit.fewshot._train import (
     BlurTrainConfig,
     BlurTrainHistory,
@@ -73,6 +78,7 @@ __all__ = [  # noqa: RUF022 - the lazily imported network first
     "calibration_plot",
     "convexity",
     "deepfocus_plot",
+    "DEFAULT_MAX_IMAGES",
     "deepfocus_search",
     "defocus_otf",
     "fit_blur_cnn",

@@ -19,7 +19,7 @@ import numpy as np
 from focuskit._errors import ConfigError
 from focuskit.fewshot._calibration import BlurCalibration
 from focuskit.fewshot._data import CUTOFF_RANGE, PATCH
-from focuskit.fewshot._search import deepfocus_search
+from focuskit.fewshot._search import DEFAULT_MAX_IMAGES, deepfocus_search
 from focuskit.measures import standardize
 from focuskit.nn import (
     Number,
@@ -380,7 +380,7 @@ class BlurScorer(TrainedModel):
         scope: Microscope,
         calibration: BlurCalibration | str | os.PathLike[str],
         *,
-        max_images: int = 3,
+        max_images: int = DEFAULT_MAX_IMAGES,
         **settings: Any,
     ) -> SearchResult:
         """Few-shot autofocus on ``scope`` with this score and an objective's calibration.
@@ -392,7 +392,7 @@ class BlurScorer(TrainedModel):
         calibration : BlurCalibration or path
             The objective's calibration (``focuskit fewshot calibrate``).
         max_images : int
-            Image budget (3: the paper's few-shot search).
+            Image budget (default 4: three for the estimate, one to verify it).
         **settings
             Passed to :func:`deepfocus_search` (``range_um``, ``roi``, ``spread_fwhm`` …;
             ``PAPER_SETTINGS`` gives the paper's choices).

@@ -9,9 +9,13 @@
    there, back to 2.
 6. Per patch: ``f(x, y) = argmin_f Σ_i (b[x, y, z_i] − b_calib(z_i − f))²`` over all images
    (``shift_by_correlation``); the mean over the region of interest is the focus ``f̂``.
-6b. (Beyond the paper, for error-vs-images curves) while images are left: image at
-   ``f̂ − h``, then ``f̂ + h``, … and re-estimate ``f̂`` from all images.
-7. Move to ``f̂`` (no image there).
+7. (Beyond the paper: no silent success) image at ``f̂`` and verify it: re-estimated with
+   that image, the focus lies within the tolerance (DOF/2) of it, it is the sharpest image
+   taken, and its score is as low as the calibration's within the tolerance. While it is
+   not verified and images are left, image at the new estimate (or, when that position
+   is already imaged, at its mirror about ``f̂``) and verify again. ``success`` means a
+   verified position; otherwise the stage goes to the last estimate and the result says
+   why it could not be verified.
 
 The blur scorer is injected (a :class:`BlurMapper`: image → 2-D array, lower = sharper,
 e.g. ``BlurScorer.score_map``); :meth:`BlurScorer.autofocus` passes its own.
@@ -39,6 +43,8 @@ class BlurMapper(Protocol):
 
 
 MEASURE = "blur-cnn"
+# Three images for the first estimate, one to verify it.
+DEFAULT_MAX_IMAGES = 4
 # The paper's choices (§2.2), where focuskit's defaults differ: both outer images at 2·FWHM,
 # a plain shift of the calibration curve, refinement images at f̂ ∓ FWHM/2.
 PAPER_SETTINGS: dict[str, Any] = {
@@ -317,14 +323,126 @@ def _estimate(
     }
 
 
+def _tolerance(scope: Microscope, calibration: BlurCalibration, given: float | None) -> float:
+    """How close to focus a verified position must be (µm): ``given``, else DOF/2 of the
+    scope's optics, else of the calibrated objective's, else FWHM/8 of the calibration."""
+    if given is not None:
+        if isinstance(given, bool) or not (
+            isinstance(given, (int, float)) and math.isfinite(given) and given > 0
+        ):
+            raise ConfigError(f"tolerance_um must be > 0 µm (or None for DOF/2), got {given!r}")
+        return float(given)
+    optics = getattr(scope, "optics", None)
+    if optics is None and calibration.optics:
+        from focuskit.optics import Optics
+
+        try:
+            optics = Optics.from_dict(calibration.optics)
+        except FocuskitError:
+            optics = None
+    if optics is not None:
+        return float(optics.depth_of_field_um) / 2
+    return calibration.fwhm_um / 8
+
+
+def _near_focus_level(calibration: BlurCalibration, tol: float, gain_hi: float) -> float:
+    """The highest blur score an image within ``tol`` of focus can have: the calibration's
+    rise at ±tol scaled by the largest gain the fit allows, plus the patch spread there."""
+    b0 = float(np.min(calibration.score))
+    rise = float(np.max(calibration.curve(np.array([-tol, tol])))) - b0
+    spread = 0.0
+    if calibration.score_sd is not None:
+        spread = float(np.interp(0.0, calibration.z_um, calibration.score_sd))
+    return b0 + gain_hi * max(rise, 0.0) + spread
+
+
+def _verify(
+    probe: _BlurProbe,
+    record: dict[str, Any],
+    calibration: BlurCalibration,
+    tol: float,
+    gain_range: tuple[float, float] | None,
+) -> dict[str, Any]:
+    """Step 7: is the imaged position nearest the estimate in focus?
+
+    Verified when (a) the estimate made with every image, that one included, lies within
+    ``tol`` of it; (b) it is sharper (lower score) than every image farther than ``tol``
+    from the estimate; (c) its score is no higher than an image ``tol`` from focus can
+    read (:func:`_near_focus_level`). (a) alone is the estimator agreeing with itself;
+    (b) and (c) are measurements: a position on the calibration's flat tail, or beside a
+    sharper image, is not focus whatever the fit says.
+    """
+    z, b = probe.curve()
+    f = record["z_focus_um"]
+    if f is None:
+        return {"verified": False, "reason": "no patch gave a finite focus estimate"}
+    k = int(np.argmin(np.abs(z - f)))
+    distance = abs(float(z[k]) - float(f))
+    far = np.abs(z - f) > tol
+    sharpest = bool(not far.any() or b[k] <= float(np.min(b[far])))
+    level = _near_focus_level(calibration, tol, 1.0 if gain_range is None else gain_range[1])
+    reasons = []
+    if distance > tol:
+        reasons.append(
+            f"the estimate z = {f:+.2f} µm is {distance:.2f} µm from the nearest image "
+            f"(tolerance {tol:.2f} µm)"
+        )
+    if not sharpest:
+        reasons.append(
+            f"the image at z = {z[k]:+.2f} µm is not sharper than the images farther than "
+            f"{tol:.2f} µm from the estimate"
+        )
+    if b[k] > level:
+        reasons.append(
+            f"its blur score {b[k]:.3g} is above what an image within {tol:.2f} µm of focus "
+            f"reads on the calibration ({level:.3g})"
+        )
+    return {
+        "verified": not reasons,
+        "z_um": float(z[k]),
+        "score": float(b[k]),
+        "estimate_um": float(f),
+        "distance_um": distance,
+        "tolerance_um": tol,
+        "sharpest": sharpest,
+        "near_focus_level": level,
+        "reason": "; ".join(reasons),
+    }
+
+
+def _failure_reason(
+    records: list[dict[str, Any]], probe: _BlurProbe, max_images: int, f_hat: float, z1: float
+) -> str:
+    """Why no position was verified, and what the stage did instead."""
+    where = (
+        f"moved to the unverified estimate z = {f_hat:+.2f} µm"
+        if math.isfinite(f_hat)
+        else f"returned to the start z = {z1:+.2f} µm"
+    )
+    if not math.isfinite(f_hat):
+        return f"no patch gave a finite focus estimate; {where}"
+    checks = [r["verification"] for r in records if "verification" in r]
+    if not checks:
+        return (
+            f"the budget of {max_images} images leaves none to verify the estimate "
+            f"(give max_images ≥ {DEFAULT_MAX_IMAGES}); {where}"
+        )
+    return (
+        f"not verified after {len(probe.trace)} of {max_images} images "
+        f"({checks[-1]['reason']}); {where} — raise max_images, start closer to focus or "
+        "fall back to a classic search"
+    )
+
+
 def deepfocus_search(
     scope: Microscope,
     *,
     score_map: BlurMapper,
     calibration: BlurCalibration | str | os.PathLike[str],
-    max_images: int = 3,
+    max_images: int = DEFAULT_MAX_IMAGES,
     range_um: float | None = None,
     roi: Roi = None,
+    tolerance_um: float | None = None,
     refine_step_um: float | None = None,
     min_gain: float = 0.05,
     spread_fwhm: float = 0.5,
@@ -348,8 +466,10 @@ def deepfocus_search(
     calibration : BlurCalibration or path
         A :class:`~focuskit.focus.BlurCalibration` of this objective (or its JSON path).
     max_images : int
-        Images to take (≥ 3): three for step 1, more for steps 3–5 while the scores are
-        not convex, the rest (if any) refine the estimate at ``f̂ ∓ h`` (step 6b).
+        Image budget (≥ 3; default 4): three for step 1, more for steps 3–5 while the
+        scores are not convex (one kept back), then images at the estimate to verify it
+        (step 7) until one verifies or the budget is spent. With 3 nothing is left to
+        verify: the result is the paper's unverified estimate, ``success=False``.
     range_um : float, optional
         Keep every image and the final move within ``z1 ± range_um/2`` (µm; default: the
         whole stage).
@@ -357,6 +477,9 @@ def deepfocus_search(
         ``(y0, y1, x0, x1)`` in pixels (the patches whose centre lies inside), a boolean
         mask of the map's shape, or None: the best-matching three quarters of the patches,
         trimmed mean.
+    tolerance_um : float, optional
+        How close to focus a verified position must be (µm; default DOF/2 of the scope's
+        optics, else of the calibrated objective's, else FWHM/8 of the calibration).
     refine_step_um : float, optional
         ``h`` of step 6b (µm; default F/2).
     min_gain : float
@@ -384,13 +507,18 @@ def deepfocus_search(
     result : SearchResult
         ``method="deepfocus"``, ``measure="blur-cnn"``:
         ``trace`` holds ``(z_i, b_i)`` (b the ROI-mean blur; lower = sharper);
-        ``score_start = −b_1`` and ``score_final = −b_calib`` at the final position relative to
-        ``f̂`` (larger = better, as for the classic searches); one record per estimate in
-        ``predictions`` (the per-patch focus ``map``, its ``cost_map``, the ``roi`` used, the
-        images' ``z_um`` and ``scores``, ``z_focus_um`` = f̂). ``success``: f̂ and its cost are
-        finite. The stage never leaves the window (targets are clipped, moves are made in
-        steps the stage allows) and returns to the start if the camera, the stage or the
-        scorer fails.
+        ``score_start = −b_1``; ``score_final = −b`` measured at the final position (NaN
+        when nothing was imaged there; larger = better, as for the classic searches); one
+        record per estimate in ``predictions`` (the per-patch focus ``map``, its
+        ``cost_map``, the ``roi`` used, the images' ``z_um`` and ``scores``,
+        ``z_focus_um`` = f̂, and for estimates after a verification image its
+        ``verification``: the imaged ``z_um``, its ``score``, ``distance_um`` to the
+        estimate, ``sharpest``, ``near_focus_level``, ``verified`` and the ``reason`` when
+        not). ``success``: the final position was verified by its image (step 7); when
+        not, the stage goes to the last estimate (or back to the start without one) and
+        ``message`` says why. The stage never leaves the window (targets are clipped, moves
+        are made in steps the stage allows) and returns to the start if the camera, the
+        stage or the scorer fails.
 
     Raises
     ------
@@ -448,36 +576,49 @@ def deepfocus_search(
     elapsed0, exposures0 = scope.elapsed_s, scope.exposures
     z1 = float(scope.z_um)
     lo, hi = _window(scope, z1, range_um)
+    tol = _tolerance(scope, calibration, tolerance_um)
     probe = _BlurProbe(scope, score_map, roi)
     notes: list[str] = []
     records: list[dict[str, Any]] = []
     b1 = probe(z1)  # no move yet: a bad score map raises ConfigError with the stage untouched
+    verified: dict[str, Any] | None = None
     with restore_on_failure(scope):
         for z in _first_points(z1, spread_fwhm * fwhm, lo, hi):
             probe(z)
         convex, r2q, r2l, _ = probe.convexity(min_gain)
-        while not convex and len(probe.trace) < max_images:
+        # Golden steps until convex, keeping the last image to verify the estimate.
+        while not convex and len(probe.trace) < max_images - 1:
             probe(_next_point(*probe.curve(), lo, hi))
             convex, r2q, r2l, _ = probe.convexity(min_gain)
         if not convex:
             notes.append(
                 f"the blur scores were not convex after {len(probe.trace)} images "
-                f"(R² quadratic {r2q:.3f} vs linear {r2l:.3f}); estimated anyway"
+                f"(R² quadratic {r2q:.3f} vs linear {r2l:.3f})"
             )
         records.append(_estimate(probe, calibration, gain_range, combine))
         h = fwhm / 2 if refine_step_um is None else float(refine_step_um)
         side = -1.0
         while len(probe.trace) < max_images and records[-1]["z_focus_um"] is not None:
             f_now = float(records[-1]["z_focus_um"])
-            target = _mirror_point(probe.z, f_now, fwhm) if refine == "mirror" else None
-            if target is None:
-                target, side = f_now + side * h, -side
-            probe(min(max(target, lo), hi))
+            target = min(max(f_now, lo), hi)
+            if np.min(np.abs(probe.z - target)) <= tol / 4:
+                # The estimate is imaged already and did not verify: add information instead.
+                mirror = _mirror_point(probe.z, f_now, fwhm) if refine == "mirror" else None
+                if mirror is None:
+                    mirror, side = f_now + side * h, -side
+                target = min(max(mirror, lo), hi)
+            probe(target)
             records.append(_estimate(probe, calibration, gain_range, combine))
+            check = _verify(probe, records[-1], calibration, tol, gain_range)
+            records[-1]["verification"] = check
+            if check["verified"]:
+                verified = check
+                break
         last = records[-1]
         f_hat = math.nan if last["z_focus_um"] is None else float(last["z_focus_um"])
-        success = math.isfinite(f_hat) and last["cost"] is not None
-        if success:
+        if verified is not None:
+            target = float(verified["z_um"])
+        elif math.isfinite(f_hat):
             target = min(max(f_hat, lo), hi)
             if target != f_hat:
                 notes.append(
@@ -486,17 +627,22 @@ def deepfocus_search(
                 )
         else:
             target = z1
-            notes.insert(0, "failed: no patch gave a finite focus estimate; returned to the start")
         if target != scope.z_um:
-            probe.move(target)  # no image: the focus comes from the calibration
+            probe.move(target)
     z_final = float(scope.z_um)
-    score_final = -float(calibration.curve(z_final - f_hat)) if success else -b1
+    success = verified is not None
     if success:
-        message = (
-            f"focus z = {f_hat:+.2f} µm from {len(probe.trace)} images "
-            f"(moved by {z_final - z1:+.2f} µm; FWHM {fwhm:.2f} µm)"
+        assert verified is not None
+        score_final = -float(verified["score"])
+        notes.insert(
+            0,
+            f"focus z = {z_final:+.2f} µm verified by its image ({len(probe.trace)} images; "
+            f"moved by {z_final - z1:+.2f} µm; FWHM {fwhm:.2f} µm, tolerance ±{tol:.2f} µm)",
         )
-        notes.insert(0, message)
+    else:
+        imaged = np.abs(probe.z - z_final) <= 1e-9 * max(1.0, abs(z_final))
+        score_final = -float(probe.b[imaged][-1]) if imaged.any() else math.nan
+        notes.insert(0, "failed: " + _failure_reason(records, probe, max_images, f_hat, z1))
     return SearchResult(
         method="deepfocus",
         measure=MEASURE,

@@ -99,8 +99,9 @@ class SearchResult:
             "measure": self.measure,
             "z_start_um": self.z_start_um,
             "z_final_um": self.z_final_um,
-            "score_start": self.score_start,
-            "score_final": self.score_final,
+            # NaN (nothing imaged there, e.g. an unverified model estimate) is JSON null.
+            "score_start": self.score_start if math.isfinite(self.score_start) else None,
+            "score_final": self.score_final if math.isfinite(self.score_final) else None,
             "images": self.images,
             "success": self.success,
             "message": self.message,
