@@ -19,6 +19,7 @@ background. 15 % of the objects are held out for validation.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import time
@@ -44,6 +45,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--families",
+        choices=("none", "train"),
+        default="none",
+        help="also draw objects from the training split of the fluorescence and absorption "
+        "sample families (`focuskit samples`); the unseen split is never used",
+    )
+    parser.add_argument(
+        "--saturation-fraction",
+        type=float,
+        default=0.0,
+        help="share of fields whose camera saturates at focus (sparse bright beads)",
+    )
+    parser.add_argument("--init", default=None, help="fine-tune this model (e.g. builtin:…)")
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument(
         "--cache",
         type=Path,
         default=None,
@@ -61,7 +77,20 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    data_config = BlurDataConfig(n_fields=args.fields, seed=args.seed)
+    contents: tuple[str, ...] = CONTENTS
+    if args.families == "train":
+        from focuskit.simulate import sample_families
+
+        contents += tuple(
+            sample_families("fluorescence", split="train")
+            + sample_families("absorption", split="train")
+        )
+    data_config = BlurDataConfig(
+        n_fields=args.fields,
+        seed=args.seed,
+        contents=contents,
+        saturation_fraction=args.saturation_fraction,
+    )
     timing = args.cache.with_suffix(".json") if args.cache is not None else None
     if args.cache is not None and args.cache.is_file() and timing is not None and timing.is_file():
         patches = BlurPatches.load(args.cache)
@@ -87,6 +116,8 @@ def main() -> None:
             timing.write_text(json.dumps({"data_seconds": t_data}))
 
     config = BlurTrainConfig(max_steps=args.steps, seed=args.seed, num_threads=args.threads)
+    if args.learning_rate is not None:
+        config = dataclasses.replace(config, learning_rate=args.learning_rate)
     t1 = time.perf_counter()
 
     def progress(step: int, total: int, values: dict[str, float]) -> None:
@@ -101,6 +132,7 @@ def main() -> None:
         patches=patches,
         data_config=data_config,
         config=config,
+        init=args.init,
         seed=args.seed,
         checkpoint_dir=args.checkpoint,
         resume=resume,
@@ -129,7 +161,10 @@ def main() -> None:
             "script": "scripts/train_blur_cnn.py",
             "command": (
                 f"python scripts/train_blur_cnn.py --fields {args.fields} --steps "
-                f"{args.steps} --seed {args.seed}"
+                f"{args.steps} --seed {args.seed} --families {args.families} "
+                f"--saturation-fraction {args.saturation_fraction}"
+                + (f" --init {args.init}" if args.init else "")
+                + (f" --learning-rate {args.learning_rate}" if args.learning_rate else "")
             ),
             "data": data_config.__dict__
             | {

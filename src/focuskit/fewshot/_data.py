@@ -443,6 +443,11 @@ class BlurDataConfig:
         Camera read noise (e⁻ RMS).
     aberration_rms_waves : float
         SD of each extra Zernike coefficient (astigmatism, coma, spherical; waves).
+    saturation_fraction : float
+        Share of fields (0–1) imaged on a camera that saturates: the full well is set
+        to 1/k of the in-focus peak (k drawn log-uniformly in 1.5–20), so the object's
+        brightest parts clip at focus and less so out of focus, as sparse bright beads
+        do on a real camera. The score must not read the flat clipped tops as blur.
     contents : tuple of str
         Object kinds, used in turn: :data:`CONTENTS` or sample families
         (``focuskit samples``; see :func:`family_intensity`).
@@ -472,6 +477,7 @@ class BlurDataConfig:
     photons_range: tuple[float, float] = (30.0, 3000.0)
     read_noise_e: float = 1.5
     aberration_rms_waves: float = 0.05
+    saturation_fraction: float = 0.0
     contents: tuple[str, ...] = CONTENTS
     images: tuple[str, ...] = TRAIN_IMAGES
     seed: int = 0
@@ -486,11 +492,21 @@ class BlurDataConfig:
             raise ConfigError(
                 f"cutoff_range must satisfy 0.05 ≤ lo ≤ hi ≤ 1, got {self.cutoff_range}"
             )
+        if not 0.0 <= self.saturation_fraction <= 1.0:
+            raise ConfigError(
+                f"saturation_fraction must lie in [0, 1], got {self.saturation_fraction!r}"
+            )
         bad = set(self.contents) - set(content_names())
         if bad:
             raise ConfigError(
                 f"unknown contents {sorted(bad)}; use any of {', '.join(content_names())}"
             )
+
+
+def _focus_peak(obj: np.ndarray, lo_crop: int) -> float:
+    """The brightest camera pixel of the object in focus over the cropped patches."""
+    binned = _bin2(np.maximum(obj, 0))
+    return float(binned[lo_crop : lo_crop + 2 * PATCH, lo_crop : lo_crop + 2 * PATCH].max())
 
 
 def _one_field(args: tuple[BlurDataConfig, int]) -> BlurPatches:
@@ -507,6 +523,9 @@ def _one_field(args: tuple[BlurDataConfig, int]) -> BlurPatches:
     # Density ∝ W^(−1/2): more patches near focus, where a small change of W matters most.
     waves = w_max * rng.random(config.waves_per_field) ** 2
     lo_crop = (n_cam - 2 * PATCH) // 2
+    # Drawn only when saturation is asked for: the default config keeps its former patches.
+    saturates = config.saturation_fraction > 0 and rng.random() < config.saturation_fraction
+    overexposure = float(np.exp(rng.uniform(np.log(1.5), np.log(20.0)))) if saturates else 1.0
     images, targets = [], []
     for w in waves:
         extra = rng.normal(scale=config.aberration_rms_waves, size=5)
@@ -516,8 +535,13 @@ def _one_field(args: tuple[BlurDataConfig, int]) -> BlurPatches:
         photons = float(np.exp(rng.uniform(*np.log(config.photons_range))))
         background = rng.uniform(0.0, 0.5) * float(img.mean())
         img = img + background
-        electrons = rng.poisson(img * (photons / max(float(img.mean()), 1e-12)))
+        gain = photons / max(float(img.mean()), 1e-12)
+        electrons = rng.poisson(img * gain)
         electrons = electrons + rng.normal(scale=config.read_noise_e, size=img.shape)
+        if saturates:
+            # Blur keeps the mean, so the in-focus peak is that of the object at this gain.
+            full_well = gain * (float(_focus_peak(obj, lo_crop)) + background) / overexposure
+            electrons = np.minimum(electrons, full_well)
         for ty in range(2):
             for tx in range(2):
                 images.append(
