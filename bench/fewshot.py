@@ -207,6 +207,156 @@ def family_section(
     return out
 
 
+# Held-out content for the search: the fluorescence families the CNN never trained on, and
+# sparse beads that saturate the camera at focus (a double-peaked curve for classic measures).
+HELDOUT: dict[str, dict[str, Any]] = {
+    "mitochondria": {},
+    "tissue-section": {},
+    "saturated-beads": {"family": "point-emitters", "saturate": True, "overexposure": 4.0},
+}
+HELDOUT_Z_UM = np.arange(-60.0, 60.01, 1.0)
+HELDOUT_BUDGETS = (4, 6, 8)
+
+
+def heldout_stacks(stacks: int, size: int) -> list[tuple[str, Any]]:
+    """``stacks`` deepfocus-10x stacks (−60…+60 µm every 1 µm, focus at 0) per held-out case."""
+    from focuskit.io import FocalStack
+    from focuskit.simulate import simulate_stack
+
+    out = []
+    for k, (name, spec) in enumerate(HELDOUT.items()):
+        options = {key: v for key, v in spec.items() if key != "family"}
+        for j in range(stacks):
+            out.append(
+                (
+                    name,
+                    FocalStack.from_simulation(
+                        simulate_stack(
+                            "deepfocus-10x",
+                            sample=spec.get("family", name),
+                            sample_options=options or None,
+                            size=size,
+                            z_um=HELDOUT_Z_UM,
+                            photons=1000.0,
+                            seed=9100 + 37 * k + j,
+                        )
+                    ),
+                )
+            )
+    return out
+
+
+def heldout_section(
+    models: list[str], stacks: int, starts: int, size: int, measure: str, seed: int
+) -> dict[str, Any]:
+    """DeepFocus (each model, through a texture calibration) and Brent(measure) on replays of
+    held-out stacks, starts uniform within ±40 µm of focus: final |error|, images used,
+    reported success, and the runs that report success while more than DOF/2 off."""
+    from focuskit.fewshot import BlurScorer
+    from focuskit.fewshot.analyses import calibrate_simulated
+    from focuskit.optics import get_preset
+    from focuskit.scopes import StackScope
+    from focuskit.search import brent_search
+
+    dof = get_preset("deepfocus-10x").optics.depth_of_field_um
+    t0 = time.perf_counter()
+    data = heldout_stacks(stacks, size)
+    t_data = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    plan = [
+        (name, stack, float(rng.uniform(-40, 40))) for name, stack in data for _ in range(starts)
+    ]
+    runs: dict[str, list[dict[str, Any]]] = {}
+
+    def record(method: str, case: str, result: Any) -> None:
+        err = abs(result.z_final_um)  # every stack is in focus at z = 0
+        runs.setdefault(method, []).append(
+            {
+                "case": case,
+                "error_um": err,
+                "images": result.images,
+                "success": bool(result.success),
+                "false_success": bool(result.success and err > dof / 2),
+                "trace_z": [z for z, _ in result.trace],
+            }
+        )
+
+    calibrations = {}
+    for model in models:
+        scorer = BlurScorer.load(model)
+        cal = calibrate_simulated(
+            scorer.score_map,
+            sample="smooth-texture",
+            z_um=np.arange(-80.0, 80.01, 2.0),
+            size=size,
+            model=model,
+        )
+        calibrations[model] = {"fwhm_um": cal.fwhm_um, "fwhm_over_dof": cal.fwhm_um / dof}
+        # A texture stack as the paper calibrates, and the optics alone (the wavefront the
+        # CNN was trained to read).
+        for how, calib in (("texture", cal), ("physical", "physical")):
+            for budget in HELDOUT_BUDGETS:
+                for case, stack, start in plan:
+                    scope = StackScope(stack, start_z_um=start)
+                    result = scorer.autofocus(scope, calib, max_images=budget)
+                    record(f"deepfocus[{model}, {how}] ≤{budget}", case, result)
+    brent_curves = []
+    for case, stack, start in plan:
+        scope = StackScope(stack, start_z_um=start)
+        result = brent_search(scope, measure, range_um=120.0, tolerance_um=dof / 8, max_images=30)
+        record(f"brent-{measure}", case, result)
+        trace = result.trace
+        brent_curves.append(
+            [abs(max(trace[:n], key=lambda t: t[1])[0]) for n in range(1, 31) if n <= len(trace)]
+            + [abs(max(trace, key=lambda t: t[1])[0])] * max(0, 30 - len(trace))
+        )
+    return {
+        "dof_um": dof,
+        "runs": runs,
+        "calibrations": calibrations,
+        "brent_curve": np.array(brent_curves),
+        "cases": list(HELDOUT),
+        "seconds": {"data": t_data, "total": time.perf_counter() - t0},
+    }
+
+
+def heldout_table(section: dict[str, Any]) -> str:
+    """One row per method and held-out case, then the pooled row."""
+    dof = section["dof_um"]
+    lines = [
+        f"### held-out families, StackScope replays, starts within ±40 µm "
+        f"(DOF {dof:.2f} µm; false success: reports success while |err| > DOF/2)",
+        "",
+        "| method | case | median |err| µm | p90 µm | worst µm | mean images | success | "
+        "false success |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for method, rows in section["runs"].items():
+        for case in [*section["cases"], "all"]:
+            sel = [r for r in rows if case in ("all", r["case"])]
+            e = np.array([r["error_um"] for r in sel])
+            lines.append(
+                f"| {method} | {case} | {np.median(e):.2f} | {np.percentile(e, 90):.2f} | "
+                f"{e.max():.2f} | {np.mean([r['images'] for r in sel]):.1f} | "
+                f"{np.mean([r['success'] for r in sel]):.0%} | "
+                f"{sum(r['false_success'] for r in sel)}/{len(sel)} |"
+            )
+    for model, cal in section["calibrations"].items():
+        lines.append("")
+        lines.append(
+            f"calibration of {model} (smooth texture): Moffat FWHM {cal['fwhm_um']:.1f} µm "
+            f"= {cal['fwhm_over_dof']:.1f} × DOF"
+        )
+    return "\n".join(lines)
+
+
+def brent_images_for(section: dict[str, Any], error_um: float) -> int | None:
+    """Fewest images after which Brent's median |error| (best position so far) ≤ error_um."""
+    curve = np.median(section["brent_curve"], axis=0)
+    hit = np.flatnonzero(curve <= error_um)
+    return int(hit[0]) + 1 if hit.size else None
+
+
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     out = dict(parts[0])
     for key in ("errors", "images", "brent_curves"):
@@ -318,7 +468,18 @@ def main() -> None:
     from focuskit.fewshot.analyses import calibrate_simulated, images_for_error, simulated_trials
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--trials", type=int, default=40, help="legacy-sample trials (0: skip)")
+    parser.add_argument(
+        "--heldout-stacks", type=int, default=2, help="stacks per held-out case (0: skip)"
+    )
+    parser.add_argument("--heldout-starts", type=int, default=8, help="starts per stack")
+    parser.add_argument("--heldout-size", type=int, default=384, help="held-out image size")
+    parser.add_argument(
+        "--compare", action="append", default=[], help="another blur model to run (repeatable)"
+    )
+    parser.add_argument(
+        "--measure", default="tenengrad", help="focus measure of the Brent baseline"
+    )
     parser.add_argument("--real-trials", type=int, default=20)
     parser.add_argument("--model", default="builtin:fewshot-widefield")
     parser.add_argument("--workers", type=int, default=2)
@@ -366,6 +527,19 @@ def main() -> None:
                 "\nleave-one-family-out blur-CNN training: skipped (10 trainings; run with "
                 "--lofo-steps N --lofo-fields M, e.g. 2000 and 400 on a GPU)"
             )
+        print(flush=True)
+
+    held = None
+    if args.heldout_stacks > 0:
+        held = heldout_section(
+            [args.model, *args.compare],
+            args.heldout_stacks,
+            args.heldout_starts,
+            args.heldout_size,
+            args.measure,
+            args.seed,
+        )
+        print(heldout_table(held))
         print(flush=True)
 
     t0 = time.perf_counter()
@@ -477,9 +651,37 @@ def main() -> None:
             f_l, e_l = fam["lofo"].worst("abs_z_error_um")
             fam_line += f"; leave-one-family-out worst {f_l} {e_l:.1f} µm"
         fam_line += "; then the legacy samples: "
+    held_line = ""
+    if held is not None:
+        report["heldout"] = {k: v for k, v in held.items() if k != "brent_curve"}
+        parts = []
+        for model in [args.model, *args.compare]:
+            rows = held["runs"][f"deepfocus[{model}, physical] ≤4"]
+            e = np.array([r["error_um"] for r in rows])
+            med = float(np.median(e))
+            n_b = brent_images_for(held, med)
+            imgs = float(np.mean([r["images"] for r in rows]))
+            parts.append(
+                f"DeepFocus[{model}] median {med:.2f} µm, worst {e.max():.1f} µm with ≤4 "
+                f"images (mean {imgs:.1f}), Brent({args.measure}) needs "
+                f"{n_b or '>30'} images for that median (images ratio "
+                f"{(imgs / n_b) if n_b else 0:.2f})"
+            )
+        false = {
+            m: f"{sum(r['false_success'] for r in rows)}/{len(rows)}"
+            for m, rows in held["runs"].items()
+        }
+        held_line = (
+            "held-out families (±40 µm starts): "
+            + "; ".join(parts)
+            + f"; false successes {false}; "
+        )
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1, default=float)
     print()
     print(
-        f"SUMMARY: {fam_line}DeepFocus median |error| {e3:.3f} µm with 3 images, "
+        f"SUMMARY: {held_line}{fam_line}DeepFocus median |error| {e3:.3f} µm with 3 images, "
         f"{e4:.3f} µm with 4 (target "
         f"≤ 0.3 µm); Brent(Tenengrad) needs {n_brent} images and Brent(HPF) {n_brent_hpf} for the "
         f"same median error → images ratio DeepFocus/Brent(Tenengrad) = {ratio}; for a median ≤ "

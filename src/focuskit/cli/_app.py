@@ -505,8 +505,8 @@ def autofocus(
     max_images: Annotated[
         int | None,
         typer.Option(
-            help="Hard image budget of the search (default: deepfocus 4, three for the "
-            "estimate and one to verify it; classic 40; singleshot its moves + 1, plus "
+            help="Hard image budget of the search (default: deepfocus 8, three for the "
+            "estimate and the rest to verify it; classic 40; singleshot its moves + 1, plus "
             "the fallback's)"
         ),
     ] = None,

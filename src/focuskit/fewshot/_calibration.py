@@ -338,6 +338,10 @@ def _empirical_fwhm(z: np.ndarray, b: np.ndarray) -> float:
     return 2 * max(half) if len(half) == 1 else float(sum(half))
 
 
+# Where the physical calibration stops rising (waves of edge defocus).
+PHYSICAL_CAP_WAVES = 4.0
+
+
 @dataclass(eq=False)
 class BlurCalibration:
     """The depth-blurriness response ``b_calib(z)`` of one objective (§2.2).
@@ -524,6 +528,92 @@ class BlurCalibration:
         )
 
     # The curve ---------------------------------------------------------------------------
+    @classmethod
+    def from_optics(
+        cls,
+        optics: Any,
+        *,
+        pixel_size_um: float | None = None,
+        z_um: Any = None,
+        cap_waves: float = PHYSICAL_CAP_WAVES,
+        model: str = "",
+    ) -> BlurCalibration:
+        """The calibration the blur CNN was trained to follow, from the optics alone.
+
+        The CNN is trained to read the edge defocus wavefront of each patch,
+        ``W(z) = |z|·(n − √(n² − NA²))/λ`` (waves), up to the largest ``W`` it saw at this
+        objective's cutoff ``c = NA·p/λ`` (:func:`max_waves`), so
+        ``b(z) = min(|z|·dW/dz, W_max)`` is its calibration on any sample it reads
+        correctly — no calibration stack needed. A sample whose score climbs faster or
+        slower is absorbed by the search's gain fit (``gain_range``). The curve is held
+        flat beyond ``cap_waves``: far from focus the CNN's reading depends on the sample
+        (it climbs more slowly on some), and the width at half depth, which sets where
+        the search's first images go (``spread_fwhm`` × FWHM), becomes ``cap/(dW/dz)``.
+
+        Parameters
+        ----------
+        optics : Optics
+            The objective and camera.
+        pixel_size_um : float, optional
+            Pixel size at the sample (µm; default the optics').
+        z_um : array_like, optional
+            Positions to tabulate (µm; default ±1.25 × the z of the cap, step ≤ DOF/8).
+        cap_waves : float
+            Where the tabulated curve stops rising (waves, > 0; default 4, at most
+            ``W_max``).
+        model : str
+            The scorer it is for (recorded).
+
+        Returns
+        -------
+        calibration : BlurCalibration
+            Minimum at 0, ``moffat`` None, ``source["physical"]`` True.
+
+        Raises
+        ------
+        ConfigError
+            When ``optics`` is not an :class:`~focuskit.optics.Optics` or a z is not finite.
+
+        References
+        ----------
+        .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide
+               auto-focus using a sample invariant CNN-based sharpness function.
+               arXiv:2001.00667 (2020), §2.2 and its ref. [10] (the defocus coefficient
+               of the local PSF as blur score).
+        """
+        from focuskit.fewshot._data import max_waves, waves_per_um
+        from focuskit.optics import Optics
+
+        if not isinstance(optics, Optics):
+            raise ConfigError(
+                "a physical blur calibration needs the microscope's optics "
+                f"(an Optics), got {type(optics).__name__}"
+            )
+        pixel = float(optics.pixel_size_um if pixel_size_um is None else pixel_size_um)
+        na, lam = optics.objective.na, optics.wavelength_um
+        rate = waves_per_um(na, lam, optics.objective.immersion_index)
+        if not (math.isfinite(cap_waves) and cap_waves > 0):
+            raise ConfigError(f"cap_waves must be > 0, got {cap_waves!r}")
+        w_max = min(max_waves(na * pixel / lam), float(cap_waves))
+        if z_um is None:
+            reach = 1.25 * w_max / rate
+            step = min(0.5, optics.depth_of_field_um / 8)
+            half = np.arange(0.0, reach + step / 2, step)
+            z = np.concatenate([-half[:0:-1], half])
+        else:
+            z = np.asarray(z_um, dtype=np.float64)
+        return cls(
+            z_um=z,
+            score=np.minimum(np.abs(z) * rate, w_max),
+            moffat=None,
+            focus_z_um=0.0,
+            model=model,
+            optics=optics.to_dict(),
+            pixel_size_um=pixel,
+            source={"physical": True, "waves_per_um": rate, "cap_waves": w_max},
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+
     def curve(self, z_um: Any) -> np.ndarray:
         """``b_calib`` at centred z.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,7 @@ class BlurScorer(TrainedModel):
         self.num_threads = num_threads
         self.optics = None  # any objective: the calibration stack sets the scale
         self.source = ""
+        self._inference: tuple[Any, int, Any] | None = None  # (net, weights version, fused)
 
     # --------------------------------------------------------------------------- files
     def networks(self) -> dict[str, Any]:
@@ -266,13 +268,38 @@ class BlurScorer(TrainedModel):
 
         x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32))
         with torch_threads(self.num_threads), torch.inference_mode():
+            net = self._inference_net()
             out = [
-                self.net(
-                    x[i : i + batch].unsqueeze(1).contiguous(memory_format=torch.channels_last)
-                )
+                net(x[i : i + batch].unsqueeze(1).contiguous(memory_format=torch.channels_last))
                 for i in range(0, len(x), batch)
             ]
         return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+    def _inference_net(self) -> Any:
+        """The network for inference: batch norms folded into the convolutions before them
+        (``w' = w·γ/√(σ² + ε)``, ``b' = β − μ·γ/√(σ² + ε)``) and weights in channels-last
+        layout, about 1.5× faster on a CPU than the network as trained, same outputs to
+        float rounding. Rebuilt when the network or its weights change (fine-tuning)."""
+        import copy
+
+        import torch
+
+        version = sum(t._version for t in (*self.net.parameters(), *self.net.buffers()))
+        cached = self._inference
+        if cached is not None and cached[0] is self.net and cached[1] == version:
+            return cached[2]
+        try:
+            with warnings.catch_warnings():  # torch.fx's import touches deprecated torch.jit
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from torch.fx.experimental.optimization import fuse
+
+                with torch.no_grad():
+                    fused = fuse(copy.deepcopy(self.net).eval())
+            fused = fused.to(memory_format=torch.channels_last)
+        except Exception:  # an architecture fx cannot trace: the network as it is
+            fused = self.net.eval()
+        self._inference = (self.net, version, fused)
+        return fused
 
     def score_map(self, image: np.ndarray, stride: int | None = None) -> np.ndarray:
         """Blur score per patch, shape (n_rows, n_cols); W in waves, lower = sharper.
@@ -392,7 +419,8 @@ class BlurScorer(TrainedModel):
         calibration : BlurCalibration or path
             The objective's calibration (``focuskit fewshot calibrate``).
         max_images : int
-            Image budget (default 4: three for the estimate, one to verify it).
+            Image budget (default 8: three for the estimate, the rest to verify it
+            by bracketing the sharpest position; see :func:`deepfocus_search`).
         **settings
             Passed to :func:`deepfocus_search` (``range_um``, ``roi``, ``spread_fwhm`` …;
             ``PAPER_SETTINGS`` gives the paper's choices).
@@ -414,13 +442,19 @@ class BlurScorer(TrainedModel):
                using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
                §2.2 (steps 1–7) and Fig. 4.
         """
-        if not isinstance(calibration, BlurCalibration):
+        if isinstance(calibration, str) and calibration == "physical":
+            pass  # deepfocus_search builds it from the scope's optics
+        elif not isinstance(calibration, BlurCalibration):
             calibration = BlurCalibration.load(calibration)
         notes = (
             self.check_optics(scope.optics, scope.pixel_size_um) if scope.optics is not None else []
         )
-        if calibration.pixel_size_um and not math.isclose(
-            calibration.pixel_size_um, scope.pixel_size_um, rel_tol=OPTICS_TOLERANCE
+        if (
+            isinstance(calibration, BlurCalibration)
+            and calibration.pixel_size_um
+            and not math.isclose(
+                calibration.pixel_size_um, scope.pixel_size_um, rel_tol=OPTICS_TOLERANCE
+            )
         ):
             notes.append(
                 f"the calibration was made at {calibration.pixel_size_um:g} µm pixels, this scope "

@@ -9,13 +9,13 @@
    there, back to 2.
 6. Per patch: ``f(x, y) = argmin_f Σ_i (b[x, y, z_i] − b_calib(z_i − f))²`` over all images
    (``shift_by_correlation``); the mean over the region of interest is the focus ``f̂``.
-7. (Beyond the paper: no silent success) image at ``f̂`` and verify it: re-estimated with
-   that image, the focus lies within the tolerance (DOF/2) of it, it is the sharpest image
-   taken, and its score is as low as the calibration's within the tolerance. While it is
-   not verified and images are left, image at the new estimate (or, when that position
-   is already imaged, at its mirror about ``f̂``) and verify again. ``success`` means a
-   verified position; otherwise the stage goes to the last estimate and the result says
-   why it could not be verified.
+7. (Beyond the paper: no silent success) image at ``c = f̂`` and at ``c ± d`` (``d`` =
+   the tolerance, DOF/2): a side sharper than ``c`` (a classic measure,
+   ``VERIFY_MEASURE``) becomes ``c`` and the search climbs one more step; both sides
+   less sharp bracket the peak within ``(c − d, c + d)``: verified. The vertex of the
+   parabola through the three is imaged when images are left and kept when sharper.
+   ``success`` means a verified position; otherwise the stage goes to the sharpest image
+   near the estimate and the result says why it could not be verified.
 
 The blur scorer is injected (a :class:`BlurMapper`: image → 2-D array, lower = sharper,
 e.g. ``BlurScorer.score_map``); :meth:`BlurScorer.autofocus` passes its own.
@@ -32,6 +32,8 @@ import numpy as np
 
 from focuskit._errors import ConfigError, FocuskitError
 from focuskit.fewshot._calibration import BlurCalibration, convexity, shift_by_correlation
+from focuskit.focus import parabola_vertex
+from focuskit.measures import score
 from focuskit.scopes import Microscope, restore_on_failure
 from focuskit.search import GOLDEN, Probe, SearchResult
 
@@ -43,14 +45,16 @@ class BlurMapper(Protocol):
 
 
 MEASURE = "blur-cnn"
-# Three images for the first estimate, one to verify it.
-DEFAULT_MAX_IMAGES = 4
+# Three images for the estimate, three to bracket it (step 7), one climbing step or the vertex,
+# one spare: 7.3 images on average on held-out families (bench/fewshot.py).
+DEFAULT_MAX_IMAGES = 8
+# The classic measure that verifies the final position (larger = sharper).
+VERIFY_MEASURE = "tenengrad"
 # The paper's choices (§2.2), where focuskit's defaults differ: both outer images at 2·FWHM,
-# a plain shift of the calibration curve, refinement images at f̂ ∓ FWHM/2.
+# a plain shift of the calibration curve, each patch matched.
 PAPER_SETTINGS: dict[str, Any] = {
     "spread_fwhm": 2.0,
     "gain_range": None,
-    "refine": "pairs",
     "combine": "patches",
 }
 GOLDEN_INNER = 1 - GOLDEN  # 0.381966…: the golden point's fraction into an interval
@@ -91,6 +95,7 @@ class _BlurProbe(Probe):
         self.roi = roi
         self.roi_mask: np.ndarray | None = None  # patches of the explicit ROI (None: automatic)
         self.maps: list[np.ndarray] = []
+        self.sharpness: list[float] = []  # VERIFY_MEASURE of each image (larger = sharper)
 
     def __call__(self, z: float) -> float:
         if z != self.scope.z_um:
@@ -108,6 +113,7 @@ class _BlurProbe(Probe):
         m = self._checked_map(raw, np.shape(image))
         b = float(m[self.roi_mask].mean()) if self.roi_mask is not None else float(m.mean())
         self.maps.append(m)
+        self.sharpness.append(float(score(np.asarray(image, dtype=np.float32), VERIFY_MEASURE)))
         # Where the stage really is: a focus drive with finite resolution rounds targets.
         self.trace.append((float(self.scope.z_um), b))
         return b
@@ -250,21 +256,6 @@ def _next_point(z: np.ndarray, b: np.ndarray, lo: float, hi: float) -> float:
     return float(new if new - zs[-1] > 1e-3 * gap else zs[-1] - GOLDEN_INNER * gap)
 
 
-def _mirror_point(z: np.ndarray, f: float, fwhm: float) -> float | None:
-    """Step 6b, ``refine="mirror"``: image the mirror ``2f − z_i`` of the image whose mirror
-    is farthest from every image taken, among those within one FWHM of ``f`` (still on the
-    rising part of the curve). Pairs symmetric about focus cancel any blur-score bias that
-    is symmetric in defocus, as a sample-dependent bias is. None when every image already
-    has a partner within FWHM/20."""
-    d = np.asarray(z, dtype=np.float64) - f
-    usable = d[np.abs(d) <= fwhm]
-    if usable.size == 0:
-        return None
-    gaps = np.min(np.abs(-usable[:, None] - d[None, :]), axis=1)
-    k = int(np.argmax(gaps))
-    return None if gaps[k] < fwhm / 20 else float(f - usable[k])
-
-
 def _estimate(
     probe: _BlurProbe,
     calibration: BlurCalibration,
@@ -345,92 +336,116 @@ def _tolerance(scope: Microscope, calibration: BlurCalibration, given: float | N
     return calibration.fwhm_um / 8
 
 
-def _near_focus_level(calibration: BlurCalibration, tol: float, gain_hi: float) -> float:
-    """The highest blur score an image within ``tol`` of focus can have: the calibration's
-    rise at ±tol scaled by the largest gain the fit allows, plus the patch spread there."""
-    b0 = float(np.min(calibration.score))
-    rise = float(np.max(calibration.curve(np.array([-tol, tol])))) - b0
-    spread = 0.0
-    if calibration.score_sd is not None:
-        spread = float(np.interp(0.0, calibration.z_um, calibration.score_sd))
-    return b0 + gain_hi * max(rise, 0.0) + spread
-
-
-def _verify(
+def _bracket(
     probe: _BlurProbe,
-    record: dict[str, Any],
-    calibration: BlurCalibration,
+    f_hat: float,
     tol: float,
-    gain_range: tuple[float, float] | None,
+    lo: float,
+    hi: float,
+    max_images: int,
+    records: list[dict[str, Any]],
+    refit: Any,
 ) -> dict[str, Any]:
-    """Step 7: is the imaged position nearest the estimate in focus?
+    """Step 7: verify the estimate by bracketing the sharpest position between two images.
 
-    Verified when (a) the estimate made with every image, that one included, lies within
-    ``tol`` of it; (b) it is sharper (lower score) than every image farther than ``tol``
-    from the estimate; (c) its score is no higher than an image ``tol`` from focus can
-    read (:func:`_near_focus_level`). (a) alone is the estimator agreeing with itself;
-    (b) and (c) are measurements: a position on the calibration's flat tail, or beside a
-    sharper image, is not focus whatever the fit says.
+    Image at ``c`` = f̂, then at ``c ± d`` (``d`` = ``tol``, first on the side the blur
+    scores' re-estimate points to). A side sharper than ``c`` (``VERIFY_MEASURE``) moves
+    ``c`` there and images one step farther (climbing toward focus, as the CNN may be
+    off by more than ``d``); when both sides are less sharp than ``c``, the peak of a
+    unimodal sharpness curve lies in ``(c − d, c + d)``: verified, ``|error| < d``. Then
+    the vertex of the parabola through the three log sharpnesses is imaged, when the
+    budget allows, and kept when it is at least as sharp as ``c``.
+
+    A sharpness measure verifies, not the blur CNN: the CNN's reading differs between
+    samples by as much as the depth of field near focus, the relative sharpness of one
+    sample's images does not.
     """
-    z, b = probe.curve()
-    f = record["z_focus_um"]
-    if f is None:
-        return {"verified": False, "reason": "no patch gave a finite focus estimate"}
-    k = int(np.argmin(np.abs(z - f)))
-    distance = abs(float(z[k]) - float(f))
-    far = np.abs(z - f) > tol
-    sharpest = bool(not far.any() or b[k] <= float(np.min(b[far])))
-    level = _near_focus_level(calibration, tol, 1.0 if gain_range is None else gain_range[1])
-    reasons = []
-    if distance > tol:
-        reasons.append(
-            f"the estimate z = {f:+.2f} µm is {distance:.2f} µm from the nearest image "
-            f"(tolerance {tol:.2f} µm)"
-        )
-    if not sharpest:
-        reasons.append(
-            f"the image at z = {z[k]:+.2f} µm is not sharper than the images farther than "
-            f"{tol:.2f} µm from the estimate"
-        )
-    if b[k] > level:
-        reasons.append(
-            f"its blur score {b[k]:.3g} is above what an image within {tol:.2f} µm of focus "
-            f"reads on the calibration ({level:.3g})"
-        )
-    return {
-        "verified": not reasons,
-        "z_um": float(z[k]),
-        "score": float(b[k]),
-        "estimate_um": float(f),
-        "distance_um": distance,
-        "tolerance_um": tol,
-        "sharpest": sharpest,
-        "near_focus_level": level,
-        "reason": "; ".join(reasons),
-    }
+    taken: dict[float, float] = {}
+
+    def shot(z: float) -> float | None:
+        z = min(max(z, lo), hi)
+        near = np.flatnonzero(np.abs(probe.z - z) <= 1e-6 * max(1.0, tol))
+        if near.size:
+            taken[float(probe.z[near[-1]])] = probe.sharpness[int(near[-1])]
+            return probe.sharpness[int(near[-1])]
+        if len(probe.trace) >= max_images:
+            return None
+        probe(z)
+        taken[float(probe.z[-1])] = probe.sharpness[-1]
+        return probe.sharpness[-1]
+
+    def out(verified: bool, reason: str, **extra: Any) -> dict[str, Any]:
+        best = max(taken, key=taken.get) if taken else None  # type: ignore[arg-type]
+        check = {
+            "verified": verified,
+            "reason": reason,
+            "measure": VERIFY_MEASURE,
+            "step_um": tol,
+            "images": [[z, v] for z, v in sorted(taken.items())],
+            "best_um": best,
+            **extra,
+        }
+        records[-1]["verification"] = check
+        return check
+
+    c = min(max(f_hat, lo), hi)
+    s_c = shot(c)
+    if s_c is None:
+        return out(False, "no image left to verify the estimate")
+    c = float(probe.z[np.argmin(np.abs(probe.z - c))])  # where the stage really went
+    while True:
+        records.append(refit())
+        again = records[-1]["z_focus_um"]
+        order = (1.0, -1.0) if again is None or again >= c else (-1.0, 1.0)
+        sides: dict[float, float] = {}
+        moved = False
+        for sign in order:
+            z_side = min(max(c + sign * tol, lo), hi)
+            if abs(z_side - c) < tol / 2:
+                return out(False, f"the sharpest image z = {c:+.2f} µm is at the window's edge")
+            s_side = shot(z_side)
+            if s_side is None:
+                return out(False, f"the budget ran out while bracketing z = {c:+.2f} µm")
+            z_side = float(probe.z[np.argmin(np.abs(probe.z - z_side))])
+            if s_side > s_c:
+                c, s_c, moved = z_side, s_side, True  # climb toward the sharper side
+                break
+            if not s_side < s_c:
+                return out(
+                    False,
+                    f"the {VERIFY_MEASURE} sharpness is the same at z = {c:+.2f} and "
+                    f"{z_side:+.2f} µm: the images show no focus",
+                )
+            sides[sign] = z_side
+        if moved:
+            continue
+        z3 = np.array([sides[-1.0], c, sides[1.0]])
+        s3 = np.log(np.maximum([taken[sides[-1.0]], s_c, taken[sides[1.0]]], 1e-300))
+        final = c
+        vertex = parabola_vertex(z3, s3)
+        if vertex is not None and abs(vertex - c) > tol / 8 and z3[0] < vertex < z3[2]:
+            s_v = shot(float(vertex))
+            if s_v is not None and s_v >= s_c:
+                final = float(probe.z[np.argmin(np.abs(probe.z - vertex))])
+        return out(True, "", final_um=final, bracket_um=[float(z3[0]), float(z3[2])], center_um=c)
 
 
 def _failure_reason(
-    records: list[dict[str, Any]], probe: _BlurProbe, max_images: int, f_hat: float, z1: float
+    check: dict[str, Any] | None, max_images: int, f_hat: float, z_final: float, z1: float
 ) -> str:
-    """Why no position was verified, and what the stage did instead."""
-    where = (
-        f"moved to the unverified estimate z = {f_hat:+.2f} µm"
-        if math.isfinite(f_hat)
-        else f"returned to the start z = {z1:+.2f} µm"
-    )
-    if not math.isfinite(f_hat):
-        return f"no patch gave a finite focus estimate; {where}"
-    checks = [r["verification"] for r in records if "verification" in r]
-    if not checks:
+    """Why no position was verified, and where the stage went instead."""
+    if check is None and not math.isfinite(f_hat):
+        return f"no patch gave a finite focus estimate; returned to the start z = {z1:+.2f} µm"
+    if check is None:
         return (
             f"the budget of {max_images} images leaves none to verify the estimate "
-            f"(give max_images ≥ {DEFAULT_MAX_IMAGES}); {where}"
+            f"(give max_images ≥ {DEFAULT_MAX_IMAGES}); moved to the unverified estimate "
+            f"z = {z_final:+.2f} µm"
         )
     return (
-        f"not verified after {len(probe.trace)} of {max_images} images "
-        f"({checks[-1]['reason']}); {where} — raise max_images, start closer to focus or "
-        "fall back to a classic search"
+        f"not verified ({check['reason']}); moved to z = {z_final:+.2f} µm, the sharpest "
+        "image near the estimate — raise max_images, start closer to focus or fall back to "
+        "a classic search"
     )
 
 
@@ -443,11 +458,9 @@ def deepfocus_search(
     range_um: float | None = None,
     roi: Roi = None,
     tolerance_um: float | None = None,
-    refine_step_um: float | None = None,
     min_gain: float = 0.05,
     spread_fwhm: float = 0.5,
     gain_range: tuple[float, float] | None = (0.5, 2.0),
-    refine: str = "mirror",
     combine: str = "mean",
 ) -> SearchResult:
     """Few-shot autofocus with a blur scorer and its calibration (DeepFocus §2.2).
@@ -463,13 +476,16 @@ def deepfocus_search(
     score_map : BlurMapper
         image → 2-D array, one blur score per patch (lower = sharper), e.g.
         ``BlurScorer.score_map``.
-    calibration : BlurCalibration or path
-        A :class:`~focuskit.focus.BlurCalibration` of this objective (or its JSON path).
+    calibration : BlurCalibration or path or "physical"
+        A :class:`BlurCalibration` of this objective (or its JSON path), or
+        ``"physical"``: :meth:`BlurCalibration.from_optics` of the scope's optics (the
+        wavefront the CNN was trained to read; no calibration stack).
     max_images : int
-        Image budget (≥ 3; default 4): three for step 1, more for steps 3–5 while the
-        scores are not convex (one kept back), then images at the estimate to verify it
-        (step 7) until one verifies or the budget is spent. With 3 nothing is left to
-        verify: the result is the paper's unverified estimate, ``success=False``.
+        Image budget (≥ 3; default 8): three for step 1, more for steps 3–5 while the
+        scores are not convex (one kept back), then the bracket of step 7 (three when the
+        estimate is within ``d`` of focus, one more per step climbed, one at the
+        vertex). With 3 nothing is left to verify: the result is the paper's unverified
+        estimate, ``success=False``.
     range_um : float, optional
         Keep every image and the final move within ``z1 ± range_um/2`` (µm; default: the
         whole stage).
@@ -478,10 +494,9 @@ def deepfocus_search(
         mask of the map's shape, or None: the best-matching three quarters of the patches,
         trimmed mean.
     tolerance_um : float, optional
-        How close to focus a verified position must be (µm; default DOF/2 of the scope's
-        optics, else of the calibrated objective's, else FWHM/8 of the calibration).
-    refine_step_um : float, optional
-        ``h`` of step 6b (µm; default F/2).
+        The bracket's half width ``d``: a verified position is within it of the
+        sharpness peak (µm; default DOF/2 of the scope's optics, else of the calibrated
+        objective's, else FWHM/8 of the calibration).
     min_gain : float
         Convexity: R²_quadratic − R²_linear must exceed this (and the curvature be > 0).
     spread_fwhm : float
@@ -494,9 +509,6 @@ def deepfocus_search(
         its minimum (``shift_by_correlation``), which absorbs how much faster or slower
         this sample's score climbs than the calibration sample's. None: the paper's plain
         shift.
-    refine : {"mirror", "pairs"}
-        Step 6b's next image: ``"mirror"`` (default) — the mirror image about f̂ of the
-        unpaired image (bias symmetric in defocus cancels); ``"pairs"`` — f̂ ∓ h in turn.
     combine : {"mean", "patches"}
         ``"mean"`` (default): match the ROI-mean score of each image; ``"patches"`` (the
         paper): match every patch, average the per-patch focus over the ROI. The
@@ -511,12 +523,13 @@ def deepfocus_search(
         when nothing was imaged there; larger = better, as for the classic searches); one
         record per estimate in ``predictions`` (the per-patch focus ``map``, its
         ``cost_map``, the ``roi`` used, the images' ``z_um`` and ``scores``,
-        ``z_focus_um`` = f̂, and for estimates after a verification image its
-        ``verification``: the imaged ``z_um``, its ``score``, ``distance_um`` to the
-        estimate, ``sharpest``, ``near_focus_level``, ``verified`` and the ``reason`` when
-        not). ``success``: the final position was verified by its image (step 7); when
-        not, the stage goes to the last estimate (or back to the start without one) and
-        ``message`` says why. The stage never leaves the window (targets are clipped, moves
+        ``z_focus_um`` = f̂; the last record's ``verification`` holds ``verified``, the
+        ``reason`` when not, the ``measure`` and ``step_um`` ``d``, the bracket's
+        ``images`` ([z, sharpness] pairs), ``bracket_um``, ``center_um`` and ``final_um``).
+        ``success``: the final position lies within ``d`` of the sharpness peak, shown by
+        images on both sides (step 7); when not, the stage goes to the sharpest image near
+        the estimate (or the estimate, or back to the start without one) and ``message``
+        says why. The stage never leaves the window (targets are clipped, moves
         are made in steps the stage allows) and returns to the start if the camera, the
         stage or the scorer fails.
 
@@ -536,7 +549,14 @@ def deepfocus_search(
         raise ConfigError(
             "score_map must be a callable image → 2-D blur map (e.g. BlurScorer.score_map)"
         )
-    if isinstance(calibration, (str, os.PathLike)):
+    if isinstance(calibration, str) and calibration == "physical":
+        if getattr(scope, "optics", None) is None:
+            raise ConfigError(
+                "calibration='physical' needs a scope that knows its optics; calibrate on a "
+                "stack through focus instead (`focuskit fewshot calibrate`)"
+            )
+        calibration = BlurCalibration.from_optics(scope.optics, pixel_size_um=scope.pixel_size_um)
+    elif isinstance(calibration, (str, os.PathLike)):
         calibration = BlurCalibration.load(calibration)
     if not isinstance(calibration, BlurCalibration):
         raise ConfigError(
@@ -552,14 +572,8 @@ def deepfocus_search(
             "max_images must be an integer ≥ 3 (DeepFocus starts with three "
             f"images), got {max_images!r}"
         )
-    if refine_step_um is not None and not (math.isfinite(refine_step_um) and refine_step_um > 0):
-        raise ConfigError(
-            f"refine_step_um must be > 0 µm (or None for FWHM/2), got {refine_step_um!r}"
-        )
     if combine not in ("mean", "patches"):
         raise ConfigError(f"combine must be 'mean' or 'patches', got {combine!r}")
-    if refine not in ("mirror", "pairs"):
-        raise ConfigError(f"refine must be 'mirror' or 'pairs', got {refine!r}")
     if not (math.isfinite(spread_fwhm) and spread_fwhm > 0):
         raise ConfigError(
             f"spread_fwhm must be > 0 (the first images at z1 ± spread·FWHM), got {spread_fwhm!r}"
@@ -586,8 +600,8 @@ def deepfocus_search(
         for z in _first_points(z1, spread_fwhm * fwhm, lo, hi):
             probe(z)
         convex, r2q, r2l, _ = probe.convexity(min_gain)
-        # Golden steps until convex, keeping the last image to verify the estimate.
-        while not convex and len(probe.trace) < max_images - 1:
+        # Golden steps until convex, keeping three images to bracket the estimate (step 7).
+        while not convex and len(probe.trace) < max_images - min(3, max_images - 3):
             probe(_next_point(*probe.curve(), lo, hi))
             convex, r2q, r2l, _ = probe.convexity(min_gain)
         if not convex:
@@ -595,54 +609,46 @@ def deepfocus_search(
                 f"the blur scores were not convex after {len(probe.trace)} images "
                 f"(R² quadratic {r2q:.3f} vs linear {r2l:.3f})"
             )
-        records.append(_estimate(probe, calibration, gain_range, combine))
-        h = fwhm / 2 if refine_step_um is None else float(refine_step_um)
-        side = -1.0
-        while len(probe.trace) < max_images and records[-1]["z_focus_um"] is not None:
-            f_now = float(records[-1]["z_focus_um"])
-            target = min(max(f_now, lo), hi)
-            if np.min(np.abs(probe.z - target)) <= tol / 4:
-                # The estimate is imaged already and did not verify: add information instead.
-                mirror = _mirror_point(probe.z, f_now, fwhm) if refine == "mirror" else None
-                if mirror is None:
-                    mirror, side = f_now + side * h, -side
-                target = min(max(mirror, lo), hi)
-            probe(target)
-            records.append(_estimate(probe, calibration, gain_range, combine))
-            check = _verify(probe, records[-1], calibration, tol, gain_range)
-            records[-1]["verification"] = check
-            if check["verified"]:
-                verified = check
-                break
+
+        def refit() -> dict[str, Any]:
+            return _estimate(probe, calibration, gain_range, combine)
+
+        records.append(refit())
+        first = records[-1]["z_focus_um"]
+        if first is not None and len(probe.trace) < max_images:
+            verified = _bracket(probe, float(first), tol, lo, hi, max_images, records, refit)
         last = records[-1]
         f_hat = math.nan if last["z_focus_um"] is None else float(last["z_focus_um"])
-        if verified is not None:
-            target = float(verified["z_um"])
+        if verified is not None and verified["verified"]:
+            target = float(verified["final_um"])
+        elif verified is not None and verified.get("best_um") is not None:
+            target = float(verified["best_um"])  # the sharpest image near the estimate
         elif math.isfinite(f_hat):
             target = min(max(f_hat, lo), hi)
-            if target != f_hat:
-                notes.append(
-                    f"the estimated focus z = {f_hat:+.2f} µm lies outside the search window "
-                    f"[{lo:g}, {hi:g}] µm; moved to {target:+.2f} µm"
-                )
         else:
             target = z1
+        if math.isfinite(f_hat) and not lo <= f_hat <= hi:
+            notes.append(
+                f"the estimated focus z = {f_hat:+.2f} µm lies outside the search window "
+                f"[{lo:g}, {hi:g}] µm (searched up to its edge)"
+            )
         if target != scope.z_um:
             probe.move(target)
     z_final = float(scope.z_um)
-    success = verified is not None
+    success = verified is not None and bool(verified["verified"])
+    imaged = np.abs(probe.z - z_final) <= 1e-9 * max(1.0, abs(z_final))
+    score_final = -float(probe.b[imaged][-1]) if imaged.any() else math.nan
     if success:
         assert verified is not None
-        score_final = -float(verified["score"])
+        lo_b, hi_b = verified["bracket_um"]
         notes.insert(
             0,
-            f"focus z = {z_final:+.2f} µm verified by its image ({len(probe.trace)} images; "
-            f"moved by {z_final - z1:+.2f} µm; FWHM {fwhm:.2f} µm, tolerance ±{tol:.2f} µm)",
+            f"focus z = {z_final:+.2f} µm, verified: the images at {lo_b:+.2f} and "
+            f"{hi_b:+.2f} µm are less sharp ({VERIFY_MEASURE}) than the one between them "
+            f"({len(probe.trace)} images; moved by {z_final - z1:+.2f} µm)",
         )
     else:
-        imaged = np.abs(probe.z - z_final) <= 1e-9 * max(1.0, abs(z_final))
-        score_final = -float(probe.b[imaged][-1]) if imaged.any() else math.nan
-        notes.insert(0, "failed: " + _failure_reason(records, probe, max_images, f_hat, z1))
+        notes.insert(0, "failed: " + _failure_reason(verified, max_images, f_hat, z_final, z1))
     return SearchResult(
         method="deepfocus",
         measure=MEASURE,
