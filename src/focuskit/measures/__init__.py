@@ -55,7 +55,14 @@ from focuskit.measures._quality import (
     rmse_to_truth,
     ssim_to_truth,
 )
-from focuskit.measures._registry import MEASURES, FocusMeasure, get_measure, score
+from focuskit.measures._registry import (
+    DEFAULT_MEASURE,
+    MEASURES,
+    FocusMeasure,
+    get_measure,
+    score,
+)
+from focuskit.measures._saturation import Saturation, saturation_level
 from focuskit.measures._spatial import (
     brenner,
     high_pass_filter,
@@ -73,8 +80,10 @@ from focuskit.measures._standardize import standardize
 from focuskit.measures._wavelet import wavelet_energy, wavelet_sum
 
 __all__ = [
+    "DEFAULT_MEASURE",
     "LOG_FLOOR",
     "MEASURES",
+    "Saturation",
     "FocusMeasure",
     "brenner",
     "chunk_budget",
@@ -88,6 +97,7 @@ __all__ = [
     "normalized_variance",
     "relative_sharpness",
     "rmse_to_truth",
+    "saturation_level",
     "score",
     "sobel_sharpness_map",
     "spectral_highband",
