@@ -16,7 +16,7 @@ import numpy as np
 
 from focuskit._errors import ConfigError
 from focuskit.io import FocalStack
-from focuskit.measures import DEFAULT_MEASURE, Saturation, get_measure, score
+from focuskit.measures import Saturation, default_measure, get_measure, score
 
 Refinement = Literal["parabola", "gaussian", "none"]
 
@@ -138,7 +138,7 @@ def _optics_kwargs(stack: FocalStack, measure: str) -> dict[str, float]:
 
 
 def focus_curve(
-    stack: FocalStack, measure: str = DEFAULT_MEASURE, *, saturation: Saturation = "auto"
+    stack: FocalStack, measure: str | None = None, *, saturation: Saturation = None
 ) -> np.ndarray:
     """Score of every plane (larger = sharper, the registry's orientation).
 
@@ -147,10 +147,11 @@ def focus_curve(
     stack : FocalStack
         The stack; its optics are passed to measures that need them.
     measure : str, optional
-        Registry name of the focus measure (default :data:`~focuskit.measures.DEFAULT_MEASURE`).
+        Registry name of the focus measure (default
+        :func:`~focuskit.measures.default_measure` of the stack's optics).
     saturation : float, 'auto' or None, optional
         Saturated pixels excluded from the measure (see :func:`focuskit.measures.score`;
-        default ``"auto"``: an integer stack's dtype maximum).
+        default None: no masking).
 
     Returns
     -------
@@ -163,6 +164,7 @@ def focus_curve(
         If the measure is unknown, needs optics the stack lacks, or rejects the data.
     """
     data = np.asarray(stack.data)
+    measure = default_measure(stack.optics) if measure is None else measure
     kwargs = _optics_kwargs(stack, measure)
     return np.asarray(score(data, measure, saturation=saturation, **kwargs), dtype=np.float64)
 
@@ -405,10 +407,10 @@ def _opens_down(z: np.ndarray, curve: np.ndarray, index: int, method: Refinement
 
 def find_focus(
     stack: FocalStack,
-    measure: str = DEFAULT_MEASURE,
+    measure: str | None = None,
     *,
     refine: Refinement = "parabola",
-    saturation: Saturation = "auto",
+    saturation: Saturation = None,
     dof_um: float | None = None,
 ) -> FocusResult:
     """Best-focus z of a stack: the curve's maximum, refined below the z step where trustworthy.
@@ -432,7 +434,8 @@ def find_focus(
     stack : FocalStack
         The stack.
     measure : str, optional
-        Registry name of the focus measure (default :data:`~focuskit.measures.DEFAULT_MEASURE`).
+        Registry name of the focus measure (default
+        :func:`~focuskit.measures.default_measure` of the stack's optics).
     refine : {'parabola', 'gaussian', 'none'}, optional
         Sub-step refinement of the peak (default 'parabola'; see :func:`refine_peak`).
     saturation : float, 'auto' or None, optional
@@ -462,6 +465,7 @@ def find_focus(
         isinstance(dof_um, (int, float)) and math.isfinite(dof_um) and dof_um > 0
     ):
         raise ConfigError(f"dof_um must be a finite number > 0 µm, got {dof_um!r}")
+    measure = default_measure(stack.optics) if measure is None else measure
     curve = focus_curve(stack, measure, saturation=saturation)
     if not np.all(np.isfinite(curve)):
         raise ConfigError(f"measure {measure!r} gave non-finite scores on this stack")
@@ -565,7 +569,7 @@ class FocusMap:
 def focus_map(
     stack: FocalStack,
     tile: int = 128,
-    measure: str = DEFAULT_MEASURE,
+    measure: str | None = None,
     *,
     refine: Refinement = "parabola",
 ) -> FocusMap:
@@ -578,7 +582,8 @@ def focus_map(
     tile : int, optional
         Tile side, in pixels, between 8 and the image size (default 128).
     measure : str, optional
-        Registry name of the focus measure (default :data:`~focuskit.measures.DEFAULT_MEASURE`).
+        Registry name of the focus measure (default
+        :func:`~focuskit.measures.default_measure` of the stack's optics).
     refine : {'parabola', 'gaussian', 'none'}, optional
         Sub-step refinement of each tile's peak (default 'parabola').
 

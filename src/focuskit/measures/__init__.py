@@ -57,8 +57,10 @@ from focuskit.measures._quality import (
 )
 from focuskit.measures._registry import (
     DEFAULT_MEASURE,
+    DEFAULT_MEASURE_WITHOUT_OPTICS,
     MEASURES,
     FocusMeasure,
+    default_measure,
     get_measure,
     score,
 )
@@ -81,6 +83,7 @@ from focuskit.measures._wavelet import wavelet_energy, wavelet_sum
 
 __all__ = [
     "DEFAULT_MEASURE",
+    "DEFAULT_MEASURE_WITHOUT_OPTICS",
     "LOG_FLOOR",
     "MEASURES",
     "Saturation",
@@ -88,6 +91,7 @@ __all__ = [
     "brenner",
     "chunk_budget",
     "crop_border",
+    "default_measure",
     "find_beads",
     "gaussian_fwhm",
     "get_measure",

@@ -234,9 +234,36 @@ MEASURES: dict[str, FocusMeasure] = {m.name: m for m in _ALL}
 
 
 #: The measure ``find_focus``, the classic searches and the few-shot search's verification
-#: use unless told otherwise: chosen on the sample families by ``bench/classic_af.py``
-#: (measure table), see the README.
-DEFAULT_MEASURE = "tenengrad"
+#: use when the optics (NA, λ, pixel size) are known: the winner of the measure table of
+#: ``bench/classic_af.py`` on the sample families (smallest worst-family median find-focus
+#: error, saturating sparse beads included). See :func:`default_measure` and the README.
+DEFAULT_MEASURE = "spectral-midband"
+#: The default when the optics are unknown (``DEFAULT_MEASURE`` needs them): the measure
+#: that needs no optics and meets the find-focus target on every real stack and its coarse
+#: uneven subsets (``bench/classic_af.py``).
+DEFAULT_MEASURE_WITHOUT_OPTICS = "tenengrad"
+
+
+def default_measure(optics: Any = None) -> str:
+    """The default focus measure for a microscope or stack with these optics.
+
+    :data:`DEFAULT_MEASURE` (``spectral-midband``: band power 0.25–0.75 × 2NA/λ relative
+    to mean², brightness-invariant, and single-peaked where gradient measures are not —
+    sparse beads saturating at focus) when ``optics`` is given; it needs NA, λ and the
+    pixel size, so :data:`DEFAULT_MEASURE_WITHOUT_OPTICS` otherwise. One function, so that
+    ``find_focus``, the classic searches and the few-shot verification agree.
+
+    Parameters
+    ----------
+    optics : Optics or None, optional
+        The optics of the scope or stack (None: unknown).
+
+    Returns
+    -------
+    name : str
+        A key of :data:`MEASURES`.
+    """
+    return DEFAULT_MEASURE if optics is not None else DEFAULT_MEASURE_WITHOUT_OPTICS
 
 
 def get_measure(name: str) -> FocusMeasure:
@@ -272,7 +299,7 @@ def score(
     pixel_size_um: float | None = None,
     na: float | None = None,
     wavelength_um: float | None = None,
-    saturation: Saturation = "auto",
+    saturation: Saturation = None,
 ) -> Score:
     """Score an image (→ float) or every plane of a (Z, Y, X) stack (→ float64 array (Z,)).
 
@@ -283,15 +310,18 @@ def score(
     them. Each measure runs with its default parameters; call its function directly for
     others.
 
-    Saturated pixels: with a saturation level (``"auto"``: the dtype's maximum of an
-    integer image), a plane holding a pixel at or above it is scored by the measure's
+    Saturated pixels: with a saturation level (a number, or ``"auto"``: the dtype's maximum
+    of an integer image), a plane holding a pixel at or above it is scored by the measure's
     masked form — the mean of its per-pixel terms over positions whose ``(2r+1)²``
     footprint is unsaturated,
 
         ``F = Σ_p t(p)·v(p) / Σ_p v(p)``,  ``v(p) = [max over the footprint of p < level]``
 
     because a clipped pixel's differences measure the clip, not the focus. Planes with no
-    saturated pixel are scored exactly as without masking. Measures with no masked form
+    saturated pixel are scored exactly as without masking. Masking is off by default: on
+    the sample families (``bench/classic_af.py``) it made every gradient measure *worse*
+    on beads saturating at focus — it removes the clipped in-focus cores and keeps the
+    sharp rims of the still-saturated defocused discs. Measures with no masked form
     (spectral, wavelet: global or decimated kernels) are not masked under ``"auto"``, and
     raise ConfigError when a level is given explicitly.
 
@@ -308,8 +338,8 @@ def score(
     wavelength_um : float, optional
         Wavelength, in µm (measures with ``needs_optics``).
     saturation : float, 'auto' or None, optional
-        Saturation level in intensity units, ``"auto"`` (default: an integer image's dtype
-        maximum, none for float images) or None (no masking).
+        Saturation level in intensity units, ``"auto"`` (an integer image's dtype maximum,
+        none for float images) or None (default: no masking).
 
     Returns
     -------
