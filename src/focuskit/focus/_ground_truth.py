@@ -284,12 +284,14 @@ def curve_snr(curve: np.ndarray, index: int) -> float:
 
 
 def curve_fwhm_um(z_um: np.ndarray, curve: np.ndarray, index: int) -> float | None:
-    """Full width at half maximum of the focus curve's peak, in µm, or None.
+    """Width of the focus curve's peak at half maximum, as the planes show it, in µm, or None.
 
-    The half level is halfway between the peak and the curve's minimum; each side's
-    crossing is interpolated linearly between the planes around it (uneven z is fine).
-    When only one side crosses, the width is twice that side's half-width; when neither
-    does (a stack narrower than the peak), None.
+    The half level is halfway between the peak and the curve's minimum. The width is the
+    z span of the contiguous run of planes around the peak that stand above it: a lower
+    bound of the FWHM, never an interpolation across a coarse gap (a straight line from
+    a plane near focus to one 10 µm away would make the peak look 10 µm wide, and let the
+    refinement trust that far plane). None when only the peak itself stands above half
+    (the sampling cannot tell the width) or the curve is flat.
 
     Parameters
     ----------
@@ -302,32 +304,21 @@ def curve_fwhm_um(z_um: np.ndarray, curve: np.ndarray, index: int) -> float | No
 
     Returns
     -------
-    fwhm : float or None
-        ``z_right − z_left`` at the half level, in µm.
+    width : float or None
+        ``z_last − z_first`` of the planes above half maximum around the peak, in µm.
     """
     z = np.asarray(z_um, dtype=np.float64)
     s = np.asarray(curve, dtype=np.float64)
     half = 0.5 * (s[index] + s.min())
     if not s[index] > half:
         return None
-
-    def crossing(step: int) -> float | None:
-        j = index
-        while 0 <= j + step < len(s):
-            if s[j + step] <= half:
-                t = (s[j] - half) / (s[j] - s[j + step])
-                return float(z[j] + t * (z[j + step] - z[j]))
-            j += step
-        return None
-
-    left, right = crossing(-1), crossing(+1)
-    if left is not None and right is not None:
-        return right - left
-    if left is not None:
-        return 2 * (z[index] - left)
-    if right is not None:
-        return 2 * (right - z[index])
-    return None
+    lo = hi = index
+    while lo - 1 >= 0 and s[lo - 1] > half:
+        lo -= 1
+    while hi + 1 < len(s) and s[hi + 1] > half:
+        hi += 1
+    width = float(z[hi] - z[lo])
+    return width if width > 0 else None
 
 
 def refine_within_dof(
@@ -381,8 +372,8 @@ def refine_within_dof(
         return plane, "the sharpest plane is at the end of the stack (one neighbour only)"
     if dof_um is None:
         return plane, (
-            "no depth of field known (no optics, and the curve never falls to half its peak): "
-            "cannot tell whether the neighbouring planes are close enough to fit"
+            "no depth of field known (no optics, and no plane beside the sharpest stands above "
+            "half the peak): cannot tell whether the neighbouring planes are close enough to fit"
         )
     gap = max(z[index] - z[index - 1], z[index + 1] - z[index])
     if gap > dof_um:
@@ -417,7 +408,7 @@ def find_focus(
 
     The sharpest plane is refined by :func:`refine_within_dof`: only when both its
     neighbours lie within one depth of field (``dof_um``; else the stack's optics,
-    OPTICS.md ``DOF = λ·n/NA² + n·e/(M·NA)``; else the curve's own FWHM,
+    OPTICS.md ``DOF = λ·n/NA² + n·e/(M·NA)``; else the curve's own width at half maximum,
     :func:`curve_fwhm_um`). Otherwise the plane's z is returned and
     ``refinement_skipped`` (and a note) says why.
 

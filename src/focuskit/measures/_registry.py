@@ -388,9 +388,7 @@ def _masked_score(image: Any, measure: FocusMeasure, level: float) -> Score:
     assert measure.masked is not None
     single = len(image.shape) == 2
     parts = []
-    for _start, chunk in iter_chunks(
-        image, measure.function.__name__, work_itemsize=8
-    ):
+    for _start, chunk in iter_chunks(image, measure.function.__name__, work_itemsize=8):
         out = np.asarray(measure.function(chunk), dtype=np.float64).reshape(-1)
         hit = np.flatnonzero((chunk >= level).any(axis=(-2, -1)))
         if hit.size:

@@ -137,7 +137,9 @@ def masked_laplacian_variance(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def masked_sml(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Mean modified Laplacian (step 1) over valid positions (r = 1)."""
     c2 = 2 * x[:, 1:-1, 1:-1]
-    ml = np.abs(c2 - x[:, 1:-1, :-2] - x[:, 1:-1, 2:]) + np.abs(c2 - x[:, :-2, 1:-1] - x[:, 2:, 1:-1])
+    ml = np.abs(c2 - x[:, 1:-1, :-2] - x[:, 1:-1, 2:]) + np.abs(
+        c2 - x[:, :-2, 1:-1] - x[:, 2:, 1:-1]
+    )
     return _mean(ml, valid)
 
 
