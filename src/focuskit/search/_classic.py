@@ -353,7 +353,9 @@ def verify_final(
     even slightly apart also differ by the curve's slope). Then
 
     - verified: ``s_final ≥ s − noise`` for every image farther than ``tolerance_um``
-      from the final position (nearer ones are the same position to the search);
+      from the final position (nearer ones are the same position to the search). A best
+      image that was a fluke repeats lower, which widens ``noise`` by three times the
+      drop: the peak test below then fails rather than this one;
     - peak in range: on each side of the final position some image scores below
       ``s_final − noise``. A curve still rising at an end of the range (focus outside
       it) has no such image beyond its best; a flat curve (no focus signal, or far from
@@ -407,8 +409,9 @@ def verify_final(
         if not left and not right:
             reasons.append(
                 "no focus peak in the searched range: the scores do not fall on either side of "
-                f"the final position by more than the noise (±{noise:.3g}) — no focus signal, "
-                "or focus far outside the range"
+                f"the final position by more than the noise (±{noise:.3g}, from its repeat: "
+                f"{sc[repeat_of]:.6g} then {sf:.6g}) — no focus signal, a best image that did "
+                "not repeat, or focus far outside the range"
             )
         else:
             side = "below" if not left else "above"
