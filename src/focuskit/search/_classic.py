@@ -329,7 +329,8 @@ class Verdict:
     verified : bool
         The final image is the best seen, within ``noise``.
     peak_in_range : bool
-        The scores fall by more than ``noise`` on both sides of the final position.
+        The scores fall by more than ``noise`` on both sides of the final position, and
+        keep falling (within ``noise``) away from it: a single peak.
     noise : float
         Score tolerance: 3 × the difference between the two images of the final position.
     reason : str
@@ -359,7 +360,11 @@ def verify_final(
     - peak in range: on each side of the final position some image scores below
       ``s_final − noise``. A curve still rising at an end of the range (focus outside
       it) has no such image beyond its best; a flat curve (no focus signal, or far from
-      focus everywhere) has none on either side.
+      focus everywhere) has none on either side. And the trace is single-peaked: going
+      away from the final position on either side, no image scores more than a nearer
+      one by more than ``noise`` — Brent and golden section assume one peak, and a trace
+      that shows two may have converged on the wrong one (a self-image of a periodic
+      target, a bump of a saturated bead's curve).
 
     Parameters
     ----------
@@ -398,6 +403,7 @@ def verify_final(
     left = bool(np.any(below & (z < zf - tolerance_um)))
     right = bool(np.any(below & (z > zf + tolerance_um)))
     peak_in_range = left and right
+    side_peak = _farther_and_higher(z, sc, zf, tolerance_um, noise)
     reasons = []
     if not verified:
         k = int(np.argmax(np.where(beaten, sc, -np.inf)))
@@ -420,7 +426,31 @@ def verify_final(
                 f"{'lower' if not left else 'upper'} end (nothing imaged {side} "
                 f"z = {zf:.3f} µm scores lower) — focus may lie outside the range"
             )
-    return Verdict(verified, peak_in_range, float(noise), "; ".join(reasons))
+    if side_peak is not None:
+        zo, zn = side_peak
+        reasons.append(
+            f"the scores are not single-peaked: z = {zo:.3f} µm scores more than z = {zn:.3f} µm, "
+            f"which lies nearer the final z = {zf:.3f} µm (beyond the noise ±{noise:.3g}) — "
+            "the search may have found a side peak, and focus may lie elsewhere in the range"
+        )
+    return Verdict(verified, peak_in_range and side_peak is None, float(noise), "; ".join(reasons))
+
+
+def _farther_and_higher(
+    z: np.ndarray, s: np.ndarray, zf: float, tolerance_um: float, noise: float
+) -> tuple[float, float] | None:
+    """A pair (z_far, z_near) on one side of ``zf`` where the farther image scores more
+    than the nearer by more than ``noise`` (a second peak), or None if both sides fall."""
+    for side in (-1.0, 1.0):
+        dist = side * (z - zf)
+        mask = dist > tolerance_um
+        order = np.argsort(dist[mask], kind="stable")  # nearest to the peak first
+        zs, ss = z[mask][order], s[mask][order]
+        for k in range(1, len(ss)):
+            j = int(np.argmin(ss[:k]))
+            if ss[k] > ss[j] + noise:
+                return float(zs[k]), float(zs[j])
+    return None
 
 
 def _run(
