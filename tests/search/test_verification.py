@@ -134,3 +134,14 @@ def test_sparse_beads_saturating_at_focus_issue_14() -> None:
     assert ff.measure == brent.measure == DEFAULT_MEASURE
     assert abs(ff.z_focus_um - truth) <= dof / 8
     assert brent.success and abs(brent.z_final_um - truth) <= dof / 4
+
+
+def test_a_second_peak_in_the_trace_voids_success_but_a_low_ripple_does_not() -> None:
+    # Converged at z = 0 (score 10); z = −20 scores 8, above z = −10's 2: a second peak.
+    two = [(-20.0, 8.0), (-10.0, 2.0), (-1.0, 9.0), (0.0, 10.0), (1.0, 9.0), (10.0, 1.0)]
+    v = verify_final([*two, (0.0, 10.0)], 0.5, repeat_of=3)
+    assert v.verified and not v.peak_in_range and "not single-peaked" in v.reason
+    # The same with z = −20 at 3: a ripple in the tail (below half the peak), not a peak.
+    ripple = [(-20.0, 3.0), *two[1:]]
+    ok = verify_final([*ripple, (0.0, 10.0)], 0.5, repeat_of=3)
+    assert ok.verified and ok.peak_in_range and ok.reason == ""

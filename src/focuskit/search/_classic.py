@@ -361,10 +361,12 @@ def verify_final(
       ``s_final − noise``. A curve still rising at an end of the range (focus outside
       it) has no such image beyond its best; a flat curve (no focus signal, or far from
       focus everywhere) has none on either side. And the trace is single-peaked: going
-      away from the final position on either side, no image scores more than a nearer
-      one by more than ``noise`` — Brent and golden section assume one peak, and a trace
-      that shows two may have converged on the wrong one (a self-image of a periodic
-      target, a bump of a saturated bead's curve).
+      away from the final position on either side, no image that reaches above half the
+      peak's height over the trace's minimum scores more than a nearer one by more than
+      ``noise`` — Brent and golden section assume one peak, and a trace that shows a
+      second one may have converged on the wrong peak (a self-image of a periodic
+      target, a bump of a saturated bead's curve). Lower rises are tail ripples (a PSF's
+      rings, the frozen noise of a replayed stack), not competing peaks.
 
     Parameters
     ----------
@@ -440,7 +442,10 @@ def _farther_and_higher(
     z: np.ndarray, s: np.ndarray, zf: float, tolerance_um: float, noise: float
 ) -> tuple[float, float] | None:
     """A pair (z_far, z_near) on one side of ``zf`` where the farther image scores more
-    than the nearer by more than ``noise`` (a second peak), or None if both sides fall."""
+    than the nearer by more than ``noise`` and reaches above half the peak's height over
+    the trace's floor (a competing peak; lower rises are tail ripples, e.g. a PSF's rings),
+    or None if both sides fall."""
+    half = 0.5 * (float(s[-1]) + float(s.min()))
     for side in (-1.0, 1.0):
         dist = side * (z - zf)
         mask = dist > tolerance_um
@@ -448,7 +453,7 @@ def _farther_and_higher(
         zs, ss = z[mask][order], s[mask][order]
         for k in range(1, len(ss)):
             j = int(np.argmin(ss[:k]))
-            if ss[k] > ss[j] + noise:
+            if ss[k] > ss[j] + noise and ss[k] > half:
                 return float(zs[k]), float(zs[j])
     return None
 
