@@ -38,6 +38,12 @@ all; :func:`score` negates any that is not, so its output is always larger = sha
 :func:`sobel_sharpness_map` (Deep-R eq. 5) returns a map, not a score, and is not in the
 registry.
 
+:data:`DEFAULT_MEASURE` (``spectral-midband``) is what ``find_focus`` and the classic
+searches use where the optics are known, :data:`DEFAULT_MEASURE_WITHOUT_OPTICS`
+(``tenengrad``) otherwise; :func:`default_measure` picks between them. ``score(...,
+saturation=)`` excludes clipped pixels and the kernel positions that touch them from the
+local measures (off by default; see :func:`score`).
+
 Image-quality measures against a ground truth (Deep-R's, Luo et al. Methods "Image
 quality analysis"): :func:`ssim_to_truth`, :func:`rmse_to_truth` (standardized images,
 10-pixel border cropped), :func:`find_beads` + :func:`gaussian_fwhm` (lateral FWHM of
