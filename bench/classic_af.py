@@ -1,7 +1,7 @@
 """Benchmark: classic autofocus and find-focus (issue 14: succeed far from focus, on sparse
 and saturated samples, and say so when they don't).
 
-1. Measure choice: every focus measure (saturation-masked where it can be, and unmasked)
+1. Measure choice: every focus measure (unmasked, and saturation-masked where it can be)
    on deepfocus-10x (10×/0.3) stacks −60…+60 µm of every fluorescence family, sparse
    beads that saturate at focus and the absorbing families under brightfield; median
    |error| of the argmax plane and of find-focus per family, and the share of
@@ -111,11 +111,11 @@ def render_family_stack(family: str, seed: int, size: int, z_step: float) -> tup
 
 def measure_variants() -> list[tuple[str, str, Any]]:
     """(label, registry name, saturation): every measure as ``score`` runs it by default
-    (saturated pixels masked where the measure can), and each maskable one unmasked."""
+    (no masking), and each maskable one with saturated pixels masked (``"auto"``)."""
     from focuskit.measures import MEASURES
 
-    out = [(name, name, "auto") for name in MEASURES]
-    out += [(f"{n} (no mask)", n, None) for n, m in MEASURES.items() if m.masked is not None]
+    out = [(name, name, None) for name in MEASURES]
+    out += [(f"{n} (masked)", n, "auto") for n, m in MEASURES.items() if m.masked is not None]
     return out
 
 
