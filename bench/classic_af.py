@@ -677,7 +677,9 @@ def main() -> None:
     parser.add_argument("--json", help="also write all rows to this JSON file")
     args, rest = parser.parse_known_args()
     if args.sweep:
-        return sweep_main(rest + (["--json", args.json] if args.json else []))
+        passed = ["--size", str(args.size)] + (["--json", args.json] if args.json else [])
+        passed += ["--starts", str(args.starts)] if args.starts else []
+        return sweep_main(rest + passed)
     stacks = args.stacks or (2 if args.quick else 4)
     starts = args.starts or (6 if args.quick else 16)
     z_step = 2.0 if args.quick else 1.0
