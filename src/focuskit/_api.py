@@ -140,7 +140,7 @@ def builtin_models_info() -> list[dict[str, Any]]:
 def autofocus(
     scope: Microscope,
     method: str = "brent",
-    measure: str = "tenengrad",
+    measure: str | None = None,
     *,
     model: Any = None,
     calibration: Any = None,
@@ -161,7 +161,7 @@ def autofocus(
         objective's ``calibration``).
     measure : str, optional
         The focus measure of classic searches (and of the single-shot trace and fallback).
-        Default ``"tenengrad"``.
+        Default :func:`focuskit.measures.default_measure` of the scope's optics.
     model : model object, str or path-like, optional
         A model object or ``builtin:NAME`` / folder for the model-guided methods.
     calibration : BlurCalibration or path-like, optional
@@ -183,6 +183,10 @@ def autofocus(
     ConfigError
         An unknown method, or what a method needs is missing.
     """
+    if measure is None:
+        from focuskit.measures import default_measure
+
+        measure = default_measure(scope.optics)
     if method in SEARCHES:
         return classic_autofocus(scope, method, measure, **settings)
     if method == "singleshot":

@@ -292,6 +292,8 @@ def test_score_and_find_focus_json(tmp_path: Path) -> None:
 
 def test_autofocus_json_on_a_stack_scope(tmp_path: Path) -> None:
     stack = _small_stack(tmp_path)
+    # The default range is the stack's height (8 µm) around the start: from −1.5 µm it
+    # holds the focus at +1.0 µm.
     code, stdout, err = _run(
         "autofocus",
         "--scope",
@@ -299,7 +301,7 @@ def test_autofocus_json_on_a_stack_scope(tmp_path: Path) -> None:
         "--method",
         "gss",
         "--start",
-        "-3.5",
+        "-1.5",
         "--tolerance",
         "0.2",
         "--json",
@@ -309,7 +311,27 @@ def test_autofocus_json_on_a_stack_scope(tmp_path: Path) -> None:
     # A replayed stack interpolates linearly between its 1 µm planes, so a search can
     # resolve focus only to about a plane.
     assert out["success"] and abs(out["z_final_um"] - 1.0) <= 1.0
+    assert out["verified"] and out["peak_in_range"]
     assert out["images"] == len(out["trace"]) and {"z_um", "score"} <= set(out["trace"][0])
+    # The last image is the verification at the final position, and its score is score_final.
+    assert out["trace"][-1]["z_um"] == out["z_final_um"]
+    assert out["trace"][-1]["score"] == out["score_final"]
+
+
+@pytest.mark.parametrize("method", ["brent", "gss", "scan"])
+def test_autofocus_with_focus_outside_the_range_fails_and_says_why(
+    tmp_path: Path, method: str
+) -> None:
+    stack = _small_stack(tmp_path)
+    # From −3.5 µm the range (8 µm, clipped to the stack) ends at +0.5 µm: focus (+1.0 µm)
+    # lies outside it and the scores rise up to the edge. Before issue 14 the searches
+    # reported success here, ending at the edge.
+    code, stdout, _ = _run(
+        "autofocus", "--scope", f"stack:{stack}", "--method", method, "--start", "-3.5", "--json"
+    )
+    out = json.loads(stdout)
+    assert code == 1 and out["success"] is False and out["peak_in_range"] is False
+    assert "outside the range" in out["message"]
 
 
 @pytest.mark.parametrize(

@@ -360,11 +360,22 @@ def score(
 def find_focus_cmd(
     stack_path: Annotated[Path, typer.Argument(metavar="STACK")],
     measure: Annotated[
-        str, typer.Option(help="Focus measure (see `focuskit measures`)")
-    ] = "tenengrad",
+        str | None,
+        typer.Option(
+            help="Focus measure (see `focuskit measures`; default spectral-midband when the "
+            "stack has optics, else tenengrad)"
+        ),
+    ] = None,
     refine: Annotated[
         str, typer.Option(help="Sub-step refinement: parabola | gaussian | none")
     ] = "parabola",
+    saturation: Annotated[
+        str | None,
+        typer.Option(
+            help="Exclude saturated pixels from the measure: 'auto' (an integer stack's "
+            "maximum) or a level in intensity units (default: no masking)"
+        ),
+    ] = None,
     tile: Annotated[
         int | None, typer.Option(help="Also map focus per tile of this size (tilted samples)")
     ] = None,
@@ -385,7 +396,16 @@ def find_focus_cmd(
     check_png(plot)
     check_outputs({"--plot": plot}, overwrite=overwrite, inputs=[stack_path, z_file])
     stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
-    result = find_focus(stack, measure, refine=refine)  # type: ignore[arg-type]
+    level: Any = saturation
+    if saturation is not None and saturation != "auto":
+        try:
+            level = float(saturation)
+        except ValueError:
+            raise ConfigError(
+                f"--saturation must be 'auto' or a number (intensity units), got {saturation!r}"
+            ) from None
+    result = find_focus(stack, measure, refine=refine, saturation=level)  # type: ignore[arg-type]
+    measure = result.measure
     out = result.to_dict()
     if tile is not None:
         fmap = focus_map(stack, tile, measure, refine=refine)  # type: ignore[arg-type]
@@ -463,11 +483,12 @@ def autofocus(
         str, typer.Option(help="brent | gss | scan | singleshot | deepfocus")
     ] = "brent",
     measure: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Focus measure to maximize (singleshot: scored for the trace and the fallback)"
+            help="Focus measure to maximize (singleshot: scored for the trace and the "
+            "fallback; default spectral-midband when the scope has optics, else tenengrad)"
         ),
-    ] = "tenengrad",
+    ] = None,
     start: Annotated[
         float | None, typer.Option(help="Start z (µm); default: the scope's current z")
     ] = None,
@@ -680,6 +701,10 @@ def autofocus(
         microscope = open_scope(scope, **scope_kwargs)
     if start is not None:
         move_in_steps(microscope, start)
+    if measure is None:
+        from focuskit.measures import default_measure
+
+        measure = default_measure(microscope.optics)
     lo, hi = microscope.z_limits_um
     if method in ("brent", "gss", "scan"):
         settings["range_um"] = range_um if range_um is not None else (hi - lo)
@@ -702,6 +727,7 @@ def autofocus(
             microscope, method, measure, model=loaded, calibration=calib, **settings
         )
     print_notes(result.notes)
+    measure = result.measure
     out = {
         "z_final_um": result.z_final_um,
         "images": result.images,

@@ -14,12 +14,14 @@ numpy / scipy / scikit-image only (no torch).
 from focuskit.focus._ground_truth import (
     FocusMap,
     FocusResult,
+    curve_fwhm_um,
     curve_snr,
     find_focus,
     focus_curve,
     focus_map,
     parabola_vertex,
     refine_peak,
+    refine_within_dof,
 )
 from focuskit.focus._registration import (
     check_stack,
@@ -33,6 +35,7 @@ __all__ = [
     "FocusMap",
     "FocusResult",
     "check_stack",
+    "curve_fwhm_um",
     "curve_snr",
     "edof_image",
     "find_focus",
@@ -42,5 +45,6 @@ __all__ = [
     "focus_plane_by_ssim",
     "parabola_vertex",
     "refine_peak",
+    "refine_within_dof",
     "register_stack",
 ]

@@ -16,7 +16,7 @@ import numpy as np
 
 from focuskit._errors import ConfigError
 from focuskit.io import FocalStack
-from focuskit.measures import get_measure, score
+from focuskit.measures import Saturation, default_measure, get_measure, score
 
 Refinement = Literal["parabola", "gaussian", "none"]
 
@@ -28,13 +28,16 @@ class FocusResult:
     Attributes
     ----------
     z_focus_um : float
-        Best-focus z, in µm, refined below the z step.
+        Best-focus z, in µm: the sharpest plane's z, refined below the z step where that is
+        trustworthy (:attr:`refined`).
     plane : int
         Index of the sharpest plane.
     measure : str
         Registry name of the focus measure.
     confidence : float
-        ``snr / (snr + 10)``, in [0, 1].
+        ``snr / (snr + 10) · min(1, DOF / gap)``, in [0, 1]: ``gap`` the larger distance from
+        the sharpest plane to its neighbours (a stack sampled coarser than the DOF cannot
+        place focus between its planes).
     snr : float
         Peak prominence over the curve's noise (:func:`curve_snr`).
     z_um : (Z,) ndarray
@@ -42,9 +45,19 @@ class FocusResult:
     curve : (Z,) ndarray
         Focus score of each plane (larger = sharper).
     refinement : str
-        ``"parabola"``, ``"gaussian"`` or ``"none"``.
+        The refinement asked for: ``"parabola"``, ``"gaussian"`` or ``"none"``.
     notes : list of str, optional
-        Warnings about the result (peak at the end of the stack, coherent LED stack).
+        Warnings about the result (peak at the end of the stack, coherent LED stack,
+        refinement skipped).
+    refined : bool, optional
+        True when ``z_focus_um`` is the refined vertex, False when it is the plane's z.
+    refinement_skipped : str, optional
+        Why the refinement was skipped (empty when refined or not asked for).
+    dof_um : float or None, optional
+        Depth of field used to judge the neighbours, in µm (None: unknown).
+    dof_source : str, optional
+        Where ``dof_um`` came from: ``"given"``, ``"optics"``, ``"curve FWHM"`` or
+        ``"unknown"``.
     """
 
     z_focus_um: float
@@ -56,6 +69,10 @@ class FocusResult:
     curve: np.ndarray
     refinement: str
     notes: list[str] = field(default_factory=list)
+    refined: bool = False
+    refinement_skipped: str = ""
+    dof_um: float | None = None
+    dof_source: str = "unknown"
 
     @property
     def has_signal(self) -> bool:
@@ -79,7 +96,9 @@ class FocusResult:
         -------
         d : dict
             ``z_focus_um`` (µm), ``plane``, ``measure``, ``confidence``, ``snr``, ``refinement``,
-            ``has_signal``, and ``notes`` when there are any.
+            ``refined``, ``dof_um`` (µm or None), ``dof_source``, ``has_signal``,
+            ``refinement_skipped`` when the refinement was skipped, and ``notes`` when there
+            are any.
         """
         d: dict[str, Any] = {
             "z_focus_um": self.z_focus_um,
@@ -88,8 +107,13 @@ class FocusResult:
             "confidence": self.confidence,
             "snr": self.snr,
             "refinement": self.refinement,
+            "refined": self.refined,
+            "dof_um": self.dof_um,
+            "dof_source": self.dof_source,
             "has_signal": self.has_signal,
         }
+        if self.refinement_skipped:
+            d["refinement_skipped"] = self.refinement_skipped
         if self.notes:
             d["notes"] = list(self.notes)
         if with_curve:
@@ -113,7 +137,9 @@ def _optics_kwargs(stack: FocalStack, measure: str) -> dict[str, float]:
     }
 
 
-def focus_curve(stack: FocalStack, measure: str = "tenengrad") -> np.ndarray:
+def focus_curve(
+    stack: FocalStack, measure: str | None = None, *, saturation: Saturation = None
+) -> np.ndarray:
     """Score of every plane (larger = sharper, the registry's orientation).
 
     Parameters
@@ -121,7 +147,11 @@ def focus_curve(stack: FocalStack, measure: str = "tenengrad") -> np.ndarray:
     stack : FocalStack
         The stack; its optics are passed to measures that need them.
     measure : str, optional
-        Registry name of the focus measure (default ``"tenengrad"``).
+        Registry name of the focus measure (default
+        :func:`~focuskit.measures.default_measure` of the stack's optics).
+    saturation : float, 'auto' or None, optional
+        Saturated pixels excluded from the measure (see :func:`focuskit.measures.score`;
+        default None: no masking).
 
     Returns
     -------
@@ -134,7 +164,9 @@ def focus_curve(stack: FocalStack, measure: str = "tenengrad") -> np.ndarray:
         If the measure is unknown, needs optics the stack lacks, or rejects the data.
     """
     data = np.asarray(stack.data)
-    return np.asarray(score(data, measure, **_optics_kwargs(stack, measure)), dtype=np.float64)
+    measure = default_measure(stack.optics) if measure is None else measure
+    kwargs = _optics_kwargs(stack, measure)
+    return np.asarray(score(data, measure, saturation=saturation, **kwargs), dtype=np.float64)
 
 
 def parabola_vertex(z3: np.ndarray, s3: np.ndarray) -> float | None:
@@ -251,72 +283,229 @@ def curve_snr(curve: np.ndarray, index: int) -> float:
     return max(prominence, 0.0) / sigma
 
 
+def curve_fwhm_um(z_um: np.ndarray, curve: np.ndarray, index: int) -> float | None:
+    """Width of the focus curve's peak at half maximum, as the planes show it, in µm, or None.
+
+    The half level is halfway between the peak and the curve's minimum. The width is the
+    z span of the contiguous run of planes around the peak that stand above it: a lower
+    bound of the FWHM, never an interpolation across a coarse gap (a straight line from
+    a plane near focus to one 10 µm away would make the peak look 10 µm wide, and let the
+    refinement trust that far plane). None when only the peak itself stands above half
+    (the sampling cannot tell the width) or the curve is flat.
+
+    Parameters
+    ----------
+    z_um : (Z,) array_like
+        z of each plane, in µm, increasing.
+    curve : (Z,) array_like
+        Focus score of each plane.
+    index : int
+        Index of the peak.
+
+    Returns
+    -------
+    width : float or None
+        ``z_last − z_first`` of the planes above half maximum around the peak, in µm.
+    """
+    z = np.asarray(z_um, dtype=np.float64)
+    s = np.asarray(curve, dtype=np.float64)
+    half = 0.5 * (s[index] + s.min())
+    if not s[index] > half:
+        return None
+    lo = hi = index
+    while lo - 1 >= 0 and s[lo - 1] > half:
+        lo -= 1
+    while hi + 1 < len(s) and s[hi + 1] > half:
+        hi += 1
+    width = float(z[hi] - z[lo])
+    return width if width > 0 else None
+
+
+def refine_within_dof(
+    z_um: np.ndarray,
+    curve: np.ndarray,
+    index: int,
+    dof_um: float | None,
+    method: Refinement = "parabola",
+) -> tuple[float, str]:
+    """Sub-step peak, or the plane's z and why the refinement was not trusted.
+
+    The parabola (or, ``gaussian``, the parabola on log s) through the peak and its two
+    neighbours is trusted only when both neighbours lie within one depth of field of the
+    peak: farther planes sit on the curve's tails, where its shape is not a parabola, and
+    pull the vertex towards themselves (planes at −10, −0.5, +0.2, +10 µm of a 40× stack
+    with a 1 µm DOF: the vertex moved by µm). The vertex must also fall between the
+    neighbours and the fit open downwards; otherwise the plane is kept.
+
+    Parameters
+    ----------
+    z_um : (Z,) array_like
+        z of each plane, in µm, increasing.
+    curve : (Z,) array_like
+        Focus score of each plane.
+    index : int
+        Index of the sharpest plane.
+    dof_um : float or None
+        Depth of field, in µm (None: unknown, the refinement is skipped).
+    method : {'parabola', 'gaussian', 'none'}, optional
+        Refinement (default 'parabola').
+
+    Returns
+    -------
+    z_focus : float
+        Refined peak, or ``z_um[index]``.
+    skipped : str
+        Why the refinement was skipped; empty when it was applied or ``method`` is 'none'.
+
+    Raises
+    ------
+    ConfigError
+        If ``method`` is not one of the three names.
+    """
+    if method not in ("parabola", "gaussian", "none"):
+        raise ConfigError(f"refinement must be 'parabola', 'gaussian' or 'none', got {method!r}")
+    z = np.asarray(z_um, dtype=np.float64)
+    plane = float(z[index])
+    if method == "none":
+        return plane, ""
+    if index <= 0 or index >= len(z) - 1:
+        return plane, "the sharpest plane is at the end of the stack (one neighbour only)"
+    if dof_um is None:
+        return plane, (
+            "no depth of field known (no optics, and no plane beside the sharpest stands above "
+            "half the peak): cannot tell whether the neighbouring planes are close enough to fit"
+        )
+    gap = max(z[index] - z[index - 1], z[index + 1] - z[index])
+    if gap > dof_um:
+        return plane, (
+            f"a neighbouring plane is {gap:.3g} µm from the sharpest one, beyond one depth of "
+            f"field ({dof_um:.3g} µm): a fit through it would be pulled by the curve's tail"
+        )
+    vertex = refine_peak(z, curve, index, method)
+    if vertex == plane and not _opens_down(z, curve, index, method):
+        return plane, "the three planes around the peak do not form a peak (flat or convex)"
+    if not z[index - 1] < vertex < z[index + 1]:
+        return plane, "the fitted vertex fell outside the sharpest plane's neighbours"
+    return vertex, ""
+
+
+def _opens_down(z: np.ndarray, curve: np.ndarray, index: int, method: Refinement) -> bool:
+    s3 = np.asarray(curve, dtype=np.float64)[index - 1 : index + 2]
+    if method == "gaussian" and np.all(s3 > 0):
+        s3 = np.log(s3)
+    return parabola_vertex(z[index - 1 : index + 2], s3) is not None
+
+
 def find_focus(
     stack: FocalStack,
-    measure: str = "tenengrad",
+    measure: str | None = None,
     *,
     refine: Refinement = "parabola",
+    saturation: Saturation = None,
+    dof_um: float | None = None,
 ) -> FocusResult:
-    """Best-focus z of a stack: the curve's maximum, refined below the z step.
+    """Best-focus z of a stack: the curve's maximum, refined below the z step where trustworthy.
 
-    ``confidence = snr / (snr + 10)`` in [0, 1): 0.5 means the peak stands 10 noise σ above
-    the curve's median. A stack of phase objects under one coherent LED has its *least*
-    contrast in focus (Pinkard et al. use a companion incoherent stack for ground
-    truth); such stacks get a note.
+    The sharpest plane is refined by :func:`refine_within_dof`: only when both its
+    neighbours lie within one depth of field (``dof_um``; else the stack's optics,
+    OPTICS.md ``DOF = λ·n/NA² + n·e/(M·NA)``; else the curve's own width at half maximum,
+    :func:`curve_fwhm_um`). Otherwise the plane's z is returned and
+    ``refinement_skipped`` (and a note) says why.
+
+    ``confidence = snr / (snr + 10) · min(1, DOF / gap)`` in [0, 1): 0.5 means the peak
+    stands 10 noise σ above the curve's median on a stack sampled within the DOF; ``gap``
+    is the larger distance from the sharpest plane to a neighbour, so a stack sampled
+    coarser than its DOF, which cannot say where between its planes focus lies, scores
+    lower. A stack of phase objects under one coherent LED has its *least* contrast in
+    focus (Pinkard et al. use a companion incoherent stack for ground truth); such stacks
+    get a note.
 
     Parameters
     ----------
     stack : FocalStack
         The stack.
     measure : str, optional
-        Registry name of the focus measure (default ``"tenengrad"``).
+        Registry name of the focus measure (default
+        :func:`~focuskit.measures.default_measure` of the stack's optics).
     refine : {'parabola', 'gaussian', 'none'}, optional
         Sub-step refinement of the peak (default 'parabola'; see :func:`refine_peak`).
+    saturation : float, 'auto' or None, optional
+        Saturated pixels excluded from the measure (see :func:`focuskit.measures.score`).
+    dof_um : float, optional
+        Depth of field, in µm, overriding the optics' and the curve's.
 
     Returns
     -------
     result : FocusResult
-        Best-focus z (µm), plane, confidence, SNR, the curve and notes; ``has_signal`` is
-        False (confidence 0, a note) when every plane scores the same.
+        Best-focus z (µm), plane, confidence, SNR, the curve, whether it was refined and
+        notes; ``has_signal`` is False (confidence 0, a note) when every plane scores the
+        same.
 
     Raises
     ------
     ConfigError
-        If the measure is unknown, needs optics the stack lacks, or gives non-finite scores.
+        If the measure is unknown, needs optics the stack lacks, gives non-finite scores,
+        or ``dof_um`` is not a finite number > 0.
 
     References
     ----------
     .. [1] H. Pinkard, Z. Phillips, A. Babakhani, D. A. Fletcher and L. Waller, "Deep learning
            for single-shot autofocus microscopy", Optica 6, 794 (2019), Fig. 1a.
     """
-    curve = focus_curve(stack, measure)
+    if dof_um is not None and not (
+        isinstance(dof_um, (int, float)) and math.isfinite(dof_um) and dof_um > 0
+    ):
+        raise ConfigError(f"dof_um must be a finite number > 0 µm, got {dof_um!r}")
+    measure = default_measure(stack.optics) if measure is None else measure
+    curve = focus_curve(stack, measure, saturation=saturation)
     if not np.all(np.isfinite(curve)):
         raise ConfigError(f"measure {measure!r} gave non-finite scores on this stack")
     z = np.asarray(stack.z_um, dtype=np.float64)
-    index = int(np.argmax(curve))
-    z_focus = refine_peak(z, curve, index, refine)
+    order = np.argsort(z)  # the refinement needs increasing z; the result keeps the stack's index
+    zs, cs = z[order], curve[order]
+    k = int(np.argmax(cs))
+    index = int(order[k])
+    if dof_um is not None:
+        dof, dof_source = float(dof_um), "given"
+    elif stack.optics is not None:
+        dof, dof_source = float(stack.optics.depth_of_field_um), "optics"
+    else:
+        fwhm = curve_fwhm_um(zs, cs, k)
+        dof, dof_source = (fwhm, "curve FWHM") if fwhm else (None, "unknown")
+    z_focus, skipped = refine_within_dof(zs, cs, k, dof, refine)
     snr = curve_snr(curve, index)
     notes = []
-    if index in (0, len(z) - 1) and len(z) > 1:
+    if k in (0, len(z) - 1) and len(z) > 1:
         notes.append("the sharpest plane is at the end of the stack: true focus may lie outside it")
+    if skipped and k not in (0, len(z) - 1):
+        notes.append(f"refinement skipped: {skipped}; z_focus_um is the sharpest plane's z")
     if stack.optics is not None and stack.optics.illumination.kind in ("led", "led_pattern"):
         notes.append(
             "coherent LED stack: phase objects show least contrast in focus; use a DPC, "
             "brightfield or fluorescence stack for ground truth (Pinkard et al. Fig. 1a)"
         )
+    gaps = [abs(zs[j] - zs[k]) for j in (k - 1, k + 1) if 0 <= j < len(zs)]
+    spacing = min(1.0, dof / max(gaps)) if (dof is not None and gaps and max(gaps) > 0) else 1.0
+    base = float(snr / (snr + 10.0)) if math.isfinite(snr) else 1.0
     result = FocusResult(
         z_focus_um=z_focus,
         plane=index,
         measure=measure,
-        confidence=float(snr / (snr + 10.0)) if math.isfinite(snr) else 1.0,
+        confidence=base * spacing,
         snr=float(snr),
         z_um=z,
         curve=curve,
         refinement=refine,
         notes=notes,
+        refined=refine != "none" and not skipped,
+        refinement_skipped=skipped,
+        dof_um=dof,
+        dof_source=dof_source,
     )
     if not result.has_signal:
         result.confidence, result.snr = 0.0, 0.0
+        result.refined, result.refinement_skipped = False, "no focus signal"
+        result.z_focus_um = float(z[index])
         result.notes = [
             f"no focus signal: every plane scores the same with {measure!r} "
             "(a constant or empty stack?)"
@@ -371,7 +560,7 @@ class FocusMap:
 def focus_map(
     stack: FocalStack,
     tile: int = 128,
-    measure: str = "tenengrad",
+    measure: str | None = None,
     *,
     refine: Refinement = "parabola",
 ) -> FocusMap:
@@ -384,7 +573,8 @@ def focus_map(
     tile : int, optional
         Tile side, in pixels, between 8 and the image size (default 128).
     measure : str, optional
-        Registry name of the focus measure (default ``"tenengrad"``).
+        Registry name of the focus measure (default
+        :func:`~focuskit.measures.default_measure` of the stack's optics).
     refine : {'parabola', 'gaussian', 'none'}, optional
         Sub-step refinement of each tile's peak (default 'parabola').
 

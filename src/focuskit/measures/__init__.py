@@ -38,6 +38,12 @@ all; :func:`score` negates any that is not, so its output is always larger = sha
 :func:`sobel_sharpness_map` (Deep-R eq. 5) returns a map, not a score, and is not in the
 registry.
 
+:data:`DEFAULT_MEASURE` (``spectral-midband``) is what ``find_focus`` and the classic
+searches use where the optics are known, :data:`DEFAULT_MEASURE_WITHOUT_OPTICS`
+(``tenengrad``) otherwise; :func:`default_measure` picks between them. ``score(...,
+saturation=)`` excludes clipped pixels and the kernel positions that touch them from the
+local measures (off by default; see :func:`score`).
+
 Image-quality measures against a ground truth (Deep-R's, Luo et al. Methods "Image
 quality analysis"): :func:`ssim_to_truth`, :func:`rmse_to_truth` (standardized images,
 10-pixel border cropped), :func:`find_beads` + :func:`gaussian_fwhm` (lateral FWHM of
@@ -55,7 +61,16 @@ from focuskit.measures._quality import (
     rmse_to_truth,
     ssim_to_truth,
 )
-from focuskit.measures._registry import MEASURES, FocusMeasure, get_measure, score
+from focuskit.measures._registry import (
+    DEFAULT_MEASURE,
+    DEFAULT_MEASURE_WITHOUT_OPTICS,
+    MEASURES,
+    FocusMeasure,
+    default_measure,
+    get_measure,
+    score,
+)
+from focuskit.measures._saturation import Saturation, saturation_level
 from focuskit.measures._spatial import (
     brenner,
     high_pass_filter,
@@ -73,12 +88,16 @@ from focuskit.measures._standardize import standardize
 from focuskit.measures._wavelet import wavelet_energy, wavelet_sum
 
 __all__ = [
+    "DEFAULT_MEASURE",
+    "DEFAULT_MEASURE_WITHOUT_OPTICS",
     "LOG_FLOOR",
     "MEASURES",
     "FocusMeasure",
+    "Saturation",
     "brenner",
     "chunk_budget",
     "crop_border",
+    "default_measure",
     "find_beads",
     "gaussian_fwhm",
     "get_measure",
@@ -88,6 +107,7 @@ __all__ = [
     "normalized_variance",
     "relative_sharpness",
     "rmse_to_truth",
+    "saturation_level",
     "score",
     "sobel_sharpness_map",
     "spectral_highband",

@@ -9,7 +9,21 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.measures._common import Score
+from focuskit.measures._common import Score, iter_chunks
+from focuskit.measures._saturation import (
+    MaskedFn,
+    Saturation,
+    masked_brenner,
+    masked_laplacian_variance,
+    masked_nvar,
+    masked_sml,
+    masked_std,
+    masked_tenengrad,
+    masked_vollath4,
+    masked_vollath5,
+    saturation_level,
+    valid_positions,
+)
 from focuskit.measures._spatial import (
     brenner,
     high_pass_filter,
@@ -34,6 +48,9 @@ class FocusMeasure:
     larger = sharper. ``brightness_power``: ``k`` with ``f(c·I) = c**k · f(I)`` for
     ``c > 0`` (0 = invariant), with the function's default parameters.
     ``needs_optics``: the function takes ``pixel_size_um``, ``na`` and ``wavelength_um``.
+    ``masked``/``mask_radius``: the measure's form that averages its per-pixel terms only
+    where the ``(2r+1)²`` footprint holds no saturated pixel (None: it cannot, because its
+    kernel is global or decimated — the spectral and wavelet measures).
 
     Attributes
     ----------
@@ -51,6 +68,11 @@ class FocusMeasure:
         One-line description.
     reference : str
         The paper (and equation) it comes from.
+    masked : callable or None, optional
+        ``masked(planes, valid) -> (n,)`` on float64 planes (n, Y, X) and the valid
+        positions (n, Y−2r, X−2r); None if the measure cannot exclude pixels.
+    mask_radius : int, optional
+        ``r``: half-width of the kernel footprint, in pixels.
     """
 
     name: str
@@ -60,6 +82,8 @@ class FocusMeasure:
     needs_optics: bool
     description: str
     reference: str
+    masked: MaskedFn | None = None
+    mask_radius: int = 1
 
 
 _DEEPR = "Luo et al., ACS Photonics 8:625 (2021) (Deep-R)"
@@ -74,6 +98,8 @@ _ALL = (
         False,
         "Vollath F4: lag-1 minus lag-2 autocorrelation along x, per pixel pair",
         f"Vollath, J. Microsc. 151:133 (1988); {_DEEPR} eq. 9",
+        masked_vollath4,
+        1,
     ),
     FocusMeasure(
         "vollath5",
@@ -83,9 +109,19 @@ _ALL = (
         False,
         "Vollath F5: lag-1 autocorrelation along x minus mean², per pixel pair",
         f"Vollath, J. Microsc. 151:133 (1988); {_DEEPR} eq. 10",
+        masked_vollath5,
+        1,
     ),
     FocusMeasure(
-        "std", std, True, 1, False, "standard deviation of the intensity", f"{_DEEPR} eq. 11"
+        "std",
+        std,
+        True,
+        1,
+        False,
+        "standard deviation of the intensity",
+        f"{_DEEPR} eq. 11",
+        masked_std,
+        0,
     ),
     FocusMeasure(
         "nvar",
@@ -95,6 +131,8 @@ _ALL = (
         False,
         "normalized variance: variance / mean intensity",
         f"Groen et al., Cytometry 6:81 (1985); {_DEEPR} eq. 12",
+        masked_nvar,
+        0,
     ),
     FocusMeasure(
         "brenner",
@@ -104,6 +142,8 @@ _ALL = (
         False,
         "Brenner gradient: mean (I(x+2) − I(x))² along x",
         "Brenner et al., J. Histochem. Cytochem. 24:100 (1976)",
+        masked_brenner,
+        1,
     ),
     FocusMeasure(
         "tenengrad",
@@ -113,6 +153,8 @@ _ALL = (
         False,
         "Tenengrad: mean squared Sobel gradient magnitude (Sobel / 8)",
         f"Tenenbaum (1970); Krotkov, IJCV 1:223 (1988); {_DEEPFOCUS} [13]",
+        masked_tenengrad,
+        1,
     ),
     FocusMeasure(
         "lapv",
@@ -122,6 +164,8 @@ _ALL = (
         False,
         "variance of the 4-neighbour Laplacian",
         f"Pech-Pacheco et al., ICPR 2000; {_DEEPFOCUS}",
+        masked_laplacian_variance,
+        1,
     ),
     FocusMeasure(
         "sml",
@@ -131,6 +175,8 @@ _ALL = (
         False,
         "sum-modified Laplacian (step 1), per pixel",
         f"Nayar & Nakagawa, IEEE TPAMI 16:824 (1994); {_DEEPFOCUS}",
+        masked_sml,
+        1,
     ),
     FocusMeasure(
         "ws",
@@ -159,6 +205,8 @@ _ALL = (
         False,
         "high-pass [1, 0, −1] along x, squared, per pixel (DeepFocus code; ≈ Brenner)",
         f"{_DEEPFOCUS}; idiap/deepfocus calibration_fit.get_hpf_image",
+        masked_brenner,
+        1,
     ),
     FocusMeasure(
         "spectral-highband",
@@ -183,6 +231,39 @@ _ALL = (
 
 #: The scalar focus measures by CLI name, in a stable order.
 MEASURES: dict[str, FocusMeasure] = {m.name: m for m in _ALL}
+
+
+#: The measure ``find_focus``, the classic searches and the few-shot search's verification
+#: use when the optics (NA, λ, pixel size) are known: the winner of the measure table of
+#: ``bench/classic_af.py`` on the sample families (smallest worst-family median find-focus
+#: error, saturating sparse beads included). See :func:`default_measure` and the README.
+DEFAULT_MEASURE = "spectral-midband"
+#: The default when the optics are unknown (``DEFAULT_MEASURE`` needs them): the measure
+#: that needs no optics and meets the find-focus target on every real stack and its coarse
+#: uneven subsets (``bench/classic_af.py``).
+DEFAULT_MEASURE_WITHOUT_OPTICS = "tenengrad"
+
+
+def default_measure(optics: Any = None) -> str:
+    """The default focus measure for a microscope or stack with these optics.
+
+    :data:`DEFAULT_MEASURE` (``spectral-midband``: band power 0.25–0.75 × 2NA/λ relative
+    to mean², brightness-invariant, and single-peaked where gradient measures are not —
+    sparse beads saturating at focus) when ``optics`` is given; it needs NA, λ and the
+    pixel size, so :data:`DEFAULT_MEASURE_WITHOUT_OPTICS` otherwise. One function, so that
+    ``find_focus``, the classic searches and the few-shot verification agree.
+
+    Parameters
+    ----------
+    optics : Optics or None, optional
+        The optics of the scope or stack (None: unknown).
+
+    Returns
+    -------
+    name : str
+        A key of :data:`MEASURES`.
+    """
+    return DEFAULT_MEASURE if optics is not None else DEFAULT_MEASURE_WITHOUT_OPTICS
 
 
 def get_measure(name: str) -> FocusMeasure:
@@ -218,6 +299,7 @@ def score(
     pixel_size_um: float | None = None,
     na: float | None = None,
     wavelength_um: float | None = None,
+    saturation: Saturation = None,
 ) -> Score:
     """Score an image (→ float) or every plane of a (Z, Y, X) stack (→ float64 array (Z,)).
 
@@ -227,6 +309,21 @@ def score(
     are ignored for the others, and missing ones raise ConfigError for those that need
     them. Each measure runs with its default parameters; call its function directly for
     others.
+
+    Saturated pixels: with a saturation level (a number, or ``"auto"``: the dtype's maximum
+    of an integer image), a plane holding a pixel at or above it is scored by the measure's
+    masked form — the mean of its per-pixel terms over positions whose ``(2r+1)²``
+    footprint is unsaturated,
+
+        ``F = Σ_p t(p)·v(p) / Σ_p v(p)``,  ``v(p) = [max over the footprint of p < level]``
+
+    because a clipped pixel's differences measure the clip, not the focus. Planes with no
+    saturated pixel are scored exactly as without masking. Masking is off by default: on
+    the sample families (``bench/classic_af.py``) it made every gradient measure *worse*
+    on beads saturating at focus — it removes the clipped in-focus cores and keeps the
+    sharp rims of the still-saturated defocused discs. Measures with no masked form
+    (spectral, wavelet: global or decimated kernels) are not masked under ``"auto"``, and
+    raise ConfigError when a level is given explicitly.
 
     Parameters
     ----------
@@ -240,6 +337,9 @@ def score(
         Numerical aperture (measures with ``needs_optics``).
     wavelength_um : float, optional
         Wavelength, in µm (measures with ``needs_optics``).
+    saturation : float, 'auto' or None, optional
+        Saturation level in intensity units, ``"auto"`` (an integer image's dtype maximum,
+        none for float images) or None (default: no masking).
 
     Returns
     -------
@@ -249,8 +349,9 @@ def score(
     Raises
     ------
     ConfigError
-        If the name is unknown, the optics a measure needs are missing, or the image is
-        invalid for the measure.
+        If the name is unknown, the optics a measure needs are missing, the image is
+        invalid for the measure, or a saturation level is given for a measure that cannot
+        mask.
     """
     measure = get_measure(name)
     kwargs: dict[str, Any] = {}
@@ -263,7 +364,36 @@ def score(
                 "(or choose a measure that does not need them)"
             )
         kwargs = given
-    value = measure.function(image_or_stack, **kwargs)
+    if not isinstance(saturation, str) and saturation is not None and measure.masked is None:
+        saturation_level(np.float64, saturation)  # a bad value is refused first
+        maskable = ", ".join(n for n, m in MEASURES.items() if m.masked is not None)
+        raise ConfigError(
+            f"focus measure {name!r} cannot exclude saturated pixels (its kernel is global or "
+            f"decimated); use one of {maskable}, or no saturation level"
+        )
+    if not hasattr(image_or_stack, "dtype"):
+        image_or_stack = np.asarray(image_or_stack)
+    level = saturation_level(image_or_stack.dtype, saturation)
+    if level is None or measure.masked is None:
+        value = measure.function(image_or_stack, **kwargs)
+    else:
+        value = _masked_score(image_or_stack, measure, level)
     if measure.maximize:
         return value
     return -value if isinstance(value, np.ndarray) else -float(value)
+
+
+def _masked_score(image: Any, measure: FocusMeasure, level: float) -> Score:
+    """Score plane by plane: the masked form where a pixel saturates, the plain one elsewhere."""
+    assert measure.masked is not None
+    single = len(image.shape) == 2
+    parts = []
+    for _start, chunk in iter_chunks(image, measure.function.__name__, work_itemsize=8):
+        out = np.asarray(measure.function(chunk), dtype=np.float64).reshape(-1)
+        hit = np.flatnonzero((chunk >= level).any(axis=(-2, -1)))
+        if hit.size:
+            planes = np.asarray(chunk[hit], dtype=np.float64)
+            out[hit] = measure.masked(planes, valid_positions(planes, level, measure.mask_radius))
+        parts.append(out)
+    values = np.concatenate(parts) if parts else np.empty(0)
+    return float(values[0]) if single else values

@@ -10,11 +10,13 @@ from focuskit.search._classic import (
     BudgetSpent,
     Probe,
     SearchResult,
+    Verdict,
     autofocus,
     brent_search,
     check_search_options,
     golden_section_search,
     scan_search,
+    verify_final,
 )
 
 __all__ = [
@@ -24,9 +26,11 @@ __all__ = [
     "BudgetSpent",
     "Probe",
     "SearchResult",
+    "Verdict",
     "autofocus",
     "brent_search",
     "check_search_options",
     "golden_section_search",
     "scan_search",
+    "verify_final",
 ]
