@@ -247,18 +247,21 @@ def heldout_stacks(stacks: int, size: int) -> list[tuple[str, Any]]:
 
 
 def heldout_section(
-    models: list[str], stacks: int, starts: int, size: int, measure: str, seed: int
+    models: list[str], stacks: int, starts: int, size: int, measure: str | None, seed: int
 ) -> dict[str, Any]:
     """DeepFocus (each model, through a texture calibration) and Brent(measure) on replays of
     held-out stacks, starts uniform within ±40 µm of focus: final |error|, images used,
     reported success, and the runs that report success while more than DOF/2 off."""
     from focuskit.fewshot import BlurScorer
     from focuskit.fewshot.analyses import calibrate_simulated
+    from focuskit.measures import default_measure
     from focuskit.optics import get_preset
     from focuskit.scopes import StackScope
     from focuskit.search import brent_search
 
-    dof = get_preset("deepfocus-10x").optics.depth_of_field_um
+    optics = get_preset("deepfocus-10x").optics
+    dof = optics.depth_of_field_um
+    measure = measure or default_measure(optics)
     t0 = time.perf_counter()
     data = heldout_stacks(stacks, size)
     t_data = time.perf_counter() - t0
@@ -312,6 +315,7 @@ def heldout_section(
         )
     return {
         "dof_um": dof,
+        "measure": measure,
         "runs": runs,
         "calibrations": calibrations,
         "brent_curve": np.array(brent_curves),
@@ -478,7 +482,10 @@ def main() -> None:
         "--compare", action="append", default=[], help="another blur model to run (repeatable)"
     )
     parser.add_argument(
-        "--measure", default="tenengrad", help="focus measure of the Brent baseline"
+        "--measure",
+        default=None,
+        help="focus measure of the held-out Brent baseline (default: the default measure "
+        "for the optics, as `focuskit autofocus` uses)",
     )
     parser.add_argument("--real-trials", type=int, default=20)
     parser.add_argument("--model", default="builtin:fewshot-widefield")
@@ -663,7 +670,7 @@ def main() -> None:
             imgs = float(np.mean([r["images"] for r in rows]))
             parts.append(
                 f"DeepFocus[{model}] median {med:.2f} µm, worst {e.max():.1f} µm with ≤4 "
-                f"images (mean {imgs:.1f}), Brent({args.measure}) needs "
+                f"images (mean {imgs:.1f}), Brent({held['measure']}) needs "
                 f"{n_b or '>30'} images for that median (images ratio "
                 f"{(imgs / n_b) if n_b else 0:.2f})"
             )

@@ -197,3 +197,27 @@ def test_calibration_then_autofocus_lands_within_one_dof(
     assert (
         tmp_path / "af1.png"
     ).stat().st_size > 0  # the trace on the calibration curve + per-patch focus map
+
+
+@needs_builtin
+def test_autofocus_with_the_physical_calibration_needs_no_stack(tmp_path: Path) -> None:
+    code, out, err = _run(
+        "autofocus",
+        "--scope",
+        "sim:deepfocus-10x",
+        "--method",
+        "deepfocus",
+        "--calibration",
+        "physical",
+        "--start",
+        "25",
+        "--seed",
+        "2",
+        "--json",
+    )
+    result = json.loads(out)
+    assert code == (0 if result["success"] else 1), err
+    assert result["success"], result["message"]  # the bracket verified it …
+    assert abs(result["error_um"]) <= DF.depth_of_field_um / 2  # … and it is within DOF/2
+    assert result["score_final"] is not None  # measured at the final position
+    assert result["images"] <= 8

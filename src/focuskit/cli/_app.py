@@ -521,7 +521,10 @@ def autofocus(
     ] = 3,
     calibration: Annotated[
         Path | None,
-        typer.Option(help="deepfocus: calibration JSON from `focuskit fewshot calibrate`"),
+        typer.Option(
+            help="deepfocus: calibration JSON from `focuskit fewshot calibrate`, or "
+            "'physical': the wavefront the CNN reads, from the microscope's optics (no stack)"
+        ),
     ] = None,
     max_images: Annotated[
         int | None,
@@ -617,7 +620,11 @@ def autofocus(
     check_outputs(
         {"--plot": plot},
         overwrite=overwrite,
-        inputs=[replayed, calibration, model_input(model)],
+        inputs=[
+            replayed,
+            None if str(calibration) == "physical" else calibration,
+            model_input(model),
+        ],
     )
     if method not in AUTOFOCUS_METHODS:
         raise ConfigError(
@@ -671,7 +678,8 @@ def autofocus(
                 f"(it starts with 3 images), got {max_images}"
             )
         box = _roi(roi)  # refuse bad input before the stage moves
-        calib = None if calibration is None else BlurCalibration.load(calibration)
+        physical = calibration is not None and str(calibration) == "physical"
+        calib = None if calibration is None or physical else BlurCalibration.load(calibration)
         loaded = BlurScorer.load(model or (calib.model if calib else None) or DEFAULT_MODEL)
         settings = {"max_images": max_images, "roi": box, **(dict(PAPER_SETTINGS) if paper else {})}
         measure = "blur-cnn"
@@ -699,6 +707,17 @@ def autofocus(
         microscope: Any = MMCoreScope(core, focus_device, limits, max_step)
     else:
         microscope = open_scope(scope, **scope_kwargs)
+    if method == "deepfocus" and calibration is not None and str(calibration) == "physical":
+        from focuskit.fewshot import BlurCalibration
+
+        if microscope.optics is None:
+            raise ConfigError(
+                "--calibration physical needs a microscope whose optics are known; "
+                "calibrate on a stack instead (`focuskit fewshot calibrate`)"
+            )
+        calib = BlurCalibration.from_optics(
+            microscope.optics, pixel_size_um=microscope.pixel_size_um, model=loaded.source
+        )
     if start is not None:
         move_in_steps(microscope, start)
     if measure is None:

@@ -10,10 +10,11 @@
 6. Per patch: ``f(x, y) = argmin_f Σ_i (b[x, y, z_i] − b_calib(z_i − f))²`` over all images
    (``shift_by_correlation``); the mean over the region of interest is the focus ``f̂``.
 7. (Beyond the paper: no silent success) image at ``c = f̂`` and at ``c ± d`` (``d`` =
-   the tolerance, DOF/2): a side sharper than ``c`` (a classic measure,
-   ``VERIFY_MEASURE``) becomes ``c`` and the search climbs one more step; both sides
-   less sharp bracket the peak within ``(c − d, c + d)``: verified. The vertex of the
-   parabola through the three is imaged when images are left and kept when sharper.
+   the tolerance, DOF/2): a side sharper than ``c`` (by the classic measure
+   ``focuskit.measures.default_measure`` picks for the scope's optics) becomes ``c`` and
+   the search climbs one more step; both sides less sharp bracket the peak within
+   ``(c − d, c + d)``: verified. The vertex of the parabola through the three is imaged
+   when images are left and kept when sharper.
    ``success`` means a verified position; otherwise the stage goes to the sharpest image
    near the estimate and the result says why it could not be verified.
 
@@ -33,7 +34,7 @@ import numpy as np
 from focuskit._errors import ConfigError, FocuskitError
 from focuskit.fewshot._calibration import BlurCalibration, convexity, shift_by_correlation
 from focuskit.focus import parabola_vertex
-from focuskit.measures import score
+from focuskit.measures import default_measure, score
 from focuskit.scopes import Microscope, restore_on_failure
 from focuskit.search import GOLDEN, Probe, SearchResult
 
@@ -48,8 +49,6 @@ MEASURE = "blur-cnn"
 # Three images for the estimate, three to bracket it (step 7), one climbing step or the vertex,
 # one spare: 7.3 images on average on held-out families (bench/fewshot.py).
 DEFAULT_MAX_IMAGES = 8
-# The classic measure that verifies the final position (larger = sharper).
-VERIFY_MEASURE = "tenengrad"
 # The paper's choices (§2.2), where focuskit's defaults differ: both outer images at 2·FWHM,
 # a plain shift of the calibration curve, each patch matched.
 PAPER_SETTINGS: dict[str, Any] = {
@@ -95,7 +94,18 @@ class _BlurProbe(Probe):
         self.roi = roi
         self.roi_mask: np.ndarray | None = None  # patches of the explicit ROI (None: automatic)
         self.maps: list[np.ndarray] = []
-        self.sharpness: list[float] = []  # VERIFY_MEASURE of each image (larger = sharper)
+        # The classic measure that verifies the end (larger = sharper): the one find-focus
+        # and the classic searches use for this microscope.
+        optics = getattr(scope, "optics", None)
+        self.verify_measure = default_measure(optics)
+        self.verify_kwargs: dict[str, float] = {}
+        if optics is not None:
+            self.verify_kwargs = {
+                "pixel_size_um": float(scope.pixel_size_um),
+                "na": float(optics.objective.na),
+                "wavelength_um": float(optics.wavelength_um),
+            }
+        self.sharpness: list[float] = []
 
     def __call__(self, z: float) -> float:
         if z != self.scope.z_um:
@@ -113,7 +123,8 @@ class _BlurProbe(Probe):
         m = self._checked_map(raw, np.shape(image))
         b = float(m[self.roi_mask].mean()) if self.roi_mask is not None else float(m.mean())
         self.maps.append(m)
-        self.sharpness.append(float(score(np.asarray(image, dtype=np.float32), VERIFY_MEASURE)))
+        pixels = np.asarray(image, dtype=np.float32)
+        self.sharpness.append(float(score(pixels, self.verify_measure, **self.verify_kwargs)))
         # Where the stage really is: a focus drive with finite resolution rounds targets.
         self.trace.append((float(self.scope.z_um), b))
         return b
@@ -349,7 +360,8 @@ def _bracket(
     """Step 7: verify the estimate by bracketing the sharpest position between two images.
 
     Image at ``c`` = f̂, then at ``c ± d`` (``d`` = ``tol``, first on the side the blur
-    scores' re-estimate points to). A side sharper than ``c`` (``VERIFY_MEASURE``) moves
+    scores' re-estimate points to). A side sharper than ``c`` (the probe's
+    ``verify_measure``) moves
     ``c`` there and images one step farther (climbing toward focus, as the CNN may be
     off by more than ``d``); when both sides are less sharp than ``c``, the peak of a
     unimodal sharpness curve lies in ``(c − d, c + d)``: verified, ``|error| < d``. Then
@@ -379,7 +391,7 @@ def _bracket(
         check = {
             "verified": verified,
             "reason": reason,
-            "measure": VERIFY_MEASURE,
+            "measure": probe.verify_measure,
             "step_um": tol,
             "images": [[z, v] for z, v in sorted(taken.items())],
             "best_um": best,
@@ -413,7 +425,7 @@ def _bracket(
             if not s_side < s_c:
                 return out(
                     False,
-                    f"the {VERIFY_MEASURE} sharpness is the same at z = {c:+.2f} and "
+                    f"the {probe.verify_measure} sharpness is the same at z = {c:+.2f} and "
                     f"{z_side:+.2f} µm: the images show no focus",
                 )
             sides[sign] = z_side
@@ -644,7 +656,7 @@ def deepfocus_search(
         notes.insert(
             0,
             f"focus z = {z_final:+.2f} µm, verified: the images at {lo_b:+.2f} and "
-            f"{hi_b:+.2f} µm are less sharp ({VERIFY_MEASURE}) than the one between them "
+            f"{hi_b:+.2f} µm are less sharp ({verified['measure']}) than the one between them "
             f"({len(probe.trace)} images; moved by {z_final - z1:+.2f} µm)",
         )
     else:
@@ -663,4 +675,6 @@ def deepfocus_search(
         elapsed_s=scope.elapsed_s - elapsed0,
         compute_s=time.perf_counter() - t_compute,
         predictions=records,
+        verified=success,
+        peak_in_range=None if verified is None else bool(verified["verified"]),
     )
