@@ -107,7 +107,9 @@ def family_metrics(score_plane: Any, calibration: Any, data: np.ndarray) -> dict
     scan_error: |z| of each stack's score minimum (a full scan's error), median;
     abs_z_error: median |ẑ − |z|| over planes with |z| ≤ 40 µm, ẑ read off the calibration
     curve's z ≥ 0 branch (how DeepFocus turns one score into a distance); sigma: SD across
-    stacks of the min–max normalized curves within ±50 µm (Table 1).
+    stacks of the min–max normalized curves within ±50 µm and entropy_nats H(B|Z), the
+    conditional entropy of the normalized score given z (Table 1; lower = more
+    sample-invariant).
     """
     from focuskit.fewshot.analyses import invariance_statistics
 
@@ -123,6 +125,7 @@ def family_metrics(score_plane: Any, calibration: Any, data: np.ndarray) -> dict
         "scan_error_um": float(np.median(scan)),
         "abs_z_error_um": float(np.median(abs_err)),
         "sigma": float(stats["sigma"]),
+        "entropy_nats": float(stats["entropy"]),
     }
 
 
