@@ -330,7 +330,9 @@ def slide_focus_map(
     surface = fit_focal_surface(fitted, yy, xx, order=order)
     residual = fitted - surface(yy, xx)
     flags = np.full(value.shape, "", dtype=object)
-    limit = outlier_sigma * surface.sigma
+    # A noise-free surface has σ ≈ 0: rounding must not count as off the surface.
+    scale = float(np.nanmax(np.abs(fitted))) if np.isfinite(fitted).any() else 0.0
+    limit = outlier_sigma * max(surface.sigma, 1e-6 * scale)
     if kind == "score":
         blurry = residual > limit if estimator.lower_is_sharper else residual < -limit
     else:

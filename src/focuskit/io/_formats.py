@@ -61,7 +61,7 @@ _OME_TIFF_DTYPES = ("int8", "int16", "int32", "uint8", "uint16", "uint32", "floa
 # Stacks at most this big are loaded into memory when read from OME-Zarr or TIFF (lazy=None).
 _LAZY_ABOVE_BYTES = 512 * 2**20
 # Written at most this many bytes at a time (chunks read together, in parallel under Dask).
-_BATCH_BYTES = 64 * 2**20
+_BATCH_BYTES = 16 * 2**20
 # Default chunk side of OME-Zarr output, and largest default tile of streamed OME-TIFF.
 _ZARR_CHUNK = 1024
 _TIFF_TILE = 512
