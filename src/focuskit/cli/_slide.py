@@ -334,12 +334,12 @@ def focus_map(
 
         spec = model or DEFOCUS_MODEL
         defocus = _model("singleshot", spec)
-        notes += defocus.check_optics(optics, found.pixel_size_um, force=force)
         if tile < defocus.region.tile:
             raise ConfigError(
                 f"--tile {tile}: the single-shot model reads {defocus.region.tile}² tiles — "
                 f"use --tile {defocus.region.tile} or more"
             )
+        notes += defocus.check_optics(optics, found.pixel_size_um, force=force)
         optics = optics if optics is not None else defocus.optics
         estimator = SingleShotTileEstimator(
             spec, found.pixel_size_um, None if optics is None else optics.to_dict(), force
