@@ -30,11 +30,12 @@ from focuskit.cli._common import (
     model_input,
     print_json,
     print_notes,
+    progress_bar,
 )
 
 WorkersOpt = Annotated[
     int | None,
-    typer.Option(help="Local threads computing tiles (default: one per core)", min=1),
+    typer.Option(help="Local threads computing tiles (default: one per core)"),
 ]
 SchedulerOpt = Annotated[
     str | None,
@@ -348,7 +349,10 @@ def focus_map(
         max_defocus = optics.depth_of_field_um / 2
     elif max_defocus is None and estimator.kind != "score":
         notes.append("no optics: no |z| threshold (pass --max-defocus UM)")
-    with compute_context(workers, scheduler):
+    with (
+        compute_context(workers, scheduler),
+        progress_bar("focus map (tiles)", enabled=not as_json) as update,
+    ):
         fmap = slide_focus_map(
             image,
             tile,
@@ -357,6 +361,7 @@ def focus_map(
             order=order,
             max_defocus_um=max_defocus,
             outlier_sigma=outlier_sigma,
+            progress=update,
         )
     notes += fmap.notes
     if output is not None:

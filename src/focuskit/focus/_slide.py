@@ -95,6 +95,7 @@ def tile_values(
     *,
     n_out: int = 1,
     compute: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Any:
     """Apply ``fn`` to every whole ``tile``² tile of a 2-D image, one Dask task per tile.
 
@@ -115,6 +116,9 @@ def tile_values(
         How many numbers ``fn`` returns per tile (default 1).
     compute : bool, optional
         Return the computed NumPy array (default) or the lazy Dask array.
+    progress : callable, optional
+        Called as ``progress(tiles_done, tiles)`` as tiles finish on a local scheduler
+        (a distributed scheduler reports on its own dashboard instead).
 
     Returns
     -------
@@ -144,7 +148,22 @@ def tile_values(
         new_axis=2,
         meta=np.empty((0, 0, 0), dtype=np.float64),
     )
-    return np.asarray(out.compute()) if compute else out
+    if not compute:
+        return out
+    if progress is None:
+        return np.asarray(out.compute())
+    from dask.callbacks import Callback
+
+    total, done = rows * cols, [0]
+
+    def finished(key: Any, *_: Any) -> None:
+        if isinstance(key, tuple) and key[0] == out.name:
+            done[0] += 1
+            progress(done[0], total)
+
+    progress(0, total)
+    with Callback(posttask=finished):
+        return np.asarray(out.compute())
 
 
 @dataclass
@@ -269,6 +288,7 @@ def slide_focus_map(
     order: int = 1,
     max_defocus_um: float | None = None,
     outlier_sigma: float = 3.0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SlideFocusMap:
     """Per-tile focus of a slide, a robust focal surface through it, and the flagged tiles.
 
@@ -296,6 +316,8 @@ def slide_focus_map(
         |z| above which a tile is out of focus (µm); ignored for a score.
     outlier_sigma : float, optional
         Off-surface threshold in robust σ (default 3; > 0).
+    progress : callable, optional
+        ``progress(tiles_done, tiles)`` (see :func:`tile_values`).
 
     Returns
     -------
@@ -316,7 +338,7 @@ def slide_focus_map(
     kind = estimator.kind
     if kind not in ("score", "signed-z", "abs-z"):
         raise ConfigError(f"estimator kind must be score, signed-z or abs-z, got {kind!r}")
-    values = tile_values(image, tile, estimator, n_out=2)
+    values = tile_values(image, tile, estimator, n_out=2, progress=progress)
     value, z = values[..., 0], values[..., 1]
     if kind == "score":
         z = np.full_like(value, np.nan)
