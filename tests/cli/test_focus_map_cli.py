@@ -135,3 +135,18 @@ def test_bad_input_is_refused_in_one_line_before_any_work(tmp_path: Path) -> Non
     code, _, err = run_cli("focus-map", plain, "--tile", 128)
     one_line_error(code, err, "pixel size", "--pixel-size")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.tif", "s.npy", "s.npy.json"]
+
+
+def test_a_corrupt_chunk_met_mid_map_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 4000, (1, 512, 512)).astype(np.uint16)
+    slide = write_stack(
+        FocalStack(image, [0.0], 0.5), tmp_path / "s.ome.zarr", chunks=(1, 128, 128)
+    )
+    (slide / "0" / "0" / "2" / "1").write_bytes(b"not zlib")
+    table = tmp_path / "m.csv"
+    code, _, err = run_cli(
+        "focus-map", slide, "--tile", 128, "-o", table, "--plot", tmp_path / "m.png"
+    )
+    one_line_error(code, err, "s.ome.zarr", "cannot read its pixels")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.ome.zarr"]
