@@ -132,7 +132,8 @@ def _model(kind: str, spec: str) -> Any:
             if kind == "blur":
                 from focuskit.fewshot import BlurScorer
 
-                _MODELS[kind, spec] = BlurScorer.load(spec)
+                # One torch thread: Dask runs tiles in parallel (N workers, not N × cores).
+                _MODELS[kind, spec] = BlurScorer.load(spec, num_threads=1)
             else:
                 from focuskit.singleshot import DefocusModel
 
