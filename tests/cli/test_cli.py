@@ -227,6 +227,8 @@ def test_demo_runs_and_writes_its_files(tmp_path: Path) -> None:
         "tissue_fluor_tilted.ome.zarr",
         "tissue_brightfield.npy",
         "sample_families.png",
+        "slide.ome.zarr",
+        "slide_focus_map.png",
     } <= names
     assert "read back identical: True" in " ".join(stdout.split())
     assert "Sample families" in stdout

@@ -34,6 +34,7 @@ from focuskit.cli._fewshot import fewshot_app
 from focuskit.cli._mmcore import timelapse
 from focuskit.cli._refocus import refocus_app
 from focuskit.cli._singleshot import singleshot_app
+from focuskit.cli._slide import convert, focus_map
 
 app = typer.Typer(
     name="focuskit",
@@ -51,6 +52,9 @@ app.add_typer(singleshot_app, name="defocus", hidden=True)
 app.add_typer(fewshot_app, name="blur", hidden=True)
 # Micro-Manager: a time-lapse kept in focus by focuskit's MDA engine.
 app.command(name="timelapse")(friendly_errors(timelapse))
+# Whole slides: streamed conversion, and slide QC (issue 16).
+app.command(name="convert")(friendly_errors(convert))
+app.command(name="focus-map")(friendly_errors(focus_map))
 
 OverwritePlotOpt = Annotated[bool, typer.Option(help="Replace an existing --plot file")]
 

@@ -638,6 +638,45 @@ class BlurCalibration:
         """
         return np.interp(np.asarray(z_um, dtype=np.float64), self.z_um, self.score)
 
+    def abs_defocus_um(self, score: Any) -> np.ndarray:
+        """|z| (µm) that a blur score means on this objective: ``b_calib`` inverted.
+
+        Each branch of the curve (z ≥ 0 and z ≤ 0) is made monotone (running maximum
+        outward from the minimum) and inverted by linear interpolation; the two |z| are
+        averaged. A score below the minimum gives 0; one above a branch's top gives that
+        branch's end (the calibration cannot tell farther). NaN stays NaN.
+
+        Parameters
+        ----------
+        score : float or array_like
+            Mean blur score of a region (score units, as :meth:`BlurScorer.score`).
+
+        Returns
+        -------
+        abs_z : ndarray
+            Unsigned defocus, in µm.
+
+        References
+        ----------
+        .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
+               using a sample invariant CNN-based sharpness function. arXiv:2001.00667 (2020),
+               §2.2 (the calibration curve read backwards).
+        """
+        b = np.asarray(score, dtype=np.float64)
+        out = []
+        for side in (self.z_um >= 0, self.z_um <= 0):
+            z = np.abs(self.z_um[side])
+            order = np.argsort(z)
+            z, curve = z[order], np.maximum.accumulate(self.score[side][order])
+            if len(z) < 2:
+                continue
+            keep = np.concatenate([[True], np.diff(curve) > 0])  # np.interp needs rising x
+            out.append(np.interp(b, curve[keep], z[keep]))
+        if not out:
+            return np.full(b.shape, np.nan)
+        result = np.mean(out, axis=0)
+        return np.where(np.isfinite(b), result, np.nan)
+
     @property
     def fwhm_um(self) -> float:
         """FWHM of the blur curve (µm): the Moffat fit's, else measured from the curve.

@@ -13,6 +13,8 @@ from focuskit.io._atomic import (
     record_writes,
     signals_held,
 )
+from focuskit.io._compute_placeholder import compute_context
+from focuskit.io._convert import convert_stack
 from focuskit.io._formats import (
     PLAIN_IMAGE_SUFFIXES,
     SUPPORTED_SUFFIXES,
@@ -37,6 +39,8 @@ __all__ = [
     "check_output_folder",
     "check_outputs",
     "check_target",
+    "compute_context",
+    "convert_stack",
     "input_files",
     "output_files",
     "plain_json",

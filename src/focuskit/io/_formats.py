@@ -8,12 +8,13 @@ in the group attribute ``focuskit``, NPY in the sidecar ``<file>.npy.json``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -57,8 +58,13 @@ _FORMAT_OF_SUFFIX = {
 _ANNOTATION_KEY = "focuskit"
 _NPY_ARRAY_KEY = "npy_array"  # in an NPY sidecar: the array it was written with
 _OME_TIFF_DTYPES = ("int8", "int16", "int32", "uint8", "uint16", "uint32", "float32", "float64")
-# Stacks at most this big are loaded into memory when read from OME-Zarr (lazy=None).
+# Stacks at most this big are loaded into memory when read from OME-Zarr or TIFF (lazy=None).
 _LAZY_ABOVE_BYTES = 512 * 2**20
+# Written at most this many bytes at a time (chunks read together, in parallel under Dask).
+_BATCH_BYTES = 16 * 2**20
+# Default chunk side of OME-Zarr output, and largest default tile of streamed OME-TIFF.
+_ZARR_CHUNK = 1024
+_TIFF_TILE = 512
 # Luminance weights (ITU-R BT.709, as skimage.color.rgb2gray) for rgb="gray".
 _LUMA = (0.2125, 0.7154, 0.0721)
 _LENGTH_UNITS = {
@@ -317,6 +323,50 @@ def _shaped_meta(shaped: Any) -> _Meta | None:
     return meta if meta.z_um is not None or meta.pixel_size_um is not None else None
 
 
+class _TiffPixels:
+    """The first series of a TIFF as Dask sees it: each chunk read through tifffile's Zarr
+    view of the file (one tile or strip at a time), a failed read refused in one line.
+
+    Picklable (the file is opened again where it is read), so process and distributed
+    workers can read their own tiles.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        self.path = path
+        self.shape = shape
+        self.dtype = dtype
+        self.ndim = len(shape)
+        self._array: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_array": None}
+
+    def _open(self) -> Any:
+        if self._array is None:
+            import tifffile
+            import zarr
+
+            store = tifffile.imread(self.path, aszarr=True, series=0, level=0)
+            self._array = zarr.open(store, mode="r")
+        return self._array
+
+    def dask(self) -> Any:
+        """The lazy Dask array, chunked as the file's tiles (or strips)."""
+        import dask.array as da
+
+        chunks = self._open().chunks
+        return da.from_array(self, chunks=chunks, asarray=False, fancy=False, name=False)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        try:
+            with library_messages(warnings_too=False):
+                return np.asarray(self._open()[index])
+        except Exception as exc:
+            raise StackFileError(
+                self.path, f"cannot read its pixels ({describe(exc)})", _FIX_CORRUPT
+            ) from None
+
+
 def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
     import tifffile
 
@@ -335,8 +385,13 @@ def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
                         f"image data runs past the end of the file ({size} bytes)",
                         _FIX_CORRUPT,
                     )
-            data = series.asarray()
             axes = series.axes
+            nbytes = math.prod(series.shape) * np.dtype(series.dtype).itemsize
+            if lazy or (lazy is None and nbytes > _LAZY_ABOVE_BYTES):
+                # Tile by tile (strip by strip) when computed: a slide is never read whole.
+                data = _TiffPixels(path, tuple(series.shape), np.dtype(series.dtype)).dask()
+            else:
+                data = series.asarray()
             ome = tif.ome_metadata if tif.is_ome else None
             imagej = tif.imagej_metadata
             shaped = tif.shaped_metadata
@@ -378,7 +433,12 @@ def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
 
 
 def _write_tiff(
-    stack: FocalStack, target: Path, *, overwrite: bool, compression: str | None
+    stack: FocalStack,
+    target: Path,
+    *,
+    overwrite: bool,
+    compression: str | None,
+    chunks: tuple[int, int, int] | None = None,
 ) -> None:
     import tifffile
 
@@ -388,7 +448,7 @@ def _write_tiff(
             f"OME-TIFF cannot store {stack.dtype} pixels",
             f"convert to one of {', '.join(_OME_TIFF_DTYPES)} or write .ome.zarr / .npy",
         )
-    data = _checked_array(stack, target)
+    streamed = chunks is not None or stack.is_lazy
     n = len(stack)
     block = json.dumps(stack_json(stack), allow_nan=False)
     metadata: dict[str, Any] = {
@@ -403,16 +463,53 @@ def _write_tiff(
     }
     if stack.z_step_um:
         metadata.update(PhysicalSizeZ=stack.z_step_um, PhysicalSizeZUnit="µm")
+    if streamed:
+        # Tiled, and written tile by tile: the stack is never held whole (a slide, lazily).
+        tile = _tiff_tile(stack.shape, chunks, target)
+        pixels: Any = _tiff_tiles(stack, tile, target)
+        layout: dict[str, Any] = {"shape": stack.shape, "dtype": stack.dtype, "tile": tile}
+    else:
+        pixels, layout = _checked_array(stack, target), {}
+    nbytes = math.prod(stack.shape) * stack.dtype.itemsize
     with atomic_output(target, overwrite=overwrite) as tmp:
         tifffile.imwrite(
             tmp,
-            data,
+            pixels,
             ome=True,
             photometric="minisblack",
             compression="zlib" if compression else None,
-            bigtiff=data.nbytes > 2**31,
+            bigtiff=nbytes > 2**31,
             metadata=metadata,
+            **layout,
         )
+
+
+def _tiff_tile(
+    shape: tuple[int, int, int], chunks: tuple[int, int, int] | None, target: Path
+) -> tuple[int, int]:
+    """The TIFF tile (Y, X): the chunks' last two, or up to 512² (multiples of 16, as TIFF
+    requires)."""
+    if chunks is None:
+        return min(_TIFF_TILE, -(-shape[1] // 16) * 16), min(_TIFF_TILE, -(-shape[2] // 16) * 16)
+    ty, tx = chunks[1], chunks[2]
+    if ty % 16 or tx % 16:
+        raise StackFileError(
+            target,
+            f"TIFF tiles must be multiples of 16 pixels, got {ty} × {tx} from --chunks",
+            "give --chunks Z,Y,X with Y and X multiples of 16 (e.g. 1,512,512)",
+        )
+    return ty, tx
+
+
+def _tiff_tiles(stack: FocalStack, tile: tuple[int, int], target: Path) -> Iterator[np.ndarray]:
+    """Every tile of every plane in TIFF order (plane, tile row, tile column); one row of
+    tiles computed at a time (in parallel when the data are Dask), checked for NaN/Inf."""
+    z, y, x = stack.shape
+    ty, tx = tile
+    for k in range(z):
+        for y0 in range(0, y, ty):
+            row = [(k, slice(y0, y0 + ty), slice(x0, x0 + tx)) for x0 in range(0, x, tx)]
+            yield from _checked_blocks(stack, row, target)
 
 
 # --- OME-Zarr -----------------------------------------------------------------------------
@@ -531,12 +628,18 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
 
 
 def _write_zarr(
-    stack: FocalStack, target: Path, *, overwrite: bool, compression: str | None
+    stack: FocalStack,
+    target: Path,
+    *,
+    overwrite: bool,
+    compression: str | None,
+    chunks: tuple[int, int, int] | None = None,
 ) -> None:
     import numcodecs
     import zarr
 
     z, y, x = stack.shape
+    chunks = _zarr_chunks(stack.shape, chunks, target)
     zs = as_z_list(stack.z_um)
     step = float(np.median(np.diff(stack.z_um))) if z > 1 else 1.0
     multiscales = [
@@ -568,7 +671,7 @@ def _write_zarr(
                 "0",
                 shape=(z, y, x),
                 dtype=stack.dtype,
-                chunks=(1, min(y, 1024), min(x, 1024)),
+                chunks=chunks,
                 compressors=numcodecs.Zlib(level=6) if compression else None,
                 chunk_key_encoding={"name": "v2", "separator": "/"},
                 fill_value=0,
@@ -576,10 +679,12 @@ def _write_zarr(
                 # chunks (a half-copied dataset) rather than reading them as zeros.
                 config={"write_empty_chunks": True},
             )
-        for i in range(z):
-            plane = _checked_plane(stack, i, target)
-            with signals_held():
-                array[i] = plane
+        # Chunk by chunk, a batch of up to _BATCH_BYTES computed at a time (in parallel when
+        # the data are Dask): memory stays a few chunks whatever the size of the stack.
+        for batch in _chunk_batches(stack.shape, chunks, stack.dtype.itemsize):
+            for index, block in zip(batch, _checked_blocks(stack, batch, target), strict=True):
+                with signals_held():
+                    array[index] = block
         with signals_held():
             root.attrs.update({"multiscales": multiscales, "focuskit": stack_json(stack)})
 
@@ -639,8 +744,16 @@ def _read_npy(path: Path, lazy: bool | None) -> _Raw:
 
 
 def _write_npy(
-    stack: FocalStack, target: Path, *, overwrite: bool, compression: str | None
+    stack: FocalStack,
+    target: Path,
+    *,
+    overwrite: bool,
+    compression: str | None,
+    chunks: tuple[int, int, int] | None = None,
 ) -> None:
+    if stack.is_lazy:
+        _write_npy_streamed(stack, target, overwrite=overwrite)
+        return
     data = _checked_array(stack, target)
     sidecar = _sidecar_paths(target)[0]
     # The sidecar names the array it describes, so that a pair split by a crash (the array
@@ -651,6 +764,32 @@ def _write_npy(
         with open(tmp, "wb") as f:
             np.save(f, data, allow_pickle=False)
         tmp_json.write_text(text, encoding="utf-8")
+
+
+def _write_npy_streamed(stack: FocalStack, target: Path, *, overwrite: bool) -> None:
+    """A lazy stack as NPY, written band by band (C order) with its CRC-32 kept running."""
+    z, y, x = stack.shape
+    dtype = stack.dtype
+    sidecar = _sidecar_paths(target)[0]
+    header = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": stack.shape,
+    }
+    rows = max(1, min(y, _BATCH_BYTES // max(1, x * dtype.itemsize)))
+    crc = 0
+    with atomic_outputs([target, sidecar], overwrite=overwrite) as (tmp, tmp_json):
+        with open(tmp, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            for k in range(z):
+                for y0 in range(0, y, rows):
+                    (band,) = _checked_blocks(stack, [(k, slice(y0, y0 + rows), slice(None))], tmp)
+                    raw = np.ascontiguousarray(band, dtype=dtype).data
+                    crc = zlib.crc32(raw, crc)
+                    f.write(raw)
+        fingerprint = {"shape": list(stack.shape), "dtype": dtype.str, "crc32": crc}
+        block = {**stack_json(stack), _NPY_ARRAY_KEY: fingerprint}
+        tmp_json.write_text(json.dumps(block, indent=1, allow_nan=False), encoding="utf-8")
 
 
 def _npy_fingerprint(data: np.ndarray) -> dict[str, Any]:
@@ -721,6 +860,57 @@ def _checked_array(stack: FocalStack, target: Path) -> np.ndarray:
     return data
 
 
+def _zarr_chunks(
+    shape: tuple[int, int, int], chunks: tuple[int, int, int] | None, target: Path
+) -> tuple[int, int, int]:
+    """The Zarr chunks: as given (each clipped to the array), else one plane of up to 1024²."""
+    if chunks is None:
+        return 1, min(shape[1], _ZARR_CHUNK), min(shape[2], _ZARR_CHUNK)
+    if len(chunks) != 3 or any(
+        isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1 for c in chunks
+    ):
+        raise StackFileError(
+            target,
+            f"chunks must be three whole numbers ≥ 1 (Z, Y, X), got {chunks!r}",
+            "give --chunks Z,Y,X, e.g. 1,512,512",
+        )
+    cz, cy, cx = (int(min(c, n)) for c, n in zip(chunks, shape, strict=True))
+    return cz, cy, cx
+
+
+def _chunk_batches(
+    shape: tuple[int, int, int], chunks: tuple[int, int, int], itemsize: int
+) -> Iterator[list[tuple[slice, slice, slice]]]:
+    """The chunk grid in C order, in batches of about ``_BATCH_BYTES`` (at least one chunk)."""
+    per_batch = max(1, _BATCH_BYTES // max(1, math.prod(chunks) * itemsize))
+    grid = itertools.product(*(range(0, n, c) for n, c in zip(shape, chunks, strict=True)))
+    batch: list[tuple[slice, slice, slice]] = []
+    for origin in grid:
+        (z0, y0, x0), (cz, cy, cx) = origin, chunks
+        batch.append((slice(z0, z0 + cz), slice(y0, y0 + cy), slice(x0, x0 + cx)))
+        if len(batch) == per_batch:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _checked_blocks(stack: FocalStack, indices: Sequence[Any], target: Path) -> list[np.ndarray]:
+    """``stack.data[index]`` for each index as NumPy (one Dask compute for them all, so
+    they are read in parallel), refused if a float block holds NaN/Inf."""
+    if stack.is_lazy:
+        import dask
+
+        blocks = [np.asarray(b) for b in dask.compute(*(stack.data[i] for i in indices))]
+    else:
+        blocks = [np.asarray(stack.data[i]) for i in indices]
+    for index, block in zip(indices, blocks, strict=True):
+        if block.dtype.kind == "f" and not np.all(np.isfinite(block)):
+            plane = index[0].start if isinstance(index[0], slice) else index[0]
+            raise _nonfinite_error(target, int(plane or 0), int((~np.isfinite(block)).sum()), True)
+    return blocks
+
+
 _READERS: dict[str, Callable[[Path, bool | None], _Raw]] = {
     "tiff": _read_tiff,
     "zarr": _read_zarr,
@@ -788,7 +978,7 @@ def read_stack(
 
     ``rgb`` handles a colour axis: ``"error"`` (default) refuses it, ``"gray"`` converts
     to float32 luminance 0.2125·R + 0.7154·G + 0.0721·B (BT.709; intensity scale kept,
-    alpha ignored), an int picks that channel (dtype kept). ``lazy`` (OME-Zarr only):
+    alpha ignored), an int picks that channel (dtype kept). ``lazy`` (OME-Zarr, TIFF):
     True keeps a Dask array over the chunks, False loads it, None loads up to 512 MiB.
     Lazy data is not checked for NaN/Inf; a chunk that cannot be decoded raises
     ``StackFileError`` when it is computed. An OME-Zarr must have every chunk (every
@@ -812,7 +1002,8 @@ def read_stack(
     rgb : {'error', 'gray'} or int, optional
         What to do with a colour axis (default 'error').
     lazy : bool or None, optional
-        OME-Zarr only: keep a Dask array (True), load (False) or load up to 512 MiB (None).
+        OME-Zarr and TIFF: keep a Dask array (True), load (False) or load up to 512 MiB
+        (None).
 
     Returns
     -------
@@ -974,6 +1165,7 @@ def read_images(
     pixel_size_um: float | None = None,
     rgb: Rgb = "error",
     need_pixel_size: bool = True,
+    lazy: bool | None = None,
 ) -> Images:
     """Read an image or a stack whose z positions do not matter.
 
@@ -992,6 +1184,9 @@ def read_images(
         What to do with a colour axis (default 'error').
     need_pixel_size : bool, optional
         Refuse a file without a pixel size (default True).
+    lazy : bool or None, optional
+        OME-Zarr and TIFF: keep a Dask array (True), load (False) or load up to 512 MiB
+        (None, the default).
 
     Returns
     -------
@@ -1018,7 +1213,7 @@ def read_images(
         z_start_um=0.0,
         optics=None,
         rgb=rgb,
-        lazy=None,
+        lazy=lazy,
         need_z=False,
         need_pixel_size=need_pixel_size,
     )
@@ -1179,6 +1374,7 @@ def write_stack(
     overwrite: bool = False,
     protect: Iterable[str | os.PathLike[str]] = (),
     compression: Literal["zlib"] | None = "zlib",
+    chunks: tuple[int, int, int] | None = None,
 ) -> Path:
     """Write ``stack`` atomically as OME-TIFF, OME-Zarr or NPY + ``<file>.json`` by suffix.
 
@@ -1186,6 +1382,10 @@ def write_stack(
     target needs ``overwrite=True``; a target that is one of ``protect`` (the command's
     inputs) is always refused. ``compression`` is zlib or None (NPY is never compressed).
     Returns the path written.
+
+    OME-Zarr is written chunk by chunk; a lazy (Dask) stack, or one given ``chunks``, is
+    written to OME-TIFF as tiles, tile by tile, and to NPY band by band: a stack larger
+    than memory is never held whole.
 
     Parameters
     ----------
@@ -1200,6 +1400,9 @@ def write_stack(
         The command's inputs, never overwritten.
     compression : {'zlib', None}, optional
         Compression of TIFF and Zarr (default 'zlib').
+    chunks : (int, int, int), optional
+        OME-Zarr chunks (Z, Y, X; default one plane of up to 1024²); for OME-TIFF, Y and X
+        are the tile (multiples of 16; default up to 512² when streamed). NPY ignores it.
 
     Returns
     -------
@@ -1224,5 +1427,5 @@ def write_stack(
     from focuskit.io._outputs import check_outputs  # (it builds on this module)
 
     check_outputs({"-o": target}, overwrite=overwrite, inputs=protect)
-    _WRITERS[fmt](stack, target, overwrite=overwrite, compression=compression)
+    _WRITERS[fmt](stack, target, overwrite=overwrite, compression=compression, chunks=chunks)
     return target

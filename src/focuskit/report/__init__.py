@@ -16,6 +16,7 @@ from focuskit.report._plots import (
     save_figure,
     stack_montage,
 )
+from focuskit.report._slide import slide_focus_map_plot
 
 __all__ = [
     "AnalysisPlot",
@@ -31,5 +32,6 @@ __all__ = [
     "pyplot",
     "save_analysis",
     "save_figure",
+    "slide_focus_map_plot",
     "stack_montage",
 ]
