@@ -437,14 +437,13 @@ def _global_dropout_forward(self: Any, x: Any) -> Any:
 def _global_batch_norm_forward(self: Any, x: Any) -> Any:
     """BatchNorm over the global batch: per-channel sums added up over the processes."""
     import torch
-    from torch.distributed.nn.functional import all_reduce
 
     if not _distributed_training(self):
         return _BASES[type(self)].forward(self, x)
     dims = [0, *range(2, x.dim())]
     xd = x.double()
     count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float64, device=x.device)
-    sums = all_reduce(torch.cat([xd.sum(dims), (xd * xd).sum(dims), count]))
+    sums = _summed().apply(torch.cat([xd.sum(dims), (xd * xd).sum(dims), count]))
     c = x.shape[1]
     n = sums[2 * c]
     mean = sums[:c] / n
@@ -465,6 +464,28 @@ def _global_batch_norm_forward(self: Any, x: Any) -> Any:
             self.running_mean.mul_(1 - m).add_(mean.to(self.running_mean.dtype), alpha=m)
             self.running_var.mul_(1 - m).add_(unbiased.to(self.running_var.dtype), alpha=m)
     return y
+
+
+@functools.cache
+def _summed() -> Any:
+    """An autograd function: the sum over the processes (its gradient: the same sum)."""
+    import torch
+    import torch.distributed as td
+
+    class Summed(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, t: Any) -> Any:
+            out = t.clone()
+            td.all_reduce(out)
+            return out
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            out = grad.contiguous().clone()
+            td.all_reduce(out)
+            return out
+
+    return Summed
 
 
 _BASES: dict[type, type] = {}
