@@ -1,9 +1,11 @@
-"""Train one system's network on tiny synthetic data, on one process or under torchrun.
+"""Train the systems' networks on tiny synthetic data, on one process or under torchrun.
 
-``python _ddp_worker.py SYSTEM OUT [--steps N] [--batch B] [--checkpoint DIR] [--resume]``:
-writes ``OUT/history-<rank>.json`` (the history) and, on rank 0, ``OUT/state.npz`` (the
-trained network's plain state). Used by test_distributed.py, which runs it both ways and
-compares.
+``python _ddp_worker.py OUT SYSTEM... [--steps N] [--batch B] [--checkpoint] [--resume]``:
+for each system writes ``OUT/SYSTEM/history-<rank>.json`` (the history) and, on rank 0,
+``OUT/SYSTEM/state.npz`` (the trained network's plain state); ``--checkpoint`` keeps
+checkpoints in ``OUT/SYSTEM/checkpoint`` (not for ``dpm``, which has none). Used by
+test_distributed.py, which runs it both ways (one torchrun start for all systems) and
+compares. :func:`train` is the same in-process.
 """
 
 from __future__ import annotations
@@ -158,21 +160,62 @@ def dpm(args: argparse.Namespace) -> tuple[object, object]:
     return decoder, history
 
 
+SYSTEMS = {"singleshot": singleshot, "fewshot": fewshot, "refocus": refocus, "dpm": dpm}
+
+
+def train(
+    out: Path,
+    system: str,
+    *,
+    steps: int = 5,
+    batch: int = 8,
+    checkpoint: bool = False,
+    resume: bool = False,
+) -> tuple[object, dict]:
+    """Train ``system`` and write its history (and, on rank 0, its state) under ``out``.
+
+    Returns
+    -------
+    net : torch.nn.Module
+        The trained network.
+    history : dict
+        Its history.
+    """
+    folder = out / system
+    args = argparse.Namespace(
+        steps=steps,
+        batch=batch,
+        checkpoint=folder / "checkpoint" if checkpoint and system != "dpm" else None,
+        resume=resume,
+    )
+    net, history = SYSTEMS[system](args)
+    rank = int(os.environ.get("RANK", "0"))
+    folder.mkdir(parents=True, exist_ok=True)
+    record = history.to_dict()
+    (folder / f"history-{rank}.json").write_text(json.dumps(record))
+    if rank == 0:
+        np.savez(folder / "state.npz", **state_to_numpy(net))
+    return net, record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("system", choices=["singleshot", "fewshot", "refocus", "dpm"])
     parser.add_argument("out", type=Path)
+    parser.add_argument("systems", nargs="+", choices=sorted(SYSTEMS))
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--checkpoint", action="store_true")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
-    net, history = globals()[args.system](args)
-    rank = int(os.environ.get("RANK", "0"))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"history-{rank}.json").write_text(json.dumps(history.to_dict()))
-    if rank == 0:
-        np.savez(args.out / "state.npz", **state_to_numpy(net))
+    for system in args.systems:
+        train(
+            args.out,
+            system,
+            steps=args.steps,
+            batch=args.batch,
+            checkpoint=args.checkpoint,
+            resume=args.resume,
+        )
 
 
 if __name__ == "__main__":

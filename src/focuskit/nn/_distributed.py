@@ -260,6 +260,7 @@ class Distributed:
 
 
 _ACTIVE: Distributed | None = None
+_STARTS = [0]  # process groups this process has started (each gets its own store keys)
 
 
 def current_distributed() -> Distributed:
@@ -351,7 +352,18 @@ def distributed(backend: str | None = None) -> Iterator[Distributed]:
                 if not torch.cuda.is_available():
                     raise RuntimeError("NCCL needs CUDA GPUs and none is available")
                 torch.cuda.set_device(local)
-            td.init_process_group(name, timeout=timeout)
+            # torchrun's store outlives a process group: each start here gets keys of its own,
+            # or a second start (another fit in the same process) can read the first's
+            # addresses and wait forever.
+            store = next(td.rendezvous("env://", timeout=timeout))[0]
+            _STARTS[0] += 1
+            td.init_process_group(
+                name,
+                store=td.PrefixStore(f"focuskit/{_STARTS[0]}", store),
+                rank=rank,
+                world_size=world,
+                timeout=timeout,
+            )
         except Exception as exc:  # torch raises many kinds: all mean "cannot start"
             raise ConfigError(
                 f"cannot start distributed training (backend {name}, rank {rank} of {world}): "
