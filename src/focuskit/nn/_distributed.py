@@ -33,6 +33,7 @@ How a run is split — the same global batch as one process:
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -228,25 +229,32 @@ class Distributed:
         return {k: float(v) for k, v in zip(keys, t.tolist(), strict=True)}
 
     def broadcast(self, value: Any) -> Any:
-        """Rank 0's ``value`` on every process (a picklable object of plain data).
+        """Rank 0's ``value`` on every process (JSON-able data, sent as JSON: no pickles).
 
         Parameters
         ----------
         value : object
-            What rank 0 has (ignored on the other ranks).
+            What rank 0 has (ignored on the other ranks): numbers, strings, lists, dicts.
 
         Returns
         -------
         value : object
-            Rank 0's value.
+            Rank 0's value (floats exactly, NaN and ±inf included).
         """
         if not self.enabled:
             return value
+        import torch
         import torch.distributed as td
 
-        box = [value]
-        td.broadcast_object_list(box, src=0, device=self.device)
-        return box[0]
+        data = json.dumps(value).encode() if self.is_main else b""
+        size = torch.tensor([len(data)], dtype=torch.int64, device=self.device)
+        td.broadcast(size, src=0)
+        buffer = torch.zeros(int(size.item()), dtype=torch.uint8)
+        if self.is_main:
+            buffer = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        buffer = buffer.to(self.device)
+        td.broadcast(buffer, src=0)
+        return json.loads(bytes(buffer.cpu().numpy()))
 
     def barrier(self) -> None:
         """Wait until every process gets here (e.g. until rank 0 has written a file)."""
