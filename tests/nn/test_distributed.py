@@ -277,3 +277,14 @@ def test_one_process_is_untouched() -> None:
         assert dist.mean({"a": 2.0}) == {"a": 2.0}
         assert dist.broadcast([1]) == [1]
     assert not td.is_initialized()
+
+
+def test_processes_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    dist = Distributed(world_size=8, rank=5, local_rank=1)
+    assert dist.threads(4) == 2  # 8 cores, 4 processes on this node
+    assert dist.threads(1) == 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+    assert dist.threads(4) == 1  # never 0
+    assert Distributed().threads(4) == 4  # one process keeps what it asked for

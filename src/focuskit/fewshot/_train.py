@@ -191,7 +191,7 @@ def fit_blur_cnn(
     """
     if len(train) == 0 or len(validation) == 0:
         raise ConfigError("training and validation sets must both hold patches")
-    with distributed() as dist, torch_threads(config.num_threads):
+    with distributed() as dist, torch_threads(dist.threads(config.num_threads)):
         dist.check_batch(config.batch_size)
         return _fit(train, validation, config, init, checkpoint_dir, resume, progress, dist)
 

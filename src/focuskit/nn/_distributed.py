@@ -125,6 +125,32 @@ class Distributed:
             return torch.device("cuda", self.local_rank)
         return torch.device("cpu")
 
+    def threads(self, wanted: int) -> int:
+        """Torch threads for this process: ``wanted``, at most its share of the cores.
+
+        Several processes on one node each asking for all the cores oversubscribe them
+        (torch's threads then spin-wait on each other).
+
+        Parameters
+        ----------
+        wanted : int
+            The threads one process would use.
+
+        Returns
+        -------
+        threads : int
+            ``min(wanted, cores // processes on this node)``, at least 1; ``wanted`` on one
+            process.
+        """
+        if not self.enabled:
+            return wanted
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", self.world_size))
+        return max(1, min(wanted, cores // max(local, 1)))
+
     def check_batch(self, batch_size: int, what: str = "batch size") -> None:
         """Refuse a global batch that does not split evenly over the processes.
 

@@ -540,7 +540,7 @@ def fit_deepr(
            microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
            Methods "Network structure, training and validation", eq. 1–4.
     """
-    with distributed() as dist, torch_threads(config.num_threads):
+    with distributed() as dist, torch_threads(dist.threads(config.num_threads)):
         dist.check_batch(config.batch_size)
         return _fit_deepr(train, validation, config, init, checkpoint_dir, resume, progress, dist)
 
@@ -757,7 +757,7 @@ def fit_dpm(
     pairs of the global batch (:func:`focuskit.nn.distributed`); a ``batch_size`` not
     divisible by N is refused.
     """
-    with distributed() as dist, torch_threads(config.num_threads):
+    with distributed() as dist, torch_threads(dist.threads(config.num_threads)):
         dist.check_batch(config.batch_size, "the defocus-map decoder's batch size")
         return _fit_dpm(generator, train, validation, config, progress, dist)
 

@@ -217,7 +217,7 @@ def fit_fcfnn(
     """
     if len(train) == 0 or len(validation) == 0:
         raise ConfigError("training and validation sets must both hold examples")
-    with distributed() as dist, torch_threads(config.num_threads):
+    with distributed() as dist, torch_threads(dist.threads(config.num_threads)):
         dist.check_batch(config.batch_size)
         return _fit(train, validation, config, init, checkpoint_dir, resume, progress, dist)
 
