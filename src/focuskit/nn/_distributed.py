@@ -28,6 +28,8 @@ How a run is split — the same global batch as one process:
 * **Logging, validation, files.** Logged terms are averaged over the processes; rank 0
   validates and sends its values to all (so early stopping is decided once); only rank 0
   writes checkpoints, model folders, progress bars and JSON.
+* **Threads.** Each process uses at most its share of the node's cores
+  (:meth:`Distributed.threads`).
 """
 
 from __future__ import annotations

@@ -205,9 +205,9 @@ def fit_fcfnn(
     Notes
     -----
     Under ``torchrun`` each process takes ``batch_size / N`` examples of the global batch
-    and DDP averages the gradients (:func:`focuskit.nn.distributed`): the loss curve is the
-    single process's up to rounding (and dropout's draws, which differ per process). A
-    ``batch_size`` not divisible by N is refused.
+    and DDP averages the gradients (:func:`focuskit.nn.distributed`); each process's
+    dropout mask is its slice of the one a single process draws, so the loss curve is the
+    single process's up to rounding. A ``batch_size`` not divisible by N is refused.
 
     References
     ----------
