@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,13 +63,21 @@ def _env() -> dict[str, str]:
 def torchrun(*args: object, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``python -m torch.distributed.run --standalone --nproc_per_node 2 ARGS…`` (a free port)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    return subprocess.run(
+    with subprocess.Popen(
         [*cmd, *map(str, args)],
         env=_env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-    )
+        start_new_session=True,  # on a timeout the workers go too, not only torchrun
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _curves(history: dict[str, Any]) -> dict[str, np.ndarray]:
