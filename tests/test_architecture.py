@@ -29,9 +29,10 @@ LAYERS = [
 ]
 SYSTEMS = ["singleshot", "fewshot", "refocus"]
 # Root modules every package may use; the facade (_api), the Micro-Manager bridge (mmcore,
-# which runs any method on a real core) and the CLI sit above everything.
+# which runs any method on a real core) and the CLI (with `python -m focuskit`, what torchrun
+# starts) sit above everything.
 ROOT_MODULES = {"_errors", "_version", "_lazy", "_quiet"}
-TOP = {"_api", "cli", "mmcore"}
+TOP = {"_api", "cli", "mmcore", "__main__"}
 # io and simulate are siblings under optics: neither imports the other.
 SIBLINGS = {("io", "simulate"), ("simulate", "io")}
 

@@ -272,7 +272,10 @@ def train(
     fields: Annotated[
         int, typer.Option(help="Simulated objects (each: 6 defocus values × 4 patches)")
     ] = 200,
-    steps: Annotated[int, typer.Option(help="Training steps (batches of 64)")] = 2000,
+    steps: Annotated[int, typer.Option(help="Training steps")] = 2000,
+    batch_size: Annotated[
+        int, typer.Option(help="Patches per step (under torchrun: the global batch)")
+    ] = 64,
     sample: Annotated[
         list[str] | None,
         typer.Option(
@@ -307,9 +310,13 @@ def train(
     workers: Annotated[int, typer.Option(help="Processes simulating patches")] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder")] = False,
 ) -> None:
-    """Train a blur-score CNN on simulated patches, or fine-tune one on your own stacks."""
+    """Train a blur-score CNN on simulated patches, or fine-tune one on your own stacks.
+
+    On several processes: torchrun --nproc_per_node N -m focuskit fewshot train … (the
+    README's "Training on several processes / nodes"; --batch-size is the global batch).
+    """
     from focuskit.fewshot import train as train_model
-    from focuskit.nn import check_model_output
+    from focuskit.nn import check_model_output, process_rank
 
     check_model_output(output, overwrite, [*(stack or []), model_input(init)], checkpoint)
     if focus_z and (not stack or len(focus_z) != len(stack)):
@@ -323,9 +330,10 @@ def train(
             )
         if not focus_z and s.focus_z_um is None:
             raise ConfigError(f"{path}: in-focus z unknown — pass --focus-z")
+    main = process_rank() == 0  # under torchrun only rank 0 reports
     with (
-        progress_bar("simulating patches") as data_update,
-        training_bar("training") as train_update,
+        progress_bar("simulating patches", enabled=main) as data_update,
+        training_bar("training", enabled=main) as train_update,
     ):
         scorer = train_model(
             output,
@@ -335,6 +343,7 @@ def train(
             focus_z_um=focus_z or None,
             init=init,
             steps=steps,
+            batch_size=batch_size,
             seed=seed,
             workers=workers,
             checkpoint_dir=checkpoint,
@@ -344,6 +353,8 @@ def train(
             data_progress=data_update,
             progress=train_update,
         )
+    if not main:
+        return
     t = scorer.metadata["training"]
     console.print(
         f"trained on {t['patches']['train']} patches in {t['seconds']:.0f} s: validation MAE "

@@ -244,7 +244,9 @@ def apply(
     help=(
         "Train a Deep-R model (GAN, eq. 1–4) and its defocus-map decoder, on your stacks or "
         "simulated ones.\n\n"
-        "Writes the model folder and <output>/loss_curves.png (Fig. S8)."
+        "Writes the model folder and <output>/loss_curves.png (Fig. S8).\n\n"
+        "On several processes: torchrun --nproc_per_node N -m focuskit refocus train … (the "
+        'README\'s "Training on several processes / nodes"; --batch-size is the global batch).'
     ),
 )
 @friendly_errors
@@ -310,6 +312,10 @@ def train(
     threads: Annotated[
         int, typer.Option(help="torch threads for training (1 on a busy machine)")
     ] = 2,
+    batch_size: Annotated[
+        int,
+        typer.Option(help="Pairs per step of the GAN and the decoder (under torchrun: global)"),
+    ] = 4,
     checkpoint: Annotated[
         Path | None, typer.Option(help="Checkpoint folder; --resume continues from it")
     ] = None,
@@ -317,7 +323,7 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder")] = False,
 ) -> None:
     from focuskit.io import read_stack
-    from focuskit.nn import check_model_output
+    from focuskit.nn import check_model_output, process_rank
     from focuskit.refocus import train as train_model
 
     check_model_output(output, overwrite, [*(stack or []), model_input(init)], checkpoint)
@@ -334,7 +340,8 @@ def train(
                 f"--channels must be 6 positive integers (stem + 5 levels), got {channels!r}"
             )
     stacks = [read_stack(path, pixel_size_um=pixel_size, z_step_um=z_step) for path in stack or []]
-    with ExitStack() as bars, progress_bar("preparing training tiles") as update:
+    main = process_rank() == 0  # under torchrun only rank 0 reports
+    with ExitStack() as bars, progress_bar("preparing training tiles", enabled=main) as update:
         model = train_model(
             output,
             stacks=stacks,
@@ -354,13 +361,16 @@ def train(
             seed=seed,
             workers=workers,
             threads=threads,
+            batch_size=batch_size,
             checkpoint_dir=checkpoint,
             resume=resume,
             overwrite=overwrite,
             metadata={"stacks": [str(p) for p in stack or []]},
             data_progress=lambda what, done, total: update(done, total),
-            progress=lambda label: bars.enter_context(training_bar(label)),
+            progress=lambda label: bars.enter_context(training_bar(label, enabled=main)),
         )
+    if not main:
+        return
     t = model.metadata["training"]
     dpm_text = (
         f", DPM RMSE {t['dpm_validation_rmse_um']:.2f} µm"

@@ -182,8 +182,12 @@ def train(
         bool, typer.Option("--json", help="Print the training summary as JSON")
     ] = False,
 ) -> None:
-    """Train a single-shot defocus model (or fine-tune one) and save it as a model folder."""
-    from focuskit.nn import check_model_output
+    """Train a single-shot defocus model (or fine-tune one) and save it as a model folder.
+
+    On several processes: torchrun --nproc_per_node N -m focuskit singleshot train … (the
+    README's "Training on several processes / nodes"; --batch-size is the global batch).
+    """
+    from focuskit.nn import check_model_output, process_rank
     from focuskit.optics import get_preset
     from focuskit.optics import z_range as make_z
     from focuskit.singleshot import TrainConfig
@@ -205,9 +209,10 @@ def train(
         lo, hi = z_range if z_range is not None else (p.z_min_um, p.z_max_um)
         z = make_z(lo, hi, z_step if z_step is not None else p.z_step_um)
     label = f"simulating {simulate} fields" if simulate is not None else "reading focal stacks"
+    main = process_rank() == 0  # under torchrun only rank 0 reports
     with (
-        progress_bar(label, enabled=not as_json) as data_update,
-        training_bar("training", enabled=not as_json) as train_update,
+        progress_bar(label, enabled=not as_json and main) as data_update,
+        training_bar("training", enabled=not as_json and main) as train_update,
     ):
         model = train_model(
             output,
@@ -229,6 +234,8 @@ def train(
             data_progress=data_update,
             progress=train_update,
         )
+    if not main:
+        return
     training = model.metadata["training"]
     history = training["history"]
     sets = model.metadata["data"]

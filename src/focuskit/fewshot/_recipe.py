@@ -27,7 +27,14 @@ from focuskit.fewshot._train import (
     split_patches_by_field,
 )
 from focuskit.io import FocalStack, read_stack
-from focuskit.nn import Progress, check_model_output, check_training_state, split_one_field
+from focuskit.nn import (
+    Progress,
+    check_model_output,
+    check_training_state,
+    current_distributed,
+    run_distributed,
+    split_one_field,
+)
 from focuskit.simulate import sample_key
 
 DEFAULT_MODEL = "builtin:fewshot-widefield"
@@ -35,6 +42,7 @@ DEFAULT_MODEL = "builtin:fewshot-widefield"
 _STACK_FIELDS = 10_000_000
 
 
+@run_distributed
 def train(
     output: str | os.PathLike[str] | None = None,
     *,
@@ -47,6 +55,7 @@ def train(
     data_config: BlurDataConfig | None = None,
     config: BlurTrainConfig | None = None,
     steps: int = 2000,
+    batch_size: int | None = None,
     validation: float = 0.15,
     seed: int = 0,
     workers: int = 2,
@@ -90,6 +99,9 @@ def train(
         Training settings (default: ``steps`` steps, validation every ``min(250, steps/10)``).
     steps : int
         Training steps when ``config`` is not given.
+    batch_size : int, optional
+        Patches per step, without ``config`` (default 64); under ``torchrun`` the global
+        batch, split evenly over the processes.
     validation : float
         Fraction of objects held out; a single fine-tuning stack holds out every fifth
         patch position instead.
@@ -123,6 +135,12 @@ def train(
         ``resume`` from a damaged checkpoint or one of other settings (refused before the
         data are made).
 
+    Notes
+    -----
+    Under ``torchrun`` (README "Training on several processes / nodes") every process
+    simulates all the patches (the same seed, so the same patches), trains on its share of
+    each global batch, and rank 0 alone writes the model folder and checkpoints.
+
     References
     ----------
     .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
@@ -136,9 +154,14 @@ def train(
         raise ConfigError("give one --focus-z per --stack (or none)")
     base = BlurScorer.load(init) if isinstance(init, (str, os.PathLike)) else init
     config = config or BlurTrainConfig(
-        max_steps=steps, seed=seed, eval_every=max(10, min(250, steps // 10))
+        max_steps=steps,
+        seed=seed,
+        eval_every=max(10, min(250, steps // 10)),
+        **({} if batch_size is None else {"batch_size": batch_size}),
     )
     config = replace(config, seed=seed)
+    dist = current_distributed()  # under torchrun: every process makes the same patches
+    dist.check_batch(config.batch_size)
     if resume:  # a damaged or mismatched checkpoint is refused before minutes of data
         check_training_state(
             checkpoint_dir, _resume_settings(config, base.net if base is not None else None)
@@ -213,6 +236,7 @@ def train(
             }
         },
     )
-    if output is not None:
+    if output is not None and dist.is_main:
         scorer.save(output, overwrite=overwrite)
+    dist.barrier()  # the folder is complete before any process goes on
     return scorer

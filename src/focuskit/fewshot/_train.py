@@ -15,10 +15,13 @@ import numpy as np
 from focuskit._errors import ConfigError
 from focuskit.fewshot._data import BlurPatches
 from focuskit.nn import (
+    Distributed,
     History,
     Progress,
     Schedule,
     augment_d4,
+    distributed,
+    restore_layers,
     run_training,
     split_fields,
     torch_threads,
@@ -173,6 +176,13 @@ def fit_blur_cnn(
     ModelFileError
         ``resume`` from a damaged checkpoint, or one of other widths.
 
+    Notes
+    -----
+    Under ``torchrun`` each process takes ``batch_size / N`` patches of the global batch
+    (the same symmetry for all), BatchNorm normalizes over the global batch and DDP averages
+    the gradients (:func:`focuskit.nn.distributed`): the loss curve is the single
+    process's up to rounding. A ``batch_size`` not divisible by N is refused.
+
     References
     ----------
     .. [1] Shajkofci, A. & Liebling, M. DeepFocus: a few-shot microscope slide auto-focus
@@ -181,8 +191,9 @@ def fit_blur_cnn(
     """
     if len(train) == 0 or len(validation) == 0:
         raise ConfigError("training and validation sets must both hold patches")
-    with torch_threads(config.num_threads):
-        return _fit(train, validation, config, init, checkpoint_dir, resume, progress)
+    with distributed() as dist, torch_threads(dist.threads(config.num_threads)):
+        dist.check_batch(config.batch_size)
+        return _fit(train, validation, config, init, checkpoint_dir, resume, progress, dist)
 
 
 def _fit(
@@ -193,6 +204,7 @@ def _fit(
     checkpoint_dir: str | os.PathLike[str] | None,
     resume: bool,
     progress: Progress | None,
+    dist: Distributed,
 ) -> tuple[Any, BlurTrainHistory]:
     import torch
 
@@ -201,7 +213,10 @@ def _fit(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net = init if init is not None else BlurCNN(BlurCNNConfig(channels=tuple(config.channels)))
-    net = net.to(memory_format=torch.channels_last)
+    device = dist.device
+    net = net.to(device=device, memory_format=torch.channels_last)
+    model = dist.wrap(net)  # DDP under torchrun; checkpoints keep using `net`
+    part = dist.shard(config.batch_size)
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -211,12 +226,15 @@ def _fit(
     y_val = validation.waves.astype(np.float64)
 
     def batch(x: torch.Tensor) -> torch.Tensor:
-        return x.float().unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        return x.to(device).float().unsqueeze(1).contiguous(memory_format=torch.channels_last)
 
     def step(k: int, rng: np.random.Generator) -> dict[str, float]:
-        idx = torch.from_numpy(rng.integers(0, len(x_train), config.batch_size))
+        # Every process draws the global batch (generators in step) and keeps its part.
+        idx = torch.from_numpy(rng.integers(0, len(x_train), config.batch_size)[part])
         x = augment_d4(x_train[idx], int(rng.integers(8)))
-        loss = torch.nn.functional.smooth_l1_loss(net(batch(x)), y_train[idx], beta=0.25)
+        loss = torch.nn.functional.smooth_l1_loss(
+            model(batch(x)), y_train[idx].to(device), beta=0.25
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -229,6 +247,7 @@ def _fit(
             w = (
                 torch.cat([net(batch(x_val[i : i + 256])) for i in range(0, len(x_val), 256)])
                 .double()
+                .cpu()
                 .numpy()
             )
         net.train()
@@ -256,7 +275,7 @@ def _fit(
         progress=progress,
         settings=_resume_settings(config, init),
     )
-    return net, history
+    return restore_layers(net).cpu(), history
 
 
 def split_patches_by_field(

@@ -1,5 +1,6 @@
 """Shared torch plumbing of the three systems: one training loop, checkpoints, model
-folders and the model base class, augmentation, the validation hold-out, tiling.
+folders and the model base class, augmentation, the validation hold-out, tiling, and
+training on several processes (``torchrun``, DDP).
 
 Importing this package does not import torch; its functions do when they need it.
 """
@@ -11,6 +12,14 @@ from focuskit.nn._data import (
     split_fields,
     split_one_field,
     tile_starts,
+)
+from focuskit.nn._distributed import (
+    Distributed,
+    current_distributed,
+    distributed,
+    process_rank,
+    restore_layers,
+    run_distributed,
 )
 from focuskit.nn._folder import (
     BUILTIN_ALIASES,
@@ -62,6 +71,7 @@ __all__ = [
     "DAMAGED_FIX",
     "OPTICS_SECTION",
     "RESUME_FIX",
+    "Distributed",
     "Flag",
     "History",
     "Nullable",
@@ -82,14 +92,19 @@ __all__ = [
     "check_model_output",
     "check_training_state",
     "cosine_learning_rate",
+    "current_distributed",
+    "distributed",
     "group_tensors",
     "load_training_state",
     "numpy_to_state",
     "patch_origins",
+    "process_rank",
     "read_model_config",
     "read_model_folder",
     "read_weights",
     "resolve_model",
+    "restore_layers",
+    "run_distributed",
     "run_training",
     "save_training_state",
     "split_fields",

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from focuskit._errors import ConfigError, ModelFileError
+from focuskit.nn._distributed import current_distributed
 from focuskit.nn._folder import check_safetensors_head, read_weights
 from focuskit.nn._schema import ANY_OBJECT, Number, Section, Text, check_arrays, check_config
 
@@ -646,9 +647,18 @@ def run_training(
     moments, the numpy generator, torch's random state (dropout), the evaluations without
     improvement and the system's ``state`` are all restored, so it ends bit-identical to a
     run that was never interrupted.
+
+    Under ``torchrun`` (inside :func:`~focuskit.nn.distributed`) ``nets`` are the plain
+    networks (``step`` runs the DDP-wrapped ones), and every process keeps the same numpy
+    generator and torch random state as one process would: the logged terms are averaged
+    over the processes, rank 0 validates and sends its values to all (one decision about
+    the best network and early stopping), only rank 0 calls ``progress`` and writes
+    checkpoints (plain state, which one process resumes as well as several), and every
+    process reads the checkpoint on resume.
     """
     import torch
 
+    dist = current_distributed()
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     best = state_to_numpy(nets[keep])
     done = 0
@@ -709,8 +719,9 @@ def run_training(
             counts[key] = counts.get(key, 0) + 1
         if done % schedule.eval_every and done != schedule.max_steps:
             continue
-        validation = dict(validate())
-        history.record(done, {k: sums[k] / counts[k] for k in sums}, validation)
+        # Rank 0 validates (the networks are the same on every process) and tells the others.
+        validation = dist.broadcast(dict(validate()) if dist.is_main else None)
+        history.record(done, dist.mean({k: sums[k] / counts[k] for k in sums}), validation)
         sums, counts = {}, {}
         value = validation[metric]
         if done >= schedule.select_after:
@@ -724,9 +735,9 @@ def run_training(
         t0 = time.perf_counter()
         if on_evaluate is not None:
             on_evaluate()
-        if progress is not None:
+        if progress is not None and dist.is_main:
             progress(done, schedule.max_steps, validation)
-        if ckpt is not None:
+        if ckpt is not None and dist.is_main:
             save_training_state(
                 ckpt,
                 nets,

@@ -14,7 +14,14 @@ import numpy as np
 
 from focuskit._errors import ConfigError
 from focuskit.io import FocalStack, read_stack
-from focuskit.nn import Progress, check_model_output, check_training_state, split_one_field
+from focuskit.nn import (
+    Progress,
+    check_model_output,
+    check_training_state,
+    current_distributed,
+    run_distributed,
+    split_one_field,
+)
 from focuskit.optics import get_preset
 from focuskit.refocus._data import (
     RefocusTiles,
@@ -36,6 +43,7 @@ DEFAULT_MODEL = "builtin:refocus-40x-fluor"
 DEFAULT_SIMULATED_FIELDS = 24
 
 
+@run_distributed
 def train(
     output: str | os.PathLike[str] | None = None,
     *,
@@ -58,6 +66,7 @@ def train(
     seed: int = 0,
     workers: int = 2,
     threads: int = 2,
+    batch_size: int = 4,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -113,6 +122,9 @@ def train(
         Seed of the simulation, the split and the training.
     workers, threads : int
         Processes rendering simulated fields; torch threads for training.
+    batch_size : int
+        Pairs per step of the GAN (without ``config``) and of the decoder; under
+        ``torchrun`` the global batch, split evenly over the processes.
     checkpoint_dir : str or os.PathLike, optional
         Folder for training checkpoints.
     resume : bool
@@ -140,6 +152,13 @@ def train(
         ``resume`` from a damaged checkpoint or one of other settings (refused before the
         data are made).
 
+    Notes
+    -----
+    Under ``torchrun`` (README "Training on several processes / nodes") every process
+    simulates or registers all the tiles (the same seed, so the same tiles), trains the GAN
+    and the decoder on its share of each global batch, and rank 0 alone writes the model
+    folder and checkpoints.
+
     References
     ----------
     .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
@@ -160,6 +179,7 @@ def train(
         seed=seed,
         eval_every=max(10, min(100, steps // 20)),
         num_threads=threads,
+        batch_size=batch_size,
         **extra,
     )
     base = Refocuser.load(init) if isinstance(init, (str, os.PathLike)) else init
@@ -167,6 +187,10 @@ def train(
         config = RefocusTrainConfig.from_dict(
             {**config.to_dict(), "generator_channels": list(base.generator.config.channels)}
         )
+    dist = current_distributed()  # under torchrun: every process makes the same tiles
+    dist.check_batch(config.batch_size)
+    if dpm_steps:
+        dist.check_batch(batch_size, "the defocus-map decoder's batch size")
     if resume:  # a damaged or mismatched checkpoint is refused before minutes of data
         check_training_state(checkpoint_dir, _resume_settings(config))
     say = data_progress or (lambda what, done, total: None)
@@ -224,6 +248,7 @@ def train(
             crop=config.crop,
             seed=seed,
             num_threads=config.num_threads,
+            batch_size=batch_size,
             signed=dpm_signed,
             eval_every=max(10, min(100, dpm_steps // 10)),
         )
@@ -263,7 +288,8 @@ def train(
             }
         },
     )
-    if output is not None:
+    if output is not None and dist.is_main:
         model.save(output, overwrite=overwrite)
         loss_curve_plot(history, dpm_history, os.path.join(os.fspath(output), "loss_curves.png"))
+    dist.barrier()  # the folder is complete before any process goes on
     return model

@@ -31,7 +31,17 @@ import numpy as np
 
 from focuskit._errors import ConfigError
 from focuskit.measures import standardize
-from focuskit.nn import History, Progress, Schedule, augment_d4, run_training, torch_threads
+from focuskit.nn import (
+    Distributed,
+    History,
+    Progress,
+    Schedule,
+    augment_d4,
+    distributed,
+    restore_layers,
+    run_training,
+    torch_threads,
+)
 from focuskit.refocus._config import LEVELS
 from focuskit.refocus._data import RefocusTiles
 
@@ -455,12 +465,13 @@ class PairSampler:
         return x, y, np.array([i[2] for i in items], dtype=np.float32)
 
 
-def _tensor(a: np.ndarray) -> Any:
+def _tensor(a: np.ndarray, device: Any = None) -> Any:
     import torch
 
     return (
         torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
         .unsqueeze(1)
+        .to(device)
         .contiguous(memory_format=torch.channels_last)
     )
 
@@ -515,14 +526,23 @@ def fit_deepr(
     ModelFileError
         ``resume`` from a damaged checkpoint, or one of other widths.
 
+    Notes
+    -----
+    Under ``torchrun`` each process takes ``batch_size / N`` pairs of the global batch;
+    generator and discriminator are both DDP-wrapped, the terms that balance the loss
+    weights are averaged over the processes every warm-up step, so the weights — and the
+    loss curves — are the single process's up to rounding (:func:`focuskit.nn.distributed`).
+    A ``batch_size`` not divisible by N is refused.
+
     References
     ----------
     .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
            microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
            Methods "Network structure, training and validation", eq. 1–4.
     """
-    with torch_threads(config.num_threads):
-        return _fit_deepr(train, validation, config, init, checkpoint_dir, resume, progress)
+    with distributed() as dist, torch_threads(dist.threads(config.num_threads)):
+        dist.check_batch(config.batch_size)
+        return _fit_deepr(train, validation, config, init, checkpoint_dir, resume, progress, dist)
 
 
 def _resume_settings(config: RefocusTrainConfig, init: Any | None = None) -> dict[str, Any]:
@@ -542,6 +562,7 @@ def _fit_deepr(
     checkpoint_dir: str | os.PathLike[str] | None,
     resume: bool,
     progress: Progress | None,
+    dist: Distributed,
 ) -> tuple[Any, Any, RefocusHistory]:
     import torch
 
@@ -565,10 +586,16 @@ def _fit_deepr(
         else DeepRGenerator(DeepRConfig(channels=tuple(config.generator_channels)))
     )
     disc = DeepRDiscriminator(DiscriminatorConfig(channels=tuple(config.discriminator_channels)))
+    device = dist.device
     gen, disc = (
-        gen.to(memory_format=torch.channels_last),
-        disc.to(memory_format=torch.channels_last),
+        gen.to(device=device, memory_format=torch.channels_last),
+        disc.to(device=device, memory_format=torch.channels_last),
     )
+    # DDP under torchrun (checkpoints keep the plain networks). The generator's adversarial
+    # term runs the plain discriminator: the gradient it leaves there is discarded before
+    # the discriminator's own update, so it need not be averaged over the processes.
+    gen_ddp, disc_ddp = dist.wrap(gen), dist.wrap(disc)
+    part = dist.shard(config.batch_size)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.generator_lr, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.discriminator_lr, betas=(0.9, 0.999))
     # (λ, ν, ξ): None until the warm-up has balanced them ("balanced"), else as given.
@@ -581,11 +608,16 @@ def _fit_deepr(
     def step(k: int, rng: np.random.Generator) -> dict[str, float]:
         nonlocal weights
         done = k + 1
+        # Every process draws the global batch (generators in step) and keeps its part.
         xb, yb, _ = sampler.draw(rng, config.batch_size)
         turn = int(rng.integers(8))
-        x = augment_d4(_tensor(xb), turn).contiguous(memory_format=torch.channels_last)
-        y = augment_d4(_tensor(yb), turn).contiguous(memory_format=torch.channels_last)
-        out = gen(x)
+        x = augment_d4(_tensor(xb[part], device), turn).contiguous(
+            memory_format=torch.channels_last
+        )
+        y = augment_d4(_tensor(yb[part], device), turn).contiguous(
+            memory_format=torch.channels_last
+        )
+        out = gen_ddp(x)
         l_ssim = (1 - ms_ssim(out, y)).mean()
         l_berhu = berhu(out, y, c_fraction=config.berhu_c_fraction).mean()
         if weights is not None:
@@ -606,12 +638,13 @@ def _fit_deepr(
             "berhu": l_berhu.item(),
         }
         if done % config.d_every == 0:  # eq. 2, on this batch's output (no second generator pass)
-            loss_d = disc(out.detach()).square().mean() + (1 - disc(y)).square().mean()
+            loss_d = disc_ddp(out.detach()).square().mean() + (1 - disc_ddp(y)).square().mean()
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
             terms["d"] = loss_d.item()
         if weights is None:
+            terms = dist.mean(terms)  # the weights are balanced on the global batch's terms
             if done > config.warmup_steps // 2:
                 for t in ("adv", "msssim", "berhu"):
                     warm[t] += terms[t]
@@ -626,7 +659,7 @@ def _fit_deepr(
         b, s = [], []
         with torch.no_grad():
             for i in range(0, len(x_val), 8):
-                xv, yv = _tensor(x_val[i : i + 8]), _tensor(y_val[i : i + 8])
+                xv, yv = _tensor(x_val[i : i + 8], device), _tensor(y_val[i : i + 8], device)
                 out = gen(xv)
                 b.append(berhu(out, yv, c_fraction=config.berhu_c_fraction))
                 s.append(ms_ssim(out, yv))
@@ -668,7 +701,7 @@ def _fit_deepr(
         on_evaluate=record_weights,
         settings=_resume_settings(config, init),
     )
-    return gen, disc, history
+    return restore_layers(gen).cpu(), restore_layers(disc).cpu(), history
 
 
 # ------------------------------------------------------------------------- DPM decoder
@@ -717,9 +750,16 @@ def fit_dpm(
     .. [1] Luo, Y., Huang, L., Rivenson, Y. & Ozcan, A. Single-shot autofocusing of
            microscopy images using deep learning. ACS Photonics 8, 625–638 (2021),
            Fig. 7a and Methods.
+
+    Notes
+    -----
+    Under ``torchrun`` the decoder is DDP-wrapped and each process takes ``batch_size / N``
+    pairs of the global batch (:func:`focuskit.nn.distributed`); a ``batch_size`` not
+    divisible by N is refused.
     """
-    with torch_threads(config.num_threads):
-        return _fit_dpm(generator, train, validation, config, progress)
+    with distributed() as dist, torch_threads(dist.threads(config.num_threads)):
+        dist.check_batch(config.batch_size, "the defocus-map decoder's batch size")
+        return _fit_dpm(generator, train, validation, config, progress, dist)
 
 
 def _fit_dpm(
@@ -728,6 +768,7 @@ def _fit_dpm(
     validation: RefocusTiles,
     config: DPMTrainConfig,
     progress: Progress | None,
+    dist: Distributed,
 ) -> tuple[Any, DPMHistory]:
     import torch
 
@@ -741,8 +782,13 @@ def _fit_dpm(
     )
     if not config.signed:
         z_val = np.abs(z_val)
-    encoder = generator.encoder.eval()
-    decoder = DPMDecoder(generator.config.channels).to(memory_format=torch.channels_last)
+    device = dist.device
+    encoder = generator.encoder.eval().to(device)
+    decoder = DPMDecoder(generator.config.channels).to(
+        device=device, memory_format=torch.channels_last
+    )
+    model = dist.wrap(decoder)  # DDP under torchrun; checkpoints keep using `decoder`
+    part = dist.shard(config.batch_size)
     opt = torch.optim.Adam(decoder.parameters(), lr=config.learning_rate)
 
     def features(x: Any) -> list[Any]:
@@ -750,14 +796,16 @@ def _fit_dpm(
             return encoder(x)
 
     def step(k: int, rng: np.random.Generator) -> dict[str, float]:
+        # Every process draws the global batch (generators in step) and keeps its part.
         xb, _, zb = sampler.draw(rng, config.batch_size)
+        xb, zb = xb[part], zb[part]
         if not config.signed:
             zb = np.abs(zb)
-        x = augment_d4(_tensor(xb), int(rng.integers(8))).contiguous(
+        x = augment_d4(_tensor(xb, device), int(rng.integers(8))).contiguous(
             memory_format=torch.channels_last
         )
-        pred = decoder(features(x))
-        loss = (pred - torch.from_numpy(zb).reshape(-1, 1, 1, 1)).square().mean()
+        pred = model(features(x))
+        loss = (pred - torch.from_numpy(zb).to(device).reshape(-1, 1, 1, 1)).square().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -768,8 +816,8 @@ def _fit_dpm(
         se = []
         with torch.no_grad():
             for i in range(0, len(x_val), 8):
-                pred = decoder(features(_tensor(x_val[i : i + 8])))
-                target = torch.from_numpy(z_val[i : i + 8]).reshape(-1, 1, 1, 1)
+                pred = decoder(features(_tensor(x_val[i : i + 8], device)))
+                target = torch.from_numpy(z_val[i : i + 8]).to(device).reshape(-1, 1, 1, 1)
                 se.append((pred - target).square().flatten(1).mean(1))
         decoder.train()
         return {"val_rmse_um": float(torch.cat(se).mean().sqrt())}
@@ -788,4 +836,5 @@ def _fit_dpm(
         schedule=Schedule(config.max_steps, config.eval_every, {"dpm": config.learning_rate}),
         progress=progress,
     )
-    return decoder, history
+    generator.cpu()
+    return restore_layers(decoder).cpu(), history

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.nn import Progress, check_model_output, check_training_state
+from focuskit.nn import (
+    Progress,
+    check_model_output,
+    check_training_state,
+    current_distributed,
+    run_distributed,
+)
 from focuskit.optics import OPTICS_TOLERANCE, get_preset
 from focuskit.singleshot._data import (
     DefocusExamples,
@@ -29,6 +35,7 @@ DEFAULT_MODEL = "builtin:singleshot-20x-led"
 DEFAULT_TILE = 1024
 
 
+@run_distributed
 def train(
     output: str | os.PathLike[str] | None = None,
     *,
@@ -134,6 +141,12 @@ def train(
         ``resume`` from a damaged checkpoint or one of other settings (refused before the
         data are made).
 
+    Notes
+    -----
+    Under ``torchrun`` (README "Training on several processes / nodes") every process
+    simulates or reads all the data (the same seed, so the same examples), trains on its
+    share of each global batch, and rank 0 alone writes the model folder and checkpoints.
+
     References
     ----------
     .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
@@ -154,6 +167,8 @@ def train(
     if samples is not None and simulate is None:
         raise ConfigError("--sample chooses what --simulate renders; it needs --simulate N")
     config = TrainConfig(**{**(config or TrainConfig()).to_dict(), "seed": seed})
+    dist = current_distributed()  # under torchrun: every process makes the same data
+    dist.check_batch(config.batch_size, "--batch-size")
     base = DefocusModel.load(finetune) if isinstance(finetune, (str, os.PathLike)) else finetune
     if base is not None:
         if tile is not None and tile != base.region.tile:
@@ -282,6 +297,7 @@ def train(
             },
         },
     )
-    if output is not None:
+    if output is not None and dist.is_main:
         model.save(output, overwrite=overwrite)
+    dist.barrier()  # the folder is complete before any process goes on
     return model

@@ -18,7 +18,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from focuskit._errors import ConfigError
-from focuskit.nn import History, Progress, Schedule, run_training, torch_threads
+from focuskit.nn import (
+    Distributed,
+    History,
+    Progress,
+    Schedule,
+    distributed,
+    restore_layers,
+    run_training,
+    torch_threads,
+)
 from focuskit.singleshot._data import DefocusExamples
 
 
@@ -193,6 +202,13 @@ def fit_fcfnn(
     ModelFileError
         ``resume`` from a damaged checkpoint, or one of another architecture.
 
+    Notes
+    -----
+    Under ``torchrun`` each process takes ``batch_size / N`` examples of the global batch
+    and DDP averages the gradients (:func:`focuskit.nn.distributed`); each process's
+    dropout mask is its slice of the one a single process draws, so the loss curve is the
+    single process's up to rounding. A ``batch_size`` not divisible by N is refused.
+
     References
     ----------
     .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
@@ -201,8 +217,9 @@ def fit_fcfnn(
     """
     if len(train) == 0 or len(validation) == 0:
         raise ConfigError("training and validation sets must both hold examples")
-    with torch_threads(config.num_threads):
-        return _fit(train, validation, config, init, checkpoint_dir, resume, progress)
+    with distributed() as dist, torch_threads(dist.threads(config.num_threads)):
+        dist.check_batch(config.batch_size)
+        return _fit(train, validation, config, init, checkpoint_dir, resume, progress, dist)
 
 
 def _fit(
@@ -213,6 +230,7 @@ def _fit(
     checkpoint_dir: str | os.PathLike[str] | None,
     resume: bool,
     progress: Progress | None,
+    dist: Distributed,
 ) -> tuple[Any, TrainHistory]:
     import torch
 
@@ -246,6 +264,11 @@ def _fit(
                 f"fine-tuning needs the model's {net.config.n_features} features, "
                 f"got {x_train.shape[1]}"
             )
+    device = dist.device
+    net.to(device)
+    x_train, y_train, x_val = x_train.to(device), y_train.to(device), x_val.to(device)
+    model = dist.wrap(net)  # DDP under torchrun; checkpoints keep using `net`
+    part = dist.shard(config.batch_size)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     scale = net.config.z_scale_um
     warmup_steps = (
@@ -253,15 +276,22 @@ def _fit(
     )
 
     def step(k: int, rng: np.random.Generator) -> dict[str, float]:
-        idx = torch.from_numpy(rng.integers(0, len(x_train), config.batch_size))
-        z_hat, log_sigma = net(x_train[idx])
+        # Every process draws the global batch (generators in step) and keeps its part.
+        idx = torch.from_numpy(rng.integers(0, len(x_train), config.batch_size)[part]).to(device)
+        z_hat, log_sigma = model(x_train[idx])
         err = (z_hat - y_train[idx]) / scale
         loss = (err**2).mean()
         if k >= warmup_steps and log_sigma is not None:
             log_s = log_sigma - math.log(scale)
             loss = loss + (log_s + 0.5 * err.detach() ** 2 * torch.exp(-2 * log_s)).mean()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        idle_sigma = dist.enabled and k < warmup_steps and log_sigma is not None
+        # DDP waits for a gradient of every parameter: the idle σ head gets zeros, dropped
+        # again below so that Adam leaves it untouched, as on one process.
+        (loss + 0.0 * log_sigma.sum() if idle_sigma else loss).backward()
+        if idle_sigma:
+            for p in net.sigma_head.parameters():
+                p.grad = None
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         optimizer.step()
         return {"loss": loss.item()}
@@ -272,6 +302,7 @@ def _fit(
             z = (
                 torch.cat([net(x_val[i : i + 4096])[0] for i in range(0, len(x_val), 4096)])
                 .double()
+                .cpu()
                 .numpy()
             )
         net.train()
@@ -301,4 +332,4 @@ def _fit(
         progress=progress,
         settings=_resume_settings(config, init, x_train.shape[1]),
     )
-    return net, history
+    return restore_layers(net).cpu(), history
