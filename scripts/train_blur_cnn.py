@@ -142,11 +142,14 @@ def main() -> None:
 
     # Where the error lies: by content and by defocus, on the held-out objects.
     from focuskit.fewshot import split_patches_by_field
+    from focuskit.fewshot._data import content_names
+
+    names = content_names()  # the content index of a patch: legacy kinds, then families
 
     _, val = split_patches_by_field(patches, 0.15, seed=args.seed)
     err = scorer.score_patches(val.images.astype(np.float32)) - val.waves
     by_content = {
-        CONTENTS[k]: round(float(np.mean(np.abs(err[val.content == k]))), 4)
+        names[k]: round(float(np.mean(np.abs(err[val.content == k]))), 4)
         for k in np.unique(val.content)
     }
     edges = [0, 0.5, 1, 2, 4, 8, 12]

@@ -507,7 +507,8 @@ def autofocus(
         typer.Option(
             help=(
                 "Stop when the bracket is below this (µm; default 0.5), or singleshot: when "
-                "|predicted z| is (default max(σ, DOF/4))"
+                "|predicted z| is (default max(σ, DOF/4)), or deepfocus: the verification "
+                "bracket's half width (default DOF/2)"
             )
         ),
     ] = None,
@@ -686,6 +687,8 @@ def autofocus(
         calib = None if calibration is None or physical else BlurCalibration.load(calibration)
         loaded = BlurScorer.load(model or (calib.model if calib else None) or DEFAULT_MODEL)
         settings = {"max_images": max_images, "roi": box, **(dict(PAPER_SETTINGS) if paper else {})}
+        if tolerance is not None:
+            settings["tolerance_um"] = tolerance
         measure = "blur-cnn"
     elif calibration is not None or calibrate_range is not None:
         raise ConfigError("--calibration and --calibrate-range apply to --method deepfocus only")
