@@ -57,3 +57,21 @@ def test_a_scorer_that_reads_the_wavefront_finds_focus_with_the_physical_calibra
     assert abs(result.predictions[0]["z_focus_um"] - 4.0) < 0.5  # three images suffice
     assert result.success, result.message
     assert abs(result.z_final_um - 4.0) < scope.optics.depth_of_field_um / 2
+
+
+def test_the_side_peak_of_the_verification_measure_is_where_the_otf_puts_it() -> None:
+    # Band power 0.25–0.75 of the cutoff (spectral-midband) under the incoherent defocus
+    # OTF: largest at focus, then a first local maximum where the OTF's zero crossings
+    # sweep through the band. The search refuses a bracketed peak that reads more than
+    # half that defocus, so the constant must sit at the OTF's side peak.
+    from focuskit.fewshot._data import defocus_otf
+    from focuskit.fewshot._search import SIDE_PEAK_WAVES
+
+    n, cutoff = 256, 0.4
+    radius = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :]) / cutoff
+    band = (radius >= 0.25) & (radius <= 0.75)
+    waves = np.arange(0.0, 3.0, 0.05)
+    power = np.array([(np.abs(defocus_otf(n, cutoff, w)) ** 2)[band].mean() for w in waves])
+    assert int(np.argmax(power)) == 0
+    first = next(i for i in range(1, waves.size - 1) if power[i - 1] < power[i] >= power[i + 1])
+    assert waves[first] == pytest.approx(SIDE_PEAK_WAVES, abs=0.1)

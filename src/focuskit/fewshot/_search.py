@@ -49,6 +49,11 @@ MEASURE = "blur-cnn"
 # Three images for the estimate, three to bracket it (step 7), one climbing step or the vertex,
 # one spare: 7.3 images on average on held-out families (bench/fewshot.py).
 DEFAULT_MAX_IMAGES = 8
+# Edge defocus (waves) of the first side peak of the verification measure's band power
+# (spectral-midband, 0.25–0.75 of the cutoff) under the incoherent defocus OTF: far from
+# focus the OTF's zero crossings sweep through the band and the sharpness curve has
+# local maxima; the first is at W ≈ 1.5 waves (tests/fewshot recompute it from the OTF).
+SIDE_PEAK_WAVES = 1.5
 # The paper's choices (§2.2), where focuskit's defaults differ: both outer images at 2·FWHM,
 # a plain shift of the calibration curve, each patch matched.
 PAPER_SETTINGS: dict[str, Any] = {
@@ -347,6 +352,19 @@ def _tolerance(scope: Microscope, calibration: BlurCalibration, given: float | N
     return calibration.fwhm_um / 8
 
 
+def _blur_level(scope: Microscope, calibration: BlurCalibration) -> float | None:
+    """The highest blur score a verified focus may read: the calibration at half the
+    defocus of the sharpness measure's first side peak, ``z = SIDE_PEAK_WAVES/2 ÷ dW/dz``
+    (None without optics: no side-peak check)."""
+    from focuskit.fewshot._data import waves_per_um
+
+    optics = getattr(scope, "optics", None)
+    if optics is None:
+        return None
+    rate = waves_per_um(optics.objective.na, optics.wavelength_um, optics.objective.immersion_index)
+    return float(calibration.curve(SIDE_PEAK_WAVES / 2 / rate))
+
+
 def _bracket(
     probe: _BlurProbe,
     f_hat: float,
@@ -356,6 +374,7 @@ def _bracket(
     max_images: int,
     records: list[dict[str, Any]],
     refit: Any,
+    blur_level: float | None = None,
 ) -> dict[str, Any]:
     """Step 7: verify the estimate by bracketing the sharpest position between two images.
 
@@ -370,7 +389,10 @@ def _bracket(
 
     A sharpness measure verifies, not the blur CNN: the CNN's reading differs between
     samples by as much as the depth of field near focus, the relative sharpness of one
-    sample's images does not.
+    sample's images does not. But a sharpness curve also peaks far from focus, where the
+    OTF's zero crossings sweep through its band (:data:`SIDE_PEAK_WAVES`); there the blur
+    score is far from its in-focus value. So a bracketed peak whose blur score exceeds
+    ``blur_level`` (the calibration at half the side peak's defocus) is refused.
     """
     taken: dict[float, float] = {}
 
@@ -431,6 +453,14 @@ def _bracket(
             sides[sign] = z_side
         if moved:
             continue
+        b_c = float(probe.b[int(np.argmin(np.abs(probe.z - c)))])
+        if blur_level is not None and b_c > blur_level:
+            return out(
+                False,
+                f"the sharpness peak bracketed at z = {c:+.2f} µm reads a blur score "
+                f"{b_c:.3g}, above {blur_level:.3g} (the calibration halfway to the measure's "
+                "first side peak): a side peak of the sharpness curve, not focus",
+            )
         z3 = np.array([sides[-1.0], c, sides[1.0]])
         s3 = np.log(np.maximum([taken[sides[-1.0]], s_c, taken[sides[1.0]]], 1e-300))
         final = c
@@ -628,7 +658,17 @@ def deepfocus_search(
         records.append(refit())
         first = records[-1]["z_focus_um"]
         if first is not None and len(probe.trace) < max_images:
-            verified = _bracket(probe, float(first), tol, lo, hi, max_images, records, refit)
+            verified = _bracket(
+                probe,
+                float(first),
+                tol,
+                lo,
+                hi,
+                max_images,
+                records,
+                refit,
+                _blur_level(scope, calibration),
+            )
         last = records[-1]
         f_hat = math.nan if last["z_focus_um"] is None else float(last["z_focus_um"])
         if verified is not None and verified["verified"]:
