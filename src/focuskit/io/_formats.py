@@ -31,6 +31,8 @@ from focuskit.io._zarr import (
     checked_dask_array,
     ngff_image,
     read_pixels,
+    refuse_incomplete,
+    tiff_dask_array,
 )
 from focuskit.optics import Optics
 
@@ -335,7 +337,7 @@ def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
                         f"image data runs past the end of the file ({size} bytes)",
                         _FIX_CORRUPT,
                     )
-            data = series.asarray()
+            data = tiff_dask_array(path, series.shape, series.dtype) if lazy else series.asarray()
             axes = series.axes
             ome = tif.ome_metadata if tif.is_ome else None
             imagej = tif.imagej_metadata
@@ -471,6 +473,7 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
         array = node
     else:
         attrs = dict(node.attrs)
+        refuse_incomplete(path, attrs)
         image = ngff_image(path, attrs)
         try:
             with library_messages():
@@ -530,51 +533,104 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
     return _Raw(data, None, metas)
 
 
-def _write_zarr(
-    stack: FocalStack, target: Path, *, overwrite: bool, compression: str | None
-) -> None:
-    import numcodecs
-    import zarr
+def ngff_multiscales(
+    name: str, z_um: Sequence[float], pixel_size_um: float
+) -> list[dict[str, Any]]:
+    """NGFF 0.4 ``multiscales`` for one (Z, Y, X) level ``"0"`` in µm.
 
-    z, y, x = stack.shape
-    zs = as_z_list(stack.z_um)
-    step = float(np.median(np.diff(stack.z_um))) if z > 1 else 1.0
-    multiscales = [
+    The z scale is the median step and the translation the first z (NGFF cannot hold an
+    uneven z list: the exact one is in the focuskit block).
+
+    Parameters
+    ----------
+    name : str
+        The image's name.
+    z_um : sequence of float
+        z of each plane (µm).
+    pixel_size_um : float
+        Pixel size at the sample (µm).
+
+    Returns
+    -------
+    multiscales : list of dict
+        The group attribute ``multiscales``.
+    """
+    zs = as_z_list(np.asarray(z_um, dtype=np.float64))
+    step = float(np.median(np.diff(zs))) if len(zs) > 1 else 1.0
+    return [
         {
             "version": "0.4",
-            "name": _strip_suffix(target.name),
+            "name": name,
             "axes": [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"],
             "datasets": [
                 {
                     "path": "0",
                     "coordinateTransformations": [
-                        {
-                            "type": "scale",
-                            "scale": [step, stack.pixel_size_um, stack.pixel_size_um],
-                        },
+                        {"type": "scale", "scale": [step, pixel_size_um, pixel_size_um]},
                         {"type": "translation", "translation": [zs[0], 0.0, 0.0]},
                     ],
                 }
             ],
         }
     ]
+
+
+def create_zarr_level(
+    root: Any,
+    shape: tuple[int, int, int],
+    dtype: Any,
+    chunks: tuple[int, int, int],
+    compression: str | None,
+) -> Any:
+    """The level-``"0"`` array of a focuskit OME-Zarr group, every chunk to be stored.
+
+    Parameters
+    ----------
+    root : zarr.Group
+        The group (Zarr format 2).
+    shape, chunks : tuple of int
+        (Z, Y, X) shape and chunk shape.
+    dtype : dtype
+        Pixel type.
+    compression : {'zlib', None}
+        Chunk compression.
+
+    Returns
+    -------
+    array : zarr.Array
+        The empty array.
+    """
+    import numcodecs
+
+    return root.create_array(
+        "0",
+        shape=shape,
+        dtype=dtype,
+        chunks=chunks,
+        compressors=numcodecs.Zlib(level=6) if compression else None,
+        chunk_key_encoding={"name": "v2", "separator": "/"},
+        fill_value=0,
+        # Every chunk on disk, even an all-zero one: the reader refuses missing
+        # chunks (a half-copied dataset) rather than reading them as zeros.
+        config={"write_empty_chunks": True},
+    )
+
+
+def _write_zarr(
+    stack: FocalStack, target: Path, *, overwrite: bool, compression: str | None
+) -> None:
+    import zarr
+
+    z, y, x = stack.shape
+    multiscales = ngff_multiscales(_strip_suffix(target.name), stack.z_um, stack.pixel_size_um)
     # Zarr writes chunks from its own event-loop thread: an interrupt that reached this thread
     # mid-call would leave that writer filling the temporary folder while it is removed.
     # Interrupts are held during each Zarr call and acted on between them.
     with atomic_output(target, overwrite=overwrite, directory=True) as tmp:
         with signals_held():
             root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-            array = root.create_array(
-                "0",
-                shape=(z, y, x),
-                dtype=stack.dtype,
-                chunks=(1, min(y, 1024), min(x, 1024)),
-                compressors=numcodecs.Zlib(level=6) if compression else None,
-                chunk_key_encoding={"name": "v2", "separator": "/"},
-                fill_value=0,
-                # Every chunk on disk, even an all-zero one: the reader refuses missing
-                # chunks (a half-copied dataset) rather than reading them as zeros.
-                config={"write_empty_chunks": True},
+            array = create_zarr_level(
+                root, (z, y, x), stack.dtype, (1, min(y, 1024), min(x, 1024)), compression
             )
         for i in range(z):
             plane = _checked_plane(stack, i, target)
