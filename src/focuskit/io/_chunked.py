@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from focuskit._errors import ConfigError, StackFileError
+from focuskit._errors import ConfigError, FocuskitError, StackFileError
 from focuskit._quiet import library_messages
 from focuskit.io._atomic import atomic_output, signals_held
 from focuskit.io._formats import (
@@ -536,7 +536,17 @@ def write_chunked(
         )
     skipped = n_blocks - len(tasks)
     t0 = time.perf_counter()
-    _current().run(tasks, progress)
+    try:
+        _current().run(tasks, progress)
+    except FocuskitError as exc:
+        # The chunks written stay, marked done: say so, and how to finish.
+        kept = (
+            f"then rerun with --resume ({len(list(folder.iterdir()))} of {n_blocks} chunks "
+            f"of {target.name} are kept)"
+        )
+        if isinstance(exc, StackFileError):
+            raise StackFileError(exc.path, exc.problem, f"{exc.fix}; {kept}") from None
+        raise ConfigError(f"{exc}; {kept}") from None
     seconds = time.perf_counter() - t0
     missing = n_blocks - len(list(folder.iterdir()))
     if missing:  # pragma: no cover - every task ran without error
