@@ -346,26 +346,19 @@ def _marker(index: tuple[int, ...]) -> str:
     return ".".join(str(i) for i in index)
 
 
-_ARRAYS: dict[str, Any] = {}
-_ARRAYS_LOCK = threading.Lock()
-
-
-def _level0(path: str) -> Any:
-    """The output's level-0 array, opened once per worker process."""
-    with _ARRAYS_LOCK:
-        array = _ARRAYS.get(path)
-        if array is None:
-            import zarr
-
-            array = zarr.open_array(str(Path(path) / "0"), mode="r+")
-            _ARRAYS[path] = array
-    return array
-
-
 def _store_block(data: np.ndarray, path: str, region: tuple[slice, ...], marker: str) -> None:
     """Write one block into the output in place, then its completion marker (a task)."""
+    import zarr
+
     with library_messages(warnings_too=False):
-        _level0(path)[region] = data
+        # Opened per block (a small JSON read): an output replaced by --overwrite in the same
+        # process must not be written through a stale handle. Every chunk is stored, even an
+        # all-zero one: readers refuse missing chunks.
+        # (open_array ignores a config argument: with_config is what takes.)
+        array = zarr.open_array(str(Path(path) / "0"), mode="r+").with_config(
+            {"write_empty_chunks": True}
+        )
+        array[region] = data
     # The marker only after the chunk files are complete: a kill in between redoes the block.
     marker_path = Path(path) / PROGRESS_DIR / marker
     fd = os.open(marker_path, os.O_CREAT | os.O_WRONLY, 0o666)
