@@ -49,14 +49,19 @@ def _field(seed: int = 3) -> tuple[np.ndarray, float]:
     from focuskit.simulate import simulate_stack
 
     sim = simulate_stack(
-        "deepr-40x-fluor", sample="cells", size=FIELD, z_um=[2.0], photons=2000, seed=seed
+        "deepr-40x-fluor",
+        sample="fluorescent-tissue",
+        size=FIELD,
+        z_um=[2.0],
+        photons=2000,
+        seed=seed,
     )
     field = np.asarray(sim.data[0], dtype=np.float64)
     field = (field - field.min()) / (np.ptp(field) or 1.0) * 30000 + 500
     return field.astype(np.uint16), float(sim.pixel_size_um)
 
 
-def _field_block(block: np.ndarray, field: np.ndarray, block_info: Any = None) -> np.ndarray:
+def _field_block(*, field: np.ndarray, block_info: Any = None) -> np.ndarray:
     """One chunk of the slide: the field, mirrored by the chunk's position."""
     (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
     i, j = y0 // FIELD, x0 // FIELD
@@ -65,10 +70,20 @@ def _field_block(block: np.ndarray, field: np.ndarray, block_info: Any = None) -
 
 
 def make_slide(path: Path, size: int) -> None:
-    """A size² uint16 OME-Zarr slide, written chunk by chunk (never whole in memory)."""
+    """A size² uint16 OME-Zarr slide, written chunk by chunk (never whole in memory); one
+    kept from an earlier run (``--keep``) is reused when it is complete."""
     import dask.array as da
 
-    from focuskit.io import compute_context, write_chunked
+    from focuskit._errors import StackFileError
+    from focuskit.io import compute_context, open_lazy, write_chunked
+
+    if path.exists():
+        try:
+            if open_lazy(path).planes.shape == (1, size, size):
+                return
+        except StackFileError:  # incomplete or damaged: made again
+            pass
+        shutil.rmtree(path)
 
     field, px = _field()
     lazy = da.map_blocks(
@@ -134,14 +149,24 @@ def _chunked(slide: str, out: str, model: str, workers: int, block: int, queue: 
     )
 
 
+def _run_reporting(target: Any, args: tuple[Any, ...], queue: mp.Queue) -> None:
+    try:
+        target(*args, queue)
+    except BaseException as exc:  # the parent waits on the queue: never leave it waiting
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
 def _fresh(target: Any, *args: Any) -> dict[str, Any]:
-    """Run ``target(*args, queue)`` in a fresh process; its result."""
+    """Run ``target(*args, queue)`` in a fresh process; its result (its error raised)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
+    proc = ctx.Process(target=_run_reporting, args=(target, args, queue))
     proc.start()
     result = queue.get()
     proc.join()
+    if "error" in result:
+        raise RuntimeError(f"{target.__name__}{args[:2]}: {result['error']}")
     return result
 
 
@@ -176,18 +201,17 @@ def main() -> None:
         for size in sizes:
             t0 = time.perf_counter()
             slides[size] = work / f"slide-{size}.ome.zarr"
-            if not slides[size].exists():
-                make_slide(slides[size], size)
+            make_slide(slides[size], size)
             print(f"slide {size}²: {time.perf_counter() - t0:.1f} s to make", flush=True)
 
         # 1. baseline and pixel identity on a crop
         crop = work / f"crop-{args.crop}.ome.zarr"
-        if not crop.exists():
-            make_slide(crop, args.crop)
+        make_slide(crop, args.crop)
         base = _fresh(_in_memory, str(crop), args.crop, args.model, str(work / "mem.npy"))
         chunked_crop = work / "crop-out.ome.zarr"
         shutil.rmtree(chunked_crop, ignore_errors=True)
-        on_crop = _fresh(_chunked, str(crop), str(chunked_crop), args.model, 2, args.block // 2)
+        # Blocks of half the crop: the crop is cut in four, so seams would show.
+        on_crop = _fresh(_chunked, str(crop), str(chunked_crop), args.model, 2, args.crop // 2)
         from focuskit.io import read_stack
 
         a = np.load(work / "mem.npy")[BORDER:-BORDER, BORDER:-BORDER]
@@ -208,7 +232,7 @@ def main() -> None:
                     "—",
                 ],
                 [
-                    f"chunk-wise, 2 workers, blocks {args.block // 2}",
+                    f"chunk-wise, 2 workers, blocks {args.crop // 2}",
                     str(on_crop["tiles"]),
                     f"{on_crop['seconds']:.1f}",
                     f"{on_crop['tiles'] / on_crop['seconds']:.2f}",
