@@ -40,19 +40,25 @@ def worker_refocuser(spec: str, threads: int = 1) -> Refocuser:
     spec : str
         ``builtin:NAME`` or a model folder (which every worker must see).
     threads : int, optional
-        Torch threads per task.
+        Torch threads per task, set for the whole process (the model leaves it alone).
 
     Returns
     -------
     refocuser : Refocuser
         The loaded model.
     """
+    import torch
+
     key = (str(spec), int(threads))
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
             model = Refocuser.load(spec, num_threads=int(threads))
+            # Set once for the worker process: per-call set-and-restore from several worker
+            # threads at once would race.
+            model.num_threads = None
             _MODELS[key] = model
+        torch.set_num_threads(int(threads))
     return model
 
 

@@ -10,6 +10,7 @@ and the output is mapped back with them: float32 in the input's intensity scale.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,8 @@ class Refocuser(TrainedModel):
         The defocus range it was trained on (±µm).
     metadata : dict, optional
         How it was trained (saved in config.json).
-    num_threads : int
-        torch threads for inference.
+    num_threads : int or None
+        torch threads for inference (None: leave torch's setting as it is).
     dpm_signed : bool
         The defocus map is signed z (else |z|: an aberration-free PSF is the same at ±z).
 
@@ -149,7 +150,7 @@ class Refocuser(TrainedModel):
         pixel_size_um: float | None = None,
         z_range_um: float = 5.0,
         metadata: dict[str, Any] | None = None,
-        num_threads: int = 2,
+        num_threads: int | None = 2,
         dpm_signed: bool = False,
     ) -> None:
         self.generator = generator
@@ -352,7 +353,10 @@ class Refocuser(TrainedModel):
         weight = np.zeros_like(total)
         ys = [y for y in tile_starts(H, th, ov_y) if y < ry1 and y + th > ry0]
         xs = [x for x in tile_starts(W, tw, ov_x) if x < rx1 and x + tw > rx0]
-        with torch_threads(self.num_threads), torch.inference_mode():
+        # num_threads None: leave torch's (process-wide) count alone — worker threads that
+        # each set and restore it would undo one another's setting mid-run.
+        threads = nullcontext() if self.num_threads is None else torch_threads(self.num_threads)
+        with threads, torch.inference_mode():
             for y0 in ys:
                 for x0 in xs:
                     piece = work[y0 - oy : y0 - oy + th, x0 - ox : x0 - ox + tw]
