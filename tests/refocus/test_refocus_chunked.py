@@ -177,3 +177,37 @@ def test_chunk_wise_refuses_a_tiff_output_several_inputs_and_resume_with_overwri
     one_line_error(code, err, "--resume", "--overwrite")
     code, _, err = run_cli(*args, "-o", slide, "--chunked", "--overwrite")
     one_line_error(code, err, "input of this command")
+
+
+def test_apply_on_a_distributed_cluster_loads_the_model_once_per_worker(
+    random_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    from focuskit.refocus import _chunked
+
+    monkeypatch.setattr(_chunked, "_MODELS", {})
+    loads: list[str] = []
+    load = Refocuser.load.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type, spec: str, **options: object) -> Refocuser:
+        loads.append(str(spec))
+        return load(cls, spec, **options)
+
+    monkeypatch.setattr(Refocuser, "load", classmethod(counting))
+    slide = _slide_file(tmp_path, (320, 320))
+    out = tmp_path / "out.ome.zarr"
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        code, stdout, err = run_cli(
+            "refocus", "apply", slide, "-o", out, "--model", random_model, "--tile", "64",
+            "--block", "64", "--scheduler", cluster.scheduler_address, "--json",
+        )  # fmt: skip
+    assert code == 0, err
+    chunked = json.loads(stdout)["images"][0]["chunked"]
+    assert chunked["written"] == 25 and chunked["workers"] == 2
+    # In-process workers share this process: one load for 25 blocks (the CLI's own included).
+    assert loads == [str(random_model)]
+    memory = Refocuser.load(random_model, num_threads=1).refocus(_slide((320, 320)), tile=64)
+    got = read_stack(out).data[0]
+    assert float(np.abs(got - memory).max() / np.abs(memory).max()) <= 1e-5
