@@ -18,7 +18,7 @@ Targets (issue 16): 12,288² with peak ≤ 1.5 GB per process; 2 workers ≥ 1.6
 
     python bench/scale.py [--size 8192] [--sizes 4096 8192 12288] [--crop 2048]
                           [--block 2048] [--model builtin:refocus-40x-fluor] [--quick]
-                          [--json out.json]
+                          [--memory-only] [--json out.json] [--keep DIR]
 
 Summary: chunk-wise tiles/s at 2 workers / the in-memory baseline's, 2 workers / 1, peak
 memory of the largest slide / the smallest, and the pixel difference on the crop.
@@ -177,6 +177,42 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
         print("| " + " | ".join(r) + " |")
 
 
+def memory_only(sizes: list[int], block: int, model: str, work: Path) -> None:
+    """Section 3 alone (``--memory-only``): peak memory and tiles/s of each slide size."""
+    rows = []
+    peaks = {}
+    for size in sorted(sizes):
+        slide = work / f"slide-{size}.ome.zarr"
+        make_slide(slide, size)
+        target = work / f"out-{size}.ome.zarr"
+        shutil.rmtree(target, ignore_errors=True)
+        r = _fresh(_chunked, str(slide), str(target), model, 2, block)
+        shutil.rmtree(target, ignore_errors=True)
+        peaks[size] = r["peak_mb"]
+        rows.append(
+            [
+                f"{size}²",
+                f"{size * size / 1e6:.0f}",
+                f"{r['seconds']:.1f}",
+                f"{r['tiles'] / r['seconds']:.2f}",
+                f"{r['peak_mb']:.0f}",
+            ]
+        )
+        print(f"size {size}: {r['seconds']:.1f} s", flush=True)
+    print("\n## Peak memory per process against slide size (2 workers)\n")
+    _table(["slide", "Mpx", "s", "tiles/s", "peak MB"], rows)
+    largest = max(peaks)
+    print(
+        f"\nsummary: peak memory per process of a {largest}² slide {peaks[largest]:.0f} MB "
+        f"(≤ 1.5 GB {'met' if peaks[largest] <= 1536 else 'MISSED'})"
+        + (
+            f", {peaks[largest] / peaks[min(peaks)]:.2f}× the {min(peaks)}² slide's"
+            if len(peaks) > 1
+            else ""
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=8192, help="slide side for tiles/s")
@@ -187,6 +223,9 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="4096² slide, sizes 2048/4096/6144, 1024² crop"
     )
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only peak memory of --sizes (2 workers)"
+    )
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--keep", help="work folder to keep (default: a temporary one)")
     args = parser.parse_args()
@@ -195,6 +234,13 @@ def main() -> None:
     work = Path(args.keep or tempfile.mkdtemp(prefix="focuskit-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"args": vars(args)}
+    if args.memory_only:
+        try:
+            memory_only(args.sizes, args.block, args.model, work)
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         sizes = sorted({args.size, *args.sizes})
         slides = {}
