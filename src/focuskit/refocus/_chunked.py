@@ -99,6 +99,48 @@ def _refocus_block(
     return out
 
 
+def _block_moments(block: np.ndarray) -> np.ndarray:
+    """(count, mean, M2, min, max) of one block, in float64 (a Dask task)."""
+    x = np.asarray(block, dtype=np.float64)
+    mean = x.mean()
+    return np.array(
+        [[[[x.size, mean, float(((x - mean) ** 2).sum()), x.min(), x.max()]]]], dtype=np.float64
+    )
+
+
+def _plane_statistics(planes: Any) -> tuple[np.ndarray, ...]:
+    """Each plane's mean, SD, min and max, as Refocuser.refocus standardizes the whole image.
+
+    One small task per block returns its moments, combined here (Chan et al.'s pairwise
+    update): a float64 copy of a block lives only inside its task, whatever the slide size.
+    """
+    import dask.array as da
+
+    grid = tuple(len(c) for c in planes.chunks)
+    moments = da.map_blocks(
+        _block_moments,
+        planes,
+        chunks=((1,) * grid[0], (1,) * grid[1], (1,) * grid[2], (5,)),
+        new_axis=3,
+        dtype=np.float64,
+        meta=np.empty((0, 0, 0, 0), dtype=np.float64),
+    ).compute()
+    z = planes.shape[0]
+    m = moments.reshape(z, -1, 5)
+    mean, sd, lo, hi = (np.empty(z) for _ in range(4))
+    for k in range(z):
+        n, mu, m2 = 0.0, 0.0, 0.0
+        for nb, mb, m2b, _, _ in m[k]:
+            delta = mb - mu
+            total = n + nb
+            mu += delta * nb / total
+            m2 += m2b + delta * delta * n * nb / total
+            n = total
+        mean[k], sd[k] = mu, np.sqrt(m2 / n)
+        lo[k], hi[k] = m[k, :, 3].min(), m[k, :, 4].max()
+    return mean, sd, lo, hi
+
+
 def refocus_lazy(
     planes: Any,
     model: str,
@@ -145,7 +187,6 @@ def refocus_lazy(
         If the tile or overlap is invalid, a plane is smaller than a tile, constant, or
         holds NaN/inf (found when the statistics are computed).
     """
-    import dask
     import dask.array as da
 
     if planes.ndim != 3:
@@ -165,12 +206,7 @@ def refocus_lazy(
         )
     block = max(int(block), th, tw)
     planes = planes.rechunk((1, block_chunks(h, block, th), block_chunks(w, block, tw)))
-    # Each plane's mean and SD, as Refocuser.refocus standardizes the whole image: float64
-    # sums over the blocks, then float32 as in memory.
-    x = planes.astype(np.float64)
-    mean, sd, lo, hi = dask.compute(
-        x.mean(axis=(1, 2)), x.std(axis=(1, 2)), x.min(axis=(1, 2)), x.max(axis=(1, 2))
-    )
+    mean, sd, lo, hi = _plane_statistics(planes)
     for z in range(planes.shape[0]):
         if not (np.isfinite(lo[z]) and np.isfinite(hi[z])):
             raise ConfigError(
