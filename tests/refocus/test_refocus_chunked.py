@@ -211,3 +211,47 @@ def test_apply_on_a_distributed_cluster_loads_the_model_once_per_worker(
     memory = Refocuser.load(random_model, num_threads=1).refocus(_slide((320, 320)), tile=64)
     got = read_stack(out).data[0]
     assert float(np.abs(got - memory).max() / np.abs(memory).max()) <= 1e-5
+
+
+def test_an_interrupted_run_says_the_output_is_incomplete_and_how_to_finish(
+    random_model: Path, tmp_path: Path
+) -> None:
+    slide = _slide_file(tmp_path, (512, 512))
+    out = tmp_path / "out.ome.zarr"
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen(
+        _cli(
+            "refocus",
+            "apply",
+            slide,
+            "-o",
+            out,
+            "--model",
+            random_model,
+            "--tile",
+            "64",
+            "--block",
+            "64",
+            "--workers",
+            "1",
+        ),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    progress = out / "focuskit-progress"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if progress.is_dir() and len(list(progress.iterdir())) >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    text = " ".join(lines)
+    assert text.startswith("error:") and "Traceback" not in err
+    assert "interrupted" in text and "incomplete" in text and "--resume" in text
+    code, _, err = run_cli("info", out)
+    one_line_error(code, err, "incomplete")
