@@ -270,6 +270,32 @@ ZFileOpt = Annotated[
 GrayOpt = Annotated[bool, typer.Option("--gray", help="Convert an RGB stack to luminance")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
+# Options of the commands that work chunk by chunk on whole slides (focuskit.io.compute_context).
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Chunk-wise: local worker threads (default: the CPU count)",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Chunk-wise: run on this dask.distributed scheduler (tcp://HOST:8786); "
+        "its workers must see the input, the model and the output",
+    ),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Chunk-wise: finish an interrupted run's OME-Zarr output, skipping its "
+        "completed chunks (same input and options)",
+    ),
+]
+
 
 def read_stack_given(  # type: ignore[no-untyped-def]
     stack_path: Path,

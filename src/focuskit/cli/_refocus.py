@@ -15,6 +15,9 @@ from focuskit._errors import ConfigError, StackFileError
 from focuskit.cli._common import (
     GrayOpt,
     PixelSizeOpt,
+    ResumeOpt,
+    SchedulerOpt,
+    WorkersOpt,
     ZStepOpt,
     check_outputs,
     console,
@@ -36,6 +39,10 @@ refocus_app = sub_app(
 
 ModelOpt = Annotated[str, typer.Option(help="Refocusing model folder or builtin:NAME")]
 _OUT_SUFFIXES = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".ome.zarr", ".zarr", ".npy")
+# An OME-Zarr output of an image with planes larger than this is written chunk by chunk
+# (in memory, an 8192² plane needs about 1.6 GB for the blending sums alone).
+_CHUNKED_ABOVE_PIXELS = 4096 * 4096
+_LAZY_SUFFIXES = (".ome.zarr", ".zarr", ".ome.tif", ".ome.tiff", ".tif", ".tiff")
 
 
 def _stem(path: Path) -> str:
@@ -93,7 +100,12 @@ def _targets(inputs: list[Path], output: Path, dpm: Path | None) -> list[tuple[P
     help=(
         "Refocus images with a Deep-R model: float32 output in the input's intensity scale, "
         "metadata carried over.\n\n"
-        "A stack is refocused plane by plane. Outputs are written whole or not at all."
+        "A stack is refocused plane by plane. Outputs are written whole or not at all.\n\n"
+        "Whole slides: with an OME-Zarr -o and a plane larger than 4096² (or --chunked, "
+        "--resume, --workers, --scheduler), the image is read lazily and refocused block by "
+        "block (--block pixels a side) into the OME-Zarr, each block written once, in place; "
+        "a killed run is finished with --resume. The result is the in-memory one (same tiles "
+        "and blending; no seams)."
     ),
 )
 @friendly_errors
@@ -135,11 +147,43 @@ def apply(
         bool, typer.Option(help="Replace existing outputs (never an input)")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary")] = False,
+    chunked: Annotated[
+        bool,
+        typer.Option("--chunked", help="Refocus block by block into an OME-Zarr -o (see above)"),
+    ] = False,
+    block: Annotated[
+        int,
+        typer.Option(
+            min=64, help="Chunk-wise: block side (pixels): the unit of work, writing and resuming"
+        ),
+    ] = 2048,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
 ) -> None:
     from focuskit.focus import fitted_tilt
     from focuskit.io import FocalStack, read_images, write_stack
     from focuskit.refocus import Refocuser
 
+    if _use_chunked(images, output, chunked or resume or workers is not None or bool(scheduler)):
+        _apply_chunked(
+            images,
+            output,
+            model=model,
+            defocus_map=defocus_map,
+            pixel_size=pixel_size,
+            tile=tile,
+            overlap=overlap,
+            force=force,
+            gray=gray,
+            overwrite=overwrite,
+            as_json=as_json,
+            block=block,
+            workers=workers,
+            scheduler=scheduler,
+            resume=resume,
+        )
+        return
     plan = _targets(list(images), output, defocus_map)
     for out, dpm in plan:  # fail before any work if a target is taken or unsupported
         for target in (out, dpm):
@@ -233,6 +277,150 @@ def apply(
         console.print(f"{row['input']} → {row['output']}{extra}", highlight=False)
     console.print(
         f"refocused {sum(r['planes'] for r in summary)} image(s) in {seconds:.1f} s",
+        highlight=False,
+    )
+
+
+def _use_chunked(images: list[Path], output: Path, asked: bool) -> bool:
+    """Chunk-wise when asked, or for one large OME-Zarr / TIFF image written to OME-Zarr."""
+    if asked:
+        if len(images) != 1:
+            raise ConfigError(
+                "chunk-wise refocusing (--chunked, --resume, --workers, --scheduler) takes one "
+                "image at a time; run it once per slide"
+            )
+        return True
+    if len(images) != 1 or not output.name.lower().endswith((".ome.zarr", ".zarr")):
+        return False
+    path = images[0]
+    if not path.name.lower().endswith(_LAZY_SUFFIXES) or not path.exists():
+        return False
+    from focuskit.io import open_lazy
+
+    try:
+        shape = open_lazy(path, need_pixel_size=False).planes.shape
+    except Exception:  # the in-memory path reads it again and says what is wrong
+        return False
+    return int(shape[-1]) * int(shape[-2]) > _CHUNKED_ABOVE_PIXELS
+
+
+def _apply_chunked(
+    images: list[Path],
+    output: Path,
+    *,
+    model: str,
+    defocus_map: Path | None,
+    pixel_size: float | None,
+    tile: int,
+    overlap: int | None,
+    force: bool,
+    gray: bool,
+    overwrite: bool,
+    as_json: bool,
+    block: int,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
+) -> None:
+    """`refocus apply` on a whole slide: lazily read, refocused block by block into an
+    OME-Zarr that a killed run can finish with --resume."""
+    from focuskit.io import compute_context, open_lazy, write_chunked
+    from focuskit.refocus import refocus_lazy, worker_refocuser
+
+    path = images[0]
+    if not output.name.lower().endswith((".ome.zarr", ".zarr")):
+        raise StackFileError(
+            output,
+            "chunk-wise refocusing writes OME-Zarr",
+            "give -o a .ome.zarr path (convert it afterwards if you need TIFF)",
+        )
+    if defocus_map is not None:
+        raise ConfigError(
+            "--defocus-map is not available chunk-wise yet; run it on a crop, "
+            "or without --chunked on an image that fits in memory"
+        )
+    if resume and overwrite:
+        raise ConfigError("give either --resume (finish a run) or --overwrite (start again)")
+    if not path.exists():
+        raise StackFileError(path, "file not found", "check the path")
+    if not (resume and output.exists()):  # refuse a taken output before any work
+        check_outputs({"-o": output}, overwrite=overwrite, inputs=[path, model_input(model)])
+    t0 = time.perf_counter()
+    images_ = open_lazy(path, pixel_size_um=pixel_size, rgb="gray" if gray else "error")
+    planes = images_.planes
+    assert images_.pixel_size_um is not None  # open_lazy refuses a missing pixel size
+    with compute_context(workers, scheduler) as compute:
+        threads = compute.threads_per_task
+        refocuser = worker_refocuser(model, threads)
+        notes = refocuser.check_optics(images_.optics, images_.pixel_size_um, force=force)
+        for note in notes:
+            err_console.print(f"[yellow]note:[/] {path.name}: {note}", highlight=False)
+        result = refocus_lazy(
+            planes, model, tile=tile, overlap=overlap, block=block, threads=threads
+        )
+        provenance = {
+            "model": model,
+            "input": str(path),
+            "tile": tile,
+            "overlap": overlap,
+            "block": block,
+            "notes": notes,
+        }
+        job = {
+            "command": "refocus apply",
+            "input": str(path.resolve()),
+            "shape": list(planes.shape),
+            "dtype": str(planes.dtype),
+            "model": model,
+            "tile": tile,
+            "overlap": overlap,
+            "block": block,
+            "gray": gray,
+        }
+        try:
+            with progress_bar(f"refocusing {path.name} (chunks)") as update:
+                done = write_chunked(
+                    result,
+                    output,
+                    pixel_size_um=images_.pixel_size_um,
+                    z_um=images_.z_um,
+                    optics=images_.optics,
+                    metadata={**images_.metadata, "refocused": provenance},
+                    job=job,
+                    resume=resume,
+                    overwrite=overwrite,
+                    protect=images,
+                    progress=update,
+                )
+        except KeyboardInterrupt:
+            if not output.exists():
+                raise
+            raise StackFileError(
+                output,
+                "interrupted; the chunks written so far are kept, marked incomplete",
+                "rerun the same command with --resume to finish it",
+            ) from None
+    seconds = time.perf_counter() - t0
+    row: dict[str, Any] = {
+        "input": str(path),
+        "output": str(output),
+        "planes": int(planes.shape[0]),
+        "shape": [int(s) for s in planes.shape[1:]],
+        "chunked": {
+            "chunks": done.chunks,
+            "skipped": done.skipped,
+            "written": done.written,
+            "workers": compute.workers,
+            "scheduler": scheduler,
+        },
+    }
+    if as_json:
+        print_json({"model": model, "seconds": seconds, "images": [row]})
+        return
+    resumed = f" ({done.skipped} done before, resumed)" if done.skipped else ""
+    console.print(
+        f"{path} → {output}: {done.written} of {done.chunks} chunks refocused{resumed} "
+        f"on {compute.workers} worker(s) in {seconds:.1f} s",
         highlight=False,
     )
 

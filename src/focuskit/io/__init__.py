@@ -1,5 +1,6 @@
 """Focal-stack files: the FocalStack model, OME-TIFF / OME-Zarr / NPY read and write,
-plain images, z files, atomic writes and the rules every output follows.
+plain images, z files, atomic writes and the rules every output follows; chunk-wise
+(Dask) reading and resumable OME-Zarr writing for images larger than memory.
 
 numpy, tifffile and zarr only: no torch, and nothing from ``focuskit.simulate``
 (io and simulate are siblings under optics in the one-way flow, docs/architecture.md).
@@ -13,7 +14,14 @@ from focuskit.io._atomic import (
     record_writes,
     signals_held,
 )
-from focuskit.io._compute_placeholder import compute_context
+from focuskit.io._chunked import (
+    ChunkedWrite,
+    Compute,
+    block_chunks,
+    compute_context,
+    open_lazy,
+    write_chunked,
+)
 from focuskit.io._convert import convert_stack
 from focuskit.io._formats import (
     PLAIN_IMAGE_SUFFIXES,
@@ -32,16 +40,20 @@ from focuskit.io._zfile import read_z_file
 __all__ = [
     "PLAIN_IMAGE_SUFFIXES",
     "SUPPORTED_SUFFIXES",
+    "ChunkedWrite",
+    "Compute",
     "FocalStack",
     "Images",
     "atomic_output",
     "atomic_outputs",
+    "block_chunks",
     "check_output_folder",
     "check_outputs",
     "check_target",
     "compute_context",
     "convert_stack",
     "input_files",
+    "open_lazy",
     "output_files",
     "plain_json",
     "read_images",
@@ -51,5 +63,6 @@ __all__ = [
     "record_writes",
     "signals_held",
     "stack_json",
+    "write_chunked",
     "write_stack",
 ]

@@ -32,6 +32,8 @@ from focuskit.io._zarr import (
     checked_dask_array,
     ngff_image,
     read_pixels,
+    refuse_incomplete,
+    tiff_dask_array,
 )
 from focuskit.optics import Optics
 
@@ -323,50 +325,6 @@ def _shaped_meta(shaped: Any) -> _Meta | None:
     return meta if meta.z_um is not None or meta.pixel_size_um is not None else None
 
 
-class _TiffPixels:
-    """The first series of a TIFF as Dask sees it: each chunk read through tifffile's Zarr
-    view of the file (one tile or strip at a time), a failed read refused in one line.
-
-    Picklable (the file is opened again where it is read), so process and distributed
-    workers can read their own tiles.
-    """
-
-    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
-        self.path = path
-        self.shape = shape
-        self.dtype = dtype
-        self.ndim = len(shape)
-        self._array: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_array": None}
-
-    def _open(self) -> Any:
-        if self._array is None:
-            import tifffile
-            import zarr
-
-            store = tifffile.imread(self.path, aszarr=True, series=0, level=0)
-            self._array = zarr.open(store, mode="r")
-        return self._array
-
-    def dask(self) -> Any:
-        """The lazy Dask array, chunked as the file's tiles (or strips)."""
-        import dask.array as da
-
-        chunks = self._open().chunks
-        return da.from_array(self, chunks=chunks, asarray=False, fancy=False, name=False)
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        try:
-            with library_messages(warnings_too=False):
-                return np.asarray(self._open()[index])
-        except Exception as exc:
-            raise StackFileError(
-                self.path, f"cannot read its pixels ({describe(exc)})", _FIX_CORRUPT
-            ) from None
-
-
 def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
     import tifffile
 
@@ -389,7 +347,7 @@ def _read_tiff(path: Path, lazy: bool | None) -> _Raw:
             nbytes = math.prod(series.shape) * np.dtype(series.dtype).itemsize
             if lazy or (lazy is None and nbytes > _LAZY_ABOVE_BYTES):
                 # Tile by tile (strip by strip) when computed: a slide is never read whole.
-                data = _TiffPixels(path, tuple(series.shape), np.dtype(series.dtype)).dask()
+                data = tiff_dask_array(path, tuple(series.shape), np.dtype(series.dtype))
             else:
                 data = series.asarray()
             ome = tif.ome_metadata if tif.is_ome else None
@@ -568,6 +526,7 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
         array = node
     else:
         attrs = dict(node.attrs)
+        refuse_incomplete(path, attrs)
         image = ngff_image(path, attrs)
         try:
             with library_messages():
@@ -627,6 +586,89 @@ def _read_zarr(path: Path, lazy: bool | None) -> _Raw:
     return _Raw(data, None, metas)
 
 
+def ngff_multiscales(
+    name: str, z_um: Sequence[float], pixel_size_um: float
+) -> list[dict[str, Any]]:
+    """NGFF 0.4 ``multiscales`` for one (Z, Y, X) level ``"0"`` in µm.
+
+    The z scale is the median step and the translation the first z (NGFF cannot hold an
+    uneven z list: the exact one is in the focuskit block).
+
+    Parameters
+    ----------
+    name : str
+        The image's name.
+    z_um : sequence of float
+        z of each plane (µm).
+    pixel_size_um : float
+        Pixel size at the sample (µm).
+
+    Returns
+    -------
+    multiscales : list of dict
+        The group attribute ``multiscales``.
+    """
+    zs = as_z_list(np.asarray(z_um, dtype=np.float64))
+    step = float(np.median(np.diff(zs))) if len(zs) > 1 else 1.0
+    return [
+        {
+            "version": "0.4",
+            "name": name,
+            "axes": [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"],
+            "datasets": [
+                {
+                    "path": "0",
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": [step, pixel_size_um, pixel_size_um]},
+                        {"type": "translation", "translation": [zs[0], 0.0, 0.0]},
+                    ],
+                }
+            ],
+        }
+    ]
+
+
+def create_zarr_level(
+    root: Any,
+    shape: tuple[int, int, int],
+    dtype: Any,
+    chunks: tuple[int, int, int],
+    compression: str | None,
+) -> Any:
+    """The level-``"0"`` array of a focuskit OME-Zarr group, every chunk to be stored.
+
+    Parameters
+    ----------
+    root : zarr.Group
+        The group (Zarr format 2).
+    shape, chunks : tuple of int
+        (Z, Y, X) shape and chunk shape.
+    dtype : dtype
+        Pixel type.
+    compression : {'zlib', None}
+        Chunk compression.
+
+    Returns
+    -------
+    array : zarr.Array
+        The empty array.
+    """
+    import numcodecs
+
+    return root.create_array(
+        "0",
+        shape=shape,
+        dtype=dtype,
+        chunks=chunks,
+        compressors=numcodecs.Zlib(level=6) if compression else None,
+        chunk_key_encoding={"name": "v2", "separator": "/"},
+        fill_value=0,
+        # Every chunk on disk, even an all-zero one: the reader refuses missing
+        # chunks (a half-copied dataset) rather than reading them as zeros.
+        config={"write_empty_chunks": True},
+    )
+
+
 def _write_zarr(
     stack: FocalStack,
     target: Path,
@@ -635,50 +677,18 @@ def _write_zarr(
     compression: str | None,
     chunks: tuple[int, int, int] | None = None,
 ) -> None:
-    import numcodecs
     import zarr
 
     z, y, x = stack.shape
     chunks = _zarr_chunks(stack.shape, chunks, target)
-    zs = as_z_list(stack.z_um)
-    step = float(np.median(np.diff(stack.z_um))) if z > 1 else 1.0
-    multiscales = [
-        {
-            "version": "0.4",
-            "name": _strip_suffix(target.name),
-            "axes": [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"],
-            "datasets": [
-                {
-                    "path": "0",
-                    "coordinateTransformations": [
-                        {
-                            "type": "scale",
-                            "scale": [step, stack.pixel_size_um, stack.pixel_size_um],
-                        },
-                        {"type": "translation", "translation": [zs[0], 0.0, 0.0]},
-                    ],
-                }
-            ],
-        }
-    ]
+    multiscales = ngff_multiscales(_strip_suffix(target.name), stack.z_um, stack.pixel_size_um)
     # Zarr writes chunks from its own event-loop thread: an interrupt that reached this thread
     # mid-call would leave that writer filling the temporary folder while it is removed.
     # Interrupts are held during each Zarr call and acted on between them.
     with atomic_output(target, overwrite=overwrite, directory=True) as tmp:
         with signals_held():
             root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-            array = root.create_array(
-                "0",
-                shape=(z, y, x),
-                dtype=stack.dtype,
-                chunks=chunks,
-                compressors=numcodecs.Zlib(level=6) if compression else None,
-                chunk_key_encoding={"name": "v2", "separator": "/"},
-                fill_value=0,
-                # Every chunk on disk, even an all-zero one: the reader refuses missing
-                # chunks (a half-copied dataset) rather than reading them as zeros.
-                config={"write_empty_chunks": True},
-            )
+            array = create_zarr_level(root, (z, y, x), stack.dtype, chunks, compression)
         # Chunk by chunk, a batch of up to _BATCH_BYTES computed at a time (in parallel when
         # the data are Dask): memory stays a few chunks whatever the size of the stack.
         for batch in _chunk_batches(stack.shape, chunks, stack.dtype.itemsize):

@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import math
 import os
+import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,8 +33,15 @@ __all__ = [
     "missing_chunk",
     "ngff_image",
     "read_pixels",
+    "refuse_incomplete",
     "settle_zarr_tasks",
 ]
+
+#: Group attribute of an OME-Zarr that a chunk-wise run is still writing (or was killed
+#: writing): its job, its chunk count and the NGFF metadata to set once the last chunk is in.
+INCOMPLETE_KEY = "focuskit_incomplete"
+#: Folder inside such an OME-Zarr holding one empty marker file per completed chunk.
+PROGRESS_DIR = "focuskit-progress"
 
 _FIX_NGFF = "fix the NGFF metadata (.zattrs / zarr.json) or export the image again"
 _FIX_CORRUPT = "the file is corrupt or truncated; copy or export it again"
@@ -188,6 +196,39 @@ def ngff_image(path: Path, attrs: Mapping[str, Any]) -> NgffImage:
         path, "multiscales[0].coordinateTransformations", ms.get("coordinateTransformations")
     )
     return NgffImage(ds_path, types, units, transforms)
+
+
+def refuse_incomplete(path: Path, attrs: Mapping[str, Any]) -> None:
+    """Refuse an OME-Zarr that a chunk-wise run has not finished writing.
+
+    A chunk-wise output is written in place, chunk by chunk, so that a killed run can be
+    resumed; until its last chunk is in, its group carries ``focuskit_incomplete`` (and no
+    NGFF ``multiscales``, so other NGFF readers do not show it as an image either).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The dataset, for the message.
+    attrs : mapping
+        The group's attributes.
+
+    Raises
+    ------
+    StackFileError
+        If the output is incomplete; the message says how many chunks are in.
+    """
+    record = attrs.get(INCOMPLETE_KEY)
+    if record is None:
+        return
+    total = record.get("chunks") if isinstance(record, dict) else None
+    folder = path / PROGRESS_DIR
+    done = len(list(folder.iterdir())) if folder.is_dir() else 0
+    of = f"{done} of {total}" if isinstance(total, int) else f"{done}"
+    raise StackFileError(
+        path,
+        f"is an incomplete chunk-wise output ({of} chunks written; the run was stopped)",
+        "rerun the command that writes it with --resume",
+    )
 
 
 def missing_chunk(array: Any) -> tuple[str, int] | None:
@@ -346,7 +387,29 @@ class _CheckedArray:
         self.ndim = len(self.shape)
 
     def __getitem__(self, index: Any) -> np.ndarray:
-        return read_pixels(self.path, self.array, index, in_thread=True)
+        try:
+            return read_pixels(self.path, self.array, index, in_thread=True)
+        except StackFileError as exc:
+            key = _chunk_key(self.array, index)
+            if key is None:
+                raise
+            # Dask reads one zarr chunk per call: name it, so the user knows what to copy.
+            raise StackFileError(self.path, f"chunk {key}: {exc.problem}", exc.fix) from None
+
+
+def _chunk_key(array: Any, index: Any) -> str | None:
+    """The store key of the chunk where ``index`` (a tuple of slices) starts, or None."""
+    if not isinstance(index, tuple) or len(index) != array.ndim:
+        return None
+    if not all(isinstance(i, slice) for i in index):
+        return None
+    try:
+        coords = tuple((i.start or 0) // c for i, c in zip(index, array.chunks, strict=True))
+        key = array.metadata.encode_chunk_key(coords)
+    except Exception:  # another zarr version's metadata: the message stays as it was
+        return None
+    prefix = array.path.strip("/")
+    return f"{prefix}/{key}" if prefix else key
 
 
 def checked_dask_array(path: Path, array: Any) -> Any:
@@ -370,3 +433,85 @@ def checked_dask_array(path: Path, array: Any) -> Any:
     return da.from_array(
         _CheckedArray(path, array), chunks=array.chunks, asarray=False, fancy=False, name=False
     )
+
+
+class _TiffChunks:
+    """A TIFF's first series as Dask sees it: regions read through tifffile's Zarr store
+    (only the tiles or strips a region touches), the file reopened once in each process."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: Any) -> None:
+        self.path = path
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._array: Any = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The open file stays behind: a worker process opens its own.
+        return {"path": self.path, "shape": self.shape, "dtype": self.dtype}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["shape"], state["dtype"])  # type: ignore[misc]
+
+    def open(self) -> Any:
+        """The level-0 Zarr array of series 0 (opened on first use)."""
+        with self._lock:
+            if self._array is None:
+                import tifffile
+                import zarr
+
+                with library_messages(warnings_too=False):
+                    store = tifffile.imread(self.path, aszarr=True, series=0, level=0)
+                    self._array = zarr.open(store, mode="r")
+        return self._array
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        try:
+            with library_messages(warnings_too=False):
+                return np.asarray(self.open()[index])
+        except Exception as exc:
+            where = _region(index)
+            raise StackFileError(
+                self.path, f"cannot read its pixels{where} ({describe(exc)})", _FIX_CORRUPT
+            ) from None
+
+
+def _region(index: Any) -> str:
+    """' at [0:1, 2048:4096, 0:2048]' for a tuple of slices, else ''."""
+    if not isinstance(index, tuple) or not all(isinstance(i, slice) for i in index):
+        return ""
+    return " at [" + ", ".join(f"{i.start or 0}:{i.stop}" for i in index) + "]"
+
+
+def tiff_dask_array(path: Path, shape: tuple[int, ...], dtype: Any) -> Any:
+    """A lazy Dask array over a TIFF's first series, never read whole.
+
+    Tiled (or stripped) TIFF and OME-TIFF are read through tifffile's Zarr store, region by
+    region; Dask chunks are whole TIFF tiles, about 1024 pixels a side.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The TIFF file.
+    shape : tuple of int
+        The series' shape (as tifffile reports it).
+    dtype : dtype
+        Its pixel type.
+
+    Returns
+    -------
+    data : dask.array.Array
+        The lazy array; a region that cannot be decoded raises ``StackFileError`` naming
+        it when it is computed.
+    """
+    import dask.array as da
+
+    source = _TiffChunks(path, shape, dtype)
+    tiles = tuple(source.open().chunks)
+    n = len(shape)
+    chunks = tuple(
+        (c * max(1, 1024 // c) if i >= n - 2 else 1) if c else s
+        for i, (c, s) in enumerate(zip(tiles, shape, strict=True))
+    )
+    return da.from_array(source, chunks=chunks, asarray=False, fancy=False, name=False)

@@ -3,6 +3,7 @@ defocused image into an in-focus one, and a decoder on its encoder maps per-pixe
 
 - :class:`Refocuser` — the trained model users call: ``refocus(image)``,
   ``defocus_map(image)``; ``focuskit.load_model("builtin:refocus-40x-fluor")``.
+- :func:`refocus_lazy` — the same over a slide larger than memory, block by block (Dask).
 - :func:`train` — the whole recipe: registered stacks (yours or simulated), tiles with
   their in-focus plane, hold-out, GAN and decoder training, the model object.
 - the parts: :func:`tiles_from_stack` / :func:`simulate_refocus_tiles` (pairs),
@@ -14,6 +15,7 @@ Importing this package does not import torch; the networks, losses and training 
 """
 
 from focuskit._lazy import lazy_exports
+from focuskit.refocus._chunked import refocus_lazy, worker_refocuser
 from focuskit.refocus._config import LEVELS, DeepRConfig, DiscriminatorConfig
 from focuskit.refocus._data import (
     BRIGHTFIELD_SAMPLES,
@@ -69,8 +71,10 @@ __all__ = [  # noqa: RUF022 - the lazily imported networks first
     "simulate_refocus_tiles",
     "split_tiles_by_field",
     "tile_origins",
+    "refocus_lazy",
     "tiles_from_stack",
     "train",
+    "worker_refocuser",
 ]
 # The networks need torch: imported on first use.
 __getattr__, __dir__ = lazy_exports(

@@ -10,6 +10,7 @@ and the output is mapped back with them: float32 in the input's intensity scale.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,8 @@ class Refocuser(TrainedModel):
         The defocus range it was trained on (±µm).
     metadata : dict, optional
         How it was trained (saved in config.json).
-    num_threads : int
-        torch threads for inference.
+    num_threads : int or None
+        torch threads for inference (None: leave torch's setting as it is).
     dpm_signed : bool
         The defocus map is signed z (else |z|: an aberration-free PSF is the same at ±z).
 
@@ -149,7 +150,7 @@ class Refocuser(TrainedModel):
         pixel_size_um: float | None = None,
         z_range_um: float = 5.0,
         metadata: dict[str, Any] | None = None,
-        num_threads: int = 2,
+        num_threads: int | None = 2,
         dpm_signed: bool = False,
     ) -> None:
         self.generator = generator
@@ -250,10 +251,35 @@ class Refocuser(TrainedModel):
         )
 
     # ---------------------------------------------------------------------- inference
-    def _run(self, image: Any, head: str, tile: int, overlap: int | None) -> np.ndarray:
-        import torch
+    def tile_geometry(
+        self, shape: tuple[int, int], tile: int, overlap: int | None, head: str = "generator"
+    ) -> tuple[int, int, int, int]:
+        """Tile sides and blending overlaps for an image of ``shape``: ``(th, tw, ov_y, ov_x)``.
 
-        img = check_image(image)
+        The same for the whole image and for any block of it, so that a chunk-wise run
+        (:func:`focuskit.refocus.refocus_lazy`) tiles a slide exactly as :meth:`refocus` would.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The whole image's (Y, X).
+        tile : int
+            Tile side asked for (pixels), a multiple of :attr:`size_multiple`.
+        overlap : int or None
+            Overlap asked for (pixels; None: min(64, tile/4)).
+        head : {'generator', 'dpm'}
+            The output wanted (the DPM needs the decoder).
+
+        Returns
+        -------
+        geometry : tuple of int
+            Tile height and width, and the overlaps along y and x.
+
+        Raises
+        ------
+        ConfigError
+            On an invalid tile or overlap, or a DPM asked of a model without one.
+        """
         multiple = self.size_multiple
         if tile % multiple or tile < multiple:
             raise ConfigError(f"tile must be a multiple of {multiple} pixels, got {tile}")
@@ -267,6 +293,96 @@ class Refocuser(TrainedModel):
                 "this model has no defocus-map decoder — train one with "
                 "`focuskit refocus train --dpm`"
             )
+        h, w = shape
+        # Tiles no larger than the (padded) image; sides padded to the U-Net's multiple.
+        th = min(tile, math.ceil(h / multiple) * multiple)
+        tw = min(tile, math.ceil(w / multiple) * multiple)
+        H, W = max(h, th), max(w, tw)
+        ov_y = min(overlap, th // 2 - 1) if th < H else 0
+        ov_x = min(overlap, tw // 2 - 1) if tw < W else 0
+        return th, tw, ov_y, ov_x
+
+    def blend_tiles(
+        self,
+        work: np.ndarray,
+        head: str,
+        geometry: tuple[int, int, int, int],
+        image_shape: tuple[int, int],
+        origin: tuple[int, int] = (0, 0),
+        region: tuple[tuple[int, int], tuple[int, int]] | None = None,
+    ) -> np.ndarray:
+        """The blended network output over ``region`` of a standardized image.
+
+        Runs every tile of the whole image's grid (``tile_starts`` over ``image_shape``) that
+        meets ``region``, in the grid's order, and blends them with the raised-cosine window:
+        a block of a slide given with a margin of one tile gets the very sums the whole image
+        would (no seams, no dependence on how the slide is cut into blocks).
+
+        Parameters
+        ----------
+        work : (y, x) ndarray
+            Standardized pixels (float32) of a window of the image, holding every tile that
+            meets ``region``.
+        head : {'generator', 'dpm'}
+            The refocused image or the defocus map.
+        geometry : tuple of int
+            ``(th, tw, ov_y, ov_x)`` from :meth:`tile_geometry`.
+        image_shape : tuple of int
+            The whole (padded) image's (Y, X), which the tile grid covers.
+        origin : tuple of int, optional
+            Where ``work`` starts in the whole image (default (0, 0)).
+        region : tuple of (int, int), optional
+            ``((y0, y1), (x0, x1))`` wanted, in whole-image pixels (default: all of
+            ``work``).
+
+        Returns
+        -------
+        blended : ndarray
+            float64 network output over ``region`` (standardized units for the generator).
+        """
+        import torch
+
+        th, tw, ov_y, ov_x = geometry
+        H, W = image_shape
+        oy, ox = origin
+        if region is None:
+            region = ((oy, oy + work.shape[0]), (ox, ox + work.shape[1]))
+        (ry0, ry1), (rx0, rx1) = region
+        win = np.outer(blend_ramp(th, ov_y), blend_ramp(tw, ov_x))
+        total = np.zeros((ry1 - ry0, rx1 - rx0), dtype=np.float64)
+        weight = np.zeros_like(total)
+        ys = [y for y in tile_starts(H, th, ov_y) if y < ry1 and y + th > ry0]
+        xs = [x for x in tile_starts(W, tw, ov_x) if x < rx1 and x + tw > rx0]
+        # num_threads None: leave torch's (process-wide) count alone — worker threads that
+        # each set and restore it would undo one another's setting mid-run.
+        threads = nullcontext() if self.num_threads is None else torch_threads(self.num_threads)
+        with threads, torch.inference_mode():
+            for y0 in ys:
+                for x0 in xs:
+                    piece = work[y0 - oy : y0 - oy + th, x0 - ox : x0 - ox + tw]
+                    if piece.shape != (th, tw):
+                        raise ConfigError(  # a caller's margin too small: a bug, said plainly
+                            f"tile at ({y0}, {x0}) is not inside the block given at {origin}"
+                        )
+                    x = torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32))
+                    x = x[None, None].contiguous(memory_format=torch.channels_last)
+                    out = (
+                        self.generator(x)
+                        if head == "generator"
+                        else self.dpm(self.generator.encoder(x))
+                    )
+                    # The part of this tile inside the region.
+                    a0, a1 = max(y0, ry0), min(y0 + th, ry1)
+                    b0, b1 = max(x0, rx0), min(x0 + tw, rx1)
+                    w = win[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0]
+                    o = out[0, 0].numpy()[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0]
+                    total[a0 - ry0 : a1 - ry0, b0 - rx0 : b1 - rx0] += o * w
+                    weight[a0 - ry0 : a1 - ry0, b0 - rx0 : b1 - rx0] += w
+        return total / weight
+
+    def _run(self, image: Any, head: str, tile: int, overlap: int | None) -> np.ndarray:
+        img = check_image(image)
+        geometry = self.tile_geometry(img.shape, tile, overlap, head)
         if float(np.ptp(img)) == 0.0:
             raise ConfigError(
                 f"the image is constant ({float(img.flat[0]):g} everywhere): there is nothing "
@@ -275,33 +391,9 @@ class Refocuser(TrainedModel):
         h, w = img.shape
         # Standardized once with the image's own mean and SD, as each training pair was.
         standardized, mean, sd = standardize(img, axes=None, return_stats=True)
-        # Tiles no larger than the (padded) image; sides padded to the U-Net's multiple.
-        th = min(tile, math.ceil(h / multiple) * multiple)
-        tw = min(tile, math.ceil(w / multiple) * multiple)
+        th, tw = geometry[:2]
         work = _pad_to(standardized, (max(h, th), max(w, tw)))
-        H, W = work.shape
-        ov_y, ov_x = (
-            min(overlap, th // 2 - 1) if th < H else 0,
-            min(overlap, tw // 2 - 1) if tw < W else 0,
-        )
-        win = np.outer(blend_ramp(th, ov_y), blend_ramp(tw, ov_x))
-        total = np.zeros((H, W), dtype=np.float64)
-        weight = np.zeros((H, W), dtype=np.float64)
-        with torch_threads(self.num_threads), torch.inference_mode():
-            for y0 in tile_starts(H, th, ov_y):
-                for x0 in tile_starts(W, tw, ov_x):
-                    x = torch.from_numpy(
-                        np.ascontiguousarray(work[y0 : y0 + th, x0 : x0 + tw], dtype=np.float32)
-                    )
-                    x = x[None, None].contiguous(memory_format=torch.channels_last)
-                    out = (
-                        self.generator(x)
-                        if head == "generator"
-                        else self.dpm(self.generator.encoder(x))
-                    )
-                    total[y0 : y0 + th, x0 : x0 + tw] += out[0, 0].numpy() * win
-                    weight[y0 : y0 + th, x0 : x0 + tw] += win
-        result = (total / weight)[:h, :w]
+        result = self.blend_tiles(work, head, geometry, work.shape)[:h, :w]
         if head == "generator":
             result = result * sd + mean
         return result.astype(np.float32)
