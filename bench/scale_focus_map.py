@@ -111,6 +111,36 @@ def _python(code: str, *args: object) -> str:
     return done.stdout
 
 
+def focus_map_rows(slide: Path, tile: int, crop: int, method: str) -> list[dict]:
+    """The focus map of ``slide`` in memory on a crop, then on 1 and 2 Dask workers, each in a
+    fresh process (tiles, seconds, peak MiB)."""
+    rows = []
+    for workers in ("memory", "1", "2"):
+        result = json.loads(_python(_RUN, slide, tile, workers, method, crop).splitlines()[-1])
+        label = f"in memory, {crop}² crop" if workers == "memory" else f"dask, {workers} worker"
+        rows.append({"path": label, "workers": workers, **result})
+    return rows
+
+
+def print_rows(rows: list[dict]) -> None:
+    print(f"{'path':<26} {'tiles':>6} {'s':>7} {'tiles/s':>8} {'peak MiB':>9}")
+    for r in rows:
+        print(
+            f"{r['path']:<26} {r['tiles']:>6} {r['seconds']:>7.2f} "
+            f"{r['tiles'] / r['seconds']:>8.1f} {r['peak_mib']:>9.0f}"
+        )
+
+
+def summary_line(rows: list[dict], size: int, crop: int, slide_mib: float) -> str:
+    rate = {r["workers"]: r["tiles"] / r["seconds"] for r in rows}
+    return (
+        f"summary: focus map of a {size}² slide at 2 workers {rate['2']:.1f} tiles/s = "
+        f"{rate['2'] / rate['1']:.2f}× 1 worker and {rate['2'] / rate['memory']:.2f}× the "
+        f"in-memory baseline on a {crop}² crop; peak {rows[2]['peak_mib']:.0f} MiB for a "
+        f"{slide_mib:.0f} MiB slide"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=8192, help="Slide side (pixels)")
@@ -132,31 +162,9 @@ def main() -> None:
             f"{build_s:.1f} s; method {args.method}, tile {args.tile}²; "
             f"{os.cpu_count()} CPUs"
         )
-        rows = []
-        for workers in ("memory", "1", "2"):
-            result = json.loads(
-                _python(_RUN, slide, args.tile, workers, args.method, args.crop).splitlines()[-1]
-            )
-            label = (
-                f"in memory, {args.crop}² crop"
-                if workers == "memory"
-                else f"dask, {workers} worker"
-            )
-            rows.append({"path": label, "workers": workers, **result})
-    print(f"{'path':<26} {'tiles':>6} {'s':>7} {'tiles/s':>8} {'peak MiB':>9}")
-    for r in rows:
-        print(
-            f"{r['path']:<26} {r['tiles']:>6} {r['seconds']:>7.2f} "
-            f"{r['tiles'] / r['seconds']:>8.1f} {r['peak_mib']:>9.0f}"
-        )
-    rate = {r["workers"]: r["tiles"] / r["seconds"] for r in rows}
-    peak2 = rows[2]["peak_mib"]
-    print(
-        f"summary: focus map of a {size}² slide at 2 workers {rate['2']:.1f} tiles/s = "
-        f"{rate['2'] / rate['1']:.2f}× 1 worker and {rate['2'] / rate['memory']:.2f}× the "
-        f"in-memory baseline on a {args.crop}² crop; peak {peak2:.0f} MiB for a "
-        f"{slide_mib:.0f} MiB slide"
-    )
+        rows = focus_map_rows(slide, args.tile, args.crop, args.method)
+    print_rows(rows)
+    print(summary_line(rows, size, args.crop, slide_mib))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
