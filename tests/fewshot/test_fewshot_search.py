@@ -291,6 +291,7 @@ def test_deepfocus_finds_a_shifted_focus_on_another_sample(
             score_map=_inverse_std_map,
             calibration=texture_calibration,
             max_images=max_images,
+            tolerance_um=3.0,  # the stack has no optics: its DOF/2, given
         )
         assert abs(result.z_final_um - 7.0) <= tolerance, (start, result.z_final_um, result.message)
         assert result.images == scope.exposures == len(result.trace) <= max_images
@@ -385,7 +386,9 @@ def test_deepfocus_on_a_fake_scope_with_tilt(
     line_calibration: BlurCalibration, start: float
 ) -> None:
     scope = _LineScope(focus=3.0, tilt=0.4, z_limits_um=(-40.0, 40.0), start_z_um=start)
-    result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration)
+    result = deepfocus_search(
+        scope, score_map=_line_map, calibration=line_calibration, tolerance_um=1.0
+    )
     assert abs(result.z_final_um - 3.0) <= 0.3, result.message
     assert result.success and result.images <= DEFAULT_MAX_IMAGES
     # The tilt shows in the per-patch focus (−0.4 µm per patch column; a median over rows,
@@ -399,7 +402,9 @@ def test_success_means_the_sharpest_position_is_bracketed(
     line_calibration: BlurCalibration,
 ) -> None:
     scope = _LineScope(focus=3.0, z_limits_um=(-40.0, 40.0), start_z_um=1.0)
-    result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration)
+    result = deepfocus_search(
+        scope, score_map=_line_map, calibration=line_calibration, tolerance_um=1.0
+    )
     assert result.success, result.message
     # Three images for the estimate, the fourth at it, then its two neighbours.
     assert result.trace[3][0] == pytest.approx(result.predictions[0]["z_focus_um"])
@@ -526,7 +531,7 @@ def test_deepfocus_never_leaves_the_stage_limits(  # type: ignore[no-untyped-def
         assert max(abs(b - a) for a, b in itertools.pairwise(path)) <= max_step + 1e-9
     assert result.images == len(result.trace) <= max_images
     # Stops early only when verified, or for a reason more images would not change.
-    final_reasons = ("no patch", "window's edge", "show no focus")
+    final_reasons = ("no patch", "window's edge", "show no focus", "depth of field is unknown")
     assert (
         result.success
         or result.images == max_images
@@ -583,3 +588,15 @@ def test_depth_ratio_tells_a_curve_the_score_sees_from_a_flat_one() -> None:
     blind = BlurCalibration.from_scores(z, flat, score_sd=np.full(41, 0.5))
     assert blind.depth_ratio < 2
     assert math.isnan(BlurCalibration.from_scores(z, 0.1 + np.abs(z) / 4).depth_ratio)
+
+
+def test_without_optics_or_a_tolerance_nothing_is_called_verified(
+    line_calibration: BlurCalibration,
+) -> None:
+    # The fake scope has no optics and the calibration none either: no depth of field to
+    # verify against, so the bracket is found but not called a success.
+    scope = _LineScope(focus=3.0, z_limits_um=(-40.0, 40.0), start_z_um=1.0)
+    result = deepfocus_search(scope, score_map=_line_map, calibration=line_calibration)
+    assert not result.success
+    assert "depth of field is unknown" in result.message
+    assert abs(result.z_final_um - 3.0) <= 1.0  # it still went to the bracketed peak

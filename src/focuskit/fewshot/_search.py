@@ -330,15 +330,19 @@ def _estimate(
     }
 
 
-def _tolerance(scope: Microscope, calibration: BlurCalibration, given: float | None) -> float:
-    """How close to focus a verified position must be (µm): ``given``, else DOF/2 of the
-    scope's optics, else of the calibrated objective's, else FWHM/8 of the calibration."""
+def _tolerance(
+    scope: Microscope, calibration: BlurCalibration, given: float | None
+) -> tuple[float, bool]:
+    """How close to focus a verified position must be (µm), and whether that is known:
+    ``given``, else DOF/2 of the scope's optics, else of the calibrated objective's; else
+    FWHM/8 of the calibration to climb with, but not known (nothing can then be verified
+    to within a depth of field nobody gave)."""
     if given is not None:
         if isinstance(given, bool) or not (
             isinstance(given, (int, float)) and math.isfinite(given) and given > 0
         ):
             raise ConfigError(f"tolerance_um must be > 0 µm (or None for DOF/2), got {given!r}")
-        return float(given)
+        return float(given), True
     optics = getattr(scope, "optics", None)
     if optics is None and calibration.optics:
         from focuskit.optics import Optics
@@ -348,8 +352,8 @@ def _tolerance(scope: Microscope, calibration: BlurCalibration, given: float | N
         except FocuskitError:
             optics = None
     if optics is not None:
-        return float(optics.depth_of_field_um) / 2
-    return calibration.fwhm_um / 8
+        return float(optics.depth_of_field_um) / 2, True
+    return calibration.fwhm_um / 8, False
 
 
 def _blur_level(scope: Microscope, calibration: BlurCalibration) -> float | None:
@@ -632,7 +636,7 @@ def deepfocus_search(
     elapsed0, exposures0 = scope.elapsed_s, scope.exposures
     z1 = float(scope.z_um)
     lo, hi = _window(scope, z1, range_um)
-    tol = _tolerance(scope, calibration, tolerance_um)
+    tol, tol_known = _tolerance(scope, calibration, tolerance_um)
     probe = _BlurProbe(scope, score_map, roi)
     notes: list[str] = []
     records: list[dict[str, Any]] = []
@@ -687,6 +691,14 @@ def deepfocus_search(
         if target != scope.z_um:
             probe.move(target)
     z_final = float(scope.z_um)
+    if verified is not None and verified["verified"] and not tol_known:
+        # Bracketed, but within FWHM/8 of a curve that may be far wider than the DOF.
+        verified = dict(verified, verified=False)
+        verified["reason"] = (
+            f"bracketed within ±{tol:.2f} µm, but the depth of field is unknown (no optics): "
+            "give tolerance_um (--tolerance) to verify"
+        )
+        records[-1]["verification"] = verified
     success = verified is not None and bool(verified["verified"])
     imaged = np.abs(probe.z - z_final) <= 1e-9 * max(1.0, abs(z_final))
     score_final = -float(probe.b[imaged][-1]) if imaged.any() else math.nan
