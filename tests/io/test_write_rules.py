@@ -207,8 +207,14 @@ def test_npy_array_and_sidecar_are_renamed_together_array_first(
             signal.raise_signal(signal.SIGINT)  # Ctrl-C right after the first rename
 
     monkeypatch.setattr(_atomic.os, "replace", replace)
-    with pytest.raises(KeyboardInterrupt):
-        write_stack(stack(2), path, overwrite=True)
+    # Ctrl-C must raise even if the test runner was started with SIGINT ignored (a job
+    # started in the background by a shell without job control).
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_stack(stack(2), path, overwrite=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
     monkeypatch.undo()
     assert order == ["s.npy", "s.npy.json"]
     new = read_stack(path)

@@ -239,6 +239,9 @@ def test_an_interrupted_run_says_the_output_is_incomplete_and_how_to_finish(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # SIGINT deliverable even if the test runner was started with it ignored (a
+        # background job of a shell without job control passes SIG_IGN on to children).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     progress = out / "focuskit-progress"
     deadline = time.monotonic() + 300  # a busy machine starts torch slowly
