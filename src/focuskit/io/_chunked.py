@@ -37,10 +37,10 @@ from focuskit.io._atomic import atomic_output, signals_held
 from focuskit.io._formats import (
     Images,
     _format_of,
-    _read,
     _strip_suffix,
     create_zarr_level,
     ngff_multiscales,
+    read_images,
     stack_json,
 )
 from focuskit.io._outputs import check_outputs
@@ -291,25 +291,12 @@ def open_lazy(
     """
     import dask.array as da
 
-    p = Path(path)
-    read = _read(
-        p,
-        pixel_size_um=pixel_size_um,
-        z_um=None,
-        z_step_um=None,
-        z_start_um=0.0,
-        optics=None,
-        rgb=rgb,
-        lazy=True,
-        need_z=False,
-        need_pixel_size=need_pixel_size,
+    images = read_images(
+        Path(path), pixel_size_um=pixel_size_um, rgb=rgb, need_pixel_size=need_pixel_size, lazy=True
     )
-    planes = read.planes
-    if not isinstance(planes, da.Array):  # NPY (loaded: it is not a slide format)
-        planes = da.from_array(planes, chunks=(1, 1024, 1024))
-    return Images(
-        planes, read.pixel_size_um, read.optics, read.z_um, read.focus_z_um, read.metadata
-    )
+    if not isinstance(images.planes, da.Array):  # NPY or a plain image: not slide formats
+        images.planes = da.from_array(images.planes, chunks=(1, 1024, 1024))
+    return images
 
 
 def block_chunks(length: int, block: int, minimum: int = 0) -> tuple[int, ...]:
