@@ -88,6 +88,41 @@ def test_blur_score_prints_maps_and_writes_them(
     assert (tmp_path / "map.png").stat().st_size > 0
 
 
+def test_blur_score_of_a_slide_region_by_region_equals_the_whole_image(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    import dask.array as da
+    import tifffile
+
+    rng = np.random.default_rng(5)
+    plane = (rng.random((700, 900)) * 1000).astype(np.uint16)  # not a multiple of 128
+    slide = write_stack(
+        FocalStack(plane[None], [0.0], DF.pixel_size_um), tmp_path / "slide.ome.zarr"
+    )
+    scorer = BlurScorer.load(tiny_model, num_threads=1)
+    whole = scorer.score_map(plane.astype(np.float32))
+    # Regions of 2 × 2 patches cut a grid that is not aligned with them: the same patches.
+    blocks = scorer.score_map_blocks(da.from_array(plane, chunks=(200, 300)), block_patches=2)
+    assert blocks.shape == whole.shape == (6, 8)
+    assert np.allclose(blocks, whole, rtol=1e-5, atol=1e-6)
+    code, out, err = _run(
+        "fewshot",
+        "score",
+        slide,
+        "--model",
+        tiny_model,
+        "--workers",
+        "2",
+        "--json",
+        "--map",
+        tmp_path / "map.tif",
+    )
+    assert code == 0, err
+    written = tifffile.imread(tmp_path / "map.tif")
+    assert np.allclose(written, whole.astype(np.float32), rtol=1e-5, atol=1e-6)
+    assert json.loads(out)[0]["patches"] == whole.size
+
+
 def test_blur_score_refuses_bad_input_and_never_writes_onto_it(
     tiny_model: Path, tmp_path: Path
 ) -> None:

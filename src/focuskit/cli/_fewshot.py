@@ -14,6 +14,8 @@ from focuskit._errors import ConfigError, FocuskitError
 from focuskit.cli._common import (
     GrayOpt,
     PixelSizeOpt,
+    SchedulerOpt,
+    WorkersOpt,
     ZFileOpt,
     ZStartOpt,
     ZStepOpt,
@@ -42,13 +44,27 @@ StrideOpt = Annotated[
 
 
 def _score_stack(scorer: Any, planes: Any, stride: int | None, show: bool) -> np.ndarray:
-    """Score maps of every plane, shape (Z, rows, cols)."""
+    """Score maps of every plane, shape (Z, rows, cols). A lazy stack (OME-Zarr, a large
+    tiled TIFF) is scored region by region (``BlurScorer.score_map_blocks``), never read
+    whole."""
+    import dask.array as da
+
+    lazy = isinstance(planes, da.Array)
     maps = []
     with progress_bar("blur score", show) as update:
         for i in range(int(planes.shape[0])):
-            maps.append(scorer.score_map(np.asarray(planes[i], dtype=np.float32), stride))
+            if lazy:
+                maps.append(scorer.score_map_blocks(planes[i], stride))
+            else:
+                maps.append(scorer.score_map(np.asarray(planes[i], dtype=np.float32), stride))
             update(i + 1, int(planes.shape[0]))
     return np.stack(maps)
+
+
+def _preview(plane: Any, side: int = 2048) -> np.ndarray:
+    """The plane, decimated to at most ``side`` pixels a side for a plot."""
+    step = max(1, -(-max(int(n) for n in plane.shape) // side))
+    return np.asarray(plane[::step, ::step], dtype=np.float32)
 
 
 # --- score -------------------------------------------------------------------------------
@@ -79,11 +95,20 @@ def score_images(
     overwrite: Annotated[
         bool, typer.Option(help="Replace existing --map and --plot files")
     ] = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
-    """Blur score of each image (defocus W in waves per 128² patch; lower is sharper)."""
+    """Blur score of each image (defocus W in waves per 128² patch; lower is sharper).
+
+    A whole slide (OME-Zarr, a tiled TIFF above 512 MiB) is scored region by region on
+    --workers local threads or a --scheduler, never read whole."""
+    import contextlib
+
+    import dask.array as da
+
     from focuskit.fewshot import BlurScorer, score_map_plot
-    from focuskit.io import atomic_output, read_images
+    from focuskit.io import atomic_output, compute_context, read_images
 
     check_png(plot)
     if map_output is not None:
@@ -103,20 +128,27 @@ def score_images(
     for path in images:
         # The blur score needs neither z nor the pixel size.
         found = read_images(
-            path, pixel_size_um=pixel_size, rgb="gray" if gray else "error", need_pixel_size=False
+            path,
+            pixel_size_um=pixel_size,
+            rgb="gray" if gray else "error",
+            need_pixel_size=False,
+            # Region by region on the workers when asked; large slides are lazy anyway.
+            lazy=True if workers or scheduler else None,
         )
         notes = (
             scorer.check_optics(found.optics, found.pixel_size_um)
             if found.optics is not None
             else []
         )
+        chunked = isinstance(found.planes, da.Array) or workers or scheduler
         try:
-            maps = _score_stack(scorer, found.planes, stride, not as_json)
+            with compute_context(workers, scheduler) if chunked else contextlib.nullcontext():
+                maps = _score_stack(scorer, found.planes, stride, not as_json)
         except FocuskitError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         all_maps.append(maps)
-        if first is None:
-            first = (found.plane(0), maps[0])
+        if first is None and plot is not None:
+            first = (_preview(found.planes[0]), maps[0])
         for i, m in enumerate(maps):
             entry: dict[str, Any] = {
                 "file": str(path),

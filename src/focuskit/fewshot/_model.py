@@ -243,6 +243,67 @@ class BlurScorer(TrainedModel):
         tiles = view[ys[:, None], xs[None, :]].reshape(-1, PATCH, PATCH)
         return standardize(tiles), ys, xs
 
+    def score_map_blocks(
+        self, plane: Any, stride: int | None = None, block_patches: int = 16
+    ) -> np.ndarray:
+        """:meth:`score_map` of a plane too large to hold: the same patches, read region by
+        region.
+
+        The patch grid is the whole plane's (:meth:`patches`); it is cut into groups of
+        ``block_patches`` × ``block_patches`` patches, and each group's region (about
+        2048² pixels at the defaults) is read, cut into its patches and scored as one Dask
+        task — on the scheduler that is active (``focuskit.io.compute_context``). The map
+        equals :meth:`score_map` of the whole plane; memory holds a few regions.
+
+        Parameters
+        ----------
+        plane : array_like
+            One 2-D plane that slices lazily (a ``dask.array.Array``, a zarr array, …).
+        stride : int, optional
+            Step between patch origins (pixels; default 128).
+        block_patches : int
+            Patches per region along each axis (≥ 1).
+
+        Returns
+        -------
+        score_map : ndarray
+            (n_rows, n_cols) float64 ``W`` per patch (waves).
+
+        Raises
+        ------
+        ConfigError
+            When the plane is not 2-D, ``stride`` or ``block_patches`` < 1, or a region
+            holds NaN/inf.
+        """
+        import dask
+
+        shape = tuple(int(n) for n in np.shape(plane))
+        if len(shape) != 2:
+            raise ConfigError(f"blur score needs one 2-D image, got shape {shape}")
+        stride = PATCH if stride is None else int(stride)
+        if stride < 1 or block_patches < 1:
+            raise ConfigError(
+                f"stride and block_patches must be ≥ 1, got {stride} and {block_patches}"
+            )
+        ys, xs = patch_origins(shape[0], stride, PATCH), patch_origins(shape[1], stride, PATCH)
+
+        def group(gy: np.ndarray, gx: np.ndarray) -> np.ndarray:
+            y0, x0 = int(gy[0]), int(gx[0])
+            region = np.asarray(
+                plane[y0 : int(gy[-1]) + PATCH, x0 : int(gx[-1]) + PATCH], dtype=np.float32
+            )
+            if not np.isfinite(region).all():
+                raise ConfigError("the image contains NaN or inf; replace them before scoring")
+            view = np.lib.stride_tricks.sliding_window_view(region, (PATCH, PATCH))
+            tiles = view[(gy - y0)[:, None], (gx - x0)[None, :]].reshape(-1, PATCH, PATCH)
+            return self.score_patches(standardize(tiles)).reshape(gy.size, gx.size)
+
+        rows = [ys[i : i + block_patches] for i in range(0, ys.size, block_patches)]
+        cols = [xs[j : j + block_patches] for j in range(0, xs.size, block_patches)]
+        tasks = [[dask.delayed(group)(gy, gx) for gx in cols] for gy in rows]
+        (blocks,) = dask.compute(tasks)
+        return np.block(blocks)
+
     def score_patches(self, patches: np.ndarray, batch: int = 128) -> np.ndarray:
         """The blur score of standardized patches, run through the CNN in batches.
 
