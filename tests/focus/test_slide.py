@@ -150,3 +150,62 @@ def test_off_surface_flags_only_the_blurry_side_of_a_score() -> None:
     assert fmap.kind == "score" and np.isnan(fmap.z_um).all()
     assert fmap.flags[2, 4] == "off-surface"
     assert int(fmap.flagged.sum()) == 1
+
+
+def test_the_tile_focus_map_of_a_lazy_stack_is_the_in_memory_one() -> None:
+    import dask.array as da
+
+    from focuskit.focus import focus_map
+    from focuskit.io import FocalStack
+    from focuskit.simulate import simulate_stack
+
+    stack = FocalStack.from_simulation(
+        simulate_stack(
+            "deepr-20x-fluor",
+            sample="nuclei",
+            size=256,
+            z_um=np.arange(-4.0, 4.1, 1.0),
+            photons=1000,
+            seed=1,
+            tilt_deg=1.0,
+        )
+    )
+    whole = focus_map(stack, 32)
+    lazy = FocalStack(
+        da.from_array(np.asarray(stack.data), chunks=(1, 100, 100)),
+        stack.z_um,
+        stack.pixel_size_um,
+        optics=stack.optics,
+    )
+    # Regions of 3 × 3 tiles that do not divide the 8 × 8 grid nor match the chunks.
+    parts = focus_map(lazy, 32, region_px=96)
+    assert np.array_equal(parts.z_focus_um, whole.z_focus_um)
+    assert np.array_equal(parts.confidence, whole.confidence)
+    assert np.ptp(whole.z_focus_um) > 0  # the tilt shows: the test compares real maps
+
+
+def test_find_focus_tile_map_on_workers_matches_the_plain_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from conftest import run_cli
+
+    from focuskit.io import FocalStack, write_stack
+    from focuskit.simulate import simulate_stack
+
+    stack = FocalStack.from_simulation(
+        simulate_stack(
+            "deepr-20x-fluor",
+            sample="nuclei",
+            size=256,
+            z_um=np.arange(-4.0, 4.1, 1.0),
+            photons=1000,
+            seed=2,
+            tilt_deg=1.0,
+        )
+    )
+    path = write_stack(stack, tmp_path / "s.ome.zarr")
+    code, plain, err = run_cli("find-focus", path, "--tile", "64", "--json")
+    assert code == 0, err
+    code, parts, err = run_cli("find-focus", path, "--tile", "64", "--workers", "2", "--json")
+    assert code == 0, err
+    assert json.loads(parts)["focus_map"] == json.loads(plain)["focus_map"]

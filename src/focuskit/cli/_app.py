@@ -14,6 +14,8 @@ from focuskit._errors import ConfigError
 from focuskit.cli._common import (
     GrayOpt,
     PixelSizeOpt,
+    SchedulerOpt,
+    WorkersOpt,
     ZFileOpt,
     ZStartOpt,
     ZStepOpt,
@@ -390,16 +392,28 @@ def find_focus_cmd(
     z_file: ZFileOpt = None,
     gray: GrayOpt = False,
     overwrite: OverwritePlotOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Find the in-focus z of a stack (sub-step refined), with a confidence."""
+    """Find the in-focus z of a stack (sub-step refined), with a confidence.
+
+    --tile on a stack too large to hold (OME-Zarr, a tiled TIFF above 512 MiB) reads it
+    region by region on --workers local threads or a --scheduler."""
+    import contextlib
+
+    import dask.array as da
+
     from focuskit.focus import find_focus, focus_map
+    from focuskit.io import compute_context
 
     if refine not in ("parabola", "gaussian", "none"):
         raise ConfigError(f"--refine must be parabola, gaussian or none, got {refine!r}")
     check_png(plot)
     check_outputs({"--plot": plot}, overwrite=overwrite, inputs=[stack_path, z_file])
-    stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray)
+    # Region by region on the workers when asked; large stacks are lazy anyway.
+    lazy = True if tile is not None and (workers or scheduler) else None
+    stack = read_stack_given(stack_path, pixel_size, z_step, z_start, z_file, gray, lazy)
     level: Any = saturation
     if saturation is not None and saturation != "auto":
         try:
@@ -412,7 +426,9 @@ def find_focus_cmd(
     measure = result.measure
     out = result.to_dict()
     if tile is not None:
-        fmap = focus_map(stack, tile, measure, refine=refine)  # type: ignore[arg-type]
+        chunked = isinstance(stack.data, da.Array) or workers or scheduler
+        with compute_context(workers, scheduler) if chunked else contextlib.nullcontext():
+            fmap = focus_map(stack, tile, measure, refine=refine)  # type: ignore[arg-type]
         _a, b, c = fmap.plane_fit()
         out["focus_map"] = {
             "tile": tile,

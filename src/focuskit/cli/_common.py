@@ -304,8 +304,10 @@ def read_stack_given(  # type: ignore[no-untyped-def]
     z_start: float,
     z_file: Path | None,
     gray: bool = False,
+    lazy: bool | None = None,
 ):
-    """Read a stack, filling what the file lacks from the command line."""
+    """Read a stack, filling what the file lacks from the command line (``lazy`` as
+    :func:`focuskit.io.read_stack`)."""
     from focuskit.io import read_stack, read_z_file
 
     return read_stack(
@@ -315,6 +317,7 @@ def read_stack_given(  # type: ignore[no-untyped-def]
         z_step_um=z_step,
         z_start_um=z_start,
         rgb="gray" if gray else "error",
+        lazy=lazy,
     )
 
 

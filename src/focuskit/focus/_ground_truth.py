@@ -563,8 +563,12 @@ def focus_map(
     measure: str | None = None,
     *,
     refine: Refinement = "parabola",
+    region_px: int = 1024,
 ) -> FocusMap:
     """Per-tile :func:`find_focus` over non-overlapping ``tile``² tiles.
+
+    A lazy stack (``dask.array``: OME-Zarr, a large tiled TIFF) is read region by region
+    (all planes of about ``region_px``² pixels per Dask task), never whole.
 
     Parameters
     ----------
@@ -577,6 +581,8 @@ def focus_map(
         :func:`~focuskit.measures.default_measure` of the stack's optics).
     refine : {'parabola', 'gaussian', 'none'}, optional
         Sub-step refinement of each tile's peak (default 'parabola').
+    region_px : int, optional
+        A lazy stack is read in regions of about this many pixels a side (whole tiles).
 
     Returns
     -------
@@ -588,23 +594,44 @@ def focus_map(
     ConfigError
         If ``tile`` is out of range, or :func:`find_focus` fails on a tile.
     """
-    data = np.asarray(stack.data)
-    _, ny, nx = data.shape
+    import dask
+    import dask.array as da
+
+    data = stack.data
+    _, ny, nx = (int(n) for n in data.shape)
     if tile < 8 or tile > min(ny, nx):
         raise ConfigError(f"tile must be between 8 and the image size {min(ny, nx)}, got {tile}")
     ty, tx = ny // tile, nx // tile
-    zmap = np.empty((ty, tx))
-    conf = np.empty((ty, tx))
-    for i in range(ty):
-        for j in range(tx):
-            sub = FocalStack(
-                data=data[:, i * tile : (i + 1) * tile, j * tile : (j + 1) * tile],
-                z_um=stack.z_um,
-                pixel_size_um=stack.pixel_size_um,
-                optics=stack.optics,
-            )
-            r = find_focus(sub, measure, refine=refine)
-            zmap[i, j], conf[i, j] = r.z_focus_um, r.confidence
+
+    def group(i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+        """(z, confidence) of tiles [i0, i1) × [j0, j1), read as one region."""
+        region = np.asarray(data[:, i0 * tile : i1 * tile, j0 * tile : j1 * tile])
+        out = np.empty((i1 - i0, j1 - j0, 2))
+        for i in range(i1 - i0):
+            for j in range(j1 - j0):
+                sub = FocalStack(
+                    data=region[:, i * tile : (i + 1) * tile, j * tile : (j + 1) * tile],
+                    z_um=stack.z_um,
+                    pixel_size_um=stack.pixel_size_um,
+                    optics=stack.optics,
+                )
+                r = find_focus(sub, measure, refine=refine)
+                out[i, j] = r.z_focus_um, r.confidence
+        return out
+
+    if isinstance(data, da.Array):
+        # A stack too large to hold: regions of about 1024² (all planes) as Dask tasks, on
+        # the active scheduler (focuskit.io.compute_context); memory holds a few regions.
+        k = max(1, region_px // tile)
+        tasks = [
+            [dask.delayed(group)(i, min(i + k, ty), j, min(j + k, tx)) for j in range(0, tx, k)]
+            for i in range(0, ty, k)
+        ]
+        (blocks,) = dask.compute(tasks)
+        both = np.concatenate([np.concatenate(row, axis=1) for row in blocks], axis=0)
+    else:
+        both = group(0, ty, 0, tx)
+    zmap, conf = both[..., 0], both[..., 1]
     dx = stack.pixel_size_um
     cy = ((np.arange(ty) + 0.5) * tile - ny / 2) * dx
     cx = ((np.arange(tx) + 0.5) * tile - nx / 2) * dx
