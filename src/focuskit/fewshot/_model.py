@@ -55,6 +55,16 @@ SCHEMA = Section(
 SCORE = "defocus wavefront at the pupil edge W = z·(n − √(n² − NA²))/λ, in waves (lower is sharper)"
 
 
+def _cut_patches(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The standardized 128² patches of ``image`` at row/column origins ``ys``×``xs``,
+    (len(ys)·len(xs), 128, 128) float32; ConfigError on NaN/inf."""
+    img = np.asarray(image).astype(np.float32, copy=False)
+    if not np.isfinite(img).all():
+        raise ConfigError("the image contains NaN or inf; replace them before scoring")
+    view = np.lib.stride_tricks.sliding_window_view(img, (PATCH, PATCH))
+    return standardize(view[ys[:, None], xs[None, :]].reshape(-1, PATCH, PATCH))
+
+
 class BlurScorer(TrainedModel):
     """The DeepFocus blur score (Shajkofci & Liebling §2.2) from a trained :class:`BlurCNN`.
 
@@ -236,12 +246,7 @@ class BlurScorer(TrainedModel):
             patch_origins(img.shape[0], stride, PATCH),
             patch_origins(img.shape[1], stride, PATCH),
         )
-        img = img.astype(np.float32, copy=False)
-        if not np.isfinite(img).all():
-            raise ConfigError("the image contains NaN or inf; replace them before scoring")
-        view = np.lib.stride_tricks.sliding_window_view(img, (PATCH, PATCH))
-        tiles = view[ys[:, None], xs[None, :]].reshape(-1, PATCH, PATCH)
-        return standardize(tiles), ys, xs
+        return _cut_patches(img, ys, xs), ys, xs
 
     def score_map_blocks(
         self, plane: Any, stride: int | None = None, block_patches: int = 16
@@ -289,14 +294,9 @@ class BlurScorer(TrainedModel):
 
         def group(gy: np.ndarray, gx: np.ndarray) -> np.ndarray:
             y0, x0 = int(gy[0]), int(gx[0])
-            region = np.asarray(
-                plane[y0 : int(gy[-1]) + PATCH, x0 : int(gx[-1]) + PATCH], dtype=np.float32
-            )
-            if not np.isfinite(region).all():
-                raise ConfigError("the image contains NaN or inf; replace them before scoring")
-            view = np.lib.stride_tricks.sliding_window_view(region, (PATCH, PATCH))
-            tiles = view[(gy - y0)[:, None], (gx - x0)[None, :]].reshape(-1, PATCH, PATCH)
-            return self.score_patches(standardize(tiles)).reshape(gy.size, gx.size)
+            region = np.asarray(plane[y0 : int(gy[-1]) + PATCH, x0 : int(gx[-1]) + PATCH])
+            tiles = _cut_patches(region, gy - y0, gx - x0)
+            return self.score_patches(tiles).reshape(gy.size, gx.size)
 
         rows = [ys[i : i + block_patches] for i in range(0, ys.size, block_patches)]
         cols = [xs[j : j + block_patches] for j in range(0, xs.size, block_patches)]
