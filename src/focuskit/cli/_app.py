@@ -638,14 +638,12 @@ def autofocus(
 
     check_png(plot)
     replayed = scope.split(":", 1)[1] if scope.startswith("stack:") else None
+    # --calibration physical: the curve from the microscope's optics, not a file.
+    physical = calibration is not None and str(calibration) == "physical"
     check_outputs(
         {"--plot": plot},
         overwrite=overwrite,
-        inputs=[
-            replayed,
-            None if str(calibration) == "physical" else calibration,
-            model_input(model),
-        ],
+        inputs=[replayed, None if physical else calibration, model_input(model)],
     )
     if method not in AUTOFOCUS_METHODS:
         raise ConfigError(
@@ -699,7 +697,6 @@ def autofocus(
                 f"(it starts with 3 images), got {max_images}"
             )
         box = _roi(roi)  # refuse bad input before the stage moves
-        physical = calibration is not None and str(calibration) == "physical"
         calib = None if calibration is None or physical else BlurCalibration.load(calibration)
         loaded = BlurScorer.load(model or (calib.model if calib else None) or DEFAULT_MODEL)
         settings = {"max_images": max_images, "roi": box, **(dict(PAPER_SETTINGS) if paper else {})}
@@ -730,7 +727,7 @@ def autofocus(
         microscope: Any = MMCoreScope(core, focus_device, limits, max_step)
     else:
         microscope = open_scope(scope, **scope_kwargs)
-    if method == "deepfocus" and calibration is not None and str(calibration) == "physical":
+    if method == "deepfocus" and physical:
         from focuskit.fewshot import BlurCalibration
 
         if microscope.optics is None:
