@@ -189,3 +189,22 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     one_line_error(code, err, "cannot read its pixels")
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["broken.ome.zarr", "corrupt.ome.zarr", "s.ome.zarr", "taken.ome.tif"]
+
+
+def test_a_lazily_read_tiff_is_closed_with_its_last_reference(tmp_path: Path) -> None:
+    """tifffile's Zarr store holds the file open; dropping the lazy array closes it (a
+    leaked handle surfaced as a ResourceWarning in whatever ran next)."""
+    import gc
+    import warnings
+
+    from focuskit.io._zarr import tiff_dask_array
+
+    path = tmp_path / "t.ome.tif"
+    tifffile.imwrite(path, np.ones((2, 256, 256), np.uint16), tile=(128, 128))
+    lazy = tiff_dask_array(path, (2, 256, 256), np.uint16)
+    assert int(lazy.sum().compute()) == 2 * 256 * 256
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        del lazy
+        gc.collect()
+    assert [w for w in said if issubclass(w.category, ResourceWarning)] == []

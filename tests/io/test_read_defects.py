@@ -4,6 +4,7 @@ as zeros, invalid z renumbered 0, 1, 2 …, malformed NGFF metadata, and library
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -353,6 +354,7 @@ def as_in_a_fresh_process() -> Iterator[None]:
     def show(message, category, filename, lineno, file=None, line=None):
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
+    gc.collect()  # a fresh process has no garbage of earlier tests left to finalize
     root = logging.getLogger()
     handlers = root.handlers
     root.handlers = []

@@ -445,7 +445,15 @@ class _TiffChunks:
         self.dtype = np.dtype(dtype)
         self.ndim = len(self.shape)
         self._array: Any = None
+        self._store: Any = None
         self._lock = threading.Lock()
+
+    def __del__(self) -> None:
+        # tifffile's Zarr store holds the file open; close it with the last reference.
+        store, self._store = getattr(self, "_store", None), None
+        if store is not None:
+            with contextlib.suppress(Exception):  # closing at collection must never raise
+                store.close()
 
     def __getstate__(self) -> dict[str, Any]:
         # The open file stays behind: a worker process opens its own.
@@ -462,8 +470,8 @@ class _TiffChunks:
                 import zarr
 
                 with library_messages(warnings_too=False):
-                    store = tifffile.imread(self.path, aszarr=True, series=0, level=0)
-                    self._array = zarr.open(store, mode="r")
+                    self._store = tifffile.imread(self.path, aszarr=True, series=0, level=0)
+                    self._array = zarr.open(self._store, mode="r")
         return self._array
 
     def __getitem__(self, index: Any) -> np.ndarray:
