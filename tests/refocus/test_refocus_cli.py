@@ -75,6 +75,8 @@ def test_apply_writes_float32_in_the_input_scale_with_metadata(
         dpm,
         "--tile",
         64,
+        "--method",
+        "deepr",
         "--json",
     )
     assert code == 0, err

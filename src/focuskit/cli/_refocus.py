@@ -3,6 +3,7 @@ train one, inspect it."""
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -70,25 +71,32 @@ def _is_folder(path: Path) -> bool:
     )
 
 
-def _targets(inputs: list[Path], output: Path, dpm: Path | None) -> list[tuple[Path, Path | None]]:
-    """One output (and defocus-map) path per input: the paths themselves for one input, or
-    ``<stem>.ome.tif`` / ``<stem>.dpm.ome.tif`` inside folders for several."""
+def _targets(
+    inputs: list[Path],
+    output: Path,
+    extra: Path | None,
+    *,
+    option: str = "--defocus-map",
+    kind: str = "dpm",
+) -> list[tuple[Path, Path | None]]:
+    """One output (and companion: defocus map, consistency map) path per input: the paths
+    themselves for one input, or ``<stem>.ome.tif`` / ``<stem>.<kind>.ome.tif`` inside
+    folders for several."""
     if len(inputs) == 1 and not _is_folder(output):
-        return [(output, dpm)]
+        return [(output, extra)]
     if not _is_folder(output):
         raise ConfigError(
             f"{output}: with {len(inputs)} inputs, -o must be an existing folder — create it first"
         )
-    if dpm is not None and not _is_folder(dpm):
+    if extra is not None and not _is_folder(extra):
         raise ConfigError(
-            f"{dpm}: with several inputs, --defocus-map must be an existing "
-            "folder — create it first"
+            f"{extra}: with several inputs, {option} must be an existing folder — create it first"
         )
     stems = [_stem(p) for p in inputs]
     if len(set(stems)) != len(stems):
         raise ConfigError("two inputs share a file name; refocus them into different folders")
     return [
-        (output / f"{s}.ome.tif", (dpm / f"{s}.dpm.ome.tif") if dpm is not None else None)
+        (output / f"{s}.ome.tif", (extra / f"{s}.{kind}.ome.tif") if extra is not None else None)
         for s in stems
     ]
 
@@ -98,8 +106,12 @@ def _targets(inputs: list[Path], output: Path, dpm: Path | None) -> list[tuple[P
 
 @refocus_app.command(
     help=(
-        "Refocus images with a Deep-R model: float32 output in the input's intensity scale, "
-        "metadata carried over.\n\n"
+        "Refocus images: float32 output (or --dtype input) in the input's intensity scale, "
+        "never negative, metadata carried over.\n\n"
+        "--method auto (default) re-blurs Deep-R's output tile by tile to the defocus estimated "
+        "from the image and keeps it only where it explains the measurement as well as the "
+        "physics output (Richardson-Lucy + TV with the estimated PSF) does; other tiles fall "
+        "back to physics and are reported. --consistency writes the per-tile χ².\n\n"
         "A stack is refocused plane by plane. Outputs are written whole or not at all.\n\n"
         "Whole slides: with an OME-Zarr -o and a plane larger than 4096² (or --chunked, "
         "--resume, --workers, --scheduler), the image is read lazily and refocused block by "
@@ -160,12 +172,69 @@ def apply(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     resume: ResumeOpt = False,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "auto: Deep-R on the tiles whose output, re-blurred to the estimated defocus, "
+                "explains the measurement as well as physics does, physics elsewhere; deepr: "
+                "the learned model only; physics: Richardson-Lucy + TV with the PSF at the "
+                "estimated (or --z) defocus. Default: auto in memory, deepr chunk-wise"
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    z: Annotated[
+        float | None,
+        typer.Option(
+            "--z", help="The defocus if you know it (µm; sign ignored): no estimate for physics"
+        ),
+    ] = None,
+    psf: Annotated[
+        Path | None,
+        typer.Option(
+            help="A measured bead focal stack (with z) as the PSF family, instead of the optics"
+        ),
+    ] = None,
+    psf_z_step: Annotated[
+        float | None,
+        typer.Option(help="z step of the bead stack (µm), if its file lacks z positions"),
+    ] = None,
+    psf_pixel_size: Annotated[
+        float | None,
+        typer.Option(help="pixel size of the bead stack (µm), if its file lacks it"),
+    ] = None,
+    consistency: Annotated[
+        Path | None,
+        typer.Option(
+            help=(
+                "Also write the per-tile re-blur χ² (≈1: explained by the measurement) as an "
+                "image here (file, or folder for several inputs)"
+            )
+        ),
+    ] = None,
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="float32, or input: the input's integer type, clipped to its range (reported)"
+        ),
+    ] = "float32",
 ) -> None:
     from focuskit.focus import fitted_tilt
-    from focuskit.io import FocalStack, read_images, write_stack
-    from focuskit.refocus import Refocuser
+    from focuskit.io import FocalStack, read_images, read_stack, write_stack
+    from focuskit.refocus import METHODS, Refocuser, refocus_checked
 
+    if method is not None and method not in METHODS:
+        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if dtype not in ("float32", "input"):
+        raise ConfigError(f"--dtype must be float32 or input, got {dtype!r}")
     if _use_chunked(images, output, chunked or resume or workers is not None or bool(scheduler)):
+        if method not in (None, "deepr") or any(v is not None for v in (z, psf, consistency)):
+            raise ConfigError(
+                "chunk-wise refocusing (large OME-Zarr, --chunked/--resume/--workers/"
+                "--scheduler) runs the learned model only (--method deepr); --method "
+                "auto/physics, --z, --psf and --consistency work in memory — crop the slide"
+            )
         _apply_chunked(
             images,
             output,
@@ -184,19 +253,33 @@ def apply(
             resume=resume,
         )
         return
+    method = method or "auto"
     plan = _targets(list(images), output, defocus_map)
-    for out, dpm in plan:  # fail before any work if a target is taken or unsupported
-        for target in (out, dpm):
+    cmaps = [
+        c
+        for _, c in _targets(list(images), output, consistency, option="--consistency", kind="chi2")
+    ]
+    for (out, dpm), cmap in zip(plan, cmaps, strict=True):  # fail before any work
+        for target in (out, dpm, cmap):
             if target is not None and not target.name.lower().endswith(_OUT_SUFFIXES):
                 raise StackFileError(
                     target, "unsupported output format", "use .ome.tif, .ome.zarr or .npy"
                 )
     check_outputs(
-        [(label, p) for out, dpm in plan for label, p in (("-o", out), ("--defocus-map", dpm))],
+        [
+            (label, p)
+            for (out, dpm), cmap in zip(plan, cmaps, strict=True)
+            for label, p in (("-o", out), ("--defocus-map", dpm), ("--consistency", cmap))
+        ],
         overwrite=overwrite,
-        inputs=[*images, model_input(model)],
+        inputs=[*images, model_input(model), psf],
     )
     refocuser = Refocuser.load(model)
+    psf_stack = None
+    if psf is not None:
+        if not psf.exists():
+            raise StackFileError(psf, "file not found", "check the path of the bead stack")
+        psf_stack = read_stack(psf, pixel_size_um=psf_pixel_size, z_step_um=psf_z_step)
     if defocus_map is not None and refocuser.dpm is None:
         raise ConfigError(
             f"{model} has no defocus-map decoder — drop --defocus-map or train one "
@@ -204,7 +287,7 @@ def apply(
         )
     summary = []
     t0 = time.perf_counter()
-    for path, (out, dpm) in zip(images, plan, strict=True):
+    for path, (out, dpm), cmap in zip(images, plan, cmaps, strict=True):
         if not path.exists():
             raise StackFileError(path, "file not found", "check the path")
         # A single image or a stack without z: z does not matter for refocusing.
@@ -214,25 +297,47 @@ def apply(
         notes = refocuser.check_optics(stack.optics, stack.pixel_size_um, force=force)
         for note in notes:
             err_console.print(f"[yellow]note:[/] {path.name}: {note}", highlight=False)
+        family = _psf_family(stack, refocuser, psf_stack)
         n = len(stack)
-        planes, maps = [], []
+        planes, maps, checks, reports = [], [], [], []
         with progress_bar(f"refocusing {path.name}", n > 1) as update:
             for k in range(n):
                 plane = np.asarray(stack.plane(k))
-                planes.append(refocuser.refocus(plane, tile=tile, overlap=overlap))
+                result = refocus_checked(
+                    plane,
+                    method=method,  # type: ignore[arg-type]
+                    refocuser=refocuser,
+                    family=family,
+                    z_um=z,
+                    tile=tile,
+                    overlap=overlap,
+                )
+                planes.append(result.image)
+                checks.append(result.consistency_map())
+                reports.append(result.to_dict())
                 if dpm is not None:
                     maps.append(refocuser.defocus_map(plane, tile=tile, overlap=overlap))
                 update(k + 1, n)
+        for k, rep in enumerate(reports):
+            for note in rep["notes"]:
+                where = f" plane {k}" if n > 1 else ""
+                err_console.print(f"[yellow]note:[/] {path.name}{where}: {note}", highlight=False)
+        data, clip_note = _output_dtype(np.stack(planes), stack.data.dtype, dtype)
+        if clip_note:
+            err_console.print(f"[yellow]note:[/] {path.name}: {clip_note}", highlight=False)
         provenance = {
             "model": model,
+            "method": method,
             "input": str(path),
             "tile": tile,
             "overlap": overlap,
-            "notes": notes,
+            "z_um": z,
+            "psf": None if psf is None else str(psf),
+            "notes": notes + ([clip_note] if clip_note else []),
         }
         meta = {**stack.metadata, "refocused": provenance}
         write_stack(
-            FocalStack(np.stack(planes), stack.z_um, stack.pixel_size_um, stack.optics, None, meta),
+            FocalStack(data, stack.z_um, stack.pixel_size_um, stack.optics, None, meta),
             out,
             overwrite=overwrite,
             protect=images,
@@ -242,7 +347,22 @@ def apply(
             "output": str(out),
             "planes": n,
             "shape": list(stack.shape[1:]),
+            "method": method,
+            "dtype": str(data.dtype),
+            "clipped": clip_note,
+            "refocus": reports if n > 1 else reports[0],
         }
+        if cmap is not None:
+            cmeta = {**stack.metadata, "reblur_chi2": provenance}
+            write_stack(
+                FocalStack(
+                    np.stack(checks), stack.z_um, stack.pixel_size_um, stack.optics, None, cmeta
+                ),
+                cmap,
+                overwrite=overwrite,
+                protect=images,
+            )
+            row["consistency"] = str(cmap)
         if dpm is not None:
             dmeta = {**stack.metadata, "defocus_map_um": provenance}
             write_stack(
@@ -264,12 +384,19 @@ def apply(
         summary.append(row)
     seconds = time.perf_counter() - t0
     if as_json:
-        print_json({"model": model, "seconds": seconds, "images": summary})
+        print_json({"model": model, "method": method, "seconds": seconds, "images": summary})
         return
     for row in summary:
-        extra = ""
+        reps = row["refocus"] if isinstance(row["refocus"], list) else [row["refocus"]]
+        src = {k: sum(r["tile_sources"][k] for r in reps) for k in ("deepr", "physics", "input")}
+        extra = (
+            f" [{method}: tiles from Deep-R {src['deepr']}, physics {src['physics']}, "
+            f"unchanged {src['input']}]"
+        )
+        if "consistency" in row:
+            extra += f"; re-blur χ² map → {row['consistency']}"
         if "defocus_map" in row:
-            extra = (
+            extra += (
                 f"; defocus map → {row['defocus_map']} (mean {row['mean_defocus_um']:+.2f} µm, "
                 f"plane fit: tilt {row['fitted_tilt_deg']:.2f}° at {row['tilt_azimuth_deg']:.0f}°, "
                 f"rms {row['plane_fit_rms_um']:.2f} µm)"
@@ -279,6 +406,40 @@ def apply(
         f"refocused {sum(r['planes'] for r in summary)} image(s) in {seconds:.1f} s",
         highlight=False,
     )
+
+
+def _psf_family(stack: Any, refocuser: Any, psf_stack: Any | None) -> Any:
+    """The PSFs of the physics path and the check: a bead stack (on the image's pixel), else
+    the file's fluorescence optics, else the model's."""
+    from focuskit.refocus import psf_family_for
+
+    if psf_stack is not None and not math.isclose(
+        psf_stack.pixel_size_um, stack.pixel_size_um, rel_tol=0.02
+    ):
+        raise ConfigError(
+            f"the bead stack's pixel ({psf_stack.pixel_size_um:g} µm) differs from the "
+            f"image's ({stack.pixel_size_um:g} µm): record the beads with the same camera "
+            "and objective, or give the right --psf-pixel-size / --pixel-size"
+        )
+
+    optics = stack.optics if stack.optics is not None and stack.optics.is_fluorescence else None
+    return psf_family_for(optics or refocuser.optics, psf_stack=psf_stack)
+
+
+def _output_dtype(data: np.ndarray, input_dtype: Any, dtype: str) -> tuple[np.ndarray, str]:
+    """float32, or the input's integer type clipped to its range (and a note saying so)."""
+    if dtype == "float32" or not np.issubdtype(np.dtype(input_dtype), np.integer):
+        return data.astype(np.float32), ""
+    info = np.iinfo(np.dtype(input_dtype))
+    low, high = int(np.sum(data < info.min)), int(np.sum(data > info.max))
+    out = np.clip(np.rint(data), info.min, info.max).astype(input_dtype)
+    note = (
+        f"written as {np.dtype(input_dtype).name}: {low + high} pixel(s) clipped to its range "
+        f"[{info.min}, {info.max}] ({high} above)"
+        if low + high
+        else ""
+    )
+    return out, note
 
 
 def _use_chunked(images: list[Path], output: Path, asked: bool) -> bool:

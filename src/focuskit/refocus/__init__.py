@@ -15,6 +15,12 @@ Importing this package does not import torch; the networks, losses and training 
 """
 
 from focuskit._lazy import lazy_exports
+from focuskit.refocus._checked import (
+    METHODS,
+    CheckedRefocus,
+    psf_family_for,
+    refocus_checked,
+)
 from focuskit.refocus._chunked import refocus_lazy, worker_refocuser
 from focuskit.refocus._config import LEVELS, DeepRConfig, DiscriminatorConfig
 from focuskit.refocus._data import (
@@ -47,6 +53,10 @@ __all__ = [  # noqa: RUF022 - the lazily imported networks first
     "DeepRDiscriminator",
     "DeepRGenerator",
     "BRIGHTFIELD_SAMPLES",
+    "METHODS",
+    "CheckedRefocus",
+    "psf_family_for",
+    "refocus_checked",
     "DEFAULT_MODEL",
     "FLUORESCENCE_SAMPLES",
     "LEVELS",

@@ -395,7 +395,9 @@ class Refocuser(TrainedModel):
         work = _pad_to(standardized, (max(h, th), max(w, tw)))
         result = self.blend_tiles(work, head, geometry, work.shape)[:h, :w]
         if head == "generator":
-            result = result * sd + mean
+            # Back to the input's scale, and physical: never below zero (or below the
+            # input's own minimum, for a background-subtracted input that goes negative).
+            result = np.maximum(result * sd + mean, min(0.0, float(img.min())))
         return result.astype(np.float32)
 
     def refocus(self, image: Any, *, tile: int = 512, overlap: int | None = None) -> np.ndarray:
@@ -416,7 +418,8 @@ class Refocuser(TrainedModel):
         Returns
         -------
         refocused : ndarray
-            float32, the shape and intensity scale of ``image``.
+            float32, the shape and intensity scale of ``image``; never below
+            ``min(0, image.min())`` (fluorescence is non-negative).
 
         Raises
         ------
@@ -496,7 +499,8 @@ class Refocuser(TrainedModel):
         Returns
         -------
         refocused : ndarray
-            float32, the shape and intensity scale of ``image``.
+            float32, the shape and intensity scale of ``image``; never below
+            ``min(0, image.min())`` (fluorescence is non-negative).
 
         Raises
         ------

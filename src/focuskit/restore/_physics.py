@@ -3,17 +3,16 @@ recovered with the estimated PSF, and the re-blur consistency check of any refoc
 
 Model (per tile, fluorescence, OPTICS.md units). The measured image is the object ``o``
 blurred by the PSF at defocus ``z`` plus white noise, ``y = h_z ∗ o + n``; the in-focus
-image we want is ``x₀ = h₀ ∗ o``. With a power-law object spectrum
-``S(k) = A·(k² + k₀²)^(−β/2)`` and noise power ``N``, the periodogram of the (Hann-windowed)
-tile has expectation ``E[P(k)] = S(k)·|H_z(k)|² + N`` and, averaged over a ring of ``m``
+image we want is ``x₀ = h₀ ∗ o``. With a smooth object spectrum ``S(k)`` (a cubic in
+``log k``) and noise power ``N``, the periodogram of the (Hann-windowed) tile has
+expectation ``E[P(k)] = S(k)·|H_z(k)|² + N`` and, averaged over a ring of ``m``
 frequencies, is Gamma distributed. So
 
-- :func:`estimate_defocus` maximizes the ring likelihood
-  ``ℓ(z) = max_{A,N,β} −Σ_b m_b (log v_b + P̄_b / v_b)``, ``v_b = A·g_b(β)·T_b(z) + N``, over
-  the optics' PSF family at candidate ``|z|`` (an aberration-free PSF is the same at ±z);
-- :func:`wiener_refocus` is the MMSE estimate of ``x₀`` under that Gaussian model,
-  ``X̂₀ = H₀·H_z*·S / (|H_z|²·S + N) · Y``, and :func:`rl_tv_refocus` the Richardson–Lucy
-  estimate of ``o`` with a total-variation prior (Dey et al. 2006) blurred by ``h₀``;
+- :func:`estimate_defocus` maximizes the ring likelihood over the optics' (or a measured
+  bead stack's) PSF family at candidate ``|z|`` (an aberration-free PSF is the same at
+  ±z), and keeps the smallest ``|z|`` the data cannot tell from the best;
+- :func:`rl_tv_refocus` is the Richardson–Lucy estimate of ``o`` with a total-variation
+  prior (Dey et al. 2006), blurred back to focus by ``h₀``;
 - :func:`reblur_consistency` blurs a candidate in-focus image to the measured defocus with
   the relative OTF ``R = H_z / H₀`` (``|R| ≤ 1`` for an aberration-free pupil, where the
   in-focus OTF bounds every defocused one) and compares it with the measurement:
@@ -25,10 +24,11 @@ image's edge) and blended with a raised-cosine window, so no frame artefacts app
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -36,9 +36,7 @@ import scipy.fft
 from focuskit._errors import ConfigError
 from focuskit.optics import Optics
 
-Method = Literal["wiener", "rl-tv"]
-_BETAS = np.arange(0.0, 4.01, 0.5)
-_LIKELIHOOD_SPAN = 2.0  # nats: the z interval reported as the estimate's uncertainty
+EVIDENCE_NATS = 2.0  # likelihood a larger |z| must gain to be chosen over a smaller one
 
 
 # --------------------------------------------------------------------------- PSF family
@@ -95,8 +93,7 @@ class PsfFamily:
             order = np.argsort(z)
             self.z_um = z[order]
             self._psfs: dict[int, np.ndarray] = {
-                i: _clean_psf(np.asarray(psfs[j], dtype=np.float64))
-                for i, j in enumerate(order)
+                i: _clean_psf(np.asarray(psfs[j], dtype=np.float64)) for i, j in enumerate(order)
             }
         else:
             assert optics is not None
@@ -128,9 +125,7 @@ class PsfFamily:
         z = np.asarray(stack.z_um, dtype=np.float64)
         peak = int(np.argmax([p.max() - np.median(p) for p in planes]))
         psfs = [np.maximum(p - np.median(p), 0.0) for p in planes]
-        return cls(
-            z_um=list(np.abs(z - z[peak])), psfs=psfs, pixel_size_um=stack.pixel_size_um
-        )
+        return cls(z_um=list(np.abs(z - z[peak])), psfs=psfs, pixel_size_um=stack.pixel_size_um)
 
     def psf(self, i: int) -> np.ndarray:
         """The PSF at candidate ``z_um[i]`` (centred, sum 1)."""
@@ -161,6 +156,14 @@ class PsfFamily:
         if t >= 1 - 1e-6:
             return self.otf(j, shape)
         return (1 - t) * self.otf(j - 1, shape) + t * self.otf(j, shape)
+
+    @property
+    def in_focus_um(self) -> float:
+        """|z| under which an image counts as in focus: DOF/2 from the optics, else the
+        measured stack's second candidate (its plane spacing)."""
+        if self.optics is not None:
+            return 0.5 * self.optics.depth_of_field_um
+        return float(self.z_um[1])
 
     def support_px(self, z_um: float) -> int:
         """Half-width (pixels) that holds 99 % of the PSF's energy at |z| (for margins)."""
@@ -215,21 +218,22 @@ def _otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 @dataclass
 class DefocusFit:
-    """The spectrum fit of one tile: estimated |z|, its likelihood curve and the model.
+    """The spectrum fit of one tile: estimated |z| and its likelihood curve.
 
     Attributes
     ----------
     z_um : float
-        Maximum-likelihood |z| (µm).
+        The estimate (µm): the smallest candidate within ``evidence_nats`` of the maximum.
     z_low_um, z_high_um : float
-        The candidates within 2 nats of the maximum (the estimate's uncertainty).
+        The smallest and largest candidates within ``evidence_nats`` of the maximum.
     loglik : ndarray
         ℓ(z) over ``z_grid_um``.
     z_grid_um : ndarray
         The candidates.
-    amplitude, slope, noise : float
-        ``A``, ``β`` and ``N`` of the fitted spectrum ``A·(k² + k₀²)^(−β/2)·|H_z|² + N``
-        (``N`` the white-noise variance per pixel, in the image's units squared).
+    noise : float
+        ``N``, the white-noise variance per pixel (image units squared).
+    evidence_nats : float
+        ``ℓ(z_um) − ℓ(0)``: how much better the estimate explains the tile than focus.
     at_edge : bool
         The maximum sits at the largest candidate: the defocus may be larger still.
     """
@@ -239,15 +243,10 @@ class DefocusFit:
     z_high_um: float
     loglik: np.ndarray
     z_grid_um: np.ndarray
-    amplitude: float
-    slope: float
     noise: float
+    evidence_nats: float = 0.0
+    dispersion: float = 1.0
     at_edge: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def spectrum(self, radius: np.ndarray, k0: float) -> np.ndarray:
-        """The fitted object spectrum ``S(k)`` at ``radius`` (cycles/pixel)."""
-        return self.amplitude * (radius**2 + k0**2) ** (-self.slope / 2)
 
 
 def _periodogram(tile: np.ndarray) -> np.ndarray:
@@ -261,41 +260,97 @@ def _periodogram(tile: np.ndarray) -> np.ndarray:
     return p / float((w**2).sum())
 
 
-def _fit_ab(g: np.ndarray, pbar: np.ndarray, m: np.ndarray) -> tuple[float, float, float]:
-    """ML fit of ``v = A·g + N`` (A, N ≥ 0) to ring means ``pbar`` with counts ``m``
-    (Gamma likelihood, by iteratively reweighted least squares); returns (A, N, ℓ)."""
-    a, n = max(float(np.mean(pbar) / max(np.mean(g), 1e-30)), 1e-30), float(np.min(pbar)) + 1e-30
-    for _ in range(6):
-        v = a * g + n
-        w = m / v**2
-        s_gg, s_g1, s_11 = (w * g * g).sum(), (w * g).sum(), w.sum()
-        r_g, r_1 = (w * g * pbar).sum(), (w * pbar).sum()
-        det = s_gg * s_11 - s_g1 * s_g1
-        if det <= 0:
-            break
-        a_new = (r_g * s_11 - r_1 * s_g1) / det
-        n_new = (s_gg * r_1 - s_g1 * r_g) / det
-        if a_new <= 0:  # no signal: noise only
-            a_new, n_new = 1e-30 * max(n, 1e-30), float((m * pbar).sum() / m.sum())
-        elif n_new <= 0:
-            n_new = 1e-6 * float(np.min(pbar)) + 1e-30
-            a_new = float((w * g * pbar).sum() / max((w * g * g).sum(), 1e-300))
-        a, n = float(a_new), float(n_new)
-    v = a * g + n
-    return a, n, float(-(m * (np.log(v) + pbar / v)).sum())
+def noise_level(image: np.ndarray) -> tuple[float, float]:
+    """The camera's noise level function ``var(y) = a·y + b`` (Poisson–Gaussian), from the
+    image itself.
+
+    The 2×2 difference ``d = (y₀₀ − y₀₁ − y₁₀ + y₁₁)/2`` keeps the noise variance and
+    cancels smooth signal; in 20 intensity bins of the 3×3 local mean ``μ`` the robust
+    variance ``(MAD(d)/0.6745)²`` is fitted by ``a·μ + b`` (a ≥ 0). The median per bin keeps
+    edges and bright spots out of it.
+
+    Returns
+    -------
+    a, b : float
+        Gain (image units per photo-electron) and the signal-independent variance.
+    """
+    import scipy.ndimage
+
+    y = np.asarray(image, dtype=np.float64)
+    d = (y[:-1, :-1] - y[:-1, 1:] - y[1:, :-1] + y[1:, 1:]) / 2
+    mu = scipy.ndimage.uniform_filter(y, 3)[:-1, :-1]
+    edges = np.quantile(mu, np.linspace(0, 1, 21))
+    xs, vs = [], []
+    for lo, hi in itertools.pairwise(edges):
+        sel = (mu >= lo) & (mu <= hi)
+        if sel.sum() >= 50:
+            xs.append(float(mu[sel].mean()))
+            vs.append(float(np.median(np.abs(d[sel])) / 0.6745) ** 2)
+    if not vs:
+        return 0.0, float(np.var(d)) + 1e-12
+    x, v = np.asarray(xs), np.asarray(vs)
+    if x.size >= 2 and np.ptp(x) > 0:
+        a, b = (float(c) for c in np.polyfit(x, v, 1))
+        if a <= 0.0:
+            a, b = 0.0, float(np.median(v))
+    else:
+        a, b = 0.0, float(v[0])
+    return a, max(b, float(v.min()) - a * float(x[int(np.argmin(v))]), 1e-12)
+
+
+def noise_power(image: np.ndarray) -> float:
+    """White-noise variance per pixel: the mean of :func:`noise_level` over the image,
+    ``a·mean(y) + b`` — what the periodogram's white floor reads."""
+    a, b = noise_level(image)
+    return float(max(a * float(np.mean(image)) + b, 1e-12))
+
+
+def _ring_means(values: np.ndarray, index: np.ndarray, count: np.ndarray) -> np.ndarray:
+    return np.bincount(index.ravel(), values.ravel(), minlength=count.size) / np.maximum(count, 1)
+
+
+def _fit_spectrum(
+    t: np.ndarray, pbar: np.ndarray, m: np.ndarray, basis: np.ndarray, noise: float
+) -> tuple[np.ndarray, float]:
+    """ML fit of the smooth object spectrum ``log S = basis @ c`` in
+    ``v = S·T + N`` to ring means ``pbar`` (counts ``m``): Gauss–Newton on the Gamma
+    likelihood; returns (c, ℓ)."""
+    t = np.maximum(t, 1e-12)
+    s = np.maximum(pbar - noise, 0.05 * pbar) / t
+    w = m * np.clip(t * s / (t * s + noise), 1e-3, 1.0) ** 2
+    sw = np.sqrt(w)
+    c = np.linalg.lstsq(basis * sw[:, None], np.log(s) * sw, rcond=None)[0]
+    for _ in range(8):
+        st = np.exp(np.clip(basis @ c, -700, 700)) * t
+        v = st + noise
+        grad = m * (1.0 - pbar / v) * (st / v)
+        hess = np.maximum(m * (st / v) ** 2, 1e-300)
+        step = np.linalg.lstsq(basis * np.sqrt(hess)[:, None], -grad / np.sqrt(hess), rcond=None)
+        c = c + np.clip(step[0], -2.0, 2.0)
+    v = np.exp(np.clip(basis @ c, -700, 700)) * t + noise
+    return c, float(-(m * (np.log(v) + pbar / v)).sum())
 
 
 def estimate_defocus(
-    tile: np.ndarray, family: PsfFamily, *, k_min_rings: int = 2
+    tile: np.ndarray,
+    family: PsfFamily,
+    *,
+    k_min_rings: int = 2,
+    noise: float | None = None,
+    evidence_nats: float = EVIDENCE_NATS,
 ) -> DefocusFit:
     """Maximum-likelihood |z| of one tile over the PSF family, from its spectrum.
 
-    ``ℓ(z) = max_{A,N,β} −Σ_b m_b (log v_b + P̄_b / v_b)`` with ``v_b = A·g_b(β)·T_b(z) + N``:
-    ``P̄_b`` the Hann-windowed periodogram averaged over ring ``b`` (``m_b`` frequencies),
-    ``T_b(z)`` the ring mean of ``|H_z|²``, ``g_b(β) = (k_b² + k₀²)^(−β/2)`` a power-law
-    object spectrum (β on 0, 0.5, …, 4; ``k₀`` one ring). ``A`` and ``N`` are fitted by
-    iteratively reweighted least squares (the Gamma likelihood's normal equations). The
-    lowest ``k_min_rings`` rings (mean and window leakage) are left out.
+    ``ℓ(z) = max_c −Σ_b m_b (log v_b + P̄_b / v_b)`` with ``v_b = S_b(c)·T_b(z) + N``:
+    ``P̄_b`` the Hann-windowed periodogram averaged over ring ``b`` (``m_b`` frequencies,
+    Gamma distributed about ``v_b``), ``T_b(z)`` the ring mean of ``|H_z|²``, the object
+    spectrum ``log S = Σ_j c_j (log k)^j`` a cubic in log frequency (smooth: it cannot make
+    the OTF's zero rings), and ``N`` the white-noise variance from :func:`noise_power`.
+
+    A blur that only lowers high frequencies is indistinguishable from a smoother object,
+    so the estimate is conservative: the smallest candidate whose likelihood is within
+    ``evidence_nats`` of the maximum. Over-estimating the defocus is what harms (a
+    deconvolution with too wide a PSF rings); under-estimating it only sharpens less.
 
     Parameters
     ----------
@@ -304,12 +359,16 @@ def estimate_defocus(
     family : PsfFamily
         The candidate PSFs.
     k_min_rings : int, optional
-        Rings left out at the lowest frequencies (default 2).
+        Rings left out at the lowest frequencies (mean and window leakage; default 2).
+    noise : float, optional
+        The white-noise variance per pixel if known (default: :func:`noise_power`).
+    evidence_nats : float, optional
+        Likelihood a larger |z| must gain over a smaller one to be chosen (default 2).
 
     Returns
     -------
     fit : DefocusFit
-        The estimate, its 2-nat interval, the likelihood curve and the fitted spectrum.
+        The estimate, its interval, the likelihood curve and the fitted spectrum.
 
     References
     ----------
@@ -321,52 +380,55 @@ def estimate_defocus(
         raise ConfigError(f"a tile for defocus estimation must be 2-D, ≥ 32² pixels, got {y.shape}")
     shape = (int(y.shape[0]), int(y.shape[1]))
     index, count, centre, _ = family.rings(shape)
-    p = _periodogram(y)
-    rings = slice(k_min_rings, count.size)
-    pbar = (np.bincount(index.ravel(), p.ravel(), minlength=count.size) / np.maximum(count, 1))[
-        rings
-    ]
+    n = noise_power(y) if noise is None else float(noise)
+    rings = slice(k_min_rings, count.size - 1)
+    pbar = _ring_means(_periodogram(y), index, count)[rings]
     m = count[rings].astype(np.float64)
-    k = centre[rings]
-    k0 = 1.0 / min(shape)
-    g_beta = [(k**2 + k0**2) ** (-b / 2) for b in _BETAS]
-    best = (-math.inf, 0.0, 0.0, 0.0)
+    u = np.log(centre[rings])
+    basis = np.vander(u - u.mean(), 4)
     loglik = np.empty(family.z_um.size)
-    params = []
+    coefs = []
     for i in range(family.z_um.size):
         h = family.otf(i, shape)
-        t = (
-            np.bincount(index.ravel(), (h.real**2 + h.imag**2).ravel(), minlength=count.size)
-            / np.maximum(count, 1)
-        )[rings]
-        fits = [_fit_ab(g * t, pbar, m) for g in g_beta]
-        j = int(np.argmax([f[2] for f in fits]))
-        loglik[i] = fits[j][2]
-        params.append((fits[j][0], float(_BETAS[j]), fits[j][1]))
-        if loglik[i] > best[0]:
-            best = (loglik[i], *params[-1])
-    i_best = int(np.argmax(loglik))
-    near = np.flatnonzero(loglik >= loglik[i_best] - _LIKELIHOOD_SPAN)
-    a, beta, noise = params[i_best]
+        c, loglik[i] = _fit_spectrum(
+            _ring_means(h.real**2 + h.imag**2, index, count)[rings], pbar, m, basis, n
+        )
+        coefs.append(c)
+    i_top = int(np.argmax(loglik))
+    h = family.otf(i_top, shape)
+    v = (
+        np.exp(np.clip(basis @ coefs[i_top], -700, 700))
+        * np.maximum(_ring_means(h.real**2 + h.imag**2, index, count)[rings], 1e-12)
+        + n
+    )
+    # Quasi-likelihood: the deviance per degree of freedom measures the misfit of the
+    # smooth-spectrum model (1 for a model that explains the rings up to their Gamma
+    # scatter); likelihood differences are read in units of it.
+    r = pbar / v
+    dispersion = max(float(2 * (m * (r - np.log(r) - 1)).sum()) / max(r.size - 5, 1), 1.0)
+    near = np.flatnonzero(loglik >= loglik[i_top] - evidence_nats * dispersion)
+    i_best = int(near.min())
     return DefocusFit(
         z_um=float(family.z_um[i_best]),
         z_low_um=float(family.z_um[near.min()]),
         z_high_um=float(family.z_um[near.max()]),
         loglik=loglik,
         z_grid_um=family.z_um.copy(),
-        amplitude=a,
-        slope=beta,
-        noise=noise,
-        at_edge=i_best == family.z_um.size - 1,
+        noise=n,
+        evidence_nats=float(loglik[i_best] - loglik[0]) / dispersion,
+        dispersion=dispersion,
+        at_edge=int(np.argmax(loglik)) == family.z_um.size - 1,
     )
 
 
 # --------------------------------------------------------------------------- restoration
 
 
-def _padded(image: np.ndarray, y0: int, x0: int, th: int, tw: int, margin: int) -> np.ndarray:
+def _padded(
+    image: np.ndarray, y0: int, x0: int, th: int, tw: int, margin: int, *, apodize: bool = True
+) -> np.ndarray:
     """The tile at (y0, x0) with ``margin`` pixels of its real neighbours, mirror-reflected
-    past the image's edge, then apodized: the outer half of the margin fades to the mean
+    past the image's edge, then (``apodize``) the outer half of the margin fades to the mean
     so that the FFT's periodic wrap is smooth."""
     h, w = image.shape
     ys = np.arange(y0 - margin, y0 + th + margin)
@@ -376,7 +438,7 @@ def _padded(image: np.ndarray, y0: int, x0: int, th: int, tw: int, margin: int) 
     xs = np.abs(xs)
     xs = np.where(xs >= w, 2 * w - 2 - xs, xs).clip(0, w - 1)
     block = image[np.ix_(ys, xs)]
-    if margin > 1:
+    if apodize and margin > 1:
         fade = max(1, margin // 2)
         ramp_y = _edge_ramp(block.shape[0], fade)
         ramp_x = _edge_ramp(block.shape[1], fade)
@@ -394,41 +456,14 @@ def _edge_ramp(n: int, fade: int) -> np.ndarray:
     return r
 
 
-def _grid_radius(shape: tuple[int, int]) -> np.ndarray:
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.rfftfreq(shape[1])[None, :]
-    return np.hypot(fy, fx)
-
-
-def wiener_refocus(
-    block: np.ndarray, fit: DefocusFit, family: PsfFamily, *, tile_shape: tuple[int, int]
-) -> np.ndarray:
-    """MMSE in-focus estimate ``X̂₀ = H₀·H_z*·S / (|H_z|²·S + N) · Y`` of a padded block.
-
-    ``S`` and ``N`` are the tile's fitted spectrum (:class:`DefocusFit`); ``H_z`` the OTF at
-    the estimated |z|. The DC term passes unchanged (``H(0) = 1``), so the intensity
-    scale is kept.
-    """
-    shape = (int(block.shape[0]), int(block.shape[1]))
-    fshape = (scipy.fft.next_fast_len(shape[0], real=True), scipy.fft.next_fast_len(shape[1]))
-    padded = np.pad(block, ((0, fshape[0] - shape[0]), (0, fshape[1] - shape[1])), mode="reflect")
-    h_z = family.otf_at(fit.z_um, fshape)
-    h_0 = family.otf(0, fshape)
-    k0 = 1.0 / min(tile_shape)
-    s = fit.spectrum(_grid_radius(fshape), k0)
-    gain = h_0 * np.conj(h_z) * s / ((h_z.real**2 + h_z.imag**2) * s + fit.noise)
-    gain[0, 0] = 1.0
-    y_hat = scipy.fft.rfft2(padded)
-    out = scipy.fft.irfft2(gain * y_hat, s=fshape)
-    return out[: shape[0], : shape[1]]
-
-
 def _tv_divergence(x: np.ndarray, eps: float) -> np.ndarray:
     gy = np.diff(x, axis=0, append=x[-1:, :])
     gx = np.diff(x, axis=1, append=x[:, -1:])
     norm = np.sqrt(gx**2 + gy**2 + eps**2)
     ny_, nx_ = gy / norm, gx / norm
-    div = np.diff(ny_, axis=0, prepend=0 * ny_[:1, :]) + np.diff(nx_, axis=1, prepend=0 * nx_[:, :1])
+    div = np.diff(ny_, axis=0, prepend=0 * ny_[:1, :]) + np.diff(
+        nx_, axis=1, prepend=0 * nx_[:, :1]
+    )
     return div
 
 
@@ -440,16 +475,21 @@ def rl_tv_refocus(
     background: float,
     iterations: int = 30,
     tv_weight: float = 0.002,
+    valid: np.ndarray | None = None,
 ) -> np.ndarray:
     """Richardson–Lucy with a total-variation prior, then blurred to focus by ``h₀``.
 
     ``o ← o · Hᵀ(y / (H o + b)) / (1 − λ·div(∇o/|∇o|))`` (Dey et al. 2006) on the block
     minus the background ``b``, scaled to [0, 1]; the in-focus estimate is ``h₀ ∗ o + b``.
+
+    Pixels outside ``valid`` (saturated: their true value is unknown) are left out of the
+    data term (``y / Ho`` read as 1 there), the standard treatment of missing data in RL.
     """
     shape = (int(block.shape[0]), int(block.shape[1]))
     fshape = (scipy.fft.next_fast_len(shape[0], real=True), scipy.fft.next_fast_len(shape[1]))
     pads = ((0, fshape[0] - shape[0]), (0, fshape[1] - shape[1]))
     y = np.maximum(np.pad(block, pads, mode="reflect") - background, 0.0)
+    mask = None if valid is None else np.pad(valid, pads, mode="reflect")
     scale = max(float(y.max()), 1e-12)
     y = y / scale
     h = family.otf_at(fit.z_um, fshape)
@@ -459,6 +499,8 @@ def rl_tv_refocus(
     for _ in range(int(iterations)):
         hx = scipy.fft.irfft2(scipy.fft.rfft2(o) * h, s=fshape)
         ratio = y / np.maximum(hx, floor)
+        if mask is not None:
+            ratio = np.where(mask, ratio, 1.0)
         corr = scipy.fft.irfft2(scipy.fft.rfft2(ratio) * np.conj(h), s=fshape)
         denom = 1.0 - tv_weight * _tv_divergence(o, 1e-3) if tv_weight > 0 else 1.0
         o = np.maximum(o * corr / np.maximum(denom, 0.1), 0.0)
@@ -485,6 +527,9 @@ class PhysicsResult:
         Tiles whose estimate sits at the largest candidate.
     noise : ndarray
         Fitted white-noise variance per tile.
+    restored : ndarray of bool
+        Tiles that were deconvolved; the others (in focus, or a defocus the family cannot
+        place) pass unchanged.
     tiles : list of tuple
         (y0, x0) of every tile, in grid order (rows of ``z_um``).
     geometry : tuple of int
@@ -499,9 +544,15 @@ class PhysicsResult:
     z_high_um: np.ndarray
     at_edge: np.ndarray
     noise: np.ndarray
+    restored: np.ndarray
     tiles: list[tuple[int, int]]
     geometry: tuple[int, int, int, int]
     fits: list[DefocusFit]
+
+    @property
+    def z_used_um(self) -> np.ndarray:
+        """|z| each tile was restored with (0 where it passed unchanged)."""
+        return np.where(self.restored, self.z_um, 0.0)
 
 
 def _geometry(shape: tuple[int, int], tile: int, overlap: int | None) -> tuple[int, int, int, int]:
@@ -555,6 +606,14 @@ def blend(
     return total / weight
 
 
+def saturated(image: np.ndarray) -> np.ndarray | None:
+    """Mask of clipped pixels: the image's maximum where at least 4 pixels share it (a
+    camera or dtype limit, not a feature), else None."""
+    top = float(image.max())
+    mask = image >= top
+    return mask if int(mask.sum()) >= 4 else None
+
+
 def background_level(image: np.ndarray) -> float:
     """The image's dark level: the 0.5th percentile of a σ = 2 px Gaussian-smoothed copy
     (camera offset plus any uniform background; smoothing keeps noise out of it)."""
@@ -567,19 +626,24 @@ def physics_refocus(
     image: Any,
     family: PsfFamily,
     *,
+    z_um: float | None = None,
     tile: int = 512,
     overlap: int | None = None,
-    method: Method = "wiener",
     iterations: int = 30,
     tv_weight: float = 0.002,
+    background: float | None = None,
 ) -> PhysicsResult:
-    """Refocus one image with the PSF estimated tile by tile (no learned model).
+    """Refocus one fluorescence image with the PSF estimated tile by tile (no learned model).
 
-    Each tile's |z| comes from :func:`estimate_defocus`; the tile plus a margin of its
-    neighbours (the PSF's 99 %-energy radius, mirror-reflected past the image's edge and
-    apodized) is restored by :func:`wiener_refocus` or :func:`rl_tv_refocus`, cropped and
-    blended with a raised-cosine window. The result is clipped at 0 (fluorescence is
-    non-negative) and keeps the input's intensity scale.
+    Each tile's |z| comes from :func:`estimate_defocus` (or is ``z_um`` when the defocus is
+    known); the tile plus a margin of its neighbours (the PSF's 99 %-energy radius,
+    mirror-reflected past the image's edge and apodized) is restored by
+    :func:`rl_tv_refocus`, cropped and blended with a raised-cosine window, so there are no
+    frame or seam artefacts. A tile whose |z| is at most DOF/2 is in focus and passes
+    unchanged, and so does one whose likelihood peaks at the family's largest |z| (a
+    defocus it cannot place). Saturated pixels (:func:`saturated`) are left out of the data
+    term. The result is clipped at 0 (fluorescence is non-negative) and keeps the input's
+    intensity scale.
 
     Parameters
     ----------
@@ -587,16 +651,19 @@ def physics_refocus(
         One fluorescence image (counts or intensities), ≥ 32² pixels.
     family : PsfFamily
         The microscope's PSFs at candidate |z| (optics or a measured bead stack).
+    z_um : float, optional
+        The defocus if known (µm; its sign does not matter for an aberration-free PSF);
+        default: estimated per tile.
     tile : int, optional
         Tile side (pixels, default 512); the unit of defocus estimation.
     overlap : int, optional
         Tile overlap (default min(64, tile/4)).
-    method : {'wiener', 'rl-tv'}, optional
-        MMSE (Wiener) or Richardson–Lucy with a TV prior (default 'wiener').
     iterations : int, optional
         RL iterations (default 30).
     tv_weight : float, optional
         RL's TV weight λ on the [0, 1]-scaled image (default 0.002).
+    background : float, optional
+        Dark level (camera offset + uniform background); default :func:`background_level`.
 
     Returns
     -------
@@ -606,28 +673,50 @@ def physics_refocus(
     Raises
     ------
     ConfigError
-        On an invalid image, tile, overlap or method.
+        On an invalid image, tile, overlap or defocus.
     """
     img = _check(image)
-    if method not in ("wiener", "rl-tv"):
-        raise ConfigError(f"method must be 'wiener' or 'rl-tv', got {method!r}")
+    if z_um is not None and not (
+        math.isfinite(float(z_um)) and abs(float(z_um)) <= family.z_um[-1]
+    ):
+        raise ConfigError(
+            f"the known defocus must be finite and within the PSF family's ±"
+            f"{family.z_um[-1]:.1f} µm, got {z_um!r}"
+        )
     geometry = _geometry(img.shape, tile, overlap)
     th, tw = geometry[:2]
     tiles = _grid(img.shape, geometry)
-    background = background_level(img) if method == "rl-tv" else 0.0
-    fits, pieces = [], []
+    dark = background_level(img) if background is None else float(background)
+    clipped = saturated(img)
+    in_focus = family.in_focus_um
+    fits, pieces, done = [], [], []
     for y0, x0 in tiles:
-        fit = estimate_defocus(img[y0 : y0 + th, x0 : x0 + tw], family)
-        margin = family.support_px(fit.z_um)
-        block = _padded(img, y0, x0, th, tw, margin)
-        if method == "wiener":
-            out = wiener_refocus(block, fit, family, tile_shape=(th, tw))
-        else:
-            out = rl_tv_refocus(
-                block, fit, family, background=background, iterations=iterations,
-                tv_weight=tv_weight,
+        part = img[y0 : y0 + th, x0 : x0 + tw]
+        fit = estimate_defocus(part, family)
+        if z_um is not None:
+            fit = replace(
+                fit, z_um=abs(float(z_um)), z_low_um=abs(float(z_um)), z_high_um=abs(float(z_um))
             )
         fits.append(fit)
+        if fit.z_um <= in_focus * (1 + 1e-6) or (fit.at_edge and z_um is None):
+            pieces.append(part)
+            done.append(False)
+            continue
+        done.append(True)
+        margin = family.support_px(fit.z_um)
+        block = _padded(img, y0, x0, th, tw, margin)
+        valid = (
+            None if clipped is None else ~_padded(clipped, y0, x0, th, tw, margin, apodize=False)
+        )
+        out = rl_tv_refocus(
+            block,
+            fit,
+            family,
+            background=dark,
+            iterations=iterations,
+            tv_weight=tv_weight,
+            valid=valid,
+        )
         pieces.append(out[margin : margin + th, margin : margin + tw])
     restored = np.maximum(blend(img.shape, geometry, tiles, pieces), 0.0).astype(np.float32)
     rows = len({t[0] for t in tiles})
@@ -643,6 +732,7 @@ def physics_refocus(
         z_high_um=grid([f.z_high_um for f in fits]),
         at_edge=grid([f.at_edge for f in fits], bool),
         noise=grid([f.noise for f in fits]),
+        restored=grid(done, bool),
         tiles=tiles,
         geometry=geometry,
         fits=fits,
@@ -682,11 +772,12 @@ def reblur_consistency(
 ) -> np.ndarray:
     """Per-tile χ² of a refocused image against the measurement it came from.
 
-    For every tile of ``physics`` (its grid and estimated |z|), the candidate tile with a
-    margin of its neighbours is re-blurred to the tile's |z| (:func:`reblur`) and compared
-    with the measured tile: ``χ² = mean((y − R·x̂)²) / N`` with ``N`` the tile's fitted
-    white-noise variance. An image the measurement supports reads ≈ 1 (noise only);
-    invented or removed structure reads more.
+    For every tile of ``physics`` (its grid and the |z| it was restored with), the
+    candidate tile with a margin of its neighbours is re-blurred to that |z|
+    (:func:`reblur`) and compared with the measured tile: ``χ² = mean((y − R·x̂)² / σ²)``
+    with ``σ² = a·ȳ + b`` the camera's noise variance at each pixel (:func:`noise_level`,
+    ``ȳ`` the 3×3 local mean). An image the measurement supports reads
+    ≈ 1 (noise only); invented or removed structure reads more.
 
     Parameters
     ----------
@@ -709,26 +800,36 @@ def reblur_consistency(
     if x.shape != y.shape:
         raise ConfigError(f"candidate shape {x.shape} differs from the measurement's {y.shape}")
     th, tw = physics.geometry[:2]
+    clipped = saturated(y)
+    import scipy.ndimage
+
+    gain, floor = noise_level(y)
+    variance = np.maximum(gain * scipy.ndimage.uniform_filter(y, 3) + floor, 1e-12)
     out = []
-    for (y0, x0), fit in zip(physics.tiles, physics.fits, strict=True):
-        m = family.support_px(fit.z_um)
+    for (y0, x0), z in zip(physics.tiles, physics.z_used_um.ravel(), strict=True):
+        m = family.support_px(float(z))
         block = _padded(x, y0, x0, th, tw, m)
-        blurred = reblur(block, fit.z_um, family, margin=0)[m : m + th, m : m + tw]
-        resid = y[y0 : y0 + th, x0 : x0 + tw] - blurred
-        out.append(float(np.mean(resid**2)) / max(fit.noise, 1e-30))
+        blurred = reblur(block, float(z), family, margin=0)[m : m + th, m : m + tw]
+        z2 = (y[y0 : y0 + th, x0 : x0 + tw] - blurred) ** 2 / variance[y0 : y0 + th, x0 : x0 + tw]
+        if clipped is not None:
+            z2 = z2[~clipped[y0 : y0 + th, x0 : x0 + tw]]
+        out.append(float(np.mean(z2)) if z2.size else 0.0)
     return np.asarray(out).reshape(physics.z_um.shape)
 
 
 __all__ = [
+    "EVIDENCE_NATS",
     "DefocusFit",
     "PhysicsResult",
     "PsfFamily",
     "background_level",
     "blend",
     "estimate_defocus",
+    "noise_level",
+    "noise_power",
     "physics_refocus",
     "reblur",
     "reblur_consistency",
     "rl_tv_refocus",
-    "wiener_refocus",
+    "saturated",
 ]
