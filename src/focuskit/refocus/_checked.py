@@ -4,8 +4,8 @@ Deep-R (Luo et al. 2021) has no check of its output: a GAN can invent texture, r
 beads or move edges and still look sharp. Here every refocused tile is re-blurred to the
 defocus estimated from the measured image and compared with it (the noise-normalized
 residual χ², :func:`focuskit.restore.reblur_consistency`). ``method="auto"`` keeps the
-learned output on the tiles it explains at least as well as the physics output does (or
-to within the noise), and takes the physics output
+learned output on the tiles it explains at least as well as the physics output does, and
+takes the physics output
 (:func:`focuskit.restore.physics_refocus`: Richardson–Lucy with a TV prior and the PSF at
 the estimated or known defocus) on the others, and says which tiles fell back.
 """
@@ -23,10 +23,6 @@ from focuskit.optics import Optics
 
 Method = Literal["auto", "deepr", "physics"]
 METHODS = ("auto", "deepr", "physics")
-# Noise alone reads χ² = 1; the noise model estimated from the image is good to ~10-20 %.
-# A learned tile at or under this explains the measurement as well as noise allows, even
-# where Richardson–Lucy, which fits part of the noise, reads less.
-CONSISTENT_CHI2 = 1.25
 
 
 @dataclass
@@ -146,10 +142,10 @@ def refocus_checked(
     - ``deepr``: the learned output (clipped at 0), with its per-tile re-blur χ².
     - ``physics``: :func:`focuskit.restore.physics_refocus` (defocus estimated per tile, or
       ``z_um``).
-    - ``auto``: per tile, the learned output where its ``χ² ≤ max(χ²_physics, 1.25)``
-      (re-blurred, it explains the measurement at least as well as the physics output
-      does, or to within the noise: noise alone reads 1, the image's own noise model is
-      good to ~10–20 %), the physics output elsewhere; tiles are blended with the
+    - ``auto``: per tile, the learned output where its ``χ² ≤ χ²_physics`` (re-blurred, it
+      explains the measurement at least as well as the physics output does), the physics
+      output elsewhere (a tile in focus passes as measured, so a learned tile must then
+      reproduce the measurement); tiles are blended with the
       raised-cosine window. A learned output that invents or removes structure leaves it
       in the residual and is not kept.
 
@@ -219,7 +215,7 @@ def refocus_checked(
     else:
         assert learned is not None and chi2_deepr is not None
         physics_chi2 = reblur_consistency(img, physics.image, physics, family)
-        keep = chi2_deepr <= np.maximum(physics_chi2, CONSISTENT_CHI2)
+        keep = chi2_deepr <= physics_chi2
         source = np.where(keep, "deepr", physics_source)
         pieces = [
             (learned if k else physics.image)[y0 : y0 + th, x0 : x0 + tw]
@@ -231,7 +227,7 @@ def refocus_checked(
             notes.append(
                 f"{int((~keep).sum())} of {keep.size} tile(s) fell back to physics: the "
                 "learned output, re-blurred, explains the measurement worse than the "
-                "physics output and than the noise allows"
+                "physics output"
             )
     t0 = time.perf_counter()
     chi2 = reblur_consistency(img, out, physics, family)
@@ -256,4 +252,4 @@ def _model_tile(refocuser: Any, tile: int) -> int:
     return max(m, (int(tile) // m) * m)
 
 
-__all__ = ["CONSISTENT_CHI2", "METHODS", "CheckedRefocus", "psf_family_for", "refocus_checked"]
+__all__ = ["METHODS", "CheckedRefocus", "psf_family_for", "refocus_checked"]
