@@ -35,6 +35,7 @@ from focuskit.io._formats import (
 )
 from focuskit.io._outputs import check_outputs, input_files, output_files
 from focuskit.io._stack import FocalStack, plain_json
+from focuskit.io._tiles import blend_ramp, tile_starts
 from focuskit.io._zfile import read_z_file
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Images",
     "atomic_output",
     "atomic_outputs",
+    "blend_ramp",
     "block_chunks",
     "check_output_folder",
     "check_outputs",
@@ -63,6 +65,7 @@ __all__ = [
     "record_writes",
     "signals_held",
     "stack_json",
+    "tile_starts",
     "write_chunked",
     "write_stack",
 ]

@@ -5,13 +5,12 @@ training on several processes (``torchrun``, DDP).
 Importing this package does not import torch; its functions do when they need it.
 """
 
+from focuskit.io import blend_ramp, tile_starts  # the shared tiling, re-exported here
 from focuskit.nn._data import (
     augment_d4,
-    blend_ramp,
     patch_origins,
     split_fields,
     split_one_field,
-    tile_starts,
 )
 from focuskit.nn._distributed import (
     Distributed,

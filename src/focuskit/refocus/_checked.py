@@ -110,6 +110,20 @@ def psf_family_for(
 ) -> Any:
     """The PSF family of the physics path: a measured bead stack if given, else the optics.
 
+    Parameters
+    ----------
+    optics : Optics, optional
+        Fluorescence optics.
+    psf_stack : FocalStack, optional
+        A measured bead stack with z (:meth:`focuskit.restore.PsfFamily.from_stack`).
+    z_max_um : float, optional
+        Largest candidate |z| for the optics (default 8 DOF).
+
+    Returns
+    -------
+    family : PsfFamily
+        The candidate PSFs.
+
     Raises
     ------
     ConfigError

@@ -36,6 +36,7 @@ import scipy.fft
 from focuskit._errors import ConfigError
 from focuskit.optics import Optics
 
+SPECTRUM_DEGREE = 3  # log S(k) is a polynomial of this degree in log k
 EVIDENCE_NATS = 2.0  # likelihood a larger |z| must gain to be chosen over a smaller one
 
 
@@ -269,6 +270,11 @@ def noise_level(image: np.ndarray) -> tuple[float, float]:
     variance ``(MAD(d)/0.6745)²`` is fitted by ``a·μ + b`` (a ≥ 0). The median per bin keeps
     edges and bright spots out of it.
 
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        A camera image (counts or intensities, offset included).
+
     Returns
     -------
     a, b : float
@@ -300,7 +306,18 @@ def noise_level(image: np.ndarray) -> tuple[float, float]:
 
 def noise_power(image: np.ndarray) -> float:
     """White-noise variance per pixel: the mean of :func:`noise_level` over the image,
-    ``a·mean(y) + b`` — what the periodogram's white floor reads."""
+    ``a·mean(y) + b`` — what the periodogram's white floor reads.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        A camera image.
+
+    Returns
+    -------
+    variance : float
+        Mean noise variance per pixel (image units squared).
+    """
     a, b = noise_level(image)
     return float(max(a * float(np.mean(image)) + b, 1e-12))
 
@@ -385,7 +402,7 @@ def estimate_defocus(
     pbar = _ring_means(_periodogram(y), index, count)[rings]
     m = count[rings].astype(np.float64)
     u = np.log(centre[rings])
-    basis = np.vander(u - u.mean(), 4)
+    basis = np.vander(u - u.mean(), SPECTRUM_DEGREE + 1)
     loglik = np.empty(family.z_um.size)
     coefs = []
     for i in range(family.z_um.size):
@@ -484,6 +501,28 @@ def rl_tv_refocus(
 
     Pixels outside ``valid`` (saturated: their true value is unknown) are left out of the
     data term (``y / Ho`` read as 1 there), the standard treatment of missing data in RL.
+
+    Parameters
+    ----------
+    block : (Y, X) ndarray
+        The tile with its margin (:func:`physics_refocus` pads and apodizes it).
+    fit : DefocusFit
+        Its defocus (``fit.z_um`` is used).
+    family : PsfFamily
+        The PSFs.
+    background : float
+        Dark level subtracted before and added back after.
+    iterations : int, optional
+        RL iterations (default 30).
+    tv_weight : float, optional
+        TV weight λ on the [0, 1]-scaled block (default 0.002).
+    valid : (Y, X) ndarray of bool, optional
+        Pixels that are measurements (default all).
+
+    Returns
+    -------
+    in_focus : (Y, X) ndarray
+        The in-focus estimate, the block's intensity scale.
     """
     shape = (int(block.shape[0]), int(block.shape[1]))
     fshape = (scipy.fft.next_fast_len(shape[0], real=True), scipy.fft.next_fast_len(shape[1]))
@@ -579,7 +618,7 @@ def _check(image: Any) -> np.ndarray:
 
 
 def _grid(shape: tuple[int, int], geometry: tuple[int, int, int, int]) -> list[tuple[int, int]]:
-    from focuskit.nn import tile_starts
+    from focuskit.io import tile_starts
 
     th, tw, ov_y, ov_x = geometry
     return [
@@ -593,8 +632,25 @@ def blend(
     tiles: Sequence[tuple[int, int]],
     pieces: Sequence[np.ndarray],
 ) -> np.ndarray:
-    """Blend per-tile arrays (each ``th × tw``) with the raised-cosine window."""
-    from focuskit.nn import blend_ramp
+    """Blend per-tile arrays (each ``th × tw``) with the raised-cosine window.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        The image's shape.
+    geometry : (int, int, int, int)
+        (tile_y, tile_x, overlap_y, overlap_x).
+    tiles : sequence of (int, int)
+        (y0, x0) of each piece.
+    pieces : sequence of ndarray
+        One ``tile_y × tile_x`` array per tile.
+
+    Returns
+    -------
+    image : ndarray
+        ``Σ wᵢ·pieceᵢ / Σ wᵢ`` with ``w`` the outer product of two raised-cosine ramps.
+    """
+    from focuskit.io import blend_ramp
 
     th, tw, ov_y, ov_x = geometry
     win = np.outer(blend_ramp(th, ov_y), blend_ramp(tw, ov_x))
@@ -608,7 +664,18 @@ def blend(
 
 def saturated(image: np.ndarray) -> np.ndarray | None:
     """Mask of clipped pixels: the image's maximum where at least 4 pixels share it (a
-    camera or dtype limit, not a feature), else None."""
+    camera or dtype limit, not a feature), else None.
+
+    Parameters
+    ----------
+    image : ndarray
+        The measured image.
+
+    Returns
+    -------
+    mask : ndarray of bool or None
+        True where the pixel sits at the clipping level; None when nothing is clipped.
+    """
     top = float(image.max())
     mask = image >= top
     return mask if int(mask.sum()) >= 4 else None
@@ -616,7 +683,18 @@ def saturated(image: np.ndarray) -> np.ndarray | None:
 
 def background_level(image: np.ndarray) -> float:
     """The image's dark level: the 0.5th percentile of a σ = 2 px Gaussian-smoothed copy
-    (camera offset plus any uniform background; smoothing keeps noise out of it)."""
+    (camera offset plus any uniform background; smoothing keeps noise out of it).
+
+    Parameters
+    ----------
+    image : ndarray
+        The measured image.
+
+    Returns
+    -------
+    level : float
+        The dark level, in the image's units.
+    """
     import scipy.ndimage
 
     return float(np.percentile(scipy.ndimage.gaussian_filter(image, 2.0), 0.5))
@@ -750,6 +828,22 @@ def reblur(
     ``H_z / H₀`` is taken where ``|H₀| > 10⁻³`` and 0 beyond (``|H_z| ≤ |H₀|`` for an
     aberration-free pupil, so the ratio is bounded); the image is mirror-padded by
     ``margin`` (default the PSF's 99 %-energy radius) so its borders do not wrap.
+
+    Parameters
+    ----------
+    candidate : (Y, X) ndarray
+        An in-focus estimate.
+    z_um : float
+        The defocus to blur it to (µm; sign ignored).
+    family : PsfFamily
+        The PSFs.
+    margin : int, optional
+        Mirror padding (pixels).
+
+    Returns
+    -------
+    blurred : (Y, X) ndarray
+        What the microscope would record of ``candidate`` at |z|.
     """
     x = np.asarray(candidate, dtype=np.float64)
     m = family.support_px(z_um) if margin is None else int(margin)
