@@ -571,7 +571,8 @@ class DefocusModel(TrainedModel):
             Use the model even if the scope's optics differ (noted in the result).
         **settings
             Passed to :func:`singleshot_search` (``max_iterations``, ``tolerance_um``,
-            ``fallback``, ``fallback_range_um``, ``measure``, ``guard``, ``verify``).
+            ``fallback``, ``fallback_range_um``, ``measure``, ``guard``, ``verify``,
+            ``sign_check``).
 
         Returns
         -------
