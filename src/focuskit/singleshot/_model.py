@@ -46,6 +46,8 @@ SCHEMA = Section(
                 "depth": Number(lo=0, hi=1000, whole=True),
                 "input_dropout": Number(lo=0, hi=1, hi_open=True),
                 "predict_sigma": Flag(),
+                "predict_sign": Flag(),
+                "magnitude": Flag(),
                 "z_scale_um": _POSITIVE,
             },
         ),
@@ -95,6 +97,9 @@ class DefocusPrediction:
         The prediction of each tile (µm).
     notes : list of str
         What was assumed, forced or found unusual.
+    p_positive : float
+        The sign head's probability that z > 0 (mean over tiles); NaN for a model without
+        one. Near 0.5: the image does not tell +z from −z (docs/singleshot-sign.md).
     """
 
     z_um: float
@@ -102,6 +107,7 @@ class DefocusPrediction:
     in_range: bool
     tiles_z_um: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    p_positive: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """The prediction as a JSON-able dict.
@@ -117,6 +123,7 @@ class DefocusPrediction:
             "in_range": self.in_range,
             "tiles_z_um": self.tiles_z_um,
             "notes": self.notes,
+            "p_positive": self.p_positive if math.isfinite(self.p_positive) else None,
         }
 
 
@@ -350,7 +357,10 @@ class DefocusModel(TrainedModel):
         )
         if validation is not None and net.config.predict_sigma:
             z, sigma, _ = model.predict_features(validation.features)
-            model.sigma_scale = float(np.sqrt(np.mean(((z - validation.z_um) / sigma) ** 2)))
+            truth = validation.z_um
+            if net.config.magnitude:  # σ is the magnitude's; the sign has its own P(z > 0)
+                z, truth = np.abs(z), np.abs(truth)
+            model.sigma_scale = float(np.sqrt(np.mean(((z - truth) / sigma) ** 2)))
         return model
 
     @staticmethod
@@ -464,22 +474,48 @@ class DefocusModel(TrainedModel):
         familiar : (N,) bool array
             Whether each vector lies within the out-of-distribution limits.
         """
+        z, sigma, familiar, _ = self._predict_all(features)
+        return z, sigma, familiar
+
+    def sign_probability(self, features: np.ndarray) -> np.ndarray:
+        """P(z > 0) per feature vector, from the sign head (NaN for a model without one).
+
+        Parameters
+        ----------
+        features : (N, F) array
+            Raw feature vectors (:func:`fourier_features` of this model's region).
+
+        Returns
+        -------
+        p_positive : (N,) float64 array
+            The probability that the defocus is positive (focal plane above focus).
+        """
+        return self._predict_all(features)[3]
+
+    def _predict_all(
+        self, features: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         # One thread: the net is ~2 MFLOP a tile, and torch's spinning worker threads
         # made it 200× slower on a busy 2-core machine (96 ms instead of 0.45 ms).
         with torch_threads(1), torch.no_grad():
-            z, log_sigma = self.net(x)
+            z, log_sigma, sign_logit = self.net(x)
         sigma = (
             self.sigma_scale * torch.exp(log_sigma).numpy()
             if log_sigma is not None
             else np.full(len(x), np.nan)
         )
+        p_positive = (
+            torch.sigmoid(sign_logit).double().numpy()
+            if sign_logit is not None
+            else np.full(len(x), np.nan)
+        )
         familiar = self.ood.familiar(
             self._standardize(self.net, np.asarray(features, dtype=np.float32))
         )
-        return z.numpy().astype(np.float64), sigma.astype(np.float64), familiar
+        return z.numpy().astype(np.float64), sigma.astype(np.float64), familiar, p_positive
 
     def predict(
         self,
@@ -528,7 +564,7 @@ class DefocusModel(TrainedModel):
             )
         notes = self.check_optics(optics, pixel_size_um, force=force)
         tiles = split_tiles(image, self.region.tile)
-        z, sigma, familiar = self.predict_features(fourier_features(tiles, self.region))
+        z, sigma, familiar, p_tiles = self._predict_all(fourier_features(tiles, self.region))
         z_med = float(np.median(z))
         spread = (
             1.4826 * float(np.median(np.abs(z - z_med))) / math.sqrt(len(z)) if len(z) > 1 else 0.0
@@ -555,6 +591,7 @@ class DefocusModel(TrainedModel):
             in_range=bool(in_z and familiar.all()),
             tiles_z_um=[float(v) for v in z],
             notes=notes,
+            p_positive=float(np.mean(p_tiles)),
         )
 
     def autofocus(self, scope: Microscope, *, force: bool = False, **settings: Any) -> SearchResult:
