@@ -85,6 +85,8 @@ def test_a_sign_model_round_trips_and_old_configs_still_load(tmp_path) -> None: 
     config = json.loads((old_path / "config.json").read_text())
     for key in ("predict_sign", "magnitude"):
         config["architecture"].pop(key)
+    for key in ("transform", "cells"):
+        config["features"].pop(key)
     (old_path / "config.json").write_text(json.dumps(config))
     loaded = DefocusModel.load(old_path)
     assert np.all(np.isnan(loaded.sign_probability(val.features[:3])))

@@ -287,7 +287,9 @@ def examples_from_stacks(
     )
 
 
-def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
+def region_for(
+    optics: Optics, tile: int, *, bin: int = 4, transform: str = "mean", cells: str = "discs"
+) -> FourierRegion:
     """The feature region of a single-LED microscope.
 
     The two pupil discs at ±s/λ of its LED [1]_.
@@ -300,6 +302,10 @@ def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
         Tile side (pixels).
     bin : int, optional
         Frequency cells of ``bin × bin`` FFT samples. Default 4.
+    transform : {"mean", "log"}, optional
+        How the magnitudes are normalized (:class:`FourierRegion`). Default "mean".
+    cells : {"discs", "overlap"}, optional
+        Which cells are features (:class:`FourierRegion`). Default "discs".
 
     Returns
     -------
@@ -331,6 +337,8 @@ def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
         sx=ill.sx,
         sy=ill.sy,
         bin=bin,
+        transform=transform,
+        cells=cells,
     )
 
 
@@ -594,7 +602,7 @@ def _jittered(optics: Optics, spec: FieldSpec) -> Optics:
 
 
 def _simulate_field(
-    args: tuple[FieldSpec, str, int, int, float, tuple[float, ...], Any, int, str, bool],
+    args: tuple[FieldSpec, str, int, int, float, tuple[float, ...], Any, int, str, bool, str, str],
 ) -> DefocusExamples:
     (
         spec,
@@ -607,6 +615,8 @@ def _simulate_field(
         tile,
         labels,
         with_incoherent,
+        transform,
+        cells,
     ) = args
     preset = get_preset(preset_name)
     optics = (
@@ -666,7 +676,7 @@ def _simulate_field(
         incoherent_stack = FocalStack(
             inc.data, inc.z_um, inc.pixel_size_um, inc.optics, inc.focus_z_um
         )
-    region = region_for(optics, tile)
+    region = region_for(optics, tile, transform=transform, cells=cells)
     ex = examples_from_stacks(
         coherent_stack,
         region,
@@ -703,6 +713,8 @@ def simulate_examples(
     focus_range_um: tuple[float, float] = (-5.0, 5.0),
     illumination: LED | None = None,
     randomization: Randomization | None = None,
+    transform: str = "mean",
+    cells: str = "discs",
     labels: str = "truth",
     incoherent_every: int = 10,
     gt_size: int = 256,
@@ -746,6 +758,10 @@ def simulate_examples(
     randomization : Randomization, optional
         Also vary phase strength, absorption, LED angle, NA and λ per field (default:
         no; the fields of earlier versions).
+    transform : {"mean", "log"}, optional
+        The features' normalization (:class:`FourierRegion`). Default "mean".
+    cells : {"discs", "overlap"}, optional
+        Which Fourier cells are features (:class:`FourierRegion`). Default "discs".
     labels : {"truth", "incoherent"}, optional
         Where the labels' focus comes from. Default ``"truth"``.
     incoherent_every : int, optional
@@ -813,6 +829,8 @@ def simulate_examples(
             tile,
             labels,
             incoherent_every > 0 and i % incoherent_every == 0,
+            transform,
+            cells,
         )
         for i, s in enumerate(specs)
     ]
@@ -898,6 +916,8 @@ def examples_from_folder(
     check: Callable[[float, Optics], None] | None = None,
     pixel_size_um: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    transform: str = "mean",
+    cells: str = "discs",
 ) -> tuple[DefocusExamples, FourierRegion, Optics, list[str]]:
     """Examples from every field of view in ``folder`` (:func:`stack_pairs`), one field id each.
 
@@ -920,6 +940,10 @@ def examples_from_folder(
         For stacks whose files lack it (µm).
     progress : callable, optional
         ``progress(done, total)`` after every stack.
+    transform : {"mean", "log"}, optional
+        The features' normalization when ``region`` is not given. Default "mean".
+    cells : {"discs", "overlap"}, optional
+        The feature cells when ``region`` is not given. Default "discs".
 
     Returns
     -------
@@ -972,7 +996,7 @@ def examples_from_folder(
         if region is None:
             optics = stack_optics
             try:
-                region = region_for(optics, tile)
+                region = region_for(optics, tile, transform=transform, cells=cells)
             except ConfigError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
         elif check is None and optics is not None and stack_optics.to_dict() != optics.to_dict():
