@@ -80,7 +80,7 @@ def test_a_sign_model_round_trips_and_old_configs_still_load(tmp_path) -> None: 
         again.sign_probability(val.features[:10]), model.sign_probability(val.features[:10])
     )
     # A folder without the new fields (saved before the sign head) loads, with p = NaN.
-    old, _ = _fit(_examples(sign_feature=True, n_fields=8), predict_sign=False)
+    old, _ = _fit(_examples(sign_feature=True, n_fields=8), predict_sign=False, magnitude=False)
     old_path = old.save(tmp_path / "old")
     config = json.loads((old_path / "config.json").read_text())
     for key in ("predict_sign", "magnitude"):
