@@ -265,15 +265,24 @@ def fourier_features(
     if not np.all(np.isfinite(t)):
         raise ConfigError("image contains NaN or Inf; it cannot be used for defocus prediction")
     t = t - t.mean(axis=(-2, -1), keepdims=True)
-    spectrum = scipy.fft.rfft2(t, workers=-1)
-    values = np.angle(spectrum) if phase else np.abs(spectrum)
-    values = np.fft.fftshift(values, axes=-2).astype(np.float32)
-    by, bx = region.binned_shape
-    pad = bx * region.bin - values.shape[-1]
+    # rfft2 is an rfft along x, then an FFT along y: the y transform, |·| and the binning
+    # are done only on the binned cells' bounding box (for the overlap cells ≈ 10 % of the
+    # columns and a third of the rows; for the discs, everything).
+    mask = region.mask()
+    n, b = region.tile, region.bin
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    nx = n // 2 + 1
+    half = scipy.fft.rfft(t, axis=-1, workers=-1)[..., c0 * b : min(c1 * b, nx)]
+    spectrum = scipy.fft.fft(half, axis=-2, workers=-1)
+    # fftshift along y: shifted row j is row (j − n//2) mod n.
+    spectrum = spectrum[..., (np.arange(r0 * b, r1 * b) - n // 2) % n, :]
+    values = (np.angle(spectrum) if phase else np.abs(spectrum)).astype(np.float32)
+    pad = (c1 - c0) * b - values.shape[-1]
     if pad:
         values = np.pad(values, [(0, 0), (0, 0), (0, pad)], mode="edge")
-    binned = values.reshape(-1, by, region.bin, bx, region.bin).mean(axis=(2, 4))
-    features = binned[:, region.mask()]
+    binned = values.reshape(-1, r1 - r0, b, c1 - c0, b).mean(axis=(2, 4))
+    features = binned[:, mask[r0:r1, c0:c1]]
     if phase:
         return features
     mean = features.mean(axis=1, keepdims=True)
