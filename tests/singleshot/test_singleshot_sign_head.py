@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.special import erf
 
 from focuskit.optics import get_preset
 from focuskit.singleshot import (
@@ -89,7 +90,19 @@ def test_a_sign_model_round_trips_and_old_configs_still_load(tmp_path) -> None: 
         config["features"].pop(key)
     (old_path / "config.json").write_text(json.dumps(config))
     loaded = DefocusModel.load(old_path)
-    assert np.all(np.isnan(loaded.sign_probability(val.features[:3])))
+    # Without a sign head, a signed model's P(z > 0) is Φ(z/σ) of its Gaussian predictive.
+    z, sigma, _ = loaded.predict_features(val.features[:20])
+    p = loaded.sign_probability(val.features[:20])
+    np.testing.assert_allclose(p, 0.5 * (1 + erf(z / sigma / np.sqrt(2))), rtol=1e-6)
+    assert np.all((p > 0.5) == (z > 0))
     image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
-    assert np.isnan(loaded.predict(image, pixel_size_um=0.325).p_positive)
+    assert 0 <= loaded.predict(image, pixel_size_um=0.325).p_positive <= 1
     assert 0 <= again.predict(image, pixel_size_um=0.325).p_positive <= 1
+    # Neither a sign head nor σ: unknown.
+    bare, _ = _fit(
+        _examples(sign_feature=True, n_fields=8),
+        predict_sign=False,
+        magnitude=False,
+        predict_sigma=False,
+    )
+    assert np.all(np.isnan(bare.sign_probability(val.features[:3])))

@@ -101,8 +101,9 @@ class DefocusPrediction:
     notes : list of str
         What was assumed, forced or found unusual.
     p_positive : float
-        The sign head's probability that z > 0 (mean over tiles); NaN for a model without
-        one. Near 0.5: the image does not tell +z from −z (docs/singleshot-sign.md).
+        The probability that z > 0 (mean over tiles): the sign head's, or for a signed
+        model without one Φ(z/σ) of its Gaussian predictive; NaN when neither exists.
+        Near 0.5: the image does not tell +z from −z (docs/singleshot-sign.md).
     """
 
     z_um: float
@@ -481,7 +482,7 @@ class DefocusModel(TrainedModel):
         return z, sigma, familiar
 
     def sign_probability(self, features: np.ndarray) -> np.ndarray:
-        """P(z > 0) per feature vector, from the sign head (NaN for a model without one).
+        """P(z > 0) per feature vector: the sign head's, else Φ(z/σ) (NaN without either).
 
         Parameters
         ----------
@@ -510,11 +511,15 @@ class DefocusModel(TrainedModel):
             if log_sigma is not None
             else np.full(len(x), np.nan)
         )
-        p_positive = (
-            torch.sigmoid(sign_logit).double().numpy()
-            if sign_logit is not None
-            else np.full(len(x), np.nan)
-        )
+        if sign_logit is not None:
+            p_positive = torch.sigmoid(sign_logit).double().numpy()
+        elif log_sigma is not None and not self.net.config.magnitude:
+            # No sign head: the Gaussian predictive N(z, σ²) of a signed model says
+            # P(z > 0) = Φ(z/σ) — what the model believes, calibrated only where σ is.
+            zs = z.double().numpy() / np.maximum(sigma.astype(np.float64), 1e-12)
+            p_positive = 0.5 * (1.0 + np.vectorize(math.erf)(zs / math.sqrt(2.0)))
+        else:
+            p_positive = np.full(len(x), np.nan)
         familiar = self.ood.familiar(
             self._standardize(self.net, np.asarray(features, dtype=np.float32))
         )

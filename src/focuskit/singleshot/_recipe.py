@@ -48,8 +48,8 @@ def train(
     preset: str = "fcfnn-20x-led",
     config: TrainConfig | None = None,
     tile: int | None = None,
-    transform: str = "log",
-    cells: str = "overlap",
+    transform: str = "mean",
+    cells: str = "discs",
     randomization: Randomization | None = None,
     validation: float = 0.15,
     z_um: Sequence[float] | None = None,
@@ -98,12 +98,13 @@ def train(
     tile : int, optional
         Tile size of a new model in pixels (default 1024, the paper's; a fine-tuned
         model's own).
-    transform : {"log", "mean"}, optional
+    transform : {"mean", "log"}, optional
         The features' normalization of a new model (:class:`FourierRegion`; a fine-tuned
-        model keeps its own). Default "log" (content-invariant); "mean" is the paper's.
-    cells : {"overlap", "discs"}, optional
+        model keeps its own). Default "mean", the paper's; "log" is content-invariant
+        (better |z| on samples unlike the training data, worse on like ones: README).
+    cells : {"discs", "overlap"}, optional
         The Fourier cells of a new model's features (:class:`FourierRegion`). Default
-        "overlap" (where one LED's image holds the defocus); "discs" is the paper's.
+        "discs", the paper's; "overlap": only where one LED's image holds the defocus.
     randomization : Randomization, optional
         With ``simulate``: also vary phase strength, absorption and the microscope per
         field (:class:`Randomization`).
