@@ -8,6 +8,7 @@ optionally, one feature odd in z (what absorption or a strong phase adds).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,7 +74,7 @@ def test_where_the_sign_is_blind_magnitude_mode_keeps_abs_z_and_says_it_does_not
     assert np.mean(np.abs(p - 0.5)) < 0.15  # little false confidence
 
 
-def test_a_sign_model_round_trips_and_old_configs_still_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_sign_model_round_trips_and_old_configs_still_load(tmp_path: Path) -> None:
     model, val = _fit(_examples(sign_feature=True), magnitude=True)
     path = model.save(tmp_path / "m")
     again = DefocusModel.load(path)

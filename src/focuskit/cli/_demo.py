@@ -250,9 +250,10 @@ def _singleshot(output_dir: Path, console: Console) -> None:
             )
     console.print(table)
     console.print(
-        "  One LED often cannot tell +z from −z (a weak phase object looks the same to its "
-        "Fourier magnitude); P(z > 0) says how sure the model is, and the autofocus loop "
-        "checks a doubtful sign with its verification image."
+        "  The built-in model knows cells like its training cells; on rods it is wrong and "
+        "says so (in range: no), although its P(z > 0) — Φ(z/σ) of its own σ — stays sure. "
+        "One LED often cannot tell +z from −z (a weak phase object has the same Fourier "
+        "magnitude at ±z), so the autofocus loop checks the sign with its verification image."
     )
 
     # Autofocus from 15 µm out of focus: single shot (+ verification) vs Brent, same scope.
