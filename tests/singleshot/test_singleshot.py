@@ -158,10 +158,14 @@ def test_mismatched_microscopes_are_refused_unless_forced(trained) -> None:  # t
 
 
 def test_sigma_recalibration_is_exact_on_the_calibration_fields(trained) -> None:  # type: ignore[no-untyped-def]
-    """After recalibration, the validation fields' mean (error/σ)² is 1 by construction."""
+    """After recalibration, the validation fields' mean (error/σ)² is 1 by construction
+    (the error of |z| for a |z| + sign model: the sign has its own probability)."""
     model, _, val = trained
     z, sigma, _ = model.predict_features(val.features)
-    assert np.mean(((z - val.z_um) / sigma) ** 2) == pytest.approx(1.0, rel=1e-4)
+    truth = val.z_um
+    if model.net.config.magnitude:
+        z, truth = np.abs(z), np.abs(truth)
+    assert np.mean(((z - truth) / sigma) ** 2) == pytest.approx(1.0, rel=1e-4)
     assert np.all(sigma > 0) and model.sigma_scale > 0
 
 
@@ -276,3 +280,26 @@ def test_a_model_folder_from_another_architecture_is_refused_in_one_line(trained
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="retrain"):
         DefocusModel.load(path)
+
+
+def test_log_features_on_the_overlap_cells() -> None:
+    """The content-invariant options: log-standardized magnitudes, and the overlap of the
+    two discs (a subset of them) where one LED's image holds the defocus."""
+    discs = region_for(OPTICS, TILE)
+    overlap = region_for(OPTICS, TILE, transform="log", cells="overlap")
+    assert np.all(discs.mask()[overlap.mask()])
+    assert 0 < overlap.n_features < 0.1 * discs.n_features
+    fy, fx = overlap.frequencies()
+    r, c = 0.5 / 0.53, 0.407 / 0.53
+    inside = overlap.mask()
+    assert np.all(np.hypot(fx - c, fy)[inside] <= r) and np.all(np.hypot(fx + c, fy)[inside] <= r)
+    image = _image(8.0)
+    f = fourier_features(split_tiles(image, TILE), overlap)
+    assert f.shape == (1, overlap.n_features)
+    assert abs(float(f.mean())) < 1e-4 and float(f.std()) == pytest.approx(1.0, rel=1e-3)
+    # Scale-free: a brighter exposure of the same image gives the same features.
+    np.testing.assert_allclose(fourier_features(3 * image + 100.0, overlap), f, atol=1e-4)
+    with pytest.raises(ConfigError, match="cells"):
+        region_for(OPTICS, TILE, cells="ring")
+    with pytest.raises(ConfigError, match="transform"):
+        region_for(OPTICS, TILE, transform="sqrt")

@@ -478,6 +478,47 @@ def test_a_move_the_verification_calls_worse_is_undone() -> None:
     assert result.images == 3
 
 
+class SignBlind:
+    """One LED on a weak phase object: the right |z|, always reported positive, and no
+    idea of the sign (P(z > 0) = 0.5)."""
+
+    def __init__(self, scope: SimulatedScope) -> None:
+        self.scope = scope
+
+    def __call__(self, image: np.ndarray) -> object:
+        z = abs(self.scope.defocus_um())
+        return type("P", (), {"z_um": z, "sigma_um": 0.2, "in_range": True, "p_positive": 0.5})()
+
+
+def test_a_wrong_sign_is_resolved_by_the_verification_image() -> None:
+    # Defocus −8 µm, predicted +8: the first move goes the wrong way (to defocus −16); the
+    # verification's larger |z| sends the stage the other way, to focus.
+    scope = _scope(size=48, focus_z_um=-3.0, start_z_um=-11.0)
+    result = singleshot_search(scope, SignBlind(scope), max_iterations=3)
+    assert result.success and result.z_final_um == pytest.approx(-3.0)
+    assert result.images == 3 and "the sign was wrong" in result.message
+    assert result.predictions[0]["p_positive"] == 0.5
+    # The old rule (always −z) walks away and gives up at the start.
+    scope = _scope(size=48, focus_z_um=-3.0, start_z_um=-11.0)
+    old = singleshot_search(scope, SignBlind(scope), max_iterations=3, sign_check=False)
+    assert not old.success and old.z_final_um == pytest.approx(-11.0)
+    # A right first guess needs no reversal.
+    scope = _scope(size=48, focus_z_um=-3.0, start_z_um=5.0)
+    result = singleshot_search(scope, SignBlind(scope))
+    assert result.success and result.images == 2 and "sign" not in result.message
+
+
+def test_the_sign_probability_chooses_the_first_direction() -> None:
+    scope = _scope(size=48, focus_z_um=-3.0, start_z_um=-11.0)
+
+    def sure_of_minus(image: np.ndarray) -> object:
+        z = abs(scope.defocus_um())  # wrong sign on z, but P(z > 0) says "negative"
+        return type("P", (), {"z_um": z, "sigma_um": 0.2, "in_range": True, "p_positive": 0.1})()
+
+    result = singleshot_search(scope, sure_of_minus)
+    assert result.success and result.images == 2 and result.z_final_um == pytest.approx(-3.0)
+
+
 def test_pure_single_shot_and_the_measure_guard() -> None:
     scope = _scope(size=48)
     result = singleshot_search(scope, Stub(scope), verify=False)

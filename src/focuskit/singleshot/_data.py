@@ -12,7 +12,7 @@ import json
 import math
 import multiprocessing as mp
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -287,7 +287,9 @@ def examples_from_stacks(
     )
 
 
-def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
+def region_for(
+    optics: Optics, tile: int, *, bin: int = 4, transform: str = "mean", cells: str = "discs"
+) -> FourierRegion:
     """The feature region of a single-LED microscope.
 
     The two pupil discs at ±s/λ of its LED [1]_.
@@ -300,6 +302,10 @@ def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
         Tile side (pixels).
     bin : int, optional
         Frequency cells of ``bin × bin`` FFT samples. Default 4.
+    transform : {"mean", "log"}, optional
+        How the magnitudes are normalized (:class:`FourierRegion`). Default "mean".
+    cells : {"discs", "overlap"}, optional
+        Which cells are features (:class:`FourierRegion`). Default "discs".
 
     Returns
     -------
@@ -331,7 +337,74 @@ def region_for(optics: Optics, tile: int, *, bin: int = 4) -> FourierRegion:
         sx=ill.sx,
         sy=ill.sy,
         bin=bin,
+        transform=transform,
+        cells=cells,
     )
+
+
+@dataclass(frozen=True)
+class Randomization:
+    """What else varies between simulated fields, so that a model learns defocus rather than
+    one sample generator (beyond Note S3 [1]_; issue 18).
+
+    Per field: the sample's phase is rescaled to a peak ``φ_peak`` (log-uniform in
+    ``phase_rad``; peak = 99.5th percentile of ``|φ − median φ|``), absorption co-located
+    with the phase is added, ``A → A·exp(−a·|φ|/φ_peak)`` (``a`` uniform in
+    ``absorption``), and the microscope the field is rendered with is jittered: LED angle
+    ± ``led_jitter_deg``, NA and λ by a relative ± ``na_jitter`` / ``wavelength_jitter``.
+    Features are always taken on the nominal microscope's Fourier region — a real one is
+    never exactly its nominal self. Camera offset and gain need no randomizing: the
+    features subtract each tile's mean and are divided by their own mean.
+
+    Attributes
+    ----------
+    phase_rad : (float, float)
+        Range of the peak phase (rad), log-uniform. Default (0.2, 6).
+    absorption : (float, float)
+        Range of the co-located absorption ``a`` (uniform). Default (0, 0.1).
+    led_jitter_deg : float
+        Largest LED angle error (degrees, uniform). Default 1.
+    na_jitter, wavelength_jitter : float
+        Largest relative error of NA and λ (uniform). Default 0.02.
+
+    Raises
+    ------
+    ConfigError
+        A range that is not increasing, a negative phase or absorption, or a negative
+        jitter.
+
+    References
+    ----------
+    .. [1] Pinkard, H., Phillips, Z., Babakhani, A., Fletcher, D. A. & Waller, L. Deep
+       learning for single-shot autofocus microscopy. Optica 6, 794–797 (2019),
+       Note S3.
+    """
+
+    phase_rad: tuple[float, float] = (0.2, 6.0)
+    absorption: tuple[float, float] = (0.0, 0.1)
+    led_jitter_deg: float = 1.0
+    na_jitter: float = 0.02
+    wavelength_jitter: float = 0.02
+
+    def __post_init__(self) -> None:
+        lo, hi = self.phase_rad
+        if not 0 < lo <= hi:
+            raise ConfigError(f"phase_rad must be 0 < low ≤ high (rad), got {self.phase_rad}")
+        lo, hi = self.absorption
+        if not 0 <= lo <= hi:
+            raise ConfigError(f"absorption must be 0 ≤ low ≤ high, got {self.absorption}")
+        if min(self.led_jitter_deg, self.na_jitter, self.wavelength_jitter) < 0:
+            raise ConfigError("led_jitter_deg, na_jitter and wavelength_jitter must be ≥ 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ranges as a JSON-able dict (recorded with a model's data).
+
+        Returns
+        -------
+        data : dict
+            One entry per attribute.
+        """
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -352,6 +425,10 @@ class FieldSpec:
         Exposure: mean photons per pixel (hence the noise).
     focus_um : float
         Focus offset of the field (µm): plane ``z`` has defocus ``z − focus_um``.
+    phase_rad, absorption : float or None
+        With a :class:`Randomization`: the peak phase (rad) and co-located absorption.
+    led_deg, na_scale, wavelength_scale : float
+        With a :class:`Randomization`: LED angle error (degrees), NA and λ factors.
 
     References
     ----------
@@ -366,6 +443,11 @@ class FieldSpec:
     density: float
     photons: float
     focus_um: float
+    phase_rad: float | None = None
+    absorption: float | None = None
+    led_deg: float = 0.0
+    na_scale: float = 1.0
+    wavelength_scale: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """The field as a JSON-able dict.
@@ -382,6 +464,17 @@ class FieldSpec:
             "density": self.density,
             "photons": self.photons,
             "focus_um": self.focus_um,
+            **(
+                {
+                    "phase_rad": self.phase_rad,
+                    "absorption": self.absorption,
+                    "led_deg": self.led_deg,
+                    "na_scale": self.na_scale,
+                    "wavelength_scale": self.wavelength_scale,
+                }
+                if self.phase_rad is not None
+                else {}
+            ),
         }
 
 
@@ -394,11 +487,13 @@ def draw_fields(
     density_range: tuple[float, float] = (0.1, 0.6),
     photons_range: tuple[float, float] = (200.0, 3000.0),
     focus_range_um: tuple[float, float] = (-5.0, 5.0),
+    randomization: Randomization | None = None,
 ) -> list[FieldSpec]:
     """Draw ``n`` random fields of view, varied as Note S3 recommends [1]_.
 
     Per field a sample seed, a density (uniform), an exposure (log-uniform photons per
-    pixel) and a focus offset (uniform), drawn in that order.
+    pixel) and a focus offset (uniform), drawn in that order; then, with a
+    ``randomization``, its phase, absorption, LED angle, NA and λ.
 
     Parameters
     ----------
@@ -418,6 +513,8 @@ def draw_fields(
         Range of the log-uniform photons per pixel. Default (200, 3000).
     focus_range_um : (float, float), optional
         Range of the uniform focus offset (µm). Default (−5, 5).
+    randomization : Randomization, optional
+        What else to vary (default nothing: the fields of earlier versions, unchanged).
 
     Returns
     -------
@@ -439,12 +536,73 @@ def draw_fields(
         focus = float(rng.uniform(*focus_range_um))
         # One name keeps the stream of the single-sample fields (and their seeds) unchanged.
         name = names[0] if len(names) == 1 else str(names[int(rng.integers(len(names)))])
-        specs.append(FieldSpec(first_field + i, seed, name, density, photons, focus))
+        extra: dict[str, float] = {}
+        if randomization is not None:
+            r = randomization
+            extra = {
+                "phase_rad": float(np.exp(rng.uniform(*np.log(r.phase_rad)))),
+                "absorption": float(rng.uniform(*r.absorption)),
+                "led_deg": float(rng.uniform(-r.led_jitter_deg, r.led_jitter_deg)),
+                "na_scale": float(1 + rng.uniform(-r.na_jitter, r.na_jitter)),
+                "wavelength_scale": float(
+                    1 + rng.uniform(-r.wavelength_jitter, r.wavelength_jitter)
+                ),
+            }
+        specs.append(FieldSpec(first_field + i, seed, name, density, photons, focus, **extra))
     return specs
 
 
+def restrength(values: np.ndarray, phase_rad: float, absorption: float) -> np.ndarray:
+    """A transmittance with its phase rescaled and co-located absorption added.
+
+    ``φ' = (φ − median φ)·φ_peak / P99.5(|φ − median φ|)`` and
+    ``A' = A·exp(−a·|φ'|/φ_peak)`` (:class:`Randomization`). The sample's own phase must
+    lie within (−π, π] (it is read with ``angle``), as the transmitted-light families' do.
+
+    Parameters
+    ----------
+    values : (Y, X) complex array
+        The transmittance ``t = A·exp(iφ)``.
+    phase_rad : float
+        The new peak phase φ_peak (rad, > 0).
+    absorption : float
+        The co-located absorption ``a`` (≥ 0).
+
+    Returns
+    -------
+    values : (Y, X) complex64 array
+        The new transmittance (``|t'| ≤ 1``); unchanged if it had no phase contrast.
+    """
+    phi = np.angle(values)
+    phi = phi - np.median(phi)
+    peak = float(np.percentile(np.abs(phi), 99.5))
+    if peak <= 0:
+        return values.astype(np.complex64)
+    phi = phi * (phase_rad / peak)
+    amp = np.abs(values) * np.exp(-absorption * np.abs(phi) / phase_rad)
+    return (amp * np.exp(1j * phi)).astype(np.complex64)
+
+
+def _jittered(optics: Optics, spec: FieldSpec) -> Optics:
+    """The microscope a randomized field is rendered with (LED angle, NA and λ jittered)."""
+    if spec.phase_rad is None:
+        return optics
+    ill = optics.illumination
+    if isinstance(ill, LED) and spec.led_deg:
+        theta = math.degrees(math.asin(math.hypot(ill.sx, ill.sy)))
+        azimuth = math.degrees(math.atan2(ill.sy, ill.sx))
+        ill = LED.at_angle(theta + spec.led_deg, azimuth)
+    objective = replace(optics.objective, na=optics.objective.na * spec.na_scale)
+    return replace(
+        optics,
+        objective=objective,
+        wavelength_um=optics.wavelength_um * spec.wavelength_scale,
+        illumination=ill,
+    )
+
+
 def _simulate_field(
-    args: tuple[FieldSpec, str, int, int, float, tuple[float, ...], Any, int, str, bool],
+    args: tuple[FieldSpec, str, int, int, float, tuple[float, ...], Any, int, str, bool, str, str],
 ) -> DefocusExamples:
     (
         spec,
@@ -457,6 +615,8 @@ def _simulate_field(
         tile,
         labels,
         with_incoherent,
+        transform,
+        cells,
     ) = args
     preset = get_preset(preset_name)
     optics = (
@@ -472,9 +632,10 @@ def _simulate_field(
         )
     )
     z_arr = np.asarray(z)
+    seen = _jittered(optics, spec)  # the microscope as it really is; features: the nominal
     plans = [
         plan_render(o, z_arr, (s, s), focus_z_um=spec.focus_um)
-        for o, s in ((optics, size), (gt_optics, gt_size))
+        for o, s in ((seen, size), (gt_optics, gt_size))
     ]
     shape = tuple(max(p.render_shape[i] for p in plans) for i in range(2))
     options: dict[str, Any] = {"density": spec.density} if spec.sample == "cells" else {}
@@ -486,9 +647,12 @@ def _simulate_field(
         wavelength_um=optics.wavelength_um,
         **options,
     )
+    values = sample.values
+    if spec.phase_rad is not None:
+        values = restrength(values, spec.phase_rad, spec.absorption or 0.0)
     coherent = render_stack(
-        sample.values,
-        optics,
+        values,
+        seen,
         z_arr,
         shape=(size, size),
         focus_z_um=spec.focus_um,
@@ -496,12 +660,12 @@ def _simulate_field(
         seed=spec.seed + 1,
     )
     coherent_stack = FocalStack(
-        coherent.data, coherent.z_um, coherent.pixel_size_um, coherent.optics, coherent.focus_z_um
+        coherent.data, coherent.z_um, coherent.pixel_size_um, optics, coherent.focus_z_um
     )
     incoherent_stack = None
     if with_incoherent or labels == "incoherent":
         inc = render_stack(
-            sample.values,
+            values,
             gt_optics,
             z_arr,
             shape=(gt_size, gt_size),
@@ -512,7 +676,7 @@ def _simulate_field(
         incoherent_stack = FocalStack(
             inc.data, inc.z_um, inc.pixel_size_um, inc.optics, inc.focus_z_um
         )
-    region = region_for(optics, tile)
+    region = region_for(optics, tile, transform=transform, cells=cells)
     ex = examples_from_stacks(
         coherent_stack,
         region,
@@ -531,6 +695,8 @@ def _simulate_field(
             "labels": labels,
         }
     )
+    if spec.phase_rad is not None:
+        record.update({k: v for k, v in spec.to_dict().items() if k not in record})
     return ex
 
 
@@ -546,6 +712,9 @@ def simulate_examples(
     photons_range: tuple[float, float] = (200.0, 3000.0),
     focus_range_um: tuple[float, float] = (-5.0, 5.0),
     illumination: LED | None = None,
+    randomization: Randomization | None = None,
+    transform: str = "mean",
+    cells: str = "discs",
     labels: str = "truth",
     incoherent_every: int = 10,
     gt_size: int = 256,
@@ -586,6 +755,13 @@ def simulate_examples(
         :func:`draw_fields` draws them.
     illumination : LED, optional
         Another LED than the preset's.
+    randomization : Randomization, optional
+        Also vary phase strength, absorption, LED angle, NA and λ per field (default:
+        no; the fields of earlier versions).
+    transform : {"mean", "log"}, optional
+        The features' normalization (:class:`FourierRegion`). Default "mean".
+    cells : {"discs", "overlap"}, optional
+        Which Fourier cells are features (:class:`FourierRegion`). Default "discs".
     labels : {"truth", "incoherent"}, optional
         Where the labels' focus comes from. Default ``"truth"``.
     incoherent_every : int, optional
@@ -639,6 +815,7 @@ def simulate_examples(
         density_range=density_range,
         photons_range=photons_range,
         focus_range_um=focus_range_um,
+        randomization=randomization,
     )
     jobs = [
         (
@@ -652,6 +829,8 @@ def simulate_examples(
             tile,
             labels,
             incoherent_every > 0 and i % incoherent_every == 0,
+            transform,
+            cells,
         )
         for i, s in enumerate(specs)
     ]
@@ -737,6 +916,8 @@ def examples_from_folder(
     check: Callable[[float, Optics], None] | None = None,
     pixel_size_um: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    transform: str = "mean",
+    cells: str = "discs",
 ) -> tuple[DefocusExamples, FourierRegion, Optics, list[str]]:
     """Examples from every field of view in ``folder`` (:func:`stack_pairs`), one field id each.
 
@@ -759,6 +940,10 @@ def examples_from_folder(
         For stacks whose files lack it (µm).
     progress : callable, optional
         ``progress(done, total)`` after every stack.
+    transform : {"mean", "log"}, optional
+        The features' normalization when ``region`` is not given. Default "mean".
+    cells : {"discs", "overlap"}, optional
+        The feature cells when ``region`` is not given. Default "discs".
 
     Returns
     -------
@@ -811,7 +996,7 @@ def examples_from_folder(
         if region is None:
             optics = stack_optics
             try:
-                region = region_for(optics, tile)
+                region = region_for(optics, tile, transform=transform, cells=cells)
             except ConfigError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
         elif check is None and optics is not None and stack_optics.to_dict() != optics.to_dict():

@@ -4,7 +4,15 @@ An image under one coherent LED at illumination NA ``s`` has the spectrum of its
 scattered light inside two pupil discs (radius NA/λ) centred at ±s/λ. The features are
 ``|FFT(tile − mean)|`` on those discs — half of them, since an intensity's spectrum is
 Hermitian (the ``rfft2`` half-plane fx ≥ 0 holds one copy) — averaged over
-``bin × bin`` frequency blocks, as a vector normalized to unit mean.
+``bin × bin`` frequency blocks, as a vector normalized to unit mean (the paper's), or
+(``transform="log"``) its logarithm standardized per vector.
+
+Why the log: for a weak object ``|Ĩ(k)| = |Ô(k)|·|T_z(k)|`` — the sample's spectrum times
+the defocus transfer function. In log space the product is a sum, and removing the
+vector's own mean and scale takes away the sample's overall contrast and spectral level,
+so the network sees more of ``log|T_z|`` and less of which sample it is. In a
+leave-one-family-out check (512² tiles, |z| + sign heads) the |z| RMSE fell from
+5.6–7.2 to 4.2–6.4 µm on held-out families and from 16.7 to 9.2 µm on rods.
 """
 
 from __future__ import annotations
@@ -16,6 +24,12 @@ import numpy as np
 import scipy.fft
 
 from focuskit._errors import ConfigError
+
+TRANSFORMS = ("mean", "log")
+CELLS = ("discs", "overlap")
+# Below this spatial frequency (cycles/µm; periods over 50 µm) an image holds illumination
+# shading rather than defocus: the overlap region leaves it out.
+OVERLAP_MIN_FREQUENCY = 0.02
 
 
 @dataclass(frozen=True)
@@ -42,11 +56,22 @@ class FourierRegion:
         Frequency cells are ``bin × bin`` FFT samples (≥ 1). Default 4.
     margin : float
         Disc radius as a multiple of NA/λ (1 = the pupil exactly), in (0, 1.5]. Default 1.
+    transform : {"mean", "log"}
+        ``"mean"``: the magnitudes divided by their mean (Note S3; folders saved before
+        this option). ``"log"``: ``log(m + 10⁻³·mean m)``, minus its mean, divided by its
+        standard deviation (per vector).
+    cells : {"discs", "overlap"}
+        ``"discs"``: every cell in either disc (Note S3). ``"overlap"``: only the cells in
+        *both* discs (the lens around the origin), above 0.02 cycles/µm. For a weak object
+        ``Ĩ_z(k) = i·φ̂·[P(k+s)e^{iχ(k)} − P(s−k)e^{−iχ(−k)}] − â·[… + …]``: where only one
+        pupil passes, ``|Ĩ|`` is ``|iφ̂ − â|`` whatever z, so the defocus (``|B| =
+        2|sin(πλz|k|²)|`` for phase) lives in the overlap alone; the rest of the discs
+        describe the sample. Fewer features (≈ 5 % of the discs'), less to overfit.
 
     Raises
     ------
     ConfigError
-        A tile, bin or margin outside those ranges.
+        A tile, bin or margin outside those ranges, or an unknown transform.
 
     References
     ----------
@@ -63,8 +88,16 @@ class FourierRegion:
     sy: float = 0.0
     bin: int = 4
     margin: float = 1.0  # disc radius as a multiple of NA/λ (1 = the pupil exactly)
+    transform: str = "mean"
+    cells: str = "discs"
 
     def __post_init__(self) -> None:
+        if self.cells not in CELLS:
+            raise ConfigError(f"cells must be one of {', '.join(CELLS)}, got {self.cells!r}")
+        if self.transform not in TRANSFORMS:
+            raise ConfigError(
+                f"transform must be one of {', '.join(TRANSFORMS)}, got {self.transform!r}"
+            )
         if self.tile < 32 or self.tile % self.bin:
             raise ConfigError(
                 f"tile must be ≥ 32 and a multiple of bin ({self.bin}), got {self.tile}"
@@ -123,7 +156,8 @@ class FourierRegion:
         return fy[:, None], fx[None, :]
 
     def mask(self) -> np.ndarray:
-        """Boolean (binned) mask: cells inside either disc of radius margin·NA/λ at ±s/λ.
+        """Boolean (binned) mask: cells inside either disc of radius margin·NA/λ at ±s/λ
+        (both discs with ``cells="overlap"``).
 
         Returns
         -------
@@ -133,7 +167,11 @@ class FourierRegion:
         fy, fx = self.frequencies()
         r = self.margin * self.na / self.wavelength_um
         cx, cy = self.sx / self.wavelength_um, self.sy / self.wavelength_um
-        return ((fx - cx) ** 2 + (fy - cy) ** 2 <= r**2) | ((fx + cx) ** 2 + (fy + cy) ** 2 <= r**2)
+        plus = (fx - cx) ** 2 + (fy - cy) ** 2 <= r**2
+        minus = (fx + cx) ** 2 + (fy + cy) ** 2 <= r**2
+        if self.cells == "overlap":
+            return plus & minus & (fx**2 + fy**2 > OVERLAP_MIN_FREQUENCY**2)
+        return plus | minus
 
     @property
     def n_features(self) -> int:
@@ -188,7 +226,8 @@ def fourier_features(
     """Feature vectors of one tile (Y, X) or many (N, Y, X): float32 (N, n_features).
 
     ``|rfft2(tile − mean)|`` fftshifted along y, block-averaged over ``bin × bin``,
-    masked to the two discs, divided by its mean (unit mean, Note S3) [1]_.
+    masked to the two discs, divided by its mean (unit mean, Note S3) [1]_; with
+    ``region.transform == "log"``: ``g = log(m + 10⁻³·mean(m))``, ``(g − mean g) / std g``.
     ``phase=True`` gives the FFT phase on the same cells instead (Fig. 4a comparison;
     not normalized).
 
@@ -204,7 +243,8 @@ def fourier_features(
     Returns
     -------
     features : (N, region.n_features) float32 array
-        One feature vector per tile (unit mean unless ``phase``).
+        One feature vector per tile (unit mean, or zero mean and unit variance with the
+        log transform; unless ``phase``).
 
     Raises
     ------
@@ -225,15 +265,24 @@ def fourier_features(
     if not np.all(np.isfinite(t)):
         raise ConfigError("image contains NaN or Inf; it cannot be used for defocus prediction")
     t = t - t.mean(axis=(-2, -1), keepdims=True)
-    spectrum = scipy.fft.rfft2(t, workers=-1)
-    values = np.angle(spectrum) if phase else np.abs(spectrum)
-    values = np.fft.fftshift(values, axes=-2).astype(np.float32)
-    by, bx = region.binned_shape
-    pad = bx * region.bin - values.shape[-1]
+    # rfft2 is an rfft along x, then an FFT along y: the y transform, |·| and the binning
+    # are done only on the binned cells' bounding box (for the overlap cells ≈ 10 % of the
+    # columns and a third of the rows; for the discs, everything).
+    mask = region.mask()
+    n, b = region.tile, region.bin
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    nx = n // 2 + 1
+    half = scipy.fft.rfft(t, axis=-1, workers=-1)[..., c0 * b : min(c1 * b, nx)]
+    spectrum = scipy.fft.fft(half, axis=-2, workers=-1)
+    # fftshift along y: shifted row j is row (j − n//2) mod n.
+    spectrum = spectrum[..., (np.arange(r0 * b, r1 * b) - n // 2) % n, :]
+    values = (np.angle(spectrum) if phase else np.abs(spectrum)).astype(np.float32)
+    pad = (c1 - c0) * b - values.shape[-1]
     if pad:
         values = np.pad(values, [(0, 0), (0, 0), (0, pad)], mode="edge")
-    binned = values.reshape(-1, by, region.bin, bx, region.bin).mean(axis=(2, 4))
-    features = binned[:, region.mask()]
+    binned = values.reshape(-1, r1 - r0, b, c1 - c0, b).mean(axis=(2, 4))
+    features = binned[:, mask[r0:r1, c0:c1]]
     if phase:
         return features
     mean = features.mean(axis=1, keepdims=True)
@@ -241,4 +290,8 @@ def fourier_features(
         raise ConfigError(
             "an image tile is constant (no spectrum); defocus cannot be predicted from it"
         )
+    if region.transform == "log":
+        g = np.log(features + np.float32(1e-3) * mean)
+        g -= g.mean(axis=1, keepdims=True)
+        return g / np.maximum(g.std(axis=1, keepdims=True), np.float32(1e-12))
     return features / mean

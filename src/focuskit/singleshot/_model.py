@@ -19,6 +19,7 @@ from focuskit.nn import (
     Number,
     Numbers,
     Section,
+    Text,
     TrainedModel,
     build_entry,
     torch_threads,
@@ -46,6 +47,8 @@ SCHEMA = Section(
                 "depth": Number(lo=0, hi=1000, whole=True),
                 "input_dropout": Number(lo=0, hi=1, hi_open=True),
                 "predict_sigma": Flag(),
+                "predict_sign": Flag(),
+                "magnitude": Flag(),
                 "z_scale_um": _POSITIVE,
             },
         ),
@@ -61,6 +64,8 @@ SCHEMA = Section(
                 "sy": Number(),
                 "bin": Number(lo=1, hi=1024, whole=True),
                 "margin": Number(lo=0, hi=1.5, lo_open=True),
+                "transform": Text(),
+                "cells": Text(),
             },
         ),
         "optics": OPTICS_SECTION,
@@ -95,6 +100,10 @@ class DefocusPrediction:
         The prediction of each tile (µm).
     notes : list of str
         What was assumed, forced or found unusual.
+    p_positive : float
+        The probability that z > 0 (mean over tiles): the sign head's, or for a signed
+        model without one Φ(z/σ) of its Gaussian predictive; NaN when neither exists.
+        Near 0.5: the image does not tell +z from −z (docs/singleshot-sign.md).
     """
 
     z_um: float
@@ -102,6 +111,7 @@ class DefocusPrediction:
     in_range: bool
     tiles_z_um: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    p_positive: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """The prediction as a JSON-able dict.
@@ -117,6 +127,7 @@ class DefocusPrediction:
             "in_range": self.in_range,
             "tiles_z_um": self.tiles_z_um,
             "notes": self.notes,
+            "p_positive": self.p_positive if math.isfinite(self.p_positive) else None,
         }
 
 
@@ -350,7 +361,10 @@ class DefocusModel(TrainedModel):
         )
         if validation is not None and net.config.predict_sigma:
             z, sigma, _ = model.predict_features(validation.features)
-            model.sigma_scale = float(np.sqrt(np.mean(((z - validation.z_um) / sigma) ** 2)))
+            truth = validation.z_um
+            if net.config.magnitude:  # σ is the magnitude's; the sign has its own P(z > 0)
+                z, truth = np.abs(z), np.abs(truth)
+            model.sigma_scale = float(np.sqrt(np.mean(((z - truth) / sigma) ** 2)))
         return model
 
     @staticmethod
@@ -464,22 +478,52 @@ class DefocusModel(TrainedModel):
         familiar : (N,) bool array
             Whether each vector lies within the out-of-distribution limits.
         """
+        z, sigma, familiar, _ = self._predict_all(features)
+        return z, sigma, familiar
+
+    def sign_probability(self, features: np.ndarray) -> np.ndarray:
+        """P(z > 0) per feature vector: the sign head's, else Φ(z/σ) (NaN without either).
+
+        Parameters
+        ----------
+        features : (N, F) array
+            Raw feature vectors (:func:`fourier_features` of this model's region).
+
+        Returns
+        -------
+        p_positive : (N,) float64 array
+            The probability that the defocus is positive (focal plane above focus).
+        """
+        return self._predict_all(features)[3]
+
+    def _predict_all(
+        self, features: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
         # One thread: the net is ~2 MFLOP a tile, and torch's spinning worker threads
         # made it 200× slower on a busy 2-core machine (96 ms instead of 0.45 ms).
         with torch_threads(1), torch.no_grad():
-            z, log_sigma = self.net(x)
+            z, log_sigma, sign_logit = self.net(x)
         sigma = (
             self.sigma_scale * torch.exp(log_sigma).numpy()
             if log_sigma is not None
             else np.full(len(x), np.nan)
         )
+        if sign_logit is not None:
+            p_positive = torch.sigmoid(sign_logit).double().numpy()
+        elif log_sigma is not None and not self.net.config.magnitude:
+            # No sign head: the Gaussian predictive N(z, σ²) of a signed model says
+            # P(z > 0) = Φ(z/σ) — what the model believes, calibrated only where σ is.
+            zs = z.double().numpy() / np.maximum(sigma.astype(np.float64), 1e-12)
+            p_positive = 0.5 * (1.0 + np.vectorize(math.erf)(zs / math.sqrt(2.0)))
+        else:
+            p_positive = np.full(len(x), np.nan)
         familiar = self.ood.familiar(
             self._standardize(self.net, np.asarray(features, dtype=np.float32))
         )
-        return z.numpy().astype(np.float64), sigma.astype(np.float64), familiar
+        return z.numpy().astype(np.float64), sigma.astype(np.float64), familiar, p_positive
 
     def predict(
         self,
@@ -528,7 +572,7 @@ class DefocusModel(TrainedModel):
             )
         notes = self.check_optics(optics, pixel_size_um, force=force)
         tiles = split_tiles(image, self.region.tile)
-        z, sigma, familiar = self.predict_features(fourier_features(tiles, self.region))
+        z, sigma, familiar, p_tiles = self._predict_all(fourier_features(tiles, self.region))
         z_med = float(np.median(z))
         spread = (
             1.4826 * float(np.median(np.abs(z - z_med))) / math.sqrt(len(z)) if len(z) > 1 else 0.0
@@ -555,6 +599,7 @@ class DefocusModel(TrainedModel):
             in_range=bool(in_z and familiar.all()),
             tiles_z_um=[float(v) for v in z],
             notes=notes,
+            p_positive=float(np.mean(p_tiles)),
         )
 
     def autofocus(self, scope: Microscope, *, force: bool = False, **settings: Any) -> SearchResult:
@@ -571,7 +616,8 @@ class DefocusModel(TrainedModel):
             Use the model even if the scope's optics differ (noted in the result).
         **settings
             Passed to :func:`singleshot_search` (``max_iterations``, ``tolerance_um``,
-            ``fallback``, ``fallback_range_um``, ``measure``, ``guard``, ``verify``).
+            ``fallback``, ``fallback_range_um``, ``measure``, ``guard``, ``verify``,
+            ``sign_check``).
 
         Returns
         -------

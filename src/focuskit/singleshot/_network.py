@@ -8,6 +8,12 @@ connected ReLU layers of ``width`` units, then a scalar output: the defocus ``z`
 features *detached* and gives log σ for a Gaussian negative log-likelihood (calibrated
 uncertainty, beyond the paper): learning σ can then never reshape what the mean uses —
 sharing the body made the mean's validation RMSE jump tenfold when the NLL switched on.
+With ``predict_sign`` a third small head, also on the detached features, gives the logit
+of P(z > 0): one LED often cannot tell +z from −z (docs/singleshot-sign.md), and the
+autofocus loop needs to know when the sign is a guess. With ``magnitude`` the main head
+learns ``|z|`` and the sign head (then on the shared, not detached, features) gives z its
+sign: a sign-blind image then still gets its right ``|z|`` instead of the mean of ±z (≈ 0)
+that a signed regression learns.
 """
 
 from __future__ import annotations
@@ -36,6 +42,12 @@ class FCFNNConfig:
         Dropout rate on the input only. Default 0.1.
     predict_sigma : bool
         Add the detached σ head (Gaussian NLL; beyond the paper). Default True.
+    predict_sign : bool
+        Add the detached sign head: the logit of P(z > 0) (beyond the paper). Default
+        False, as in model folders saved before it existed.
+    magnitude : bool
+        The main head learns ``|z|``; ``z = ±|z|`` by the sign head's more likely sign
+        (needs ``predict_sign``). Default False.
     z_scale_um : float
         Outputs are in units of this (µm), for well-scaled training. Default 30.
 
@@ -51,6 +63,8 @@ class FCFNNConfig:
     depth: int = 10
     input_dropout: float = 0.1
     predict_sigma: bool = True
+    predict_sign: bool = False
+    magnitude: bool = False
     z_scale_um: float = 30.0  # outputs are in units of this, for well-scaled training
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +116,8 @@ class FCFNN(nn.Module):
 
     def __init__(self, config: FCFNNConfig) -> None:
         super().__init__()
+        if config.magnitude and not config.predict_sign:
+            raise ValueError("magnitude needs predict_sign (the sign head gives z its sign)")
         self.config = config
         self.register_buffer("feature_mean", torch.zeros(config.n_features))
         self.register_buffer("feature_std", torch.ones(config.n_features))
@@ -118,6 +134,11 @@ class FCFNN(nn.Module):
             if config.predict_sigma
             else None
         )
+        self.sign_head = (
+            nn.Sequential(nn.Linear(width_in, 32), nn.ReLU(), nn.Linear(32, 1))
+            if config.predict_sign
+            else None
+        )
 
     def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per-feature statistics of the training set (std floored to avoid division by 0).
@@ -132,8 +153,10 @@ class FCFNN(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(torch.clamp(std, min=1e-6 * float(std.max())))
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(z in µm, log σ in µm or None) for a batch of raw feature vectors.
+    def forward(
+        self, features: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(z in µm, log σ in µm or None, sign logit or None) for raw feature vectors.
 
         Parameters
         ----------
@@ -146,14 +169,25 @@ class FCFNN(nn.Module):
             Predicted defocus (µm, OPTICS.md sign).
         log_sigma : (N,) torch.Tensor or None
             log of the predicted σ (σ in µm); None without a σ head.
+        sign_logit : (N,) torch.Tensor or None
+            logit of P(z > 0); None without a sign head.
         """
         x = (features - self.feature_mean) / self.feature_std
         hidden = self.body(self.input_dropout(x))
         z = self.head(hidden)[:, 0] * self.config.z_scale_um
-        if self.sigma_head is None:
-            return z, None
-        log_sigma = self.sigma_head(hidden.detach())[:, 0] + math.log(self.config.z_scale_um)
-        return z, log_sigma
+        log_sigma = (
+            None
+            if self.sigma_head is None
+            else self.sigma_head(hidden.detach())[:, 0] + math.log(self.config.z_scale_um)
+        )
+        sign_logit = None
+        if self.sign_head is not None:
+            shared = hidden if self.config.magnitude else hidden.detach()
+            sign_logit = self.sign_head(shared)[:, 0]
+        if self.config.magnitude:
+            assert sign_logit is not None
+            z = torch.where(sign_logit >= 0, 1.0, -1.0) * z.abs()
+        return z, log_sigma, sign_logit
 
     def parameter_count(self) -> int:
         """The number of trainable parameters.
@@ -183,4 +217,5 @@ class FCFNN(nn.Module):
            Table S1.
         """
         c = self.config
-        return 4 * (c.n_features * 2 + c.depth * c.width * 2 + (2 if c.predict_sigma else 1))
+        heads = 1 + int(c.predict_sigma) + int(c.predict_sign)
+        return 4 * (c.n_features * 2 + c.depth * c.width * 2 + heads)

@@ -23,6 +23,7 @@ from focuskit.nn import (
 from focuskit.optics import OPTICS_TOLERANCE, get_preset
 from focuskit.singleshot._data import (
     DefocusExamples,
+    Randomization,
     examples_from_folder,
     region_for,
     simulate_examples,
@@ -47,6 +48,9 @@ def train(
     preset: str = "fcfnn-20x-led",
     config: TrainConfig | None = None,
     tile: int | None = None,
+    transform: str = "mean",
+    cells: str = "discs",
+    randomization: Randomization | None = None,
     validation: float = 0.15,
     z_um: Sequence[float] | None = None,
     trusted_range_um: tuple[float, float] | None = None,
@@ -94,6 +98,16 @@ def train(
     tile : int, optional
         Tile size of a new model in pixels (default 1024, the paper's; a fine-tuned
         model's own).
+    transform : {"mean", "log"}, optional
+        The features' normalization of a new model (:class:`FourierRegion`; a fine-tuned
+        model keeps its own). Default "mean", the paper's; "log" is content-invariant
+        (better |z| on samples unlike the training data, worse on like ones: README).
+    cells : {"discs", "overlap"}, optional
+        The Fourier cells of a new model's features (:class:`FourierRegion`). Default
+        "discs", the paper's; "overlap": only where one LED's image holds the defocus.
+    randomization : Randomization, optional
+        With ``simulate``: also vary phase strength, absorption and the microscope per
+        field (:class:`Randomization`).
     validation : float, optional
         Fraction of fields of view held out for validation (never tiles of a field on both
         sides).
@@ -182,7 +196,7 @@ def train(
         n_features = (
             base.net.config.n_features
             if base is not None
-            else region_for(p.optics, tile).n_features
+            else region_for(p.optics, tile, transform=transform, cells=cells).n_features
             if data is None
             else None  # the stacks' optics decide (checked when the checkpoint is loaded)
         )
@@ -213,6 +227,9 @@ def train(
             z_um=z_um,
             illumination=ill,
             sample=list(samples) if samples else "cells",
+            randomization=randomization,
+            transform=base.region.transform if base is not None else transform,
+            cells=base.region.cells if base is not None else cells,
             seed=seed,
             workers=workers,
             progress=data_progress,
@@ -222,7 +239,11 @@ def train(
             if base is not None
             else (p.optics if ill is None else p.optics.with_illumination(ill))
         )
-        region = base.region if base is not None else region_for(optics, tile)
+        region = (
+            base.region
+            if base is not None
+            else region_for(optics, tile, transform=transform, cells=cells)
+        )
         zs = np.asarray(z_um if z_um is not None else p.z_positions(), dtype=float)
         source: dict[str, Any] = {
             "simulated_fields": simulate,
@@ -234,7 +255,17 @@ def train(
         }
     elif examples is not None:
         optics = base.optics if base is not None else p.optics
-        region = base.region if base is not None else region_for(optics, tile)
+        region = (
+            base.region
+            if base is not None
+            else region_for(optics, tile, transform=transform, cells=cells)
+        )
+        centre = 0.0 if region.transform == "log" else 1.0
+        if len(examples) and not np.allclose(examples.features.mean(axis=1), centre, atol=1e-2):
+            raise ConfigError(
+                f'the examples\' features are not "{region.transform}"-normalized (mean '
+                f"{centre:g} per vector) — make them with transform={region.transform!r}"
+            )
         if examples.features.shape[1] != region.n_features:
             raise ConfigError(
                 f"the examples have {examples.features.shape[1]} features; {p.name} at {tile}² "
@@ -251,6 +282,8 @@ def train(
             check=(lambda px, o: base.check_optics(o, px)) if base is not None else None,
             pixel_size_um=pixel_size_um,
             progress=data_progress,
+            transform=transform,
+            cells=cells,
         )
         source = {"folder": str(data), "stacks": [f.get("file") for f in examples.fields]}
     t_data = time.perf_counter() - t0

@@ -6,6 +6,13 @@ verification image → predict again → stop when ``|z|`` is within the toleran
 ``max_iterations`` moves. A prediction that is not ``in_range`` (outside the trained
 range, or an image unlike the training data) hands over to a classic search.
 
+The sign check: one coherent LED often cannot tell +z from −z (for a weak phase object
+the Fourier magnitude of the image is the same at ±z; docs/singleshot-sign.md). A
+predictor may say how sure it is (``p_positive``, P(z > 0)); the first move goes by
+``|z|`` in the more likely direction. If the verification image then predicts a larger
+``|z|`` than before the move — what a wrong sign gives (|z| → 2|z|) — the next move goes
+the other way, to the previous position + z, instead of further out.
+
 The predictor is injected (any :class:`DefocusPredictor`: image → an estimate with
 ``z_um``, ``sigma_um`` and ``in_range``); :meth:`DefocusModel.autofocus` binds its own
 ``predict`` with the microscope's optics and calls this.
@@ -46,6 +53,9 @@ class DefocusEstimate(Protocol):
         Its uncertainty (µm; NaN if unknown).
     in_range : bool
         Whether the prediction can be trusted (False hands over to the fallback).
+
+    A predictor may also give ``p_positive``: its probability that z > 0 (NaN or absent:
+    unknown; the sign of ``z_um`` is then the direction).
     """
 
     z_um: float  # defocus, OPTICS.md sign: move the focus drive by −z
@@ -78,6 +88,14 @@ class _Look:
     sigma_um: float
     usable: bool
     why: str
+    p_positive: float = math.nan
+
+    @property
+    def direction(self) -> float:
+        """+1 or −1: the more likely sign of z (``p_positive`` if known, else z's own)."""
+        if math.isfinite(self.p_positive) and self.p_positive != 0.5:
+            return 1.0 if self.p_positive > 0.5 else -1.0
+        return 1.0 if self.z_pred_um >= 0 else -1.0
 
     def record(self, notes: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,23 +105,29 @@ class _Look:
             "sigma_um": self.sigma_um if math.isfinite(self.sigma_um) else None,
             "in_range": self.usable,
         }
+        if math.isfinite(self.p_positive):
+            out["p_positive"] = self.p_positive
         if notes:
             out["notes"] = notes
         return out
 
 
-def _parse(prediction: Any) -> tuple[float, float, bool, list[str]]:
+def _parse(prediction: Any) -> tuple[float, float, bool, float, list[str]]:
     try:
         z = float(prediction.z_um)
         sigma = float(getattr(prediction, "sigma_um", math.nan))
         in_range = bool(getattr(prediction, "in_range", True))
+        p = getattr(prediction, "p_positive", None)
+        p_positive = math.nan if p is None else float(p)
     except (AttributeError, TypeError, ValueError):
         raise ConfigError(
             "predict must return an object with z_um (µm), sigma_um and in_range "
             f"(e.g. DefocusModel.predict), got {type(prediction).__name__}"
         ) from None
+    if not 0 <= p_positive <= 1:
+        p_positive = math.nan  # not a probability: the sign of z decides
     notes = [str(n) for n in (getattr(prediction, "notes", None) or [])]
-    return z, sigma, in_range, notes
+    return z, sigma, in_range, p_positive, notes
 
 
 class _Singleshot:
@@ -122,13 +146,13 @@ class _Singleshot:
         value = float(score(image, self.probe.measure, **self.probe.kwargs))
         z_here = float(self.scope.z_um)
         self.probe.trace.append((z_here, value))
-        z, sigma, in_range, notes = _parse(self.predict(image))
+        z, sigma, in_range, p_positive, notes = _parse(self.predict(image))
         why = ""
         if not math.isfinite(z):
             in_range, why = False, f"the prediction is not finite ({z})"
         elif not in_range:
             why = "; ".join(notes) or f"the prediction z = {z:+.2f} µm is not in the model's range"
-        look = _Look(z_here, value, z, sigma, in_range, why)
+        look = _Look(z_here, value, z, sigma, in_range, why, p_positive)
         self.looks.append(look)
         self.records.append(look.record(notes))
         return look
@@ -151,6 +175,7 @@ def singleshot_search(
     measure: str = "tenengrad",
     guard: str = "prediction",
     max_images: int | None = None,
+    sign_check: bool = True,
 ) -> SearchResult:
     """Focus with a single-shot defocus predictor; a classic search is the fallback.
 
@@ -195,6 +220,11 @@ def singleshot_search(
         Hard budget of images for the whole search, the fallback included (≥ 2 with
         ``verify``; None: ``max_iterations + 1`` plus the fallback's own budget). The
         fallback gets what is left, and does not run with fewer than 3.
+    sign_check : bool, optional
+        With ``verify``: when a move by ``|z|`` in the more likely direction leaves the
+        verification predicting a *larger* ``|z|`` than before it, the sign was wrong (one
+        LED often cannot tell ±z apart); move the other way instead, to the previous
+        position + z (one more move). Default True. False: the old rule, always −z.
 
     Returns
     -------
@@ -257,6 +287,7 @@ def singleshot_search(
     chosen: _Look | None = None
     converged = False
     moves = 0
+    before: _Look | None = None  # the look the last ordinary move started from
 
     def tolerance(look: _Look) -> float:
         if tolerance_um is not None:
@@ -281,7 +312,19 @@ def singleshot_search(
                 notes.append(f"stopped at the budget of {max_images} images")
                 break
             here = float(scope.z_um)
-            wanted = here - last.z_pred_um  # the focus drive moves by −z (OPTICS.md)
+            if sign_check and before is not None and abs(last.z_pred_um) > abs(before.z_pred_um):
+                # Moving by |z| one way made |z| larger (a wrong sign gives |z| → 2|z|):
+                # the focus lies the other way, at the previous position + |z|.
+                wanted = before.z_um + before.direction * abs(before.z_pred_um)
+                notes.append(
+                    f"|z| grew from {abs(before.z_pred_um):.2f} to {abs(last.z_pred_um):.2f} µm "
+                    f"after the move: the sign was wrong; moved the other way"
+                )
+                before = None  # no second reversal from the reversed move
+            else:
+                # The focus drive moves by −z (OPTICS.md): |z| in the more likely direction.
+                wanted = here - last.direction * abs(last.z_pred_um)
+                before = last
             target = min(max(wanted, lo), hi)
             if target != wanted:
                 notes.append(

@@ -1273,7 +1273,7 @@ def saliency_map(
 
     net.eval()
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).requires_grad_(True)
-    z, _ = net(x)
+    z = net(x)[0]
     (grad,) = torch.autograd.grad(z.sum(), x)
     raw = grad.abs().mean(0).double().numpy()
     std = net.feature_std.detach().double().numpy()
