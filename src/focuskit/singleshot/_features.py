@@ -17,6 +17,7 @@ leave-one-family-out check (512² tiles, |z| + sign heads) the |z| RMSE fell fro
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,6 +107,14 @@ class FourierRegion:
             raise ConfigError(f"bin must be ≥ 1, got {self.bin}")
         if not 0 < self.margin <= 1.5:
             raise ConfigError(f"margin must be in (0, 1.5], got {self.margin}")
+        if not 0 < self.na <= 1.7:  # no immersion medium goes past n ≈ 1.7
+            raise ConfigError(f"na must be in (0, 1.7], got {self.na}")
+        for name in ("pixel_size_um", "wavelength_um"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a finite number > 0, got {value}")
+        if not (math.isfinite(self.sx) and math.isfinite(self.sy)):
+            raise ConfigError(f"the LED direction must be finite, got ({self.sx}, {self.sy})")
 
     def to_dict(self) -> dict[str, Any]:
         """The region as a JSON-able dict (saved in a model's config.json).
