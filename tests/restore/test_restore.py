@@ -155,6 +155,18 @@ def test_deconvolution_keeps_the_input_scale(bead_scene: dict[str, np.ndarray]) 
         assert crop_border(small, 20).mean() == pytest.approx(inner_mean, rel=0.02)
 
 
+def test_deconvolution_of_a_flat_field_has_no_frame() -> None:
+    """A uniform field stays uniform up to its border for both baselines (mirror padding):
+    the issue's 'bright frame' handicap of the RL baseline is gone."""
+    flat = np.random.default_rng(2).poisson(1000.0, (128, 128)).astype(np.float64)
+    psf = defocus_psf(get_preset("deepr-40x-fluor").optics, 3.0)
+    for method in (richardson_lucy, landweber):
+        out = method(flat, psf, 50)
+        centre = out[40:88, 40:88].mean()
+        for edge in (out[:4], out[-4:], out[:, :4], out[:, -4:]):
+            assert edge.mean() == pytest.approx(centre, rel=0.02)
+
+
 def test_even_psf_has_the_same_centre_for_both_methods() -> None:
     """An even-sized PSF is centred at (p − 1) // 2 (scipy's 'same') by RL and Landweber alike."""
     rng = np.random.default_rng(6)

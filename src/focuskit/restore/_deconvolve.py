@@ -158,12 +158,12 @@ def _iterations(value: int, name: str) -> int:
 def richardson_lucy(image: np.ndarray, psf: np.ndarray, iterations: int = 100) -> np.ndarray:
     """Richardson–Lucy deconvolution ``x ← x · Hᵀ(y / Hx)`` (Deep-R: 100 iterations).
 
-    Runs ``skimage.restoration.richardson_lucy`` (``clip=False``, zero-padded 'same'
-    convolution, so the outer ~PSF radius shows edge artefacts; the paper crops 10 px)
-    on the image made non-negative (lifted by ``−min`` when it has negative pixels, e.g.
-    after offset subtraction) and scaled to [0, 1] by its max; the result is returned in
-    the input's scale, lift removed, float32. The PSF is normalized to sum 1; zero
-    iterations return the input.
+    Runs ``skimage.restoration.richardson_lucy`` (``clip=False``) on the image
+    mirror-padded by half the PSF (skimage's zero-padded 'same' convolution would
+    otherwise leave a dark frame one PSF radius wide) and made non-negative (lifted by
+    ``−min`` when it has negative pixels, e.g. after offset subtraction) and scaled to
+    [0, 1] by its max; the result is returned in the input's scale, lift removed, float32.
+    The PSF is normalized to sum 1; zero iterations return the input.
 
     Parameters
     ----------
@@ -206,8 +206,13 @@ def richardson_lucy(image: np.ndarray, psf: np.ndarray, iterations: int = 100) -
     scale = float(y.max())
     if scale == 0:
         return np.zeros(y.shape, dtype=np.float32)
-    x = _skimage_rl((y / scale).astype(np.float32), h.astype(np.float32), num_iter=n, clip=False)
-    return (np.asarray(x, dtype=np.float64) * scale - lift).astype(np.float32)
+    # Mirror-pad by the PSF's half-size (as landweber does) so the zero-padded 'same'
+    # convolution's edge falls outside the image: no frame artefacts in the result.
+    py, px = h.shape[0] // 2 + 1, h.shape[1] // 2 + 1
+    padded = np.pad(y / scale, ((py, py), (px, px)), mode="symmetric")
+    x = _skimage_rl(padded.astype(np.float32), h.astype(np.float32), num_iter=n, clip=False)
+    x = np.asarray(x, dtype=np.float64)[py : py + y.shape[0], px : px + y.shape[1]]
+    return (x * scale - lift).astype(np.float32)
 
 
 def landweber(
