@@ -352,28 +352,24 @@ def apply(
             "clipped": clip_note,
             "refocus": reports if n > 1 else reports[0],
         }
-        if cmap is not None:
-            cmeta = {**stack.metadata, "reblur_chi2": provenance}
+        # The companion images (same z, pixel and optics): the χ² map and the defocus map.
+        for key, extra, target, label in (
+            ("reblur_chi2", checks, cmap, "consistency"),
+            ("defocus_map_um", maps, dpm, "defocus_map"),
+        ):
+            if target is None:
+                continue
+            meta_ = {**stack.metadata, key: provenance}
             write_stack(
                 FocalStack(
-                    np.stack(checks), stack.z_um, stack.pixel_size_um, stack.optics, None, cmeta
+                    np.stack(extra), stack.z_um, stack.pixel_size_um, stack.optics, None, meta_
                 ),
-                cmap,
+                target,
                 overwrite=overwrite,
                 protect=images,
             )
-            row["consistency"] = str(cmap)
+            row[label] = str(target)
         if dpm is not None:
-            dmeta = {**stack.metadata, "defocus_map_um": provenance}
-            write_stack(
-                FocalStack(
-                    np.stack(maps), stack.z_um, stack.pixel_size_um, stack.optics, None, dmeta
-                ),
-                dpm,
-                overwrite=overwrite,
-                protect=images,
-            )
-            row["defocus_map"] = str(dpm)
             row["mean_defocus_um"] = float(np.mean(maps))
             tilt, azimuth, rms = fitted_tilt(
                 maps[0], stack.pixel_size_um, unsigned=not refocuser.dpm_signed
