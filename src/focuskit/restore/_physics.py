@@ -535,12 +535,13 @@ def rl_tv_refocus(
     h_0 = family.otf(0, fshape)
     floor = 1e-6
     o = np.full(fshape, max(float(y.mean()), floor))
+    h_t = np.conj(h)  # the adjoint: correlation with the PSF
     for _ in range(int(iterations)):
-        hx = scipy.fft.irfft2(scipy.fft.rfft2(o) * h, s=fshape)
+        hx = scipy.fft.irfft2(scipy.fft.rfft2(o, workers=-1) * h, s=fshape, workers=-1)
         ratio = y / np.maximum(hx, floor)
         if mask is not None:
             ratio = np.where(mask, ratio, 1.0)
-        corr = scipy.fft.irfft2(scipy.fft.rfft2(ratio) * np.conj(h), s=fshape)
+        corr = scipy.fft.irfft2(scipy.fft.rfft2(ratio, workers=-1) * h_t, s=fshape, workers=-1)
         denom = 1.0 - tv_weight * _tv_divergence(o, 1e-3) if tv_weight > 0 else 1.0
         o = np.maximum(o * corr / np.maximum(denom, 0.1), 0.0)
     x0 = scipy.fft.irfft2(scipy.fft.rfft2(o) * h_0, s=fshape)
