@@ -13,12 +13,19 @@ cells and fluorescent tissue), defocus −5…+5 µm:
    paper's OughtaFocus setting) and the scope's stage-move model. Target ≤ 0.3 s per tile.
 4. the defocus-map decoder: RMSE on uniformly defocused and on tilted fields.
 5. the real light-sheet stack: SSIM before/after fine-tuning on part of its field.
-0. first, out of family ("Sample families"): the bundled model, RL and Landweber on every
+H. first of all, do no harm (--harm-only runs just this): every fluorescence family at
+   z = 0, ±1, ±2.5, ±4 µm — input, RL-TV told the true |z|, the physics path with the
+   estimated |z|, Deep-R and ``auto`` (Deep-R checked by re-blurring, physics elsewhere),
+   SSIM to the noise-free in-focus image, harm rates, the share of Deep-R's losses the
+   check flags, time per 512² image by part; then the real light-sheet stack
+   ($FOCUSKIT_REAL_DATA). Targets: auto ≥ input + 0.10, harm 0 %, flags ≥ 90 %, ≤ 1 s.
+0. then, out of family ("Sample families"): the bundled model, RL and Landweber on every
    fluorescence family (the bundled model never saw any of them), and with --lofo-steps N
    a leave-one-family-out Deep-R trained here per fold.
 
     python bench/refocus.py [--model builtin:refocus-40x-fluor] [--fields-per-sample 2]
                             [--family-fields 1] [--lofo-steps 0] [--quick] [--json out.json]
+                            [--harm-fields 1] [--harm-only]
 
 Summary: output SSIM − RL SSIM, and Deep-R's time per field / Brent's (both with exposure).
 """
