@@ -257,7 +257,6 @@ def _periodogram(tile: np.ndarray) -> np.ndarray:
     a = (tile - tile.mean()) * w
     f = scipy.fft.rfft2(a)
     p = f.real**2 + f.imag**2
-    p[:, 1 : (nx + 1) // 2] *= 1.0  # the half-plane holds each frequency once (no doubling)
     return p / float((w**2).sum())
 
 
@@ -404,20 +403,15 @@ def estimate_defocus(
     u = np.log(centre[rings])
     basis = np.vander(u - u.mean(), SPECTRUM_DEGREE + 1)
     loglik = np.empty(family.z_um.size)
-    coefs = []
+    coefs, powers = [], []
     for i in range(family.z_um.size):
         h = family.otf(i, shape)
-        c, loglik[i] = _fit_spectrum(
-            _ring_means(h.real**2 + h.imag**2, index, count)[rings], pbar, m, basis, n
-        )
+        t = _ring_means(h.real**2 + h.imag**2, index, count)[rings]
+        c, loglik[i] = _fit_spectrum(t, pbar, m, basis, n)
         coefs.append(c)
+        powers.append(t)
     i_top = int(np.argmax(loglik))
-    h = family.otf(i_top, shape)
-    v = (
-        np.exp(np.clip(basis @ coefs[i_top], -700, 700))
-        * np.maximum(_ring_means(h.real**2 + h.imag**2, index, count)[rings], 1e-12)
-        + n
-    )
+    v = np.exp(np.clip(basis @ coefs[i_top], -700, 700)) * np.maximum(powers[i_top], 1e-12) + n
     # Quasi-likelihood: the deviance per degree of freedom measures the misfit of the
     # smooth-spectrum model (1 for a model that explains the rings up to their Gamma
     # scatter); likelihood differences are read in units of it.
@@ -486,7 +480,7 @@ def _tv_divergence(x: np.ndarray, eps: float) -> np.ndarray:
 
 def rl_tv_refocus(
     block: np.ndarray,
-    fit: DefocusFit,
+    z_um: float,
     family: PsfFamily,
     *,
     background: float,
@@ -506,8 +500,8 @@ def rl_tv_refocus(
     ----------
     block : (Y, X) ndarray
         The tile with its margin (:func:`physics_refocus` pads and apodizes it).
-    fit : DefocusFit
-        Its defocus (``fit.z_um`` is used).
+    z_um : float
+        Its defocus (µm; sign ignored).
     family : PsfFamily
         The PSFs.
     background : float
@@ -531,7 +525,7 @@ def rl_tv_refocus(
     mask = None if valid is None else np.pad(valid, pads, mode="reflect")
     scale = max(float(y.max()), 1e-12)
     y = y / scale
-    h = family.otf_at(fit.z_um, fshape)
+    h = family.otf_at(z_um, fshape)
     h_0 = family.otf(0, fshape)
     floor = 1e-6
     o = np.full(fshape, max(float(y.mean()), floor))
@@ -570,6 +564,11 @@ class PhysicsResult:
     restored : ndarray of bool
         Tiles that were deconvolved; the others (in focus, or a defocus the family cannot
         place) pass unchanged.
+    variance : ndarray
+        The measurement's noise variance per pixel, ``a·ȳ + b`` (:func:`noise_level`,
+        ``ȳ`` the 3×3 local mean): what :func:`reblur_consistency` divides by.
+    clipped : ndarray of bool or None
+        Its saturated pixels (:func:`saturated`).
     tiles : list of tuple
         (y0, x0) of every tile, in grid order (rows of ``z_um``).
     geometry : tuple of int
@@ -585,6 +584,8 @@ class PhysicsResult:
     at_edge: np.ndarray
     noise: np.ndarray
     restored: np.ndarray
+    variance: np.ndarray
+    clipped: np.ndarray | None
     tiles: list[tuple[int, int]]
     geometry: tuple[int, int, int, int]
     fits: list[DefocusFit]
@@ -789,7 +790,7 @@ def physics_refocus(
         )
         out = rl_tv_refocus(
             block,
-            fit,
+            fit.z_um,
             family,
             background=dark,
             iterations=iterations,
@@ -812,6 +813,8 @@ def physics_refocus(
         at_edge=grid([f.at_edge for f in fits], bool),
         noise=grid([f.noise for f in fits]),
         restored=grid(done, bool),
+        variance=_variance(img),
+        clipped=clipped,
         tiles=tiles,
         geometry=geometry,
         fits=fits,
@@ -819,6 +822,14 @@ def physics_refocus(
 
 
 # --------------------------------------------------------------------------- consistency
+
+
+def _variance(image: np.ndarray) -> np.ndarray:
+    """Per-pixel noise variance ``a·ȳ + b`` of a measurement (``ȳ`` its 3×3 local mean)."""
+    import scipy.ndimage
+
+    gain, floor = noise_level(image)
+    return np.maximum(gain * scipy.ndimage.uniform_filter(image, 3) + floor, 1e-12)
 
 
 def reblur(
@@ -881,7 +892,8 @@ def reblur_consistency(
     candidate : (Y, X) array_like
         Its refocused version (any method), same shape and intensity scale.
     physics : PhysicsResult
-        The tile grid and per-tile estimates (:func:`physics_refocus` on ``measured``).
+        :func:`physics_refocus` on ``measured``: its tile grid, the |z| per tile, the noise
+        variance per pixel and the saturated pixels.
     family : PsfFamily
         The PSFs.
 
@@ -892,14 +904,15 @@ def reblur_consistency(
     """
     y = _check(measured)
     x = _check(candidate)
+    if physics.variance.shape != y.shape:
+        raise ConfigError(
+            f"the physics result is of a {physics.variance.shape} image, the measurement is "
+            f"{y.shape}: pass physics_refocus of this measurement"
+        )
     if x.shape != y.shape:
         raise ConfigError(f"candidate shape {x.shape} differs from the measurement's {y.shape}")
     th, tw = physics.geometry[:2]
-    clipped = saturated(y)
-    import scipy.ndimage
-
-    gain, floor = noise_level(y)
-    variance = np.maximum(gain * scipy.ndimage.uniform_filter(y, 3) + floor, 1e-12)
+    clipped, variance = physics.clipped, physics.variance
     out = []
     for (y0, x0), z in zip(physics.tiles, physics.z_used_um.ravel(), strict=True):
         m = family.support_px(float(z))
