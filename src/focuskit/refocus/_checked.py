@@ -221,14 +221,21 @@ def refocus_checked(
         seconds["check"] = time.perf_counter() - t0
     notes: list[str] = []
     physics_source = np.where(physics.restored, "physics", "input")
+
+    def check(candidate: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        chi2 = reblur_consistency(img, candidate, physics, family)
+        seconds["check"] = seconds.get("check", 0.0) + time.perf_counter() - t0
+        return chi2
+
     if method == "physics":
-        out, source = physics.image, physics_source
+        out, source, chi2 = physics.image, physics_source, check(physics.image)
     elif method == "deepr":
-        assert learned is not None
-        out, source = learned.astype(np.float32), np.full(grid_shape, "deepr")
+        assert learned is not None and chi2_deepr is not None
+        out, source, chi2 = learned.astype(np.float32), np.full(grid_shape, "deepr"), chi2_deepr
     else:
         assert learned is not None and chi2_deepr is not None
-        physics_chi2 = reblur_consistency(img, physics.image, physics, family)
+        physics_chi2 = check(physics.image)
         keep = chi2_deepr <= physics_chi2
         source = np.where(keep, "deepr", physics_source)
         pieces = [
@@ -237,15 +244,14 @@ def refocus_checked(
         ]
         out = np.maximum(blend(img.shape, physics.geometry, physics.tiles, pieces), 0.0)
         out = out.astype(np.float32)
+        # One source throughout: the blend is that output, and so is its χ².
+        chi2 = chi2_deepr if keep.all() else physics_chi2 if not keep.any() else check(out)
         if not keep.all():
             notes.append(
                 f"{int((~keep).sum())} of {keep.size} tile(s) fell back to physics: the "
                 "learned output, re-blurred, explains the measurement worse than the "
                 "physics output"
             )
-    t0 = time.perf_counter()
-    chi2 = reblur_consistency(img, out, physics, family)
-    seconds["check"] = seconds.get("check", 0.0) + time.perf_counter() - t0
     return CheckedRefocus(
         image=out,
         method=method,
