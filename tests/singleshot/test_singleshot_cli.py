@@ -134,6 +134,65 @@ def test_predict_json_schema_per_image_and_per_plane(
     assert "full.ome.tif" in out and "move focus by" in out
 
 
+def test_a_slide_predicted_region_by_region_gives_the_in_memory_prediction(
+    tiny_model: Path,
+) -> None:
+    """The same centred tile grid, the same median: a plane read in regions of 2 × 2 tiles
+    (odd margins, Dask chunks that cut tiles) gives predict()'s result."""
+    import dask.array as da
+
+    from focuskit.singleshot import DefocusModel
+
+    model = DefocusModel.load(tiny_model)
+    scope = SimulatedScope(
+        "fcfnn-20x-led", size=5 * TILE + 37, focus_z_um=0.0, start_z_um=-8.0, seed=9
+    )
+    plane = scope.snap()[: 3 * TILE + 101]  # 3 × 5 tiles with uneven margins
+    whole = model.predict(plane, pixel_size_um=scope.pixel_size_um, optics=scope.optics)
+    lazy = da.from_array(plane, chunks=(300, 411))
+    blocks = model.predict_blocks(lazy, pixel_size_um=scope.pixel_size_um, optics=scope.optics)
+    assert len(blocks.tiles_z_um) == 15
+    np.testing.assert_allclose(blocks.tiles_z_um, whole.tiles_z_um, rtol=1e-5, atol=1e-5)
+    assert blocks.z_um == pytest.approx(whole.z_um, rel=1e-5, abs=1e-5)
+    assert blocks.sigma_um == pytest.approx(whole.sigma_um, rel=1e-5, abs=1e-5)
+    assert blocks.in_range == whole.in_range and blocks.notes == whole.notes
+    # A region that does not fit one tile is refused as predict() refuses it.
+    with pytest.raises(ConfigError, match="smaller than one"):
+        model.predict_blocks(lazy[:100], pixel_size_um=scope.pixel_size_um)
+
+
+def test_predict_with_workers_reads_an_ome_zarr_slide_region_by_region(
+    tiny_model: Path, images: dict[str, Path]
+) -> None:
+    code, whole, err = _run("defocus", "predict", images["stack"], "--model", tiny_model, "--json")
+    assert code == 0, err
+    code, out, err = _run(
+        "defocus",
+        "predict",
+        images["stack"],
+        "--model",
+        tiny_model,
+        "--workers",
+        "2",
+        "--json",
+    )
+    assert code == 0, err
+    for a, b in zip(json.loads(out), json.loads(whole), strict=True):
+        assert a["z_um"] == pytest.approx(b["z_um"], rel=1e-5, abs=1e-5)
+        assert a["sigma_um"] == pytest.approx(b["sigma_um"], rel=1e-5, abs=1e-5)
+        assert a["in_range"] == b["in_range"] and a["stage_z_um"] == b["stage_z_um"]
+    code, _, err = _run(
+        "defocus",
+        "predict",
+        images["stack"],
+        "--model",
+        tiny_model,
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+    )
+    _one_line_error(code, err, "cannot reach the Dask scheduler")
+
+
 def test_predict_refuses_another_pixel_size_unless_forced(
     tiny_model: Path, images: dict[str, Path]
 ) -> None:

@@ -15,6 +15,8 @@ from focuskit.cli._common import (
     console,
     friendly_errors,
     model_input,
+    SchedulerOpt,
+    WorkersOpt,
     print_json,
     progress_bar,
     sub_app,
@@ -51,10 +53,20 @@ def predict(
         ),
     ] = False,
     gray: Annotated[bool, typer.Option(help="Use the luminance of a colour image")] = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
-    """Predict the defocus z (µm) of each image; the focus drive should move by −z."""
-    from focuskit.io import read_images
+    """Predict the defocus z (µm) of each image; the focus drive should move by −z.
+
+    A whole slide (OME-Zarr, a tiled TIFF above 512 MiB) is predicted region by region on
+    --workers local threads or a --scheduler, never read whole: the same tiles and median
+    as in memory. For a map of a tilted slide use `focuskit focus-map --method singleshot`."""
+    import contextlib
+
+    import dask.array as da
+
+    from focuskit.io import compute_context, read_images
     from focuskit.singleshot import DefocusModel
 
     if pixel_size is not None and not (math.isfinite(pixel_size) and pixel_size > 0):
@@ -62,23 +74,35 @@ def predict(
     m = DefocusModel.load(model)
     out: list[dict[str, Any]] = []
     for path in images:
-        found = read_images(path, pixel_size_um=pixel_size, rgb="gray" if gray else "error")
+        found = read_images(
+            path,
+            pixel_size_um=pixel_size,
+            rgb="gray" if gray else "error",
+            # Region by region on the workers when asked; large slides are lazy anyway.
+            lazy=True if workers or scheduler else None,
+        )
         try:
             m.check_optics(found.optics, found.pixel_size_um, force=force)  # before any work
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         n = len(found)
-        for i in range(n):
-            try:
-                p = m.predict(
-                    found.plane(i),
-                    pixel_size_um=found.pixel_size_um,
-                    optics=found.optics,
-                    force=force,
-                )
-            except FocuskitError as exc:
-                where = f"{path} plane {i}" if n > 1 else str(path)
-                raise ConfigError(f"{where}: {exc}") from None
+        chunked = isinstance(found.planes, da.Array) or workers or scheduler
+        with compute_context(workers, scheduler) if chunked else contextlib.nullcontext():
+            predictions = []
+            for i in range(n):
+                try:
+                    predictions.append(
+                        (m.predict_blocks if chunked else m.predict)(
+                            found.planes[i] if chunked else found.plane(i),
+                            pixel_size_um=found.pixel_size_um,
+                            optics=found.optics,
+                            force=force,
+                        )
+                    )
+                except FocuskitError as exc:
+                    where = f"{path} plane {i}" if n > 1 else str(path)
+                    raise ConfigError(f"{where}: {exc}") from None
+        for i, p in enumerate(predictions):
             entry: dict[str, Any] = {"file": str(path)}
             if n > 1:
                 entry["plane"] = i
