@@ -12,11 +12,11 @@ from rich.table import Table
 
 from focuskit._errors import ConfigError, FocuskitError
 from focuskit.cli._common import (
+    SchedulerOpt,
+    WorkersOpt,
     console,
     friendly_errors,
     model_input,
-    SchedulerOpt,
-    WorkersOpt,
     print_json,
     progress_bar,
     sub_app,
