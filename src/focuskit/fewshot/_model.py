@@ -65,6 +65,16 @@ def _cut_patches(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarra
     return standardize(view[ys[:, None], xs[None, :]].reshape(-1, PATCH, PATCH))
 
 
+def _native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 convolutions natively (oneDNN: AVX512-BF16, AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
 class BlurScorer(TrainedModel):
     """The DeepFocus blur score (Shajkofci & Liebling §2.2) from a trained :class:`BlurCNN`.
 
@@ -83,6 +93,10 @@ class BlurScorer(TrainedModel):
         How it was trained (saved in config.json).
     num_threads : int
         torch threads for inference.
+    precision : {"auto", "float32", "bfloat16"}
+        Arithmetic of inference (the attribute may be changed later). ``"auto"``: bfloat16
+        where the CPU computes it natively (AVX512-BF16 or AMX: about 2× faster, scores
+        within 1 % of float32's), else float32. Training is always float32.
 
     References
     ----------
@@ -103,14 +117,17 @@ class BlurScorer(TrainedModel):
         cutoff_range: tuple[float, float] = CUTOFF_RANGE,
         metadata: dict[str, Any] | None = None,
         num_threads: int = 2,
+        precision: str = "auto",
     ) -> None:
         self.net = net
         self.cutoff_range = (float(cutoff_range[0]), float(cutoff_range[1]))
         self.metadata = dict(metadata or {})
         self.num_threads = num_threads
+        self.precision = precision
         self.optics = None  # any objective: the calibration stack sets the scale
         self.source = ""
-        self._inference: tuple[Any, int, Any] | None = None  # (net, weights version, fused)
+        # (net, weights version, dtype, fused network)
+        self._inference: tuple[Any, int, Any, Any] | None = None
 
     # --------------------------------------------------------------------------- files
     def networks(self) -> dict[str, Any]:
@@ -330,25 +347,56 @@ class BlurScorer(TrainedModel):
         x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32))
         with torch_threads(self.num_threads), torch.inference_mode():
             net = self._inference_net()
+            dtype = next(net.parameters()).dtype
             out = [
-                net(x[i : i + batch].unsqueeze(1).contiguous(memory_format=torch.channels_last))
+                net(
+                    x[i : i + batch]
+                    .unsqueeze(1)
+                    .to(dtype)
+                    .contiguous(memory_format=torch.channels_last)
+                )
                 for i in range(0, len(x), batch)
             ]
         return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+    def inference_dtype(self) -> Any:
+        """The torch dtype :attr:`precision` resolves to on this CPU.
+
+        Returns
+        -------
+        dtype : torch.dtype
+            ``torch.bfloat16`` or ``torch.float32``.
+
+        Raises
+        ------
+        ConfigError
+            When ``precision`` is not "auto", "float32" or "bfloat16".
+        """
+        import torch
+
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(
+                f"precision must be 'auto', 'float32' or 'bfloat16', got {self.precision!r}"
+            )
+        if self.precision == "auto":
+            return torch.bfloat16 if _native_bf16() else torch.float32
+        return getattr(torch, self.precision)
 
     def _inference_net(self) -> Any:
         """The network for inference: batch norms folded into the convolutions before them
         (``w' = w·γ/√(σ² + ε)``, ``b' = β − μ·γ/√(σ² + ε)``) and weights in channels-last
         layout, about 1.5× faster on a CPU than the network as trained, same outputs to
-        float rounding. Rebuilt when the network or its weights change (fine-tuning)."""
+        float rounding; in bfloat16 where :meth:`inference_dtype` says so (another 2×).
+        Rebuilt when the network, its weights (fine-tuning) or the precision change."""
         import copy
 
         import torch
 
         version = sum(t._version for t in (*self.net.parameters(), *self.net.buffers()))
+        dtype = self.inference_dtype()
         cached = self._inference
-        if cached is not None and cached[0] is self.net and cached[1] == version:
-            return cached[2]
+        if cached is not None and cached[:3] == (self.net, version, dtype):
+            return cached[3]
         try:
             with warnings.catch_warnings():  # torch.fx's import touches deprecated torch.jit
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -358,8 +406,9 @@ class BlurScorer(TrainedModel):
                     fused = fuse(copy.deepcopy(self.net).eval())
             fused = fused.to(memory_format=torch.channels_last)
         except Exception:  # an architecture fx cannot trace: the network as it is
-            fused = self.net.eval()
-        self._inference = (self.net, version, fused)
+            fused = copy.deepcopy(self.net).eval()
+        fused = fused.to(dtype)
+        self._inference = (self.net, version, dtype, fused)
         return fused
 
     def score_map(self, image: np.ndarray, stride: int | None = None) -> np.ndarray:
