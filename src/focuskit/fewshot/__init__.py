@@ -47,6 +47,7 @@ from focuskit.fewshot._search import (
     PAPER_SETTINGS,
     BlurMapper,
     deepfocus_search,
+    midband_defocus_curve,
 )
 from focuskit.fewshot._train import (
     BlurTrainConfig,
@@ -80,6 +81,7 @@ __all__ = [  # noqa: RUF022 - the lazily imported network first
     "deepfocus_plot",
     "DEFAULT_MAX_IMAGES",
     "deepfocus_search",
+    "midband_defocus_curve",
     "defocus_otf",
     "fit_blur_cnn",
     "fit_moffat",

@@ -1,6 +1,8 @@
 """DeepFocus: few-shot autofocus by matching blur scores to a calibrated curve
 (Shajkofci & Liebling, DeepFocus, §2.2).
 
+The paper's design (``design="paper"``, and the fallback):
+
 1. ``F`` = FWHM of the calibrated blur curve; image at ``z1`` (the start) and at the ends
    of ``[z1 − 2F, z1 + 2F]`` (clipped to the stage limits and the search range).
 2. Convexity check of ``(z_i, b_i)`` (quadratic vs linear fit, ``focuskit.focus.convexity``).
@@ -9,8 +11,18 @@
    there, back to 2.
 6. Per patch: ``f(x, y) = argmin_f Σ_i (b[x, y, z_i] − b_calib(z_i − f))²`` over all images
    (``shift_by_correlation``); the mean over the region of interest is the focus ``f̂``.
+
+The pair design (``design="pair"``, the default where the optics are known; beyond the
+paper): the blur CNN places focus to a few µm from two images (``z1`` and
+``z1 + spread·F``) — it reads different samples differently near focus, so more blur
+images do not make it finer. Two images at ``f̂ ± d`` (``d`` = DOF/2) then place it
+finely: near focus the default measure's band power is ``S(z) ≈ A·T(z − f)``, ``T`` the
+band's mean ``|OTF_z|²`` from the optics (:func:`midband_defocus_curve`) and ``A`` the
+sample's own spectrum, which cancels in the ratio ``S₊/S₋``. Four images in all.
+
 7. (Beyond the paper: no silent success) image at ``c = f̂`` and at ``c ± d`` (``d`` =
-   the tolerance, DOF/2): a side sharper than ``c`` (by the classic measure
+   the tolerance, DOF/2; an image already taken between ``d/2`` and ``d`` from ``c`` serves
+   for its side): a side sharper than ``c`` (by the classic measure
    ``focuskit.measures.default_measure`` picks for the scope's optics) becomes ``c`` and
    the search climbs one more step; both sides less sharp bracket the peak within
    ``(c − d, c + d)``: verified. The vertex of the parabola through the three is imaged
@@ -24,6 +36,7 @@ e.g. ``BlurScorer.score_map``); :meth:`BlurScorer.autofocus` passes its own.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -57,6 +70,7 @@ SIDE_PEAK_WAVES = 1.5
 # The paper's choices (§2.2), where focuskit's defaults differ: both outer images at 2·FWHM,
 # a plain shift of the calibration curve, each patch matched.
 PAPER_SETTINGS: dict[str, Any] = {
+    "design": "paper",
     "spread_fwhm": 2.0,
     "gain_range": None,
     "combine": "patches",
@@ -247,6 +261,96 @@ def _first_points(z1: float, spread: float, lo: float, hi: float) -> tuple[float
     return z2, z3
 
 
+def _second_point(z1: float, spread: float, lo: float, hi: float) -> float:
+    """The pair design's second image: ``z1 + spread``, or ``z1 − spread`` when the window
+    cuts the step above to less than half (then the side with more room)."""
+    up, down = min(hi, z1 + spread), max(lo, z1 - spread)
+    return up if up - z1 >= 0.5 * spread or up - z1 >= z1 - down else down
+
+
+_MIDBAND_GRID = 128  # pixels of the grid the measure's defocus curve is computed on
+
+
+@functools.lru_cache(maxsize=16)
+def _midband_curve(
+    na: float, wavelength_um: float, immersion: float, pixel_size_um: float, dof_um: float
+) -> tuple[np.ndarray, np.ndarray]:
+    from focuskit.fewshot._data import defocus_otf, waves_per_um
+
+    rate = waves_per_um(na, wavelength_um, immersion)
+    fc = min(2 * na / wavelength_um, 1 / (2 * pixel_size_um)) * pixel_size_um  # cycles/pixel
+    fy = np.fft.fftfreq(_MIDBAND_GRID)[:, None]
+    fx = np.fft.rfftfreq(_MIDBAND_GRID)[None, :]
+    r = np.hypot(fy, fx)
+    band = (r >= 0.25 * fc) & (r <= 0.75 * fc)
+    z = np.linspace(0.0, 3 * dof_um, 97)
+    cutoff = na * pixel_size_um / wavelength_um
+    t = np.array(
+        [np.mean(np.abs(defocus_otf(_MIDBAND_GRID, cutoff, rate * q)[band]) ** 2) for q in z]
+    )
+    return z, np.log(t / t[0])
+
+
+def midband_defocus_curve(optics: Any, pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]:
+    """The default measure's sharpness against defocus for a white object, from the optics.
+
+    ``T(z) = < |OTF_z(f)|² >`` over the ``spectral-midband`` annulus (0.25–0.75 of the
+    incoherent cut-off ``min(2NA/λ, 1/2p)``), ``OTF_z`` the incoherent OTF of the pupil
+    with edge defocus ``W = |z|·(n − √(n² − NA²))/λ`` waves (:func:`defocus_otf`), on
+    ``|z|`` from 0 to 3 DOF. A sample's band power is ``S(z) ≈ A·T(z − f)`` near focus
+    (``A`` its own spectrum's weight), so the ratio of two images' ``S`` locates ``f``
+    whatever the sample; far from focus the camera noise floor takes over.
+
+    Parameters
+    ----------
+    optics : Optics
+        The microscope's optics.
+    pixel_size_um : float
+        Pixel size at the sample (µm).
+
+    Returns
+    -------
+    z_um : ndarray
+        |z| (µm), ascending from 0.
+    log_t : ndarray
+        ``ln T(z) − ln T(0)``, decreasing near 0.
+    """
+    return _midband_curve(
+        float(optics.objective.na),
+        float(optics.wavelength_um),
+        float(optics.objective.immersion_index),
+        float(pixel_size_um),
+        float(optics.depth_of_field_um),
+    )
+
+
+def _pair_focus(
+    z_lo: float, s_lo: float, z_hi: float, s_hi: float, curve: tuple[np.ndarray, np.ndarray]
+) -> float:
+    """Focus ``f`` from two images' band powers, ``ln T(z_hi − f) − ln T(z_lo − f) =
+    ln(S_hi/S_lo)``, solved on ``[z_lo − g/2, z_hi + g/2]`` (``g = z_hi − z_lo``; the
+    difference rises with f there); a ratio beyond the ends gives the end."""
+    from scipy.optimize import brentq
+
+    zc, log_t = curve
+
+    def lt(dz: float) -> float:
+        return float(np.interp(abs(dz), zc, log_t))
+
+    target = math.log(max(s_hi, 1e-300) / max(s_lo, 1e-300))
+    gap = z_hi - z_lo
+    a, b = z_lo - gap / 2, z_hi + gap / 2
+
+    def g(f: float) -> float:
+        return lt(z_hi - f) - lt(z_lo - f) - target
+
+    if g(a) >= 0:
+        return a
+    if g(b) <= 0:
+        return b
+    return float(brentq(g, a, b, xtol=1e-3))
+
+
 def _next_point(z: np.ndarray, b: np.ndarray, lo: float, hi: float) -> float:
     """One golden-section update (§2.2 step 3) of the bracket around the lowest score
     (``z`` distinct, at least two).
@@ -369,6 +473,37 @@ def _blur_level(scope: Microscope, calibration: BlurCalibration) -> float | None
     return float(calibration.curve(SIDE_PEAK_WAVES / 2 / rate))
 
 
+def _refine_by_pair(
+    probe: _BlurProbe, f_hat: float, d: float, lo: float, hi: float, max_images: int
+) -> dict[str, Any] | None:
+    """Images at ``f̂ ± d`` and the focus their sharpness ratio gives (the pair design).
+
+    ``f`` solves ``ln T(z₊ − f) − ln T(z₋ − f) = ln(S₊/S₋)``, ``T`` the default measure's
+    curve from the optics (:func:`midband_defocus_curve`), ``S`` the two images' measured
+    band power: the sample's own spectrum cancels in the ratio. None (nothing imaged)
+    when the budget has no two images left or the window leaves no pair ``d`` apart.
+    """
+    optics = probe.scope.optics
+    z_lo, z_hi = max(lo, f_hat - d), min(hi, f_hat + d)
+    if z_hi - z_lo < d or len(probe.trace) + 2 > max_images:
+        return None
+    probe(z_lo)
+    z_lo, s_lo = float(probe.z[-1]), probe.sharpness[-1]
+    probe(z_hi)
+    z_hi, s_hi = float(probe.z[-1]), probe.sharpness[-1]
+    if not z_hi > z_lo:  # a stage that rounds both targets to one position
+        return None
+    curve = midband_defocus_curve(optics, float(probe.scope.pixel_size_um))
+    f = min(max(_pair_focus(z_lo, s_lo, z_hi, s_hi, curve), lo), hi)
+    return {
+        "coarse_um": f_hat,
+        "images_um": [z_lo, z_hi],
+        "sharpness": [s_lo, s_hi],
+        "measure": probe.verify_measure,
+        "z_focus_um": f,
+    }
+
+
 def _bracket(
     probe: _BlurProbe,
     f_hat: float,
@@ -441,6 +576,12 @@ def _bracket(
             z_side = min(max(c + sign * tol, lo), hi)
             if abs(z_side - c) < tol / 2:
                 return out(False, f"the sharpest image z = {c:+.2f} µm is at the window's edge")
+            # An image already taken on this side, between d/2 and d from c, brackets as
+            # well as a new one at c ± d (the peak then lies between it and c's other side).
+            offset = sign * (probe.z - c)
+            near = np.flatnonzero((offset >= tol / 2 - 1e-9) & (offset <= tol + 1e-9))
+            if near.size:
+                z_side = float(probe.z[near[np.argmax(offset[near])]])
             s_side = shot(z_side)
             if s_side is None:
                 return out(False, f"the budget ran out while bracketing z = {c:+.2f} µm")
@@ -508,12 +649,15 @@ def deepfocus_search(
     spread_fwhm: float = 0.5,
     gain_range: tuple[float, float] | None = (0.5, 2.0),
     combine: str = "mean",
+    design: str = "pair",
 ) -> SearchResult:
     """Few-shot autofocus with a blur scorer and its calibration (DeepFocus §2.2).
 
-    Steps 1–7 of the module docstring: three images at ``z1`` and ``z1 ± spread_fwhm·F``,
-    golden-section steps until the scores are convex, per-patch correlation with the
-    calibration, refinement images while the budget allows, then a move to ``f̂``.
+    The module docstring's designs: two blur images and a sharpness pair at ``f̂ ± d``
+    (default where the optics are known), or the paper's three images at ``z1`` and
+    ``z1 ± spread_fwhm·F`` with golden-section steps until the scores are convex; the
+    calibration match; then the bracket that verifies the estimate (step 7) while the
+    budget allows, and a move to the verified or best position.
 
     Parameters
     ----------
@@ -527,11 +671,12 @@ def deepfocus_search(
         ``"physical"``: :meth:`BlurCalibration.from_optics` of the scope's optics (the
         wavefront the CNN was trained to read; no calibration stack).
     max_images : int
-        Image budget (≥ 3; default 8): three for step 1, more for steps 3–5 while the
-        scores are not convex (one kept back), then the bracket of step 7 (three when the
-        estimate is within ``d`` of focus, one more per step climbed, one at the
-        vertex). With 3 nothing is left to verify: the result is the paper's unverified
-        estimate, ``success=False``.
+        Image budget (≥ 3; default 8). The pair design: four for the estimate, then the
+        bracket of step 7 (the image at ``c`` and usually one new side, one more per step
+        climbed, one at the vertex). The paper's: three for step 1, more for steps 3–5
+        while the scores are not convex (one kept back), then the bracket. With 3 (or 4
+        in the pair design) nothing is left to verify: the estimate is returned
+        unverified, ``success=False``.
     range_um : float, optional
         Keep every image and the final move within ``z1 ± range_um/2`` (µm; default: the
         whole stage).
@@ -559,6 +704,12 @@ def deepfocus_search(
         ``"mean"`` (default): match the ROI-mean score of each image; ``"patches"`` (the
         paper): match every patch, average the per-patch focus over the ROI. The
         per-patch map is recorded either way.
+    design : {"pair", "paper"}
+        ``"pair"`` (default): two blur images, then two sharpness images at ``f̂ ± d``
+        whose ratio places focus (module docstring); used where the scope's optics are
+        known and ``max_images`` ≥ 4, else (and when two blur scores place no focus) the
+        paper's. ``"paper"``: three blur images and golden steps (§2.2). The estimate's
+        record holds the pair (``pair``: the coarse f̂, the two z and their sharpness).
 
     Returns
     -------
@@ -620,6 +771,8 @@ def deepfocus_search(
         )
     if combine not in ("mean", "patches"):
         raise ConfigError(f"combine must be 'mean' or 'patches', got {combine!r}")
+    if design not in ("pair", "paper"):
+        raise ConfigError(f"design must be 'pair' or 'paper', got {design!r}")
     if not (math.isfinite(spread_fwhm) and spread_fwhm > 0):
         raise ConfigError(
             f"spread_fwhm must be > 0 (the first images at z1 ± spread·FWHM), got {spread_fwhm!r}"
@@ -643,23 +796,49 @@ def deepfocus_search(
     b1 = probe(z1)  # no move yet: a bad score map raises ConfigError with the stage untouched
     verified: dict[str, Any] | None = None
     with restore_on_failure(scope):
-        for z in _first_points(z1, spread_fwhm * fwhm, lo, hi):
-            probe(z)
-        convex, r2q, r2l, _ = probe.convexity(min_gain)
-        # Golden steps until convex, keeping three images to bracket the estimate (step 7).
-        while not convex and len(probe.trace) < max_images - min(3, max_images - 3):
-            probe(_next_point(*probe.curve(), lo, hi))
-            convex, r2q, r2l, _ = probe.convexity(min_gain)
-        if not convex:
-            notes.append(
-                f"the blur scores were not convex after {len(probe.trace)} images "
-                f"(R² quadratic {r2q:.3f} vs linear {r2l:.3f})"
-            )
 
         def refit() -> dict[str, Any]:
             return _estimate(probe, calibration, gain_range, combine)
 
-        records.append(refit())
+        coarse = None
+        use_pair = (
+            design == "pair"
+            and max_images >= 4
+            and getattr(scope, "optics", None) is not None
+            and probe.verify_measure == "spectral-midband"
+        )
+        if use_pair:
+            # Two blur images place focus coarsely (a plain shift: two points fix no gain),
+            # two sharpness images at f̂ ± d place it finely.
+            probe(_second_point(z1, spread_fwhm * fwhm, lo, hi))
+            record = _estimate(probe, calibration, None, combine)
+            coarse = record["z_focus_um"]
+            if coarse is not None:
+                records.append(record)
+                pair = _refine_by_pair(probe, float(coarse), tol, lo, hi, max_images)
+                if pair is not None:
+                    record["pair"] = pair
+                    record["z_focus_um"] = pair["z_focus_um"]
+            else:
+                notes.append(
+                    "the first two blur scores place no focus (both on the calibration's "
+                    "plateau): continued with the paper's three-image design"
+                )
+        if coarse is None:  # the paper's design (§2.2 steps 1–5)
+            for z in _first_points(z1, spread_fwhm * fwhm, lo, hi):
+                if not np.any(np.abs(probe.z - z) <= 1e-9 * max(1.0, abs(z))):
+                    probe(z)
+            convex, r2q, r2l, _ = probe.convexity(min_gain)
+            # Golden steps until convex, keeping three images to bracket the estimate (step 7).
+            while not convex and len(probe.trace) < max_images - min(3, max_images - 3):
+                probe(_next_point(*probe.curve(), lo, hi))
+                convex, r2q, r2l, _ = probe.convexity(min_gain)
+            if not convex:
+                notes.append(
+                    f"the blur scores were not convex after {len(probe.trace)} images "
+                    f"(R² quadratic {r2q:.3f} vs linear {r2l:.3f})"
+                )
+            records.append(refit())
         first = records[-1]["z_focus_um"]
         if first is not None and len(probe.trace) < max_images:
             verified = _bracket(
