@@ -13,8 +13,8 @@ The paper's design (``design="paper"``, and the fallback):
    (``shift_by_correlation``); the mean over the region of interest is the focus ``f̂``.
 
 The pair design (``design="pair"``, the default where the optics are known; beyond the
-paper): the blur CNN places focus to a few µm from two images (``z1`` and
-``z1 + spread·F``) — it reads different samples differently near focus, so more blur
+paper): the blur CNN places focus to a few µm from two images (``z1``, and ``z1 + s``
+with ``s`` the distance from focus the first score reads, within DOF … spread·F) — it reads different samples differently near focus, so more blur
 images do not make it finer. Two images at ``f̂ ± d`` (``d`` = DOF/2) then place it
 finely: near focus the default measure's band power is ``S(z) ≈ A·T(z − f)``, ``T`` the
 band's mean ``|OTF_z|²`` from the optics (:func:`midband_defocus_curve`) and ``A`` the
@@ -810,7 +810,13 @@ def deepfocus_search(
         if use_pair:
             # Two blur images place focus coarsely (a plain shift: two points fix no gain),
             # two sharpness images at f̂ ± d place it finely.
-            probe(_second_point(z1, spread_fwhm * fwhm, lo, hi))
+            # The second image as far as the first one reads from focus (within DOF …
+            # spread·F): it lands near focus or about twice as far, both where the blur
+            # score still rises steadily.
+            dof = 2 * tol if tol_known else fwhm / 4
+            reach = float(calibration.abs_defocus_um(b1))
+            step = min(max(reach, dof), spread_fwhm * fwhm) if math.isfinite(reach) else dof
+            probe(_second_point(z1, max(step, dof), lo, hi))
             record = _estimate(probe, calibration, None, combine)
             coarse = record["z_focus_um"]
             if coarse is not None:
