@@ -13,12 +13,13 @@ The paper's design (``design="paper"``, and the fallback):
    (``shift_by_correlation``); the mean over the region of interest is the focus ``f̂``.
 
 The pair design (``design="pair"``, the default where the optics are known; beyond the
-paper): the blur CNN places focus to a few µm from two images (``z1``, and ``z1 + s``
-with ``s`` the distance from focus the first score reads, within DOF … spread·F) — it reads different samples differently near focus, so more blur
-images do not make it finer. Two images at ``f̂ ± d`` (``d`` = DOF/2) then place it
-finely: near focus the default measure's band power is ``S(z) ≈ A·T(z − f)``, ``T`` the
-band's mean ``|OTF_z|²`` from the optics (:func:`midband_defocus_curve`) and ``A`` the
-sample's own spectrum, which cancels in the ratio ``S₊/S₋``. Four images in all.
+paper): the blur CNN places focus to a few µm from two images, ``z1`` and ``z1 + s``
+(``s`` the distance from focus the first score reads, within DOF … spread·F); it reads
+different samples differently near focus, so more blur images do not make it finer.
+Two images at ``f̂ ± d`` (``d`` = DOF/2) then place it finely: near focus the default
+measure's band power is ``S(z) ≈ A·T(z − f)``, ``T`` the band's mean ``|OTF_z|²`` from
+the optics (:func:`midband_defocus_curve`) and ``A`` the sample's own spectrum, which
+cancels in the ratio ``S₊/S₋``. Four images in all.
 
 7. (Beyond the paper: no silent success) image at ``c = f̂`` and at ``c ± d`` (``d`` =
    the tolerance, DOF/2; an image already taken between ``d/2`` and ``d`` from ``c`` serves
