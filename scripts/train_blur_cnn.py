@@ -1,18 +1,13 @@
 """Train the bundled DeepFocus blur-score CNN ``builtin:fewshot-widefield``.
 
-Simulated data with a fixed seed, so anyone can regenerate the model. The bundled model is
-made in two steps (issue 14): a base trained from scratch on simulated objects, then a
-fine-tune across the sample families' training split with cameras that saturate at focus:
+Simulated data with a fixed seed, so anyone can regenerate the model:
 
-    python scripts/train_blur_cnn.py -o BASE --cache /tmp/blur.npz       # base: seed 2020
-    python scripts/train_blur_cnn.py --fields 900 --steps 3000 --seed 2026 --families train \
-        --saturation-fraction 0.25 --init BASE --learning-rate 0.0005    # writes the builtin
+    # writes src/focuskit/builtin/fewshot-widefield
+    python scripts/train_blur_cnn.py --cache /tmp/blur.npz
 
-On 2 CPU cores: the base takes about 10 minutes to simulate 57 600 patches and 21 minutes
-to train (16 000 steps of 64; validation MAE 0.96 waves over 0–12 waves and all
-objectives); the fine-tune 15 minutes to simulate 21 600 patches and 10 to train
-(validation MAE 1.42 waves on its harder mix: families, saturated beads). Its outputs are
-bit-identical from run to run.
+On 2 CPU cores: about 10 minutes to simulate 57 600 patches and 21 minutes to train
+(16 000 steps of 64); validation MAE 0.96 waves over 0–12 waves and all objectives
+(0.17 below half a wave, 0.52 at 1–2 waves).
 
 Patches: ``--fields`` objects (fluorescent tissue, beads, cells, stained tissue,
 scikit-image pictures, power-law textures; the images in HELD_OUT_IMAGES are never
