@@ -96,7 +96,7 @@ class BlurScorer(TrainedModel):
     precision : {"auto", "float32", "bfloat16"}
         Arithmetic of inference (the attribute may be changed later). ``"auto"``: bfloat16
         where the CPU computes it natively (AVX512-BF16 or AMX: about 1.6× faster for a
-        2048² map, scores within about 1 % of float32's, 2.6 % at most on a noise image),
+        2048² map, scores within 1 % of float32's: 0.8 % at most on a noise image),
         else float32. Training is always float32.
 
     References
