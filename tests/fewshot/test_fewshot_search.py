@@ -462,6 +462,28 @@ def test_the_budget_running_out_is_not_called_success() -> None:
     assert result.score_final == -dict(result.trace)[result.z_final_um]
 
 
+def test_an_unverified_search_never_ends_less_sharp_than_an_image_it_took() -> None:
+    """Blur scores that point 23 µm away from the sharpness peak: the bracket around the
+    wrong estimate runs out of images, and the first images, near the real peak, are
+    sharper than every image taken there — the stage goes to the sharpest one it took and
+    says why."""
+    scope = _LineScope(focus=3.0, z_limits_um=(-40.0, 40.0), start_z_um=5.0)
+    result = deepfocus_search(
+        scope,
+        score_map=lambda image: _line_map(image + 23.0),  # reads focus at z = −20 µm
+        calibration=_biased_calibration(1.0),
+        max_images=5,
+        tolerance_um=1.0,
+    )
+    assert abs(result.predictions[0]["z_focus_um"] + 20.0) < 2.0  # the scores mislead
+    assert not result.success
+    assert "the sharpest image taken" in result.message and "less sharp" in result.message
+    imaged = [z for z, _ in result.trace]
+    assert any(result.z_final_um == pytest.approx(z) for z in imaged)
+    assert abs(result.z_final_um - 3.0) <= 2.0  # as near the peak as the start, or nearer
+    # Without the rule it would end near the wrong estimate, 20 µm from the peak.
+
+
 def test_a_far_start_on_the_flat_tail_is_not_called_success(
     line_calibration: BlurCalibration,
 ) -> None:

@@ -30,7 +30,9 @@ cancels in the ratio ``S₊/S₋``. Four images in all.
    ``(c − d, c + d)``: verified. The vertex of the parabola through the three is imaged
    when images are left and kept when sharper.
    ``success`` means a verified position; otherwise the stage goes to the sharpest image
-   near the estimate and the result says why it could not be verified.
+   near the estimate — or to the sharpest image taken, when the images near the estimate
+   are less sharp than it (it never ends less sharp than an image it saw) — and the
+   result says why it could not be verified.
 
 The blur scorer is injected (a :class:`BlurMapper`: image → 2-D array, lower = sharper,
 e.g. ``BlurScorer.score_map``); :meth:`BlurScorer.autofocus` passes its own.
@@ -620,11 +622,23 @@ def _bracket(
 
 
 def _failure_reason(
-    check: dict[str, Any] | None, max_images: int, f_hat: float, z_final: float, z1: float
+    check: dict[str, Any] | None,
+    max_images: int,
+    f_hat: float,
+    z_final: float,
+    z1: float,
+    away: str = "",
 ) -> str:
-    """Why no position was verified, and where the stage went instead."""
+    """Why no position was verified, and where the stage went instead (``away``: why it
+    went to the sharpest image taken rather than near the estimate)."""
     if check is None and not math.isfinite(f_hat):
         return f"no patch gave a finite focus estimate; returned to the start z = {z1:+.2f} µm"
+    if away:
+        why = "no image left to verify it" if check is None else check["reason"]
+        return (
+            f"not verified ({why}), and {away}: moved to z = {z_final:+.2f} µm, the sharpest "
+            "image taken — raise max_images or fall back to a classic search"
+        )
     if check is None:
         return (
             f"the budget of {max_images} images leaves none to verify the estimate "
@@ -730,8 +744,9 @@ def deepfocus_search(
         ``images`` ([z, sharpness] pairs), ``bracket_um``, ``center_um`` and ``final_um``).
         ``success``: the final position lies within ``d`` of the sharpness peak, shown by
         images on both sides (step 7); when not, the stage goes to the sharpest image near
-        the estimate (or the estimate, or back to the start without one) and ``message``
-        says why. The stage never leaves the window (targets are clipped, moves
+        the estimate (or the estimate, or back to the start without one) — or to the
+        sharpest image taken, when images near the estimate are less sharp than it — and
+        ``message`` says why. The stage never leaves the window (targets are clipped, moves
         are made in steps the stage allows) and returns to the start if the camera, the
         stage or the scorer fails.
 
@@ -876,6 +891,21 @@ def deepfocus_search(
             target = min(max(f_hat, lo), hi)
         else:
             target = z1
+        away = ""
+        if not (verified is not None and verified["verified"]) and probe.sharpness:
+            # Unverified, but imaged near the estimate (within d): when an image elsewhere
+            # is sharper than all of those, the estimate is wrong — end at the sharpest
+            # image taken, never less sharp than one already seen. With no image near the
+            # estimate (3 images), the estimate stands: far images say nothing against it.
+            sharp = np.asarray(probe.sharpness)
+            best = int(np.argmax(sharp))
+            close = np.abs(probe.z - target) <= tol + 1e-9
+            if close.any() and sharp[best] > sharp[close].max():
+                away = (
+                    f"the images near the estimate z = {target:+.2f} µm are less sharp "
+                    f"({probe.verify_measure}) than one taken at z = {probe.z[best]:+.2f} µm"
+                )
+                target = float(probe.z[best])
         if math.isfinite(f_hat) and not lo <= f_hat <= hi:
             notes.append(
                 f"the estimated focus z = {f_hat:+.2f} µm lies outside the search window "
@@ -905,7 +935,9 @@ def deepfocus_search(
             f"({len(probe.trace)} images; moved by {z_final - z1:+.2f} µm)",
         )
     else:
-        notes.insert(0, "failed: " + _failure_reason(verified, max_images, f_hat, z_final, z1))
+        notes.insert(
+            0, "failed: " + _failure_reason(verified, max_images, f_hat, z_final, z1, away)
+        )
     return SearchResult(
         method="deepfocus",
         measure=MEASURE,
