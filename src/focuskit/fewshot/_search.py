@@ -273,6 +273,7 @@ def _second_point(z1: float, spread: float, lo: float, hi: float) -> float:
 
 
 _MIDBAND_GRID = 128  # pixels of the grid the measure's defocus curve is computed on
+_PAIR_MEASURE = "spectral-midband"  # the measure whose defocus curve the pair design reads
 
 
 @functools.lru_cache(maxsize=16)
@@ -282,15 +283,25 @@ def _midband_curve(
     from focuskit.fewshot._data import defocus_otf, waves_per_um
 
     rate = waves_per_um(na, wavelength_um, immersion)
-    fc = min(2 * na / wavelength_um, 1 / (2 * pixel_size_um)) * pixel_size_um  # cycles/pixel
-    fy = np.fft.fftfreq(_MIDBAND_GRID)[:, None]
-    fx = np.fft.rfftfreq(_MIDBAND_GRID)[None, :]
-    r = np.hypot(fy, fx)
-    band = (r >= 0.25 * fc) & (r <= 0.75 * fc)
     z = np.linspace(0.0, 3 * dof_um, 97)
-    cutoff = na * pixel_size_um / wavelength_um
-    t = np.array(
-        [np.mean(np.abs(defocus_otf(_MIDBAND_GRID, cutoff, rate * q)[band]) ** 2) for q in z]
+    cutoff = na * pixel_size_um / wavelength_um  # pupil radius, cycles/pixel
+    # The measure itself reads the point images: its band, weights and cut-off, no copy.
+    psfs = np.stack(
+        [
+            np.fft.fftshift(
+                np.fft.irfft2(defocus_otf(_MIDBAND_GRID, cutoff, rate * q), s=(_MIDBAND_GRID,) * 2)
+            )
+            for q in z
+        ]
+    )
+    t = np.asarray(
+        score(
+            np.maximum(psfs, 0.0),
+            _PAIR_MEASURE,
+            pixel_size_um=pixel_size_um,
+            na=na,
+            wavelength_um=wavelength_um,
+        )
     )
     return z, np.log(t / t[0])
 
@@ -298,10 +309,12 @@ def _midband_curve(
 def midband_defocus_curve(optics: Any, pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]:
     """The default measure's sharpness against defocus for a white object, from the optics.
 
-    ``T(z) = < |OTF_z(f)|² >`` over the ``spectral-midband`` annulus (0.25–0.75 of the
-    incoherent cut-off ``min(2NA/λ, 1/2p)``), ``OTF_z`` the incoherent OTF of the pupil
-    with edge defocus ``W = |z|·(n − √(n² − NA²))/λ`` waves (:func:`defocus_otf`), on
-    ``|z|`` from 0 to 3 DOF. A sample's band power is ``S(z) ≈ A·T(z − f)`` near focus
+    ``T(z)``: ``spectral-midband`` of the point image at defocus z, i.e. the band mean of
+    ``|OTF_z(f)|²`` over its annulus (0.25–0.75 of the incoherent cut-off
+    ``min(2NA/λ, 1/2p)``), ``OTF_z`` the incoherent OTF of the pupil with edge defocus
+    ``W = |z|·(n − √(n² − NA²))/λ`` waves (:func:`defocus_otf`), on ``|z|`` from 0 to
+    3 DOF. The measure reads the point images itself, so the curve follows its band.
+    A sample's band power is ``S(z) ≈ A·T(z − f)`` near focus
     (``A`` its own spectrum's weight), so the ratio of two images' ``S`` locates ``f``
     whatever the sample; far from focus the camera noise floor takes over.
 
@@ -828,7 +841,7 @@ def deepfocus_search(
             and max_images >= 4
             and bool(calibration.source.get("physical"))
             and getattr(scope, "optics", None) is not None
-            and probe.verify_measure == "spectral-midband"
+            and probe.verify_measure == _PAIR_MEASURE
         )
         if use_pair:
             # Two blur images place focus coarsely (a plain shift: two points fix no gain),
