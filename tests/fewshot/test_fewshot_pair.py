@@ -60,8 +60,10 @@ def test_the_sharpness_ratio_of_a_pair_locates_focus(stack: FocalStack, coarse: 
         s[z] = score(plane, "spectral-midband", wavelength_um=OPTICS.wavelength_um, **kw)
     lo, hi = sorted(s)
     lo_z, hi_z = round(lo), round(hi)  # the planes really imaged
-    f = _pair_focus(lo_z, s[lo], hi_z, s[hi], midband_defocus_curve(OPTICS, OPTICS.pixel_size_um))
+    curve = midband_defocus_curve(OPTICS, OPTICS.pixel_size_um)
+    f, roots = _pair_focus(lo_z, s[lo], hi_z, s[hi], curve)
     assert abs(f) < DOF / 8, f
+    assert f in roots
 
 
 def test_four_images_place_focus_with_the_pair_and_are_not_called_a_success(
@@ -114,3 +116,81 @@ def test_an_unknown_design_is_refused() -> None:
     )
     with pytest.raises(ConfigError, match="design must be"):
         scorer.autofocus(scope, "physical", design="triple")
+
+
+def test_of_several_roots_the_blur_scores_choose() -> None:
+    """``T`` is flat at focus and again near its first zero, so one ratio can have two
+    roots; the one the cost prefers is returned, and without a cost the one nearest the
+    pair's middle. Each root really solves the ratio equation."""
+    z = np.linspace(0.0, 24.0, 97)
+    log_t = np.where(z < 10.0, -(z**2) / 20.0, -5.0)  # flat beyond 10 µm
+    curve = (z, log_t)
+    z_lo, z_hi = 4.0, 12.0
+    target = -5.0 - (-(4.0**2) / 20.0)  # focus at 0: ln T(12) − ln T(4)
+    s_lo, s_hi = 1.0, float(np.exp(target))
+    f, roots = _pair_focus(z_lo, s_lo, z_hi, s_hi, curve)
+    assert len(roots) >= 2
+    for r in roots:
+        lhs = np.interp(abs(z_hi - r), z, log_t) - np.interp(abs(z_lo - r), z, log_t)
+        assert lhs == pytest.approx(target, abs=1e-2)
+    assert f == min(roots, key=lambda r: abs(r - 8.0))
+    chosen, _ = _pair_focus(z_lo, s_lo, z_hi, s_hi, curve, cost=lambda r: abs(r))
+    assert chosen == pytest.approx(0.0, abs=0.05)
+    far, _ = _pair_focus(z_lo, s_lo, z_hi, s_hi, curve, cost=lambda r: abs(r - 5.0))
+    assert far != pytest.approx(0.0, abs=0.5)
+
+
+def test_the_noise_floor_is_what_white_noise_reads() -> None:
+    """Poisson noise on a flat image of mean μ (gain 1) has variance μ: its band power is
+    ``σ²/μ² = 1/μ`` at every frequency, which is the floor, and what the measure reads."""
+    from focuskit.fewshot import midband_noise_floor
+
+    rng = np.random.default_rng(3)
+    image = rng.poisson(400.0, (512, 512)).astype(np.uint16)
+    floor = midband_noise_floor(image)
+    assert floor == pytest.approx(1 / 400.0, rel=0.1)
+    kw = {"pixel_size_um": OPTICS.pixel_size_um, "na": OPTICS.objective.na}
+    measured = score(image, "spectral-midband", wavelength_um=OPTICS.wavelength_um, **kw)
+    assert measured == pytest.approx(floor, rel=0.15)
+
+
+def test_background_patches_weigh_nothing_and_dense_ones_alike() -> None:
+    """The weight is the signal's SD above the noise: a block of pure noise weighs about 0
+    (its variance is the noise's), a block with a bead weighs its contrast, and blocks of
+    one texture weigh alike."""
+    from focuskit.fewshot import content_weights
+
+    rng = np.random.default_rng(5)
+    image = rng.normal(100.0, 5.0, (384, 384))
+    yy, xx = np.mgrid[:384, :384]
+    image += 400.0 * np.exp(-((yy - 60) ** 2 + (xx - 60) ** 2) / (2 * 3.0**2))
+    w = content_weights(image, (3, 3))
+    assert w[0, 0] > 10.0
+    assert np.all(np.delete(w.ravel(), 0) < 0.1 * w[0, 0])
+    texture = rng.normal(100.0, 5.0, (384, 384)) + 20 * np.sin(xx / 3.0)
+    wt = content_weights(texture, (3, 3))
+    assert np.ptp(wt) < 0.1 * wt.mean()
+    assert wt.mean() == pytest.approx(20 / np.sqrt(2), rel=0.1)
+
+
+def test_a_sparse_sample_with_empty_patches_is_focused() -> None:
+    """Sparse beads saturating at focus, with patches of background only (the CNN reads
+    them as far from focus at every z): weighted by content, DeepFocus verifies focus
+    from 31 µm away; averaged plainly, the blur score was flat and the search failed."""
+    sparse = FocalStack.from_simulation(
+        simulate_stack(
+            "deepfocus-10x",
+            sample="point-emitters",
+            sample_options={"saturate": True, "overexposure": 4.0},
+            size=384,
+            z_um=np.arange(-60.0, 60.01, 1.0),
+            photons=1000.0,
+            seed=9175,
+        )
+    )
+    scorer = BlurScorer.load("builtin:fewshot-widefield", num_threads=1)
+    scope = StackScope(sparse, start_z_um=31.0)
+    first = scorer.score_map(np.asarray(sparse.data[60]))
+    assert first.max() > 4.0  # background patches read beyond the calibration's cap
+    result = scorer.autofocus(scope, "physical")
+    assert result.success and abs(result.z_final_um) < DOF / 2, result.message

@@ -46,8 +46,10 @@ from focuskit.fewshot._search import (
     DEFAULT_MAX_IMAGES,
     PAPER_SETTINGS,
     BlurMapper,
+    content_weights,
     deepfocus_search,
     midband_defocus_curve,
+    midband_noise_floor,
 )
 from focuskit.fewshot._train import (
     BlurTrainConfig,
@@ -82,6 +84,8 @@ __all__ = [  # noqa: RUF022 - the lazily imported network first
     "DEFAULT_MAX_IMAGES",
     "deepfocus_search",
     "midband_defocus_curve",
+    "midband_noise_floor",
+    "content_weights",
     "defocus_otf",
     "fit_blur_cnn",
     "fit_moffat",

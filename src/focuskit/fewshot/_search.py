@@ -20,7 +20,11 @@ different samples differently near focus, so more blur images do not make it fin
 Two images at ``f̂ ± d`` (``d`` = DOF/2) then place it finely: near focus the default
 measure's band power is ``S(z) ≈ A·T(z − f)``, ``T`` the band's mean ``|OTF_z|²`` from
 the optics (:func:`midband_defocus_curve`) and ``A`` the sample's own spectrum, which
-cancels in the ratio ``S₊/S₋``. Four images in all.
+cancels in the ratio ``S₊/S₋`` (the camera noise's share, :func:`midband_noise_floor`,
+taken off first). Where ``T``'s flat stretches give the ratio several roots, the one that
+fits the blur scores best. Four images in all. With the physical calibration each
+image's blur score weights its patches by the structure they hold above the noise
+(:func:`content_weights`): background patches of a sparse sample read noise.
 
 7. (Beyond the paper: no silent success) image at ``c = f̂`` and at ``c ± d`` (``d`` =
    the tolerance, DOF/2; an image already taken between ``d/2`` and ``d`` from ``c`` serves
@@ -104,15 +108,25 @@ class _BlurProbe(Probe):
     """The classic searches' probe (step-limited, checked moves: ``Probe.move``), but each
     image gives a blur map (lower = sharper) instead of a focus measure.
 
-    Keeps every image's map, z and ROI-mean score ``b_i``; ``trace`` holds ``(z_i, b_i)``.
+    Keeps every image's map and z; ``b_i`` is the mean of map i over the ROI (``weighted``:
+    each patch weighted by the structure it holds above the camera noise,
+    :func:`content_weights`), and ``trace`` holds ``(z_i, b_i)``. A patch of background (a
+    sparse sample) reads the CNN's noise value, 7–8 waves at any defocus; averaged in with
+    equal weight, four such patches of nine held sparse beads at 3.1–3.4 waves from 0 to
+    30 µm. Weighted only with the physical calibration, where each patch reads its own
+    defocus; a stack calibration's curve is the plain mean of its patches.
     """
 
-    def __init__(self, scope: Microscope, score_map: BlurMapper, roi: Roi) -> None:
+    def __init__(
+        self, scope: Microscope, score_map: BlurMapper, roi: Roi, weighted: bool = True
+    ) -> None:
         # No super().__init__: there is no registered focus measure to look up.
         self.scope = scope
         self.measure = MEASURE
         self.kwargs: dict[str, float] = {}
-        self.trace: list[tuple[float, float]] = []
+        self._z: list[float] = []
+        self.weights: list[np.ndarray] = []
+        self.weighted = weighted
         self.score_map = score_map
         self.roi = roi
         self.roi_mask: np.ndarray | None = None  # patches of the explicit ROI (None: automatic)
@@ -129,6 +143,7 @@ class _BlurProbe(Probe):
                 "wavelength_um": float(optics.wavelength_um),
             }
         self.sharpness: list[float] = []
+        self.floor: list[float] = []  # the camera noise's share of each sharpness
 
     def __call__(self, z: float) -> float:
         if z != self.scope.z_um:
@@ -144,13 +159,18 @@ class _BlurProbe(Probe):
                 f"({type(exc).__name__}: {exc}); check score_map on a plain image"
             ) from None
         m = self._checked_map(raw, np.shape(image))
-        b = float(m[self.roi_mask].mean()) if self.roi_mask is not None else float(m.mean())
         self.maps.append(m)
         pixels = np.asarray(image, dtype=np.float32)
+        w = content_weights(pixels, m.shape) if self.weighted else np.ones(m.shape)
+        if self.roi_mask is not None:
+            w = np.where(self.roi_mask, w, 0.0) if (w * self.roi_mask).any() else self.roi_mask
+        self.weights.append(w / w.sum() if w.any() else np.full(m.shape, 1.0 / m.size))
         self.sharpness.append(float(score(pixels, self.verify_measure, **self.verify_kwargs)))
+        if self.verify_measure == _PAIR_MEASURE:
+            self.floor.append(midband_noise_floor(pixels))
         # Where the stage really is: a focus drive with finite resolution rounds targets.
-        self.trace.append((float(self.scope.z_um), b))
-        return b
+        self._z.append(float(self.scope.z_um))
+        return float(self.b[-1])
 
     def _checked_map(self, raw: Any, image_shape: tuple[int, ...]) -> np.ndarray:
         try:
@@ -180,11 +200,18 @@ class _BlurProbe(Probe):
 
     @property
     def z(self) -> np.ndarray:
-        return np.array([t[0] for t in self.trace])
+        return np.array(self._z)
 
     @property
     def b(self) -> np.ndarray:
-        return np.array([t[1] for t in self.trace])
+        if not self.maps:
+            return np.zeros(0)
+        return np.einsum("ijk,ijk->i", np.stack(self.maps), np.stack(self.weights))
+
+    @property
+    def trace(self) -> list[tuple[float, float]]:
+        """Every ``(z_i, b_i)`` imaged, in order."""
+        return list(zip(self._z, self.b.tolist(), strict=True))
 
     def curve(self) -> tuple[np.ndarray, np.ndarray]:
         """The (z, b) imaged so far, one point per distinct z (repeats averaged: a stage
@@ -198,6 +225,42 @@ class _BlurProbe(Probe):
         if z.size < 3:
             return False, math.nan, math.nan, math.nan
         return convexity(z, b, min_gain=min_gain)
+
+
+def content_weights(image: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
+    """How much structure each patch of an image holds above the camera noise.
+
+    The image is cut into ``grid`` equal blocks (the blur map's patches, tiling it
+    evenly). Per block: ``w = √max(var(y) − σ², 0)``, the signal's standard deviation,
+    with ``σ²`` the robust variance of the 2×2 difference ``(y₀₀ − y₀₁ − y₁₀ + y₁₁)/2``
+    on disjoint 2×2 cells, ``(MAD/0.6745)²``, which keeps the noise and cancels smooth
+    signal (the median keeps bright spots and edges out of it). A block of background
+    weighs about 0, the CNN's reading of noise with it; a dense sample's blocks weigh
+    alike, so its mean stays the plain mean.
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        A camera image.
+    grid : (int, int)
+        Blocks along y and x (the blur map's shape).
+
+    Returns
+    -------
+    weights : ndarray
+        ``grid``-shaped, ≥ 0 (image units).
+    """
+    n, m = int(grid[0]), int(grid[1])
+    y = np.asarray(image, dtype=np.float32)
+    hb, wb = y.shape[0] // n, y.shape[1] // m
+    if hb < 2 or wb < 2:
+        return np.ones((n, m))
+    blocks = y[: hb * n, : wb * m].reshape(n, hb, m, wb).swapaxes(1, 2)
+    var = blocks.var(axis=(2, 3), dtype=np.float64)
+    c = blocks[..., : hb // 2 * 2, : wb // 2 * 2]
+    d = (c[..., 0::2, 0::2] - c[..., 0::2, 1::2] - c[..., 1::2, 0::2] + c[..., 1::2, 1::2]) / 2
+    noise = (np.median(np.abs(d).reshape(n, m, -1), axis=-1) / 0.6745) ** 2
+    return np.sqrt(np.maximum(var - noise, 0.0))
 
 
 def _roi_mask(
@@ -341,31 +404,86 @@ def midband_defocus_curve(optics: Any, pixel_size_um: float) -> tuple[np.ndarray
     )
 
 
+def midband_noise_floor(image: np.ndarray) -> float:
+    """What white camera noise adds to an image's ``spectral-midband`` sharpness.
+
+    The measure is the band mean of ``|F|²/(N·μ²)``; white noise of mean variance ``σ²``
+    adds ``σ²/μ²`` at every frequency. ``σ² = a·μ + b``, the camera's noise level
+    function (:func:`focuskit.restore.noise_level`) fitted on the central 512² (the
+    camera's, not the sample's: a crop serves) and taken at the image's mean ``μ``.
+    Subtracted, the sharpness follows the optics' curve ``T`` twice as far from focus
+    (tissue sections at 20 µm: ``ln`` ratio −6.5 against ``T``'s −6.6; −4.0 with the noise
+    left in).
+
+    Parameters
+    ----------
+    image : (Y, X) ndarray
+        A camera image.
+
+    Returns
+    -------
+    floor : float
+        ``σ²/μ²`` (dimensionless, the measure's units); 0 for an image of mean ≤ 0.
+    """
+    from focuskit.restore import noise_level
+
+    y = np.asarray(image, dtype=np.float64)
+    mu = float(y.mean())
+    if not mu > 0:
+        return 0.0
+    cy, cx = max(0, (y.shape[0] - 512) // 2), max(0, (y.shape[1] - 512) // 2)
+    a, b = noise_level(y[cy : cy + 512, cx : cx + 512])
+    return float(max(a * mu + b, 0.0) / mu**2)
+
+
 def _pair_focus(
-    z_lo: float, s_lo: float, z_hi: float, s_hi: float, curve: tuple[np.ndarray, np.ndarray]
-) -> float:
-    """Focus ``f`` from two images' band powers, ``ln T(z_hi − f) − ln T(z_lo − f) =
-    ln(S_hi/S_lo)``, solved on ``[z_lo − g/2, z_hi + g/2]`` (``g = z_hi − z_lo``; the
-    difference rises with f there); a ratio beyond the ends gives the end."""
+    z_lo: float,
+    s_lo: float,
+    z_hi: float,
+    s_hi: float,
+    curve: tuple[np.ndarray, np.ndarray],
+    cost: Any = None,
+) -> tuple[float, list[float]]:
+    """Focus ``f`` from two images' band powers: the roots of ``ln T(z_hi − f) −
+    ln T(z_lo − f) = ln(S_hi/S_lo)`` within the curve's reach of the pair.
+
+    ``T`` is flat at focus and again where the OTF's first zero crosses the band
+    (about 1.3 DOF), so one ratio can have several roots (mitochondria imaged 4 and 12 µm
+    from focus read as well as 0.5 and 8.5 µm); ``cost(f)`` (the blur scores' misfit
+    with the focus at f) picks one. Without a cost, the root nearest the pair's middle.
+    No root: the end of ``[z_lo − g/2, z_hi + g/2]`` (``g = z_hi − z_lo``) the ratio
+    points to.
+
+    Returns
+    -------
+    f : float
+        The focus (µm).
+    roots : list of float
+        Every root found (µm).
+    """
     from scipy.optimize import brentq
 
     zc, log_t = curve
-
-    def lt(dz: float) -> float:
-        return float(np.interp(abs(dz), zc, log_t))
-
     target = math.log(max(s_hi, 1e-300) / max(s_lo, 1e-300))
-    gap = z_hi - z_lo
-    a, b = z_lo - gap / 2, z_hi + gap / 2
 
-    def g(f: float) -> float:
-        return lt(z_hi - f) - lt(z_lo - f) - target
+    def g(f: Any) -> Any:
+        return (
+            np.interp(np.abs(z_hi - f), zc, log_t) - np.interp(np.abs(z_lo - f), zc, log_t) - target
+        )
 
-    if g(a) >= 0:
-        return a
-    if g(b) <= 0:
-        return b
-    return float(brentq(g, a, b, xtol=1e-3))
+    grid = np.arange(z_lo - zc[-1], z_hi + zc[-1] + 1e-9, zc[1] - zc[0])
+    v = g(grid)
+    roots = [float(x) for x in grid[v == 0]]
+    for j in np.flatnonzero(v[:-1] * v[1:] < 0):
+        roots.append(float(brentq(g, grid[j], grid[j + 1], xtol=1e-3)))
+    if not roots:
+        gap = z_hi - z_lo
+        return (z_lo - gap / 2 if target < 0 else z_hi + gap / 2), []
+    roots.sort()
+    middle = (z_lo + z_hi) / 2
+    if cost is None:
+        return min(roots, key=lambda r: abs(r - middle)), roots
+    return min(roots, key=lambda r: (float(cost(r)), abs(r - middle))), roots
 
 
 def _next_point(z: np.ndarray, b: np.ndarray, lo: float, hi: float) -> float:
@@ -490,14 +608,28 @@ def _blur_level(scope: Microscope, calibration: BlurCalibration) -> float | None
     return float(calibration.curve(SIDE_PEAK_WAVES / 2 / rate))
 
 
+def _signal(sharpness: float, floor: float) -> float:
+    """The sample's share of a sharpness, the noise floor taken off; an image at the
+    floor keeps 1/20 of its sharpness (the ratio then says "far", by at most ln 20)."""
+    return max(sharpness - floor, sharpness / 20)
+
+
 def _refine_by_pair(
-    probe: _BlurProbe, f_hat: float, d: float, lo: float, hi: float, max_images: int
+    probe: _BlurProbe,
+    calibration: BlurCalibration,
+    f_hat: float,
+    d: float,
+    lo: float,
+    hi: float,
+    max_images: int,
 ) -> dict[str, Any] | None:
     """Images at ``f̂ ± d`` and the focus their sharpness ratio gives (the pair design).
 
     ``f`` solves ``ln T(z₊ − f) − ln T(z₋ − f) = ln(S₊/S₋)``, ``T`` the default measure's
     curve from the optics (:func:`midband_defocus_curve`), ``S`` the two images' measured
-    band power: the sample's own spectrum cancels in the ratio. None (nothing imaged)
+    band power less the camera noise's share (:func:`midband_noise_floor`): the sample's
+    own spectrum cancels in the ratio. Of several roots, the one whose focus fits the blur
+    scores of every image taken best (``Σ (b_i − b_calib(z_i − f))²``). None (nothing imaged)
     when the budget has no two images left or the window leaves no pair ``d`` apart.
     """
     optics = probe.scope.optics
@@ -505,19 +637,32 @@ def _refine_by_pair(
     if z_hi - z_lo < d or len(probe.trace) + 2 > max_images:
         return None
     probe(z_lo)
-    z_lo, s_lo = float(probe.z[-1]), probe.sharpness[-1]
+    z_lo, s_lo = float(probe.z[-1]), _signal(probe.sharpness[-1], probe.floor[-1])
     probe(z_hi)
-    z_hi, s_hi = float(probe.z[-1]), probe.sharpness[-1]
+    z_hi, s_hi = float(probe.z[-1]), _signal(probe.sharpness[-1], probe.floor[-1])
     if not z_hi > z_lo:  # a stage that rounds both targets to one position
         return None
     curve = midband_defocus_curve(optics, float(probe.scope.pixel_size_um))
-    f = min(max(_pair_focus(z_lo, s_lo, z_hi, s_hi, curve), lo), hi)
+    z, b = probe.z, probe.b
+
+    # The blur scores judge the roots on a log scale (the CNN's error grows with the score),
+    # offset by the score at DOF/8 (differences below it are noise).
+    b0 = max(float(calibration.curve(d / 4) - calibration.curve(0.0)), 1e-3)
+    base = float(calibration.curve(0.0))
+
+    def cost(f: float) -> float:
+        model = calibration.curve(z - f) - base
+        return float(np.sum(np.log((np.maximum(b - base, 0.0) + b0) / (model + b0)) ** 2))
+
+    f, roots = _pair_focus(z_lo, s_lo, z_hi, s_hi, curve, cost)
     return {
         "coarse_um": f_hat,
+        "roots_um": roots,
         "images_um": [z_lo, z_hi],
-        "sharpness": [s_lo, s_hi],
+        "sharpness": probe.sharpness[-2:],
+        "noise_floor": probe.floor[-2:],
         "measure": probe.verify_measure,
-        "z_focus_um": f,
+        "z_focus_um": min(max(f, lo), hi),
     }
 
 
@@ -823,7 +968,9 @@ def deepfocus_search(
     z1 = float(scope.z_um)
     lo, hi = _window(scope, z1, range_um)
     tol, tol_known = _tolerance(scope, calibration, tolerance_um)
-    probe = _BlurProbe(scope, score_map, roi)
+    # Each patch reads its own defocus on the physical curve, so any weighting of them
+    # reads it too; a stack's curve is the plain mean of its patches, and so is b then.
+    probe = _BlurProbe(scope, score_map, roi, weighted=bool(calibration.source.get("physical")))
     notes: list[str] = []
     records: list[dict[str, Any]] = []
     b1 = probe(z1)  # no move yet: a bad score map raises ConfigError with the stage untouched
@@ -857,7 +1004,7 @@ def deepfocus_search(
             coarse = record["z_focus_um"]
             if coarse is not None:
                 records.append(record)
-                pair = _refine_by_pair(probe, float(coarse), tol, lo, hi, max_images)
+                pair = _refine_by_pair(probe, calibration, float(coarse), tol, lo, hi, max_images)
                 if pair is not None:
                     record["pair"] = pair
                     record["z_focus_um"] = pair["z_focus_um"]
