@@ -328,10 +328,16 @@ def _first_points(z1: float, spread: float, lo: float, hi: float) -> tuple[float
     return z2, z3
 
 
-def _second_point(z1: float, spread: float, lo: float, hi: float) -> float:
-    """The pair design's second image: ``z1 + spread``, or ``z1 − spread`` when the window
-    cuts the step above to less than half (then the side with more room)."""
+def _second_point(
+    z1: float, spread: float, lo: float, hi: float, reach: float = math.nan
+) -> float:
+    """The pair design's second image: toward the one side where focus can lie ``reach``
+    from ``z1`` (the defocus the first blur score reads) inside the window ``[lo, hi]``;
+    where both or neither can, ``z1 + spread``, or ``z1 − spread`` when the window cuts
+    the step above to less than half (then the side with more room)."""
     up, down = min(hi, z1 + spread), max(lo, z1 - spread)
+    if math.isfinite(reach) and (z1 + reach <= hi) != (z1 - reach >= lo):
+        return up if z1 + reach <= hi else down
     return up if up - z1 >= 0.5 * spread or up - z1 >= z1 - down else down
 
 
@@ -999,7 +1005,7 @@ def deepfocus_search(
             dof = 2 * tol if tol_known else fwhm / 4
             reach = float(calibration.abs_defocus_um(b1))
             step = min(max(reach, dof), spread_fwhm * fwhm) if math.isfinite(reach) else dof
-            probe(_second_point(z1, max(step, dof), lo, hi))
+            probe(_second_point(z1, max(step, dof), lo, hi, reach))
             record = _estimate(probe, calibration, None, combine)
             coarse = record["z_focus_um"]
             if coarse is not None:
