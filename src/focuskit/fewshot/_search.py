@@ -558,7 +558,13 @@ def _estimate(
         f_hat = float(values.mean()) if values.size else math.nan
     roi_cost = float(cost[chosen].mean()) if chosen.any() else math.nan
     if combine == "mean":
-        f_mean, c_mean = shift_by_correlation(z, probe.b, calibration, gain_range=gain_range)
+        b = probe.b
+        if calibration.source.get("physical"):
+            # The physical curve is held flat beyond its cap: a score above it says "at
+            # least that far", not how much farther (the CNN climbs on at a pace that
+            # depends on the sample there), so it is matched as the cap.
+            b = np.minimum(b, float(np.max(calibration.score)))
+        f_mean, c_mean = shift_by_correlation(z, b, calibration, gain_range=gain_range)
         inside_mean = z.min() - reach + tiny < float(f_mean) < z.max() + reach - tiny
         f_hat = float(f_mean) if inside_mean else math.nan
         roi_cost = float(c_mean)
