@@ -53,6 +53,16 @@ def main() -> None:
         metavar=("LAMBDA", "NU", "XI"),
         help="loss weights (adversarial, MS-SSIM, BerHu); default: balanced after warm-up",
     )
+    parser.add_argument(
+        "--families",
+        choices=("none", "train"),
+        default="none",
+        help="also image the fluorescence sample families' training split (`focuskit "
+        "samples`), in turn with the beads, cells and tissue; the unseen split is never used",
+    )
+    parser.add_argument(
+        "--init", default=None, help="start from this model (e.g. builtin:refocus-40x-fluor)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--note",
@@ -93,9 +103,16 @@ def main() -> None:
                 f"  simulated {done}/{total} fields ({time.perf_counter() - t0:.0f} s)", flush=True
             )
 
+        samples = None
+        if args.families == "train":
+            from focuskit.simulate import sample_families
+
+            families = sample_families("fluorescence", split="train")
+            samples = ["beads", "cells", "fluorescent-tissue", *families]
         tiles = simulate_refocus_tiles(
             args.preset,
             args.fields,
+            samples=samples,
             z_range_um=args.z_range,
             seed=args.seed,
             workers=args.workers,
@@ -133,6 +150,7 @@ def main() -> None:
         dpm_steps=args.dpm_steps,
         z_range_um=args.z_range,
         seed=args.seed,
+        init=args.init,
         checkpoint_dir=args.checkpoint,
         resume=args.checkpoint is not None and (args.checkpoint / "checkpoint.json").is_file(),
         progress=phase,
@@ -140,7 +158,8 @@ def main() -> None:
             "command": f"python scripts/train_deepr.py --preset {args.preset} "
             f"--fields {args.fields} "
             f"--steps {args.steps} --dpm-steps {args.dpm_steps} --z-range {args.z_range:g} "
-            f"--seed {args.seed}"
+            f"--seed {args.seed} --families {args.families}"
+            + ("" if args.init is None else f" --init {args.init}")
             + (
                 ""
                 if args.weights is None
