@@ -328,9 +328,7 @@ def _first_points(z1: float, spread: float, lo: float, hi: float) -> tuple[float
     return z2, z3
 
 
-def _second_point(
-    z1: float, spread: float, lo: float, hi: float, reach: float = math.nan
-) -> float:
+def _second_point(z1: float, spread: float, lo: float, hi: float, reach: float = math.nan) -> float:
     """The pair design's second image: toward the one side where focus can lie ``reach``
     from ``z1`` (the defocus the first blur score reads) inside the window ``[lo, hi]``;
     where both or neither can, ``z1 + spread``, or ``z1 − spread`` when the window cuts
@@ -641,8 +639,11 @@ def _refine_by_pair(
     curve from the optics (:func:`midband_defocus_curve`), ``S`` the two images' measured
     band power less the camera noise's share (:func:`midband_noise_floor`): the sample's
     own spectrum cancels in the ratio. Of several roots, the one whose focus fits the blur
-    scores of every image taken best (``Σ (b_i − b_calib(z_i − f))²``). None (nothing imaged)
-    when the budget has no two images left or the window leaves no pair ``d`` apart.
+    scores of every image taken best, on a log scale (the CNN's error grows with the
+    score): ``Σ ln²((b_i − b₀ + ε)/(b_calib(z_i − f) − b₀ + ε))``, ``b₀`` the curve's
+    minimum and ``ε`` its rise over ``d/4`` (smaller differences are the CNN's noise near
+    focus). None (nothing imaged) when the budget has no two images left or the window
+    leaves no pair ``d`` apart.
     """
     optics = probe.scope.optics
     z_lo, z_hi = max(lo, f_hat - d), min(hi, f_hat + d)
@@ -657,8 +658,6 @@ def _refine_by_pair(
     curve = midband_defocus_curve(optics, float(probe.scope.pixel_size_um))
     z, b = probe.z, probe.b
 
-    # The blur scores judge the roots on a log scale (the CNN's error grows with the score),
-    # offset by the score at DOF/8 (differences below it are noise).
     b0 = max(float(calibration.curve(d / 4) - calibration.curve(0.0)), 1e-3)
     base = float(calibration.curve(0.0))
 
