@@ -181,7 +181,12 @@ def main() -> None:
     model.save(output, overwrite=True)
     from focuskit.refocus import DPMHistory, RefocusHistory
 
-    plot = root / "docs" / f"{args.preset}-loss.png"
+    # The bundled model's curves live in docs/; a model written elsewhere keeps its own.
+    plot = (
+        root / "docs" / f"{args.preset}-loss.png"
+        if args.output is None
+        else output / "loss_curves.png"
+    )
     plot.parent.mkdir(exist_ok=True)
     loss_curve_plot(RefocusHistory.from_dict(history), DPMHistory.from_dict(dpm_history), plot)
     print(
