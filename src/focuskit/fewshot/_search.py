@@ -143,7 +143,7 @@ class _BlurProbe(Probe):
                 "wavelength_um": float(optics.wavelength_um),
             }
         self.sharpness: list[float] = []
-        self.floor: list[float] = []  # the camera noise's share of each sharpness
+        self.last_pixels: np.ndarray | None = None
 
     def __call__(self, z: float) -> float:
         if z != self.scope.z_um:
@@ -163,11 +163,10 @@ class _BlurProbe(Probe):
         pixels = np.asarray(image, dtype=np.float32)
         w = content_weights(pixels, m.shape) if self.weighted else np.ones(m.shape)
         if self.roi_mask is not None:
-            w = np.where(self.roi_mask, w, 0.0) if (w * self.roi_mask).any() else self.roi_mask
+            w = w * self.roi_mask if (w * self.roi_mask).any() else self.roi_mask * 1.0
         self.weights.append(w / w.sum() if w.any() else np.full(m.shape, 1.0 / m.size))
         self.sharpness.append(float(score(pixels, self.verify_measure, **self.verify_kwargs)))
-        if self.verify_measure == _PAIR_MEASURE:
-            self.floor.append(midband_noise_floor(pixels))
+        self.last_pixels = pixels  # the pair design reads the noise floor of its two
         # Where the stage really is: a focus drive with finite resolution rounds targets.
         self._z.append(float(self.scope.z_um))
         return float(self.b[-1])
@@ -649,10 +648,12 @@ def _refine_by_pair(
     z_lo, z_hi = max(lo, f_hat - d), min(hi, f_hat + d)
     if z_hi - z_lo < d or len(probe.trace) + 2 > max_images:
         return None
-    probe(z_lo)
-    z_lo, s_lo = float(probe.z[-1]), _signal(probe.sharpness[-1], probe.floor[-1])
-    probe(z_hi)
-    z_hi, s_hi = float(probe.z[-1]), _signal(probe.sharpness[-1], probe.floor[-1])
+    floors = []
+    for target in (z_lo, z_hi):
+        probe(target)
+        floors.append(midband_noise_floor(probe.last_pixels))
+    z_lo, z_hi = (float(z) for z in probe.z[-2:])
+    s_lo, s_hi = (_signal(s, f) for s, f in zip(probe.sharpness[-2:], floors, strict=True))
     if not z_hi > z_lo:  # a stage that rounds both targets to one position
         return None
     curve = midband_defocus_curve(optics, float(probe.scope.pixel_size_um))
@@ -671,7 +672,7 @@ def _refine_by_pair(
         "roots_um": roots,
         "images_um": [z_lo, z_hi],
         "sharpness": probe.sharpness[-2:],
-        "noise_floor": probe.floor[-2:],
+        "noise_floor": floors,
         "measure": probe.verify_measure,
         "z_focus_um": min(max(f, lo), hi),
     }
